@@ -1,0 +1,304 @@
+//! The storage medium behind the store: a [`Backend`] holds opaque encrypted blobs by
+//! session id, and knows nothing of keys, expiry or users. [`Files`] is the first
+//! backend: one file per session in a directory.
+
+use std::io;
+
+use crate::crypto;
+use crate::dir::{Dir, Entry};
+use crate::error::StoreError;
+use crate::id;
+use crate::meta;
+
+/// What a listing of the medium found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Ids that have a session blob.
+    pub ids: Vec<String>,
+    /// Entries that are not the backend's own: never read, moved or removed.
+    pub foreign: u64,
+}
+
+/// Where encrypted sessions are kept.
+pub trait Backend {
+    /// Removes what interrupted writes left behind; returns how many leftovers it removed.
+    fn recover(&mut self) -> Result<u64, StoreError>;
+    /// Reads the store metadata; `Ok(None)` for a new store.
+    fn read_meta(&mut self) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Replaces the store metadata durably.
+    fn write_meta(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Reads the blob of `id` (at most `limit` bytes); `Ok(None)` if there is none.
+    fn read(&mut self, id: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Replaces the blob of `id` durably: when this returns, the write survives a crash.
+    fn write(&mut self, id: &str, blob: &[u8]) -> Result<(), StoreError>;
+    /// Removes the blob of `id` durably; `Ok(false)` if there was none.
+    fn remove(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// Lists every id with a blob.
+    fn list(&mut self) -> Result<Listing, StoreError>;
+    /// Moves the blob of `id` out of the store, keeping it for inspection.
+    fn quarantine(&mut self, id: &str) -> Result<(), StoreError>;
+    /// How many blobs have been quarantined.
+    fn quarantined(&mut self) -> Result<u64, StoreError>;
+}
+
+/// The extension of session files.
+pub const SESSION_EXT: &str = ".svs";
+/// The subdirectory that holds quarantined files.
+pub const QUARANTINE_DIR: &str = "quarantine";
+const TEMP_EXT: &str = ".tmp";
+
+/// One encrypted file per session, `<id>.svs`, in a directory.
+///
+/// Every replacement is: write a uniquely named temporary file `<name>.<16 hex>.tmp` in
+/// the same directory, sync it, rename it over the target, sync the directory.
+#[derive(Debug)]
+pub struct Files<D> {
+    dir: D,
+}
+
+impl<D: Dir> Files<D> {
+    /// Uses `dir` as the store directory.
+    pub fn new(dir: D) -> Self {
+        Files { dir }
+    }
+
+    /// The directory this backend writes to.
+    pub fn dir(&self) -> &D {
+        &self.dir
+    }
+
+    fn replace(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let temp = temp_name(name)?;
+        self.dir
+            .write_new(&temp, bytes)
+            .and_then(|()| self.dir.rename(&temp, name))
+            .map_err(|e| {
+                // Best effort: a temp file left behind is removed at the next open anyway.
+                let _ = self.dir.remove(&temp);
+                StoreError::io(format!("writing {name}"), e)
+            })?;
+        self.dir
+            .sync("")
+            .map_err(|e| StoreError::io(format!("syncing the directory after writing {name}"), e))
+    }
+}
+
+impl<D: Dir> Backend for Files<D> {
+    fn recover(&mut self) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for entry in self.entries()? {
+            if entry.is_file && is_temp_name(&entry.name) {
+                self.dir
+                    .remove(&entry.name)
+                    .map_err(|e| StoreError::io(format!("removing leftover {}", entry.name), e))?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            self.dir
+                .sync("")
+                .map_err(|e| StoreError::io("syncing the directory after recovery", e))?;
+        }
+        Ok(removed)
+    }
+
+    fn read_meta(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.dir
+            .read(meta::FILE_NAME, meta::MAX_LEN)
+            .map_err(|e| StoreError::io(format!("reading {}", meta::FILE_NAME), e))
+    }
+
+    fn write_meta(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.replace(meta::FILE_NAME, bytes)
+    }
+
+    fn read(&mut self, id: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let name = session_name(id);
+        match self.dir.read(&name, limit) {
+            Ok(bytes) => Ok(bytes),
+            // Too long, a symlink, a directory: not a session file we wrote.
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(StoreError::Corrupted(format!("{name}: {e}"))),
+            Err(e) => Err(StoreError::io(format!("reading {name}"), e)),
+        }
+    }
+
+    fn write(&mut self, id: &str, blob: &[u8]) -> Result<(), StoreError> {
+        self.replace(&session_name(id), blob)
+    }
+
+    fn remove(&mut self, id: &str) -> Result<bool, StoreError> {
+        let name = session_name(id);
+        let existed = self
+            .dir
+            .remove(&name)
+            .map_err(|e| StoreError::io(format!("removing {name}"), e))?;
+        if existed {
+            self.dir
+                .sync("")
+                .map_err(|e| StoreError::io(format!("syncing the directory after removing {name}"), e))?;
+        }
+        Ok(existed)
+    }
+
+    fn list(&mut self) -> Result<Listing, StoreError> {
+        let mut listing = Listing::default();
+        for entry in self.entries()? {
+            match session_id(&entry.name) {
+                Some(id) if entry.is_file => listing.ids.push(id.to_owned()),
+                _ if entry.name == meta::FILE_NAME && entry.is_file => {}
+                _ if entry.name == QUARANTINE_DIR && !entry.is_file => {}
+                _ => listing.foreign += 1,
+            }
+        }
+        listing.ids.sort_unstable();
+        Ok(listing)
+    }
+
+    fn quarantine(&mut self, id: &str) -> Result<(), StoreError> {
+        let name = session_name(id);
+        let mut suffix = [0u8; 8];
+        crypto::random(&mut suffix)?;
+        let target = format!("{QUARANTINE_DIR}/{name}.{}", hex::encode(suffix));
+        let context = || format!("moving {name} to {QUARANTINE_DIR}/");
+        self.dir
+            .create_dir(QUARANTINE_DIR)
+            .and_then(|()| self.dir.rename(&name, &target))
+            .and_then(|()| self.dir.sync(QUARANTINE_DIR))
+            .and_then(|()| self.dir.sync(""))
+            .map_err(|e| StoreError::io(context(), e))
+    }
+
+    fn quarantined(&mut self) -> Result<u64, StoreError> {
+        let entries = self
+            .dir
+            .entries(QUARANTINE_DIR)
+            .map_err(|e| StoreError::io(format!("listing {QUARANTINE_DIR}/"), e))?;
+        Ok(entries.map_or(0, |entries| entries.len() as u64))
+    }
+}
+
+impl<D: Dir> Files<D> {
+    fn entries(&self) -> Result<Vec<Entry>, StoreError> {
+        self.dir
+            .entries("")
+            .map_err(|e| StoreError::io("listing the store directory", e))?
+            .ok_or_else(|| {
+                StoreError::io(
+                    "listing the store directory",
+                    io::Error::new(io::ErrorKind::NotFound, "the store directory is gone"),
+                )
+            })
+    }
+}
+
+/// The file name of session `id`.
+pub fn session_name(id: &str) -> String {
+    format!("{id}{SESSION_EXT}")
+}
+
+/// The id of a session file name, if it is one.
+pub fn session_id(name: &str) -> Option<&str> {
+    name.strip_suffix(SESSION_EXT).filter(|id| id::is_valid(id))
+}
+
+fn temp_name(name: &str) -> Result<String, StoreError> {
+    let mut suffix = [0u8; 8];
+    crypto::random(&mut suffix)?;
+    Ok(format!("{name}.{}{TEMP_EXT}", hex::encode(suffix)))
+}
+
+/// Whether `name` is a temporary file this backend writes: `<name>.<16 lowercase hex>.tmp`.
+fn is_temp_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(TEMP_EXT) else {
+        return false;
+    };
+    match stem.rsplit_once('.') {
+        Some((base, hex)) => {
+            !base.is_empty()
+                && hex.len() == 16
+                && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dir::StdDir;
+
+    fn files() -> (tempfile::TempDir, Files<StdDir>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let files = Files::new(StdDir::new(tmp.path()));
+        (tmp, files)
+    }
+
+    fn names(tmp: &tempfile::TempDir) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn write_replaces_through_a_temp_file_and_leaves_none() {
+        let (tmp, mut files) = files();
+        files.write("a", b"one").unwrap();
+        files.write("a", b"two").unwrap();
+        assert_eq!(files.read("a", 100).unwrap(), Some(b"two".to_vec()));
+        assert_eq!(names(&tmp), vec!["a.svs"]);
+    }
+
+    #[test]
+    fn temp_names_are_recognised_exactly() {
+        assert!(is_temp_name("a.svs.0123456789abcdef.tmp"));
+        assert!(is_temp_name("session-vault.json.0123456789abcdef.tmp"));
+        assert!(!is_temp_name("a.svs.0123456789ABCDEF.tmp"));
+        assert!(!is_temp_name("a.svs.0123.tmp"));
+        assert!(!is_temp_name("notes.tmp"));
+        assert!(!is_temp_name(".0123456789abcdef.tmp"));
+    }
+
+    #[test]
+    fn recover_removes_only_our_leftovers() {
+        let (tmp, mut files) = files();
+        std::fs::write(tmp.path().join("a.svs.0123456789abcdef.tmp"), b"x").unwrap();
+        std::fs::write(tmp.path().join("notes.tmp"), b"x").unwrap();
+        assert_eq!(files.recover().unwrap(), 1);
+        assert_eq!(names(&tmp), vec!["notes.tmp"]);
+    }
+
+    #[test]
+    fn list_separates_sessions_from_foreign_entries() {
+        let (tmp, mut files) = files();
+        files.write("b", b"x").unwrap();
+        files.write("a", b"x").unwrap();
+        files.write_meta(b"{}").unwrap();
+        std::fs::write(tmp.path().join("README"), b"x").unwrap();
+        std::fs::write(tmp.path().join("x.session"), b"x").unwrap();
+        std::fs::write(tmp.path().join("bad id.svs"), b"x").unwrap();
+        std::fs::create_dir(tmp.path().join("c.svs")).unwrap();
+        let listing = files.list().unwrap();
+        assert_eq!(listing.ids, vec!["a", "b"]);
+        assert_eq!(listing.foreign, 4);
+    }
+
+    #[test]
+    fn quarantine_moves_and_never_overwrites() {
+        let (tmp, mut files) = files();
+        files.write("a", b"1").unwrap();
+        files.quarantine("a").unwrap();
+        files.write("a", b"2").unwrap();
+        files.quarantine("a").unwrap();
+        assert_eq!(files.quarantined().unwrap(), 2);
+        assert_eq!(files.read("a", 10).unwrap(), None);
+        let mut kept: Vec<Vec<u8>> = std::fs::read_dir(tmp.path().join("quarantine"))
+            .unwrap()
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect();
+        kept.sort();
+        assert_eq!(kept, vec![b"1".to_vec(), b"2".to_vec()]);
+    }
+}

@@ -1,0 +1,117 @@
+//! The in-memory index: each session's user and expiry, and each user's sessions.
+
+use std::collections::{BTreeSet, HashMap};
+
+/// What the index keeps of one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The session's `userContext.userId`.
+    pub user: String,
+    /// The session's `expiresAt`.
+    pub expires_at: u64,
+}
+
+/// Sessions by id and by user.
+#[derive(Debug, Default)]
+pub struct Index {
+    sessions: HashMap<String, Entry>,
+    by_user: HashMap<String, BTreeSet<String>>,
+}
+
+impl Index {
+    /// The entry of `id`, if indexed.
+    pub fn entry(&self, id: &str) -> Option<&Entry> {
+        self.sessions.get(id)
+    }
+
+    /// Records `id` with `entry`, moving it between users if its user changed.
+    pub fn insert(&mut self, id: &str, entry: Entry) {
+        self.remove(id);
+        self.by_user
+            .entry(entry.user.clone())
+            .or_default()
+            .insert(id.to_owned());
+        self.sessions.insert(id.to_owned(), entry);
+    }
+
+    /// Forgets `id`; returns its entry if it was indexed.
+    pub fn remove(&mut self, id: &str) -> Option<Entry> {
+        let entry = self.sessions.remove(id)?;
+        if let Some(ids) = self.by_user.get_mut(&entry.user) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_user.remove(&entry.user);
+            }
+        }
+        Some(entry)
+    }
+
+    /// The ids of `user`'s sessions, live or not, in id order.
+    pub fn user_ids(&self, user: &str) -> Vec<String> {
+        self.by_user
+            .get(user)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The ids of sessions expired at `now`.
+    pub fn expired_ids(&self, now: u64) -> Vec<String> {
+        self.sessions
+            .iter()
+            .filter(|(_, entry)| now >= entry.expires_at)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Every indexed id.
+    pub fn ids(&self) -> Vec<String> {
+        self.sessions.keys().cloned().collect()
+    }
+
+    /// How many indexed sessions are live at `now`.
+    pub fn live(&self, now: u64) -> u64 {
+        self.sessions
+            .values()
+            .filter(|entry| now < entry.expires_at)
+            .count() as u64
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.sessions.clear();
+        self.by_user.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(user: &str, expires_at: u64) -> Entry {
+        Entry { user: user.into(), expires_at }
+    }
+
+    #[test]
+    fn moving_a_session_between_users_updates_both_lists() {
+        let mut index = Index::default();
+        index.insert("s1", entry("u1", 10));
+        index.insert("s2", entry("u1", 10));
+        index.insert("s1", entry("u2", 10));
+        assert_eq!(index.user_ids("u1"), vec!["s2"]);
+        assert_eq!(index.user_ids("u2"), vec!["s1"]);
+        index.remove("s2");
+        assert!(index.user_ids("u1").is_empty());
+        assert!(index.by_user.get("u1").is_none());
+    }
+
+    #[test]
+    fn live_count_excludes_expired_sessions() {
+        let mut index = Index::default();
+        index.insert("a", entry("u", 10));
+        index.insert("b", entry("u", 20));
+        assert_eq!(index.live(9), 2);
+        assert_eq!(index.live(10), 1);
+        assert_eq!(index.expired_ids(10), vec!["a"]);
+        assert_eq!(index.live(20), 0);
+    }
+}

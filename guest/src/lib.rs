@@ -1,0 +1,41 @@
+//! The session-vault store: encrypted session files, the per-user index, merge and expiry.
+//!
+//! This crate is built twice. For `wasm32-wasip2` it is the session-vault component,
+//! exporting `session-vault:store/sessions` (see `wit/store.wit`) over a preopened
+//! directory. Natively it is the same store over `std::fs`, so the logic can be tested
+//! fast and the component's overhead measured against it.
+//!
+//! ```
+//! use session_vault_guest::{Config, Files, Secret, StdDir, Store, SystemClock};
+//! # let tmp = tempfile::tempdir()?;
+//! let backend = Files::new(StdDir::new(tmp.path()));
+//! let mut store = Store::open(backend, SystemClock, Config::new(Secret::RawKey(vec![7; 32])))?;
+//! assert_eq!(store.get("no-such-session")?, None);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+
+pub mod backend;
+pub mod crypto;
+pub mod dir;
+pub mod error;
+pub mod format;
+pub mod id;
+pub mod index;
+pub mod meta;
+pub mod model;
+pub mod patch;
+pub mod store;
+
+#[cfg(target_family = "wasm")]
+mod component;
+#[cfg(target_family = "wasm")]
+mod wasi_dir;
+
+pub use backend::{Backend, Files};
+pub use dir::{Dir, StdDir};
+pub use error::StoreError;
+pub use meta::Secret;
+pub use model::{Extra, Security, Session, TokenMetadata, UserContext};
+pub use patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
+pub use store::{Clock, Config, Report, Store, SystemClock};

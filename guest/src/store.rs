@@ -1,0 +1,499 @@
+//! The store: encryption, expiry, merge and the index over a [`Backend`].
+//!
+//! The index is authoritative while the store is open (the host holds an exclusive lock
+//! on the directory); `check`, `cleanup` and `clear` also reconcile it with the medium.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::backend::Backend;
+use crate::crypto::{self, Key, TAG_LEN};
+use crate::error::StoreError;
+use crate::format::{self, DecodeError, HEADER_LEN};
+use crate::id;
+use crate::index::{Entry, Index};
+use crate::meta::{self, Meta, Secret};
+use crate::model::{Extra, Session, names};
+use crate::patch::SessionPatch;
+
+/// The default largest serialized session, in bytes.
+pub const DEFAULT_MAX_SESSION_BYTES: u32 = 64 * 1024;
+/// The smallest value `max_session_bytes` may take.
+pub const MIN_MAX_SESSION_BYTES: u32 = 1024;
+/// The largest value `max_session_bytes` may take; also bounds every read.
+pub const MAX_MAX_SESSION_BYTES: u32 = 16 * 1024 * 1024;
+
+/// A source of "now", in milliseconds since the Unix epoch.
+pub trait Clock {
+    /// The current time.
+    fn now(&self) -> u64;
+}
+
+/// The system's wall clock (`wasi:clocks/wall-clock` in the component).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        // A clock before 1970 reads as 1970: every session then counts as live until its expiry.
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+impl<F: Fn() -> u64> Clock for F {
+    fn now(&self) -> u64 {
+        self()
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The store's secret.
+    pub secret: Secret,
+    /// The largest serialized session accepted; `None` is 64 KiB.
+    pub max_session_bytes: Option<u32>,
+    /// scrypt's log2 N for a new passphrase store.
+    pub scrypt_log_n: u8,
+}
+
+impl Config {
+    /// A configuration with the defaults and `secret`.
+    pub fn new(secret: Secret) -> Self {
+        Config {
+            secret,
+            max_session_bytes: None,
+            scrypt_log_n: meta::DEFAULT_LOG_N,
+        }
+    }
+}
+
+/// What `check` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Sessions that decrypted and have not expired.
+    pub live: u64,
+    /// Sessions that decrypted and have expired.
+    pub expired: u64,
+    /// Session files under a key this store does not hold.
+    pub missing_key: u64,
+    /// Files in `quarantine/`.
+    pub quarantined: u64,
+    /// Ids moved to `quarantine/` by this check.
+    pub newly_quarantined: Vec<String>,
+    /// Entries that are not session-vault files.
+    pub foreign: u64,
+}
+
+/// An open session store.
+pub struct Store<B, C> {
+    backend: B,
+    clock: C,
+    key_id: u32,
+    key: Key,
+    index: Index,
+    missing_key: BTreeSet<String>,
+    max_session_bytes: u32,
+    opened: Report,
+}
+
+impl<B: Backend, C: Clock> Store<B, C> {
+    /// Opens the store on `backend`: recovers from interrupted writes, creates or
+    /// verifies the metadata, and indexes every session, quarantining damaged ones.
+    pub fn open(mut backend: B, clock: C, config: Config) -> Result<Self, StoreError> {
+        let max_session_bytes = config.max_session_bytes.unwrap_or(DEFAULT_MAX_SESSION_BYTES);
+        if !(MIN_MAX_SESSION_BYTES..=MAX_MAX_SESSION_BYTES).contains(&max_session_bytes) {
+            return Err(StoreError::InvalidInput(format!(
+                "max-session-bytes is {max_session_bytes}; it must be between \
+                 {MIN_MAX_SESSION_BYTES} and {MAX_MAX_SESSION_BYTES}"
+            )));
+        }
+        backend.recover()?;
+        let (key_id, key) = match backend.read_meta()? {
+            Some(bytes) => Meta::parse(&bytes)?.unlock(&config.secret)?,
+            None => {
+                let listing = backend.list()?;
+                if !listing.ids.is_empty() {
+                    return Err(StoreError::Corrupted(format!(
+                        "{} is missing but the directory holds {} session files; \
+                         restore it rather than start a new store over them",
+                        meta::FILE_NAME,
+                        listing.ids.len()
+                    )));
+                }
+                let (meta, key) = Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
+                backend.write_meta(&meta.to_bytes())?;
+                (meta.current_key, key)
+            }
+        };
+        let mut store = Store {
+            backend,
+            clock,
+            key_id,
+            key,
+            index: Index::default(),
+            missing_key: BTreeSet::new(),
+            max_session_bytes,
+            opened: Report::default(),
+        };
+        store.opened = store.check()?;
+        Ok(store)
+    }
+
+    /// What the verification at open found.
+    pub fn opened(&self) -> &Report {
+        &self.opened
+    }
+
+    /// Stores a new session, replacing an expired one of the same id.
+    pub fn create(&mut self, session: &Session) -> Result<(), StoreError> {
+        id::validate(&session.session_id)?;
+        let id = session.session_id.as_str();
+        if self.missing_key.contains(id) {
+            return Err(missing_key_error(id));
+        }
+        let now = self.clock.now();
+        if self.index.entry(id).is_some_and(|e| now < e.expires_at) {
+            return Err(StoreError::AlreadyExists);
+        }
+        self.write(session)
+    }
+
+    /// The session with this id; `None` if absent or expired (an expired one is removed).
+    pub fn get(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
+        id::validate(id)?;
+        self.live(id)
+    }
+
+    /// Merges `patch` into the session and returns the stored result.
+    pub fn update(&mut self, id: &str, patch: SessionPatch) -> Result<Session, StoreError> {
+        id::validate(id)?;
+        let session = self.live(id)?.ok_or(StoreError::NotFound)?;
+        let session = patch.apply(session)?;
+        self.write(&session)?;
+        Ok(session)
+    }
+
+    /// Removes the session without reading it; `false` if nothing was stored.
+    pub fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
+        id::validate(id)?;
+        let existed = self.backend.remove(id)?;
+        self.index.remove(id);
+        self.missing_key.remove(id);
+        Ok(existed)
+    }
+
+    /// Removes every expired session, indexing first any session file the index lacks.
+    pub fn cleanup(&mut self) -> Result<u64, StoreError> {
+        let listing = self.backend.list()?;
+        for id in &listing.ids {
+            if self.index.entry(id).is_none() && !self.missing_key.contains(id) {
+                match self.read(id) {
+                    Ok(_) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+        let mut removed = 0;
+        for id in self.index.expired_ids(self.clock.now()) {
+            self.backend.remove(&id)?;
+            self.index.remove(&id);
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// The live sessions of `user`, by `created_at` then id.
+    pub fn user_sessions(&mut self, user: &str) -> Result<Vec<Session>, StoreError> {
+        let now = self.clock.now();
+        let mut sessions = Vec::new();
+        for id in self.index.user_ids(user) {
+            if self.index.entry(&id).is_some_and(|e| now >= e.expires_at) {
+                continue;
+            }
+            match self.read(&id) {
+                Ok(Some(session)) if !session.is_expired(now) => sessions.push(session),
+                Ok(_) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        sessions.sort_by(|a, b| {
+            (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id))
+        });
+        Ok(sessions)
+    }
+
+    /// How many live sessions the store holds.
+    pub fn count(&self) -> u64 {
+        self.index.live(self.clock.now())
+    }
+
+    /// Removes every session file; returns how many were removed.
+    pub fn clear(&mut self) -> Result<u64, StoreError> {
+        let listing = self.backend.list()?;
+        let mut removed = 0;
+        for id in &listing.ids {
+            if self.backend.remove(id)? {
+                removed += 1;
+            }
+        }
+        self.index.clear();
+        self.missing_key.clear();
+        Ok(removed)
+    }
+
+    /// Removes every session of `user`; returns how many live ones were removed.
+    pub fn revoke_user(&mut self, user: &str) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        let mut removed = 0;
+        for id in self.index.user_ids(user) {
+            self.backend.remove(&id)?;
+            if self.index.remove(&id).is_some_and(|e| now < e.expires_at) {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Verifies every session file, quarantines the damaged ones and rebuilds the index.
+    pub fn check(&mut self) -> Result<Report, StoreError> {
+        let listing = self.backend.list()?;
+        let now = self.clock.now();
+        let mut report = Report {
+            foreign: listing.foreign,
+            ..Report::default()
+        };
+        self.index.clear();
+        self.missing_key.clear();
+        for id in listing.ids {
+            match self.read(&id) {
+                Ok(Some(session)) if session.is_expired(now) => report.expired += 1,
+                Ok(Some(_)) => report.live += 1,
+                Ok(None) => {}
+                Err(StoreError::MissingKey(_)) => report.missing_key += 1,
+                Err(StoreError::Corrupted(_)) => report.newly_quarantined.push(id),
+                Err(other) => return Err(other),
+            }
+        }
+        report.quarantined = self.backend.quarantined()?;
+        Ok(report)
+    }
+
+    /// The live session `id`, removing it if it has expired.
+    fn live(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
+        if self.missing_key.contains(id) {
+            return Err(missing_key_error(id));
+        }
+        let now = self.clock.now();
+        match self.index.entry(id) {
+            None => return Ok(None),
+            Some(entry) if now >= entry.expires_at => {
+                self.backend.remove(id)?;
+                self.index.remove(id);
+                return Ok(None);
+            }
+            Some(_) => {}
+        }
+        Ok(self.read(id)?.filter(|session| !session.is_expired(now)))
+    }
+
+    /// Reads and decrypts session `id`, keeping the index in step with what it finds:
+    /// a missing file is forgotten, a damaged one quarantined (`corrupted`), one under
+    /// an unknown key remembered (`missing-key`).
+    fn read(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
+        let limit = (MAX_MAX_SESSION_BYTES as usize + HEADER_LEN + TAG_LEN) as u64;
+        let decoded = match self.backend.read(id, limit) {
+            Ok(Some(file)) => self.decode(id, &file),
+            Ok(None) => {
+                self.index.remove(id);
+                return Ok(None);
+            }
+            Err(StoreError::Corrupted(reason)) => Err(StoreError::Corrupted(reason)),
+            Err(other) => return Err(other),
+        };
+        match decoded {
+            Ok(session) => {
+                self.index.insert(id, entry(&session));
+                Ok(Some(session))
+            }
+            Err(StoreError::MissingKey(reason)) => {
+                self.index.remove(id);
+                self.missing_key.insert(id.to_owned());
+                Err(StoreError::MissingKey(reason))
+            }
+            Err(StoreError::Corrupted(reason)) => {
+                self.index.remove(id);
+                self.backend.quarantine(id)?;
+                Err(StoreError::Corrupted(reason))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    fn decode(&self, id: &str, file: &[u8]) -> Result<Session, StoreError> {
+        let name = crate::backend::session_name(id);
+        let plaintext = format::decode(file, id, |key_id| {
+            (key_id == self.key_id).then_some(&self.key)
+        })
+        .map_err(|e| match e {
+            DecodeError::MissingKey(key_id) => StoreError::MissingKey(format!(
+                "{name} is encrypted under key id {key_id}, which this store does not hold"
+            )),
+            other => StoreError::Corrupted(format!("{name}: {other}")),
+        })?;
+        let session: Session = serde_json::from_slice(&plaintext).map_err(|e| {
+            StoreError::Corrupted(format!("{name}: decrypted, but not a session document: {e}"))
+        })?;
+        if session.session_id != id {
+            return Err(StoreError::Corrupted(format!(
+                "{name} holds session {:?}",
+                session.session_id
+            )));
+        }
+        Ok(session)
+    }
+
+    fn write(&mut self, session: &Session) -> Result<(), StoreError> {
+        validate(session)?;
+        let id = session.session_id.as_str();
+        let plaintext = serde_json::to_vec(session)
+            .map_err(|e| StoreError::InvalidInput(format!("cannot serialize the session: {e}")))?;
+        if plaintext.len() > self.max_session_bytes as usize {
+            return Err(StoreError::TooLarge(format!(
+                "session {id:?} serializes to {} bytes; the limit is {}",
+                plaintext.len(),
+                self.max_session_bytes
+            )));
+        }
+        let file = format::encode(self.key_id, &self.key, crypto::nonce()?, id, &plaintext)?;
+        self.backend.write(id, &file)?;
+        self.missing_key.remove(id);
+        self.index.insert(id, entry(session));
+        Ok(())
+    }
+}
+
+fn entry(session: &Session) -> Entry {
+    Entry {
+        user: session.user_context.user_id.clone(),
+        expires_at: session.expires_at,
+    }
+}
+
+fn missing_key_error(id: &str) -> StoreError {
+    StoreError::MissingKey(format!(
+        "{} is encrypted under a key this store does not hold",
+        crate::backend::session_name(id)
+    ))
+}
+
+/// Checks what serde cannot: a valid id, and no extra member that repeats a schema name.
+pub fn validate(session: &Session) -> Result<(), StoreError> {
+    id::validate(&session.session_id)?;
+    check_extra("the session", &session.extra, names::SESSION)?;
+    check_extra("userContext", &session.user_context.extra, names::USER_CONTEXT)?;
+    check_extra("tokenMetadata", &session.token_metadata.extra, names::TOKEN_METADATA)?;
+    check_extra("security", &session.security.extra, names::SECURITY)
+}
+
+fn check_extra(object: &str, extra: &Extra, schema: &[&str]) -> Result<(), StoreError> {
+    match extra.keys().find(|name| schema.contains(&name.as_str())) {
+        Some(name) => Err(StoreError::InvalidInput(format!(
+            "{object} has an extra member {name:?}, which is a schema field"
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dir::StdDir;
+    use crate::backend::Files;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    type TestStore = Store<Files<StdDir>, Box<dyn Fn() -> u64>>;
+
+    fn open(dir: &std::path::Path, now: &Rc<Cell<u64>>) -> Result<TestStore, StoreError> {
+        let now = Rc::clone(now);
+        let clock: Box<dyn Fn() -> u64> = Box::new(move || now.get());
+        Store::open(Files::new(StdDir::new(dir)), clock, Config::new(Secret::RawKey(vec![5; 32])))
+    }
+
+    fn session(id: &str, user: &str, expires_at: u64) -> Session {
+        serde_json::from_value(serde_json::json!({
+            "sessionId": id, "sessionToken": "t",
+            "userContext": {"userId": user},
+            "tokenMetadata": {"accessToken": "a", "expiresAt": 1, "scopes": []},
+            "security": {"ipAddress": "i", "userAgent": "u", "createdAt": 1, "lastAccessedAt": 1, "accessCount": 0},
+            "expiresAt": expires_at, "createdAt": 1
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn expired_sessions_vanish_on_every_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 200)).unwrap();
+        store.create(&session("b", "u", 300)).unwrap();
+        now.set(200);
+        assert_eq!(store.count(), 1);
+        assert_eq!(store.user_sessions("u").unwrap().len(), 1);
+        assert!(matches!(store.update("a", SessionPatch::default()), Err(StoreError::NotFound)));
+        assert_eq!(store.get("a").unwrap(), None);
+        assert!(!tmp.path().join("a.svs").exists());
+        assert_eq!(store.cleanup().unwrap(), 0);
+        now.set(300);
+        assert_eq!(store.cleanup().unwrap(), 1);
+        assert_eq!(store.count(), 0);
+    }
+
+    #[test]
+    fn create_refuses_a_live_id_and_replaces_an_expired_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 200)).unwrap();
+        assert!(matches!(store.create(&session("a", "v", 300)), Err(StoreError::AlreadyExists)));
+        now.set(250);
+        store.create(&session("a", "v", 300)).unwrap();
+        assert_eq!(store.get("a").unwrap().unwrap().user_context.user_id, "v");
+    }
+
+    #[test]
+    fn a_reopened_store_rebuilds_its_index() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 200)).unwrap();
+        store.create(&session("b", "w", 200)).unwrap();
+        drop(store);
+        let mut store = open(tmp.path(), &now).unwrap();
+        assert_eq!(store.count(), 2);
+        assert_eq!(store.user_sessions("w").unwrap()[0].session_id, "b");
+        assert_eq!(store.opened().live, 2);
+    }
+
+    #[test]
+    fn missing_metadata_beside_sessions_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        open(tmp.path(), &now).unwrap().create(&session("a", "u", 200)).unwrap();
+        std::fs::remove_file(tmp.path().join(meta::FILE_NAME)).unwrap();
+        assert!(matches!(open(tmp.path(), &now), Err(StoreError::Corrupted(_))));
+    }
+
+    #[test]
+    fn extra_members_may_not_shadow_schema_fields() {
+        let mut bad = session("a", "u", 200);
+        bad.user_context.extra.insert("userId".into(), serde_json::json!("x"));
+        assert!(matches!(validate(&bad), Err(StoreError::InvalidInput(_))));
+    }
+}
