@@ -1,1 +1,93 @@
-fn main() {}
+//! Builds the guest component for `wasm32-wasip2` with a nested cargo, so that one
+//! `cargo build` or `cargo test` at the root builds everything, and the host embeds it.
+//!
+//! `SESSION_VAULT_COMPONENT=/path/to.wasm` embeds a prebuilt component instead.
+
+// A build script reports failure by panicking; there is no caller to return an error to.
+#![allow(clippy::expect_used, clippy::panic)]
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const GUEST_PACKAGE: &str = "session-vault-guest";
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let embedded = out_dir.join("session-vault.wasm");
+    println!("cargo:rerun-if-env-changed=SESSION_VAULT_COMPONENT");
+    if let Some(prebuilt) = env::var_os("SESSION_VAULT_COMPONENT") {
+        println!("cargo:rerun-if-changed={}", Path::new(&prebuilt).display());
+        std::fs::copy(&prebuilt, &embedded).expect("copying SESSION_VAULT_COMPONENT");
+        return;
+    }
+
+    let host_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = host_dir
+        .parent()
+        .expect("host/ sits in the workspace root")
+        .to_path_buf();
+    for input in [
+        "guest/src",
+        "guest/Cargo.toml",
+        "wit",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(input).display());
+    }
+    // Shared by every profile of the outer build, so the guest is built once.
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("guest");
+
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&root)
+        .args([
+            "build",
+            "--package",
+            GUEST_PACKAGE,
+            "--target",
+            TARGET,
+            "--release",
+            "--target-dir",
+        ])
+        .arg(&target_dir);
+    // The outer build's flags and wrappers (clippy, coverage) are for the host target.
+    for (name, _) in env::vars_os() {
+        let name = name.to_string_lossy();
+        let keep = name == "CARGO_HOME"
+            || name.starts_with("CARGO_NET_")
+            || name.starts_with("CARGO_HTTP_")
+            || name.starts_with("CARGO_REGISTRIES_")
+            || name.starts_with("CARGO_TERM_");
+        if (name.starts_with("CARGO_") && !keep)
+            || matches!(
+                &*name,
+                "RUSTFLAGS" | "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER" | "RUSTDOCFLAGS"
+            )
+        {
+            command.env_remove(&*name);
+        }
+    }
+    let status = command
+        .status()
+        .expect("running cargo to build the guest component");
+    if !status.success() {
+        panic!(
+            "building the {GUEST_PACKAGE} component failed ({status}); if the target is missing, \
+             run `rustup target add {TARGET}` (or ./setup.sh)"
+        );
+    }
+    let built = target_dir
+        .join(TARGET)
+        .join("release")
+        .join("session_vault_guest.wasm");
+    std::fs::copy(&built, &embedded)
+        .unwrap_or_else(|e| panic!("copying {} to {}: {e}", built.display(), embedded.display()));
+}

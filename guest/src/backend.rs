@@ -117,7 +117,9 @@ impl<D: Dir> Backend for Files<D> {
         match self.dir.read(&name, limit) {
             Ok(bytes) => Ok(bytes),
             // Too long, a symlink, a directory: not a session file we wrote.
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(StoreError::Corrupted(format!("{name}: {e}"))),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                Err(StoreError::Corrupted(format!("{name}: {e}")))
+            }
             Err(e) => Err(StoreError::io(format!("reading {name}"), e)),
         }
     }
@@ -133,9 +135,9 @@ impl<D: Dir> Backend for Files<D> {
             .remove(&name)
             .map_err(|e| StoreError::io(format!("removing {name}"), e))?;
         if existed {
-            self.dir
-                .sync("")
-                .map_err(|e| StoreError::io(format!("syncing the directory after removing {name}"), e))?;
+            self.dir.sync("").map_err(|e| {
+                StoreError::io(format!("syncing the directory after removing {name}"), e)
+            })?;
         }
         Ok(existed)
     }
@@ -216,7 +218,9 @@ fn is_temp_name(name: &str) -> bool {
         Some((base, hex)) => {
             !base.is_empty()
                 && hex.len() == 16
-                && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         }
         None => false,
     }

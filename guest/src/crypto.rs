@@ -124,7 +124,8 @@ pub fn check_passphrase(phrase: &str) -> Result<(), StoreError> {
 
 /// Fills `buf` from the system's secure random source (`wasi:random` in the component).
 pub fn random(buf: &mut [u8]) -> Result<(), StoreError> {
-    getrandom::fill(buf).map_err(|e| StoreError::io("reading random bytes", std::io::Error::other(e)))
+    getrandom::fill(buf)
+        .map_err(|e| StoreError::io("reading random bytes", std::io::Error::other(e)))
 }
 
 /// A fresh random nonce.
@@ -164,7 +165,11 @@ mod tests {
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 0x01;
-            assert_eq!(key(1).open(&nonce, b"aad", &bad), Err(Unauthentic), "byte {i}");
+            assert_eq!(
+                key(1).open(&nonce, b"aad", &bad),
+                Err(Unauthentic),
+                "byte {i}"
+            );
         }
         assert_eq!(key(1).open(&nonce, b"aae", &sealed), Err(Unauthentic));
     }
@@ -180,21 +185,51 @@ mod tests {
 
     #[test]
     fn raw_keys_must_be_32_bytes_and_passphrases_32_chars() {
-        assert!(matches!(Key::from_raw(&[0; 31]), Err(StoreError::InvalidInput(_))));
-        let params = ScryptParams { salt: vec![7; 16], log_n: 4, r: 8, p: 1 };
-        assert!(matches!(Key::derive(&"é".repeat(31), &params), Err(StoreError::InvalidInput(_))));
+        assert!(matches!(
+            Key::from_raw(&[0; 31]),
+            Err(StoreError::InvalidInput(_))
+        ));
+        let params = ScryptParams {
+            salt: vec![7; 16],
+            log_n: 4,
+            r: 8,
+            p: 1,
+        };
+        assert!(matches!(
+            Key::derive(&"é".repeat(31), &params),
+            Err(StoreError::InvalidInput(_))
+        ));
         assert!(Key::derive(&"é".repeat(32), &params).is_ok());
     }
 
     #[test]
     fn derivation_depends_on_salt() {
-        let a = ScryptParams { salt: vec![1; 16], log_n: 4, r: 8, p: 1 };
-        let b = ScryptParams { salt: vec![2; 16], ..a.clone() };
+        let a = ScryptParams {
+            salt: vec![1; 16],
+            log_n: 4,
+            r: 8,
+            p: 1,
+        };
+        let b = ScryptParams {
+            salt: vec![2; 16],
+            ..a.clone()
+        };
         let phrase = "correct horse battery staple, long enough";
         let nonce = [0u8; NONCE_LEN];
-        let sealed = Key::derive(phrase, &a).unwrap().seal(&nonce, b"", b"x").unwrap();
-        assert_eq!(Key::derive(phrase, &b).unwrap().open(&nonce, b"", &sealed), Err(Unauthentic));
-        assert!(Key::derive(phrase, &a).unwrap().open(&nonce, b"", &sealed).is_ok());
+        let sealed = Key::derive(phrase, &a)
+            .unwrap()
+            .seal(&nonce, b"", b"x")
+            .unwrap();
+        assert_eq!(
+            Key::derive(phrase, &b).unwrap().open(&nonce, b"", &sealed),
+            Err(Unauthentic)
+        );
+        assert!(
+            Key::derive(phrase, &a)
+                .unwrap()
+                .open(&nonce, b"", &sealed)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -64,7 +64,10 @@ impl Dir for StdDir {
             Err(e) => return Err(e),
         };
         if !file.metadata()?.is_file() {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "not a regular file"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a regular file",
+            ));
         }
         let mut bytes = Vec::new();
         file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
@@ -170,7 +173,10 @@ mod tests {
         let dir = StdDir::new(tmp.path());
         dir.write_new("a", b"12345").unwrap();
         assert_eq!(dir.read("a", 5).unwrap(), Some(b"12345".to_vec()));
-        assert_eq!(dir.read("a", 4).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            dir.read("a", 4).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
         assert_eq!(dir.read("b", 4).unwrap(), None);
         assert!(!dir.remove("b").unwrap());
     }
@@ -183,7 +189,13 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), tmp.path().join("a.svs")).unwrap();
         let dir = StdDir::new(tmp.path());
         let entries = dir.entries("").unwrap().unwrap();
-        assert_eq!(entries, vec![Entry { name: "a.svs".into(), is_file: false }]);
+        assert_eq!(
+            entries,
+            vec![Entry {
+                name: "a.svs".into(),
+                is_file: false
+            }]
+        );
         assert!(dir.read("a.svs", 10).is_err());
     }
 }

@@ -78,7 +78,10 @@ mod tests {
     fn io_error_keeps_its_cause() {
         let error = StoreError::io("writing session a", io::Error::other("disk full"));
         assert_eq!(error.kind(), "io");
-        assert_eq!(error.to_string(), "i/o error while writing session a: disk full");
+        assert_eq!(
+            error.to_string(),
+            "i/o error while writing session a: disk full"
+        );
         let source = std::error::Error::source(&error).map(ToString::to_string);
         assert_eq!(source.as_deref(), Some("disk full"));
     }

@@ -55,7 +55,13 @@ pub struct Header {
 }
 
 /// Encrypts `plaintext` as the file of session `id`.
-pub fn encode(key_id: u32, key: &Key, nonce: [u8; NONCE_LEN], id: &str, plaintext: &[u8]) -> Result<Vec<u8>, crate::StoreError> {
+pub fn encode(
+    key_id: u32,
+    key: &Key,
+    nonce: [u8; NONCE_LEN],
+    id: &str,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, crate::StoreError> {
     let mut file = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
     file.extend_from_slice(&MAGIC);
     file.push(VERSION);
@@ -76,7 +82,9 @@ pub fn header(file: &[u8]) -> Result<Header, DecodeError> {
     let (magic, rest) = file.split_first_chunk::<4>().ok_or(DecodeError::Header)?;
     let (version_kind, rest) = rest.split_first_chunk::<2>().ok_or(DecodeError::Header)?;
     let (key_id, rest) = rest.split_first_chunk::<4>().ok_or(DecodeError::Header)?;
-    let (nonce, _) = rest.split_first_chunk::<NONCE_LEN>().ok_or(DecodeError::Header)?;
+    let (nonce, _) = rest
+        .split_first_chunk::<NONCE_LEN>()
+        .ok_or(DecodeError::Header)?;
     if *magic != MAGIC || *version_kind != [VERSION, KIND_SESSION] {
         return Err(DecodeError::Header);
     }
@@ -142,13 +150,19 @@ mod tests {
         for i in 0..file.len() {
             let mut bad = file.clone();
             bad[i] ^= 0x80;
-            assert!(open(&bad, "abc").is_err(), "byte {i} flipped went unnoticed");
+            assert!(
+                open(&bad, "abc").is_err(),
+                "byte {i} flipped went unnoticed"
+            );
         }
     }
 
     #[test]
     fn a_file_under_another_id_fails() {
-        assert_eq!(open(&file(), "abd"), Err(DecodeError::Unauthentic(Unauthentic)));
+        assert_eq!(
+            open(&file(), "abd"),
+            Err(DecodeError::Unauthentic(Unauthentic))
+        );
     }
 
     #[test]
@@ -156,7 +170,10 @@ mod tests {
         let file = file();
         assert_eq!(open(&file[..0], "abc"), Err(DecodeError::Truncated(0)));
         assert_eq!(open(&file[..37], "abc"), Err(DecodeError::Truncated(37)));
-        assert_eq!(open(&file[..file.len() - 1], "abc"), Err(DecodeError::Unauthentic(Unauthentic)));
+        assert_eq!(
+            open(&file[..file.len() - 1], "abc"),
+            Err(DecodeError::Unauthentic(Unauthentic))
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Session ids: the only part of a session that reaches a file name, so checked first.
+//! SessionData ids: the only part of a session that reaches a file name, so checked first.
 
 use crate::error::StoreError;
 
@@ -51,17 +51,7 @@ mod tests {
     #[test]
     fn rejects_hostile_ids() {
         for id in [
-            "",
-            "../x",
-            "a/b",
-            "a\\b",
-            ".",
-            "..",
-            "a.svs",
-            "a\0b",
-            "é",
-            "a b",
-            "tmp\n",
+            "", "../x", "a/b", "a\\b", ".", "..", "a.svs", "a\0b", "é", "a b", "tmp\n",
         ] {
             assert!(
                 matches!(validate(id), Err(StoreError::InvalidId(_))),

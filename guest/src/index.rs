@@ -88,7 +88,10 @@ mod tests {
     use super::*;
 
     fn entry(user: &str, expires_at: u64) -> Entry {
-        Entry { user: user.into(), expires_at }
+        Entry {
+            user: user.into(),
+            expires_at,
+        }
     }
 
     #[test]

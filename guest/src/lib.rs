@@ -13,7 +13,10 @@
 //! assert_eq!(store.get("no-such-session")?, None);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod backend;
 pub mod crypto;
@@ -27,7 +30,9 @@ pub mod model;
 pub mod patch;
 pub mod store;
 
+// wit-bindgen's generated export glue is `unsafe extern "C"`; the code written here has none.
 #[cfg(target_family = "wasm")]
+#[allow(unsafe_code)]
 mod component;
 #[cfg(target_family = "wasm")]
 mod wasi_dir;
@@ -36,6 +41,6 @@ pub use backend::{Backend, Files};
 pub use dir::{Dir, StdDir};
 pub use error::StoreError;
 pub use meta::Secret;
-pub use model::{Extra, Security, Session, TokenMetadata, UserContext};
+pub use model::{Extra, Security, SessionData, TokenMetadata, UserContext};
 pub use patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
-pub use store::{Clock, Config, Report, Store, SystemClock};
+pub use store::{Clock, Config, ManualClock, Report, Store, SystemClock};

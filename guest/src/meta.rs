@@ -294,6 +294,9 @@ mod tests {
         if let Kdf::Scrypt { log_n, .. } = &mut meta.keys[0].kdf {
             *log_n = 40;
         }
-        assert!(matches!(meta.unlock(&secret), Err(StoreError::Corrupted(_))));
+        assert!(matches!(
+            meta.unlock(&secret),
+            Err(StoreError::Corrupted(_))
+        ));
     }
 }

@@ -12,7 +12,7 @@ pub type Extra = Map<String, Value>;
 /// One stored session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Session {
+pub struct SessionData {
     /// The session's identifier: 1 to 128 characters of `[A-Za-z0-9_-]`.
     pub session_id: String,
     /// The session token handed to the client.
@@ -98,7 +98,7 @@ pub struct Security {
     pub extra: Extra,
 }
 
-impl Session {
+impl SessionData {
     /// Whether the session has expired at `now` (ms since the epoch): `now >= expires_at`.
     pub fn is_expired(&self, now: u64) -> bool {
         now >= self.expires_at
@@ -156,8 +156,11 @@ mod tests {
 
     #[test]
     fn extra_members_round_trip_at_every_level() {
-        let session: Session = serde_json::from_str(DOC).unwrap();
-        assert_eq!(session.extra["tenantPlan"], serde_json::json!([1, "two", null]));
+        let session: SessionData = serde_json::from_str(DOC).unwrap();
+        assert_eq!(
+            session.extra["tenantPlan"],
+            serde_json::json!([1, "two", null])
+        );
         assert_eq!(session.user_context.extra["locale"], "de");
         assert_eq!(session.security.extra["risk"]["score"], 0.5);
         let back: Value = serde_json::to_value(&session).unwrap();
@@ -167,7 +170,7 @@ mod tests {
 
     #[test]
     fn expiry_is_inclusive_of_the_expiry_instant() {
-        let session: Session = serde_json::from_str(DOC).unwrap();
+        let session: SessionData = serde_json::from_str(DOC).unwrap();
         assert!(!session.is_expired(99));
         assert!(session.is_expired(100));
     }
@@ -180,7 +183,7 @@ mod tests {
             &DOC.replace(r#""expiresAt": 100"#, r#""expiresAt": 1.5"#),
             &DOC.replace(r#""sessionToken": "tok","#, ""),
         ] {
-            assert!(serde_json::from_str::<Session>(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<SessionData>(bad).is_err(), "{bad}");
         }
     }
 }

@@ -8,17 +8,25 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::StoreError;
-use crate::model::{Extra, Security, Session, TokenMetadata, UserContext};
+use crate::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
 
 /// A change for `update`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionPatch {
     /// Must be absent or equal to the session's id.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub session_id: Option<String>,
     /// Replaces the session token.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub session_token: Option<String>,
     /// Merged into the user context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -30,10 +38,18 @@ pub struct SessionPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<SecurityPatch>,
     /// Replaces the expiry.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expires_at: Option<u64>,
     /// Replaces the creation time.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub created_at: Option<u64>,
     /// Top-level extra members to set.
     #[serde(flatten)]
@@ -45,19 +61,39 @@ pub struct SessionPatch {
 #[serde(rename_all = "camelCase")]
 pub struct UserContextPatch {
     /// Replaces the user; the session moves to the new user's list.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub user_id: Option<String>,
     /// Sets or removes the e-mail address.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub email: Option<Option<String>>,
     /// Sets or removes the display name.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub name: Option<Option<String>>,
     /// Sets or removes the tenant.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tenant_id: Option<Option<String>>,
     /// Sets or removes the roles.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub roles: Option<Option<Vec<String>>>,
     /// Extra members to set.
     #[serde(flatten)]
@@ -69,19 +105,39 @@ pub struct UserContextPatch {
 #[serde(rename_all = "camelCase")]
 pub struct TokenMetadataPatch {
     /// Replaces the access token.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_token: Option<String>,
     /// Sets or removes the refresh token.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub refresh_token: Option<Option<String>>,
     /// Sets or removes the ID token.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id_token: Option<Option<String>>,
     /// Replaces the access token's expiry.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expires_at: Option<u64>,
     /// Replaces the scopes.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scopes: Option<Vec<String>>,
     /// Extra members to set.
     #[serde(flatten)]
@@ -93,22 +149,46 @@ pub struct TokenMetadataPatch {
 #[serde(rename_all = "camelCase")]
 pub struct SecurityPatch {
     /// Replaces the IP address.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ip_address: Option<String>,
     /// Replaces the user agent.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub user_agent: Option<String>,
     /// Replaces the first-seen time.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub created_at: Option<u64>,
     /// Replaces the last-used time.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_accessed_at: Option<u64>,
     /// Replaces the use count.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_count: Option<u64>,
     /// Sets or removes the fingerprint.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fingerprint: Option<Option<String>>,
     /// Extra members to set.
     #[serde(flatten)]
@@ -131,7 +211,7 @@ impl SessionPatch {
     /// Returns `session` with this patch merged in.
     ///
     /// Fails with `invalid-input` if the patch would change the session id.
-    pub fn apply(self, mut session: Session) -> Result<Session, StoreError> {
+    pub fn apply(self, mut session: SessionData) -> Result<SessionData, StoreError> {
         if let Some(id) = self.session_id
             && id != session.session_id
         {
@@ -202,7 +282,7 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
 
-    fn session() -> Session {
+    fn session() -> SessionData {
         serde_json::from_value(json!({
             "sessionId": "s1", "sessionToken": "t1",
             "userContext": {"userId": "u1", "email": "a@b.c", "name": "A", "x": 1},
@@ -238,7 +318,8 @@ mod tests {
 
     #[test]
     fn top_level_fields_replace_whole() {
-        let out = patched(json!({"top": {"new": 1}, "sessionToken": "t2", "expiresAt": 7})).unwrap();
+        let out =
+            patched(json!({"top": {"new": 1}, "sessionToken": "t2", "expiresAt": 7})).unwrap();
         assert_eq!(out["top"], json!({"new": 1}));
         assert_eq!(out["sessionToken"], "t2");
         assert_eq!(out["expiresAt"], 7);
@@ -264,7 +345,10 @@ mod tests {
             json!({"userContext": {"userId": null}}),
             json!({"security": {"accessCount": null}}),
         ] {
-            assert!(serde_json::from_value::<SessionPatch>(patch.clone()).is_err(), "{patch}");
+            assert!(
+                serde_json::from_value::<SessionPatch>(patch.clone()).is_err(),
+                "{patch}"
+            );
         }
     }
 

@@ -14,7 +14,7 @@ use crate::format::{self, DecodeError, HEADER_LEN};
 use crate::id;
 use crate::index::{Entry, Index};
 use crate::meta::{self, Meta, Secret};
-use crate::model::{Extra, Session, names};
+use crate::model::{Extra, SessionData, names};
 use crate::patch::SessionPatch;
 
 /// The default largest serialized session, in bytes.
@@ -49,6 +49,38 @@ impl<F: Fn() -> u64> Clock for F {
     }
 }
 
+/// A clock that moves only when told to: for tests and for reproducing expiry.
+/// Clones share one time.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    now: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock reading `now` (ms since the epoch).
+    pub fn new(now: u64) -> Self {
+        let clock = ManualClock::default();
+        clock.set(now);
+        clock
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now: u64) {
+        self.now.store(now, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Moves the time forward by `ms`.
+    pub fn advance(&self, ms: u64) {
+        self.now.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> u64 {
+        self.now.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// How to open a store.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -79,7 +111,7 @@ pub struct Report {
     pub live: u64,
     /// Sessions that decrypted and have expired.
     pub expired: u64,
-    /// Session files under a key this store does not hold.
+    /// SessionData files under a key this store does not hold.
     pub missing_key: u64,
     /// Files in `quarantine/`.
     pub quarantined: u64,
@@ -105,7 +137,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
     /// Opens the store on `backend`: recovers from interrupted writes, creates or
     /// verifies the metadata, and indexes every session, quarantining damaged ones.
     pub fn open(mut backend: B, clock: C, config: Config) -> Result<Self, StoreError> {
-        let max_session_bytes = config.max_session_bytes.unwrap_or(DEFAULT_MAX_SESSION_BYTES);
+        let max_session_bytes = config
+            .max_session_bytes
+            .unwrap_or(DEFAULT_MAX_SESSION_BYTES);
         if !(MIN_MAX_SESSION_BYTES..=MAX_MAX_SESSION_BYTES).contains(&max_session_bytes) {
             return Err(StoreError::InvalidInput(format!(
                 "max-session-bytes is {max_session_bytes}; it must be between \
@@ -150,7 +184,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 
     /// Stores a new session, replacing an expired one of the same id.
-    pub fn create(&mut self, session: &Session) -> Result<(), StoreError> {
+    pub fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
         id::validate(&session.session_id)?;
         let id = session.session_id.as_str();
         if self.missing_key.contains(id) {
@@ -164,13 +198,13 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 
     /// The session with this id; `None` if absent or expired (an expired one is removed).
-    pub fn get(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
+    pub fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         id::validate(id)?;
         self.live(id)
     }
 
     /// Merges `patch` into the session and returns the stored result.
-    pub fn update(&mut self, id: &str, patch: SessionPatch) -> Result<Session, StoreError> {
+    pub fn update(&mut self, id: &str, patch: SessionPatch) -> Result<SessionData, StoreError> {
         id::validate(id)?;
         let session = self.live(id)?.ok_or(StoreError::NotFound)?;
         let session = patch.apply(session)?;
@@ -208,7 +242,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 
     /// The live sessions of `user`, by `created_at` then id.
-    pub fn user_sessions(&mut self, user: &str) -> Result<Vec<Session>, StoreError> {
+    pub fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError> {
         let now = self.clock.now();
         let mut sessions = Vec::new();
         for id in self.index.user_ids(user) {
@@ -221,9 +255,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 Err(other) => return Err(other),
             }
         }
-        sessions.sort_by(|a, b| {
-            (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id))
-        });
+        sessions.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));
         Ok(sessions)
     }
 
@@ -284,7 +316,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 
     /// The live session `id`, removing it if it has expired.
-    fn live(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
+    fn live(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         if self.missing_key.contains(id) {
             return Err(missing_key_error(id));
         }
@@ -304,7 +336,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     /// Reads and decrypts session `id`, keeping the index in step with what it finds:
     /// a missing file is forgotten, a damaged one quarantined (`corrupted`), one under
     /// an unknown key remembered (`missing-key`).
-    fn read(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
+    fn read(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         let limit = (MAX_MAX_SESSION_BYTES as usize + HEADER_LEN + TAG_LEN) as u64;
         let decoded = match self.backend.read(id, limit) {
             Ok(Some(file)) => self.decode(id, &file),
@@ -334,7 +366,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         }
     }
 
-    fn decode(&self, id: &str, file: &[u8]) -> Result<Session, StoreError> {
+    fn decode(&self, id: &str, file: &[u8]) -> Result<SessionData, StoreError> {
         let name = crate::backend::session_name(id);
         let plaintext = format::decode(file, id, |key_id| {
             (key_id == self.key_id).then_some(&self.key)
@@ -345,8 +377,10 @@ impl<B: Backend, C: Clock> Store<B, C> {
             )),
             other => StoreError::Corrupted(format!("{name}: {other}")),
         })?;
-        let session: Session = serde_json::from_slice(&plaintext).map_err(|e| {
-            StoreError::Corrupted(format!("{name}: decrypted, but not a session document: {e}"))
+        let session: SessionData = serde_json::from_slice(&plaintext).map_err(|e| {
+            StoreError::Corrupted(format!(
+                "{name}: decrypted, but not a session document: {e}"
+            ))
         })?;
         if session.session_id != id {
             return Err(StoreError::Corrupted(format!(
@@ -357,7 +391,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         Ok(session)
     }
 
-    fn write(&mut self, session: &Session) -> Result<(), StoreError> {
+    fn write(&mut self, session: &SessionData) -> Result<(), StoreError> {
         validate(session)?;
         let id = session.session_id.as_str();
         let plaintext = serde_json::to_vec(session)
@@ -377,7 +411,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 }
 
-fn entry(session: &Session) -> Entry {
+fn entry(session: &SessionData) -> Entry {
     Entry {
         user: session.user_context.user_id.clone(),
         expires_at: session.expires_at,
@@ -392,11 +426,19 @@ fn missing_key_error(id: &str) -> StoreError {
 }
 
 /// Checks what serde cannot: a valid id, and no extra member that repeats a schema name.
-pub fn validate(session: &Session) -> Result<(), StoreError> {
+pub fn validate(session: &SessionData) -> Result<(), StoreError> {
     id::validate(&session.session_id)?;
     check_extra("the session", &session.extra, names::SESSION)?;
-    check_extra("userContext", &session.user_context.extra, names::USER_CONTEXT)?;
-    check_extra("tokenMetadata", &session.token_metadata.extra, names::TOKEN_METADATA)?;
+    check_extra(
+        "userContext",
+        &session.user_context.extra,
+        names::USER_CONTEXT,
+    )?;
+    check_extra(
+        "tokenMetadata",
+        &session.token_metadata.extra,
+        names::TOKEN_METADATA,
+    )?;
     check_extra("security", &session.security.extra, names::SECURITY)
 }
 
@@ -412,8 +454,8 @@ fn check_extra(object: &str, extra: &Extra, schema: &[&str]) -> Result<(), Store
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dir::StdDir;
     use crate::backend::Files;
+    use crate::dir::StdDir;
     use std::cell::Cell;
     use std::rc::Rc;
 
@@ -422,10 +464,14 @@ mod tests {
     fn open(dir: &std::path::Path, now: &Rc<Cell<u64>>) -> Result<TestStore, StoreError> {
         let now = Rc::clone(now);
         let clock: Box<dyn Fn() -> u64> = Box::new(move || now.get());
-        Store::open(Files::new(StdDir::new(dir)), clock, Config::new(Secret::RawKey(vec![5; 32])))
+        Store::open(
+            Files::new(StdDir::new(dir)),
+            clock,
+            Config::new(Secret::RawKey(vec![5; 32])),
+        )
     }
 
-    fn session(id: &str, user: &str, expires_at: u64) -> Session {
+    fn session(id: &str, user: &str, expires_at: u64) -> SessionData {
         serde_json::from_value(serde_json::json!({
             "sessionId": id, "sessionToken": "t",
             "userContext": {"userId": user},
@@ -446,7 +492,10 @@ mod tests {
         now.set(200);
         assert_eq!(store.count(), 1);
         assert_eq!(store.user_sessions("u").unwrap().len(), 1);
-        assert!(matches!(store.update("a", SessionPatch::default()), Err(StoreError::NotFound)));
+        assert!(matches!(
+            store.update("a", SessionPatch::default()),
+            Err(StoreError::NotFound)
+        ));
         assert_eq!(store.get("a").unwrap(), None);
         assert!(!tmp.path().join("a.svs").exists());
         assert_eq!(store.cleanup().unwrap(), 0);
@@ -461,7 +510,10 @@ mod tests {
         let now = Rc::new(Cell::new(100));
         let mut store = open(tmp.path(), &now).unwrap();
         store.create(&session("a", "u", 200)).unwrap();
-        assert!(matches!(store.create(&session("a", "v", 300)), Err(StoreError::AlreadyExists)));
+        assert!(matches!(
+            store.create(&session("a", "v", 300)),
+            Err(StoreError::AlreadyExists)
+        ));
         now.set(250);
         store.create(&session("a", "v", 300)).unwrap();
         assert_eq!(store.get("a").unwrap().unwrap().user_context.user_id, "v");
@@ -485,15 +537,23 @@ mod tests {
     fn missing_metadata_beside_sessions_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
         let now = Rc::new(Cell::new(100));
-        open(tmp.path(), &now).unwrap().create(&session("a", "u", 200)).unwrap();
+        open(tmp.path(), &now)
+            .unwrap()
+            .create(&session("a", "u", 200))
+            .unwrap();
         std::fs::remove_file(tmp.path().join(meta::FILE_NAME)).unwrap();
-        assert!(matches!(open(tmp.path(), &now), Err(StoreError::Corrupted(_))));
+        assert!(matches!(
+            open(tmp.path(), &now),
+            Err(StoreError::Corrupted(_))
+        ));
     }
 
     #[test]
     fn extra_members_may_not_shadow_schema_fields() {
         let mut bad = session("a", "u", 200);
-        bad.user_context.extra.insert("userId".into(), serde_json::json!("x"));
+        bad.user_context
+            .extra
+            .insert("userId".into(), serde_json::json!("x"));
         assert!(matches!(validate(&bad), Err(StoreError::InvalidInput(_))));
     }
 }

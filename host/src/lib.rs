@@ -1,1 +1,44 @@
-//! x
+//! # session-vault
+//!
+//! An encrypted, file-backed session store for login and OAuth session layers, run as a
+//! WASI component inside wasmtime. This crate embeds the component (built from
+//! `guest/`), preopens only the store directory, holds an exclusive lock on it, gives
+//! the component its wall clock, and offers one typed method per WIT operation.
+//!
+//! ```no_run
+//! use session_vault::{Secret, SessionData, Vault};
+//!
+//! let mut vault = Vault::open("./.sessions", Secret::Passphrase(std::env::var("SESSION_VAULT_SECRET")?))?;
+//! let session: SessionData = serde_json::from_str(r#"{
+//!     "sessionId": "s-1", "sessionToken": "t",
+//!     "userContext": {"userId": "alice"},
+//!     "tokenMetadata": {"accessToken": "at", "expiresAt": 4102444800000, "scopes": ["openid"]},
+//!     "security": {"ipAddress": "10.0.0.1", "userAgent": "curl", "createdAt": 0,
+//!                  "lastAccessedAt": 0, "accessCount": 0},
+//!     "expiresAt": 4102444800000, "createdAt": 0
+//! }"#)?;
+//! vault.create(&session)?;
+//! assert_eq!(vault.get("s-1")?, Some(session));
+//! assert_eq!(vault.user_sessions("alice")?.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Errors keep apart what the store refused ([`Error::Store`], with a [`StoreError`]
+//! per WIT error case) and a failure of the component itself ([`Error::Trap`]).
+#![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+mod bindings;
+mod convert;
+mod error;
+mod vault;
+
+pub use error::Error;
+pub use session_vault_guest::{
+    Clock, Extra, ManualClock, Report, Secret, Security, SecurityPatch, SessionData, SessionPatch,
+    StoreError, SystemClock, TokenMetadata, TokenMetadataPatch, UserContext, UserContextPatch,
+};
+pub use vault::{COMPONENT, Vault, VaultOptions};

@@ -1,1 +1,123 @@
-fn main() {}
+//! `session-vault`: the command line of the session store. See `--help`.
+
+mod cli;
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use serde::Serialize;
+use session_vault::{ManualClock, SessionData, SessionPatch, StoreError, Vault, VaultOptions};
+
+use cli::args::{Args, Command, StoreCommand};
+use cli::exit::{self, Usage};
+
+/// The largest document read from stdin; the store's own limit is at most 16 MiB.
+const STDIN_LIMIT: u64 = 16 * 1024 * 1024 + 1;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            let (code, kind) = exit::classify(&error);
+            // One line, whatever the error chain holds.
+            let message = format!("{error:#}").replace('\n', " ");
+            eprintln!("session-vault: error[{kind}]: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(args: &Args) -> anyhow::Result<u8> {
+    let command = match &args.command {
+        Command::Demo => {
+            cli::demo::run(args)?;
+            return Ok(exit::OK);
+        }
+        Command::Store(command) => command,
+    };
+    if let StoreCommand::Clear { yes: false } = command {
+        return Err(Usage("clear removes every session; confirm with --yes".into()).into());
+    }
+    let dir = args.dir();
+    let secret = cli::secret::load(args.secret_file.as_deref())?;
+    let mut vault = options(args)?
+        .open(&dir, secret)
+        .with_context(|| format!("opening the store in {}", dir.display()))?;
+    execute(&mut vault, command)?;
+    Ok(exit::OK)
+}
+
+fn execute(vault: &mut Vault, command: &StoreCommand) -> anyhow::Result<()> {
+    match command {
+        StoreCommand::Create => {
+            let session: SessionData = read_stdin("a session document")?;
+            vault.create(&session)?;
+            print(&serde_json::json!({ "sessionId": session.session_id }))
+        }
+        StoreCommand::Get { id } => match vault.get(id)? {
+            Some(session) => print(&session),
+            None => Err(anyhow::Error::new(StoreError::NotFound)
+                .context(format!("session {id:?} is absent or expired"))),
+        },
+        StoreCommand::Update { id } => {
+            let patch: SessionPatch = read_stdin("a session patch")?;
+            let session = vault
+                .update(id, &patch)
+                .with_context(|| format!("updating session {id:?}"))?;
+            print(&session)
+        }
+        StoreCommand::Delete { id } => print(&serde_json::json!({ "deleted": vault.delete(id)? })),
+        StoreCommand::Cleanup => print(&serde_json::json!({ "removed": vault.cleanup()? })),
+        StoreCommand::List { user } => print(&vault.user_sessions(user)?),
+        StoreCommand::Count => print(&serde_json::json!({ "count": vault.count()? })),
+        StoreCommand::Clear { .. } => print(&serde_json::json!({ "removed": vault.clear()? })),
+        StoreCommand::RevokeUser { user } => {
+            print(&serde_json::json!({ "removed": vault.revoke_user(user)? }))
+        }
+        StoreCommand::Check => print(&vault.check()?),
+    }
+}
+
+/// The store options from the flags and `SESSION_VAULT_NOW`.
+pub fn options(args: &Args) -> anyhow::Result<VaultOptions> {
+    let mut options = VaultOptions::new();
+    if let Some(bytes) = args.max_session_bytes {
+        options = options.max_session_bytes(bytes);
+    }
+    if let Ok(now) = std::env::var("SESSION_VAULT_NOW") {
+        let now: u64 = now.parse().map_err(|e| {
+            Usage(format!(
+                "SESSION_VAULT_NOW={now:?} is not milliseconds since the epoch: {e}"
+            ))
+        })?;
+        options = options.clock(ManualClock::new(now));
+    }
+    Ok(options)
+}
+
+fn read_stdin<T: serde::de::DeserializeOwned>(what: &str) -> anyhow::Result<T> {
+    let mut text = Vec::new();
+    std::io::stdin()
+        .take(STDIN_LIMIT)
+        .read_to_end(&mut text)
+        .context("reading stdin")?;
+    if text.len() as u64 >= STDIN_LIMIT {
+        return Err(StoreError::TooLarge(format!(
+            "stdin holds more than {} bytes",
+            STDIN_LIMIT - 1
+        ))
+        .into());
+    }
+    serde_json::from_slice(&text)
+        .map_err(|e| StoreError::InvalidInput(format!("stdin is not {what}: {e}")).into())
+}
+
+fn print(value: &impl Serialize) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer(&mut stdout, value).context("writing to stdout")?;
+    writeln!(stdout).context("writing to stdout")?;
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+The secret comes from SESSION_VAULT_SECRET or --secret-file PATH, never from an argument:
+a passphrase of at least 32 characters, or `hex:` and 64 hex digits for a raw 256-bit key.
+
+Output is JSON on stdout, in the original store's camelCase shape. Errors are one line
+on stderr: `session-vault: error[<case>]: <what happened>`.
+
+Exit codes:
+  0  success
+  1  not found (get or update of an absent or expired session)
+  2  usage or invalid input (bad id, document, patch, size, secret, flag)
+  3  wrong key (the secret does not open this store)
+  4  any other store error (locked, corrupted, missing key, I/O, component failure)
+
+SESSION_VAULT_NOW=<ms since the epoch> fixes the clock the store sees (for tests and for
+reproducing expiry).";
+
+/// An encrypted, file-backed session store (a WASI component run by wasmtime).
+#[derive(Debug, Parser)]
+#[command(name = "session-vault", version, after_help = AFTER_HELP)]
+pub struct Args {
+    /// The store directory (created with mode 0700 if missing).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Read the secret from this file (one trailing newline is ignored).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
+    /// Refuse sessions whose JSON exceeds this many bytes (default 65536).
+    #[arg(long, global = true, value_name = "BYTES")]
+    pub max_session_bytes: Option<u32>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Walk through the store's features on a throwaway store.
+    Demo,
+    /// An operation on the store in --dir.
+    #[command(flatten)]
+    Store(StoreCommand),
+}
+
+/// The commands that operate on the store in `--dir`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Store a new session: its JSON document is read from stdin.
+    Create,
+    /// Print a session's JSON document (exit 1 if absent or expired).
+    Get {
+        /// The session id.
+        id: String,
+    },
+    /// Merge a patch read from stdin into a session and print the result.
+    Update {
+        /// The session id.
+        id: String,
+    },
+    /// Remove a session (succeeds if it is already gone).
+    Delete {
+        /// The session id.
+        id: String,
+    },
+    /// Remove every expired session.
+    Cleanup,
+    /// Print the live sessions of a user as a JSON array.
+    List {
+        /// The user id.
+        #[arg(long)]
+        user: String,
+    },
+    /// Print how many live sessions the store holds.
+    Count,
+    /// Remove every session.
+    Clear {
+        /// Confirm that every session is to be removed.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Remove every session of a user.
+    RevokeUser {
+        /// The user id.
+        user: String,
+    },
+    /// Verify every session file, quarantine damaged ones and report.
+    Check,
+}
+
+impl Args {
+    /// The store directory, defaulting to `./.sessions`.
+    pub fn dir(&self) -> PathBuf {
+        self.dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./.sessions"))
+    }
+}

@@ -1,0 +1,333 @@
+//! [`Vault`]: one open store, running the component in its own wasmtime store.
+
+use std::fs::{DirBuilder, File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use session_vault_guest::{
+    Clock, Report, Secret, SessionData, SessionPatch, StoreError, SystemClock,
+};
+use wasmtime::component::{Component, Linker, ResourceAny};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::bindings::{SessionVault, SessionVaultPre, wit};
+use crate::convert;
+use crate::error::Error;
+
+/// The component built from `guest/` by this crate's build script.
+pub static COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/session-vault.wasm"));
+
+/// The guest path under which the store directory is preopened.
+const GUEST_DIR: &str = "/store";
+/// Linear memory the component may grow to: scrypt needs 32 MiB at the default cost.
+const MEMORY_LIMIT: usize = 512 << 20;
+
+/// How to open a [`Vault`]; `VaultOptions::default()` suits most uses.
+#[derive(Clone, Default)]
+pub struct VaultOptions {
+    max_session_bytes: Option<u32>,
+    clock: Option<Arc<dyn Clock + Send + Sync>>,
+    component: Option<PathBuf>,
+}
+
+impl VaultOptions {
+    /// The default options: 64 KiB sessions, the system clock, the embedded component.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Refuses sessions whose JSON exceeds `bytes` (1024 to 16 MiB) with `too-large`.
+    pub fn max_session_bytes(mut self, bytes: u32) -> Self {
+        self.max_session_bytes = Some(bytes);
+        self
+    }
+
+    /// Gives the component this clock as its wall clock (for tests: a
+    /// [`ManualClock`](crate::ManualClock)).
+    pub fn clock(mut self, clock: impl Clock + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Loads the component from this file instead of the embedded one.
+    pub fn component(mut self, path: impl Into<PathBuf>) -> Self {
+        self.component = Some(path.into());
+        self
+    }
+
+    /// Opens the store in `dir` (created with mode 0700 if missing) with these options.
+    pub fn open(&self, dir: impl AsRef<Path>, secret: Secret) -> Result<Vault, Error> {
+        Vault::open_with(dir.as_ref(), secret, self)
+    }
+}
+
+/// An open session store: the session-vault component running in wasmtime over one
+/// directory, which this vault holds an exclusive advisory lock on until dropped.
+///
+/// Calls take `&mut self`; to share a vault between threads put it in a `Mutex`.
+pub struct Vault {
+    store: Store<Host>,
+    bindings: SessionVault,
+    handle: Option<ResourceAny>,
+    dir: PathBuf,
+    // Held for the vault's lifetime; the lock is released when the file is closed.
+    _lock: File,
+}
+
+impl Vault {
+    /// Opens the store in `dir` with the default options.
+    ///
+    /// Errors: [`StoreError::Locked`] if another vault holds the directory,
+    /// [`StoreError::WrongKey`] if `secret` is not the store's, and the other store
+    /// errors as documented on the WIT `open`.
+    pub fn open(dir: impl AsRef<Path>, secret: Secret) -> Result<Vault, Error> {
+        Vault::open_with(dir.as_ref(), secret, &VaultOptions::default())
+    }
+
+    fn open_with(dir: &Path, secret: Secret, options: &VaultOptions) -> Result<Vault, Error> {
+        prepare_dir(dir)?;
+        let lock = lock_dir(dir)?;
+        let pre = match &options.component {
+            None => embedded()?,
+            Some(path) => {
+                let engine = Engine::default();
+                let component = Component::from_file(&engine, path).map_err(Error::Component)?;
+                link(&engine, &component)?
+            }
+        };
+        let clock = options
+            .clock
+            .clone()
+            .unwrap_or_else(|| Arc::new(SystemClock));
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.wall_clock(WallClock(clock));
+        wasi.preopened_dir(dir, GUEST_DIR, FsPerms::ReadWrite)
+            .map_err(|e| {
+                StoreError::io(
+                    format!("opening {}", dir.display()),
+                    std::io::Error::other(format!("{e:#}")),
+                )
+            })?;
+        let host = Host {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build(),
+        };
+        let mut store = Store::new(pre.engine(), host);
+        store.limiter(|host| &mut host.limits);
+        let bindings = pre.instantiate(&mut store).map_err(Error::Component)?;
+        let config = wit::Config {
+            secret: match &secret {
+                Secret::Passphrase(phrase) => wit::Secret::Passphrase(phrase.clone()),
+                Secret::RawKey(bytes) => wit::Secret::RawKey(bytes.clone()),
+            },
+            directory: Some(GUEST_DIR.into()),
+            max_session_bytes: options.max_session_bytes,
+        };
+        let opened = bindings
+            .session_vault_store_sessions()
+            .store()
+            .call_open(&mut store, &config);
+        let handle = settle(opened)?;
+        Ok(Vault {
+            store,
+            bindings,
+            handle: Some(handle),
+            dir: dir.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stores a new session. See the WIT `create` for every outcome.
+    pub fn create(&mut self, session: &SessionData) -> Result<(), Error> {
+        let session = convert::session_to_wit(session);
+        self.call(|api, store, handle| api.call_create(store, handle, &session))
+    }
+
+    /// The session with this id; `Ok(None)` if it is absent or expired.
+    pub fn get(&mut self, id: &str) -> Result<Option<SessionData>, Error> {
+        let session = self.call(|api, store, handle| api.call_get(store, handle, id))?;
+        Ok(session.map(convert::session_from_wit).transpose()?)
+    }
+
+    /// Merges `patch` into the session and returns the result; `not-found` if absent or expired.
+    pub fn update(&mut self, id: &str, patch: &SessionPatch) -> Result<SessionData, Error> {
+        let patch = convert::patch_to_wit(patch);
+        let session = self.call(|api, store, handle| api.call_update(store, handle, id, &patch))?;
+        Ok(convert::session_from_wit(session)?)
+    }
+
+    /// Removes the session; `Ok(false)` if there was none. Idempotent.
+    pub fn delete(&mut self, id: &str) -> Result<bool, Error> {
+        self.call(|api, store, handle| api.call_delete(store, handle, id))
+    }
+
+    /// Removes every expired session; returns how many.
+    pub fn cleanup(&mut self) -> Result<u64, Error> {
+        self.call(|api, store, handle| api.call_cleanup(store, handle))
+    }
+
+    /// The live sessions of `user_id`, oldest first.
+    pub fn user_sessions(&mut self, user_id: &str) -> Result<Vec<SessionData>, Error> {
+        let sessions =
+            self.call(|api, store, handle| api.call_user_sessions(store, handle, user_id))?;
+        sessions
+            .into_iter()
+            .map(|s| convert::session_from_wit(s).map_err(Error::Store))
+            .collect()
+    }
+
+    /// How many live sessions the store holds.
+    pub fn count(&mut self) -> Result<u64, Error> {
+        self.call(|api, store, handle| api.call_count(store, handle))
+    }
+
+    /// Removes every session; returns how many files were removed.
+    pub fn clear(&mut self) -> Result<u64, Error> {
+        self.call(|api, store, handle| api.call_clear(store, handle))
+    }
+
+    /// Removes every session of `user_id`; returns how many live ones were removed.
+    pub fn revoke_user(&mut self, user_id: &str) -> Result<u64, Error> {
+        self.call(|api, store, handle| api.call_revoke_user(store, handle, user_id))
+    }
+
+    /// Verifies every session file, quarantining damaged ones.
+    pub fn check(&mut self) -> Result<Report, Error> {
+        let report = self.call(|api, store, handle| api.call_check(store, handle))?;
+        Ok(convert::report_from_wit(report))
+    }
+
+    fn call<T>(
+        &mut self,
+        f: impl FnOnce(
+            wit::GuestStore<'_>,
+            &mut Store<Host>,
+            ResourceAny,
+        ) -> wasmtime::Result<Result<T, wit::Error>>,
+    ) -> Result<T, Error> {
+        let Some(handle) = self.handle else {
+            return Err(Error::Trap(wasmtime::format_err!(
+                "the vault is unusable after an earlier trap"
+            )));
+        };
+        let api = self.bindings.session_vault_store_sessions().store();
+        let outcome = f(api, &mut self.store, handle);
+        if outcome.is_err() {
+            // A trapped instance cannot be entered again, not even to drop the resource.
+            self.handle = None;
+        }
+        settle(outcome)
+    }
+}
+
+impl Drop for Vault {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            // Nothing is buffered in the component: every write was durable on return.
+            let _ = handle.resource_drop(&mut self.store);
+        }
+    }
+}
+
+fn settle<T>(outcome: wasmtime::Result<Result<T, wit::Error>>) -> Result<T, Error> {
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(Error::Store(convert::error_from_wit(error))),
+        Err(trap) => Err(Error::Trap(trap)),
+    }
+}
+
+/// Creates `dir` with mode 0700, or tightens an existing one to 0700.
+fn prepare_dir(dir: &Path) -> Result<(), StoreError> {
+    let context = || format!("creating {}", dir.display());
+    let mut builder = DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| StoreError::io(context(), e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let metadata = std::fs::metadata(dir).map_err(|e| StoreError::io(context(), e))?;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+                StoreError::io(format!("restricting {} to mode 0700", dir.display()), e)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Takes an exclusive advisory lock on the directory itself (flock on Unix), so it
+/// needs no lock file and is released by the kernel if the process dies.
+fn lock_dir(dir: &Path) -> Result<File, StoreError> {
+    let file =
+        File::open(dir).map_err(|e| StoreError::io(format!("opening {}", dir.display()), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StoreError::Locked),
+        Err(TryLockError::Error(e)) => Err(StoreError::io(format!("locking {}", dir.display()), e)),
+    }
+}
+
+/// The embedded component, compiled and linked once per process.
+fn embedded() -> Result<SessionVaultPre<Host>, Error> {
+    static LINKED: Mutex<Option<SessionVaultPre<Host>>> = Mutex::new(None);
+    let mut linked = LINKED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(pre) = linked.as_ref() {
+        return Ok(pre.clone());
+    }
+    let engine = Engine::default();
+    let component = Component::new(&engine, COMPONENT).map_err(Error::Component)?;
+    let pre = link(&engine, &component)?;
+    *linked = Some(pre.clone());
+    Ok(pre)
+}
+
+fn link(engine: &Engine, component: &Component) -> Result<SessionVaultPre<Host>, Error> {
+    let mut linker = Linker::<Host>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::Component)?;
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(Error::Component)?;
+    SessionVaultPre::new(pre).map_err(Error::Component)
+}
+
+/// The state the component's WASI imports run against.
+struct Host {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A [`Clock`] as the component's `wasi:clocks/wall-clock`.
+struct WallClock(Arc<dyn Clock + Send + Sync>);
+
+impl wasmtime_wasi::HostWallClock for WallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.0.now())
+    }
+}
