@@ -1,1 +1,16 @@
-fn main() {}
+//! The conformance suite: every case in `cases` runs against the Rust API (the component
+//! in wasmtime), the CLI binary and the native core, each in a fresh temporary directory.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod cases;
+mod front;
+mod model;
+
+suite!(api, crate::front::Api);
+suite!(cli, crate::front::Cli);
+suite!(native, crate::front::Native);

@@ -1,0 +1,716 @@
+//! The conformance cases, each generic over the front end. `suite!` instantiates every
+//! one of them for a front, so a case cannot be forgotten for one front.
+
+use serde_json::{Value, json};
+
+use crate::front::{Front, Setup, T0, TestSecret};
+
+const MINUTE: u64 = 60_000;
+
+/// A session document shaped like the original's, with extra members at every level.
+pub fn doc(id: &str, user: &str, expires_at: u64) -> Value {
+    json!({
+        "sessionId": id,
+        "sessionToken": format!("tok-{id}-Hsd_b0HbaDQ7w1bEvRyf"),
+        "userContext": {
+            "userId": user, "email": format!("{user}@example.org"), "name": "Zoë Ünïcødé",
+            "tenantId": "tenant-1", "roles": ["reader", "admin"], "locale": "de-CH"
+        },
+        "tokenMetadata": {
+            "accessToken": format!("access-{id}-e+pZgs+Yck/1Al1Kp425yazSznVF5Vtp"),
+            "refreshToken": "refresh-NpMeLHtbwawcAUDdS/N6sBifB8Q",
+            "expiresAt": T0 + 60 * MINUTE, "scopes": ["openid", "profile"],
+            "issuer": {"url": "https://idp.example.org", "kid": 7}
+        },
+        "security": {
+            "ipAddress": "203.0.113.9", "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Test/1.0",
+            "createdAt": T0, "lastAccessedAt": T0, "accessCount": 1,
+            "fingerprint": "0962a891121323490d86c2114b2d83d3", "risk": [0.25, null, true]
+        },
+        "expiresAt": expires_at,
+        "createdAt": T0,
+        "deviceName": "laptop-ünï", "flags": {"beta": true, "nested": {"deep": [1, {"x": "y"}]}}
+    })
+}
+
+fn open<F: Front>(setup: &Setup) -> F {
+    F::open(setup).unwrap_or_else(|kind| panic!("open failed with {kind}"))
+}
+
+fn reopen<F: Front>(front: F, setup: &Setup) -> F {
+    drop(front);
+    open(setup)
+}
+
+/// Runs `f` with the store closed (dropped), then reopens it.
+fn while_closed<F: Front>(front: F, setup: &Setup, f: impl FnOnce()) -> F {
+    drop(front);
+    f();
+    open(setup)
+}
+
+fn ids(sessions: &[Value]) -> Vec<&str> {
+    sessions
+        .iter()
+        .map(|s| s["sessionId"].as_str().expect("sessionId is a string"))
+        .collect()
+}
+
+pub fn create_then_get_returns_the_document_with_extra_fields<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    let original = doc("s1", "u1", T0 + 60 * MINUTE);
+    front.create(&original).unwrap();
+    assert_eq!(front.get("s1").unwrap(), Some(original.clone()));
+    let mut front = reopen(front, &setup);
+    assert_eq!(front.get("s1").unwrap(), Some(original));
+}
+
+pub fn files_hold_no_plaintext<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    let original = doc("s1", "u1", T0 + 60 * MINUTE);
+    front.create(&original).unwrap();
+    let bytes = std::fs::read(setup.path("s1.svs")).unwrap();
+    let mut strings = Vec::new();
+    collect_strings(&original, &mut strings);
+    for s in strings.iter().filter(|s| s.len() >= 4) {
+        let needle = s.as_bytes();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "{s:?} is readable in the session file"
+        );
+    }
+    let meta = std::fs::read_to_string(setup.path("session-vault.json")).unwrap();
+    assert!(
+        !meta.contains(&hex::encode([0x42; 32])),
+        "the key is in the metadata"
+    );
+}
+
+fn collect_strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(map) => map.iter().for_each(|(k, v)| {
+            out.push(k.clone());
+            collect_strings(v, out);
+        }),
+        _ => {}
+    }
+}
+
+pub fn get_of_an_absent_session_is_none<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    assert_eq!(front.get("nobody").unwrap(), None);
+    assert_eq!(
+        front.update("nobody", &json!({"sessionToken": "x"})),
+        Err("not-found".into())
+    );
+}
+
+pub fn expiry_applies_on_every_path<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front.create(&doc("short", "u1", T0 + MINUTE)).unwrap();
+    front.create(&doc("long", "u1", T0 + 10 * MINUTE)).unwrap();
+    front.create(&doc("other", "u2", T0 + MINUTE)).unwrap();
+    assert_eq!(front.count().unwrap(), 3);
+
+    setup.clock.set(T0 + MINUTE - 1);
+    assert!(
+        front.get("short").unwrap().is_some(),
+        "live one millisecond before expiry"
+    );
+
+    setup.clock.set(T0 + MINUTE);
+    assert_eq!(front.count().unwrap(), 1, "count excludes expired sessions");
+    assert_eq!(ids(&front.list("u1").unwrap()), vec!["long"]);
+    assert_eq!(front.list("u2").unwrap(), Vec::<Value>::new());
+    assert_eq!(
+        front.update("short", &json!({"sessionToken": "revived"})),
+        Err("not-found".into()),
+        "an expired session cannot be updated back to life"
+    );
+    assert_eq!(front.get("other").unwrap(), None);
+    assert!(
+        !setup.path("other.svs").exists(),
+        "get removes the expired file"
+    );
+    assert_eq!(
+        front.create(&doc("other", "u3", T0 + 5 * MINUTE)),
+        Ok(()),
+        "an expired id is free again"
+    );
+
+    setup.clock.set(T0 + 20 * MINUTE);
+    assert_eq!(
+        front.cleanup().unwrap(),
+        2,
+        "cleanup removes long and other"
+    );
+    assert_eq!(front.count().unwrap(), 0);
+    assert_eq!(setup.names(), vec!["session-vault.json"]);
+}
+
+pub fn update_merges_nested_objects_field_by_field<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    let original = doc("s1", "u1", T0 + 60 * MINUTE);
+    front.create(&original).unwrap();
+    let patch = json!({
+        "sessionToken": "rotated",
+        "userContext": {"name": "New Name", "email": null, "extraNested": 1},
+        "tokenMetadata": {"accessToken": "new-access"},
+        "security": {"lastAccessedAt": T0 + 5, "accessCount": 2},
+        "flags": {"replaced": true}
+    });
+    let updated = front.update("s1", &patch).unwrap();
+    let mut expected = original;
+    expected["sessionToken"] = json!("rotated");
+    expected["userContext"]["name"] = json!("New Name");
+    expected["userContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("email");
+    expected["userContext"]["extraNested"] = json!(1);
+    expected["tokenMetadata"]["accessToken"] = json!("new-access");
+    expected["security"]["lastAccessedAt"] = json!(T0 + 5);
+    expected["security"]["accessCount"] = json!(2);
+    expected["flags"] = json!({"replaced": true});
+    assert_eq!(updated, expected);
+    assert_eq!(front.get("s1").unwrap(), Some(expected));
+}
+
+pub fn update_cannot_change_the_session_id<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    let original = doc("s1", "u1", T0 + 60 * MINUTE);
+    front.create(&original).unwrap();
+    assert_eq!(
+        front.update("s1", &json!({"sessionId": "s2"})),
+        Err("invalid-input".into())
+    );
+    assert!(
+        front.update("s1", &json!({"sessionId": "s1"})).is_ok(),
+        "repeating the id is fine"
+    );
+    assert_eq!(front.get("s1").unwrap(), Some(original));
+    assert_eq!(front.get("s2").unwrap(), None);
+}
+
+pub fn changing_the_user_moves_the_session<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front.create(&doc("s1", "alice", T0 + 60 * MINUTE)).unwrap();
+    front.create(&doc("s2", "alice", T0 + 60 * MINUTE)).unwrap();
+    front
+        .update("s1", &json!({"userContext": {"userId": "bob"}}))
+        .unwrap();
+    assert_eq!(ids(&front.list("alice").unwrap()), vec!["s2"]);
+    assert_eq!(ids(&front.list("bob").unwrap()), vec!["s1"]);
+    let mut front = reopen(front, &setup);
+    assert_eq!(ids(&front.list("bob").unwrap()), vec!["s1"]);
+    assert_eq!(front.revoke_user("alice").unwrap(), 1);
+    assert_eq!(front.count().unwrap(), 1);
+}
+
+pub fn user_sessions_are_ordered_by_creation<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    for (id, created) in [("c", 3), ("a", 2), ("b", 2), ("d", 1)] {
+        let mut d = doc(id, "u", T0 + MINUTE);
+        d["createdAt"] = json!(T0 + created);
+        front.create(&d).unwrap();
+    }
+    assert_eq!(ids(&front.list("u").unwrap()), vec!["d", "a", "b", "c"]);
+    assert_eq!(front.list("nobody").unwrap(), Vec::<Value>::new());
+}
+
+pub fn create_refuses_a_live_id<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    let original = doc("s1", "u1", T0 + 60 * MINUTE);
+    front.create(&original).unwrap();
+    assert_eq!(
+        front.create(&doc("s1", "u2", T0 + MINUTE)),
+        Err("already-exists".into())
+    );
+    assert_eq!(front.get("s1").unwrap(), Some(original));
+}
+
+pub fn delete_is_idempotent<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front.create(&doc("s1", "u1", T0 + 60 * MINUTE)).unwrap();
+    assert_eq!(front.delete("s1"), Ok(true));
+    assert_eq!(front.delete("s1"), Ok(false));
+    assert_eq!(front.delete("never"), Ok(false));
+    assert_eq!(front.get("s1").unwrap(), None);
+    assert_eq!(front.list("u1").unwrap(), Vec::<Value>::new());
+    assert_eq!(front.count().unwrap(), 0);
+}
+
+pub fn clear_and_revoke_user_remove_what_they_say<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front.create(&doc("a1", "alice", T0 + MINUTE)).unwrap();
+    front.create(&doc("a2", "alice", T0 + 60 * MINUTE)).unwrap();
+    front.create(&doc("b1", "bob", T0 + 60 * MINUTE)).unwrap();
+    front.create(&doc("c1", "carol", T0 + 60 * MINUTE)).unwrap();
+    setup.clock.set(T0 + MINUTE);
+    assert_eq!(
+        front.revoke_user("alice").unwrap(),
+        1,
+        "only live sessions are counted"
+    );
+    assert!(
+        !setup.path("a1.svs").exists(),
+        "the expired one is removed too"
+    );
+    assert_eq!(front.revoke_user("alice").unwrap(), 0);
+    assert_eq!(front.revoke_user("nobody").unwrap(), 0);
+    assert_eq!(front.count().unwrap(), 2);
+    assert_eq!(front.clear().unwrap(), 2);
+    assert_eq!(front.count().unwrap(), 0);
+    assert_eq!(front.get("b1").unwrap(), None);
+    assert_eq!(setup.names(), vec!["session-vault.json"]);
+    let mut front = reopen(front, &setup);
+    assert_eq!(front.count().unwrap(), 0);
+}
+
+pub fn a_wrong_secret_fails_at_open_and_loses_nothing<F: Front>() {
+    let mut setup = Setup::new();
+    let mut front: F = open(&setup);
+    let original = doc("s1", "u1", T0 + 60 * MINUTE);
+    front.create(&original).unwrap();
+    drop(front);
+    let right = setup.secret.clone();
+    setup.secret = TestSecret::Raw([0x43; 32]);
+    assert_eq!(F::open(&setup).err(), Some("wrong-key".into()));
+    setup.secret = TestSecret::Phrase("a passphrase that is long enough, but wrong".into());
+    assert_eq!(F::open(&setup).err(), Some("wrong-key".into()));
+    setup.secret = right;
+    let mut front: F = open(&setup);
+    assert_eq!(front.get("s1").unwrap(), Some(original));
+}
+
+pub fn passphrase_stores_reopen_and_reject_short_or_wrong_phrases<F: Front>() {
+    let mut setup = Setup::new();
+    setup.secret = TestSecret::Phrase("correct horse battery staple and then some".into());
+    let mut front: F = open(&setup);
+    front.create(&doc("s1", "u1", T0 + 60 * MINUTE)).unwrap();
+    let mut front = reopen(front, &setup);
+    assert!(front.get("s1").unwrap().is_some());
+    drop(front);
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(setup.path("session-vault.json")).unwrap()).unwrap();
+    assert_eq!(meta["keys"][0]["kdf"]["type"], "scrypt");
+    assert_eq!(
+        meta["keys"][0]["kdf"]["salt"].as_str().map(str::len),
+        Some(32)
+    );
+    setup.secret = TestSecret::Phrase("correct horse battery staple and then somE".into());
+    assert_eq!(F::open(&setup).err(), Some("wrong-key".into()));
+    setup.secret = TestSecret::Phrase("too short".into());
+    assert_eq!(F::open(&setup).err(), Some("invalid-input".into()));
+}
+
+pub fn a_flipped_byte_is_quarantined_and_the_rest_survives<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    let kept = doc("kept", "u1", T0 + 60 * MINUTE);
+    front.create(&kept).unwrap();
+    front.create(&doc("bad", "u1", T0 + 60 * MINUTE)).unwrap();
+    let mut tampered = Vec::new();
+    let mut front = while_closed(front, &setup, || {
+        let path = setup.path("bad.svs");
+        tampered = std::fs::read(&path).unwrap();
+        let last = tampered.len() - 20;
+        tampered[last] ^= 0x01;
+        std::fs::write(&path, &tampered).unwrap();
+    });
+    assert_eq!(front.get("bad").unwrap(), None);
+    assert_eq!(front.get("kept").unwrap(), Some(kept));
+    assert_eq!(ids(&front.list("u1").unwrap()), vec!["kept"]);
+    assert_eq!(front.count().unwrap(), 1);
+    let report = front.check().unwrap();
+    assert_eq!(report["quarantined"], 1);
+    assert_eq!(report["live"], 1);
+    let quarantine = setup.path("quarantine");
+    let moved = crate::front::names(&quarantine);
+    assert_eq!(moved.len(), 1);
+    assert!(moved[0].starts_with("bad.svs."), "{moved:?}");
+    assert_eq!(
+        std::fs::read(quarantine.join(&moved[0])).unwrap(),
+        tampered,
+        "kept byte for byte"
+    );
+    assert_eq!(front.delete("bad"), Ok(false));
+    assert_eq!(
+        front.create(&doc("bad", "u1", T0 + MINUTE)),
+        Ok(()),
+        "the id can be used again"
+    );
+}
+
+pub fn a_file_renamed_to_another_id_fails_to_decrypt<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front
+        .create(&doc("victim", "u1", T0 + 60 * MINUTE))
+        .unwrap();
+    let mut front = while_closed(front, &setup, || {
+        std::fs::copy(setup.path("victim.svs"), setup.path("attacker.svs")).unwrap();
+    });
+    assert_eq!(front.get("attacker").unwrap(), None);
+    assert!(front.get("victim").unwrap().is_some());
+    assert_eq!(front.check().unwrap()["quarantined"], 1);
+}
+
+pub fn truncated_and_empty_files_are_quarantined<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    for id in ["short", "empty", "header-only", "ok"] {
+        front.create(&doc(id, "u1", T0 + 60 * MINUTE)).unwrap();
+    }
+    let mut front = while_closed(front, &setup, || {
+        let full = std::fs::read(setup.path("short.svs")).unwrap();
+        std::fs::write(setup.path("short.svs"), &full[..full.len() - 1]).unwrap();
+        std::fs::write(setup.path("empty.svs"), b"").unwrap();
+        let full = std::fs::read(setup.path("header-only.svs")).unwrap();
+        std::fs::write(setup.path("header-only.svs"), &full[..22]).unwrap();
+    });
+    assert_eq!(ids(&front.list("u1").unwrap()), vec!["ok"]);
+    let report = front.check().unwrap();
+    assert_eq!(
+        (report["live"].as_u64(), report["quarantined"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert_eq!(
+        setup.names(),
+        vec!["ok.svs", "quarantine", "session-vault.json"]
+    );
+}
+
+pub fn a_session_damaged_while_open_is_reported_as_corrupted_once<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front.create(&doc("s1", "u1", T0 + 60 * MINUTE)).unwrap();
+    front.create(&doc("s2", "u1", T0 + 60 * MINUTE)).unwrap();
+    std::fs::write(setup.path("s1.svs"), b"garbage").unwrap();
+    // A front that keeps the store open meets the damage on read; one that reopens
+    // per operation quarantines it at open.
+    let expected = if F::REOPENS {
+        Ok(None)
+    } else {
+        Err("corrupted".to_owned())
+    };
+    assert_eq!(front.get("s1"), expected);
+    assert_eq!(front.get("s1").unwrap(), None);
+    assert!(front.get("s2").unwrap().is_some());
+    assert_eq!(front.delete("s1"), Ok(false));
+    assert_eq!(crate::front::names(&setup.path("quarantine")).len(), 1);
+}
+
+pub fn a_damaged_file_can_be_deleted<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front.create(&doc("s1", "u1", T0 + 60 * MINUTE)).unwrap();
+    std::fs::write(setup.path("s1.svs"), b"garbage").unwrap();
+    // A front that keeps the store open deletes the damaged file without reading it; one
+    // that reopens per operation has quarantined it at open. Either way it is gone.
+    let deleted = front.delete("s1").unwrap();
+    assert!(!setup.path("s1.svs").exists());
+    let quarantined = crate::front::names(&setup.path("quarantine")).len();
+    assert_eq!(
+        (deleted, quarantined),
+        if F::REOPENS { (false, 1) } else { (true, 0) }
+    );
+    assert_eq!(front.get("s1").unwrap(), None);
+}
+
+pub fn foreign_entries_are_left_alone<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front.create(&doc("s1", "u1", T0 + 60 * MINUTE)).unwrap();
+    let mut front = while_closed(front, &setup, || {
+        std::fs::write(setup.path("README"), b"notes").unwrap();
+        std::fs::write(setup.path("legacy.session"), b"00ff").unwrap();
+        std::fs::write(setup.path("bad id.svs"), b"x").unwrap();
+        std::fs::create_dir(setup.path("dir.svs")).unwrap();
+        std::fs::write(setup.path("notes.tmp"), b"x").unwrap();
+    });
+    assert_eq!(front.count().unwrap(), 1);
+    assert_eq!(front.check().unwrap()["foreign"], 5);
+    assert_eq!(front.clear().unwrap(), 1);
+    assert_eq!(
+        setup.names(),
+        vec![
+            "README",
+            "bad id.svs",
+            "dir.svs",
+            "legacy.session",
+            "notes.tmp",
+            "session-vault.json"
+        ]
+    );
+}
+
+/// The ids the issue lists, plus a few more.
+pub const INVALID_IDS: &[&str] = &[
+    "",
+    "../x",
+    "a/b",
+    "a\\b",
+    ".",
+    "..",
+    "/etc/passwd",
+    "sp ace",
+    "dot.ted",
+    "non-ascii-é",
+    "emoji-🔑",
+    "tab\tid",
+];
+
+pub fn invalid_ids_are_refused_on_every_operation<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    let long = "x".repeat(129);
+    let mut cases: Vec<&str> = INVALID_IDS.to_vec();
+    cases.push(&long);
+    for id in cases {
+        let bad = Err("invalid-id".to_owned());
+        assert_eq!(
+            front.create(&doc(id, "u", T0 + MINUTE)),
+            bad.clone().map(drop),
+            "create {id:?}"
+        );
+        assert_eq!(front.get(id), bad.clone().map(|_: ()| None), "get {id:?}");
+        assert_eq!(
+            front.update(id, &json!({})),
+            bad.clone().map(|_: ()| Value::Null),
+            "update {id:?}"
+        );
+        assert_eq!(
+            front.delete(id),
+            bad.clone().map(|_: ()| false),
+            "delete {id:?}"
+        );
+    }
+    // NUL cannot be an argument, but it can be a sessionId in a document.
+    assert_eq!(
+        front.create(&doc("nul\0id", "u", T0 + MINUTE)),
+        Err("invalid-id".into())
+    );
+    let longest = "y".repeat(128);
+    front.create(&doc(&longest, "u", T0 + MINUTE)).unwrap();
+    assert!(front.get(&longest).unwrap().is_some());
+    let parent = setup.dir.parent().unwrap();
+    assert_eq!(
+        crate::front::names(parent),
+        vec!["store"],
+        "nothing escaped the store directory"
+    );
+    assert_eq!(
+        setup.names(),
+        vec!["session-vault.json".to_owned(), format!("{longest}.svs")]
+    );
+}
+
+pub fn malformed_documents_and_patches_are_invalid_input<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    let original = doc("s1", "u1", T0 + 60 * MINUTE);
+    front.create(&original).unwrap();
+    let mut missing = doc("s2", "u", T0 + MINUTE);
+    missing.as_object_mut().unwrap().remove("sessionToken");
+    let mut negative = doc("s2", "u", T0 + MINUTE);
+    negative["expiresAt"] = json!(-1);
+    let mut fraction = doc("s2", "u", T0 + MINUTE);
+    fraction["security"]["accessCount"] = json!(1.5);
+    let mut wrong_type = doc("s2", "u", T0 + MINUTE);
+    wrong_type["userContext"]["roles"] = json!("admin");
+    for bad in [
+        "".to_owned(),
+        "not json".to_owned(),
+        "[]".to_owned(),
+        "{\"sessionId\": \"s2\"".to_owned(),
+        missing.to_string(),
+        negative.to_string(),
+        fraction.to_string(),
+        wrong_type.to_string(),
+        format!("{}{}", "[".repeat(200), "]".repeat(200)),
+    ] {
+        assert_eq!(
+            front.create_text(&bad),
+            Err("invalid-input".into()),
+            "{bad:.60}"
+        );
+    }
+    for bad in [
+        "",
+        "nope",
+        r#"{"expiresAt": null}"#,
+        r#"{"security": {"accessCount": "1"}}"#,
+    ] {
+        assert_eq!(
+            front.update_text("s1", bad),
+            Err("invalid-input".into()),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        front.get("s1").unwrap(),
+        Some(original),
+        "nothing stored before is lost"
+    );
+    assert_eq!(front.count().unwrap(), 1);
+}
+
+pub fn oversized_sessions_are_too_large<F: Front>() {
+    let mut setup = Setup::new();
+    let mut front: F = open(&setup);
+    let original = doc("s1", "u1", T0 + 60 * MINUTE);
+    front.create(&original).unwrap();
+    let mut big = doc("big", "u1", T0 + MINUTE);
+    big["blob"] = json!("x".repeat(64 * 1024));
+    assert_eq!(front.create(&big), Err("too-large".into()));
+    assert_eq!(
+        front.update("s1", &json!({"blob": "x".repeat(64 * 1024)})),
+        Err("too-large".into())
+    );
+    big["blob"] = json!("x".repeat(60 * 1024));
+    assert_eq!(front.create(&big), Ok(()), "just under the default limit");
+    assert_eq!(front.get("s1").unwrap(), Some(original));
+    drop(front);
+    setup.max_session_bytes = Some(2048);
+    let mut front: F = open(&setup);
+    let mut medium = doc("medium", "u1", T0 + MINUTE);
+    medium["blob"] = json!("x".repeat(2048));
+    assert_eq!(front.create(&medium), Err("too-large".into()));
+    assert!(
+        front.get("big").unwrap().is_some(),
+        "a lower limit does not hide older sessions"
+    );
+    drop(front);
+    setup.max_session_bytes = Some(10);
+    assert_eq!(F::open(&setup).err(), Some("invalid-input".into()));
+}
+
+pub fn no_temporary_files_are_left_and_leftovers_are_removed<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    for i in 0..5 {
+        front
+            .create(&doc(&format!("s{i}"), "u", T0 + MINUTE))
+            .unwrap();
+        front
+            .update(&format!("s{i}"), &json!({"sessionToken": "t2"}))
+            .unwrap();
+    }
+    front.delete("s0").unwrap();
+    let expected: Vec<String> = ["s1.svs", "s2.svs", "s3.svs", "s4.svs", "session-vault.json"]
+        .map(String::from)
+        .to_vec();
+    assert_eq!(setup.names(), expected);
+    let front = while_closed(front, &setup, || {
+        std::fs::write(setup.path("s1.svs.0123456789abcdef.tmp"), b"half a write").unwrap();
+        std::fs::write(setup.path("session-vault.json.fedcba9876543210.tmp"), b"{").unwrap();
+    });
+    assert_eq!(setup.names(), expected);
+    drop(front);
+}
+
+pub fn missing_metadata_beside_sessions_is_refused<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front.create(&doc("s1", "u1", T0 + MINUTE)).unwrap();
+    drop(front);
+    std::fs::remove_file(setup.path("session-vault.json")).unwrap();
+    assert_eq!(F::open(&setup).err(), Some("corrupted".into()));
+    assert!(
+        setup.path("s1.svs").exists(),
+        "nothing is deleted or quarantined"
+    );
+    std::fs::write(setup.path("session-vault.json"), b"{\"format\": 1").unwrap();
+    assert_eq!(F::open(&setup).err(), Some("corrupted".into()));
+}
+
+pub fn a_second_opener_is_locked_out<F: Front>() {
+    if !F::LOCKS {
+        return;
+    }
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front.create(&doc("s1", "u1", T0 + MINUTE)).unwrap();
+    drop(front);
+    let holder = session_vault::Vault::open(&setup.dir, setup.secret.secret()).unwrap();
+    assert_eq!(F::open(&setup).err(), Some("locked".into()));
+    drop(holder);
+    let mut front: F = open(&setup);
+    assert!(front.get("s1").unwrap().is_some());
+}
+
+pub fn the_store_directory_is_private<F: Front>() {
+    use std::os::unix::fs::PermissionsExt;
+    if !F::LOCKS {
+        return; // The host creates the directory; the native core is given one.
+    }
+    let setup = Setup::new();
+    std::fs::create_dir(&setup.dir).unwrap();
+    std::fs::set_permissions(&setup.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut front: F = open(&setup);
+    front.create(&doc("s1", "u1", T0 + MINUTE)).unwrap();
+    let mode = std::fs::metadata(&setup.dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+/// Instantiates every case for a front, as `#[test]` functions in a module.
+#[macro_export]
+macro_rules! suite {
+    ($module:ident, $front:ty) => {
+        mod $module {
+            $crate::suite!(@cases $front;
+                create_then_get_returns_the_document_with_extra_fields,
+                files_hold_no_plaintext,
+                get_of_an_absent_session_is_none,
+                expiry_applies_on_every_path,
+                update_merges_nested_objects_field_by_field,
+                update_cannot_change_the_session_id,
+                changing_the_user_moves_the_session,
+                user_sessions_are_ordered_by_creation,
+                create_refuses_a_live_id,
+                delete_is_idempotent,
+                clear_and_revoke_user_remove_what_they_say,
+                a_wrong_secret_fails_at_open_and_loses_nothing,
+                passphrase_stores_reopen_and_reject_short_or_wrong_phrases,
+                a_flipped_byte_is_quarantined_and_the_rest_survives,
+                a_file_renamed_to_another_id_fails_to_decrypt,
+                truncated_and_empty_files_are_quarantined,
+                a_session_damaged_while_open_is_reported_as_corrupted_once,
+                a_damaged_file_can_be_deleted,
+                foreign_entries_are_left_alone,
+                invalid_ids_are_refused_on_every_operation,
+                malformed_documents_and_patches_are_invalid_input,
+                oversized_sessions_are_too_large,
+                no_temporary_files_are_left_and_leftovers_are_removed,
+                missing_metadata_beside_sessions_is_refused,
+                a_second_opener_is_locked_out,
+                the_store_directory_is_private,
+                model_random_operations_with_reopen,
+            );
+        }
+    };
+    (@cases $front:ty; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::cases::$case::<$front>();
+            }
+        )*
+    };
+}
+
+pub use crate::model::model_random_operations_with_reopen;

@@ -1,0 +1,430 @@
+//! The front ends the suite drives: the Rust API (the component in wasmtime), the CLI
+//! binary (the same, one process per operation) and the native core (no wasm).
+//!
+//! Every front takes and returns JSON documents, and reports a failure as the WIT error
+//! case it maps to, so one suite can hold them all to the same answers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use session_vault::{
+    ManualClock, Secret, SessionData, SessionPatch, StoreError, Vault, VaultOptions,
+};
+use session_vault_guest::{Config, Files, StdDir, Store};
+
+/// A failure, as its WIT error case name (`not-found`, `invalid-id`, ...).
+pub type Fail = String;
+
+/// A temporary store directory, its secret and its clock.
+pub struct Setup {
+    _tmp: tempfile::TempDir,
+    /// The store directory (inside the temporary directory, created by the store).
+    pub dir: PathBuf,
+    /// The secret every front opens the store with.
+    pub secret: TestSecret,
+    /// The time every front's store sees.
+    pub clock: ManualClock,
+    /// The size limit every front opens the store with.
+    pub max_session_bytes: Option<u32>,
+}
+
+/// A secret in the forms the API and the CLI take it.
+#[derive(Clone)]
+pub enum TestSecret {
+    /// A raw key.
+    Raw([u8; 32]),
+    /// A passphrase.
+    Phrase(String),
+}
+
+impl TestSecret {
+    pub fn secret(&self) -> Secret {
+        match self {
+            TestSecret::Raw(key) => Secret::RawKey(key.to_vec()),
+            TestSecret::Phrase(phrase) => Secret::Passphrase(phrase.clone()),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            TestSecret::Raw(key) => format!("hex:{}", hex::encode(key)),
+            TestSecret::Phrase(phrase) => phrase.clone(),
+        }
+    }
+}
+
+/// Now, in the suite: 2030-01-01T00:00:00Z.
+pub const T0: u64 = 1_893_456_000_000;
+
+impl Setup {
+    pub fn new() -> Setup {
+        let tmp = tempfile::tempdir().expect("creating a temporary directory");
+        let dir = tmp.path().join("store");
+        Setup {
+            _tmp: tmp,
+            dir,
+            secret: TestSecret::Raw([0x42; 32]),
+            clock: ManualClock::new(T0),
+            max_session_bytes: None,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Names in the store directory, sorted.
+    pub fn names(&self) -> Vec<String> {
+        names(&self.dir)
+    }
+}
+
+/// Names in a directory, sorted; empty if it does not exist.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| {
+                e.expect("reading a directory entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// One way of driving the store.
+pub trait Front: Sized {
+    /// Whether the front holds the host's directory lock.
+    const LOCKS: bool;
+    /// Whether the front opens the store anew for every operation (the CLI).
+    const REOPENS: bool;
+
+    fn open(setup: &Setup) -> Result<Self, Fail>;
+    /// `create` with a document as JSON text, which may be malformed.
+    fn create_text(&mut self, text: &str) -> Result<(), Fail>;
+    fn get(&mut self, id: &str) -> Result<Option<Value>, Fail>;
+    /// `update` with a patch as JSON text, which may be malformed.
+    fn update_text(&mut self, id: &str, patch: &str) -> Result<Value, Fail>;
+    fn delete(&mut self, id: &str) -> Result<bool, Fail>;
+    fn cleanup(&mut self) -> Result<u64, Fail>;
+    fn list(&mut self, user: &str) -> Result<Vec<Value>, Fail>;
+    fn count(&mut self) -> Result<u64, Fail>;
+    fn clear(&mut self) -> Result<u64, Fail>;
+    fn revoke_user(&mut self, user: &str) -> Result<u64, Fail>;
+    fn check(&mut self) -> Result<Value, Fail>;
+
+    fn create(&mut self, doc: &Value) -> Result<(), Fail> {
+        self.create_text(&doc.to_string())
+    }
+
+    fn update(&mut self, id: &str, patch: &Value) -> Result<Value, Fail> {
+        self.update_text(id, &patch.to_string())
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Fail> {
+    serde_json::from_str(text).map_err(|_| "invalid-input".to_owned())
+}
+
+fn value(session: &SessionData) -> Value {
+    serde_json::to_value(session).expect("a session serializes")
+}
+
+/// The Rust API: `session_vault::Vault`, the component in wasmtime.
+pub struct Api(Vault);
+
+fn api_fail(error: session_vault::Error) -> Fail {
+    match error.store() {
+        Some(store) => store.kind().to_owned(),
+        None => panic!("the component failed: {error}"),
+    }
+}
+
+impl Front for Api {
+    const LOCKS: bool = true;
+    const REOPENS: bool = false;
+
+    fn open(setup: &Setup) -> Result<Self, Fail> {
+        let mut options = VaultOptions::new().clock(setup.clock.clone());
+        if let Some(max) = setup.max_session_bytes {
+            options = options.max_session_bytes(max);
+        }
+        options
+            .open(&setup.dir, setup.secret.secret())
+            .map(Api)
+            .map_err(api_fail)
+    }
+
+    fn create_text(&mut self, text: &str) -> Result<(), Fail> {
+        let session: SessionData = parse(text)?;
+        self.0.create(&session).map_err(api_fail)
+    }
+
+    fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
+        Ok(self.0.get(id).map_err(api_fail)?.as_ref().map(value))
+    }
+
+    fn update_text(&mut self, id: &str, patch: &str) -> Result<Value, Fail> {
+        let patch: SessionPatch = parse(patch)?;
+        Ok(value(&self.0.update(id, &patch).map_err(api_fail)?))
+    }
+
+    fn delete(&mut self, id: &str) -> Result<bool, Fail> {
+        self.0.delete(id).map_err(api_fail)
+    }
+
+    fn cleanup(&mut self) -> Result<u64, Fail> {
+        self.0.cleanup().map_err(api_fail)
+    }
+
+    fn list(&mut self, user: &str) -> Result<Vec<Value>, Fail> {
+        Ok(self
+            .0
+            .user_sessions(user)
+            .map_err(api_fail)?
+            .iter()
+            .map(value)
+            .collect())
+    }
+
+    fn count(&mut self) -> Result<u64, Fail> {
+        self.0.count().map_err(api_fail)
+    }
+
+    fn clear(&mut self) -> Result<u64, Fail> {
+        self.0.clear().map_err(api_fail)
+    }
+
+    fn revoke_user(&mut self, user: &str) -> Result<u64, Fail> {
+        self.0.revoke_user(user).map_err(api_fail)
+    }
+
+    fn check(&mut self) -> Result<Value, Fail> {
+        Ok(serde_json::to_value(self.0.check().map_err(api_fail)?).expect("a report serializes"))
+    }
+}
+
+/// The `session-vault` binary, one process per operation.
+pub struct Cli {
+    dir: PathBuf,
+    secret: String,
+    clock: ManualClock,
+    max_session_bytes: Option<u32>,
+}
+
+/// The exit code the CLI documents for each WIT error case.
+pub fn exit_code(kind: &str) -> i32 {
+    match kind {
+        "not-found" => 1,
+        "invalid-id" | "invalid-input" | "already-exists" | "too-large" | "usage" => 2,
+        "wrong-key" => 3,
+        _ => 4,
+    }
+}
+
+impl Cli {
+    /// Runs the binary; on failure checks the one-line error and its exit code.
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<Value, Fail> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_session-vault"));
+        command
+            .arg("--dir")
+            .arg(&self.dir)
+            .env("SESSION_VAULT_SECRET", &self.secret)
+            .env("SESSION_VAULT_NOW", self.clock_now().to_string())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(max) = self.max_session_bytes {
+            command.arg("--max-session-bytes").arg(max.to_string());
+        }
+        command.args(args);
+        let mut child = command.spawn().expect("starting session-vault");
+        if let Some(text) = stdin {
+            use std::io::Write;
+            let mut pipe = child.stdin.take().expect("stdin is piped");
+            // The CLI may refuse before reading everything; a broken pipe is its answer.
+            let _ = pipe.write_all(text.as_bytes());
+        }
+        let output = child.wait_with_output().expect("waiting for session-vault");
+        let stderr = String::from_utf8(output.stderr).expect("stderr is UTF-8");
+        let code = output.status.code().expect("session-vault exited normally");
+        if code == 0 {
+            assert!(stderr.is_empty(), "success with stderr: {stderr}");
+            let stdout = String::from_utf8(output.stdout).expect("stdout is UTF-8");
+            return Ok(serde_json::from_str(&stdout).expect("stdout is JSON"));
+        }
+        assert!(output.stdout.is_empty(), "failure with stdout");
+        assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
+        let kind = stderr
+            .strip_prefix("session-vault: error[")
+            .and_then(|rest| rest.split_once(']'))
+            .map(|(kind, _)| kind.to_owned())
+            .unwrap_or_else(|| panic!("unexpected error line: {stderr:?}"));
+        assert_eq!(code, exit_code(&kind), "exit code of {kind}: {stderr}");
+        Err(kind)
+    }
+
+    fn clock_now(&self) -> u64 {
+        session_vault::Clock::now(&self.clock)
+    }
+
+    fn number(value: Value, field: &str) -> u64 {
+        value[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{field} in {value}"))
+    }
+}
+
+impl Front for Cli {
+    const LOCKS: bool = true;
+    const REOPENS: bool = true;
+
+    fn open(setup: &Setup) -> Result<Self, Fail> {
+        let cli = Cli {
+            dir: setup.dir.clone(),
+            secret: setup.secret.text(),
+            clock: setup.clock.clone(),
+            max_session_bytes: setup.max_session_bytes,
+        };
+        // Every command opens the store; `count` shows whether it opens.
+        cli.run(&["count"], None)?;
+        Ok(cli)
+    }
+
+    fn create_text(&mut self, text: &str) -> Result<(), Fail> {
+        self.run(&["create"], Some(text)).map(drop)
+    }
+
+    fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
+        match self.run(&["get", "--", id], None) {
+            Ok(doc) => Ok(Some(doc)),
+            Err(kind) if kind == "not-found" => Ok(None),
+            Err(kind) => Err(kind),
+        }
+    }
+
+    fn update_text(&mut self, id: &str, patch: &str) -> Result<Value, Fail> {
+        self.run(&["update", "--", id], Some(patch))
+    }
+
+    fn delete(&mut self, id: &str) -> Result<bool, Fail> {
+        let out = self.run(&["delete", "--", id], None)?;
+        Ok(out["deleted"].as_bool().expect("deleted is a bool"))
+    }
+
+    fn cleanup(&mut self) -> Result<u64, Fail> {
+        Ok(Self::number(self.run(&["cleanup"], None)?, "removed"))
+    }
+
+    fn list(&mut self, user: &str) -> Result<Vec<Value>, Fail> {
+        let out = self.run(&["list", "--user", user], None)?;
+        Ok(out.as_array().expect("list prints an array").clone())
+    }
+
+    fn count(&mut self) -> Result<u64, Fail> {
+        Ok(Self::number(self.run(&["count"], None)?, "count"))
+    }
+
+    fn clear(&mut self) -> Result<u64, Fail> {
+        Ok(Self::number(
+            self.run(&["clear", "--yes"], None)?,
+            "removed",
+        ))
+    }
+
+    fn revoke_user(&mut self, user: &str) -> Result<u64, Fail> {
+        Ok(Self::number(
+            self.run(&["revoke-user", "--", user], None)?,
+            "removed",
+        ))
+    }
+
+    fn check(&mut self) -> Result<Value, Fail> {
+        self.run(&["check"], None)
+    }
+}
+
+/// The store core built natively over `std::fs`: the same logic without wasm.
+pub struct Native(Store<Files<StdDir>, ManualClock>);
+
+fn native_fail(error: StoreError) -> Fail {
+    error.kind().to_owned()
+}
+
+impl Front for Native {
+    const LOCKS: bool = false;
+    const REOPENS: bool = false;
+
+    fn open(setup: &Setup) -> Result<Self, Fail> {
+        std::fs::create_dir_all(&setup.dir).expect("creating the store directory");
+        let mut config = Config::new(setup.secret.secret());
+        config.max_session_bytes = setup.max_session_bytes;
+        Store::open(
+            Files::new(StdDir::new(&setup.dir)),
+            setup.clock.clone(),
+            config,
+        )
+        .map(Native)
+        .map_err(native_fail)
+    }
+
+    fn create_text(&mut self, text: &str) -> Result<(), Fail> {
+        let session: SessionData = parse(text)?;
+        self.0.create(&session).map_err(native_fail)
+    }
+
+    fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
+        Ok(self.0.get(id).map_err(native_fail)?.as_ref().map(value))
+    }
+
+    fn update_text(&mut self, id: &str, patch: &str) -> Result<Value, Fail> {
+        let patch: SessionPatch = parse(patch)?;
+        Ok(value(&self.0.update(id, patch).map_err(native_fail)?))
+    }
+
+    fn delete(&mut self, id: &str) -> Result<bool, Fail> {
+        self.0.delete(id).map_err(native_fail)
+    }
+
+    fn cleanup(&mut self) -> Result<u64, Fail> {
+        self.0.cleanup().map_err(native_fail)
+    }
+
+    fn list(&mut self, user: &str) -> Result<Vec<Value>, Fail> {
+        Ok(self
+            .0
+            .user_sessions(user)
+            .map_err(native_fail)?
+            .iter()
+            .map(value)
+            .collect())
+    }
+
+    fn count(&mut self) -> Result<u64, Fail> {
+        Ok(self.0.count())
+    }
+
+    fn clear(&mut self) -> Result<u64, Fail> {
+        self.0.clear().map_err(native_fail)
+    }
+
+    fn revoke_user(&mut self, user: &str) -> Result<u64, Fail> {
+        self.0.revoke_user(user).map_err(native_fail)
+    }
+
+    fn check(&mut self) -> Result<Value, Fail> {
+        Ok(
+            serde_json::to_value(self.0.check().map_err(native_fail)?)
+                .expect("a report serializes"),
+        )
+    }
+}
