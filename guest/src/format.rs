@@ -62,13 +62,11 @@ pub fn encode(
     id: &str,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, crate::StoreError> {
+    let prefix = prefix(key_id);
     let mut file = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
-    file.extend_from_slice(&MAGIC);
-    file.push(VERSION);
-    file.push(KIND_SESSION);
-    file.extend_from_slice(&key_id.to_le_bytes());
+    file.extend_from_slice(&prefix);
     file.extend_from_slice(&nonce);
-    let aad = associated_data(&file[..10], id);
+    let aad = associated_data(&prefix, id);
     let sealed = key.seal(&nonce, &aad, plaintext)?;
     file.extend_from_slice(&sealed);
     Ok(file)
@@ -101,9 +99,19 @@ pub fn decode<'k>(
 ) -> Result<Vec<u8>, DecodeError> {
     let header = header(file)?;
     let key = key_for(header.key_id).ok_or(DecodeError::MissingKey(header.key_id))?;
-    let (prefix, sealed) = file.split_at(HEADER_LEN);
-    let aad = associated_data(prefix.get(..10).ok_or(DecodeError::Header)?, id);
+    let sealed = file
+        .get(HEADER_LEN..)
+        .ok_or(DecodeError::Truncated(file.len()))?;
+    // `header` checked magic, version and kind, so the prefix rebuilt from it is the file's.
+    let aad = associated_data(&prefix(header.key_id), id);
     Ok(key.open(&header.nonce, &aad, sealed)?)
+}
+
+/// Bytes 0..10 of a session file: magic, version, kind, key id.
+fn prefix(key_id: u32) -> [u8; 10] {
+    let [m0, m1, m2, m3] = MAGIC;
+    let [k0, k1, k2, k3] = key_id.to_le_bytes();
+    [m0, m1, m2, m3, VERSION, KIND_SESSION, k0, k1, k2, k3]
 }
 
 fn associated_data(prefix: &[u8], id: &str) -> Vec<u8> {

@@ -104,7 +104,7 @@ mod tests {
         assert_eq!(index.user_ids("u2"), vec!["s1"]);
         index.remove("s2");
         assert!(index.user_ids("u1").is_empty());
-        assert!(index.by_user.get("u1").is_none());
+        assert!(!index.by_user.contains_key("u1"));
     }
 
     #[test]
