@@ -184,10 +184,12 @@ impl Meta {
                 let salt = hex::decode(salt).map_err(|e| {
                     StoreError::Corrupted(format!("{FILE_NAME}: salt is not hex: {e}"))
                 })?;
-                // Hostile metadata must not make open allocate gigabytes or spin for minutes.
+                // Hostile metadata must not make open allocate gigabytes or spin for minutes:
+                // scrypt needs 128 * r * N bytes, kept at or under 128 MiB.
                 if !(10..=20).contains(log_n)
-                    || !(1..=32).contains(r)
-                    || !(1..=16).contains(p)
+                    || !(1..=16).contains(r)
+                    || !(1..=4).contains(p)
+                    || (128u64 * u64::from(*r)) << log_n > 128 << 20
                     || !(16..=64).contains(&salt.len())
                 {
                     return Err(StoreError::Corrupted(format!(

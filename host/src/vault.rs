@@ -21,8 +21,9 @@ pub static COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/session-
 
 /// The guest path under which the store directory is preopened.
 const GUEST_DIR: &str = "/store";
-/// Linear memory the component may grow to: scrypt needs 32 MiB at the default cost.
-const MEMORY_LIMIT: usize = 512 << 20;
+/// Linear memory the component may grow to by default: scrypt needs 32 MiB at the
+/// default cost, a 16 MiB session a few copies of itself.
+const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
 
 /// How to open a [`Vault`]; `VaultOptions::default()` suits most uses.
 #[derive(Clone, Default)]
@@ -30,6 +31,7 @@ pub struct VaultOptions {
     max_session_bytes: Option<u32>,
     clock: Option<Arc<dyn Clock + Send + Sync>>,
     component: Option<PathBuf>,
+    memory_limit: Option<usize>,
 }
 
 impl VaultOptions {
@@ -48,6 +50,14 @@ impl VaultOptions {
     /// [`ManualClock`](crate::ManualClock)).
     pub fn clock(mut self, clock: impl Clock + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Caps the component's linear memory (default 256 MiB). A call that needs more
+    /// fails with [`Error::Trap`] and leaves the vault unusable; the store on disk is
+    /// unaffected.
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = Some(bytes);
         self
     }
 
@@ -113,7 +123,9 @@ impl Vault {
         let host = Host {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(options.memory_limit.unwrap_or(DEFAULT_MEMORY_LIMIT))
+                .build(),
         };
         let mut store = Store::new(pre.engine(), host);
         store.limiter(|host| &mut host.limits);
@@ -329,5 +341,78 @@ impl wasmtime_wasi::HostWallClock for WallClock {
 
     fn now(&self) -> Duration {
         Duration::from_millis(self.0.now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(id: &str, blob_len: usize) -> SessionData {
+        serde_json::from_value(serde_json::json!({
+            "sessionId": id, "sessionToken": "t",
+            "userContext": {"userId": "u"},
+            "tokenMetadata": {"accessToken": "a", "expiresAt": 1, "scopes": []},
+            "security": {"ipAddress": "i", "userAgent": "u", "createdAt": 1, "lastAccessedAt": 1, "accessCount": 0},
+            "expiresAt": u64::MAX, "createdAt": 1, "blob": "x".repeat(blob_len)
+        }))
+        .unwrap()
+    }
+
+    fn key() -> Secret {
+        Secret::RawKey(vec![3; 32])
+    }
+
+    #[test]
+    fn a_trap_is_not_a_store_error_and_leaves_the_store_intact() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
+        let small = session("small", 10);
+        let mut vault = VaultOptions::new()
+            .max_session_bytes(16 << 20)
+            .memory_limit(4 << 20)
+            .open(&dir, key())
+            .unwrap();
+        vault.create(&small).unwrap();
+        // Lowering 8 MiB into a component capped at 4 MiB of memory traps.
+        let error = vault.create(&session("big", 8 << 20)).unwrap_err();
+        assert!(matches!(error, Error::Trap(_)), "{error}");
+        assert!(error.store().is_none());
+        assert!(matches!(vault.count(), Err(Error::Trap(_))), "a trapped vault stays unusable");
+        drop(vault);
+        let mut vault = Vault::open(&dir, key()).unwrap();
+        assert_eq!(vault.get("small").unwrap(), Some(small));
+        assert_eq!(vault.count().unwrap(), 1);
+        assert_eq!(vault.get("big").unwrap(), None);
+    }
+
+    #[test]
+    fn a_second_vault_on_the_same_directory_is_locked_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = Vault::open(tmp.path(), key()).unwrap();
+        let second = Vault::open(tmp.path(), key()).err().unwrap();
+        assert!(matches!(second.store(), Some(StoreError::Locked)), "{second}");
+        drop(first);
+        assert!(Vault::open(tmp.path(), key()).is_ok(), "the lock goes with the vault");
+    }
+
+    #[test]
+    fn a_file_in_place_of_the_directory_is_an_io_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let error = Vault::open(&file, key()).err().unwrap();
+        assert!(matches!(error.store(), Some(StoreError::Io { .. })), "{error}");
+    }
+
+    #[test]
+    fn a_missing_component_file_is_a_component_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let error = VaultOptions::new()
+            .component(tmp.path().join("missing.wasm"))
+            .open(tmp.path().join("store"), key())
+            .err()
+            .unwrap();
+        assert!(matches!(error, Error::Component(_)), "{error}");
     }
 }
