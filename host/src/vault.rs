@@ -378,7 +378,10 @@ mod tests {
         let error = vault.create(&session("big", 8 << 20)).unwrap_err();
         assert!(matches!(error, Error::Trap(_)), "{error}");
         assert!(error.store().is_none());
-        assert!(matches!(vault.count(), Err(Error::Trap(_))), "a trapped vault stays unusable");
+        assert!(
+            matches!(vault.count(), Err(Error::Trap(_))),
+            "a trapped vault stays unusable"
+        );
         drop(vault);
         let mut vault = Vault::open(&dir, key()).unwrap();
         assert_eq!(vault.get("small").unwrap(), Some(small));
@@ -391,9 +394,15 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let first = Vault::open(tmp.path(), key()).unwrap();
         let second = Vault::open(tmp.path(), key()).err().unwrap();
-        assert!(matches!(second.store(), Some(StoreError::Locked)), "{second}");
+        assert!(
+            matches!(second.store(), Some(StoreError::Locked)),
+            "{second}"
+        );
         drop(first);
-        assert!(Vault::open(tmp.path(), key()).is_ok(), "the lock goes with the vault");
+        assert!(
+            Vault::open(tmp.path(), key()).is_ok(),
+            "the lock goes with the vault"
+        );
     }
 
     #[test]
@@ -402,7 +411,10 @@ mod tests {
         let file = tmp.path().join("not-a-dir");
         std::fs::write(&file, b"x").unwrap();
         let error = Vault::open(&file, key()).err().unwrap();
-        assert!(matches!(error.store(), Some(StoreError::Io { .. })), "{error}");
+        assert!(
+            matches!(error.store(), Some(StoreError::Io { .. })),
+            "{error}"
+        );
     }
 
     #[test]
