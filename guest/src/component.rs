@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::backend::Files;
 use crate::error::StoreError;
+use crate::legacy::LegacyStore;
 use crate::meta::Secret;
 use crate::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
 use crate::patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
@@ -26,6 +27,49 @@ export!(Component);
 
 impl wit::Guest for Component {
     type Store = StoreResource;
+    type LegacyStore = LegacyResource;
+}
+
+/// The `legacy-store` resource.
+struct LegacyResource {
+    legacy: LegacyStore<WasiDir>,
+}
+
+impl wit::GuestLegacyStore for LegacyResource {
+    fn open(directory: String, mut secret: String) -> WitResult<wit::LegacyStore> {
+        let opened =
+            WasiDir::preopened(Some(&directory)).and_then(|dir| LegacyStore::open(dir, &secret));
+        zeroize::Zeroize::zeroize(&mut secret);
+        Ok(wit::LegacyStore::new(LegacyResource { legacy: opened? }))
+    }
+
+    fn files(&self) -> WitResult<Vec<String>> {
+        Ok(self.legacy.files()?)
+    }
+
+    fn import_into(
+        &self,
+        target: wit::StoreBorrow<'_>,
+        files: Vec<String>,
+    ) -> WitResult<wit::ImportReport> {
+        let target: &StoreResource = target.get();
+        let report = self
+            .legacy
+            .import_into(&mut target.store.borrow_mut(), &files)?;
+        Ok(wit::ImportReport {
+            imported: report.imported,
+            expired: report.expired,
+            already_present: report.already_present,
+            failed: report
+                .failed
+                .into_iter()
+                .map(|f| wit::ImportFailure {
+                    file: f.file,
+                    reason: f.reason,
+                })
+                .collect(),
+        })
+    }
 }
 
 /// The `store` resource: the store, borrowed mutably by one call at a time.

@@ -106,6 +106,16 @@ impl Key {
             .map_err(|_opaque: aes_gcm::Error| Unauthentic)
     }
 
+    /// Decrypts the original TypeScript store's AES-256-GCM with a 16-byte IV (which GCM
+    /// hashes into its counter block) and no associated data; `sealed` is ciphertext || tag.
+    pub fn open_legacy(&self, iv: &[u8; 16], sealed: &[u8]) -> Result<Vec<u8>, Unauthentic> {
+        use aes_gcm::aes::{Aes256, cipher::consts::U16};
+        aes_gcm::AesGcm::<Aes256, U16>::new(&self.0.into())
+            .decrypt(&(*iv).into(), sealed)
+            // aes_gcm::Error is opaque by design: there is no cause to keep.
+            .map_err(|_opaque: aes_gcm::Error| Unauthentic)
+    }
+
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(&self.0.into())
     }

@@ -178,6 +178,11 @@ impl<B: Backend, C: Clock> Store<B, C> {
         Ok(store)
     }
 
+    /// The store's clock reading now.
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
     /// What the verification at open found.
     pub fn opened(&self) -> &Report {
         &self.opened

@@ -4,8 +4,8 @@ use std::io;
 
 use serde_json::Value;
 use session_vault_guest::{
-    Extra, Report, Security, SecurityPatch, SessionData, SessionPatch, StoreError, TokenMetadata,
-    TokenMetadataPatch, UserContext, UserContextPatch,
+    Extra, ImportFailure, ImportReport, Report, Security, SecurityPatch, SessionData, SessionPatch,
+    StoreError, TokenMetadata, TokenMetadataPatch, UserContext, UserContextPatch,
 };
 
 use crate::bindings::wit;
@@ -24,6 +24,22 @@ pub fn error_from_wit(error: wit::Error) -> StoreError {
         wit::Error::Io(failure) => {
             StoreError::io(failure.operation, io::Error::other(failure.reason))
         }
+    }
+}
+
+pub fn import_report_from_wit(r: wit::ImportReport) -> ImportReport {
+    ImportReport {
+        imported: r.imported,
+        expired: r.expired,
+        already_present: r.already_present,
+        failed: r
+            .failed
+            .into_iter()
+            .map(|f| ImportFailure {
+                file: f.file,
+                reason: f.reason,
+            })
+            .collect(),
     }
 }
 

@@ -31,8 +31,8 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Store(e) => e.fmt(f),
-            Error::Trap(e) => write!(f, "the session-vault component trapped: {e:#}"),
-            Error::Component(e) => write!(f, "cannot load the session-vault component: {e:#}"),
+            Error::Trap(_) => f.write_str("the session-vault component trapped"),
+            Error::Component(_) => f.write_str("cannot load the session-vault component"),
         }
     }
 }
@@ -40,7 +40,8 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Store(e) => Some(e),
+            // Transparent: the store error is displayed as this error, so its cause comes next.
+            Error::Store(e) => std::error::Error::source(e),
             Error::Trap(e) | Error::Component(e) => Some(e.as_ref()),
         }
     }

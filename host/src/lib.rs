@@ -38,7 +38,8 @@ mod vault;
 
 pub use error::Error;
 pub use session_vault_guest::{
-    Clock, Extra, ManualClock, Report, Secret, Security, SecurityPatch, SessionData, SessionPatch,
-    StoreError, SystemClock, TokenMetadata, TokenMetadataPatch, UserContext, UserContextPatch,
+    Clock, Extra, ImportFailure, ImportReport, ManualClock, Report, Secret, Security,
+    SecurityPatch, SessionData, SessionPatch, StoreError, SystemClock, TokenMetadata,
+    TokenMetadataPatch, UserContext, UserContextPatch,
 };
 pub use vault::{COMPONENT, Vault, VaultOptions};

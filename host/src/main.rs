@@ -43,14 +43,27 @@ fn run(args: &Args) -> anyhow::Result<u8> {
     }
     let dir = args.dir();
     let secret = cli::secret::load(args.secret_file.as_deref())?;
-    let mut vault = options(args)?
+    let mut options = options(args)?;
+    if let StoreCommand::ImportLegacy { from, .. } = command {
+        if !from.is_dir() {
+            return Err(Usage(format!("--from {}: not a directory", from.display())).into());
+        }
+        options = options.legacy_source(from);
+    }
+    let mut vault = options
         .open(&dir, secret)
         .with_context(|| format!("opening the store in {}", dir.display()))?;
-    execute(&mut vault, command)?;
-    Ok(exit::OK)
+    execute(&mut vault, command)
 }
 
-fn execute(vault: &mut Vault, command: &StoreCommand) -> anyhow::Result<()> {
+fn execute(vault: &mut Vault, command: &StoreCommand) -> anyhow::Result<u8> {
+    if let StoreCommand::ImportLegacy {
+        from,
+        legacy_secret_file,
+    } = command
+    {
+        return import_legacy(vault, from, legacy_secret_file.as_deref());
+    }
     match command {
         StoreCommand::Create => {
             let session: SessionData = read_stdin("a session document")?;
@@ -78,7 +91,48 @@ fn execute(vault: &mut Vault, command: &StoreCommand) -> anyhow::Result<()> {
             print(&serde_json::json!({ "removed": vault.revoke_user(user)? }))
         }
         StoreCommand::Check => print(&vault.check()?),
+        StoreCommand::ImportLegacy { .. } => Ok(()),
+    }?;
+    Ok(exit::OK)
+}
+
+fn import_legacy(
+    vault: &mut Vault,
+    from: &std::path::Path,
+    secret_file: Option<&std::path::Path>,
+) -> anyhow::Result<u8> {
+    use std::io::IsTerminal;
+    let secret = cli::secret::load_legacy(secret_file)?;
+    let show = std::io::stderr().is_terminal();
+    let report = vault
+        .import_legacy(&secret, |done, total| {
+            if show && total >= 1000 {
+                eprint!(
+                    "\rimporting legacy sessions: {done}/{total} ({}%)",
+                    done * 100 / total
+                );
+                if done == total {
+                    eprintln!();
+                }
+            }
+        })
+        .with_context(|| format!("importing the legacy store in {}", from.display()))?;
+    print(&serde_json::json!({
+        "imported": report.imported.len(),
+        "expired": report.expired.len(),
+        "alreadyPresent": report.already_present.len(),
+        "failed": report.failed,
+        "expiredIds": report.expired,
+        "alreadyPresentIds": report.already_present,
+    }))?;
+    if report.failed.is_empty() {
+        return Ok(exit::OK);
     }
+    eprintln!(
+        "session-vault: error[corrupted]: {} legacy file(s) were not imported; see \"failed\" on stdout",
+        report.failed.len()
+    );
+    Ok(exit::OTHER)
 }
 
 /// The store options from the flags and `SESSION_VAULT_NOW`.

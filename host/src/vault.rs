@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use session_vault_guest::{
-    Clock, Report, Secret, SessionData, SessionPatch, StoreError, SystemClock,
+    Clock, ImportReport, Report, Secret, SessionData, SessionPatch, StoreError, SystemClock,
 };
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
@@ -21,6 +21,10 @@ pub static COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/session-
 
 /// The guest path under which the store directory is preopened.
 const GUEST_DIR: &str = "/store";
+/// The guest path under which a legacy store is preopened, read-only.
+const LEGACY_DIR: &str = "/legacy";
+/// Legacy files imported per call into the component, between progress reports.
+const IMPORT_BATCH: usize = 512;
 /// Linear memory the component may grow to by default: scrypt needs 32 MiB at the
 /// default cost, a 16 MiB session a few copies of itself.
 const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
@@ -32,6 +36,7 @@ pub struct VaultOptions {
     clock: Option<Arc<dyn Clock + Send + Sync>>,
     component: Option<PathBuf>,
     memory_limit: Option<usize>,
+    legacy_source: Option<PathBuf>,
 }
 
 impl VaultOptions {
@@ -61,6 +66,13 @@ impl VaultOptions {
         self
     }
 
+    /// Also gives the component read-only access to a directory written by the original
+    /// TypeScript store, for [`Vault::import_legacy`]. Nothing is ever written to it.
+    pub fn legacy_source(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.legacy_source = Some(dir.into());
+        self
+    }
+
     /// Loads the component from this file instead of the embedded one.
     pub fn component(mut self, path: impl Into<PathBuf>) -> Self {
         self.component = Some(path.into());
@@ -82,6 +94,7 @@ pub struct Vault {
     bindings: SessionVault,
     handle: Option<ResourceAny>,
     dir: PathBuf,
+    legacy: bool,
     // Held for the vault's lifetime; the lock is released when the file is closed.
     _lock: File,
 }
@@ -114,12 +127,11 @@ impl Vault {
         let mut wasi = WasiCtxBuilder::new();
         wasi.wall_clock(WallClock(clock));
         wasi.preopened_dir(dir, GUEST_DIR, FsPerms::ReadWrite)
-            .map_err(|e| {
-                StoreError::io(
-                    format!("opening {}", dir.display()),
-                    std::io::Error::other(format!("{e:#}")),
-                )
-            })?;
+            .map_err(|e| preopen_error(dir, e))?;
+        if let Some(legacy) = &options.legacy_source {
+            wasi.preopened_dir(legacy, LEGACY_DIR, FsPerms::ReadOnly)
+                .map_err(|e| preopen_error(legacy, e))?;
+        }
         let host = Host {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -148,6 +160,7 @@ impl Vault {
             bindings,
             handle: Some(handle),
             dir: dir.to_path_buf(),
+            legacy: options.legacy_source.is_some(),
             _lock: lock,
         })
     }
@@ -217,6 +230,75 @@ impl Vault {
         Ok(convert::report_from_wit(report))
     }
 
+    /// Imports every session of the legacy store given to
+    /// [`VaultOptions::legacy_source`], decrypted with its `secret`, calling
+    /// `progress(done, total)` after each batch of files.
+    ///
+    /// Errors: `wrong-key` (nothing imported) if no legacy file decrypts under `secret`;
+    /// `invalid-input` if the vault was opened without a legacy source; `io`. Files that
+    /// fail on their own are listed in the report's `failed`, not returned as errors.
+    pub fn import_legacy(
+        &mut self,
+        secret: &str,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<ImportReport, Error> {
+        if !self.legacy {
+            return Err(StoreError::InvalidInput(
+                "this vault was opened without a legacy source (VaultOptions::legacy_source)"
+                    .into(),
+            )
+            .into());
+        }
+        self.handle.ok_or_else(unusable)?;
+        let opened = self
+            .bindings
+            .session_vault_store_sessions()
+            .legacy_store()
+            .call_open(&mut self.store, LEGACY_DIR, secret);
+        let legacy = self.settle_or_poison(opened)?;
+        let outcome = self.import_with(legacy, &mut progress);
+        if self.handle.is_some() {
+            // Nothing to release on disk: the legacy store is read-only.
+            let _ = legacy.resource_drop(&mut self.store);
+        }
+        outcome
+    }
+
+    fn import_with(
+        &mut self,
+        legacy: ResourceAny,
+        progress: &mut impl FnMut(usize, usize),
+    ) -> Result<ImportReport, Error> {
+        let api = self.bindings.session_vault_store_sessions().legacy_store();
+        let files = api.call_files(&mut self.store, legacy);
+        let files = self.settle_or_poison(files)?;
+        let mut report = ImportReport::default();
+        progress(0, files.len());
+        for (batch, chunk) in files.chunks(IMPORT_BATCH).enumerate() {
+            let target = self.handle.ok_or_else(unusable)?;
+            let api = self.bindings.session_vault_store_sessions().legacy_store();
+            let imported = api.call_import_into(&mut self.store, legacy, target, chunk);
+            report.extend(convert::import_report_from_wit(
+                self.settle_or_poison(imported)?,
+            ));
+            progress(
+                (batch * IMPORT_BATCH + chunk.len()).min(files.len()),
+                files.len(),
+            );
+        }
+        Ok(report)
+    }
+
+    fn settle_or_poison<T>(
+        &mut self,
+        outcome: wasmtime::Result<Result<T, wit::Error>>,
+    ) -> Result<T, Error> {
+        if outcome.is_err() {
+            self.handle = None;
+        }
+        settle(outcome)
+    }
+
     fn call<T>(
         &mut self,
         f: impl FnOnce(
@@ -225,18 +307,11 @@ impl Vault {
             ResourceAny,
         ) -> wasmtime::Result<Result<T, wit::Error>>,
     ) -> Result<T, Error> {
-        let Some(handle) = self.handle else {
-            return Err(Error::Trap(wasmtime::format_err!(
-                "the vault is unusable after an earlier trap"
-            )));
-        };
+        let handle = self.handle.ok_or_else(unusable)?;
         let api = self.bindings.session_vault_store_sessions().store();
         let outcome = f(api, &mut self.store, handle);
-        if outcome.is_err() {
-            // A trapped instance cannot be entered again, not even to drop the resource.
-            self.handle = None;
-        }
-        settle(outcome)
+        // A trapped instance cannot be entered again, not even to drop the resource.
+        self.settle_or_poison(outcome)
     }
 }
 
@@ -247,6 +322,19 @@ impl Drop for Vault {
             let _ = handle.resource_drop(&mut self.store);
         }
     }
+}
+
+fn unusable() -> Error {
+    Error::Trap(wasmtime::format_err!(
+        "the vault is unusable after an earlier trap"
+    ))
+}
+
+fn preopen_error(dir: &Path, error: wasmtime::Error) -> StoreError {
+    StoreError::io(
+        format!("opening {}", dir.display()),
+        std::io::Error::other(format!("{error:#}")),
+    )
 }
 
 fn settle<T>(outcome: wasmtime::Result<Result<T, wit::Error>>) -> Result<T, Error> {

@@ -700,6 +700,10 @@ macro_rules! suite {
                 a_second_opener_is_locked_out,
                 the_store_directory_is_private,
                 model_random_operations_with_reopen,
+                legacy_import_brings_every_live_session_over_unchanged,
+                legacy_import_run_again_imports_nothing_twice,
+                legacy_import_with_a_wrong_secret_writes_nothing,
+                legacy_import_reports_damaged_and_mismatched_files,
             );
         }
     };
@@ -713,4 +717,5 @@ macro_rules! suite {
     };
 }
 
+pub use crate::legacy::*;
 pub use crate::model::model_random_operations_with_reopen;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use session_vault::{
     ManualClock, Secret, SessionData, SessionPatch, StoreError, Vault, VaultOptions,
 };
-use session_vault_guest::{Config, Files, StdDir, Store};
+use session_vault_guest::{Config, Files, LegacyStore, StdDir, Store};
 
 /// A failure, as its WIT error case name (`not-found`, `invalid-id`, ...).
 pub type Fail = String;
@@ -117,6 +117,8 @@ pub trait Front: Sized {
     fn clear(&mut self) -> Result<u64, Fail>;
     fn revoke_user(&mut self, user: &str) -> Result<u64, Fail>;
     fn check(&mut self) -> Result<Value, Fail>;
+    /// `import-legacy` from `from` with the legacy `secret`.
+    fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail>;
 
     fn create(&mut self, doc: &Value) -> Result<(), Fail> {
         self.create_text(&doc.to_string())
@@ -124,6 +126,27 @@ pub trait Front: Sized {
 
     fn update(&mut self, id: &str, patch: &Value) -> Result<Value, Fail> {
         self.update_text(id, &patch.to_string())
+    }
+}
+
+/// What an import reported, the same from every front.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    pub imported: usize,
+    pub expired: usize,
+    pub already_present: usize,
+    /// (file, reason) of every file not imported.
+    pub failed: Vec<(String, String)>,
+}
+
+impl From<session_vault::ImportReport> for Imported {
+    fn from(r: session_vault::ImportReport) -> Self {
+        Imported {
+            imported: r.imported.len(),
+            expired: r.expired.len(),
+            already_present: r.already_present.len(),
+            failed: r.failed.into_iter().map(|f| (f.file, f.reason)).collect(),
+        }
     }
 }
 
@@ -136,7 +159,18 @@ fn value(session: &SessionData) -> Value {
 }
 
 /// The Rust API: `session_vault::Vault`, the component in wasmtime.
-pub struct Api(Vault);
+pub struct Api {
+    vault: Option<Vault>,
+    options: VaultOptions,
+    dir: PathBuf,
+    secret: Secret,
+}
+
+impl Api {
+    fn vault(&mut self) -> &mut Vault {
+        self.vault.as_mut().expect("the vault is open")
+    }
+}
 
 fn api_fail(error: session_vault::Error) -> Fail {
     match error.store() {
@@ -154,37 +188,42 @@ impl Front for Api {
         if let Some(max) = setup.max_session_bytes {
             options = options.max_session_bytes(max);
         }
-        options
+        let vault = options
             .open(&setup.dir, setup.secret.secret())
-            .map(Api)
-            .map_err(api_fail)
+            .map_err(api_fail)?;
+        Ok(Api {
+            vault: Some(vault),
+            options,
+            dir: setup.dir.clone(),
+            secret: setup.secret.secret(),
+        })
     }
 
     fn create_text(&mut self, text: &str) -> Result<(), Fail> {
         let session: SessionData = parse(text)?;
-        self.0.create(&session).map_err(api_fail)
+        self.vault().create(&session).map_err(api_fail)
     }
 
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
-        Ok(self.0.get(id).map_err(api_fail)?.as_ref().map(value))
+        Ok(self.vault().get(id).map_err(api_fail)?.as_ref().map(value))
     }
 
     fn update_text(&mut self, id: &str, patch: &str) -> Result<Value, Fail> {
         let patch: SessionPatch = parse(patch)?;
-        Ok(value(&self.0.update(id, &patch).map_err(api_fail)?))
+        Ok(value(&self.vault().update(id, &patch).map_err(api_fail)?))
     }
 
     fn delete(&mut self, id: &str) -> Result<bool, Fail> {
-        self.0.delete(id).map_err(api_fail)
+        self.vault().delete(id).map_err(api_fail)
     }
 
     fn cleanup(&mut self) -> Result<u64, Fail> {
-        self.0.cleanup().map_err(api_fail)
+        self.vault().cleanup().map_err(api_fail)
     }
 
     fn list(&mut self, user: &str) -> Result<Vec<Value>, Fail> {
         Ok(self
-            .0
+            .vault()
             .user_sessions(user)
             .map_err(api_fail)?
             .iter()
@@ -193,19 +232,46 @@ impl Front for Api {
     }
 
     fn count(&mut self) -> Result<u64, Fail> {
-        self.0.count().map_err(api_fail)
+        self.vault().count().map_err(api_fail)
     }
 
     fn clear(&mut self) -> Result<u64, Fail> {
-        self.0.clear().map_err(api_fail)
+        self.vault().clear().map_err(api_fail)
     }
 
     fn revoke_user(&mut self, user: &str) -> Result<u64, Fail> {
-        self.0.revoke_user(user).map_err(api_fail)
+        self.vault().revoke_user(user).map_err(api_fail)
     }
 
     fn check(&mut self) -> Result<Value, Fail> {
-        Ok(serde_json::to_value(self.0.check().map_err(api_fail)?).expect("a report serializes"))
+        Ok(
+            serde_json::to_value(self.vault().check().map_err(api_fail)?)
+                .expect("a report serializes"),
+        )
+    }
+
+    fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {
+        // The legacy directory is preopened when the vault opens: reopen with it.
+        drop(self.vault.take());
+        let options = self.options.clone().legacy_source(from);
+        self.vault = Some(
+            options
+                .open(&self.dir, self.secret.clone())
+                .map_err(api_fail)?,
+        );
+        let mut calls = Vec::new();
+        let report = self
+            .vault()
+            .import_legacy(secret, |done, total| calls.push((done, total)))
+            .map_err(api_fail)?;
+        let files = calls.last().map_or(0, |&(_, total)| total);
+        assert_eq!(calls.first(), Some(&(0, files)), "progress starts at zero");
+        assert_eq!(
+            calls.last(),
+            Some(&(files, files)),
+            "progress ends at the total"
+        );
+        Ok(report.into())
     }
 }
 
@@ -230,6 +296,22 @@ pub fn exit_code(kind: &str) -> i32 {
 impl Cli {
     /// Runs the binary; on failure checks the one-line error and its exit code.
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<Value, Fail> {
+        let (code, stdout, stderr) = self.run_raw(args, stdin, &[]);
+        if code == 0 {
+            assert!(stderr.is_empty(), "success with stderr: {stderr}");
+            return Ok(serde_json::from_str(&stdout).expect("stdout is JSON"));
+        }
+        assert!(stdout.is_empty(), "failure with stdout");
+        Err(error_kind(code, &stderr))
+    }
+
+    /// Runs the binary with extra environment; returns exit code, stdout and stderr.
+    pub fn run_raw(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> (i32, String, String) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_session-vault"));
         command
             .arg("--dir")
@@ -242,7 +324,8 @@ impl Cli {
                 Stdio::null()
             })
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            .envs(env.iter().copied());
         if let Some(max) = self.max_session_bytes {
             command.arg("--max-session-bytes").arg(max.to_string());
         }
@@ -257,20 +340,8 @@ impl Cli {
         let output = child.wait_with_output().expect("waiting for session-vault");
         let stderr = String::from_utf8(output.stderr).expect("stderr is UTF-8");
         let code = output.status.code().expect("session-vault exited normally");
-        if code == 0 {
-            assert!(stderr.is_empty(), "success with stderr: {stderr}");
-            let stdout = String::from_utf8(output.stdout).expect("stdout is UTF-8");
-            return Ok(serde_json::from_str(&stdout).expect("stdout is JSON"));
-        }
-        assert!(output.stdout.is_empty(), "failure with stdout");
-        assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
-        let kind = stderr
-            .strip_prefix("session-vault: error[")
-            .and_then(|rest| rest.split_once(']'))
-            .map(|(kind, _)| kind.to_owned())
-            .unwrap_or_else(|| panic!("unexpected error line: {stderr:?}"));
-        assert_eq!(code, exit_code(&kind), "exit code of {kind}: {stderr}");
-        Err(kind)
+        let stdout = String::from_utf8(output.stdout).expect("stdout is UTF-8");
+        (code, stdout, stderr)
     }
 
     fn clock_now(&self) -> u64 {
@@ -282,6 +353,18 @@ impl Cli {
             .as_u64()
             .unwrap_or_else(|| panic!("{field} in {value}"))
     }
+}
+
+/// The WIT case of a one-line CLI error, checked against its exit code.
+fn error_kind(code: i32, stderr: &str) -> Fail {
+    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
+    let kind = stderr
+        .strip_prefix("session-vault: error[")
+        .and_then(|rest| rest.split_once(']'))
+        .map(|(kind, _)| kind.to_owned())
+        .unwrap_or_else(|| panic!("unexpected error line: {stderr:?}"));
+    assert_eq!(code, exit_code(&kind), "exit code of {kind}: {stderr}");
+    kind
 }
 
 impl Front for Cli {
@@ -350,6 +433,44 @@ impl Front for Cli {
 
     fn check(&mut self) -> Result<Value, Fail> {
         self.run(&["check"], None)
+    }
+
+    fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {
+        let from = from.to_str().expect("a UTF-8 path");
+        let args = ["import-legacy", "--from", from];
+        let (code, stdout, stderr) =
+            self.run_raw(&args, None, &[("SESSION_VAULT_LEGACY_SECRET", secret)]);
+        if code != 0 && stdout.is_empty() {
+            return Err(error_kind(code, &stderr));
+        }
+        let out: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+        let failed: Vec<(String, String)> = out["failed"]
+            .as_array()
+            .expect("failed is an array")
+            .iter()
+            .map(|f| {
+                (
+                    f["file"].as_str().unwrap().to_owned(),
+                    f["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        if failed.is_empty() {
+            assert_eq!((code, stderr.as_str()), (0, ""));
+        } else {
+            assert_eq!(error_kind(code, &stderr), "corrupted");
+        }
+        let count = |field: &str| out[field].as_u64().expect("a count") as usize;
+        assert_eq!(
+            out["expiredIds"].as_array().map(Vec::len),
+            Some(count("expired"))
+        );
+        Ok(Imported {
+            imported: count("imported"),
+            expired: count("expired"),
+            already_present: count("alreadyPresent"),
+            failed,
+        })
     }
 }
 
@@ -426,5 +547,14 @@ impl Front for Native {
             serde_json::to_value(self.0.check().map_err(native_fail)?)
                 .expect("a report serializes"),
         )
+    }
+
+    fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {
+        let legacy = LegacyStore::open(StdDir::new(from), secret).map_err(native_fail)?;
+        let files = legacy.files().map_err(native_fail)?;
+        Ok(legacy
+            .import_into(&mut self.0, &files)
+            .map_err(native_fail)?
+            .into())
     }
 }

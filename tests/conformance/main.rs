@@ -9,6 +9,7 @@
 
 mod cases;
 mod front;
+mod legacy;
 mod model;
 
 suite!(api, crate::front::Api);

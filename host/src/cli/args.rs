@@ -92,6 +92,21 @@ pub enum StoreCommand {
     },
     /// Verify every session file, quarantine damaged ones and report.
     Check,
+    /// Import a store written by the original TypeScript FileSessionStore.
+    ///
+    /// The legacy secret comes from SESSION_VAULT_LEGACY_SECRET or --legacy-secret-file.
+    /// The legacy directory is opened read-only and never changed. Live sessions are
+    /// imported; expired ones are skipped and counted; ids already in the store are left
+    /// as they are; files that fail are listed with the reason (exit 4). A wrong legacy
+    /// secret imports nothing (exit 3). Running it again imports nothing twice.
+    ImportLegacy {
+        /// The legacy store directory (files `<sessionId>.session`).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// Read the legacy secret from this file (one trailing newline is ignored).
+        #[arg(long, value_name = "PATH")]
+        legacy_secret_file: Option<PathBuf>,
+    },
 }
 
 impl Args {

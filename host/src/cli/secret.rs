@@ -12,21 +12,33 @@ pub const ENV: &str = "SESSION_VAULT_SECRET";
 /// The prefix that marks a raw key: `hex:` followed by 64 hex digits.
 pub const RAW_PREFIX: &str = "hex:";
 
+/// The environment variable holding the legacy store's secret for `import-legacy`.
+pub const LEGACY_ENV: &str = "SESSION_VAULT_LEGACY_SECRET";
+
 /// Reads the secret from `file` if given, else from `SESSION_VAULT_SECRET`.
 pub fn load(file: Option<&Path>) -> anyhow::Result<Secret> {
-    let text = match file {
+    parse(text(file, ENV)?)
+}
+
+/// Reads the legacy store's secret (always a passphrase) from `file` if given, else
+/// from `SESSION_VAULT_LEGACY_SECRET`.
+pub fn load_legacy(file: Option<&Path>) -> anyhow::Result<String> {
+    text(file, LEGACY_ENV)
+}
+
+fn text(file: Option<&Path>, env: &str) -> anyhow::Result<String> {
+    Ok(match file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the secret file {}", path.display()))?;
             strip_newline(text)
         }
-        None => std::env::var(ENV).map_err(|e| {
+        None => std::env::var(env).map_err(|e| {
             Usage(format!(
-                "no secret: set {ENV} or pass --secret-file PATH ({ENV}: {e})"
+                "no secret: set {env} or pass the file option ({env}: {e})"
             ))
         })?,
-    };
-    parse(text)
+    })
 }
 
 /// `hex:<64 hex digits>` is a raw key; anything else is a passphrase.
