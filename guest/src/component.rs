@@ -88,6 +88,7 @@ impl wit::GuestStore for StoreResource {
         };
         let mut store_config = Config::new(secret);
         store_config.max_session_bytes = config.max_session_bytes;
+        store_config.idle_timeout = config.idle_timeout;
         let store = Store::open(Files::new(dir), SystemClock, store_config)?;
         Ok(wit::Store::new(StoreResource {
             store: RefCell::new(store),
@@ -101,6 +102,11 @@ impl wit::GuestStore for StoreResource {
 
     fn get(&self, id: String) -> WitResult<Option<wit::SessionData>> {
         let session = self.store.borrow_mut().get(&id)?;
+        Ok(session.map(session_to_wit))
+    }
+
+    fn touch(&self, id: String) -> WitResult<Option<wit::SessionData>> {
+        let session = self.store.borrow_mut().touch(&id)?;
         Ok(session.map(session_to_wit))
     }
 

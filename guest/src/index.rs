@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 pub struct Entry {
     /// The session's `userContext.userId`.
     pub user: String,
-    /// The session's `expiresAt`.
+    /// When the session expires: its `expiresAt`, or earlier under an idle timeout.
     pub expires_at: u64,
 }
 

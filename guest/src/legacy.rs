@@ -182,7 +182,7 @@ impl<D: Dir> LegacyStore<D> {
                 )));
                 continue;
             }
-            if session.is_expired(store.now()) {
+            if store.is_expired(&session) {
                 report.expired.push(session.session_id);
                 continue;
             }

@@ -90,6 +90,9 @@ pub struct Config {
     pub max_session_bytes: Option<u32>,
     /// scrypt's log2 N for a new passphrase store.
     pub scrypt_log_n: u8,
+    /// Sessions not accessed (`security.lastAccessedAt`) for this many milliseconds are
+    /// expired, on top of their `expiresAt`; `None` turns the idle timeout off.
+    pub idle_timeout: Option<u64>,
 }
 
 impl Config {
@@ -99,6 +102,7 @@ impl Config {
             secret,
             max_session_bytes: None,
             scrypt_log_n: meta::DEFAULT_LOG_N,
+            idle_timeout: None,
         }
     }
 }
@@ -130,6 +134,7 @@ pub struct Store<B, C> {
     index: Index,
     missing_key: BTreeSet<String>,
     max_session_bytes: u32,
+    idle_timeout: Option<u64>,
     opened: Report,
 }
 
@@ -145,6 +150,11 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 "max-session-bytes is {max_session_bytes}; it must be between \
                  {MIN_MAX_SESSION_BYTES} and {MAX_MAX_SESSION_BYTES}"
             )));
+        }
+        if config.idle_timeout == Some(0) {
+            return Err(StoreError::InvalidInput(
+                "idle-timeout must be at least 1 ms (or none to turn it off)".into(),
+            ));
         }
         backend.recover()?;
         let (key_id, key) = match backend.read_meta()? {
@@ -172,6 +182,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             index: Index::default(),
             missing_key: BTreeSet::new(),
             max_session_bytes,
+            idle_timeout: config.idle_timeout,
             opened: Report::default(),
         };
         store.opened = store.check()?;
@@ -181,6 +192,19 @@ impl<B: Backend, C: Clock> Store<B, C> {
     /// The store's clock reading now.
     pub fn now(&self) -> u64 {
         self.clock.now()
+    }
+
+    /// When `session` expires: its `expiresAt`, or earlier if the idle timeout runs out first.
+    pub fn expiry(&self, session: &SessionData) -> u64 {
+        let idle = self.idle_timeout.map_or(u64::MAX, |t| {
+            session.security.last_accessed_at.saturating_add(t)
+        });
+        session.expires_at.min(idle)
+    }
+
+    /// Whether `session` has expired now (absolute or idle).
+    pub fn is_expired(&self, session: &SessionData) -> bool {
+        self.clock.now() >= self.expiry(session)
     }
 
     /// What the verification at open found.
@@ -215,6 +239,19 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let session = patch.apply(session)?;
         self.write(&session)?;
         Ok(session)
+    }
+
+    /// Records an access: sets `security.lastAccessedAt` to now and adds one to
+    /// `security.accessCount`; returns the session, or `None` if absent or expired.
+    pub fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+        id::validate(id)?;
+        let Some(mut session) = self.live(id)? else {
+            return Ok(None);
+        };
+        session.security.last_accessed_at = self.clock.now();
+        session.security.access_count = session.security.access_count.saturating_add(1);
+        self.write(&session)?;
+        Ok(Some(session))
     }
 
     /// Removes the session without reading it; `false` if nothing was stored.
@@ -255,7 +292,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 continue;
             }
             match self.read(&id) {
-                Ok(Some(session)) if !session.is_expired(now) => sessions.push(session),
+                Ok(Some(session)) if now < self.expiry(&session) => sessions.push(session),
                 Ok(_) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
                 Err(other) => return Err(other),
             }
@@ -308,7 +345,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         self.missing_key.clear();
         for id in listing.ids {
             match self.read(&id) {
-                Ok(Some(session)) if session.is_expired(now) => report.expired += 1,
+                Ok(Some(session)) if now >= self.expiry(&session) => report.expired += 1,
                 Ok(Some(_)) => report.live += 1,
                 Ok(None) => {}
                 Err(StoreError::MissingKey(_)) => report.missing_key += 1,
@@ -335,7 +372,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             }
             Some(_) => {}
         }
-        Ok(self.read(id)?.filter(|session| !session.is_expired(now)))
+        Ok(self.read(id)?.filter(|session| now < self.expiry(session)))
     }
 
     /// Reads and decrypts session `id`, keeping the index in step with what it finds:
@@ -354,7 +391,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         };
         match decoded {
             Ok(session) => {
-                self.index.insert(id, entry(&session));
+                self.index.insert(id, self.entry(&session));
                 Ok(Some(session))
             }
             Err(StoreError::MissingKey(reason)) => {
@@ -368,6 +405,14 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 Err(StoreError::Corrupted(reason))
             }
             Err(other) => Err(other),
+        }
+    }
+
+    /// The index entry of `session`, its expiry including the idle timeout.
+    fn entry(&self, session: &SessionData) -> Entry {
+        Entry {
+            user: session.user_context.user_id.clone(),
+            expires_at: self.expiry(session),
         }
     }
 
@@ -411,15 +456,8 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let file = format::encode(self.key_id, &self.key, crypto::nonce()?, id, &plaintext)?;
         self.backend.write(id, &file)?;
         self.missing_key.remove(id);
-        self.index.insert(id, entry(session));
+        self.index.insert(id, self.entry(session));
         Ok(())
-    }
-}
-
-fn entry(session: &SessionData) -> Entry {
-    Entry {
-        user: session.user_context.user_id.clone(),
-        expires_at: session.expires_at,
     }
 }
 

@@ -75,6 +75,11 @@ fn execute(vault: &mut Vault, command: &StoreCommand) -> anyhow::Result<u8> {
             None => Err(anyhow::Error::new(StoreError::NotFound)
                 .context(format!("session {id:?} is absent or expired"))),
         },
+        StoreCommand::Touch { id } => match vault.touch(id)? {
+            Some(session) => print(&session),
+            None => Err(anyhow::Error::new(StoreError::NotFound)
+                .context(format!("session {id:?} is absent or expired"))),
+        },
         StoreCommand::Update { id } => {
             let patch: SessionPatch = read_stdin("a session patch")?;
             let session = vault
@@ -140,6 +145,9 @@ pub fn options(args: &Args) -> anyhow::Result<VaultOptions> {
     let mut options = VaultOptions::new();
     if let Some(bytes) = args.max_session_bytes {
         options = options.max_session_bytes(bytes);
+    }
+    if let Some(ms) = args.idle_timeout_ms {
+        options = options.idle_timeout(std::time::Duration::from_millis(ms));
     }
     if let Ok(now) = std::env::var("SESSION_VAULT_NOW") {
         let now: u64 = now.parse().map_err(|e| {

@@ -37,6 +37,7 @@ pub struct VaultOptions {
     component: Option<PathBuf>,
     memory_limit: Option<usize>,
     legacy_source: Option<PathBuf>,
+    idle_timeout: Option<u64>,
 }
 
 impl VaultOptions {
@@ -48,6 +49,13 @@ impl VaultOptions {
     /// Refuses sessions whose JSON exceeds `bytes` (1024 to 16 MiB) with `too-large`.
     pub fn max_session_bytes(mut self, bytes: u32) -> Self {
         self.max_session_bytes = Some(bytes);
+        self
+    }
+
+    /// Expires sessions not accessed for `timeout` (by `security.lastAccessedAt`), on top
+    /// of their absolute `expiresAt`. Off by default. See [`Vault::touch`].
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
         self
     }
 
@@ -149,6 +157,7 @@ impl Vault {
             },
             directory: Some(GUEST_DIR.into()),
             max_session_bytes: options.max_session_bytes,
+            idle_timeout: options.idle_timeout,
         };
         let opened = bindings
             .session_vault_store_sessions()
@@ -179,6 +188,13 @@ impl Vault {
     /// The session with this id; `Ok(None)` if it is absent or expired.
     pub fn get(&mut self, id: &str) -> Result<Option<SessionData>, Error> {
         let session = self.call(|api, store, handle| api.call_get(store, handle, id))?;
+        Ok(session.map(convert::session_from_wit).transpose()?)
+    }
+
+    /// Records an access (now as `lastAccessedAt`, `accessCount` + 1) and returns the
+    /// session; `Ok(None)` if it is absent or expired.
+    pub fn touch(&mut self, id: &str) -> Result<Option<SessionData>, Error> {
+        let session = self.call(|api, store, handle| api.call_touch(store, handle, id))?;
         Ok(session.map(convert::session_from_wit).transpose()?)
     }
 

@@ -458,6 +458,83 @@ pub fn foreign_entries_are_left_alone<F: Front>() {
     );
 }
 
+pub fn touch_records_an_access<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    let original = doc("s1", "u1", T0 + 60 * MINUTE);
+    front.create(&original).unwrap();
+    setup.clock.set(T0 + 5 * MINUTE);
+    let touched = front.touch("s1").unwrap().expect("s1 is live");
+    let mut expected = original;
+    expected["security"]["lastAccessedAt"] = json!(T0 + 5 * MINUTE);
+    expected["security"]["accessCount"] = json!(2);
+    assert_eq!(
+        touched, expected,
+        "only lastAccessedAt and accessCount change"
+    );
+    assert_eq!(front.get("s1").unwrap(), Some(expected));
+    assert_eq!(front.touch("absent").unwrap(), None);
+    assert_eq!(front.touch("../x"), Err("invalid-id".into()));
+    setup.clock.set(T0 + 60 * MINUTE);
+    assert_eq!(
+        front.touch("s1").unwrap(),
+        None,
+        "an expired session is not revived"
+    );
+    assert!(!setup.path("s1.svs").exists());
+}
+
+pub fn idle_timeout_expires_on_every_path_and_touch_extends_it<F: Front>() {
+    let mut setup = Setup::new();
+    setup.idle_timeout = Some(10 * MINUTE);
+    let mut front: F = open(&setup);
+    for id in ["idle", "busy", "other"] {
+        front.create(&doc(id, "u1", T0 + 60 * MINUTE)).unwrap();
+    }
+    setup.clock.set(T0 + 5 * MINUTE);
+    front.touch("busy").unwrap().expect("busy is live");
+    setup.clock.set(T0 + 10 * MINUTE - 1);
+    assert!(
+        front.get("idle").unwrap().is_some(),
+        "get does not count as an access"
+    );
+    setup.clock.set(T0 + 10 * MINUTE);
+    assert_eq!(front.count().unwrap(), 1);
+    assert_eq!(ids(&front.list("u1").unwrap()), vec!["busy"]);
+    assert_eq!(front.get("idle").unwrap(), None);
+    assert_eq!(
+        front.update("other", &json!({"sessionToken": "x"})),
+        Err("not-found".into())
+    );
+    assert_eq!(front.touch("other").unwrap(), None);
+    setup.clock.set(T0 + 14 * MINUTE);
+    assert!(
+        front.touch("busy").unwrap().is_some(),
+        "idle until 24 min now"
+    );
+    let mut steady = doc("steady", "u1", T0 + 20 * MINUTE);
+    steady["security"]["lastAccessedAt"] = json!(T0 + 14 * MINUTE);
+    front.create(&steady).unwrap();
+    setup.clock.set(T0 + 19 * MINUTE);
+    assert!(front.touch("steady").unwrap().is_some());
+    setup.clock.set(T0 + 20 * MINUTE);
+    assert_eq!(
+        front.touch("steady").unwrap(),
+        None,
+        "the absolute expiry still applies"
+    );
+    setup.clock.set(T0 + 30 * MINUTE);
+    assert_eq!(
+        front.cleanup().unwrap(),
+        1,
+        "cleanup removes busy, idle since 14 min"
+    );
+    assert_eq!(setup.names(), vec!["session-vault.json"]);
+    drop(front);
+    setup.idle_timeout = Some(0);
+    assert_eq!(F::open(&setup).err(), Some("invalid-input".into()));
+}
+
 /// The ids the issue lists, plus a few more.
 pub const INVALID_IDS: &[&str] = &[
     "",
@@ -700,6 +777,8 @@ macro_rules! suite {
                 a_second_opener_is_locked_out,
                 the_store_directory_is_private,
                 model_random_operations_with_reopen,
+                touch_records_an_access,
+                idle_timeout_expires_on_every_path_and_touch_extends_it,
                 legacy_import_brings_every_live_session_over_unchanged,
                 legacy_import_run_again_imports_nothing_twice,
                 legacy_import_with_a_wrong_secret_writes_nothing,

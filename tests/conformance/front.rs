@@ -27,6 +27,8 @@ pub struct Setup {
     pub clock: ManualClock,
     /// The size limit every front opens the store with.
     pub max_session_bytes: Option<u32>,
+    /// The idle timeout (ms) every front opens the store with.
+    pub idle_timeout: Option<u64>,
 }
 
 /// A secret in the forms the API and the CLI take it.
@@ -67,6 +69,7 @@ impl Setup {
             secret: TestSecret::Raw([0x42; 32]),
             clock: ManualClock::new(T0),
             max_session_bytes: None,
+            idle_timeout: None,
         }
     }
 
@@ -108,6 +111,7 @@ pub trait Front: Sized {
     /// `create` with a document as JSON text, which may be malformed.
     fn create_text(&mut self, text: &str) -> Result<(), Fail>;
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail>;
+    fn touch(&mut self, id: &str) -> Result<Option<Value>, Fail>;
     /// `update` with a patch as JSON text, which may be malformed.
     fn update_text(&mut self, id: &str, patch: &str) -> Result<Value, Fail>;
     fn delete(&mut self, id: &str) -> Result<bool, Fail>;
@@ -188,6 +192,9 @@ impl Front for Api {
         if let Some(max) = setup.max_session_bytes {
             options = options.max_session_bytes(max);
         }
+        if let Some(ms) = setup.idle_timeout {
+            options = options.idle_timeout(std::time::Duration::from_millis(ms));
+        }
         let vault = options
             .open(&setup.dir, setup.secret.secret())
             .map_err(api_fail)?;
@@ -206,6 +213,15 @@ impl Front for Api {
 
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
         Ok(self.vault().get(id).map_err(api_fail)?.as_ref().map(value))
+    }
+
+    fn touch(&mut self, id: &str) -> Result<Option<Value>, Fail> {
+        Ok(self
+            .vault()
+            .touch(id)
+            .map_err(api_fail)?
+            .as_ref()
+            .map(value))
     }
 
     fn update_text(&mut self, id: &str, patch: &str) -> Result<Value, Fail> {
@@ -281,6 +297,7 @@ pub struct Cli {
     secret: String,
     clock: ManualClock,
     max_session_bytes: Option<u32>,
+    idle_timeout: Option<u64>,
 }
 
 /// The exit code the CLI documents for each WIT error case.
@@ -328,6 +345,9 @@ impl Cli {
             .envs(env.iter().copied());
         if let Some(max) = self.max_session_bytes {
             command.arg("--max-session-bytes").arg(max.to_string());
+        }
+        if let Some(ms) = self.idle_timeout {
+            command.arg("--idle-timeout-ms").arg(ms.to_string());
         }
         command.args(args);
         let mut child = command.spawn().expect("starting session-vault");
@@ -377,6 +397,7 @@ impl Front for Cli {
             secret: setup.secret.text(),
             clock: setup.clock.clone(),
             max_session_bytes: setup.max_session_bytes,
+            idle_timeout: setup.idle_timeout,
         };
         // Every command opens the store; `count` shows whether it opens.
         cli.run(&["count"], None)?;
@@ -389,6 +410,14 @@ impl Front for Cli {
 
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
         match self.run(&["get", "--", id], None) {
+            Ok(doc) => Ok(Some(doc)),
+            Err(kind) if kind == "not-found" => Ok(None),
+            Err(kind) => Err(kind),
+        }
+    }
+
+    fn touch(&mut self, id: &str) -> Result<Option<Value>, Fail> {
+        match self.run(&["touch", "--", id], None) {
             Ok(doc) => Ok(Some(doc)),
             Err(kind) if kind == "not-found" => Ok(None),
             Err(kind) => Err(kind),
@@ -489,6 +518,7 @@ impl Front for Native {
         std::fs::create_dir_all(&setup.dir).expect("creating the store directory");
         let mut config = Config::new(setup.secret.secret());
         config.max_session_bytes = setup.max_session_bytes;
+        config.idle_timeout = setup.idle_timeout;
         Store::open(
             Files::new(StdDir::new(&setup.dir)),
             setup.clock.clone(),
@@ -505,6 +535,10 @@ impl Front for Native {
 
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
         Ok(self.0.get(id).map_err(native_fail)?.as_ref().map(value))
+    }
+
+    fn touch(&mut self, id: &str) -> Result<Option<Value>, Fail> {
+        Ok(self.0.touch(id).map_err(native_fail)?.as_ref().map(value))
     }
 
     fn update_text(&mut self, id: &str, patch: &str) -> Result<Value, Fail> {

@@ -34,6 +34,9 @@ pub struct Args {
     /// Refuse sessions whose JSON exceeds this many bytes (default 65536).
     #[arg(long, global = true, value_name = "BYTES")]
     pub max_session_bytes: Option<u32>,
+    /// Expire sessions not accessed for this many milliseconds (default: no idle timeout).
+    #[arg(long, global = true, value_name = "MS")]
+    pub idle_timeout_ms: Option<u64>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -56,6 +59,12 @@ pub enum StoreCommand {
     Create,
     /// Print a session's JSON document (exit 1 if absent or expired).
     Get {
+        /// The session id.
+        id: String,
+    },
+    /// Record an access (lastAccessedAt = now, accessCount + 1) and print the session
+    /// (exit 1 if absent or expired).
+    Touch {
         /// The session id.
         id: String,
     },
