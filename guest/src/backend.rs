@@ -19,6 +19,16 @@ pub struct Listing {
     pub foreign: u64,
 }
 
+/// How much of a write must be durable when it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sync {
+    /// The blob and its name: the write survives a crash or power loss.
+    Full,
+    /// The blob only: after a crash the id reads as this write or as the previous one,
+    /// whole either way. For replacing a blob that is already durable (`touch`).
+    Data,
+}
+
 /// Where encrypted sessions are kept.
 pub trait Backend {
     /// Removes what interrupted writes left behind; returns how many leftovers it removed.
@@ -29,8 +39,8 @@ pub trait Backend {
     fn write_meta(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
     /// Reads the blob of `id` (at most `limit` bytes); `Ok(None)` if there is none.
     fn read(&mut self, id: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Replaces the blob of `id` durably: when this returns, the write survives a crash.
-    fn write(&mut self, id: &str, blob: &[u8]) -> Result<(), StoreError>;
+    /// Replaces the blob of `id` atomically, as durably as `sync` asks.
+    fn write(&mut self, id: &str, blob: &[u8], sync: Sync) -> Result<(), StoreError>;
     /// Removes the blob of `id` durably; `Ok(false)` if there was none.
     fn remove(&mut self, id: &str) -> Result<bool, StoreError>;
     /// Lists every id with a blob.
@@ -67,7 +77,7 @@ impl<D: Dir> Files<D> {
         &self.dir
     }
 
-    fn replace(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    fn replace(&self, name: &str, bytes: &[u8], sync: Sync) -> Result<(), StoreError> {
         let temp = temp_name(name)?;
         self.dir
             .write_new(&temp, bytes)
@@ -77,6 +87,11 @@ impl<D: Dir> Files<D> {
                 let _ = self.dir.remove(&temp);
                 StoreError::io(format!("writing {name}"), e)
             })?;
+        if sync == Sync::Data {
+            // The new file's data was synced before the rename: whether or not the rename
+            // reaches the disk, the name holds a whole file.
+            return Ok(());
+        }
         self.dir
             .sync("")
             .map_err(|e| StoreError::io(format!("syncing the directory after writing {name}"), e))
@@ -109,7 +124,7 @@ impl<D: Dir> Backend for Files<D> {
     }
 
     fn write_meta(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.replace(meta::FILE_NAME, bytes)
+        self.replace(meta::FILE_NAME, bytes, Sync::Full)
     }
 
     fn read(&mut self, id: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
@@ -124,8 +139,8 @@ impl<D: Dir> Backend for Files<D> {
         }
     }
 
-    fn write(&mut self, id: &str, blob: &[u8]) -> Result<(), StoreError> {
-        self.replace(&session_name(id), blob)
+    fn write(&mut self, id: &str, blob: &[u8], sync: Sync) -> Result<(), StoreError> {
+        self.replace(&session_name(id), blob, sync)
     }
 
     fn remove(&mut self, id: &str) -> Result<bool, StoreError> {
@@ -249,8 +264,8 @@ mod tests {
     #[test]
     fn write_replaces_through_a_temp_file_and_leaves_none() {
         let (tmp, mut files) = files();
-        files.write("a", b"one").unwrap();
-        files.write("a", b"two").unwrap();
+        files.write("a", b"one", Sync::Full).unwrap();
+        files.write("a", b"two", Sync::Data).unwrap();
         assert_eq!(files.read("a", 100).unwrap(), Some(b"two".to_vec()));
         assert_eq!(names(&tmp), vec!["a.svs"]);
     }
@@ -277,8 +292,8 @@ mod tests {
     #[test]
     fn list_separates_sessions_from_foreign_entries() {
         let (tmp, mut files) = files();
-        files.write("b", b"x").unwrap();
-        files.write("a", b"x").unwrap();
+        files.write("b", b"x", Sync::Full).unwrap();
+        files.write("a", b"x", Sync::Full).unwrap();
         files.write_meta(b"{}").unwrap();
         std::fs::write(tmp.path().join("README"), b"x").unwrap();
         std::fs::write(tmp.path().join("x.session"), b"x").unwrap();
@@ -292,9 +307,9 @@ mod tests {
     #[test]
     fn quarantine_moves_and_never_overwrites() {
         let (tmp, mut files) = files();
-        files.write("a", b"1").unwrap();
+        files.write("a", b"1", Sync::Full).unwrap();
         files.quarantine("a").unwrap();
-        files.write("a", b"2").unwrap();
+        files.write("a", b"2", Sync::Full).unwrap();
         files.quarantine("a").unwrap();
         assert_eq!(files.quarantined().unwrap(), 2);
         assert_eq!(files.read("a", 10).unwrap(), None);

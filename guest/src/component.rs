@@ -82,11 +82,7 @@ type WitResult<T> = Result<T, wit::Error>;
 impl wit::GuestStore for StoreResource {
     fn open(config: wit::Config) -> WitResult<wit::Store> {
         let dir = WasiDir::preopened(config.directory.as_deref())?;
-        let secret = match config.secret {
-            wit::Secret::Passphrase(phrase) => Secret::Passphrase(phrase),
-            wit::Secret::RawKey(bytes) => Secret::RawKey(bytes),
-        };
-        let mut store_config = Config::new(secret);
+        let mut store_config = Config::new(secret_from_wit(config.secret));
         store_config.max_session_bytes = config.max_session_bytes;
         store_config.idle_timeout = config.idle_timeout;
         let store = Store::open(Files::new(dir), SystemClock, store_config)?;
@@ -141,6 +137,36 @@ impl wit::GuestStore for StoreResource {
         Ok(self.store.borrow_mut().revoke_user(&user_id)?)
     }
 
+    fn add_key(&self, secret: wit::Secret) -> WitResult<u32> {
+        Ok(self.store.borrow_mut().add_key(&secret_from_wit(secret))?)
+    }
+
+    fn keys(&self) -> WitResult<Vec<wit::KeyInfo>> {
+        let keys = self.store.borrow().keys();
+        Ok(keys
+            .into_iter()
+            .map(|k| wit::KeyInfo {
+                id: k.id,
+                current: k.current,
+                retired: k.retired,
+                sessions: k.sessions,
+            })
+            .collect())
+    }
+
+    fn rekey(&self, limit: u32) -> WitResult<wit::RekeyProgress> {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let progress = self.store.borrow_mut().rekey(limit)?;
+        Ok(wit::RekeyProgress {
+            rekeyed: progress.rekeyed,
+            remaining: progress.remaining,
+        })
+    }
+
+    fn retire_key(&self, id: u32) -> WitResult<()> {
+        Ok(self.store.borrow_mut().retire_key(id)?)
+    }
+
     fn check(&self) -> WitResult<wit::Report> {
         let report: Report = self.store.borrow_mut().check()?;
         Ok(wit::Report {
@@ -171,6 +197,13 @@ impl From<StoreError> for wit::Error {
                 reason: source.to_string(),
             }),
         }
+    }
+}
+
+fn secret_from_wit(secret: wit::Secret) -> Secret {
+    match secret {
+        wit::Secret::Passphrase(phrase) => Secret::Passphrase(phrase),
+        wit::Secret::RawKey(bytes) => Secret::RawKey(bytes),
     }
 }
 

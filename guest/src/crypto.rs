@@ -75,6 +75,11 @@ impl Key {
         Ok(result)
     }
 
+    /// The key's bytes, for sealing it under another key.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// Encrypts `plaintext` under `nonce`, authenticating `aad` too; returns ciphertext || tag.
     pub fn seal(
         &self,

@@ -1,6 +1,6 @@
 //! The in-memory index: each session's user and expiry, and each user's sessions.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What the index keeps of one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,6 +9,8 @@ pub struct Entry {
     pub user: String,
     /// When the session expires: its `expiresAt`, or earlier under an idle timeout.
     pub expires_at: u64,
+    /// The id of the key its file is encrypted under.
+    pub key_id: u32,
 }
 
 /// Sessions by id and by user.
@@ -63,6 +65,25 @@ impl Index {
             .collect()
     }
 
+    /// How many indexed sessions are encrypted under each key id.
+    pub fn by_key(&self) -> BTreeMap<u32, u64> {
+        let mut counts = BTreeMap::new();
+        for entry in self.sessions.values() {
+            *counts.entry(entry.key_id).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Ids of sessions not encrypted under `key_id`, at most `limit` of them.
+    pub fn not_under(&self, key_id: u32, limit: usize) -> Vec<String> {
+        self.sessions
+            .iter()
+            .filter(|(_, e)| e.key_id != key_id)
+            .take(limit)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Every indexed id.
     pub fn ids(&self) -> Vec<String> {
         self.sessions.keys().cloned().collect()
@@ -91,6 +112,7 @@ mod tests {
         Entry {
             user: user.into(),
             expires_at,
+            key_id: 1,
         }
     }
 

@@ -45,4 +45,4 @@ pub use legacy::{ImportFailure, ImportReport, LegacyStore};
 pub use meta::Secret;
 pub use model::{Extra, Security, SessionData, TokenMetadata, UserContext};
 pub use patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
-pub use store::{Clock, Config, ManualClock, Report, Store, SystemClock};
+pub use store::{Clock, Config, KeyInfo, ManualClock, RekeyProgress, Report, Store, SystemClock};

@@ -73,6 +73,48 @@ pub struct KeyEntry {
     pub kdf: Kdf,
     /// hex(nonce || seal(key, "session-vault key check")).
     pub check: String,
+    /// On the current key only: every other active key, sealed under this one, so the
+    /// current secret alone opens the whole keyring.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wrapped: Vec<WrappedKey>,
+    /// A retired key: kept (without its key) so that adding its secret back restores it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retired: bool,
+}
+
+/// An older key sealed under the current one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WrappedKey {
+    /// The wrapped key's id.
+    pub id: u32,
+    /// hex(nonce || seal(current key, key bytes)), with associated data binding both ids.
+    pub key: String,
+}
+
+/// The keys a store holds, unlocked: one current key that encrypts, older ones that decrypt.
+#[derive(Debug, Clone)]
+pub struct Keyring {
+    /// The id of the key new writes use.
+    pub current: u32,
+    /// Every active key by id, the current one included.
+    pub keys: std::collections::BTreeMap<u32, Key>,
+}
+
+impl Keyring {
+    /// The key of `id`, if the store holds it.
+    pub fn key(&self, id: u32) -> Option<&Key> {
+        self.keys.get(&id)
+    }
+
+    /// The current key.
+    pub fn current_key(&self) -> Result<&Key, StoreError> {
+        self.key(self.current).ok_or_else(|| {
+            StoreError::Corrupted(format!(
+                "{FILE_NAME}: the current key is not in the keyring"
+            ))
+        })
+    }
 }
 
 /// How a key is obtained from the secret.
@@ -136,6 +178,8 @@ impl Meta {
                 id,
                 kdf,
                 check: hex::encode(check),
+                wrapped: Vec::new(),
+                retired: false,
             }],
         };
         Ok((meta, key))
@@ -152,7 +196,11 @@ impl Meta {
                 meta.format, meta.version
             )));
         }
-        if !meta.keys.iter().any(|k| k.id == meta.current_key) {
+        if !meta
+            .keys
+            .iter()
+            .any(|k| k.id == meta.current_key && !k.retired)
+        {
             return Err(StoreError::Corrupted(format!(
                 "{FILE_NAME} names current key {} but does not hold it",
                 meta.current_key
@@ -169,17 +217,158 @@ impl Meta {
         bytes
     }
 
-    /// Obtains the current key from `secret` and verifies it against the key check.
+    /// Unlocks the keyring with `secret`, which must be the current key's secret.
     ///
-    /// `wrong-key` if the check fails or the secret is of the other kind; `corrupted`
-    /// if the entry itself is malformed or asks for an unreasonable scrypt cost.
-    pub fn unlock(&self, secret: &Secret) -> Result<(u32, Key), StoreError> {
-        let entry = self
+    /// `wrong-key` if it is not (the secret of an older key is wrong too); `corrupted`
+    /// if an entry is malformed, asks for an unreasonable scrypt cost, or a wrapped key
+    /// does not open under the current one.
+    pub fn unlock(&self, secret: &Secret) -> Result<Keyring, StoreError> {
+        let entry = self.entry(self.current_key)?;
+        let current = entry.open(secret)?.ok_or(StoreError::WrongKey)?;
+        let mut keys = std::collections::BTreeMap::new();
+        for wrapped in &entry.wrapped {
+            let sealed = hex::decode(&wrapped.key).map_err(|e| {
+                StoreError::Corrupted(format!(
+                    "{FILE_NAME}: wrapped key {} is not hex: {e}",
+                    wrapped.id
+                ))
+            })?;
+            let unwrapped = sealed
+                .split_first_chunk::<NONCE_LEN>()
+                .and_then(|(nonce, sealed)| {
+                    current
+                        .open(nonce, &wrap_aad(entry.id, wrapped.id), sealed)
+                        .ok()
+                })
+                .ok_or_else(|| {
+                    StoreError::Corrupted(format!(
+                        "{FILE_NAME}: wrapped key {} does not open under key {}",
+                        wrapped.id, entry.id
+                    ))
+                })?;
+            keys.insert(wrapped.id, Key::from_raw(&unwrapped)?);
+        }
+        keys.insert(entry.id, current);
+        Ok(Keyring {
+            current: entry.id,
+            keys,
+        })
+    }
+
+    /// Adds the key of `secret` to the keyring. A new secret becomes the current key (new
+    /// writes use it; older keys still decrypt); the secret of a retired key restores that
+    /// key as a decrypting one. Returns the key's id.
+    ///
+    /// `invalid-input` if the secret's key is already active.
+    pub fn add_key(
+        &mut self,
+        keyring: &mut Keyring,
+        secret: &Secret,
+        log_n: u8,
+    ) -> Result<u32, StoreError> {
+        for entry in &mut self.keys {
+            if let Some(key) = entry.open(secret)? {
+                if !entry.retired {
+                    return Err(StoreError::InvalidInput(format!(
+                        "that secret is already key {} of this store",
+                        entry.id
+                    )));
+                }
+                entry.retired = false;
+                keyring.keys.insert(entry.id, key);
+                let id = entry.id;
+                self.rewrap(keyring)?;
+                return Ok(id);
+            }
+        }
+        let id = self
             .keys
             .iter()
-            .find(|k| k.id == self.current_key)
-            .ok_or_else(|| StoreError::Corrupted(format!("{FILE_NAME} lacks its current key")))?;
-        let key = match (&entry.kdf, secret) {
+            .map(|k| k.id)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
+        let (fresh, key) = Meta::create_with_cost(secret, log_n)?;
+        let mut entry = fresh
+            .keys
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupted("a new key entry is missing".into()))?;
+        // The check was sealed for id 1: seal it again for the new id.
+        entry.id = id;
+        entry.check = check_for(&key, id)?;
+        self.keys.push(entry);
+        keyring.keys.insert(id, key);
+        keyring.current = id;
+        self.current_key = id;
+        self.rewrap(keyring)?;
+        Ok(id)
+    }
+
+    /// Retires key `id`: forgets it (keeping its entry, so its secret can restore it).
+    /// The caller has made sure no session still needs it.
+    pub fn retire(&mut self, keyring: &mut Keyring, id: u32) -> Result<(), StoreError> {
+        if id == self.current_key {
+            return Err(StoreError::InvalidInput(format!(
+                "key {id} is the current key; add a new key before retiring it"
+            )));
+        }
+        let entry = self
+            .keys
+            .iter_mut()
+            .find(|k| k.id == id && !k.retired)
+            .ok_or_else(|| {
+                StoreError::InvalidInput(format!("this store has no active key {id}"))
+            })?;
+        entry.retired = true;
+        keyring.keys.remove(&id);
+        self.rewrap(keyring)
+    }
+
+    /// Seals every non-current active key under the current one, on the current entry only.
+    fn rewrap(&mut self, keyring: &Keyring) -> Result<(), StoreError> {
+        let current = keyring.current_key()?;
+        let mut wrapped = Vec::new();
+        for (&id, key) in keyring
+            .keys
+            .iter()
+            .filter(|(id, _)| **id != keyring.current)
+        {
+            let nonce = crypto::nonce()?;
+            let mut sealed = nonce.to_vec();
+            sealed.extend(current.seal(&nonce, &wrap_aad(keyring.current, id), key.bytes())?);
+            wrapped.push(WrappedKey {
+                id,
+                key: hex::encode(sealed),
+            });
+        }
+        for entry in &mut self.keys {
+            entry.wrapped = if entry.id == keyring.current {
+                std::mem::take(&mut wrapped)
+            } else {
+                Vec::new()
+            };
+        }
+        Ok(())
+    }
+
+    /// Every key entry, retired ones included.
+    pub fn entries(&self) -> &[KeyEntry] {
+        &self.keys
+    }
+
+    fn entry(&self, id: u32) -> Result<&KeyEntry, StoreError> {
+        self.keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| StoreError::Corrupted(format!("{FILE_NAME} lacks key {id}")))
+    }
+}
+
+impl KeyEntry {
+    /// The key `secret` gives for this entry, if it passes the key check; `None` if not.
+    fn open(&self, secret: &Secret) -> Result<Option<Key>, StoreError> {
+        let key = match (&self.kdf, secret) {
             (Kdf::Scrypt { salt, log_n, r, p }, Secret::Passphrase(phrase)) => {
                 let salt = hex::decode(salt).map_err(|e| {
                     StoreError::Corrupted(format!("{FILE_NAME}: salt is not hex: {e}"))
@@ -209,24 +398,38 @@ impl Meta {
             // The other kind of secret cannot be right; still report a malformed one as such.
             (Kdf::Scrypt { .. }, Secret::RawKey(bytes)) => {
                 Key::from_raw(bytes)?;
-                return Err(StoreError::WrongKey);
+                return Ok(None);
             }
             (Kdf::Raw, Secret::Passphrase(phrase)) => {
                 crypto::check_passphrase(phrase)?;
-                return Err(StoreError::WrongKey);
+                return Ok(None);
             }
         };
-        let check = hex::decode(&entry.check).map_err(|e| {
+        let check = hex::decode(&self.check).map_err(|e| {
             StoreError::Corrupted(format!("{FILE_NAME}: key check is not hex: {e}"))
         })?;
         let (nonce, sealed) = check
             .split_first_chunk::<NONCE_LEN>()
             .ok_or_else(|| StoreError::Corrupted(format!("{FILE_NAME}: key check is too short")))?;
-        match key.open(nonce, &check_aad(entry.id), sealed) {
-            Ok(text) if text == CHECK_TEXT => Ok((entry.id, key)),
-            _ => Err(StoreError::WrongKey),
+        match key.open(nonce, &check_aad(self.id), sealed) {
+            Ok(text) if text == CHECK_TEXT => Ok(Some(key)),
+            _ => Ok(None),
         }
     }
+}
+
+fn check_for(key: &Key, id: u32) -> Result<String, StoreError> {
+    let nonce = crypto::nonce()?;
+    let mut check = nonce.to_vec();
+    check.extend(key.seal(&nonce, &check_aad(id), CHECK_TEXT)?);
+    Ok(hex::encode(check))
+}
+
+fn wrap_aad(current: u32, wrapped: u32) -> Vec<u8> {
+    let mut aad = b"session-vault wrapped key v1".to_vec();
+    aad.extend_from_slice(&current.to_le_bytes());
+    aad.extend_from_slice(&wrapped.to_le_bytes());
+    aad
 }
 
 fn check_aad(id: u32) -> Vec<u8> {
@@ -246,7 +449,7 @@ mod tests {
         let secret = Secret::Passphrase(PHRASE.into());
         let (meta, _) = Meta::create_with_cost(&secret, 10).unwrap();
         let meta = Meta::parse(&meta.to_bytes()).unwrap();
-        assert!(meta.unlock(&secret).is_ok());
+        assert_eq!(meta.unlock(&secret).unwrap().current, 1);
         let other = Secret::Passphrase(format!("{PHRASE}!"));
         assert!(matches!(meta.unlock(&other), Err(StoreError::WrongKey)));
         assert!(matches!(
@@ -287,6 +490,60 @@ mod tests {
         for bad in [&b""[..], b"{", b"[]", no_keys] {
             assert!(matches!(Meta::parse(bad), Err(StoreError::Corrupted(_))));
         }
+    }
+
+    #[test]
+    fn rotation_keeps_old_keys_readable_with_the_new_secret_only() {
+        let first = Secret::RawKey(vec![1; 32]);
+        let second = Secret::Passphrase(PHRASE.into());
+        let (mut meta, _) = Meta::create(&first).unwrap();
+        let mut keyring = meta.unlock(&first).unwrap();
+        assert_eq!(meta.add_key(&mut keyring, &second, 10).unwrap(), 2);
+        let reopened = Meta::parse(&meta.to_bytes()).unwrap();
+        let keyring = reopened.unlock(&second).unwrap();
+        assert_eq!((keyring.current, keyring.keys.len()), (2, 2));
+        assert!(matches!(reopened.unlock(&first), Err(StoreError::WrongKey)));
+        let text = String::from_utf8(meta.to_bytes()).unwrap();
+        assert!(
+            !text.contains(&hex::encode([1u8; 32])),
+            "no key in plain form"
+        );
+    }
+
+    #[test]
+    fn retired_keys_come_back_with_their_secret() {
+        let first = Secret::RawKey(vec![1; 32]);
+        let second = Secret::RawKey(vec![2; 32]);
+        let (mut meta, _) = Meta::create(&first).unwrap();
+        let mut keyring = meta.unlock(&first).unwrap();
+        meta.add_key(&mut keyring, &second, 10).unwrap();
+        assert!(matches!(
+            meta.retire(&mut keyring, 2),
+            Err(StoreError::InvalidInput(_))
+        ));
+        meta.retire(&mut keyring, 1).unwrap();
+        assert!(
+            Meta::parse(&meta.to_bytes())
+                .unwrap()
+                .unlock(&second)
+                .unwrap()
+                .key(1)
+                .is_none()
+        );
+        assert!(matches!(
+            meta.add_key(&mut keyring, &second, 10),
+            Err(StoreError::InvalidInput(_))
+        ));
+        assert_eq!(
+            meta.add_key(&mut keyring, &first, 10).unwrap(),
+            1,
+            "restored, not new"
+        );
+        let keyring = Meta::parse(&meta.to_bytes())
+            .unwrap()
+            .unlock(&second)
+            .unwrap();
+        assert_eq!((keyring.current, keyring.keys.len()), (2, 2));
     }
 
     #[test]

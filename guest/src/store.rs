@@ -3,17 +3,17 @@
 //! The index is authoritative while the store is open (the host holds an exclusive lock
 //! on the directory); `check`, `cleanup` and `clear` also reconcile it with the medium.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::backend::Backend;
-use crate::crypto::{self, Key, TAG_LEN};
+use crate::backend::{Backend, Sync};
+use crate::crypto::{self, TAG_LEN};
 use crate::error::StoreError;
 use crate::format::{self, DecodeError, HEADER_LEN};
 use crate::id;
 use crate::index::{Entry, Index};
-use crate::meta::{self, Meta, Secret};
+use crate::meta::{self, Keyring, Meta, Secret};
 use crate::model::{Extra, SessionData, names};
 use crate::patch::SessionPatch;
 
@@ -125,14 +125,40 @@ pub struct Report {
     pub foreign: u64,
 }
 
+/// One key of the store, as `keys` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyInfo {
+    /// The id session files record in their header.
+    pub id: u32,
+    /// Whether new writes use this key.
+    pub current: bool,
+    /// Whether the key was retired (the store no longer holds it).
+    pub retired: bool,
+    /// How many session files are encrypted under it.
+    pub sessions: u64,
+}
+
+/// How far `rekey` got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RekeyProgress {
+    /// Sessions re-encrypted under the current key by this call.
+    pub rekeyed: u64,
+    /// Sessions still under an older key.
+    pub remaining: u64,
+}
+
 /// An open session store.
 pub struct Store<B, C> {
     backend: B,
     clock: C,
-    key_id: u32,
-    key: Key,
+    meta: Meta,
+    keyring: Keyring,
+    scrypt_log_n: u8,
     index: Index,
-    missing_key: BTreeSet<String>,
+    /// Session files under a key the keyring lacks, with that key's id.
+    missing_key: BTreeMap<String, u32>,
     max_session_bytes: u32,
     idle_timeout: Option<u64>,
     opened: Report,
@@ -157,8 +183,12 @@ impl<B: Backend, C: Clock> Store<B, C> {
             ));
         }
         backend.recover()?;
-        let (key_id, key) = match backend.read_meta()? {
-            Some(bytes) => Meta::parse(&bytes)?.unlock(&config.secret)?,
+        let (meta, keyring) = match backend.read_meta()? {
+            Some(bytes) => {
+                let meta = Meta::parse(&bytes)?;
+                let keyring = meta.unlock(&config.secret)?;
+                (meta, keyring)
+            }
             None => {
                 let listing = backend.list()?;
                 if !listing.ids.is_empty() {
@@ -169,18 +199,20 @@ impl<B: Backend, C: Clock> Store<B, C> {
                         listing.ids.len()
                     )));
                 }
-                let (meta, key) = Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
+                let (meta, _) = Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
+                let keyring = meta.unlock(&config.secret)?;
                 backend.write_meta(&meta.to_bytes())?;
-                (meta.current_key, key)
+                (meta, keyring)
             }
         };
         let mut store = Store {
             backend,
             clock,
-            key_id,
-            key,
+            meta,
+            keyring,
+            scrypt_log_n: config.scrypt_log_n,
             index: Index::default(),
-            missing_key: BTreeSet::new(),
+            missing_key: BTreeMap::new(),
             max_session_bytes,
             idle_timeout: config.idle_timeout,
             opened: Report::default(),
@@ -216,7 +248,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     pub fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
         id::validate(&session.session_id)?;
         let id = session.session_id.as_str();
-        if self.missing_key.contains(id) {
+        if self.missing_key.contains_key(id) {
             return Err(missing_key_error(id));
         }
         let now = self.clock.now();
@@ -250,7 +282,8 @@ impl<B: Backend, C: Clock> Store<B, C> {
         };
         session.security.last_accessed_at = self.clock.now();
         session.security.access_count = session.security.access_count.saturating_add(1);
-        self.write(&session)?;
+        // The session is already durable; a crash may lose this access record, never the session.
+        self.write_with(&session, Sync::Data)?;
         Ok(Some(session))
     }
 
@@ -267,7 +300,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     pub fn cleanup(&mut self) -> Result<u64, StoreError> {
         let listing = self.backend.list()?;
         for id in &listing.ids {
-            if self.index.entry(id).is_none() && !self.missing_key.contains(id) {
+            if self.index.entry(id).is_none() && !self.missing_key.contains_key(id) {
                 match self.read(id) {
                     Ok(_) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
                     Err(other) => return Err(other),
@@ -333,6 +366,90 @@ impl<B: Backend, C: Clock> Store<B, C> {
         Ok(removed)
     }
 
+    /// Adds the key of `secret`: a new secret becomes the current key; the secret of a
+    /// retired key restores it (and the sessions that needed it become readable).
+    /// Returns the key's id.
+    pub fn add_key(&mut self, secret: &Secret) -> Result<u32, StoreError> {
+        let mut meta = self.meta.clone();
+        let mut keyring = self.keyring.clone();
+        let id = meta.add_key(&mut keyring, secret, self.scrypt_log_n)?;
+        self.backend.write_meta(&meta.to_bytes())?;
+        self.meta = meta;
+        self.keyring = keyring;
+        let waiting: Vec<String> = self
+            .missing_key
+            .iter()
+            .filter(|(_, key_id)| **key_id == id)
+            .map(|(session, _)| session.clone())
+            .collect();
+        for session in waiting {
+            self.missing_key.remove(&session);
+            match self.read(&session) {
+                Ok(_) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(id)
+    }
+
+    /// The store's keys, with how many sessions each encrypts.
+    pub fn keys(&self) -> Vec<KeyInfo> {
+        let mut counts = self.index.by_key();
+        for key_id in self.missing_key.values() {
+            *counts.entry(*key_id).or_insert(0) += 1;
+        }
+        self.meta
+            .entries()
+            .iter()
+            .map(|entry| KeyInfo {
+                id: entry.id,
+                current: entry.id == self.keyring.current,
+                retired: entry.retired,
+                sessions: counts.get(&entry.id).copied().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// Re-encrypts up to `limit` sessions still under an older key with the current key.
+    /// Each session is rewritten atomically, so an interrupted rekey loses nothing and
+    /// can simply be run again.
+    pub fn rekey(&mut self, limit: usize) -> Result<RekeyProgress, StoreError> {
+        let mut progress = RekeyProgress::default();
+        for id in self.index.not_under(self.keyring.current, limit) {
+            match self.read(&id) {
+                Ok(Some(session)) => {
+                    self.write(&session)?;
+                    progress.rekeyed += 1;
+                }
+                Ok(None) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        progress.remaining = self.index.not_under(self.keyring.current, usize::MAX).len() as u64;
+        Ok(progress)
+    }
+
+    /// Retires key `id`, refusing while any session file is still encrypted under it.
+    pub fn retire_key(&mut self, id: u32) -> Result<(), StoreError> {
+        let dependent = self
+            .keys()
+            .iter()
+            .find(|k| k.id == id)
+            .map_or(0, |k| k.sessions);
+        if dependent > 0 {
+            return Err(StoreError::InvalidInput(format!(
+                "key {id} still encrypts {dependent} session(s); run rekey first"
+            )));
+        }
+        let mut meta = self.meta.clone();
+        let mut keyring = self.keyring.clone();
+        meta.retire(&mut keyring, id)?;
+        self.backend.write_meta(&meta.to_bytes())?;
+        self.meta = meta;
+        self.keyring = keyring;
+        Ok(())
+    }
+
     /// Verifies every session file, quarantines the damaged ones and rebuilds the index.
     pub fn check(&mut self) -> Result<Report, StoreError> {
         let listing = self.backend.list()?;
@@ -359,7 +476,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
 
     /// The live session `id`, removing it if it has expired.
     fn live(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
-        if self.missing_key.contains(id) {
+        if self.missing_key.contains_key(id) {
             return Err(missing_key_error(id));
         }
         let now = self.clock.now();
@@ -380,8 +497,12 @@ impl<B: Backend, C: Clock> Store<B, C> {
     /// an unknown key remembered (`missing-key`).
     fn read(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         let limit = (MAX_MAX_SESSION_BYTES as usize + HEADER_LEN + TAG_LEN) as u64;
+        let mut key_id = 0;
         let decoded = match self.backend.read(id, limit) {
-            Ok(Some(file)) => self.decode(id, &file),
+            Ok(Some(file)) => {
+                key_id = format::header(&file).map_or(0, |h| h.key_id);
+                self.decode(id, &file)
+            }
             Ok(None) => {
                 self.index.remove(id);
                 return Ok(None);
@@ -391,12 +512,12 @@ impl<B: Backend, C: Clock> Store<B, C> {
         };
         match decoded {
             Ok(session) => {
-                self.index.insert(id, self.entry(&session));
+                self.index.insert(id, self.entry(&session, key_id));
                 Ok(Some(session))
             }
             Err(StoreError::MissingKey(reason)) => {
                 self.index.remove(id);
-                self.missing_key.insert(id.to_owned());
+                self.missing_key.insert(id.to_owned(), key_id);
                 Err(StoreError::MissingKey(reason))
             }
             Err(StoreError::Corrupted(reason)) => {
@@ -409,24 +530,23 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 
     /// The index entry of `session`, its expiry including the idle timeout.
-    fn entry(&self, session: &SessionData) -> Entry {
+    fn entry(&self, session: &SessionData, key_id: u32) -> Entry {
         Entry {
             user: session.user_context.user_id.clone(),
             expires_at: self.expiry(session),
+            key_id,
         }
     }
 
     fn decode(&self, id: &str, file: &[u8]) -> Result<SessionData, StoreError> {
         let name = crate::backend::session_name(id);
-        let plaintext = format::decode(file, id, |key_id| {
-            (key_id == self.key_id).then_some(&self.key)
-        })
-        .map_err(|e| match e {
-            DecodeError::MissingKey(key_id) => StoreError::MissingKey(format!(
-                "{name} is encrypted under key id {key_id}, which this store does not hold"
-            )),
-            other => StoreError::Corrupted(format!("{name}: {other}")),
-        })?;
+        let plaintext =
+            format::decode(file, id, |key_id| self.keyring.key(key_id)).map_err(|e| match e {
+                DecodeError::MissingKey(key_id) => StoreError::MissingKey(format!(
+                    "{name} is encrypted under key id {key_id}, which this store does not hold"
+                )),
+                other => StoreError::Corrupted(format!("{name}: {other}")),
+            })?;
         let session: SessionData = serde_json::from_slice(&plaintext).map_err(|e| {
             StoreError::Corrupted(format!(
                 "{name}: decrypted, but not a session document: {e}"
@@ -442,6 +562,10 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 
     fn write(&mut self, session: &SessionData) -> Result<(), StoreError> {
+        self.write_with(session, Sync::Full)
+    }
+
+    fn write_with(&mut self, session: &SessionData, sync: Sync) -> Result<(), StoreError> {
         validate(session)?;
         let id = session.session_id.as_str();
         let plaintext = serde_json::to_vec(session)
@@ -453,10 +577,12 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 self.max_session_bytes
             )));
         }
-        let file = format::encode(self.key_id, &self.key, crypto::nonce()?, id, &plaintext)?;
-        self.backend.write(id, &file)?;
+        let key = self.keyring.current_key()?;
+        let file = format::encode(self.keyring.current, key, crypto::nonce()?, id, &plaintext)?;
+        self.backend.write(id, &file, sync)?;
         self.missing_key.remove(id);
-        self.index.insert(id, self.entry(session));
+        self.index
+            .insert(id, self.entry(session, self.keyring.current));
         Ok(())
     }
 }

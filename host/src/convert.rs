@@ -4,8 +4,9 @@ use std::io;
 
 use serde_json::Value;
 use session_vault_guest::{
-    Extra, ImportFailure, ImportReport, Report, Security, SecurityPatch, SessionData, SessionPatch,
-    StoreError, TokenMetadata, TokenMetadataPatch, UserContext, UserContextPatch,
+    Extra, ImportFailure, ImportReport, KeyInfo, Report, Secret, Security, SecurityPatch,
+    SessionData, SessionPatch, StoreError, TokenMetadata, TokenMetadataPatch, UserContext,
+    UserContextPatch,
 };
 
 use crate::bindings::wit;
@@ -24,6 +25,22 @@ pub fn error_from_wit(error: wit::Error) -> StoreError {
         wit::Error::Io(failure) => {
             StoreError::io(failure.operation, io::Error::other(failure.reason))
         }
+    }
+}
+
+pub fn secret_to_wit(secret: &Secret) -> wit::Secret {
+    match secret {
+        Secret::Passphrase(phrase) => wit::Secret::Passphrase(phrase.clone()),
+        Secret::RawKey(bytes) => wit::Secret::RawKey(bytes.clone()),
+    }
+}
+
+pub fn key_info_from_wit(k: wit::KeyInfo) -> KeyInfo {
+    KeyInfo {
+        id: k.id,
+        current: k.current,
+        retired: k.retired,
+        sessions: k.sessions,
     }
 }
 

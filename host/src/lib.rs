@@ -38,7 +38,7 @@ mod vault;
 
 pub use error::Error;
 pub use session_vault_guest::{
-    Clock, Extra, ImportFailure, ImportReport, ManualClock, Report, Secret, Security,
+    Clock, Extra, ImportFailure, ImportReport, KeyInfo, ManualClock, Report, Secret, Security,
     SecurityPatch, SessionData, SessionPatch, StoreError, SystemClock, TokenMetadata,
     TokenMetadataPatch, UserContext, UserContextPatch,
 };

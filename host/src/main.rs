@@ -10,7 +10,7 @@ use clap::Parser;
 use serde::Serialize;
 use session_vault::{ManualClock, SessionData, SessionPatch, StoreError, Vault, VaultOptions};
 
-use cli::args::{Args, Command, StoreCommand};
+use cli::args::{Args, Command, KeyAction, StoreCommand};
 use cli::exit::{self, Usage};
 
 /// The largest document read from stdin; the store's own limit is at most 16 MiB.
@@ -34,6 +34,10 @@ fn run(args: &Args) -> anyhow::Result<u8> {
     let command = match &args.command {
         Command::Demo => {
             cli::demo::run(args)?;
+            return Ok(exit::OK);
+        }
+        Command::Bench { sessions } => {
+            cli::bench::run(*sessions)?;
             return Ok(exit::OK);
         }
         Command::Store(command) => command,
@@ -96,6 +100,38 @@ fn execute(vault: &mut Vault, command: &StoreCommand) -> anyhow::Result<u8> {
             print(&serde_json::json!({ "removed": vault.revoke_user(user)? }))
         }
         StoreCommand::Check => print(&vault.check()?),
+        StoreCommand::Key { action } => match action {
+            KeyAction::Add { new_secret_file } => {
+                let secret = cli::secret::load_new(new_secret_file.as_deref())?;
+                let id = vault.add_key(&secret).context("adding a key")?;
+                let keys = vault.keys()?;
+                let current = keys.iter().any(|k| k.id == id && k.current);
+                print(&serde_json::json!({ "keyId": id, "current": current, "keys": keys }))
+            }
+            KeyAction::List => print(&vault.keys()?),
+            KeyAction::Retire { id } => {
+                vault
+                    .retire_key(*id)
+                    .with_context(|| format!("retiring key {id}"))?;
+                print(&serde_json::json!({ "retired": id, "keys": vault.keys()? }))
+            }
+        },
+        StoreCommand::Rekey => {
+            use std::io::IsTerminal;
+            let show = std::io::stderr().is_terminal();
+            let rekeyed = vault.rekey(|done, total| {
+                if show && total > 0 {
+                    eprint!(
+                        "\rre-encrypting sessions: {done}/{total} ({}%)",
+                        done * 100 / total
+                    );
+                    if done == total {
+                        eprintln!();
+                    }
+                }
+            })?;
+            print(&serde_json::json!({ "rekeyed": rekeyed, "keys": vault.keys()? }))
+        }
         StoreCommand::ImportLegacy { .. } => Ok(()),
     }?;
     Ok(exit::OK)

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use session_vault_guest::{
-    Clock, ImportReport, Report, Secret, SessionData, SessionPatch, StoreError, SystemClock,
+    Clock, ImportReport, KeyInfo, Report, Secret, SessionData, SessionPatch, StoreError,
+    SystemClock,
 };
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
@@ -23,6 +24,8 @@ pub static COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/session-
 const GUEST_DIR: &str = "/store";
 /// The guest path under which a legacy store is preopened, read-only.
 const LEGACY_DIR: &str = "/legacy";
+/// Sessions re-encrypted per call into the component, between progress reports.
+const REKEY_BATCH: u32 = 256;
 /// Legacy files imported per call into the component, between progress reports.
 const IMPORT_BATCH: usize = 512;
 /// Linear memory the component may grow to by default: scrypt needs 32 MiB at the
@@ -151,10 +154,7 @@ impl Vault {
         store.limiter(|host| &mut host.limits);
         let bindings = pre.instantiate(&mut store).map_err(Error::Component)?;
         let config = wit::Config {
-            secret: match &secret {
-                Secret::Passphrase(phrase) => wit::Secret::Passphrase(phrase.clone()),
-                Secret::RawKey(bytes) => wit::Secret::RawKey(bytes.clone()),
-            },
+            secret: convert::secret_to_wit(&secret),
             directory: Some(GUEST_DIR.into()),
             max_session_bytes: options.max_session_bytes,
             idle_timeout: options.idle_timeout,
@@ -238,6 +238,40 @@ impl Vault {
     /// Removes every session of `user_id`; returns how many live ones were removed.
     pub fn revoke_user(&mut self, user_id: &str) -> Result<u64, Error> {
         self.call(|api, store, handle| api.call_revoke_user(store, handle, user_id))
+    }
+
+    /// Adds the key of `secret`; a new one becomes current (open with it from now on).
+    /// Returns its id. See the WIT `add-key`.
+    pub fn add_key(&mut self, secret: &Secret) -> Result<u32, Error> {
+        let secret = convert::secret_to_wit(secret);
+        self.call(|api, store, handle| api.call_add_key(store, handle, &secret))
+    }
+
+    /// The keyring, with how many sessions each key encrypts.
+    pub fn keys(&mut self) -> Result<Vec<KeyInfo>, Error> {
+        let keys = self.call(|api, store, handle| api.call_keys(store, handle))?;
+        Ok(keys.into_iter().map(convert::key_info_from_wit).collect())
+    }
+
+    /// Re-encrypts every session still under an older key with the current key, in
+    /// batches, calling `progress(done, total)` after each; returns how many it rewrote.
+    /// Safe to interrupt at any point and to run again.
+    pub fn rekey(&mut self, mut progress: impl FnMut(u64, u64)) -> Result<u64, Error> {
+        let mut done = 0;
+        loop {
+            let step =
+                self.call(|api, store, handle| api.call_rekey(store, handle, REKEY_BATCH))?;
+            done += step.rekeyed;
+            progress(done, done + step.remaining);
+            if step.remaining == 0 || step.rekeyed == 0 {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// Retires key `id`; refused while any session still depends on it.
+    pub fn retire_key(&mut self, id: u32) -> Result<(), Error> {
+        self.call(|api, store, handle| api.call_retire_key(store, handle, id))
     }
 
     /// Verifies every session file, quarantining damaged ones.

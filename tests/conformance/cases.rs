@@ -779,6 +779,8 @@ macro_rules! suite {
                 model_random_operations_with_reopen,
                 touch_records_an_access,
                 idle_timeout_expires_on_every_path_and_touch_extends_it,
+                a_store_rotated_twice_rekeyed_and_retired_keeps_every_session,
+                a_session_under_a_missing_key_is_reported_kept_and_recovered,
                 legacy_import_brings_every_live_session_over_unchanged,
                 legacy_import_run_again_imports_nothing_twice,
                 legacy_import_with_a_wrong_secret_writes_nothing,
@@ -796,5 +798,6 @@ macro_rules! suite {
     };
 }
 
+pub use crate::keys::*;
 pub use crate::legacy::*;
 pub use crate::model::model_random_operations_with_reopen;

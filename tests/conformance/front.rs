@@ -121,6 +121,13 @@ pub trait Front: Sized {
     fn clear(&mut self) -> Result<u64, Fail>;
     fn revoke_user(&mut self, user: &str) -> Result<u64, Fail>;
     fn check(&mut self) -> Result<Value, Fail>;
+    /// `add-key`; if the key became current, the front opens the store with it from then on.
+    fn add_key(&mut self, secret: &TestSecret) -> Result<u32, Fail>;
+    /// `keys`, as JSON `[{id, current, retired, sessions}]`.
+    fn keys(&mut self) -> Result<Value, Fail>;
+    /// `rekey` to the end; how many sessions were re-encrypted.
+    fn rekey(&mut self) -> Result<u64, Fail>;
+    fn retire_key(&mut self, id: u32) -> Result<(), Fail>;
     /// `import-legacy` from `from` with the legacy `secret`.
     fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail>;
 
@@ -264,6 +271,27 @@ impl Front for Api {
             serde_json::to_value(self.vault().check().map_err(api_fail)?)
                 .expect("a report serializes"),
         )
+    }
+
+    fn add_key(&mut self, secret: &TestSecret) -> Result<u32, Fail> {
+        let id = self.vault().add_key(&secret.secret()).map_err(api_fail)?;
+        let keys = self.vault().keys().map_err(api_fail)?;
+        if keys.iter().any(|k| k.id == id && k.current) {
+            self.secret = secret.secret();
+        }
+        Ok(id)
+    }
+
+    fn keys(&mut self) -> Result<Value, Fail> {
+        Ok(serde_json::to_value(self.vault().keys().map_err(api_fail)?).expect("keys serialize"))
+    }
+
+    fn rekey(&mut self) -> Result<u64, Fail> {
+        self.vault().rekey(|_, _| {}).map_err(api_fail)
+    }
+
+    fn retire_key(&mut self, id: u32) -> Result<(), Fail> {
+        self.vault().retire_key(id).map_err(api_fail)
     }
 
     fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {
@@ -464,6 +492,36 @@ impl Front for Cli {
         self.run(&["check"], None)
     }
 
+    fn add_key(&mut self, secret: &TestSecret) -> Result<u32, Fail> {
+        let text = secret.text();
+        let (code, stdout, stderr) = self.run_raw(
+            &["key", "add"],
+            None,
+            &[("SESSION_VAULT_NEW_SECRET", &text)],
+        );
+        if code != 0 {
+            return Err(error_kind(code, &stderr));
+        }
+        let out: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+        if out["current"] == true {
+            self.secret = text;
+        }
+        Ok(out["keyId"].as_u64().expect("keyId") as u32)
+    }
+
+    fn keys(&mut self) -> Result<Value, Fail> {
+        self.run(&["key", "list"], None)
+    }
+
+    fn rekey(&mut self) -> Result<u64, Fail> {
+        Ok(Self::number(self.run(&["rekey"], None)?, "rekeyed"))
+    }
+
+    fn retire_key(&mut self, id: u32) -> Result<(), Fail> {
+        self.run(&["key", "retire", &id.to_string()], None)
+            .map(drop)
+    }
+
     fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {
         let from = from.to_str().expect("a UTF-8 path");
         let args = ["import-legacy", "--from", from];
@@ -581,6 +639,29 @@ impl Front for Native {
             serde_json::to_value(self.0.check().map_err(native_fail)?)
                 .expect("a report serializes"),
         )
+    }
+
+    fn add_key(&mut self, secret: &TestSecret) -> Result<u32, Fail> {
+        self.0.add_key(&secret.secret()).map_err(native_fail)
+    }
+
+    fn keys(&mut self) -> Result<Value, Fail> {
+        Ok(serde_json::to_value(self.0.keys()).expect("keys serialize"))
+    }
+
+    fn rekey(&mut self) -> Result<u64, Fail> {
+        let mut total = 0;
+        loop {
+            let step = self.0.rekey(7).map_err(native_fail)?;
+            total += step.rekeyed;
+            if step.remaining == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    fn retire_key(&mut self, id: u32) -> Result<(), Fail> {
+        self.0.retire_key(id).map_err(native_fail)
     }
 
     fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {

@@ -8,7 +8,9 @@
 )]
 
 mod cases;
+mod crash;
 mod front;
+mod keys;
 mod legacy;
 mod model;
 

@@ -47,6 +47,12 @@ pub struct Args {
 pub enum Command {
     /// Walk through the store's features on a throwaway store.
     Demo,
+    /// Measure each operation's throughput and latency on a throwaway store.
+    Bench {
+        /// How many sessions to create, read, update, touch and delete.
+        #[arg(long, default_value_t = 2000)]
+        sessions: usize,
+    },
     /// An operation on the store in --dir.
     #[command(flatten)]
     Store(StoreCommand),
@@ -101,6 +107,16 @@ pub enum StoreCommand {
     },
     /// Verify every session file, quarantine damaged ones and report.
     Check,
+    /// Manage the keyring: add a key, list keys, retire an old key.
+    Key {
+        /// What to do with the keyring.
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// Re-encrypt every session still under an older key with the current key.
+    ///
+    /// Safe to interrupt at any point (even SIGKILL) and to run again.
+    Rekey,
     /// Import a store written by the original TypeScript FileSessionStore.
     ///
     /// The legacy secret comes from SESSION_VAULT_LEGACY_SECRET or --legacy-secret-file.
@@ -115,6 +131,26 @@ pub enum StoreCommand {
         /// Read the legacy secret from this file (one trailing newline is ignored).
         #[arg(long, value_name = "PATH")]
         legacy_secret_file: Option<PathBuf>,
+    },
+}
+
+/// Keyring commands.
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// Add a key from a new secret (SESSION_VAULT_NEW_SECRET or --new-secret-file) and make
+    /// it current; open the store with the new secret from then on. The secret of a retired
+    /// key restores that key instead.
+    Add {
+        /// Read the new secret from this file (one trailing newline is ignored).
+        #[arg(long, value_name = "PATH")]
+        new_secret_file: Option<PathBuf>,
+    },
+    /// List the keys, with how many sessions each encrypts.
+    List,
+    /// Retire an old key; refused while any session still depends on it.
+    Retire {
+        /// The key id (see `key list`).
+        id: u32,
     },
 }
 

@@ -140,7 +140,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn temp_dir() -> anyhow::Result<PathBuf> {
+/// A fresh, not yet created directory under the system's temporary directory.
+pub fn temp_dir() -> anyhow::Result<PathBuf> {
     let mut suffix = [0u8; 8];
     getrandom::fill(&mut suffix).map_err(|e| anyhow::anyhow!("reading random bytes: {e}"))?;
     Ok(std::env::temp_dir().join(format!("session-vault-demo-{}", hex::encode(suffix))))

@@ -15,6 +15,15 @@ pub const RAW_PREFIX: &str = "hex:";
 /// The environment variable holding the legacy store's secret for `import-legacy`.
 pub const LEGACY_ENV: &str = "SESSION_VAULT_LEGACY_SECRET";
 
+/// The environment variable holding the new secret for `key add`.
+pub const NEW_ENV: &str = "SESSION_VAULT_NEW_SECRET";
+
+/// Reads the new secret for `key add` from `file` if given, else from
+/// `SESSION_VAULT_NEW_SECRET`; the same forms as the store's secret.
+pub fn load_new(file: Option<&Path>) -> anyhow::Result<Secret> {
+    parse(text(file, NEW_ENV)?)
+}
+
 /// Reads the secret from `file` if given, else from `SESSION_VAULT_SECRET`.
 pub fn load(file: Option<&Path>) -> anyhow::Result<Secret> {
     parse(text(file, ENV)?)
