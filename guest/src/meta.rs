@@ -102,6 +102,14 @@ pub struct Keyring {
 }
 
 impl Keyring {
+    /// A keyring of one key, current.
+    pub fn single(id: u32, key: Key) -> Keyring {
+        Keyring {
+            current: id,
+            keys: std::collections::BTreeMap::from([(id, key)]),
+        }
+    }
+
     /// The key of `id`, if the store holds it.
     pub fn key(&self, id: u32) -> Option<&Key> {
         self.keys.get(&id)
@@ -145,42 +153,12 @@ impl Meta {
 
     /// As [`Meta::create`], with scrypt's N = 2^`log_n`.
     pub fn create_with_cost(secret: &Secret, log_n: u8) -> Result<(Meta, Key), StoreError> {
-        let id = 1;
-        let (kdf, key) = match secret {
-            Secret::Passphrase(phrase) => {
-                let mut salt = vec![0u8; SALT_LEN];
-                crypto::random(&mut salt)?;
-                let params = ScryptParams {
-                    salt,
-                    log_n,
-                    r: DEFAULT_R,
-                    p: DEFAULT_P,
-                };
-                let key = Key::derive(phrase, &params)?;
-                let kdf = Kdf::Scrypt {
-                    salt: hex::encode(&params.salt),
-                    log_n,
-                    r: params.r,
-                    p: params.p,
-                };
-                (kdf, key)
-            }
-            Secret::RawKey(bytes) => (Kdf::Raw, Key::from_raw(bytes)?),
-        };
-        let nonce = crypto::nonce()?;
-        let mut check = nonce.to_vec();
-        check.extend(key.seal(&nonce, &check_aad(id), CHECK_TEXT)?);
+        let (entry, key) = KeyEntry::new(1, secret, log_n)?;
         let meta = Meta {
             format: "session-vault".into(),
             version: 1,
-            current_key: id,
-            keys: vec![KeyEntry {
-                id,
-                kdf,
-                check: hex::encode(check),
-                wrapped: Vec::new(),
-                retired: false,
-            }],
+            current_key: entry.id,
+            keys: vec![entry],
         };
         Ok((meta, key))
     }
@@ -288,15 +266,7 @@ impl Meta {
             .max()
             .unwrap_or(0)
             .saturating_add(1);
-        let (fresh, key) = Meta::create_with_cost(secret, log_n)?;
-        let mut entry = fresh
-            .keys
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::Corrupted("a new key entry is missing".into()))?;
-        // The check was sealed for id 1: seal it again for the new id.
-        entry.id = id;
-        entry.check = check_for(&key, id)?;
+        let (entry, key) = KeyEntry::new(id, secret, log_n)?;
         self.keys.push(entry);
         keyring.keys.insert(id, key);
         keyring.current = id;
@@ -366,6 +336,43 @@ impl Meta {
 }
 
 impl KeyEntry {
+    /// A new key entry `id` for `secret`: a fresh random salt for a passphrase (scrypt
+    /// N = 2^`log_n`, r = 8, p = 1), and its key check. Returns the entry with its key.
+    fn new(id: u32, secret: &Secret, log_n: u8) -> Result<(KeyEntry, Key), StoreError> {
+        let (kdf, key) = match secret {
+            Secret::Passphrase(phrase) => {
+                let mut salt = vec![0u8; SALT_LEN];
+                crypto::random(&mut salt)?;
+                let params = ScryptParams {
+                    salt,
+                    log_n,
+                    r: DEFAULT_R,
+                    p: DEFAULT_P,
+                };
+                let key = Key::derive(phrase, &params)?;
+                let kdf = Kdf::Scrypt {
+                    salt: hex::encode(&params.salt),
+                    log_n,
+                    r: params.r,
+                    p: params.p,
+                };
+                (kdf, key)
+            }
+            Secret::RawKey(bytes) => (Kdf::Raw, Key::from_raw(bytes)?),
+        };
+        let nonce = crypto::nonce()?;
+        let mut check = nonce.to_vec();
+        check.extend(key.seal(&nonce, &check_aad(id), CHECK_TEXT)?);
+        let entry = KeyEntry {
+            id,
+            kdf,
+            check: hex::encode(check),
+            wrapped: Vec::new(),
+            retired: false,
+        };
+        Ok((entry, key))
+    }
+
     /// The key `secret` gives for this entry, if it passes the key check; `None` if not.
     fn open(&self, secret: &Secret) -> Result<Option<Key>, StoreError> {
         let key = match (&self.kdf, secret) {
@@ -416,13 +423,6 @@ impl KeyEntry {
             _ => Ok(None),
         }
     }
-}
-
-fn check_for(key: &Key, id: u32) -> Result<String, StoreError> {
-    let nonce = crypto::nonce()?;
-    let mut check = nonce.to_vec();
-    check.extend(key.seal(&nonce, &check_aad(id), CHECK_TEXT)?);
-    Ok(hex::encode(check))
 }
 
 fn wrap_aad(current: u32, wrapped: u32) -> Vec<u8> {

@@ -199,9 +199,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
                         listing.ids.len()
                     )));
                 }
-                let (meta, _) = Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
-                let keyring = meta.unlock(&config.secret)?;
+                let (meta, key) = Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
                 backend.write_meta(&meta.to_bytes())?;
+                let keyring = Keyring::single(meta.current_key, key);
                 (meta, keyring)
             }
         };
@@ -425,7 +425,11 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 Err(other) => return Err(other),
             }
         }
-        progress.remaining = self.index.not_under(self.keyring.current, usize::MAX).len() as u64;
+        let current = self.keyring.current;
+        progress.remaining = (self.index.by_key().into_iter())
+            .filter(|(key_id, _)| *key_id != current)
+            .map(|(_, sessions)| sessions)
+            .sum();
         Ok(progress)
     }
 
