@@ -61,29 +61,14 @@ fn run(args: &Args) -> anyhow::Result<u8> {
 }
 
 fn execute(vault: &mut Vault, command: &StoreCommand) -> anyhow::Result<u8> {
-    if let StoreCommand::ImportLegacy {
-        from,
-        legacy_secret_file,
-    } = command
-    {
-        return import_legacy(vault, from, legacy_secret_file.as_deref());
-    }
     match command {
         StoreCommand::Create => {
             let session: SessionData = read_stdin("a session document")?;
             vault.create(&session)?;
             print(&serde_json::json!({ "sessionId": session.session_id }))
         }
-        StoreCommand::Get { id } => match vault.get(id)? {
-            Some(session) => print(&session),
-            None => Err(anyhow::Error::new(StoreError::NotFound)
-                .context(format!("session {id:?} is absent or expired"))),
-        },
-        StoreCommand::Touch { id } => match vault.touch(id)? {
-            Some(session) => print(&session),
-            None => Err(anyhow::Error::new(StoreError::NotFound)
-                .context(format!("session {id:?} is absent or expired"))),
-        },
+        StoreCommand::Get { id } => print_found(id, vault.get(id)?),
+        StoreCommand::Touch { id } => print_found(id, vault.touch(id)?),
         StoreCommand::Update { id } => {
             let patch: SessionPatch = read_stdin("a session patch")?;
             let session = vault
@@ -117,22 +102,13 @@ fn execute(vault: &mut Vault, command: &StoreCommand) -> anyhow::Result<u8> {
             }
         },
         StoreCommand::Rekey => {
-            use std::io::IsTerminal;
-            let show = std::io::stderr().is_terminal();
-            let rekeyed = vault.rekey(|done, total| {
-                if show && total > 0 {
-                    eprint!(
-                        "\rre-encrypting sessions: {done}/{total} ({}%)",
-                        done * 100 / total
-                    );
-                    if done == total {
-                        eprintln!();
-                    }
-                }
-            })?;
+            let rekeyed = vault.rekey(cli::progress::reporter("re-encrypting sessions", 1))?;
             print(&serde_json::json!({ "rekeyed": rekeyed, "keys": vault.keys()? }))
         }
-        StoreCommand::ImportLegacy { .. } => Ok(()),
+        StoreCommand::ImportLegacy {
+            from,
+            legacy_secret_file,
+        } => return import_legacy(vault, from, legacy_secret_file.as_deref()),
     }?;
     Ok(exit::OK)
 }
@@ -142,20 +118,11 @@ fn import_legacy(
     from: &std::path::Path,
     secret_file: Option<&std::path::Path>,
 ) -> anyhow::Result<u8> {
-    use std::io::IsTerminal;
     let secret = cli::secret::load_legacy(secret_file)?;
-    let show = std::io::stderr().is_terminal();
+    let mut report_progress = cli::progress::reporter("importing legacy sessions", 1000);
     let report = vault
         .import_legacy(&secret, |done, total| {
-            if show && total >= 1000 {
-                eprint!(
-                    "\rimporting legacy sessions: {done}/{total} ({}%)",
-                    done * 100 / total
-                );
-                if done == total {
-                    eprintln!();
-                }
-            }
+            report_progress(done as u64, total as u64);
         })
         .with_context(|| format!("importing the legacy store in {}", from.display()))?;
     print(&serde_json::json!({
@@ -194,6 +161,15 @@ pub fn options(args: &Args) -> anyhow::Result<VaultOptions> {
         options = options.clock(ManualClock::new(now));
     }
     Ok(options)
+}
+
+/// Prints a session, or fails with `not-found` naming the id.
+fn print_found(id: &str, session: Option<SessionData>) -> anyhow::Result<()> {
+    match session {
+        Some(session) => print(&session),
+        None => Err(anyhow::Error::new(StoreError::NotFound)
+            .context(format!("session {id:?} is absent or expired"))),
+    }
 }
 
 fn read_stdin<T: serde::de::DeserializeOwned>(what: &str) -> anyhow::Result<T> {

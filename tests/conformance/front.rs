@@ -392,6 +392,15 @@ impl Cli {
         (code, stdout, stderr)
     }
 
+    /// A command that prints a session, or exits 1 (`not-found`) when it is absent.
+    fn found(&self, args: &[&str]) -> Result<Option<Value>, Fail> {
+        match self.run(args, None) {
+            Ok(doc) => Ok(Some(doc)),
+            Err(kind) if kind == "not-found" => Ok(None),
+            Err(kind) => Err(kind),
+        }
+    }
+
     fn clock_now(&self) -> u64 {
         session_vault::Clock::now(&self.clock)
     }
@@ -437,19 +446,11 @@ impl Front for Cli {
     }
 
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
-        match self.run(&["get", "--", id], None) {
-            Ok(doc) => Ok(Some(doc)),
-            Err(kind) if kind == "not-found" => Ok(None),
-            Err(kind) => Err(kind),
-        }
+        self.found(&["get", "--", id])
     }
 
     fn touch(&mut self, id: &str) -> Result<Option<Value>, Fail> {
-        match self.run(&["touch", "--", id], None) {
-            Ok(doc) => Ok(Some(doc)),
-            Err(kind) if kind == "not-found" => Ok(None),
-            Err(kind) => Err(kind),
-        }
+        self.found(&["touch", "--", id])
     }
 
     fn update_text(&mut self, id: &str, patch: &str) -> Result<Value, Fail> {

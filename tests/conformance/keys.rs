@@ -31,6 +31,14 @@ fn keys<F: Front>(front: &mut F) -> Vec<(u64, bool, bool, u64)> {
         .collect()
 }
 
+/// Every document in `docs` reads back exactly.
+fn assert_intact<F: Front>(front: &mut F, docs: &[Value]) {
+    for d in docs {
+        let id = d["sessionId"].as_str().unwrap();
+        assert_eq!(front.get(id).unwrap().as_ref(), Some(d), "{id}");
+    }
+}
+
 pub fn a_store_rotated_twice_rekeyed_and_retired_keeps_every_session<F: Front>() {
     let mut setup = Setup::new();
     let first = setup.secret.clone();
@@ -52,15 +60,7 @@ pub fn a_store_rotated_twice_rekeyed_and_retired_keeps_every_session<F: Front>()
     setup.secret = second.clone();
     drop(front);
     let mut front: F = open(&setup);
-    for d in &docs {
-        assert_eq!(
-            front
-                .get(d["sessionId"].as_str().unwrap())
-                .unwrap()
-                .as_ref(),
-            Some(d)
-        );
-    }
+    assert_intact(&mut front, &docs);
     for i in 0..2 {
         let d = doc(&format!("b{i}"), "u", T0 + HOUR);
         front.create(&d).unwrap();
@@ -103,15 +103,7 @@ pub fn a_store_rotated_twice_rekeyed_and_retired_keeps_every_session<F: Front>()
     );
     drop(front);
     let mut front: F = open(&setup);
-    for d in &docs {
-        assert_eq!(
-            front
-                .get(d["sessionId"].as_str().unwrap())
-                .unwrap()
-                .as_ref(),
-            Some(d)
-        );
-    }
+    assert_intact(&mut front, &docs);
     assert_eq!(front.count().unwrap(), 7);
     drop(front);
     for old in [first, second] {

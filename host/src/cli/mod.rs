@@ -4,4 +4,5 @@ pub mod args;
 pub mod bench;
 pub mod demo;
 pub mod exit;
+pub mod progress;
 pub mod secret;
