@@ -15,18 +15,10 @@ use crate::meta;
 pub struct Listing {
     /// Ids that have a session blob.
     pub ids: Vec<String>,
+    /// Ids that have an access stamp (with or without a blob).
+    pub stamps: Vec<String>,
     /// Entries that are not the backend's own: never read, moved or removed.
     pub foreign: u64,
-}
-
-/// How much of a write must be durable when it returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sync {
-    /// The blob and its name: the write survives a crash or power loss.
-    Full,
-    /// The blob only: after a crash the id reads as this write or as the previous one,
-    /// whole either way. For replacing a blob that is already durable (`touch`).
-    Data,
 }
 
 /// Where encrypted sessions are kept.
@@ -39,12 +31,20 @@ pub trait Backend {
     fn write_meta(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
     /// Reads the blob of `id` (at most `limit` bytes); `Ok(None)` if there is none.
     fn read(&mut self, id: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Replaces the blob of `id` atomically, as durably as `sync` asks.
-    fn write(&mut self, id: &str, blob: &[u8], sync: Sync) -> Result<(), StoreError>;
+    /// Replaces the blob of `id` atomically and durably.
+    fn write(&mut self, id: &str, blob: &[u8]) -> Result<(), StoreError>;
     /// Removes the blob of `id` durably; `Ok(false)` if there was none.
     fn remove(&mut self, id: &str) -> Result<bool, StoreError>;
     /// Lists every id with a blob.
     fn list(&mut self) -> Result<Listing, StoreError>;
+    /// Reads the access stamp of `id`; `Ok(None)` if there is none. A stamp that cannot
+    /// be a stamp (too long, not a regular file) is `Corrupted`.
+    fn read_stamp(&mut self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes the access stamp of `id` in place, without syncing: a crash may leave it
+    /// torn or missing, so readers must treat it as advisory.
+    fn write_stamp(&mut self, id: &str, stamp: &[u8]) -> Result<(), StoreError>;
+    /// Removes the access stamp of `id`, without syncing; `Ok(false)` if there was none.
+    fn remove_stamp(&mut self, id: &str) -> Result<bool, StoreError>;
     /// Moves the blob of `id` out of the store, keeping it for inspection.
     fn quarantine(&mut self, id: &str) -> Result<(), StoreError>;
     /// How many blobs have been quarantined.
@@ -53,14 +53,18 @@ pub trait Backend {
 
 /// The extension of session files.
 pub const SESSION_EXT: &str = ".svs";
+/// The extension of access stamps.
+pub const STAMP_EXT: &str = ".sva";
 /// The subdirectory that holds quarantined files.
 pub const QUARANTINE_DIR: &str = "quarantine";
 const TEMP_EXT: &str = ".tmp";
 
-/// One encrypted file per session, `<id>.svs`, in a directory.
+/// One encrypted file per session, `<id>.svs`, and its access stamp `<id>.sva`, in a
+/// directory.
 ///
-/// Every replacement is: write a uniquely named temporary file `<name>.<16 hex>.tmp` in
-/// the same directory, sync it, rename it over the target, sync the directory.
+/// Every replacement of a session file is: write a uniquely named temporary file
+/// `<name>.<16 hex>.tmp` in the same directory, sync it, rename it over the target, sync
+/// the directory. Stamps are written in place, unsynced.
 #[derive(Debug)]
 pub struct Files<D> {
     dir: D,
@@ -77,7 +81,7 @@ impl<D: Dir> Files<D> {
         &self.dir
     }
 
-    fn replace(&self, name: &str, bytes: &[u8], sync: Sync) -> Result<(), StoreError> {
+    fn replace(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let temp = temp_name(name)?;
         self.dir
             .write_new(&temp, bytes)
@@ -87,11 +91,6 @@ impl<D: Dir> Files<D> {
                 let _ = self.dir.remove(&temp);
                 StoreError::io(format!("writing {name}"), e)
             })?;
-        if sync == Sync::Data {
-            // The new file's data was synced before the rename: whether or not the rename
-            // reaches the disk, the name holds a whole file.
-            return Ok(());
-        }
         self.dir
             .sync("")
             .map_err(|e| StoreError::io(format!("syncing the directory after writing {name}"), e))
@@ -124,7 +123,7 @@ impl<D: Dir> Backend for Files<D> {
     }
 
     fn write_meta(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.replace(meta::FILE_NAME, bytes, Sync::Full)
+        self.replace(meta::FILE_NAME, bytes)
     }
 
     fn read(&mut self, id: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
@@ -139,8 +138,8 @@ impl<D: Dir> Backend for Files<D> {
         }
     }
 
-    fn write(&mut self, id: &str, blob: &[u8], sync: Sync) -> Result<(), StoreError> {
-        self.replace(&session_name(id), blob, sync)
+    fn write(&mut self, id: &str, blob: &[u8]) -> Result<(), StoreError> {
+        self.replace(&session_name(id), blob)
     }
 
     fn remove(&mut self, id: &str) -> Result<bool, StoreError> {
@@ -160,15 +159,48 @@ impl<D: Dir> Backend for Files<D> {
     fn list(&mut self) -> Result<Listing, StoreError> {
         let mut listing = Listing::default();
         for entry in self.entries()? {
+            let stamp = entry
+                .name
+                .strip_suffix(STAMP_EXT)
+                .filter(|id| id::is_valid(id));
             match session_id(&entry.name) {
                 Some(id) if entry.is_file => listing.ids.push(id.to_owned()),
+                _ if entry.is_file && stamp.is_some() => {
+                    listing.stamps.extend(stamp.map(str::to_owned));
+                }
                 _ if entry.name == meta::FILE_NAME && entry.is_file => {}
                 _ if entry.name == QUARANTINE_DIR && !entry.is_file => {}
                 _ => listing.foreign += 1,
             }
         }
         listing.ids.sort_unstable();
+        listing.stamps.sort_unstable();
         Ok(listing)
+    }
+
+    fn read_stamp(&mut self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let name = stamp_name(id);
+        match self.dir.read(&name, crate::stamp::LEN as u64) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                Err(StoreError::Corrupted(format!("{name}: {e}")))
+            }
+            Err(e) => Err(StoreError::io(format!("reading {name}"), e)),
+        }
+    }
+
+    fn write_stamp(&mut self, id: &str, stamp: &[u8]) -> Result<(), StoreError> {
+        let name = stamp_name(id);
+        self.dir
+            .overwrite(&name, stamp)
+            .map_err(|e| StoreError::io(format!("writing {name}"), e))
+    }
+
+    fn remove_stamp(&mut self, id: &str) -> Result<bool, StoreError> {
+        let name = stamp_name(id);
+        self.dir
+            .remove(&name)
+            .map_err(|e| StoreError::io(format!("removing {name}"), e))
     }
 
     fn quarantine(&mut self, id: &str) -> Result<(), StoreError> {
@@ -211,6 +243,11 @@ impl<D: Dir> Files<D> {
 /// The file name of session `id`.
 pub fn session_name(id: &str) -> String {
     format!("{id}{SESSION_EXT}")
+}
+
+/// The file name of the access stamp of session `id`.
+pub fn stamp_name(id: &str) -> String {
+    format!("{id}{STAMP_EXT}")
 }
 
 /// The id of a session file name, if it is one.
@@ -264,8 +301,8 @@ mod tests {
     #[test]
     fn write_replaces_through_a_temp_file_and_leaves_none() {
         let (tmp, mut files) = files();
-        files.write("a", b"one", Sync::Full).unwrap();
-        files.write("a", b"two", Sync::Data).unwrap();
+        files.write("a", b"one").unwrap();
+        files.write("a", b"two").unwrap();
         assert_eq!(files.read("a", 100).unwrap(), Some(b"two".to_vec()));
         assert_eq!(names(&tmp), vec!["a.svs"]);
     }
@@ -292,24 +329,44 @@ mod tests {
     #[test]
     fn list_separates_sessions_from_foreign_entries() {
         let (tmp, mut files) = files();
-        files.write("b", b"x", Sync::Full).unwrap();
-        files.write("a", b"x", Sync::Full).unwrap();
+        files.write("b", b"x").unwrap();
+        files.write("a", b"x").unwrap();
         files.write_meta(b"{}").unwrap();
         std::fs::write(tmp.path().join("README"), b"x").unwrap();
         std::fs::write(tmp.path().join("x.session"), b"x").unwrap();
         std::fs::write(tmp.path().join("bad id.svs"), b"x").unwrap();
         std::fs::create_dir(tmp.path().join("c.svs")).unwrap();
+        files.write_stamp("a", b"x").unwrap();
+        files.write_stamp("z", b"x").unwrap();
+        std::fs::create_dir(tmp.path().join("d.sva")).unwrap();
         let listing = files.list().unwrap();
         assert_eq!(listing.ids, vec!["a", "b"]);
-        assert_eq!(listing.foreign, 4);
+        assert_eq!(listing.stamps, vec!["a", "z"]);
+        assert_eq!(listing.foreign, 5);
+    }
+
+    #[test]
+    fn stamps_are_written_in_place_and_bounded_on_read() {
+        let (tmp, mut files) = files();
+        files.write_stamp("a", b"first").unwrap();
+        files.write_stamp("a", b"2nd").unwrap();
+        assert_eq!(files.read_stamp("a").unwrap(), Some(b"2ndst".to_vec()));
+        std::fs::write(tmp.path().join("a.sva"), vec![0; crate::stamp::LEN + 1]).unwrap();
+        assert!(matches!(
+            files.read_stamp("a"),
+            Err(StoreError::Corrupted(_))
+        ));
+        assert!(files.remove_stamp("a").unwrap());
+        assert!(!files.remove_stamp("a").unwrap());
+        assert_eq!(files.read_stamp("a").unwrap(), None);
     }
 
     #[test]
     fn quarantine_moves_and_never_overwrites() {
         let (tmp, mut files) = files();
-        files.write("a", b"1", Sync::Full).unwrap();
+        files.write("a", b"1").unwrap();
         files.quarantine("a").unwrap();
-        files.write("a", b"2", Sync::Full).unwrap();
+        files.write("a", b"2").unwrap();
         files.quarantine("a").unwrap();
         assert_eq!(files.quarantined().unwrap(), 2);
         assert_eq!(files.read("a", 10).unwrap(), None);

@@ -22,6 +22,9 @@ pub trait Dir {
     fn read(&self, path: &str, limit: u64) -> io::Result<Option<Vec<u8>>>;
     /// Creates `path`, which must not exist, writes `bytes` and syncs the file.
     fn write_new(&self, path: &str, bytes: &[u8]) -> io::Result<()>;
+    /// Writes `bytes` at the start of `path`, creating it if needed, without syncing and
+    /// without truncating (a longer old file keeps its tail). Symbolic links are not followed.
+    fn overwrite(&self, path: &str, bytes: &[u8]) -> io::Result<()>;
     /// Renames `from` to `to`, replacing `to` atomically if it exists.
     fn rename(&self, from: &str, to: &str) -> io::Result<()>;
     /// Removes a file; `Ok(false)` if it did not exist.
@@ -86,6 +89,18 @@ impl Dir for StdDir {
         let mut file = options.open(self.path(path))?;
         file.write_all(bytes)?;
         file.sync_all()
+    }
+
+    fn overwrite(&self, path: &str, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        }
+        options.open(self.path(path))?.write_all(bytes)
     }
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
@@ -168,6 +183,15 @@ mod tests {
     }
 
     #[test]
+    fn overwrite_creates_or_writes_in_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StdDir::new(tmp.path());
+        dir.overwrite("a", b"12345").unwrap();
+        dir.overwrite("a", b"ab").unwrap();
+        assert_eq!(dir.read("a", 10).unwrap(), Some(b"ab345".to_vec()));
+    }
+
+    #[test]
     fn read_enforces_the_limit_and_reports_absence() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = StdDir::new(tmp.path());
@@ -197,5 +221,7 @@ mod tests {
             }]
         );
         assert!(dir.read("a.svs", 10).is_err());
+        assert!(dir.overwrite("a.svs", b"x").is_err());
+        assert_eq!(std::fs::read(outside.path()).unwrap(), b"");
     }
 }

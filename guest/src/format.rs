@@ -1,10 +1,11 @@
-//! The session file, format v1 (see `docs/FORMAT.md`):
+//! The sealed record of format v1 (see `docs/FORMAT.md`), used by session files and
+//! access stamps:
 //!
 //! ```text
 //! offset  size  field
 //!      0     4  magic "SVLT"
 //!      4     1  format version = 1
-//!      5     1  record kind = 1 (session)
+//!      5     1  record kind: 1 session, 2 access stamp
 //!      6     4  key id, u32 little-endian
 //!     10    12  nonce
 //!     22     n  AES-256-GCM ciphertext of the session's JSON
@@ -12,7 +13,7 @@
 //! ```
 //!
 //! Associated data = bytes 0..10 || id length (1 byte) || id bytes, so a file copied or
-//! renamed to another id, or relabelled with another version or key id, fails to open.
+//! renamed to another id, or relabelled with another version, kind or key id, fails to open.
 
 use crate::crypto::{Key, NONCE_LEN, TAG_LEN, Unauthentic};
 
@@ -20,8 +21,14 @@ use crate::crypto::{Key, NONCE_LEN, TAG_LEN, Unauthentic};
 pub const MAGIC: [u8; 4] = *b"SVLT";
 /// The format version this code writes.
 pub const VERSION: u8 = 1;
-/// The record kind of a session.
-pub const KIND_SESSION: u8 = 1;
+/// What a sealed record holds; its byte is part of the header and of the associated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A session document (`<id>.svs`).
+    Session = 1,
+    /// An access stamp (`<id>.sva`): the latest `touch` of one version of a session.
+    Access = 2,
+}
 /// Bytes before the ciphertext.
 pub const HEADER_LEN: usize = 22;
 /// The smallest well-formed file: a header and a tag around an empty ciphertext.
@@ -35,7 +42,7 @@ pub enum DecodeError {
     #[error("file is {0} bytes, shorter than the {MIN_LEN}-byte minimum")]
     Truncated(usize),
     /// Not a session-vault file, or a version or kind this code does not read.
-    #[error("not a session-vault v1 session file")]
+    #[error("not a session-vault v1 file of the expected kind")]
     Header,
     /// Encrypted under a key id the caller does not hold.
     #[error("encrypted under key id {0}, which this store does not hold")]
@@ -54,15 +61,16 @@ pub struct Header {
     pub nonce: [u8; NONCE_LEN],
 }
 
-/// Encrypts `plaintext` as the file of session `id`.
+/// Encrypts `plaintext` as the `kind` record of session `id`.
 pub fn encode(
+    kind: Kind,
     key_id: u32,
     key: &Key,
     nonce: [u8; NONCE_LEN],
     id: &str,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, crate::StoreError> {
-    let prefix = prefix(key_id);
+    let prefix = prefix(kind, key_id);
     let mut file = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
     file.extend_from_slice(&prefix);
     file.extend_from_slice(&nonce);
@@ -72,8 +80,8 @@ pub fn encode(
     Ok(file)
 }
 
-/// Parses the header of a session file without decrypting it.
-pub fn header(file: &[u8]) -> Result<Header, DecodeError> {
+/// Parses the header of a `kind` record without decrypting it.
+pub fn header(file: &[u8], kind: Kind) -> Result<Header, DecodeError> {
     if file.len() < MIN_LEN {
         return Err(DecodeError::Truncated(file.len()));
     }
@@ -83,7 +91,7 @@ pub fn header(file: &[u8]) -> Result<Header, DecodeError> {
     let (nonce, _) = rest
         .split_first_chunk::<NONCE_LEN>()
         .ok_or(DecodeError::Header)?;
-    if *magic != MAGIC || *version_kind != [VERSION, KIND_SESSION] {
+    if *magic != MAGIC || *version_kind != [VERSION, kind as u8] {
         return Err(DecodeError::Header);
     }
     let key_id = u32::from_le_bytes(*key_id);
@@ -91,27 +99,28 @@ pub fn header(file: &[u8]) -> Result<Header, DecodeError> {
     Ok(Header { key_id, nonce })
 }
 
-/// Decrypts the file of session `id`, with `key_for` giving the key of a key id.
+/// Decrypts the `kind` record of session `id`, with `key_for` giving the key of a key id.
 pub fn decode<'k>(
     file: &[u8],
+    kind: Kind,
     id: &str,
     key_for: impl Fn(u32) -> Option<&'k Key>,
 ) -> Result<Vec<u8>, DecodeError> {
-    let header = header(file)?;
+    let header = header(file, kind)?;
     let key = key_for(header.key_id).ok_or(DecodeError::MissingKey(header.key_id))?;
     let sealed = file
         .get(HEADER_LEN..)
         .ok_or(DecodeError::Truncated(file.len()))?;
     // `header` checked magic, version and kind, so the prefix rebuilt from it is the file's.
-    let aad = associated_data(&prefix(header.key_id), id);
+    let aad = associated_data(&prefix(kind, header.key_id), id);
     Ok(key.open(&header.nonce, &aad, sealed)?)
 }
 
-/// Bytes 0..10 of a session file: magic, version, kind, key id.
-fn prefix(key_id: u32) -> [u8; 10] {
+/// Bytes 0..10 of a record: magic, version, kind, key id.
+fn prefix(kind: Kind, key_id: u32) -> [u8; 10] {
     let [m0, m1, m2, m3] = MAGIC;
     let [k0, k1, k2, k3] = key_id.to_le_bytes();
-    [m0, m1, m2, m3, VERSION, KIND_SESSION, k0, k1, k2, k3]
+    [m0, m1, m2, m3, VERSION, kind as u8, k0, k1, k2, k3]
 }
 
 fn associated_data(prefix: &[u8], id: &str) -> Vec<u8> {
@@ -133,12 +142,20 @@ mod tests {
     }
 
     fn file() -> Vec<u8> {
-        encode(1, &key(), nonce().unwrap(), "abc", b"{\"x\":1}").unwrap()
+        encode(
+            Kind::Session,
+            1,
+            &key(),
+            nonce().unwrap(),
+            "abc",
+            b"{\"x\":1}",
+        )
+        .unwrap()
     }
 
     fn open(file: &[u8], id: &str) -> Result<Vec<u8>, DecodeError> {
         let key = key();
-        decode(file, id, |kid| (kid == 1).then_some(&key))
+        decode(file, Kind::Session, id, |kid| (kid == 1).then_some(&key))
     }
 
     #[test]
@@ -186,8 +203,26 @@ mod tests {
 
     #[test]
     fn unknown_key_ids_are_missing_keys_not_corruption() {
-        let file = encode(7, &key(), nonce().unwrap(), "abc", b"{}").unwrap();
+        let file = encode(Kind::Session, 7, &key(), nonce().unwrap(), "abc", b"{}").unwrap();
         assert_eq!(open(&file, "abc"), Err(DecodeError::MissingKey(7)));
+    }
+
+    #[test]
+    fn a_record_of_another_kind_fails() {
+        let key = key();
+        let stamp = encode(Kind::Access, 1, &key, nonce().unwrap(), "abc", b"{}").unwrap();
+        assert_eq!(open(&stamp, "abc"), Err(DecodeError::Header));
+        // Relabelled as a session: the kind is authenticated too.
+        let mut relabelled = stamp.clone();
+        relabelled[5] = Kind::Session as u8;
+        assert_eq!(
+            open(&relabelled, "abc"),
+            Err(DecodeError::Unauthentic(Unauthentic))
+        );
+        let back = decode(&stamp, Kind::Access, "abc", |kid| {
+            (kid == 1).then_some(&key)
+        });
+        assert_eq!(back.unwrap(), b"{}");
     }
 
     #[test]

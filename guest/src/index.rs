@@ -11,6 +11,9 @@ pub struct Entry {
     pub expires_at: u64,
     /// The id of the key its file is encrypted under.
     pub key_id: u32,
+    /// The nonce of its file, which names this version of it: an access stamp applies
+    /// only to the version it was written for.
+    pub version: [u8; crate::crypto::NONCE_LEN],
 }
 
 /// Sessions by id and by user.
@@ -113,6 +116,7 @@ mod tests {
             user: user.into(),
             expires_at,
             key_id: 1,
+            version: [0; crate::crypto::NONCE_LEN],
         }
     }
 

@@ -29,6 +29,7 @@ pub mod legacy;
 pub mod meta;
 pub mod model;
 pub mod patch;
+pub mod stamp;
 pub mod store;
 
 // wit-bindgen's generated export glue is `unsafe extern "C"`; the code written here has none.

@@ -3,19 +3,20 @@
 //! The index is authoritative while the store is open (the host holds an exclusive lock
 //! on the directory); `check`, `cleanup` and `clear` also reconcile it with the medium.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::backend::{Backend, Sync};
-use crate::crypto::{self, TAG_LEN};
+use crate::backend::{Backend, Listing};
+use crate::crypto::{self, NONCE_LEN, TAG_LEN};
 use crate::error::StoreError;
-use crate::format::{self, DecodeError, HEADER_LEN};
+use crate::format::{self, DecodeError, HEADER_LEN, Kind};
 use crate::id;
 use crate::index::{Entry, Index};
 use crate::meta::{self, Keyring, Meta, Secret};
 use crate::model::{Extra, SessionData, names};
 use crate::patch::SessionPatch;
+use crate::stamp::Stamp;
 
 /// The default largest serialized session, in bytes.
 pub const DEFAULT_MAX_SESSION_BYTES: u32 = 64 * 1024;
@@ -159,6 +160,9 @@ pub struct Store<B, C> {
     index: Index,
     /// Session files under a key the keyring lacks, with that key's id.
     missing_key: BTreeMap<String, u32>,
+    /// Ids with an access stamp on the medium (see [`crate::stamp`]), with the stamp
+    /// once it has been read or written (`None`: not read yet).
+    stamps: HashMap<String, Option<Stamp>>,
     max_session_bytes: u32,
     idle_timeout: Option<u64>,
     opened: Report,
@@ -213,6 +217,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             scrypt_log_n: config.scrypt_log_n,
             index: Index::default(),
             missing_key: BTreeMap::new(),
+            stamps: HashMap::new(),
             max_session_bytes,
             idle_timeout: config.idle_timeout,
             opened: Report::default(),
@@ -275,6 +280,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
 
     /// Records an access: sets `security.lastAccessedAt` to now and adds one to
     /// `security.accessCount`; returns the session, or `None` if absent or expired.
+    ///
+    /// The access goes to the session's access stamp, written in place without a sync,
+    /// not to its file: a crash may lose the latest accesses, never the session.
     pub fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         id::validate(id)?;
         let Some(mut session) = self.live(id)? else {
@@ -282,15 +290,27 @@ impl<B: Backend, C: Clock> Store<B, C> {
         };
         session.security.last_accessed_at = self.clock.now();
         session.security.access_count = session.security.access_count.saturating_add(1);
-        // The session is already durable; a crash may lose this access record, never the session.
-        self.write_with(&session, Sync::Data)?;
+        // `live` has just indexed the session it returned.
+        let Some(entry) = self.index.entry(id).cloned() else {
+            self.write(&session)?;
+            return Ok(Some(session));
+        };
+        match self.stamp(id, &session, entry.version) {
+            Ok(()) => {
+                let entry = self.entry(&session, entry.key_id, entry.version);
+                self.index.insert(id, entry);
+            }
+            // The stamp cannot be written (say, a directory squats its name): record the
+            // access by rewriting the session instead, which reports its own failure.
+            Err(_) => self.write(&session)?,
+        }
         Ok(Some(session))
     }
 
     /// Removes the session without reading it; `false` if nothing was stored.
     pub fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
         id::validate(id)?;
-        let existed = self.backend.remove(id)?;
+        let existed = self.remove_files(id)?;
         self.index.remove(id);
         self.missing_key.remove(id);
         Ok(existed)
@@ -299,6 +319,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     /// Removes every expired session, indexing first any session file the index lacks.
     pub fn cleanup(&mut self) -> Result<u64, StoreError> {
         let listing = self.backend.list()?;
+        self.adopt_stamps(&listing);
         for id in &listing.ids {
             if self.index.entry(id).is_none() && !self.missing_key.contains_key(id) {
                 match self.read(id) {
@@ -309,7 +330,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         }
         let mut removed = 0;
         for id in self.index.expired_ids(self.clock.now()) {
-            self.backend.remove(&id)?;
+            self.remove_files(&id)?;
             self.index.remove(&id);
             removed += 1;
         }
@@ -342,9 +363,10 @@ impl<B: Backend, C: Clock> Store<B, C> {
     /// Removes every session file; returns how many were removed.
     pub fn clear(&mut self) -> Result<u64, StoreError> {
         let listing = self.backend.list()?;
+        self.adopt_stamps(&listing);
         let mut removed = 0;
         for id in &listing.ids {
-            if self.backend.remove(id)? {
+            if self.remove_files(id)? {
                 removed += 1;
             }
         }
@@ -358,7 +380,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let now = self.clock.now();
         let mut removed = 0;
         for id in self.index.user_ids(user) {
-            self.backend.remove(&id)?;
+            self.remove_files(&id)?;
             if self.index.remove(&id).is_some_and(|e| now < e.expires_at) {
                 removed += 1;
             }
@@ -464,6 +486,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         };
         self.index.clear();
         self.missing_key.clear();
+        self.adopt_stamps(&listing);
         for id in listing.ids {
             match self.read(&id) {
                 Ok(Some(session)) if now >= self.expiry(&session) => report.expired += 1,
@@ -487,7 +510,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         match self.index.entry(id) {
             None => return Ok(None),
             Some(entry) if now >= entry.expires_at => {
-                self.backend.remove(id)?;
+                self.remove_files(id)?;
                 self.index.remove(id);
                 return Ok(None);
             }
@@ -502,9 +525,13 @@ impl<B: Backend, C: Clock> Store<B, C> {
     fn read(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         let limit = (MAX_MAX_SESSION_BYTES as usize + HEADER_LEN + TAG_LEN) as u64;
         let mut key_id = 0;
+        let mut version = [0; NONCE_LEN];
         let decoded = match self.backend.read(id, limit) {
             Ok(Some(file)) => {
-                key_id = format::header(&file).map_or(0, |h| h.key_id);
+                if let Ok(header) = format::header(&file, Kind::Session) {
+                    key_id = header.key_id;
+                    version = header.nonce;
+                }
                 self.decode(id, &file)
             }
             Ok(None) => {
@@ -516,7 +543,8 @@ impl<B: Backend, C: Clock> Store<B, C> {
         };
         match decoded {
             Ok(session) => {
-                self.index.insert(id, self.entry(&session, key_id));
+                let session = self.apply_stamp(id, session, version)?;
+                self.index.insert(id, self.entry(&session, key_id, version));
                 Ok(Some(session))
             }
             Err(StoreError::MissingKey(reason)) => {
@@ -527,6 +555,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             Err(StoreError::Corrupted(reason)) => {
                 self.index.remove(id);
                 self.backend.quarantine(id)?;
+                self.drop_stamp(id);
                 Err(StoreError::Corrupted(reason))
             }
             Err(other) => Err(other),
@@ -534,18 +563,106 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 
     /// The index entry of `session`, its expiry including the idle timeout.
-    fn entry(&self, session: &SessionData, key_id: u32) -> Entry {
+    fn entry(&self, session: &SessionData, key_id: u32, version: [u8; NONCE_LEN]) -> Entry {
         Entry {
             user: session.user_context.user_id.clone(),
             expires_at: self.expiry(session),
             key_id,
+            version,
+        }
+    }
+
+    /// Overlays the access stamp of `id` on `session` if the stamp is for this `version`
+    /// of its file; removes a torn or damaged one.
+    fn apply_stamp(
+        &mut self,
+        id: &str,
+        mut session: SessionData,
+        version: [u8; NONCE_LEN],
+    ) -> Result<SessionData, StoreError> {
+        let stamp = match self.stamps.get(id) {
+            None => return Ok(session),
+            // The store holds the directory exclusively, so the stamp it wrote or read is
+            // the one on the medium.
+            Some(Some(stamp)) => Some(*stamp),
+            Some(None) => match self.backend.read_stamp(id) {
+                Ok(Some(file)) => Stamp::open(&file, id, |key_id| self.keyring.key(key_id)),
+                Ok(None) => {
+                    self.stamps.remove(id);
+                    return Ok(session);
+                }
+                Err(StoreError::Corrupted(_)) => None,
+                Err(other) => return Err(other),
+            },
+        };
+        match stamp {
+            Some(stamp) => {
+                self.stamps.insert(id.to_owned(), Some(stamp));
+                // A stamp of an older version stays, void, for the next touch to overwrite.
+                if stamp.version == version {
+                    session.security.last_accessed_at = stamp.last_accessed_at;
+                    session.security.access_count = stamp.access_count;
+                }
+            }
+            // Torn or damaged: removed, so that the next touch starts a clean one.
+            None => self.drop_stamp(id),
+        }
+        Ok(session)
+    }
+
+    /// Writes the access stamp of `session`, whose file version is `version`.
+    fn stamp(
+        &mut self,
+        id: &str,
+        session: &SessionData,
+        version: [u8; NONCE_LEN],
+    ) -> Result<(), StoreError> {
+        let stamp = Stamp {
+            last_accessed_at: session.security.last_accessed_at,
+            access_count: session.security.access_count,
+            version,
+        };
+        let key = self.keyring.current_key()?;
+        let file = stamp.seal(self.keyring.current, key, crypto::nonce()?, id)?;
+        let written = self.backend.write_stamp(id, &file);
+        // After a failed write the file may hold anything: read it again when needed.
+        self.stamps
+            .insert(id.to_owned(), written.is_ok().then_some(stamp));
+        written
+    }
+
+    /// Removes the access stamp of `id`, if it has one. Best effort, hence no error: a
+    /// stamp left behind is void (torn, or naming a file version that no longer exists)
+    /// and the next open removes it if its session is gone.
+    fn drop_stamp(&mut self, id: &str) {
+        if self.stamps.remove(id).is_some() {
+            let _ = self.backend.remove_stamp(id);
+        }
+    }
+
+    /// Removes session `id`'s file (durably) and its stamp; `false` if there was no file.
+    fn remove_files(&mut self, id: &str) -> Result<bool, StoreError> {
+        let existed = self.backend.remove(id)?;
+        self.drop_stamp(id);
+        Ok(existed)
+    }
+
+    /// Takes the stamps of `listing` as the ones on the medium, removing those whose
+    /// session file is gone.
+    fn adopt_stamps(&mut self, listing: &Listing) {
+        self.stamps = listing.stamps.iter().map(|id| (id.clone(), None)).collect();
+        for id in &listing.stamps {
+            // `list` returns `ids` sorted.
+            if listing.ids.binary_search(id).is_err() {
+                self.drop_stamp(id);
+            }
         }
     }
 
     fn decode(&self, id: &str, file: &[u8]) -> Result<SessionData, StoreError> {
         let name = crate::backend::session_name(id);
-        let plaintext =
-            format::decode(file, id, |key_id| self.keyring.key(key_id)).map_err(|e| match e {
+        let plaintext = format::decode(file, Kind::Session, id, |key_id| self.keyring.key(key_id))
+            .map_err(|e| match e {
                 DecodeError::MissingKey(key_id) => StoreError::MissingKey(format!(
                     "{name} is encrypted under key id {key_id}, which this store does not hold"
                 )),
@@ -565,11 +682,10 @@ impl<B: Backend, C: Clock> Store<B, C> {
         Ok(session)
     }
 
+    /// Encrypts and durably writes `session` under the current key. Its access fields are
+    /// now in the file, so its access stamp (which names the previous file) is void; it
+    /// stays, to be overwritten in place by the next touch, which is cheaper than a new file.
     fn write(&mut self, session: &SessionData) -> Result<(), StoreError> {
-        self.write_with(session, Sync::Full)
-    }
-
-    fn write_with(&mut self, session: &SessionData, sync: Sync) -> Result<(), StoreError> {
         validate(session)?;
         let id = session.session_id.as_str();
         let plaintext = serde_json::to_vec(session)
@@ -582,11 +698,19 @@ impl<B: Backend, C: Clock> Store<B, C> {
             )));
         }
         let key = self.keyring.current_key()?;
-        let file = format::encode(self.keyring.current, key, crypto::nonce()?, id, &plaintext)?;
-        self.backend.write(id, &file, sync)?;
+        let version = crypto::nonce()?;
+        let file = format::encode(
+            Kind::Session,
+            self.keyring.current,
+            key,
+            version,
+            id,
+            &plaintext,
+        )?;
+        self.backend.write(id, &file)?;
         self.missing_key.remove(id);
-        self.index
-            .insert(id, self.entry(session, self.keyring.current));
+        let entry = self.entry(session, self.keyring.current, version);
+        self.index.insert(id, entry);
         Ok(())
     }
 }
@@ -728,5 +852,134 @@ mod tests {
             .extra
             .insert("userId".into(), serde_json::json!("x"));
         assert!(matches!(validate(&bad), Err(StoreError::InvalidInput(_))));
+    }
+
+    fn access(session: &SessionData) -> (u64, u64) {
+        (
+            session.security.last_accessed_at,
+            session.security.access_count,
+        )
+    }
+
+    #[test]
+    fn touch_writes_a_stamp_and_leaves_the_session_file_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 900)).unwrap();
+        let file = std::fs::read(tmp.path().join("a.svs")).unwrap();
+        now.set(150);
+        store.touch("a").unwrap().unwrap();
+        now.set(160);
+        assert_eq!(access(&store.touch("a").unwrap().unwrap()), (160, 2));
+        assert_eq!(std::fs::read(tmp.path().join("a.svs")).unwrap(), file);
+        assert_eq!(
+            std::fs::metadata(tmp.path().join("a.sva")).unwrap().len(),
+            crate::stamp::LEN as u64
+        );
+        assert_eq!(access(&store.get("a").unwrap().unwrap()), (160, 2));
+        drop(store);
+        let mut store = open(tmp.path(), &now).unwrap();
+        assert_eq!(access(&store.get("a").unwrap().unwrap()), (160, 2));
+        assert_eq!(access(&store.user_sessions("u").unwrap()[0]), (160, 2));
+    }
+
+    #[test]
+    fn a_write_folds_the_stamp_into_the_file_and_voids_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 900)).unwrap();
+        now.set(150);
+        store.touch("a").unwrap().unwrap();
+        let stale = std::fs::read(tmp.path().join("a.sva")).unwrap();
+        let patch: SessionPatch =
+            serde_json::from_value(serde_json::json!({"security": {"accessCount": 40}})).unwrap();
+        let updated = store.update("a", patch).unwrap();
+        assert_eq!(access(&updated), (150, 40));
+        // The stamp stays, void: it names the file before the update.
+        assert_eq!(std::fs::read(tmp.path().join("a.sva")).unwrap(), stale);
+        assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 40));
+        drop(store);
+        let mut store = open(tmp.path(), &now).unwrap();
+        assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 40));
+        now.set(170);
+        assert_eq!(access(&store.touch("a").unwrap().unwrap()), (170, 41));
+        // An older stamp put back over the current one is void too.
+        std::fs::write(tmp.path().join("a.sva"), &stale).unwrap();
+        drop(store);
+        let mut store = open(tmp.path(), &now).unwrap();
+        assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 40));
+    }
+
+    #[test]
+    fn torn_or_moved_stamps_are_ignored_and_never_quarantine_the_session() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 900)).unwrap();
+        store.create(&session("b", "u", 900)).unwrap();
+        now.set(150);
+        store.touch("a").unwrap().unwrap();
+        let stamp = std::fs::read(tmp.path().join("a.sva")).unwrap();
+        drop(store);
+        for torn in [&stamp[..0], &stamp[..40], &stamp[..stamp.len() - 1]] {
+            std::fs::write(tmp.path().join("a.sva"), torn).unwrap();
+            let mut store = open(tmp.path(), &now).unwrap();
+            assert_eq!(access(&store.get("a").unwrap().unwrap()), (1, 0));
+            assert_eq!(
+                store.check().unwrap().newly_quarantined,
+                Vec::<String>::new()
+            );
+            assert!(!tmp.path().join("a.sva").exists());
+        }
+        // A stamp copied to another id does not authenticate there.
+        std::fs::write(tmp.path().join("b.sva"), &stamp).unwrap();
+        let mut store = open(tmp.path(), &now).unwrap();
+        assert_eq!(access(&store.get("b").unwrap().unwrap()), (1, 0));
+        assert_eq!(store.opened().foreign, 0);
+    }
+
+    #[test]
+    fn stamps_go_with_their_session() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        for id in ["a", "b", "c"] {
+            store.create(&session(id, "u", 900)).unwrap();
+            store.touch(id).unwrap().unwrap();
+        }
+        assert!(store.delete("a").unwrap());
+        assert!(!tmp.path().join("a.sva").exists());
+        assert_eq!(store.clear().unwrap(), 2);
+        let mut left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec![meta::FILE_NAME]);
+        // An orphan stamp (its session deleted before a crash) goes at the next open.
+        store.create(&session("d", "u", 900)).unwrap();
+        store.touch("d").unwrap().unwrap();
+        drop(store);
+        std::fs::remove_file(tmp.path().join("d.svs")).unwrap();
+        let store = open(tmp.path(), &now).unwrap();
+        assert!(!tmp.path().join("d.sva").exists());
+        assert_eq!(store.count(), 0);
+    }
+
+    #[test]
+    fn touch_rewrites_the_session_when_its_stamp_cannot_be_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 900)).unwrap();
+        std::fs::create_dir(tmp.path().join("a.sva")).unwrap();
+        now.set(150);
+        assert_eq!(access(&store.touch("a").unwrap().unwrap()), (150, 1));
+        drop(store);
+        let mut store = open(tmp.path(), &now).unwrap();
+        assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 1));
+        assert_eq!(store.opened().foreign, 1);
     }
 }

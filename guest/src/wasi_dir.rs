@@ -102,18 +102,22 @@ impl Dir for WasiDir {
                 DescriptorFlags::WRITE,
             )
             .map_err(error)?;
-        let mut written = 0;
-        while let Some(rest) = bytes.get(written..).filter(|rest| !rest.is_empty()) {
-            let n = file.write(rest, written as u64).map_err(error)?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "write made no progress",
-                ));
-            }
-            written += usize::try_from(n).unwrap_or(usize::MAX).min(rest.len());
-        }
+        write_all(&file, bytes)?;
         file.sync().map_err(error)
+    }
+
+    fn overwrite(&self, path: &str, bytes: &[u8]) -> io::Result<()> {
+        // No SYMLINK_FOLLOW: a symbolic link fails to open instead of being written through.
+        let file = self
+            .root
+            .open_at(
+                PathFlags::empty(),
+                path,
+                OpenFlags::CREATE,
+                DescriptorFlags::WRITE,
+            )
+            .map_err(error)?;
+        write_all(&file, bytes)
     }
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
@@ -157,6 +161,22 @@ impl Dir for WasiDir {
     fn sync(&self, path: &str) -> io::Result<()> {
         self.with_dir(path, |dir| dir.sync())
     }
+}
+
+/// Writes all of `bytes` at the start of `file`.
+fn write_all(file: &Descriptor, bytes: &[u8]) -> io::Result<()> {
+    let mut written = 0;
+    while let Some(rest) = bytes.get(written..).filter(|rest| !rest.is_empty()) {
+        let n = file.write(rest, written as u64).map_err(error)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "write made no progress",
+            ));
+        }
+        written += usize::try_from(n).unwrap_or(usize::MAX).min(rest.len());
+    }
+    Ok(())
 }
 
 /// The `std::io` error of a WASI error code, keeping the code as its cause.

@@ -484,6 +484,44 @@ pub fn touch_records_an_access<F: Front>() {
     assert!(!setup.path("s1.svs").exists());
 }
 
+pub fn touch_writes_a_stamp_that_survives_reopen_and_is_void_when_torn<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    let original = doc("s1", "u1", T0 + 60 * MINUTE);
+    front.create(&original).unwrap();
+    let file = std::fs::read(setup.path("s1.svs")).unwrap();
+    setup.clock.set(T0 + MINUTE);
+    front.touch("s1").unwrap().expect("s1 is live");
+    setup.clock.set(T0 + 2 * MINUTE);
+    let touched = front.touch("s1").unwrap().expect("s1 is live");
+    assert_eq!(
+        std::fs::read(setup.path("s1.svs")).unwrap(),
+        file,
+        "touch does not rewrite the session file"
+    );
+    assert_eq!(std::fs::metadata(setup.path("s1.sva")).unwrap().len(), 66);
+    drop(front);
+    let mut front: F = open(&setup);
+    assert_eq!(front.get("s1").unwrap().as_ref(), Some(&touched));
+    assert_eq!(touched["security"]["accessCount"], 3);
+    drop(front);
+    // A stamp torn by a crash is void: the session reads as its file holds it.
+    let stamp = std::fs::read(setup.path("s1.sva")).unwrap();
+    std::fs::write(setup.path("s1.sva"), &stamp[..30]).unwrap();
+    let mut front: F = open(&setup);
+    assert_eq!(front.get("s1").unwrap(), Some(original.clone()));
+    let report = front.check().unwrap();
+    assert_eq!(
+        (&report["quarantined"], &report["foreign"], &report["live"]),
+        (&json!(0), &json!(0), &json!(1))
+    );
+    assert_eq!(setup.names(), vec!["s1.svs", "session-vault.json"]);
+    // Deleting the session removes its stamp with it.
+    front.touch("s1").unwrap().expect("s1 is live");
+    assert!(front.delete("s1").unwrap());
+    assert_eq!(setup.names(), vec!["session-vault.json"]);
+}
+
 pub fn idle_timeout_expires_on_every_path_and_touch_extends_it<F: Front>() {
     let mut setup = Setup::new();
     setup.idle_timeout = Some(10 * MINUTE);
@@ -778,6 +816,7 @@ macro_rules! suite {
                 the_store_directory_is_private,
                 model_random_operations_with_reopen,
                 touch_records_an_access,
+                touch_writes_a_stamp_that_survives_reopen_and_is_void_when_torn,
                 idle_timeout_expires_on_every_path_and_touch_extends_it,
                 a_store_rotated_twice_rekeyed_and_retired_keeps_every_session,
                 a_session_under_a_missing_key_is_reported_kept_and_recovered,

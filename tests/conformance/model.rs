@@ -116,7 +116,7 @@ fn run<F: Front>(seed: u64, steps: usize, open: fn(&Setup) -> Result<F, String>)
         let now = session_vault::Clock::now(&setup.clock);
         let store = front.as_mut().expect("the store is open");
         let context = format!("seed {seed} step {step}");
-        match rng.below(12) {
+        match rng.below(13) {
             0 | 1 => {
                 let id = rng.pick(IDS);
                 let mut d = doc(id, rng.pick(USERS), now + 1 + rng.below(5_000));
@@ -199,6 +199,22 @@ fn run<F: Front>(seed: u64, steps: usize, open: fn(&Setup) -> Result<F, String>)
                 );
             }
             10 => setup.clock.advance(rng.below(1_500)),
+            11 => {
+                let id = rng.pick(IDS);
+                let expected = match model.docs.get_mut(id).filter(|d| now < expires(d)) {
+                    Some(d) => {
+                        let count = d["security"]["accessCount"].as_u64().expect("count");
+                        d["security"]["lastAccessedAt"] = json!(now);
+                        d["security"]["accessCount"] = json!(count + 1);
+                        Some(d.clone())
+                    }
+                    None => {
+                        model.docs.remove(id);
+                        None
+                    }
+                };
+                assert_eq!(store.touch(id), Ok(expected), "{context}: touch {id}");
+            }
             _ => {
                 if rng.below(8) == 0 {
                     let stored = model.docs.len() as u64;

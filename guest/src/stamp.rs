@@ -1,0 +1,118 @@
+//! Access stamps: what `touch` writes instead of rewriting the session file.
+//!
+//! A stamp `<id>.sva` is a sealed record of kind [`Kind::Access`] whose 28-byte plaintext
+//! is `lastAccessedAt (u64 LE) || accessCount (u64 LE) || version (12 bytes)`, where
+//! `version` is the nonce of the session file it amends. A stamp applies only to that
+//! exact file: once the session is rewritten (new nonce), an old stamp is void. Stamps are
+//! written in place without a sync, so a crash can leave one torn or missing; either way it
+//! is void and the session reads with the access fields its file holds — never worse.
+
+use crate::crypto::{Key, NONCE_LEN, TAG_LEN};
+use crate::format::{self, HEADER_LEN, Kind};
+
+/// The plaintext length of a stamp.
+const PLAINTEXT_LEN: usize = 8 + 8 + NONCE_LEN;
+/// The length of every well-formed stamp file.
+pub const LEN: usize = HEADER_LEN + PLAINTEXT_LEN + TAG_LEN;
+
+/// The latest access of one version of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    /// `security.lastAccessedAt` after the access.
+    pub last_accessed_at: u64,
+    /// `security.accessCount` after the access.
+    pub access_count: u64,
+    /// The nonce of the session file this stamp amends.
+    pub version: [u8; NONCE_LEN],
+}
+
+impl Stamp {
+    /// Seals the stamp for session `id` under `key`.
+    pub fn seal(
+        &self,
+        key_id: u32,
+        key: &Key,
+        nonce: [u8; NONCE_LEN],
+        id: &str,
+    ) -> Result<Vec<u8>, crate::StoreError> {
+        let mut plaintext = [0u8; PLAINTEXT_LEN];
+        let (last, rest) = plaintext.split_at_mut(8);
+        let (count, version) = rest.split_at_mut(8);
+        last.copy_from_slice(&self.last_accessed_at.to_le_bytes());
+        count.copy_from_slice(&self.access_count.to_le_bytes());
+        version.copy_from_slice(&self.version);
+        format::encode(Kind::Access, key_id, key, nonce, id, &plaintext)
+    }
+
+    /// Opens the stamp file of session `id`; `None` if it is void: torn, damaged, of the
+    /// wrong length, for another id, or under a key `key_for` does not give.
+    pub fn open<'k>(
+        file: &[u8],
+        id: &str,
+        key_for: impl Fn(u32) -> Option<&'k Key>,
+    ) -> Option<Stamp> {
+        if file.len() != LEN {
+            return None;
+        }
+        let plaintext = format::decode(file, Kind::Access, id, key_for).ok()?;
+        let (last, rest) = plaintext.split_first_chunk::<8>()?;
+        let (count, rest) = rest.split_first_chunk::<8>()?;
+        let version: [u8; NONCE_LEN] = rest.try_into().ok()?;
+        Some(Stamp {
+            last_accessed_at: u64::from_le_bytes(*last),
+            access_count: u64::from_le_bytes(*count),
+            version,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::nonce;
+
+    fn key() -> Key {
+        Key::from_raw(&[3; 32]).unwrap()
+    }
+
+    fn stamp() -> Stamp {
+        Stamp {
+            last_accessed_at: 1_893_456_000_123,
+            access_count: 42,
+            version: [7; NONCE_LEN],
+        }
+    }
+
+    #[test]
+    fn a_stamp_round_trips_at_its_fixed_length() {
+        let key = key();
+        let file = stamp().seal(1, &key, nonce().unwrap(), "s1").unwrap();
+        assert_eq!(file.len(), LEN);
+        assert_eq!(LEN, 66);
+        assert_eq!(file[5], Kind::Access as u8);
+        assert_eq!(
+            Stamp::open(&file, "s1", |k| (k == 1).then_some(&key)),
+            Some(stamp())
+        );
+    }
+
+    #[test]
+    fn torn_damaged_moved_or_keyless_stamps_are_void() {
+        let key = key();
+        let file = stamp().seal(1, &key, nonce().unwrap(), "s1").unwrap();
+        let open = |bytes: &[u8], id: &str| Stamp::open(bytes, id, |k| (k == 1).then_some(&key));
+        for len in 0..file.len() {
+            assert_eq!(open(&file[..len], "s1"), None, "torn at {len}");
+        }
+        for i in 0..file.len() {
+            let mut bad = file.clone();
+            bad[i] ^= 1;
+            assert_eq!(open(&bad, "s1"), None, "byte {i} flipped");
+        }
+        let mut longer = file.clone();
+        longer.push(0);
+        assert_eq!(open(&longer, "s1"), None);
+        assert_eq!(open(&file, "s2"), None);
+        assert_eq!(Stamp::open(&file, "s1", |_| None), None);
+    }
+}
