@@ -14,7 +14,11 @@ use crate::error::StoreError;
 
 /// A preopened directory.
 pub struct WasiDir {
+    /// The preopen, for calls that take a path.
     root: Descriptor,
+    /// The same directory opened again through the preopen (`.`), for calls on the
+    /// directory itself: jco's Node shim refuses `read-directory` and `sync` on a preopen.
+    itself: Descriptor,
 }
 
 impl WasiDir {
@@ -26,7 +30,11 @@ impl WasiDir {
             Some(name) => preopens.find(|(_, path)| path == name),
         };
         match found {
-            Some((root, _)) => Ok(WasiDir { root }),
+            Some((root, _)) => {
+                let itself = open_dir(&root, ".")
+                    .map_err(|code| StoreError::io("opening the store directory", error(code)))?;
+                Ok(WasiDir { root, itself })
+            }
             None => Err(StoreError::InvalidInput(match name {
                 None => "the runtime gave the component no preopened directory".into(),
                 Some(name) => format!("no preopened directory has the guest path {name:?}"),
@@ -41,17 +49,9 @@ impl WasiDir {
         f: impl FnOnce(&Descriptor) -> Result<T, ErrorCode>,
     ) -> io::Result<T> {
         if path.is_empty() {
-            return f(&self.root).map_err(error);
+            return f(&self.itself).map_err(error);
         }
-        let dir = self
-            .root
-            .open_at(
-                PathFlags::empty(),
-                path,
-                OpenFlags::DIRECTORY,
-                DescriptorFlags::READ,
-            )
-            .map_err(error)?;
+        let dir = open_dir(&self.root, path).map_err(error)?;
         f(&dir).map_err(error)
     }
 }
@@ -161,6 +161,16 @@ impl Dir for WasiDir {
     fn sync(&self, path: &str) -> io::Result<()> {
         self.with_dir(path, |dir| dir.sync())
     }
+}
+
+/// Opens the directory at `path` under `dir`, without following a symbolic link.
+fn open_dir(dir: &Descriptor, path: &str) -> Result<Descriptor, ErrorCode> {
+    dir.open_at(
+        PathFlags::empty(),
+        path,
+        OpenFlags::DIRECTORY,
+        DescriptorFlags::READ,
+    )
 }
 
 /// Writes all of `bytes` at the start of `file`.

@@ -1,0 +1,129 @@
+//! Embedding the session-vault component in your own wasmtime host, without this crate's
+//! `Vault`: bindings generated from `wit/`, WASI from `wasmtime-wasi`, one preopened
+//! directory. Run it with `cargo run --example embed -- [STORE_DIR]`.
+//!
+//! Your host must also hold an exclusive lock on the directory while a store is open (WASI
+//! has no file locks); `host/src/vault.rs` shows that, the clock, and a memory limit.
+
+use anyhow::{Context, anyhow};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+// `bindgen!` emits `unsafe` blocks around typed function handles it has checked itself.
+#[allow(unsafe_code)]
+mod bindings {
+    wasmtime::component::bindgen!({ path: "../wit", world: "session-vault" });
+}
+use bindings::exports::session_vault::store::sessions::{self as wit, SessionData};
+
+/// What the component's WASI imports run against.
+struct Host {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let dir = match std::env::args_os().nth(1) {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::env::temp_dir().join(format!("session-vault-embed-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    let engine = Engine::default();
+    // The component's bytes; a host of your own would read the .wasm file instead.
+    let component = Component::new(&engine, session_vault::COMPONENT)?;
+    let mut linker = Linker::<Host>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.preopened_dir(&dir, "/store", FsPerms::ReadWrite)?;
+    let host = Host {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+    };
+    let mut store = Store::new(&engine, host);
+    let instance = bindings::SessionVault::instantiate(&mut store, &component, &linker)?;
+    let sessions = instance.session_vault_store_sessions().store();
+
+    // Every call returns Result<Result<T, wit::Error>, wasmtime::Error>: the outer error
+    // is a trap, the inner one the store's answer.
+    let config = wit::Config {
+        secret: wit::Secret::RawKey(vec![42; 32]),
+        directory: Some("/store".into()),
+        max_session_bytes: None,
+        idle_timeout: None,
+    };
+    let vault = sessions
+        .call_open(&mut store, &config)?
+        .map_err(|e| anyhow!("open: {e:?}"))?;
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
+    let id = format!("embed-{now}");
+    let session = SessionData {
+        session_id: id.clone(),
+        session_token: "token".into(),
+        user_context: wit::UserContext {
+            user_id: "alice".into(),
+            email: None,
+            name: None,
+            tenant_id: None,
+            roles: None,
+            extra: vec![],
+        },
+        token_metadata: wit::TokenMetadata {
+            access_token: "at".into(),
+            refresh_token: None,
+            id_token: None,
+            expires_at: now + 3_600_000,
+            scopes: vec!["openid".into()],
+            extra: vec![],
+        },
+        security: wit::Security {
+            ip_address: "10.0.0.1".into(),
+            user_agent: "embed".into(),
+            created_at: now,
+            last_accessed_at: now,
+            access_count: 0,
+            fingerprint: None,
+            extra: vec![],
+        },
+        expires_at: now + 86_400_000,
+        created_at: now,
+        extra: vec![wit::ExtraField {
+            name: "plan".into(),
+            value: "\"pro\"".into(),
+        }],
+    };
+    sessions
+        .call_create(&mut store, vault, &session)?
+        .map_err(|e| anyhow!("create: {e:?}"))?;
+    let touched = sessions
+        .call_touch(&mut store, vault, &id)?
+        .map_err(|e| anyhow!("touch: {e:?}"))?
+        .context("the session just created is live")?;
+    let absent = sessions.call_get(&mut store, vault, "no-such-session")?;
+    let invalid = sessions.call_get(&mut store, vault, "../etc/passwd")?;
+    let count = sessions.call_count(&mut store, vault)?;
+    println!("store: {}", dir.display());
+    println!(
+        "created and touched {id}: access count {}",
+        touched.security.access_count
+    );
+    println!("get no-such-session: {absent:?}");
+    println!("get ../etc/passwd: {invalid:?}");
+    println!("count: {count:?}");
+    vault.resource_drop(&mut store)?;
+    Ok(())
+}
