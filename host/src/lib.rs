@@ -32,6 +32,7 @@
 )]
 
 mod bindings;
+mod compiled;
 mod convert;
 mod error;
 mod vault;

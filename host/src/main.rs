@@ -143,9 +143,12 @@ fn import_legacy(
     Ok(exit::OTHER)
 }
 
-/// The store options from the flags and `SESSION_VAULT_NOW`.
+/// The store options from the flags, `SESSION_VAULT_NOW` and the cache directory.
 pub fn options(args: &Args) -> anyhow::Result<VaultOptions> {
     let mut options = VaultOptions::new();
+    if let Some(dir) = compiled_cache() {
+        options = options.compiled_cache(dir);
+    }
     if let Some(bytes) = args.max_session_bytes {
         options = options.max_session_bytes(bytes);
     }
@@ -161,6 +164,20 @@ pub fn options(args: &Args) -> anyhow::Result<VaultOptions> {
         options = options.clock(ManualClock::new(now));
     }
     Ok(options)
+}
+
+/// Where the compiled component is cached: `SESSION_VAULT_CACHE_DIR` (empty: nowhere),
+/// else the XDG cache directory. Relative paths are ignored, as XDG requires.
+fn compiled_cache() -> Option<std::path::PathBuf> {
+    let absolute = |dir: std::path::PathBuf| Some(dir).filter(|d| d.is_absolute());
+    if let Some(dir) = std::env::var_os("SESSION_VAULT_CACHE_DIR") {
+        return absolute(dir.into());
+    }
+    match std::env::var_os("XDG_CACHE_HOME") {
+        Some(base) if !base.is_empty() => absolute(std::path::PathBuf::from(base)),
+        _ => absolute(std::path::PathBuf::from(std::env::var_os("HOME")?).join(".cache")),
+    }
+    .map(|base| base.join("session-vault"))
 }
 
 /// Prints a session, or fails with `not-found` naming the id.

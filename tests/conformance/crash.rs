@@ -24,27 +24,45 @@ fn rekey_killed_midway_and_run_again_loses_nothing() {
     assert_eq!(vault.add_key(&second.secret()).unwrap(), 2);
     drop(vault);
 
+    // Kill later and later until a run finishes on its own; every kill must leave all
+    // 400 sessions readable, and at least one must land in the middle of the rekey.
     let mut under_new_key = Vec::new();
-    for delay in [150, 300, 350, 400, 450, 550] {
+    let mut delay = 20;
+    for _ in 0..60 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_session-vault"))
             .arg("--dir")
             .arg(&setup.dir)
             .arg("rekey")
             .env("SESSION_VAULT_SECRET", second.text())
             .env("SESSION_VAULT_NOW", T0.to_string())
+            .env(
+                "SESSION_VAULT_CACHE_DIR",
+                std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("compiled-cache"),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(delay));
+        let finished = child.try_wait().unwrap().is_some();
         // SIGKILL: no destructor, no flush, wherever the process is.
         let _ = child.kill();
         child.wait().unwrap();
         let mut vault = options.open(&setup.dir, second.secret()).unwrap();
         assert_eq!(vault.count().unwrap(), 400, "killed after {delay} ms");
         let keys = vault.keys().unwrap();
-        under_new_key.push(keys.iter().find(|k| k.id == 2).map_or(0, |k| k.sessions));
+        let rekeyed = keys.iter().find(|k| k.id == 2).map_or(0, |k| k.sessions);
+        under_new_key.push(rekeyed);
+        if finished || rekeyed == 400 {
+            break;
+        }
+        delay += 30;
     }
+    eprintln!("sessions under the new key after each kill: {under_new_key:?}");
+    assert!(
+        under_new_key.iter().any(|n| (1..400).contains(n)),
+        "no kill landed in the middle of the rekey: {under_new_key:?}"
+    );
     let mut vault = options.open(&setup.dir, second.secret()).unwrap();
     for d in &docs {
         assert_eq!(vault.get(&d.session_id).unwrap().as_ref(), Some(d));
@@ -70,5 +88,4 @@ fn rekey_killed_midway_and_run_again_loses_nothing() {
         Vec::<String>::new(),
         "no temporary file survives a reopen"
     );
-    eprintln!("sessions under the new key after each kill: {under_new_key:?}");
 }

@@ -363,6 +363,11 @@ impl Cli {
             .arg(&self.dir)
             .env("SESSION_VAULT_SECRET", &self.secret)
             .env("SESSION_VAULT_NOW", self.clock_now().to_string())
+            // The compiled component, shared by every CLI run of this build (not ~/.cache).
+            .env(
+                "SESSION_VAULT_CACHE_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("compiled-cache"),
+            )
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {

@@ -19,7 +19,11 @@ Exit codes:
   4  any other store error (locked, corrupted, missing key, I/O, component failure)
 
 SESSION_VAULT_NOW=<ms since the epoch> fixes the clock the store sees (for tests and for
-reproducing expiry).";
+reproducing expiry).
+
+The compiled component is cached in SESSION_VAULT_CACHE_DIR, else $XDG_CACHE_HOME/session-vault,
+else ~/.cache/session-vault, so a command does not compile it again; SESSION_VAULT_CACHE_DIR=
+(empty) turns the cache off.";
 
 /// An encrypted, file-backed session store (a WASI component run by wasmtime).
 #[derive(Debug, Parser)]
