@@ -102,6 +102,7 @@ class Vault:
         config.directory = "/store"
         setattr(config, "max-session-bytes", None)
         setattr(config, "idle-timeout", None)
+        config.durability = None
         self.handle = self.call("[static]store.open", config)
 
     def call(self, name, *args):

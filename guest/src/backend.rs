@@ -31,9 +31,10 @@ pub trait Backend {
     fn write_meta(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
     /// Reads the blob of `id` (at most `limit` bytes); `Ok(None)` if there is none.
     fn read(&mut self, id: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Replaces the blob of `id` atomically and durably.
+    /// Replaces the blob of `id` atomically, as durably as the backend is configured.
     fn write(&mut self, id: &str, blob: &[u8]) -> Result<(), StoreError>;
-    /// Removes the blob of `id` durably; `Ok(false)` if there was none.
+    /// Removes the blob of `id`, as durably as the backend is configured; `Ok(false)` if
+    /// there was none.
     fn remove(&mut self, id: &str) -> Result<bool, StoreError>;
     /// Lists every id with a blob.
     fn list(&mut self) -> Result<Listing, StoreError>;
@@ -49,6 +50,20 @@ pub trait Backend {
     fn quarantine(&mut self, id: &str) -> Result<(), StoreError>;
     /// How many blobs have been quarantined.
     fn quarantined(&mut self) -> Result<u64, StoreError>;
+}
+
+/// How much of a session write is on disk when it returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// The file and the directory are synced before a write or removal returns: an
+    /// acknowledged change survives a crash or a power loss.
+    #[default]
+    Durable,
+    /// Nothing is synced (what the original store did). A process crash loses nothing the
+    /// OS accepted; a power loss or kernel crash can lose recent changes, or leave a
+    /// recently written file empty (then quarantined at open as damaged).
+    Relaxed,
 }
 
 /// The extension of session files.
@@ -68,12 +83,19 @@ const TEMP_EXT: &str = ".tmp";
 #[derive(Debug)]
 pub struct Files<D> {
     dir: D,
+    durability: Durability,
 }
 
 impl<D: Dir> Files<D> {
-    /// Uses `dir` as the store directory.
+    /// Uses `dir` as the store directory, with durable writes.
     pub fn new(dir: D) -> Self {
-        Files { dir }
+        Files::with_durability(dir, Durability::Durable)
+    }
+
+    /// Uses `dir` as the store directory; session writes and removals are as durable as
+    /// `durability` says (the metadata and quarantine moves are always synced).
+    pub fn with_durability(dir: D, durability: Durability) -> Self {
+        Files { dir, durability }
     }
 
     /// The directory this backend writes to.
@@ -81,16 +103,20 @@ impl<D: Dir> Files<D> {
         &self.dir
     }
 
-    fn replace(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    fn replace(&self, name: &str, bytes: &[u8], durability: Durability) -> Result<(), StoreError> {
+        let durable = durability == Durability::Durable;
         let temp = temp_name(name)?;
         self.dir
-            .write_new(&temp, bytes)
+            .write_new(&temp, bytes, durable)
             .and_then(|()| self.dir.rename(&temp, name))
             .map_err(|e| {
                 // Best effort: a temp file left behind is removed at the next open anyway.
                 let _ = self.dir.remove(&temp);
                 StoreError::io(format!("writing {name}"), e)
             })?;
+        if !durable {
+            return Ok(());
+        }
         self.dir
             .sync("")
             .map_err(|e| StoreError::io(format!("syncing the directory after writing {name}"), e))
@@ -123,7 +149,7 @@ impl<D: Dir> Backend for Files<D> {
     }
 
     fn write_meta(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.replace(meta::FILE_NAME, bytes)
+        self.replace(meta::FILE_NAME, bytes, Durability::Durable)
     }
 
     fn read(&mut self, id: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
@@ -139,7 +165,7 @@ impl<D: Dir> Backend for Files<D> {
     }
 
     fn write(&mut self, id: &str, blob: &[u8]) -> Result<(), StoreError> {
-        self.replace(&session_name(id), blob)
+        self.replace(&session_name(id), blob, self.durability)
     }
 
     fn remove(&mut self, id: &str) -> Result<bool, StoreError> {
@@ -148,7 +174,7 @@ impl<D: Dir> Backend for Files<D> {
             .dir
             .remove(&name)
             .map_err(|e| StoreError::io(format!("removing {name}"), e))?;
-        if existed {
+        if existed && self.durability == Durability::Durable {
             self.dir.sync("").map_err(|e| {
                 StoreError::io(format!("syncing the directory after removing {name}"), e)
             })?;

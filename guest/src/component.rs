@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use serde_json::Value;
 
-use crate::backend::Files;
+use crate::backend::{Durability, Files};
 use crate::error::StoreError;
 use crate::legacy::LegacyStore;
 use crate::meta::Secret;
@@ -85,7 +85,12 @@ impl wit::GuestStore for StoreResource {
         let mut store_config = Config::new(secret_from_wit(config.secret));
         store_config.max_session_bytes = config.max_session_bytes;
         store_config.idle_timeout = config.idle_timeout;
-        let store = Store::open(Files::new(dir), SystemClock, store_config)?;
+        let durability = match config.durability {
+            None | Some(wit::Durability::Durable) => Durability::Durable,
+            Some(wit::Durability::Relaxed) => Durability::Relaxed,
+        };
+        let backend = Files::with_durability(dir, durability);
+        let store = Store::open(backend, SystemClock, store_config)?;
         Ok(wit::Store::new(StoreResource {
             store: RefCell::new(store),
         }))

@@ -20,8 +20,8 @@ pub trait Dir {
     /// Reads a whole regular file; `Ok(None)` if it does not exist. A file longer than
     /// `limit` bytes is an `InvalidData` error. Symbolic links are not followed.
     fn read(&self, path: &str, limit: u64) -> io::Result<Option<Vec<u8>>>;
-    /// Creates `path`, which must not exist, writes `bytes` and syncs the file.
-    fn write_new(&self, path: &str, bytes: &[u8]) -> io::Result<()>;
+    /// Creates `path`, which must not exist, and writes `bytes`; syncs the file if `sync`.
+    fn write_new(&self, path: &str, bytes: &[u8], sync: bool) -> io::Result<()>;
     /// Writes `bytes` at the start of `path`, creating it if needed, without syncing and
     /// without truncating (a longer old file keeps its tail). Symbolic links are not followed.
     fn overwrite(&self, path: &str, bytes: &[u8]) -> io::Result<()>;
@@ -80,7 +80,7 @@ impl Dir for StdDir {
         Ok(Some(bytes))
     }
 
-    fn write_new(&self, path: &str, bytes: &[u8]) -> io::Result<()> {
+    fn write_new(&self, path: &str, bytes: &[u8], sync: bool) -> io::Result<()> {
         use std::io::Write;
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -88,7 +88,7 @@ impl Dir for StdDir {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(self.path(path))?;
         file.write_all(bytes)?;
-        file.sync_all()
+        if sync { file.sync_all() } else { Ok(()) }
     }
 
     fn overwrite(&self, path: &str, bytes: &[u8]) -> io::Result<()> {
@@ -174,9 +174,9 @@ mod tests {
     fn write_new_refuses_to_replace() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = StdDir::new(tmp.path());
-        dir.write_new("a", b"1").unwrap();
+        dir.write_new("a", b"1", true).unwrap();
         assert_eq!(
-            dir.write_new("a", b"2").unwrap_err().kind(),
+            dir.write_new("a", b"2", true).unwrap_err().kind(),
             io::ErrorKind::AlreadyExists
         );
         assert_eq!(dir.read("a", 10).unwrap(), Some(b"1".to_vec()));
@@ -195,7 +195,7 @@ mod tests {
     fn read_enforces_the_limit_and_reports_absence() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = StdDir::new(tmp.path());
-        dir.write_new("a", b"12345").unwrap();
+        dir.write_new("a", b"12345", false).unwrap();
         assert_eq!(dir.read("a", 5).unwrap(), Some(b"12345".to_vec()));
         assert_eq!(
             dir.read("a", 4).unwrap_err().kind(),

@@ -39,7 +39,7 @@ mod component;
 #[cfg(target_family = "wasm")]
 mod wasi_dir;
 
-pub use backend::{Backend, Files};
+pub use backend::{Backend, Durability, Files};
 pub use dir::{Dir, StdDir};
 pub use error::StoreError;
 pub use legacy::{ImportFailure, ImportReport, LegacyStore};

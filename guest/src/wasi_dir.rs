@@ -92,7 +92,7 @@ impl Dir for WasiDir {
         }
     }
 
-    fn write_new(&self, path: &str, bytes: &[u8]) -> io::Result<()> {
+    fn write_new(&self, path: &str, bytes: &[u8], sync: bool) -> io::Result<()> {
         let file = self
             .root
             .open_at(
@@ -103,7 +103,10 @@ impl Dir for WasiDir {
             )
             .map_err(error)?;
         write_all(&file, bytes)?;
-        file.sync().map_err(error)
+        if sync {
+            file.sync().map_err(error)?;
+        }
+        Ok(())
     }
 
     fn overwrite(&self, path: &str, bytes: &[u8]) -> io::Result<()> {

@@ -62,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         directory: Some("/store".into()),
         max_session_bytes: None,
         idle_timeout: None,
+        durability: None,
     };
     let vault = sessions
         .call_open(&mut store, &config)?

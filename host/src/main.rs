@@ -152,6 +152,10 @@ pub fn options(args: &Args) -> anyhow::Result<VaultOptions> {
     if let Some(bytes) = args.max_session_bytes {
         options = options.max_session_bytes(bytes);
     }
+    options = options.durability(match args.durability {
+        cli::args::DurabilityArg::Durable => session_vault::Durability::Durable,
+        cli::args::DurabilityArg::Relaxed => session_vault::Durability::Relaxed,
+    });
     if let Some(ms) = args.idle_timeout_ms {
         options = options.idle_timeout(std::time::Duration::from_millis(ms));
     }

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use session_vault_guest::{
-    Clock, ImportReport, KeyInfo, Report, Secret, SessionData, SessionPatch, StoreError,
-    SystemClock,
+    Clock, Durability, ImportReport, KeyInfo, Report, Secret, SessionData, SessionPatch,
+    StoreError, SystemClock,
 };
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
@@ -39,6 +39,7 @@ pub struct VaultOptions {
     clock: Option<Arc<dyn Clock + Send + Sync>>,
     component: Option<PathBuf>,
     compiled_cache: Option<PathBuf>,
+    durability: Durability,
     memory_limit: Option<usize>,
     legacy_source: Option<PathBuf>,
     idle_timeout: Option<u64>,
@@ -88,6 +89,13 @@ impl VaultOptions {
     /// Loads the component from this file instead of the embedded one.
     pub fn component(mut self, path: impl Into<PathBuf>) -> Self {
         self.component = Some(path.into());
+        self
+    }
+
+    /// How much of each session write and removal is on disk when the call returns
+    /// (default [`Durability::Durable`]; see the WIT `durability` enum for the trade-off).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
         self
     }
 
@@ -170,6 +178,11 @@ impl Vault {
             directory: Some(GUEST_DIR.into()),
             max_session_bytes: options.max_session_bytes,
             idle_timeout: options.idle_timeout,
+            durability: Some(match options.durability {
+                Durability::Relaxed => wit::Durability::Relaxed,
+                // Durable, and any mode added later: the safe choice.
+                _ => wit::Durability::Durable,
+            }),
         };
         let opened = bindings
             .session_vault_store_sessions()

@@ -815,6 +815,7 @@ macro_rules! suite {
                 a_second_opener_is_locked_out,
                 the_store_directory_is_private,
                 model_random_operations_with_reopen,
+                model_random_operations_relaxed,
                 touch_records_an_access,
                 touch_writes_a_stamp_that_survives_reopen_and_is_void_when_torn,
                 idle_timeout_expires_on_every_path_and_touch_extends_it,
@@ -839,4 +840,4 @@ macro_rules! suite {
 
 pub use crate::keys::*;
 pub use crate::legacy::*;
-pub use crate::model::model_random_operations_with_reopen;
+pub use crate::model::{model_random_operations_relaxed, model_random_operations_with_reopen};

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use session_vault::{
-    ManualClock, Secret, SessionData, SessionPatch, StoreError, Vault, VaultOptions,
+    Durability, ManualClock, Secret, SessionData, SessionPatch, StoreError, Vault, VaultOptions,
 };
 use session_vault_guest::{Config, Files, LegacyStore, StdDir, Store};
 
@@ -29,6 +29,8 @@ pub struct Setup {
     pub max_session_bytes: Option<u32>,
     /// The idle timeout (ms) every front opens the store with.
     pub idle_timeout: Option<u64>,
+    /// The durability every front opens the store with.
+    pub durability: Durability,
 }
 
 /// A secret in the forms the API and the CLI take it.
@@ -70,6 +72,7 @@ impl Setup {
             clock: ManualClock::new(T0),
             max_session_bytes: None,
             idle_timeout: None,
+            durability: Durability::Durable,
         }
     }
 
@@ -195,7 +198,9 @@ impl Front for Api {
     const REOPENS: bool = false;
 
     fn open(setup: &Setup) -> Result<Self, Fail> {
-        let mut options = VaultOptions::new().clock(setup.clock.clone());
+        let mut options = VaultOptions::new()
+            .clock(setup.clock.clone())
+            .durability(setup.durability);
         if let Some(max) = setup.max_session_bytes {
             options = options.max_session_bytes(max);
         }
@@ -326,6 +331,7 @@ pub struct Cli {
     clock: ManualClock,
     max_session_bytes: Option<u32>,
     idle_timeout: Option<u64>,
+    durability: Durability,
 }
 
 /// The exit code the CLI documents for each WIT error case.
@@ -381,6 +387,9 @@ impl Cli {
         }
         if let Some(ms) = self.idle_timeout {
             command.arg("--idle-timeout-ms").arg(ms.to_string());
+        }
+        if self.durability == Durability::Relaxed {
+            command.arg("--durability").arg("relaxed");
         }
         command.args(args);
         let mut child = command.spawn().expect("starting session-vault");
@@ -440,6 +449,7 @@ impl Front for Cli {
             clock: setup.clock.clone(),
             max_session_bytes: setup.max_session_bytes,
             idle_timeout: setup.idle_timeout,
+            durability: setup.durability,
         };
         // Every command opens the store; `count` shows whether it opens.
         cli.run(&["count"], None)?;
@@ -584,7 +594,7 @@ impl Front for Native {
         config.max_session_bytes = setup.max_session_bytes;
         config.idle_timeout = setup.idle_timeout;
         Store::open(
-            Files::new(StdDir::new(&setup.dir)),
+            Files::with_durability(StdDir::new(&setup.dir), setup.durability),
             setup.clock.clone(),
             config,
         )

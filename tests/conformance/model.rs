@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::cases::doc;
 use crate::front::{Front, Setup, T0};
+use session_vault::Durability;
 
 /// A small deterministic generator (SplitMix64), so a failing seed replays exactly.
 struct Rng(u64);
@@ -103,12 +104,27 @@ fn random_patch(rng: &mut Rng, now: u64) -> Value {
 pub fn model_random_operations_with_reopen<F: Front>() {
     let (seeds, steps) = if F::REOPENS { (1, 60) } else { (4, 250) };
     for seed in 0..seeds {
-        run(seed, steps, F::open);
+        run(seed, steps, Durability::Durable, F::open);
     }
 }
 
-fn run<F: Front>(seed: u64, steps: usize, open: fn(&Setup) -> Result<F, String>) {
-    let setup = Setup::new();
+/// The same, with `relaxed` durability: only what reaches the disk changes, not what the
+/// store answers.
+pub fn model_random_operations_relaxed<F: Front>() {
+    let (seeds, steps) = if F::REOPENS { (1, 60) } else { (2, 250) };
+    for seed in 100..100 + seeds {
+        run(seed, steps, Durability::Relaxed, F::open);
+    }
+}
+
+fn run<F: Front>(
+    seed: u64,
+    steps: usize,
+    durability: Durability,
+    open: fn(&Setup) -> Result<F, String>,
+) {
+    let mut setup = Setup::new();
+    setup.durability = durability;
     let mut rng = Rng(seed);
     let mut model = Model::default();
     let mut front = Some(open(&setup).expect("open"));

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 The secret comes from SESSION_VAULT_SECRET or --secret-file PATH, never from an argument:
@@ -25,6 +25,15 @@ The compiled component is cached in SESSION_VAULT_CACHE_DIR, else $XDG_CACHE_HOM
 else ~/.cache/session-vault, so a command does not compile it again; SESSION_VAULT_CACHE_DIR=
 (empty) turns the cache off.";
 
+/// `--durability`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DurabilityArg {
+    /// Synced before each command returns.
+    Durable,
+    /// Not synced.
+    Relaxed,
+}
+
 /// An encrypted, file-backed session store (a WASI component run by wasmtime).
 #[derive(Debug, Parser)]
 #[command(name = "session-vault", version, after_help = AFTER_HELP)]
@@ -41,6 +50,10 @@ pub struct Args {
     /// Expire sessions not accessed for this many milliseconds (default: no idle timeout).
     #[arg(long, global = true, value_name = "MS")]
     pub idle_timeout_ms: Option<u64>,
+    /// `durable` syncs every session write and removal before it returns; `relaxed` does
+    /// not (faster; a power loss can lose or empty recent writes).
+    #[arg(long, global = true, value_name = "MODE", default_value = "durable")]
+    pub durability: DurabilityArg,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
