@@ -36,8 +36,19 @@ fn run(args: &Args) -> anyhow::Result<u8> {
             cli::demo::run(args)?;
             return Ok(exit::OK);
         }
-        Command::Bench { sessions } => {
-            cli::bench::run(*sessions)?;
+        Command::Bench { sessions, original } => {
+            let original = original
+                .as_deref()
+                .map(cli::bench::Original::new)
+                .transpose()?;
+            let modes = match args.durability {
+                Some(durability) => vec![durability.into()],
+                None => vec![
+                    session_vault::Durability::Durable,
+                    session_vault::Durability::Relaxed,
+                ],
+            };
+            cli::bench::run(sessions, &modes, original.as_ref())?;
             return Ok(exit::OK);
         }
         Command::Store(command) => command,
@@ -152,10 +163,9 @@ pub fn options(args: &Args) -> anyhow::Result<VaultOptions> {
     if let Some(bytes) = args.max_session_bytes {
         options = options.max_session_bytes(bytes);
     }
-    options = options.durability(match args.durability {
-        cli::args::DurabilityArg::Durable => session_vault::Durability::Durable,
-        cli::args::DurabilityArg::Relaxed => session_vault::Durability::Relaxed,
-    });
+    if let Some(durability) = args.durability {
+        options = options.durability(durability.into());
+    }
     if let Some(ms) = args.idle_timeout_ms {
         options = options.idle_timeout(std::time::Duration::from_millis(ms));
     }

@@ -157,6 +157,9 @@ impl Vault {
             .unwrap_or_else(|| Arc::new(SystemClock));
         let mut wasi = WasiCtxBuilder::new();
         wasi.wall_clock(WallClock(clock));
+        // The vault is synchronous: run file operations on this thread rather than
+        // bouncing each one through Tokio's blocking pool (10x the cost of a `get`).
+        wasi.allow_blocking_current_thread(true);
         wasi.preopened_dir(dir, GUEST_DIR, FsPerms::ReadWrite)
             .map_err(|e| preopen_error(dir, e))?;
         if let Some(legacy) = &options.legacy_source {

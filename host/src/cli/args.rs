@@ -34,6 +34,15 @@ pub enum DurabilityArg {
     Relaxed,
 }
 
+impl From<DurabilityArg> for session_vault::Durability {
+    fn from(arg: DurabilityArg) -> Self {
+        match arg {
+            DurabilityArg::Durable => session_vault::Durability::Durable,
+            DurabilityArg::Relaxed => session_vault::Durability::Relaxed,
+        }
+    }
+}
+
 /// An encrypted, file-backed session store (a WASI component run by wasmtime).
 #[derive(Debug, Parser)]
 #[command(name = "session-vault", version, after_help = AFTER_HELP)]
@@ -52,8 +61,9 @@ pub struct Args {
     pub idle_timeout_ms: Option<u64>,
     /// `durable` syncs every session write and removal before it returns; `relaxed` does
     /// not (faster; a power loss can lose or empty recent writes).
-    #[arg(long, global = true, value_name = "MODE", default_value = "durable")]
-    pub durability: DurabilityArg,
+    /// (Default: durable; `bench` measures both unless given.)
+    #[arg(long, global = true, value_name = "MODE")]
+    pub durability: Option<DurabilityArg>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -64,11 +74,15 @@ pub struct Args {
 pub enum Command {
     /// Walk through the store's features on a throwaway store.
     Demo,
-    /// Measure each operation's throughput and latency on a throwaway store.
+    /// Measure every operation side by side: the component, the native core, the raw
+    /// I/O floor and (with --original) the original store, on throwaway stores.
     Bench {
-        /// How many sessions to create, read, update, touch and delete.
-        #[arg(long, default_value_t = 2000)]
-        sessions: usize,
+        /// Store sizes to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000")]
+        sessions: Vec<usize>,
+        /// The original store's built benchmark driver (a directory with dist/driver.js).
+        #[arg(long, value_name = "DIR")]
+        original: Option<PathBuf>,
     },
     /// An operation on the store in --dir.
     #[command(flatten)]

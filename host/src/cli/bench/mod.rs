@@ -1,0 +1,299 @@
+//! `session-vault bench`: every operation's throughput and latency, side by side, for
+//! (a) the component through the host API, (b) the same core compiled natively, (c) the
+//! raw I/O floor of the same file layout, and (d) the original TypeScript store when its
+//! driver is given — in one run, on throwaway stores of sessions shaped like the
+//! original's (~2.5 KB).
+
+mod original;
+mod peak;
+mod target;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use session_vault::{Durability, ManualClock, SessionData, SessionPatch};
+
+pub use original::Original;
+use target::{Kind, Target};
+
+/// Users the sessions are spread over (as in the legacy import benchmark).
+const USERS: usize = 97;
+
+/// What one timed operation gave.
+#[derive(Debug, Clone, Copy, Default)]
+struct Stats {
+    ops_per_s: f64,
+    p50_us: u128,
+    p99_us: u128,
+}
+
+/// Runs the benchmark for each store size and durability mode and prints the tables.
+pub fn run(
+    sizes: &[usize],
+    modes: &[Durability],
+    original: Option<&Original>,
+) -> anyhow::Result<()> {
+    let root = super::demo::temp_dir()?;
+    let outcome = (|| {
+        for &n in sizes {
+            let baseline = match original {
+                Some(original) => Some(original.bench(&root.join(format!("original-{n}")), n)?),
+                None => None,
+            };
+            for &durability in modes {
+                let mut results = BTreeMap::new();
+                for kind in Kind::ALL {
+                    let dir = root.join(format!("{n}-{durability:?}-{}", kind.name()));
+                    results.insert(kind.name(), measure(kind, &dir, n, durability)?);
+                    // Best effort: the directory is under the system's temporary directory.
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                print(n, durability, &results, baseline.as_ref());
+            }
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&root);
+    outcome
+}
+
+/// Every measurement of one target.
+#[derive(Debug, Default)]
+struct Results {
+    ops: BTreeMap<&'static str, Stats>,
+    cold_open: Duration,
+    cleanup_removed: u64,
+    peak_rss_kib: Option<u64>,
+    session_bytes: usize,
+}
+
+/// The operations in the order they run and print.
+const OPS: [&str; 8] = [
+    "create",
+    "get",
+    "update",
+    "touch 1st",
+    "touch",
+    "user-sessions",
+    "delete",
+    "cleanup",
+];
+
+fn measure(
+    kind: Kind,
+    dir: &std::path::Path,
+    n: usize,
+    durability: Durability,
+) -> anyhow::Result<Results> {
+    let now = session_vault::Clock::now(&session_vault::SystemClock);
+    let clock = ManualClock::new(now);
+    let sessions: Vec<SessionData> = (0..n).map(|i| session(i, now)).collect::<Result<_, _>>()?;
+    let ids: Vec<&str> = sessions.iter().map(|s| s.session_id.as_str()).collect();
+    let users: Vec<String> = (0..USERS).map(|u| format!("user-{u}")).collect();
+    let patch: SessionPatch = serde_json::from_value(serde_json::json!({
+        "security": {"lastAccessedAt": now + 1, "accessCount": 2}
+    }))?;
+    let mut results = Results {
+        session_bytes: sessions
+            .first()
+            .map_or(Ok(0), |s| serde_json::to_vec(s).map(|v| v.len()))?,
+        ..Results::default()
+    };
+    let mut target = kind.open(dir, durability, &clock)?;
+    let t: &mut dyn Target = target.as_mut();
+    results
+        .ops
+        .insert("create", time(&sessions, |s| t.create(s))?);
+    results.ops.insert("get", time(&ids, |id| t.get(id))?);
+    results
+        .ops
+        .insert("update", time(&ids, |id| t.update(id, &patch))?);
+    results
+        .ops
+        .insert("touch 1st", time(&ids, |id| t.touch(id))?);
+    results.ops.insert("touch", time(&ids, |id| t.touch(id))?);
+    results.ops.insert(
+        "user-sessions",
+        time(&users, |user| t.user_sessions(user).map(drop))?,
+    );
+    t.close();
+    if kind == Kind::Component {
+        results.peak_rss_kib = peak::one_shot_count(dir)?;
+    }
+    let start = Instant::now();
+    t.reopen()?;
+    results.cold_open = start.elapsed();
+    let (gone, kept) = ids.split_at(ids.len() / 2);
+    results.ops.insert("delete", time(gone, |id| t.delete(id))?);
+    // Every session expires within a day: a day later, cleanup removes the other half.
+    clock.advance(86_400_001);
+    let start = Instant::now();
+    results.cleanup_removed = t.cleanup()?;
+    let elapsed = start.elapsed();
+    anyhow::ensure!(
+        results.cleanup_removed == kept.len() as u64,
+        "cleanup removed {} sessions, expected {}",
+        results.cleanup_removed,
+        kept.len()
+    );
+    results.ops.insert(
+        "cleanup",
+        Stats {
+            ops_per_s: kept.len() as f64 / elapsed.as_secs_f64(),
+            ..Stats::default()
+        },
+    );
+    Ok(results)
+}
+
+/// Runs `op` on each item; ops/s over the whole run, p50 and p99 of single calls.
+fn time<T>(items: &[T], mut op: impl FnMut(&T) -> anyhow::Result<()>) -> anyhow::Result<Stats> {
+    let mut latencies = Vec::with_capacity(items.len());
+    let start = Instant::now();
+    for item in items {
+        let t = Instant::now();
+        op(item)?;
+        latencies.push(t.elapsed());
+    }
+    let total = start.elapsed();
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        latencies.get(i).map_or(0, |d| d.as_micros())
+    };
+    Ok(Stats {
+        ops_per_s: items.len() as f64 / total.as_secs_f64(),
+        p50_us: at(0.50),
+        p99_us: at(0.99),
+    })
+}
+
+fn print(
+    n: usize,
+    durability: Durability,
+    results: &BTreeMap<&str, Results>,
+    original: Option<&original::Figures>,
+) {
+    let (Some(comp), Some(native), Some(floor)) = (
+        results.get("component"),
+        results.get("native"),
+        results.get("floor"),
+    ) else {
+        return;
+    };
+    let mode = match durability {
+        Durability::Durable => "durable (fsync before each call returns)",
+        _ => "relaxed (no fsync)",
+    };
+    println!();
+    println!(
+        "== {n} sessions of {} bytes, files backend, {mode}",
+        comp.session_bytes
+    );
+    println!(
+        "{:<14}|{:>28} |{:>28} |{:>28} | time ratio             | original",
+        "", "(a) component", "(b) native core", "(c) raw I/O floor"
+    );
+    println!(
+        "{:<14}|{:>10}{:>9}{:>9} |{:>10}{:>9}{:>9} |{:>10}{:>9}{:>9} | {:>10} {:>10} | {:>9} {:>8}",
+        "op",
+        "ops/s",
+        "p50 µs",
+        "p99 µs",
+        "ops/s",
+        "p50 µs",
+        "p99 µs",
+        "ops/s",
+        "p50 µs",
+        "p99 µs",
+        "(a)/(b)",
+        "(a)/(c)",
+        "ops/s",
+        "(a)÷orig"
+    );
+    for op in OPS {
+        let stats = |r: &Results| r.ops.get(op).copied().unwrap_or_default();
+        let (a, b, c) = (stats(comp), stats(native), stats(floor));
+        // The original's session layer records an access with a full update.
+        let original_op = if op.starts_with("touch") {
+            "update"
+        } else {
+            op
+        };
+        let orig = original.and_then(|o| o.ops.get(original_op).copied());
+        let latency = |s: Stats, v: u128| {
+            if s.p50_us == 0 {
+                "-".to_owned()
+            } else {
+                v.to_string()
+            }
+        };
+        println!(
+            "{:<14}|{:>10.0}{:>9}{:>9} |{:>10.0}{:>9}{:>9} |{:>10.0}{:>9}{:>9} | {:>10.2} {:>10.2} | {:>9} {:>8}",
+            op,
+            a.ops_per_s,
+            latency(a, a.p50_us),
+            latency(a, a.p99_us),
+            b.ops_per_s,
+            latency(b, b.p50_us),
+            latency(b, b.p99_us),
+            c.ops_per_s,
+            latency(c, c.p50_us),
+            latency(c, c.p99_us),
+            b.ops_per_s / a.ops_per_s,
+            c.ops_per_s / a.ops_per_s,
+            orig.map_or("-".into(), |o| format!("{o:.0}")),
+            orig.map_or("-".into(), |o| format!("{:.2}x", a.ops_per_s / o)),
+        );
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{:<14}|{:>26.1}ms |{:>26.1}ms |{:>26.1}ms | {:>10.2} {:>10.2} | {:>9} {:>8}",
+        "cold open",
+        ms(comp.cold_open),
+        ms(native.cold_open),
+        ms(floor.cold_open),
+        ms(comp.cold_open) / ms(native.cold_open),
+        ms(comp.cold_open) / ms(floor.cold_open),
+        original.map_or("-".into(), |o| format!("{:.0}ms", o.open_ms)),
+        original.map_or("-".into(), |o| format!(
+            "{:.2}x",
+            o.open_ms / ms(comp.cold_open)
+        )),
+    );
+    if let Some(kib) = comp.peak_rss_kib {
+        println!(
+            "peak RSS of a one-shot `session-vault count` of the {n} sessions: {:.1} MiB",
+            kib as f64 / 1024.0
+        );
+    }
+    println!(
+        "(a)/(b), (a)/(c): time per operation relative to the native core and the floor (1.00 = as fast).\n\
+         (a)÷orig: speed-up over the original on Node in this run; its touch is a full update."
+    );
+}
+
+/// Session `i`, shaped like the original's fixture sessions.
+fn session(i: usize, now: u64) -> anyhow::Result<SessionData> {
+    let filler = |len: usize, seed: usize| -> String {
+        (0..len)
+            .map(|j| char::from(b'A' + ((j * 7 + seed) % 26) as u8))
+            .collect()
+    };
+    serde_json::from_value(serde_json::json!({
+        "sessionId": format!("s{i:07}-bench"),
+        "sessionToken": filler(32, i),
+        "userContext": {"userId": format!("user-{}", i % USERS), "email": format!("user{}@example.org", i % USERS),
+                        "name": "User Ünïcødé", "tenantId": "tenant-1", "roles": ["reader", "member"]},
+        "tokenMetadata": {"accessToken": filler(400, i + 1), "refreshToken": filler(268, i + 2),
+                          "idToken": filler(1200, i + 3),
+                          "expiresAt": now + 3_600_000, "scopes": ["openid", "profile", "offline_access"]},
+        "security": {"ipAddress": "10.0.0.1", "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Test/1.0",
+                     "createdAt": now, "lastAccessedAt": now, "accessCount": 1,
+                     "fingerprint": filler(32, i + 4)},
+        "expiresAt": now + 86_400_000,
+        "createdAt": now
+    }))
+    .context("building a benchmark session")
+}

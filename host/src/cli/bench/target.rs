@@ -1,0 +1,334 @@
+//! What the benchmark measures, behind one trait: the component through the host API,
+//! the same core compiled natively, and the raw I/O floor of the same file layout.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use session_vault::{Durability, ManualClock, Secret, SessionData, SessionPatch, VaultOptions};
+use session_vault_guest::{Config, Files, StdDir, Store};
+
+/// One way of running the store's operations on a directory.
+pub trait Target {
+    /// Stores a new session.
+    fn create(&mut self, session: &SessionData) -> anyhow::Result<()>;
+    /// Reads a session.
+    fn get(&mut self, id: &str) -> anyhow::Result<()>;
+    /// Merges a patch into a session.
+    fn update(&mut self, id: &str, patch: &SessionPatch) -> anyhow::Result<()>;
+    /// Records an access.
+    fn touch(&mut self, id: &str) -> anyhow::Result<()>;
+    /// Removes a session.
+    fn delete(&mut self, id: &str) -> anyhow::Result<()>;
+    /// Reads every live session of a user; returns how many.
+    fn user_sessions(&mut self, user: &str) -> anyhow::Result<usize>;
+    /// Removes every expired session; returns how many.
+    fn cleanup(&mut self) -> anyhow::Result<u64>;
+    /// Closes the store (releasing its directory).
+    fn close(&mut self);
+    /// Opens the store again (closing it first if open), as a restarted process would.
+    fn reopen(&mut self) -> anyhow::Result<()>;
+}
+
+/// Which target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// (a) the component in wasmtime, through the host API.
+    Component,
+    /// (b) the same store core compiled natively.
+    Native,
+    /// (c) plain std::fs doing the same reads, writes, syncs and renames, without crypto.
+    Floor,
+}
+
+impl Kind {
+    /// Every target, in the order the report prints them.
+    pub const ALL: [Kind; 3] = [Kind::Component, Kind::Native, Kind::Floor];
+
+    /// The report's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Component => "component",
+            Kind::Native => "native",
+            Kind::Floor => "floor",
+        }
+    }
+
+    /// Opens this target on a new store in `dir`.
+    pub fn open(
+        self,
+        dir: &Path,
+        durability: Durability,
+        clock: &ManualClock,
+    ) -> anyhow::Result<Box<dyn Target>> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let key = vec![0x5a; 32];
+        Ok(match self {
+            Kind::Component => {
+                let options = VaultOptions::new()
+                    .clock(clock.clone())
+                    .durability(durability);
+                let vault = options.open(dir, Secret::RawKey(key.clone()))?;
+                Box::new(Component {
+                    vault: Some(vault),
+                    options,
+                    dir: dir.to_owned(),
+                    key,
+                })
+            }
+            Kind::Native => {
+                let native = Native {
+                    dir: dir.to_owned(),
+                    durability,
+                    clock: clock.clone(),
+                    key,
+                    store: None,
+                };
+                let mut native = native;
+                native.reopen()?;
+                Box::new(native)
+            }
+            Kind::Floor => Box::new(Floor {
+                dir: dir.to_owned(),
+                durable: durability == Durability::Durable,
+                clock: clock.clone(),
+                sessions: HashMap::new(),
+                users: HashMap::new(),
+                serial: 0,
+            }),
+        })
+    }
+}
+
+struct Component {
+    vault: Option<session_vault::Vault>,
+    options: VaultOptions,
+    dir: PathBuf,
+    key: Vec<u8>,
+}
+
+impl Component {
+    fn vault(&mut self) -> anyhow::Result<&mut session_vault::Vault> {
+        self.vault.as_mut().context("the vault is closed")
+    }
+}
+
+impl Target for Component {
+    fn create(&mut self, session: &SessionData) -> anyhow::Result<()> {
+        Ok(self.vault()?.create(session)?)
+    }
+    fn get(&mut self, id: &str) -> anyhow::Result<()> {
+        self.vault()?
+            .get(id)?
+            .context("a benchmark session is missing")?;
+        Ok(())
+    }
+    fn update(&mut self, id: &str, patch: &SessionPatch) -> anyhow::Result<()> {
+        self.vault()?.update(id, patch)?;
+        Ok(())
+    }
+    fn touch(&mut self, id: &str) -> anyhow::Result<()> {
+        self.vault()?
+            .touch(id)?
+            .context("a benchmark session is missing")?;
+        Ok(())
+    }
+    fn delete(&mut self, id: &str) -> anyhow::Result<()> {
+        self.vault()?.delete(id)?;
+        Ok(())
+    }
+    fn user_sessions(&mut self, user: &str) -> anyhow::Result<usize> {
+        Ok(self.vault()?.user_sessions(user)?.len())
+    }
+    fn cleanup(&mut self) -> anyhow::Result<u64> {
+        Ok(self.vault()?.cleanup()?)
+    }
+    fn close(&mut self) {
+        self.vault = None;
+    }
+    fn reopen(&mut self) -> anyhow::Result<()> {
+        // Closing first releases the directory lock.
+        self.vault = None;
+        let secret = Secret::RawKey(self.key.clone());
+        self.vault = Some(self.options.open(&self.dir, secret)?);
+        Ok(())
+    }
+}
+
+struct Native {
+    dir: PathBuf,
+    durability: Durability,
+    clock: ManualClock,
+    key: Vec<u8>,
+    store: Option<Store<Files<StdDir>, ManualClock>>,
+}
+
+impl Native {
+    fn store(&mut self) -> anyhow::Result<&mut Store<Files<StdDir>, ManualClock>> {
+        self.store.as_mut().context("the store is closed")
+    }
+}
+
+impl Target for Native {
+    fn create(&mut self, session: &SessionData) -> anyhow::Result<()> {
+        Ok(self.store()?.create(session)?)
+    }
+    fn get(&mut self, id: &str) -> anyhow::Result<()> {
+        self.store()?
+            .get(id)?
+            .context("a benchmark session is missing")?;
+        Ok(())
+    }
+    fn update(&mut self, id: &str, patch: &SessionPatch) -> anyhow::Result<()> {
+        self.store()?.update(id, patch.clone())?;
+        Ok(())
+    }
+    fn touch(&mut self, id: &str) -> anyhow::Result<()> {
+        self.store()?
+            .touch(id)?
+            .context("a benchmark session is missing")?;
+        Ok(())
+    }
+    fn delete(&mut self, id: &str) -> anyhow::Result<()> {
+        self.store()?.delete(id)?;
+        Ok(())
+    }
+    fn user_sessions(&mut self, user: &str) -> anyhow::Result<usize> {
+        Ok(self.store()?.user_sessions(user)?.len())
+    }
+    fn cleanup(&mut self) -> anyhow::Result<u64> {
+        Ok(self.store()?.cleanup()?)
+    }
+    fn close(&mut self) {
+        self.store = None;
+    }
+    fn reopen(&mut self) -> anyhow::Result<()> {
+        self.store = None;
+        let backend = Files::with_durability(StdDir::new(&self.dir), self.durability);
+        let config = Config::new(Secret::RawKey(self.key.clone()));
+        self.store = Some(Store::open(backend, self.clock.clone(), config)?);
+        Ok(())
+    }
+}
+
+/// The file layout of the `files` backend done with plain std::fs: the same file sizes,
+/// temp-file-and-rename replacements, syncs, stamps and removals; no crypto, no JSON
+/// parsing, no component. What the store costs above this is its own overhead.
+struct Floor {
+    dir: PathBuf,
+    durable: bool,
+    clock: ManualClock,
+    /// id → (file length, expiry, user).
+    sessions: HashMap<String, (usize, u64, String)>,
+    users: HashMap<String, Vec<String>>,
+    serial: u64,
+}
+
+/// A session file's overhead over its JSON: header and tag.
+const FILE_OVERHEAD: usize = 38;
+const STAMP_LEN: usize = 66;
+
+impl Floor {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn replace(&mut self, id: &str, len: usize) -> anyhow::Result<()> {
+        self.serial += 1;
+        let temp = self.path(&format!("{id}.svs.{:016x}.tmp", self.serial));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(&vec![0x17; len])?;
+        if self.durable {
+            file.sync_all()?;
+        }
+        drop(file);
+        std::fs::rename(&temp, self.path(&format!("{id}.svs")))?;
+        self.sync_dir()
+    }
+
+    fn sync_dir(&self) -> anyhow::Result<()> {
+        if self.durable {
+            std::fs::File::open(&self.dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    fn read(&self, id: &str) -> anyhow::Result<Vec<u8>> {
+        Ok(std::fs::read(self.path(&format!("{id}.svs")))?)
+    }
+
+    fn remove(&mut self, id: &str) -> anyhow::Result<()> {
+        std::fs::remove_file(self.path(&format!("{id}.svs")))?;
+        if let Some((_, _, user)) = self.sessions.remove(id)
+            && let Some(ids) = self.users.get_mut(&user)
+        {
+            ids.retain(|other| other != id);
+        }
+        self.sync_dir()
+    }
+}
+
+impl Target for Floor {
+    fn create(&mut self, session: &SessionData) -> anyhow::Result<()> {
+        let len = serde_json::to_vec(session)?.len() + FILE_OVERHEAD;
+        let id = session.session_id.clone();
+        self.replace(&id, len)?;
+        let user = session.user_context.user_id.clone();
+        self.users.entry(user.clone()).or_default().push(id.clone());
+        self.sessions.insert(id, (len, session.expires_at, user));
+        Ok(())
+    }
+    fn get(&mut self, id: &str) -> anyhow::Result<()> {
+        self.read(id).map(drop)
+    }
+    fn update(&mut self, id: &str, _patch: &SessionPatch) -> anyhow::Result<()> {
+        let len = self.read(id)?.len();
+        self.replace(id, len)
+    }
+    fn touch(&mut self, id: &str) -> anyhow::Result<()> {
+        self.read(id)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.path(&format!("{id}.sva")))?
+            .write_all(&[0x2a; STAMP_LEN])?;
+        Ok(())
+    }
+    fn delete(&mut self, id: &str) -> anyhow::Result<()> {
+        self.remove(id)
+    }
+    fn user_sessions(&mut self, user: &str) -> anyhow::Result<usize> {
+        let ids = self.users.get(user).cloned().unwrap_or_default();
+        for id in &ids {
+            self.read(id)?;
+        }
+        Ok(ids.len())
+    }
+    fn cleanup(&mut self) -> anyhow::Result<u64> {
+        let now = session_vault::Clock::now(&self.clock);
+        let expired: Vec<String> = (self.sessions.iter())
+            .filter(|(_, (_, expires_at, _))| now >= *expires_at)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &expired {
+            self.remove(id)?;
+        }
+        Ok(expired.len() as u64)
+    }
+    fn close(&mut self) {}
+    fn reopen(&mut self) -> anyhow::Result<()> {
+        // What the files backend's open does: list the directory, read every session file.
+        for entry in std::fs::read_dir(&self.dir)? {
+            let name = entry?.file_name();
+            if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".svs")) {
+                self.read(id)?;
+            }
+        }
+        Ok(())
+    }
+}
