@@ -50,6 +50,10 @@ pub trait Backend {
     fn quarantine(&mut self, id: &str) -> Result<(), StoreError>;
     /// How many blobs have been quarantined.
     fn quarantined(&mut self) -> Result<u64, StoreError>;
+    /// Reclaims the space of removed and replaced blobs, if the medium keeps any.
+    fn compact(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// How much of a session write is on disk when it returns.
@@ -104,48 +108,76 @@ impl<D: Dir> Files<D> {
     }
 
     fn replace(&self, name: &str, bytes: &[u8], durability: Durability) -> Result<(), StoreError> {
-        let durable = durability == Durability::Durable;
-        let temp = temp_name(name)?;
-        self.dir
-            .write_new(&temp, bytes, durable)
-            .and_then(|()| self.dir.rename(&temp, name))
-            .map_err(|e| {
-                // Best effort: a temp file left behind is removed at the next open anyway.
-                let _ = self.dir.remove(&temp);
-                StoreError::io(format!("writing {name}"), e)
-            })?;
-        if !durable {
-            return Ok(());
-        }
-        self.dir
-            .sync("")
-            .map_err(|e| StoreError::io(format!("syncing the directory after writing {name}"), e))
+        replace(&self.dir, name, bytes, durability)
     }
+}
+
+/// Replaces `name` in `dir` with `bytes`: a unique temporary file, synced if durable,
+/// renamed over `name`, then the directory synced if durable.
+pub(crate) fn replace<D: Dir>(
+    dir: &D,
+    name: &str,
+    bytes: &[u8],
+    durability: Durability,
+) -> Result<(), StoreError> {
+    let durable = durability == Durability::Durable;
+    let temp = temp_name(name)?;
+    dir.write_new(&temp, bytes, durable)
+        .and_then(|()| dir.rename(&temp, name))
+        .map_err(|e| {
+            // Best effort: a temp file left behind is removed at the next open anyway.
+            let _ = dir.remove(&temp);
+            StoreError::io(format!("writing {name}"), e)
+        })?;
+    if !durable {
+        return Ok(());
+    }
+    dir.sync("")
+        .map_err(|e| StoreError::io(format!("syncing the directory after writing {name}"), e))
+}
+
+/// Removes the temporary files interrupted writes left in `dir`; returns how many.
+pub(crate) fn remove_leftovers<D: Dir>(dir: &D, entries: &[Entry]) -> Result<u64, StoreError> {
+    let mut removed = 0;
+    for entry in entries {
+        if entry.is_file && is_temp_name(&entry.name) {
+            dir.remove(&entry.name)
+                .map_err(|e| StoreError::io(format!("removing leftover {}", entry.name), e))?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        dir.sync("")
+            .map_err(|e| StoreError::io("syncing the directory after recovery", e))?;
+    }
+    Ok(removed)
+}
+
+/// Reads the store metadata from `dir`; `Ok(None)` for a new store.
+pub(crate) fn read_meta<D: Dir>(dir: &D) -> Result<Option<Vec<u8>>, StoreError> {
+    dir.read(meta::FILE_NAME, meta::MAX_LEN)
+        .map_err(|e| StoreError::io(format!("reading {}", meta::FILE_NAME), e))
+}
+
+/// Lists the store directory itself.
+pub(crate) fn root_entries<D: Dir>(dir: &D) -> Result<Vec<Entry>, StoreError> {
+    dir.entries("")
+        .map_err(|e| StoreError::io("listing the store directory", e))?
+        .ok_or_else(|| {
+            StoreError::io(
+                "listing the store directory",
+                io::Error::new(io::ErrorKind::NotFound, "the store directory is gone"),
+            )
+        })
 }
 
 impl<D: Dir> Backend for Files<D> {
     fn recover(&mut self) -> Result<u64, StoreError> {
-        let mut removed = 0;
-        for entry in self.entries()? {
-            if entry.is_file && is_temp_name(&entry.name) {
-                self.dir
-                    .remove(&entry.name)
-                    .map_err(|e| StoreError::io(format!("removing leftover {}", entry.name), e))?;
-                removed += 1;
-            }
-        }
-        if removed > 0 {
-            self.dir
-                .sync("")
-                .map_err(|e| StoreError::io("syncing the directory after recovery", e))?;
-        }
-        Ok(removed)
+        remove_leftovers(&self.dir, &self.entries()?)
     }
 
     fn read_meta(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
-        self.dir
-            .read(meta::FILE_NAME, meta::MAX_LEN)
-            .map_err(|e| StoreError::io(format!("reading {}", meta::FILE_NAME), e))
+        read_meta(&self.dir)
     }
 
     fn write_meta(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
@@ -244,26 +276,22 @@ impl<D: Dir> Backend for Files<D> {
     }
 
     fn quarantined(&mut self) -> Result<u64, StoreError> {
-        let entries = self
-            .dir
-            .entries(QUARANTINE_DIR)
-            .map_err(|e| StoreError::io(format!("listing {QUARANTINE_DIR}/"), e))?;
-        Ok(entries.map_or(0, |entries| entries.len() as u64))
+        quarantined(&self.dir)
     }
 }
 
 impl<D: Dir> Files<D> {
     fn entries(&self) -> Result<Vec<Entry>, StoreError> {
-        self.dir
-            .entries("")
-            .map_err(|e| StoreError::io("listing the store directory", e))?
-            .ok_or_else(|| {
-                StoreError::io(
-                    "listing the store directory",
-                    io::Error::new(io::ErrorKind::NotFound, "the store directory is gone"),
-                )
-            })
+        root_entries(&self.dir)
     }
+}
+
+/// How many files `quarantine/` holds.
+pub(crate) fn quarantined<D: Dir>(dir: &D) -> Result<u64, StoreError> {
+    let entries = dir
+        .entries(QUARANTINE_DIR)
+        .map_err(|e| StoreError::io(format!("listing {QUARANTINE_DIR}/"), e))?;
+    Ok(entries.map_or(0, |entries| entries.len() as u64))
 }
 
 /// The file name of session `id`.

@@ -17,6 +17,21 @@ pub struct Entry {
 
 /// A directory the store owns.
 pub trait Dir {
+    /// An open file, for the `log` backend's segments: read and written at offsets.
+    type File;
+    /// Opens `path` for reading and writing, creating it if `create`; `Ok(None)` if it
+    /// does not exist and `create` is false. Symbolic links are not followed.
+    fn open_file(&self, path: &str, create: bool) -> io::Result<Option<Self::File>>;
+    /// The length of an open file.
+    fn file_len(&self, file: &Self::File) -> io::Result<u64>;
+    /// Reads up to `len` bytes at `offset` (fewer only at the end of the file).
+    fn read_at(&self, file: &Self::File, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// Writes all of `bytes` at `offset`.
+    fn write_at(&self, file: &Self::File, offset: u64, bytes: &[u8]) -> io::Result<()>;
+    /// Syncs an open file's data (and the metadata needed to read it back).
+    fn sync_file(&self, file: &Self::File) -> io::Result<()>;
+    /// Cuts an open file to `len` bytes.
+    fn truncate(&self, file: &Self::File, len: u64) -> io::Result<()>;
     /// Reads a whole regular file; `Ok(None)` if it does not exist. A file longer than
     /// `limit` bytes is an `InvalidData` error. Symbolic links are not followed.
     fn read(&self, path: &str, limit: u64) -> io::Result<Option<Vec<u8>>>;
@@ -59,6 +74,51 @@ impl StdDir {
 }
 
 impl Dir for StdDir {
+    type File = std::fs::File;
+
+    fn open_file(&self, path: &str, create: bool) -> io::Result<Option<Self::File>> {
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(create);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        }
+        match options.open(self.path(path)) {
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !create => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn file_len(&self, file: &Self::File) -> io::Result<u64> {
+        Ok(file.metadata()?.len())
+    }
+
+    fn read_at(&self, file: &Self::File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut reader = file;
+        reader.seek(SeekFrom::Start(offset))?;
+        let mut bytes = Vec::with_capacity(len);
+        reader.take(len as u64).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn write_at(&self, file: &Self::File, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut writer = file;
+        writer.seek(SeekFrom::Start(offset))?;
+        writer.write_all(bytes)
+    }
+
+    fn sync_file(&self, file: &Self::File) -> io::Result<()> {
+        file.sync_data()
+    }
+
+    fn truncate(&self, file: &Self::File, len: u64) -> io::Result<()> {
+        file.set_len(len)
+    }
+
     fn read(&self, path: &str, limit: u64) -> io::Result<Option<Vec<u8>>> {
         use std::io::Read;
         let file = match open_no_follow(&self.path(path)) {

@@ -334,6 +334,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             self.index.remove(&id);
             removed += 1;
         }
+        self.backend.compact()?;
         Ok(removed)
     }
 

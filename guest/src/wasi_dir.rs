@@ -57,6 +57,58 @@ impl WasiDir {
 }
 
 impl Dir for WasiDir {
+    type File = Descriptor;
+
+    fn open_file(&self, path: &str, create: bool) -> io::Result<Option<Self::File>> {
+        let flags = if create {
+            OpenFlags::CREATE
+        } else {
+            OpenFlags::empty()
+        };
+        // No SYMLINK_FOLLOW: a symbolic link fails to open instead of being followed.
+        match self.root.open_at(
+            PathFlags::empty(),
+            path,
+            flags,
+            DescriptorFlags::READ | DescriptorFlags::WRITE,
+        ) {
+            Ok(file) => Ok(Some(file)),
+            Err(ErrorCode::NoEntry) if !create => Ok(None),
+            Err(code) => Err(error(code)),
+        }
+    }
+
+    fn file_len(&self, file: &Self::File) -> io::Result<u64> {
+        Ok(file.stat().map_err(error)?.size)
+    }
+
+    fn read_at(&self, file: &Self::File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(len);
+        while bytes.len() < len {
+            let want = (len - bytes.len()).min(1 << 20) as u64;
+            let (chunk, end) = file
+                .read(want, offset + bytes.len() as u64)
+                .map_err(error)?;
+            bytes.extend_from_slice(&chunk);
+            if end || chunk.is_empty() {
+                break;
+            }
+        }
+        Ok(bytes)
+    }
+
+    fn write_at(&self, file: &Self::File, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        write_all(file, offset, bytes)
+    }
+
+    fn sync_file(&self, file: &Self::File) -> io::Result<()> {
+        file.sync_data().map_err(error)
+    }
+
+    fn truncate(&self, file: &Self::File, len: u64) -> io::Result<()> {
+        file.set_size(len).map_err(error)
+    }
+
     fn read(&self, path: &str, limit: u64) -> io::Result<Option<Vec<u8>>> {
         // No SYMLINK_FOLLOW: a symbolic link fails to open instead of being followed.
         let file = match self.root.open_at(
@@ -102,7 +154,7 @@ impl Dir for WasiDir {
                 DescriptorFlags::WRITE,
             )
             .map_err(error)?;
-        write_all(&file, bytes)?;
+        write_all(&file, 0, bytes)?;
         if sync {
             file.sync().map_err(error)?;
         }
@@ -120,7 +172,7 @@ impl Dir for WasiDir {
                 DescriptorFlags::WRITE,
             )
             .map_err(error)?;
-        write_all(&file, bytes)
+        write_all(&file, 0, bytes)
     }
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
@@ -176,11 +228,11 @@ fn open_dir(dir: &Descriptor, path: &str) -> Result<Descriptor, ErrorCode> {
     )
 }
 
-/// Writes all of `bytes` at the start of `file`.
-fn write_all(file: &Descriptor, bytes: &[u8]) -> io::Result<()> {
+/// Writes all of `bytes` at `offset` in `file`.
+fn write_all(file: &Descriptor, offset: u64, bytes: &[u8]) -> io::Result<()> {
     let mut written = 0;
     while let Some(rest) = bytes.get(written..).filter(|rest| !rest.is_empty()) {
-        let n = file.write(rest, written as u64).map_err(error)?;
+        let n = file.write(rest, offset + written as u64).map_err(error)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
