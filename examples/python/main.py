@@ -103,6 +103,7 @@ class Vault:
         setattr(config, "max-session-bytes", None)
         setattr(config, "idle-timeout", None)
         config.durability = None
+        config.backend = None
         self.handle = self.call("[static]store.open", config)
 
     def call(self, name, *args):

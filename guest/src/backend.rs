@@ -23,6 +23,8 @@ pub struct Listing {
 
 /// Where encrypted sessions are kept.
 pub trait Backend {
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
     /// Removes what interrupted writes left behind; returns how many leftovers it removed.
     fn recover(&mut self) -> Result<u64, StoreError>;
     /// Reads the store metadata; `Ok(None)` for a new store.
@@ -53,6 +55,28 @@ pub trait Backend {
     /// Reclaims the space of removed and replaced blobs, if the medium keeps any.
     fn compact(&mut self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// Which backend keeps a store's sessions; recorded in its metadata when it is created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum BackendKind {
+    /// One file per session ([`Files`]).
+    #[default]
+    Files,
+    /// Records appended to segment files ([`crate::log::Log`]).
+    Log,
+}
+
+impl BackendKind {
+    /// The name used in the metadata, the WIT and the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Files => "files",
+            BackendKind::Log => "log",
+        }
     }
 }
 
@@ -172,6 +196,10 @@ pub(crate) fn root_entries<D: Dir>(dir: &D) -> Result<Vec<Entry>, StoreError> {
 }
 
 impl<D: Dir> Backend for Files<D> {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Files
+    }
+
     fn recover(&mut self) -> Result<u64, StoreError> {
         remove_leftovers(&self.dir, &self.entries()?)
     }

@@ -5,9 +5,10 @@ use std::cell::RefCell;
 
 use serde_json::Value;
 
-use crate::backend::{Durability, Files};
+use crate::backend::{BackendKind, Durability};
 use crate::error::StoreError;
 use crate::legacy::LegacyStore;
+use crate::medium::Medium;
 use crate::meta::Secret;
 use crate::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
 use crate::patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
@@ -74,7 +75,7 @@ impl wit::GuestLegacyStore for LegacyResource {
 
 /// The `store` resource: the store, borrowed mutably by one call at a time.
 struct StoreResource {
-    store: RefCell<Store<Files<WasiDir>, SystemClock>>,
+    store: RefCell<Store<Medium<WasiDir>, SystemClock>>,
 }
 
 type WitResult<T> = Result<T, wit::Error>;
@@ -89,7 +90,11 @@ impl wit::GuestStore for StoreResource {
             None | Some(wit::Durability::Durable) => Durability::Durable,
             Some(wit::Durability::Relaxed) => Durability::Relaxed,
         };
-        let backend = Files::with_durability(dir, durability);
+        let requested = config.backend.map(|backend| match backend {
+            wit::Backend::Files => BackendKind::Files,
+            wit::Backend::Log => BackendKind::Log,
+        });
+        let backend = Medium::open(dir, requested, durability)?;
         let store = Store::open(backend, SystemClock, store_config)?;
         Ok(wit::Store::new(StoreResource {
             store: RefCell::new(store),

@@ -27,6 +27,7 @@ pub mod id;
 pub mod index;
 pub mod legacy;
 pub mod log;
+pub mod medium;
 pub mod meta;
 pub mod model;
 pub mod patch;
@@ -40,11 +41,12 @@ mod component;
 #[cfg(target_family = "wasm")]
 mod wasi_dir;
 
-pub use backend::{Backend, Durability, Files};
+pub use backend::{Backend, BackendKind, Durability, Files};
 pub use dir::{Dir, StdDir};
 pub use error::StoreError;
 pub use legacy::{ImportFailure, ImportReport, LegacyStore};
 pub use log::Log;
+pub use medium::Medium;
 pub use meta::Secret;
 pub use model::{Extra, Security, SessionData, TokenMetadata, UserContext};
 pub use patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};

@@ -433,6 +433,10 @@ impl<D: Dir> Log<D> {
 }
 
 impl<D: Dir> Backend for Log<D> {
+    fn kind(&self) -> backend::BackendKind {
+        backend::BackendKind::Log
+    }
+
     fn recover(&mut self) -> Result<u64, StoreError> {
         backend::remove_leftovers(&self.dir, &backend::root_entries(&self.dir)?)
     }

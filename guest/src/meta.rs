@@ -61,6 +61,9 @@ pub struct Meta {
     pub current_key: u32,
     /// Every key the store knows.
     pub keys: Vec<KeyEntry>,
+    /// Where the sessions are kept; stores from before this field are `files`.
+    #[serde(default)]
+    pub backend: crate::backend::BackendKind,
 }
 
 /// One key of the store.
@@ -159,6 +162,7 @@ impl Meta {
             version: 1,
             current_key: entry.id,
             keys: vec![entry],
+            backend: crate::backend::BackendKind::default(),
         };
         Ok((meta, key))
     }

@@ -190,6 +190,13 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let (meta, keyring) = match backend.read_meta()? {
             Some(bytes) => {
                 let meta = Meta::parse(&bytes)?;
+                if meta.backend != backend.kind() {
+                    return Err(StoreError::InvalidInput(format!(
+                        "this store keeps its sessions in the {} backend, not {}",
+                        meta.backend.name(),
+                        backend.kind().name()
+                    )));
+                }
                 let keyring = meta.unlock(&config.secret)?;
                 (meta, keyring)
             }
@@ -203,7 +210,8 @@ impl<B: Backend, C: Clock> Store<B, C> {
                         listing.ids.len()
                     )));
                 }
-                let (meta, key) = Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
+                let (mut meta, key) = Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
+                meta.backend = backend.kind();
                 backend.write_meta(&meta.to_bytes())?;
                 let keyring = Keyring::single(meta.current_key, key);
                 (meta, keyring)

@@ -63,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         max_session_bytes: None,
         idle_timeout: None,
         durability: None,
+        backend: None,
     };
     let vault = sessions
         .call_open(&mut store, &config)?

@@ -39,8 +39,8 @@ mod vault;
 
 pub use error::Error;
 pub use session_vault_guest::{
-    Clock, Durability, Extra, ImportFailure, ImportReport, KeyInfo, ManualClock, Report, Secret,
-    Security, SecurityPatch, SessionData, SessionPatch, StoreError, SystemClock, TokenMetadata,
-    TokenMetadataPatch, UserContext, UserContextPatch,
+    BackendKind, Clock, Durability, Extra, ImportFailure, ImportReport, KeyInfo, ManualClock,
+    Report, Secret, Security, SecurityPatch, SessionData, SessionPatch, StoreError, SystemClock,
+    TokenMetadata, TokenMetadataPatch, UserContext, UserContextPatch,
 };
 pub use vault::{COMPONENT, Vault, VaultOptions};

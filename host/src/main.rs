@@ -166,6 +166,9 @@ pub fn options(args: &Args) -> anyhow::Result<VaultOptions> {
     if let Some(durability) = args.durability {
         options = options.durability(durability.into());
     }
+    if let Some(backend) = args.backend {
+        options = options.backend(backend.into());
+    }
     if let Some(ms) = args.idle_timeout_ms {
         options = options.idle_timeout(std::time::Duration::from_millis(ms));
     }

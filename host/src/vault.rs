@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use session_vault_guest::{
-    Clock, Durability, ImportReport, KeyInfo, Report, Secret, SessionData, SessionPatch,
-    StoreError, SystemClock,
+    BackendKind, Clock, Durability, ImportReport, KeyInfo, Report, Secret, SessionData,
+    SessionPatch, StoreError, SystemClock,
 };
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
@@ -40,6 +40,7 @@ pub struct VaultOptions {
     component: Option<PathBuf>,
     compiled_cache: Option<PathBuf>,
     durability: Durability,
+    backend: Option<BackendKind>,
     memory_limit: Option<usize>,
     legacy_source: Option<PathBuf>,
     idle_timeout: Option<u64>,
@@ -96,6 +97,14 @@ impl VaultOptions {
     /// (default [`Durability::Durable`]; see the WIT `durability` enum for the trade-off).
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
+        self
+    }
+
+    /// For a new store, where its sessions are kept (default [`BackendKind::Files`]);
+    /// an existing store keeps the backend it was created with, and asking it for the
+    /// other one is [`StoreError::InvalidInput`].
+    pub fn backend(mut self, backend: BackendKind) -> Self {
+        self.backend = Some(backend);
         self
     }
 
@@ -185,6 +194,10 @@ impl Vault {
                 Durability::Relaxed => wit::Durability::Relaxed,
                 // Durable, and any mode added later: the safe choice.
                 _ => wit::Durability::Durable,
+            }),
+            backend: options.backend.map(|backend| match backend {
+                BackendKind::Log => wit::Backend::Log,
+                _ => wit::Backend::Files,
             }),
         };
         let opened = bindings

@@ -9,9 +9,10 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use session_vault::{
-    Durability, ManualClock, Secret, SessionData, SessionPatch, StoreError, Vault, VaultOptions,
+    BackendKind, Durability, ManualClock, Secret, SessionData, SessionPatch, StoreError, Vault,
+    VaultOptions,
 };
-use session_vault_guest::{Config, Files, LegacyStore, StdDir, Store};
+use session_vault_guest::{Config, LegacyStore, Medium, StdDir, Store};
 
 /// A failure, as its WIT error case name (`not-found`, `invalid-id`, ...).
 pub type Fail = String;
@@ -31,6 +32,18 @@ pub struct Setup {
     pub idle_timeout: Option<u64>,
     /// The durability every front opens the store with.
     pub durability: Durability,
+    /// The backend every front creates the store with.
+    pub backend: BackendKind,
+}
+
+thread_local! {
+    static BACKEND: std::cell::Cell<BackendKind> = const { std::cell::Cell::new(BackendKind::Files) };
+}
+
+/// Runs `case` with every `Setup::new()` on this thread creating stores in `backend`.
+pub fn with_backend(backend: BackendKind, case: impl FnOnce()) {
+    BACKEND.set(backend);
+    case();
 }
 
 /// A secret in the forms the API and the CLI take it.
@@ -73,6 +86,7 @@ impl Setup {
             max_session_bytes: None,
             idle_timeout: None,
             durability: Durability::Durable,
+            backend: BACKEND.get(),
         }
     }
 
@@ -200,7 +214,8 @@ impl Front for Api {
     fn open(setup: &Setup) -> Result<Self, Fail> {
         let mut options = VaultOptions::new()
             .clock(setup.clock.clone())
-            .durability(setup.durability);
+            .durability(setup.durability)
+            .backend(setup.backend);
         if let Some(max) = setup.max_session_bytes {
             options = options.max_session_bytes(max);
         }
@@ -332,6 +347,7 @@ pub struct Cli {
     max_session_bytes: Option<u32>,
     idle_timeout: Option<u64>,
     durability: Durability,
+    backend: BackendKind,
 }
 
 /// The exit code the CLI documents for each WIT error case.
@@ -391,6 +407,7 @@ impl Cli {
         if self.durability == Durability::Relaxed {
             command.arg("--durability").arg("relaxed");
         }
+        command.arg("--backend").arg(self.backend.name());
         command.args(args);
         let mut child = command.spawn().expect("starting session-vault");
         if let Some(text) = stdin {
@@ -450,6 +467,7 @@ impl Front for Cli {
             max_session_bytes: setup.max_session_bytes,
             idle_timeout: setup.idle_timeout,
             durability: setup.durability,
+            backend: setup.backend,
         };
         // Every command opens the store; `count` shows whether it opens.
         cli.run(&["count"], None)?;
@@ -578,7 +596,7 @@ impl Front for Cli {
 }
 
 /// The store core built natively over `std::fs`: the same logic without wasm.
-pub struct Native(Store<Files<StdDir>, ManualClock>);
+pub struct Native(Store<Medium<StdDir>, ManualClock>);
 
 fn native_fail(error: StoreError) -> Fail {
     error.kind().to_owned()
@@ -593,13 +611,15 @@ impl Front for Native {
         let mut config = Config::new(setup.secret.secret());
         config.max_session_bytes = setup.max_session_bytes;
         config.idle_timeout = setup.idle_timeout;
-        Store::open(
-            Files::with_durability(StdDir::new(&setup.dir), setup.durability),
-            setup.clock.clone(),
-            config,
+        let backend = Medium::open(
+            StdDir::new(&setup.dir),
+            Some(setup.backend),
+            setup.durability,
         )
-        .map(Native)
-        .map_err(native_fail)
+        .map_err(native_fail)?;
+        Store::open(backend, setup.clock.clone(), config)
+            .map(Native)
+            .map_err(native_fail)
     }
 
     fn create_text(&mut self, text: &str) -> Result<(), Fail> {

@@ -14,6 +14,9 @@ mod keys;
 mod legacy;
 mod model;
 
-suite!(api, crate::front::Api);
-suite!(cli, crate::front::Cli);
-suite!(native, crate::front::Native);
+suite!(api, crate::front::Api, files);
+suite!(cli, crate::front::Cli, files);
+suite!(native, crate::front::Native, files);
+suite!(api_log, crate::front::Api, log);
+suite!(cli_log, crate::front::Cli, log);
+suite!(native_log, crate::front::Native, log);

@@ -34,6 +34,24 @@ pub enum DurabilityArg {
     Relaxed,
 }
 
+/// `--backend`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BackendArg {
+    /// One file per session.
+    Files,
+    /// Records appended to segment files.
+    Log,
+}
+
+impl From<BackendArg> for session_vault::BackendKind {
+    fn from(arg: BackendArg) -> Self {
+        match arg {
+            BackendArg::Files => session_vault::BackendKind::Files,
+            BackendArg::Log => session_vault::BackendKind::Log,
+        }
+    }
+}
+
 impl From<DurabilityArg> for session_vault::Durability {
     fn from(arg: DurabilityArg) -> Self {
         match arg {
@@ -64,6 +82,10 @@ pub struct Args {
     /// (Default: durable; `bench` measures both unless given.)
     #[arg(long, global = true, value_name = "MODE")]
     pub durability: Option<DurabilityArg>,
+    /// Where a new store keeps its sessions: `files` (one file per session, the default)
+    /// or `log` (appended records). An existing store keeps what it was created with.
+    #[arg(long, global = true, value_name = "BACKEND")]
+    pub backend: Option<BackendArg>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
