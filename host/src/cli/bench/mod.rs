@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use session_vault::{Durability, ManualClock, SessionData, SessionPatch};
+use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch};
 
 pub use original::Original;
 use target::{Kind, Target};
@@ -41,15 +41,18 @@ pub fn run(
                 Some(original) => Some(original.bench(&root.join(format!("original-{n}")), n)?),
                 None => None,
             };
-            for &durability in modes {
-                let mut results = BTreeMap::new();
-                for kind in Kind::ALL {
-                    let dir = root.join(format!("{n}-{durability:?}-{}", kind.name()));
-                    results.insert(kind.name(), measure(kind, &dir, n, durability)?);
-                    // Best effort: the directory is under the system's temporary directory.
-                    let _ = std::fs::remove_dir_all(&dir);
+            for backend in [BackendKind::Files, BackendKind::Log] {
+                for &durability in modes {
+                    let mut results = BTreeMap::new();
+                    for kind in Kind::ALL {
+                        let name = format!("{n}-{}-{durability:?}-{}", backend.name(), kind.name());
+                        let dir = root.join(name);
+                        results.insert(kind.name(), measure(kind, &dir, n, backend, durability)?);
+                        // Best effort: the directory is under the system's temporary directory.
+                        let _ = std::fs::remove_dir_all(&dir);
+                    }
+                    print(n, backend, durability, &results, baseline.as_ref());
                 }
-                print(n, durability, &results, baseline.as_ref());
             }
         }
         Ok(())
@@ -84,6 +87,7 @@ fn measure(
     kind: Kind,
     dir: &std::path::Path,
     n: usize,
+    backend: BackendKind,
     durability: Durability,
 ) -> anyhow::Result<Results> {
     let now = session_vault::Clock::now(&session_vault::SystemClock);
@@ -100,7 +104,7 @@ fn measure(
             .map_or(Ok(0), |s| serde_json::to_vec(s).map(|v| v.len()))?,
         ..Results::default()
     };
-    let mut target = kind.open(dir, durability, &clock)?;
+    let mut target = kind.open(dir, backend, durability, &clock)?;
     let t: &mut dyn Target = target.as_mut();
     results
         .ops
@@ -171,6 +175,7 @@ fn time<T>(items: &[T], mut op: impl FnMut(&T) -> anyhow::Result<()>) -> anyhow:
 
 fn print(
     n: usize,
+    backend: BackendKind,
     durability: Durability,
     results: &BTreeMap<&str, Results>,
     original: Option<&original::Figures>,
@@ -188,8 +193,9 @@ fn print(
     };
     println!();
     println!(
-        "== {n} sessions of {} bytes, files backend, {mode}",
-        comp.session_bytes
+        "== {n} sessions of {} bytes, {} backend, {mode}",
+        comp.session_bytes,
+        backend.name()
     );
     println!(
         "{:<14}|{:>28} |{:>28} |{:>28} | time ratio             | original",

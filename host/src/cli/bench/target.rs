@@ -6,8 +6,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use session_vault::{Durability, ManualClock, Secret, SessionData, SessionPatch, VaultOptions};
-use session_vault_guest::{Config, Files, StdDir, Store};
+use session_vault::{
+    BackendKind, Durability, ManualClock, Secret, SessionData, SessionPatch, VaultOptions,
+};
+use session_vault_guest::{Config, Medium, StdDir, Store};
 
 /// One way of running the store's operations on a directory.
 pub trait Target {
@@ -38,7 +40,8 @@ pub enum Kind {
     Component,
     /// (b) the same store core compiled natively.
     Native,
-    /// (c) plain std::fs doing the same reads, writes, syncs and renames, without crypto.
+    /// (c) plain std::fs doing the same reads, writes, syncs and renames (or appends),
+    /// without crypto.
     Floor,
 }
 
@@ -55,10 +58,11 @@ impl Kind {
         }
     }
 
-    /// Opens this target on a new store in `dir`.
+    /// Opens this target on a new store of `backend` in `dir`.
     pub fn open(
         self,
         dir: &Path,
+        backend: BackendKind,
         durability: Durability,
         clock: &ManualClock,
     ) -> anyhow::Result<Box<dyn Target>> {
@@ -68,7 +72,8 @@ impl Kind {
             Kind::Component => {
                 let options = VaultOptions::new()
                     .clock(clock.clone())
-                    .durability(durability);
+                    .durability(durability)
+                    .backend(backend);
                 let vault = options.open(dir, Secret::RawKey(key.clone()))?;
                 Box::new(Component {
                     vault: Some(vault),
@@ -80,6 +85,7 @@ impl Kind {
             Kind::Native => {
                 let native = Native {
                     dir: dir.to_owned(),
+                    backend,
                     durability,
                     clock: clock.clone(),
                     key,
@@ -89,6 +95,11 @@ impl Kind {
                 native.reopen()?;
                 Box::new(native)
             }
+            Kind::Floor if backend == BackendKind::Log => Box::new(LogFloor::new(
+                dir,
+                durability == Durability::Durable,
+                clock,
+            )?),
             Kind::Floor => Box::new(Floor {
                 dir: dir.to_owned(),
                 durable: durability == Durability::Durable,
@@ -158,14 +169,15 @@ impl Target for Component {
 
 struct Native {
     dir: PathBuf,
+    backend: BackendKind,
     durability: Durability,
     clock: ManualClock,
     key: Vec<u8>,
-    store: Option<Store<Files<StdDir>, ManualClock>>,
+    store: Option<Store<Medium<StdDir>, ManualClock>>,
 }
 
 impl Native {
-    fn store(&mut self) -> anyhow::Result<&mut Store<Files<StdDir>, ManualClock>> {
+    fn store(&mut self) -> anyhow::Result<&mut Store<Medium<StdDir>, ManualClock>> {
         self.store.as_mut().context("the store is closed")
     }
 }
@@ -205,7 +217,7 @@ impl Target for Native {
     }
     fn reopen(&mut self) -> anyhow::Result<()> {
         self.store = None;
-        let backend = Files::with_durability(StdDir::new(&self.dir), self.durability);
+        let backend = Medium::open(StdDir::new(&self.dir), Some(self.backend), self.durability)?;
         let config = Config::new(Secret::RawKey(self.key.clone()));
         self.store = Some(Store::open(backend, self.clock.clone(), config)?);
         Ok(())
@@ -329,6 +341,140 @@ impl Target for Floor {
                 self.read(id)?;
             }
         }
+        Ok(())
+    }
+}
+
+/// The `log` backend's layout done with plain std::fs: one file kept open, each write an
+/// append of a record of the same size (synced when durable), each read a positioned read.
+struct LogFloor {
+    path: PathBuf,
+    file: std::fs::File,
+    durable: bool,
+    clock: ManualClock,
+    len: u64,
+    /// id → (offset, record length, expiry, user).
+    sessions: HashMap<String, (u64, usize, u64, String)>,
+    users: HashMap<String, Vec<String>>,
+}
+
+/// A log record's overhead over its payload: header, then the id.
+const RECORD_HEADER: usize = 22;
+
+impl LogFloor {
+    fn new(dir: &Path, durable: bool, clock: &ManualClock) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir.join("log"))?;
+        let path = dir.join("log/0000000000000001.seg");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        Ok(LogFloor {
+            path,
+            file,
+            durable,
+            clock: clock.clone(),
+            len: 0,
+            sessions: HashMap::new(),
+            users: HashMap::new(),
+        })
+    }
+
+    fn append(&mut self, len: usize, sync: bool) -> anyhow::Result<u64> {
+        use std::os::unix::fs::FileExt;
+        let offset = self.len;
+        self.file.write_all_at(&vec![0x17; len], offset)?;
+        self.len += len as u64;
+        if sync && self.durable {
+            self.file.sync_data()?;
+        }
+        Ok(offset)
+    }
+
+    fn read(&self, id: &str) -> anyhow::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let (offset, len, _, _) = self
+            .sessions
+            .get(id)
+            .context("a benchmark session is missing")?;
+        let mut bytes = vec![0; *len];
+        self.file.read_exact_at(&mut bytes, *offset)?;
+        Ok(())
+    }
+
+    fn put(&mut self, id: &str, len: usize, expires_at: u64, user: String) -> anyhow::Result<()> {
+        let offset = self.append(len, true)?;
+        let previous = self
+            .sessions
+            .insert(id.to_owned(), (offset, len, expires_at, user.clone()));
+        if previous.is_none() {
+            self.users.entry(user).or_default().push(id.to_owned());
+        }
+        Ok(())
+    }
+
+    fn tombstone(&mut self, id: &str) -> anyhow::Result<()> {
+        self.append(RECORD_HEADER + id.len(), true)?;
+        if let Some((_, _, _, user)) = self.sessions.remove(id)
+            && let Some(ids) = self.users.get_mut(&user)
+        {
+            ids.retain(|other| other != id);
+        }
+        Ok(())
+    }
+}
+
+impl Target for LogFloor {
+    fn create(&mut self, session: &SessionData) -> anyhow::Result<()> {
+        let id = &session.session_id;
+        let len = RECORD_HEADER + id.len() + serde_json::to_vec(session)?.len() + FILE_OVERHEAD;
+        self.put(
+            id,
+            len,
+            session.expires_at,
+            session.user_context.user_id.clone(),
+        )
+    }
+    fn get(&mut self, id: &str) -> anyhow::Result<()> {
+        self.read(id)
+    }
+    fn update(&mut self, id: &str, _patch: &SessionPatch) -> anyhow::Result<()> {
+        self.read(id)?;
+        let (_, len, expires_at, user) = self.sessions.get(id).cloned().context("missing")?;
+        self.put(id, len, expires_at, user)
+    }
+    fn touch(&mut self, id: &str) -> anyhow::Result<()> {
+        self.read(id)?;
+        self.append(RECORD_HEADER + id.len() + STAMP_LEN, false)?;
+        Ok(())
+    }
+    fn delete(&mut self, id: &str) -> anyhow::Result<()> {
+        self.tombstone(id)
+    }
+    fn user_sessions(&mut self, user: &str) -> anyhow::Result<usize> {
+        let ids = self.users.get(user).cloned().unwrap_or_default();
+        for id in &ids {
+            self.read(id)?;
+        }
+        Ok(ids.len())
+    }
+    fn cleanup(&mut self) -> anyhow::Result<u64> {
+        let now = session_vault::Clock::now(&self.clock);
+        let expired: Vec<String> = (self.sessions.iter())
+            .filter(|(_, (_, _, expires_at, _))| now >= *expires_at)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &expired {
+            self.tombstone(id)?;
+        }
+        Ok(expired.len() as u64)
+    }
+    fn close(&mut self) {}
+    fn reopen(&mut self) -> anyhow::Result<()> {
+        // What the log backend's open does: read every segment whole.
+        std::fs::read(&self.path)?;
         Ok(())
     }
 }
