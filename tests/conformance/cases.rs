@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::front::{Front, Setup, T0, TestSecret};
 
-const MINUTE: u64 = 60_000;
+pub const MINUTE: u64 = 60_000;
 
 /// A session document shaped like the original's, with extra members at every level.
 pub fn doc(id: &str, user: &str, expires_at: u64) -> Value {
@@ -33,7 +33,7 @@ pub fn doc(id: &str, user: &str, expires_at: u64) -> Value {
     })
 }
 
-fn open<F: Front>(setup: &Setup) -> F {
+pub fn open<F: Front>(setup: &Setup) -> F {
     F::open(setup).unwrap_or_else(|kind| panic!("open failed with {kind}"))
 }
 
@@ -43,13 +43,13 @@ fn reopen<F: Front>(front: F, setup: &Setup) -> F {
 }
 
 /// Runs `f` with the store closed (dropped), then reopens it.
-fn while_closed<F: Front>(front: F, setup: &Setup, f: impl FnOnce()) -> F {
+pub fn while_closed<F: Front>(front: F, setup: &Setup, f: impl FnOnce()) -> F {
     drop(front);
     f();
     open(setup)
 }
 
-fn ids(sessions: &[Value]) -> Vec<&str> {
+pub fn ids(sessions: &[Value]) -> Vec<&str> {
     sessions
         .iter()
         .map(|s| s["sessionId"].as_str().expect("sessionId is a string"))
@@ -836,6 +836,12 @@ macro_rules! suite {
     ($module:ident, $front:ty, log) => {
         mod $module {
             $crate::suite!(@cases $front, Log;
+                log_a_damaged_record_is_quarantined_and_the_rest_survives,
+                log_a_record_that_fails_to_decrypt_is_quarantined_once,
+                log_a_torn_append_is_cut_off_and_nothing_acknowledged_is_lost,
+                log_segments_hold_no_plaintext_and_foreign_entries_are_left_alone,
+            );
+            $crate::suite!(@cases $front, Log;
                 create_then_get_returns_the_document_with_extra_fields,
                 get_of_an_absent_session_is_none,
                 update_merges_nested_objects_field_by_field,
@@ -874,4 +880,5 @@ macro_rules! suite {
 
 pub use crate::keys::*;
 pub use crate::legacy::*;
+pub use crate::log_cases::*;
 pub use crate::model::{model_random_operations_relaxed, model_random_operations_with_reopen};

@@ -12,6 +12,7 @@ mod crash;
 mod front;
 mod keys;
 mod legacy;
+mod log_cases;
 mod model;
 
 suite!(api, crate::front::Api, files);
