@@ -131,6 +131,11 @@ impl<D: Dir> Files<D> {
         &self.dir
     }
 
+    /// How durable its writes are.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
     fn replace(&self, name: &str, bytes: &[u8], durability: Durability) -> Result<(), StoreError> {
         replace(&self.dir, name, bytes, durability)
     }
@@ -312,6 +317,23 @@ impl<D: Dir> Files<D> {
     fn entries(&self) -> Result<Vec<Entry>, StoreError> {
         root_entries(&self.dir)
     }
+}
+
+/// Removes every session file and stamp of the `files` layout from `dir` (after a
+/// migration away from it, or to undo an interrupted one towards it). Returns how many.
+pub(crate) fn discard_files<D: Dir>(dir: &D) -> Result<u64, StoreError> {
+    let mut removed = 0;
+    for entry in root_entries(dir)? {
+        let stamp = entry.name.strip_suffix(STAMP_EXT).is_some_and(id::is_valid);
+        if entry.is_file && (session_id(&entry.name).is_some() || stamp) {
+            dir.remove(&entry.name)
+                .map_err(|e| StoreError::io(format!("removing {}", entry.name), e))?;
+            removed += 1;
+        }
+    }
+    dir.sync("")
+        .map_err(|e| StoreError::io("syncing the store directory", e))?;
+    Ok(removed)
 }
 
 /// How many files `quarantine/` holds.

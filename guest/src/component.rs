@@ -177,6 +177,14 @@ impl wit::GuestStore for StoreResource {
         Ok(self.store.borrow_mut().retire_key(id)?)
     }
 
+    fn migrate(&self, to: wit::Backend) -> WitResult<u64> {
+        let to = match to {
+            wit::Backend::Files => BackendKind::Files,
+            wit::Backend::Log => BackendKind::Log,
+        };
+        Ok(self.store.borrow_mut().migrate(to)?)
+    }
+
     fn check(&self) -> WitResult<wit::Report> {
         let report: Report = self.store.borrow_mut().check()?;
         Ok(wit::Report {

@@ -48,6 +48,8 @@ pub trait Dir {
     fn entries(&self, path: &str) -> io::Result<Option<Vec<Entry>>>;
     /// Creates a directory; succeeds if it already exists.
     fn create_dir(&self, path: &str) -> io::Result<()>;
+    /// Removes an empty directory; `Ok(false)` if it did not exist.
+    fn remove_dir(&self, path: &str) -> io::Result<bool>;
     /// Syncs a directory (`""` is the store directory), making renames and removals in it durable.
     fn sync(&self, path: &str) -> io::Result<()>;
 }
@@ -190,6 +192,14 @@ impl Dir for StdDir {
             });
         }
         Ok(Some(entries))
+    }
+
+    fn remove_dir(&self, path: &str) -> io::Result<bool> {
+        match std::fs::remove_dir(self.path(path)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     fn create_dir(&self, path: &str) -> io::Result<()> {

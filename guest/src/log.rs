@@ -107,7 +107,52 @@ pub struct Log<D: Dir> {
     foreign: u64,
 }
 
+/// Removes every segment, and `log/` itself if nothing else is in it (after a migration
+/// away from the log, or to undo an interrupted one towards it).
+pub(crate) fn discard<D: Dir>(dir: &D) -> Result<(), StoreError> {
+    let entries = dir
+        .entries(LOG_DIR)
+        .map_err(|e| StoreError::io(format!("listing {LOG_DIR}/"), e))?
+        .unwrap_or_default();
+    let mut others = false;
+    for entry in entries {
+        if entry.is_file && segment_number(&entry.name).is_some() {
+            let path = format!("{LOG_DIR}/{}", entry.name);
+            dir.remove(&path)
+                .map_err(|e| StoreError::io(format!("removing {path}"), e))?;
+        } else {
+            others = true;
+        }
+    }
+    if !others {
+        dir.remove_dir(LOG_DIR)
+            .map_err(|e| StoreError::io(format!("removing {LOG_DIR}/"), e))?;
+    }
+    dir.sync("")
+        .map_err(|e| StoreError::io("syncing the store directory", e))
+}
+
 impl<D: Dir> Log<D> {
+    /// The directory this backend writes to.
+    pub fn dir(&self) -> &D {
+        &self.dir
+    }
+
+    /// How durable its writes are.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// Syncs every open segment: what a relaxed write left unsynced becomes durable.
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        for (&number, segment) in &self.segments {
+            self.dir
+                .sync_file(&segment.file)
+                .map_err(|e| StoreError::io(format!("syncing {}", segment_path(number)), e))?;
+        }
+        Ok(())
+    }
+
     /// Opens (or starts) the log in `dir`: replays every segment, cutting a torn tail
     /// off the newest and quarantining damaged records elsewhere.
     pub fn open(dir: D, durability: Durability) -> Result<Self, StoreError> {

@@ -1,10 +1,11 @@
-//! The backend a store's metadata names, chosen when the store is opened.
+//! The backend a store's metadata names, chosen when the store is opened, and the
+//! crash-safe move of a store from one backend to the other.
 
 use crate::backend::{self, Backend, BackendKind, Durability, Files, Listing};
 use crate::dir::Dir;
 use crate::error::StoreError;
-use crate::log::Log;
-use crate::meta::Meta;
+use crate::log::{self, Log};
+use crate::meta::{self, Meta};
 
 /// Either backend over one directory.
 pub enum Medium<D: Dir> {
@@ -17,20 +18,22 @@ pub enum Medium<D: Dir> {
 impl<D: Dir> Medium<D> {
     /// Opens the backend of the store in `dir`: the one its metadata records, or for a
     /// new store `requested` (default `files`). Asking an existing store for the other
-    /// backend is `invalid-input`.
+    /// backend is `invalid-input`. A migration that was interrupted is settled first:
+    /// before its commit the partial copy is discarded, after it the old data is removed.
     pub fn open(
         dir: D,
         requested: Option<BackendKind>,
         durability: Durability,
     ) -> Result<Self, StoreError> {
         let recorded = match backend::read_meta(&dir)? {
-            Some(bytes) => Some(Meta::parse(&bytes)?.backend),
+            Some(bytes) => Some(settle(&dir, Meta::parse(&bytes)?)?.backend),
             None => None,
         };
         let kind = match (recorded, requested) {
             (Some(recorded), Some(requested)) if recorded != requested => {
                 return Err(StoreError::InvalidInput(format!(
-                    "this store keeps its sessions in the {} backend, not {}",
+                    "this store keeps its sessions in the {} backend, not {}; \
+                     `migrate` moves it",
                     recorded.name(),
                     requested.name()
                 )));
@@ -38,11 +41,107 @@ impl<D: Dir> Medium<D> {
             (Some(recorded), _) => recorded,
             (None, requested) => requested.unwrap_or_default(),
         };
+        Self::of_kind(dir, kind, durability)
+    }
+
+    fn of_kind(dir: D, kind: BackendKind, durability: Durability) -> Result<Self, StoreError> {
         Ok(match kind {
             BackendKind::Log => Medium::Log(Log::open(dir, durability)?),
             _ => Medium::Files(Files::with_durability(dir, durability)),
         })
     }
+
+    /// The store directory.
+    pub fn dir(&self) -> &D {
+        match self {
+            Medium::Files(files) => files.dir(),
+            Medium::Log(log) => log.dir(),
+        }
+    }
+
+    /// Copies every session and stamp of this backend into a fresh `to` backend over
+    /// the same directory, commits the move in the metadata `meta` (returned as
+    /// written), removes this backend's data, becomes the `to` backend and returns how
+    /// many sessions moved. Each step is durable before the next; see [`settle`] for a crash
+    /// between them.
+    pub fn migrate(&mut self, meta: &Meta, to: BackendKind) -> Result<(Meta, u64), StoreError>
+    where
+        D: Clone,
+    {
+        let from = self.kind();
+        let durability = self.durability();
+        let dir = self.dir().clone();
+        let mut meta = meta.clone();
+        meta.migrating_to = Some(to);
+        write_meta(&dir, &meta)?;
+        discard(&dir, to)?;
+        // Copies are always synced: the commit below must not outrun them.
+        let mut target = Self::of_kind(dir.clone(), to, Durability::Durable)?;
+        let listing = self.list()?;
+        let limit = u64::from(crate::store::MAX_MAX_SESSION_BYTES) + 64;
+        let mut moved = 0;
+        for id in &listing.ids {
+            if let Some(blob) = self.read(id, limit)? {
+                target.write(id, &blob)?;
+                moved += 1;
+            }
+        }
+        for id in &listing.stamps {
+            if listing.ids.binary_search(id).is_ok()
+                && let Ok(Some(stamp)) = self.read_stamp(id)
+            {
+                target.write_stamp(id, &stamp)?;
+            }
+        }
+        if let Medium::Log(log) = &mut target {
+            log.sync()?;
+        }
+        meta.backend = to;
+        meta.migrating_to = None;
+        meta.migrated_from = Some(from);
+        write_meta(&dir, &meta)?;
+        drop(target);
+        // Committed: from here the store is `to`, whatever happens next.
+        *self = Self::of_kind(dir.clone(), to, durability)?;
+        discard(&dir, from)?;
+        meta.migrated_from = None;
+        write_meta(&dir, &meta)?;
+        Ok((meta, moved))
+    }
+
+    fn durability(&self) -> Durability {
+        match self {
+            Medium::Files(files) => files.durability(),
+            Medium::Log(log) => log.durability(),
+        }
+    }
+}
+
+/// Finishes or undoes an interrupted migration recorded in `meta`; returns the settled
+/// metadata (as written).
+fn settle<D: Dir>(dir: &D, mut meta: Meta) -> Result<Meta, StoreError> {
+    if let Some(partial) = meta.migrating_to.take() {
+        // Not committed: the store is still entirely in `meta.backend`.
+        discard(dir, partial)?;
+        write_meta(dir, &meta)?;
+    }
+    if let Some(old) = meta.migrated_from.take() {
+        // Committed: the old backend's data is a leftover copy.
+        discard(dir, old)?;
+        write_meta(dir, &meta)?;
+    }
+    Ok(meta)
+}
+
+fn discard<D: Dir>(dir: &D, kind: BackendKind) -> Result<(), StoreError> {
+    match kind {
+        BackendKind::Log => log::discard(dir),
+        _ => backend::discard_files(dir).map(drop),
+    }
+}
+
+fn write_meta<D: Dir>(dir: &D, meta: &Meta) -> Result<(), StoreError> {
+    backend::replace(dir, meta::FILE_NAME, &meta.to_bytes(), Durability::Durable)
 }
 
 /// Calls the same method on whichever backend this is.
@@ -97,5 +196,102 @@ impl<D: Dir> Backend for Medium<D> {
     }
     fn compact(&mut self) -> Result<(), StoreError> {
         delegate!(self, b => b.compact())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dir::StdDir;
+    use crate::store::{Config, ManualClock, Store};
+    use crate::{Secret, SessionData};
+
+    type TestStore = Store<Medium<StdDir>, ManualClock>;
+
+    fn open(path: &std::path::Path, backend: Option<BackendKind>) -> TestStore {
+        let medium = Medium::open(StdDir::new(path), backend, Durability::Durable).unwrap();
+        let config = Config::new(Secret::RawKey(vec![3; 32]));
+        Store::open(medium, ManualClock::new(100), config).unwrap()
+    }
+
+    fn session(id: &str) -> SessionData {
+        serde_json::from_value(serde_json::json!({
+            "sessionId": id, "sessionToken": "t",
+            "userContext": {"userId": "u"},
+            "tokenMetadata": {"accessToken": "a", "expiresAt": 1, "scopes": []},
+            "security": {"ipAddress": "i", "userAgent": "u", "createdAt": 1, "lastAccessedAt": 1, "accessCount": 0},
+            "expiresAt": 1000, "createdAt": 1
+        }))
+        .unwrap()
+    }
+
+    fn meta(path: &std::path::Path) -> Meta {
+        Meta::parse(&std::fs::read(path.join(meta::FILE_NAME)).unwrap()).unwrap()
+    }
+
+    fn names(path: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn an_uncommitted_migration_is_undone_at_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = open(tmp.path(), None);
+        store.create(&session("a")).unwrap();
+        store.create(&session("b")).unwrap();
+        drop(store);
+        // Interrupted while copying to the log: the marker is set, the copy partial.
+        let mut marked = meta(tmp.path());
+        marked.migrating_to = Some(BackendKind::Log);
+        std::fs::write(tmp.path().join(meta::FILE_NAME), marked.to_bytes()).unwrap();
+        std::fs::create_dir(tmp.path().join("log")).unwrap();
+        std::fs::write(tmp.path().join("log/0000000000000001.seg"), b"SVLR partial").unwrap();
+        let mut store = open(tmp.path(), None);
+        assert_eq!(names(tmp.path()), vec!["a.svs", "b.svs", meta::FILE_NAME]);
+        assert_eq!(meta(tmp.path()).migrating_to, None);
+        assert_eq!(meta(tmp.path()).backend, BackendKind::Files);
+        assert!(store.get("a").unwrap().is_some());
+        // Running it again completes it.
+        assert_eq!(store.migrate(BackendKind::Log).unwrap(), 2);
+        assert_eq!(names(tmp.path()), vec!["log", meta::FILE_NAME]);
+    }
+
+    #[test]
+    fn a_committed_migration_finishes_removing_the_old_data_at_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = open(tmp.path(), None);
+        store.create(&session("a")).unwrap();
+        store.touch("a").unwrap();
+        let old: Vec<(String, Vec<u8>)> = ["a.svs", "a.sva"]
+            .iter()
+            .map(|n| (n.to_string(), std::fs::read(tmp.path().join(n)).unwrap()))
+            .collect();
+        assert_eq!(store.migrate(BackendKind::Log).unwrap(), 1);
+        drop(store);
+        // Crashed after the commit, before the old files went.
+        for (name, bytes) in &old {
+            std::fs::write(tmp.path().join(name), bytes).unwrap();
+        }
+        let mut marked = meta(tmp.path());
+        marked.migrated_from = Some(BackendKind::Files);
+        std::fs::write(tmp.path().join(meta::FILE_NAME), marked.to_bytes()).unwrap();
+        let mut store = open(tmp.path(), None);
+        assert_eq!(names(tmp.path()), vec!["log", meta::FILE_NAME]);
+        assert_eq!(meta(tmp.path()).migrated_from, None);
+        let a = store.get("a").unwrap().unwrap();
+        assert_eq!(a.security.access_count, 1, "the stamp moved too");
+        assert!(matches!(
+            Medium::open(
+                StdDir::new(tmp.path()),
+                Some(BackendKind::Files),
+                Durability::Durable
+            ),
+            Err(StoreError::InvalidInput(_))
+        ));
     }
 }

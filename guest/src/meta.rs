@@ -64,6 +64,14 @@ pub struct Meta {
     /// Where the sessions are kept; stores from before this field are `files`.
     #[serde(default)]
     pub backend: crate::backend::BackendKind,
+    /// Set while `migrate` copies the sessions to this backend; an open that finds it
+    /// set discards the partial copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrating_to: Option<crate::backend::BackendKind>,
+    /// Set once a migration is committed, until the old backend's data is removed; an
+    /// open that finds it set finishes the removal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrated_from: Option<crate::backend::BackendKind>,
 }
 
 /// One key of the store.
@@ -163,6 +171,8 @@ impl Meta {
             current_key: entry.id,
             keys: vec![entry],
             backend: crate::backend::BackendKind::default(),
+            migrating_to: None,
+            migrated_from: None,
         };
         Ok((meta, key))
     }

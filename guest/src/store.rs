@@ -724,6 +724,22 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 }
 
+impl<D: crate::dir::Dir + Clone, C: Clock> Store<crate::medium::Medium<D>, C> {
+    /// Moves every session to the `to` backend; returns how many moved (0 if the store
+    /// is already there). Safe to interrupt at any point: the next open either discards
+    /// the partial copy (the store is still where it was) or finishes removing the old
+    /// data (the store has moved); running it again then completes the move.
+    pub fn migrate(&mut self, to: crate::backend::BackendKind) -> Result<u64, StoreError> {
+        if self.backend.kind() == to {
+            return Ok(0);
+        }
+        let (meta, moved) = self.backend.migrate(&self.meta, to)?;
+        // Blobs and stamps moved byte for byte: the index and the stamp cache still hold.
+        self.meta = meta;
+        Ok(moved)
+    }
+}
+
 fn missing_key_error(id: &str) -> StoreError {
     StoreError::MissingKey(format!(
         "{} is encrypted under a key this store does not hold",

@@ -3,6 +3,7 @@
 //! while these calls work in every component runtime.
 
 use std::io;
+use std::rc::Rc;
 
 use wasip2::filesystem::preopens;
 use wasip2::filesystem::types::{
@@ -12,13 +13,14 @@ use wasip2::filesystem::types::{
 use crate::dir::{Dir, Entry, too_long};
 use crate::error::StoreError;
 
-/// A preopened directory.
+/// A preopened directory. Clones share the descriptors.
+#[derive(Clone)]
 pub struct WasiDir {
     /// The preopen, for calls that take a path.
-    root: Descriptor,
+    root: Rc<Descriptor>,
     /// The same directory opened again through the preopen (`.`), for calls on the
     /// directory itself: jco's Node shim refuses `read-directory` and `sync` on a preopen.
-    itself: Descriptor,
+    itself: Rc<Descriptor>,
 }
 
 impl WasiDir {
@@ -33,7 +35,10 @@ impl WasiDir {
             Some((root, _)) => {
                 let itself = open_dir(&root, ".")
                     .map_err(|code| StoreError::io("opening the store directory", error(code)))?;
-                Ok(WasiDir { root, itself })
+                Ok(WasiDir {
+                    root: Rc::new(root),
+                    itself: Rc::new(itself),
+                })
             }
             None => Err(StoreError::InvalidInput(match name {
                 None => "the runtime gave the component no preopened directory".into(),
@@ -203,6 +208,14 @@ impl Dir for WasiDir {
             Ok(entries) => Ok(Some(entries)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    fn remove_dir(&self, path: &str) -> io::Result<bool> {
+        match self.root.remove_directory_at(path) {
+            Ok(()) => Ok(true),
+            Err(ErrorCode::NoEntry) => Ok(false),
+            Err(code) => Err(error(code)),
         }
     }
 

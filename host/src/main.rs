@@ -116,6 +116,11 @@ fn execute(vault: &mut Vault, command: &StoreCommand) -> anyhow::Result<u8> {
             let rekeyed = vault.rekey(cli::progress::reporter("re-encrypting sessions", 1))?;
             print(&serde_json::json!({ "rekeyed": rekeyed, "keys": vault.keys()? }))
         }
+        StoreCommand::Migrate { to } => {
+            let to: session_vault::BackendKind = (*to).into();
+            let migrated = vault.migrate(to)?;
+            print(&serde_json::json!({ "migrated": migrated, "backend": to.name() }))
+        }
         StoreCommand::ImportLegacy {
             from,
             legacy_secret_file,

@@ -28,6 +28,8 @@ const LEGACY_DIR: &str = "/legacy";
 const REKEY_BATCH: u32 = 256;
 /// Legacy files imported per call into the component, between progress reports.
 const IMPORT_BATCH: usize = 512;
+/// How long a busy directory lock is retried before the open fails with `locked`.
+const LOCK_GRACE: Duration = Duration::from_millis(100);
 /// Linear memory the component may grow to by default: scrypt needs 32 MiB at the
 /// default cost, a 16 MiB session a few copies of itself.
 const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
@@ -315,6 +317,16 @@ impl Vault {
         self.call(|api, store, handle| api.call_retire_key(store, handle, id))
     }
 
+    /// Moves every session to the `to` backend; returns how many moved (0 if already
+    /// there). Safe to interrupt at any point and to run again.
+    pub fn migrate(&mut self, to: BackendKind) -> Result<u64, Error> {
+        let to = match to {
+            BackendKind::Log => wit::Backend::Log,
+            _ => wit::Backend::Files,
+        };
+        self.call(|api, store, handle| api.call_migrate(store, handle, to))
+    }
+
     /// Verifies every session file, quarantining damaged ones.
     pub fn check(&mut self) -> Result<Report, Error> {
         let report = self.call(|api, store, handle| api.call_check(store, handle))?;
@@ -461,13 +473,27 @@ fn prepare_dir(dir: &Path) -> Result<(), StoreError> {
 
 /// Takes an exclusive advisory lock on the directory itself (flock on Unix), so it
 /// needs no lock file and is released by the kernel if the process dies.
+///
+/// A lock just released can stay held for a moment: a thread of this process that forks
+/// a child shares every descriptor with it until the child execs. So a busy lock is
+/// retried for up to [`LOCK_GRACE`] before it counts as `locked`.
 fn lock_dir(dir: &Path) -> Result<File, StoreError> {
     let file =
         File::open(dir).map_err(|e| StoreError::io(format!("opening {}", dir.display()), e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(StoreError::Locked),
-        Err(TryLockError::Error(e)) => Err(StoreError::io(format!("locking {}", dir.display()), e)),
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) if start.elapsed() < LOCK_GRACE => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Err(TryLockError::WouldBlock) => return Err(StoreError::Locked),
+            Err(TryLockError::Error(e)) => {
+                return Err(StoreError::io(format!("locking {}", dir.display()), e));
+            }
+        }
     }
 }
 

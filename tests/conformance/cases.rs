@@ -782,6 +782,56 @@ pub fn the_store_directory_is_private<F: Front>() {
     assert_eq!(mode & 0o777, 0o700);
 }
 
+pub fn migrate_moves_every_session_there_and_back<F: Front>() {
+    use session_vault::BackendKind;
+    let mut setup = Setup::new();
+    let (home, away) = match setup.backend {
+        BackendKind::Files => (BackendKind::Files, BackendKind::Log),
+        _ => (BackendKind::Log, BackendKind::Files),
+    };
+    let mut front: F = open(&setup);
+    for (i, user) in ["u1", "u1", "u2", "u2", "u2"].iter().enumerate() {
+        front
+            .create(&doc(&format!("s{i}"), user, T0 + 60 * MINUTE))
+            .unwrap();
+    }
+    setup.clock.set(T0 + MINUTE);
+    front.touch("s1").unwrap().expect("s1 is live");
+    assert!(front.delete("s4").unwrap());
+    let before: Vec<_> = (0..4)
+        .map(|i| front.get(&format!("s{i}")).unwrap())
+        .collect();
+    let layout = |setup: &Setup, backend: BackendKind| {
+        let names = setup.names();
+        let files = names
+            .iter()
+            .any(|n| n.ends_with(".svs") || n.ends_with(".sva"));
+        let log = names.iter().any(|n| n == "log");
+        assert_eq!(
+            (files, log),
+            (backend == BackendKind::Files, backend == BackendKind::Log),
+            "{names:?}"
+        );
+    };
+    for to in [away, home] {
+        assert_eq!(front.migrate(to), Ok(4), "to {}", to.name());
+        assert_eq!(front.migrate(to), Ok(0), "already {}", to.name());
+        setup.backend = to;
+        front = while_closed(front, &setup, || {});
+        layout(&setup, to);
+        let after: Vec<_> = (0..4)
+            .map(|i| front.get(&format!("s{i}")).unwrap())
+            .collect();
+        assert_eq!(after, before, "in {}", to.name());
+        assert_eq!(ids(&front.list("u2").unwrap()), vec!["s2", "s3"]);
+        let report = front.check().unwrap();
+        assert_eq!(
+            (&report["live"], &report["quarantined"], &report["foreign"]),
+            (&json!(4), &json!(0), &json!(0))
+        );
+    }
+}
+
 /// Instantiates the suite for one front and one backend: `files` runs every case, `log`
 /// the cases that do not look at the `files` layout (the log's own damage and recovery
 /// cases are in `guest/src/log.rs`).
@@ -811,6 +861,7 @@ macro_rules! suite {
                 legacy_import_brings_every_live_session_over_unchanged,
                 legacy_import_run_again_imports_nothing_twice,
                 legacy_import_reports_damaged_and_mismatched_files,
+                migrate_moves_every_session_there_and_back,
             );
             // These also look at the `files` layout itself (names, bytes of `<id>.svs`).
             $crate::suite!(@cases $front, Files;
@@ -863,6 +914,7 @@ macro_rules! suite {
                 legacy_import_brings_every_live_session_over_unchanged,
                 legacy_import_run_again_imports_nothing_twice,
                 legacy_import_reports_damaged_and_mismatched_files,
+                migrate_moves_every_session_there_and_back,
             );
         }
     };

@@ -145,6 +145,8 @@ pub trait Front: Sized {
     /// `rekey` to the end; how many sessions were re-encrypted.
     fn rekey(&mut self) -> Result<u64, Fail>;
     fn retire_key(&mut self, id: u32) -> Result<(), Fail>;
+    /// Moves the store to `to` ("files" or "log"); how many sessions moved.
+    fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail>;
     /// `import-legacy` from `from` with the legacy `secret`.
     fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail>;
 
@@ -314,6 +316,10 @@ impl Front for Api {
         self.vault().retire_key(id).map_err(api_fail)
     }
 
+    fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {
+        self.vault().migrate(to).map_err(api_fail)
+    }
+
     fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {
         // The legacy directory is preopened when the vault opens: reopen with it.
         drop(self.vault.take());
@@ -347,7 +353,8 @@ pub struct Cli {
     max_session_bytes: Option<u32>,
     idle_timeout: Option<u64>,
     durability: Durability,
-    backend: BackendKind,
+    /// Given to the first command, which creates the store; later ones use what it recorded.
+    backend: Option<BackendKind>,
 }
 
 /// The exit code the CLI documents for each WIT error case.
@@ -407,7 +414,9 @@ impl Cli {
         if self.durability == Durability::Relaxed {
             command.arg("--durability").arg("relaxed");
         }
-        command.arg("--backend").arg(self.backend.name());
+        if let Some(backend) = self.backend {
+            command.arg("--backend").arg(backend.name());
+        }
         command.args(args);
         let mut child = command.spawn().expect("starting session-vault");
         if let Some(text) = stdin {
@@ -467,11 +476,14 @@ impl Front for Cli {
             max_session_bytes: setup.max_session_bytes,
             idle_timeout: setup.idle_timeout,
             durability: setup.durability,
-            backend: setup.backend,
+            backend: Some(setup.backend),
         };
         // Every command opens the store; `count` shows whether it opens.
         cli.run(&["count"], None)?;
-        Ok(cli)
+        Ok(Cli {
+            backend: None,
+            ..cli
+        })
     }
 
     fn create_text(&mut self, text: &str) -> Result<(), Fail> {
@@ -554,6 +566,12 @@ impl Front for Cli {
     fn retire_key(&mut self, id: u32) -> Result<(), Fail> {
         self.run(&["key", "retire", &id.to_string()], None)
             .map(drop)
+    }
+
+    fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {
+        let out = self.run(&["migrate", "--to", to.name()], None)?;
+        assert_eq!(out["backend"], to.name());
+        Ok(Self::number(out, "migrated"))
     }
 
     fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {
@@ -698,6 +716,10 @@ impl Front for Native {
 
     fn retire_key(&mut self, id: u32) -> Result<(), Fail> {
         self.0.retire_key(id).map_err(native_fail)
+    }
+
+    fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {
+        self.0.migrate(to).map_err(native_fail)
     }
 
     fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {

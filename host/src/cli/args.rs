@@ -170,6 +170,12 @@ pub enum StoreCommand {
     ///
     /// Safe to interrupt at any point (even SIGKILL) and to run again.
     Rekey,
+    /// Move every session to the other storage backend (safe to interrupt and run again).
+    Migrate {
+        /// The backend to move to.
+        #[arg(long, value_name = "BACKEND")]
+        to: BackendArg,
+    },
     /// Import a store written by the original TypeScript FileSessionStore.
     ///
     /// The legacy secret comes from SESSION_VAULT_LEGACY_SECRET or --legacy-secret-file.
