@@ -98,6 +98,34 @@ impl Setup {
     pub fn names(&self) -> Vec<String> {
         names(&self.dir)
     }
+
+    /// What the store directory holds when these sessions (and no others) are stored:
+    /// for `files` their files beside the metadata, for `log` the metadata and `log/`.
+    pub fn expected_names(&self, ids: &[&str]) -> Vec<String> {
+        let mut names = vec!["session-vault.json".to_owned()];
+        match self.backend {
+            BackendKind::Log => names.insert(0, "log".to_owned()),
+            _ => names.extend(ids.iter().map(|id| format!("{id}.svs"))),
+        }
+        names.sort();
+        names
+    }
+
+    /// Whether the store wrote no session at all (`log`: no segment either).
+    pub fn assert_nothing_written(&self) {
+        assert_eq!(self.names(), self.expected_names(&[]), "nothing written");
+        if self.backend == BackendKind::Log {
+            assert_eq!(names(&self.path("log")), Vec::<String>::new(), "no segment");
+        }
+    }
+
+    /// Whether session `id`'s data is still on disk (`log`: its segment is).
+    pub fn stored(&self, id: &str) -> bool {
+        match self.backend {
+            BackendKind::Log => self.path("log/0000000000000001.seg").exists(),
+            _ => self.path(&format!("{id}.svs")).exists(),
+        }
+    }
 }
 
 /// Names in a directory, sorted; empty if it does not exist.

@@ -152,7 +152,7 @@ pub fn legacy_import_with_a_wrong_secret_writes_nothing<F: Front>() {
         Err("invalid-input".into())
     );
     assert_eq!(front.count().unwrap(), 0);
-    assert_eq!(setup.names(), vec!["session-vault.json"], "nothing written");
+    setup.assert_nothing_written();
 }
 
 pub fn legacy_import_reports_damaged_and_mismatched_files<F: Front>() {
