@@ -145,7 +145,12 @@ impl<D: Dir> Log<D> {
 
     /// Syncs every open segment: what a relaxed write left unsynced becomes durable.
     pub fn sync(&mut self) -> Result<(), StoreError> {
-        for (&number, segment) in &self.segments {
+        self.sync_from(0)
+    }
+
+    /// Syncs the open segments numbered `first` and after.
+    fn sync_from(&self, first: u64) -> Result<(), StoreError> {
+        for (&number, segment) in self.segments.range(first..) {
             self.dir
                 .sync_file(&segment.file)
                 .map_err(|e| StoreError::io(format!("syncing {}", segment_path(number)), e))?;
@@ -317,21 +322,9 @@ impl<D: Dir> Log<D> {
     ) -> Result<Location, StoreError> {
         let seq = self.next_seq;
         let record = encode(kind, id, payload, seq)?;
-        let number = self.active()?;
-        let path = segment_path(number);
-        let segment = self
-            .segments
-            .get_mut(&number)
-            .ok_or_else(|| StoreError::Corrupted(format!("{path} is not open")))?;
-        let offset = segment.len;
-        self.dir
-            .write_at(&segment.file, offset, &record)
-            .map_err(|e| StoreError::io(format!("appending to {path}"), e))?;
-        segment.len += record.len() as u64;
+        let (number, offset) = self.write_record(&record)?;
         if sync && self.durability == Durability::Durable {
-            self.dir
-                .sync_file(&segment.file)
-                .map_err(|e| StoreError::io(format!("syncing {path}"), e))?;
+            self.sync_from(number)?;
         }
         self.next_seq += 1;
         Ok(Location {
@@ -341,6 +334,36 @@ impl<D: Dir> Log<D> {
             payload_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
             seq,
         })
+    }
+
+    /// Writes an encoded record at the end of the active segment; returns the segment's
+    /// number and the record's offset.
+    fn write_record(&mut self, record: &[u8]) -> Result<(u64, u64), StoreError> {
+        let number = self.active()?;
+        let path = segment_path(number);
+        let segment = self
+            .segments
+            .get_mut(&number)
+            .ok_or_else(|| StoreError::Corrupted(format!("{path} is not open")))?;
+        let offset = segment.len;
+        self.dir
+            .write_at(&segment.file, offset, record)
+            .map_err(|e| StoreError::io(format!("appending to {path}"), e))?;
+        segment.len += record.len() as u64;
+        Ok((number, offset))
+    }
+
+    /// Appends a put or a stamp for `id` and points the key directory at it.
+    fn put(&mut self, kind: Kind, id: &str, payload: &[u8], sync: bool) -> Result<(), StoreError> {
+        let location = self.append(kind, id, payload, sync)?;
+        self.live_bytes += location.record_len();
+        let latest = match kind {
+            Kind::Stamp => &mut self.stamps,
+            _ => &mut self.sessions,
+        };
+        let previous = latest.insert(id.to_owned(), location);
+        self.forget(previous);
+        self.maybe_compact()
     }
 
     /// The segment appends go to, starting a new one when there is none or it is full.
@@ -437,17 +460,7 @@ impl<D: Dir> Log<D> {
             let payload = self.read_payload(&location, MAX_PAYLOAD as u64)?;
             // The record keeps its sequence number: order across segments is by seq.
             let record = encode(kind, &id, &payload, location.seq)?;
-            let number = self.active()?;
-            let path = segment_path(number);
-            let segment = self
-                .segments
-                .get_mut(&number)
-                .ok_or_else(|| StoreError::Corrupted(format!("{path} is not open")))?;
-            let offset = segment.len;
-            self.dir
-                .write_at(&segment.file, offset, &record)
-                .map_err(|e| StoreError::io(format!("writing {path}"), e))?;
-            segment.len += record.len() as u64;
+            let (number, offset) = self.write_record(&record)?;
             let moved = Location {
                 segment: number,
                 offset,
@@ -459,11 +472,7 @@ impl<D: Dir> Log<D> {
             };
         }
         // Every new segment is whole on disk before any old one goes.
-        for (&number, segment) in self.segments.range(first_new..) {
-            self.dir
-                .sync_file(&segment.file)
-                .map_err(|e| StoreError::io(format!("syncing {}", segment_path(number)), e))?;
-        }
+        self.sync_from(first_new)?;
         for number in old {
             self.segments.remove(&number);
             let path = segment_path(number);
@@ -502,11 +511,7 @@ impl<D: Dir> Backend for Log<D> {
     }
 
     fn write(&mut self, id: &str, blob: &[u8]) -> Result<(), StoreError> {
-        let location = self.append(Kind::Put, id, blob, true)?;
-        self.live_bytes += location.record_len();
-        let previous = self.sessions.insert(id.to_owned(), location);
-        self.forget(previous);
-        self.maybe_compact()
+        self.put(Kind::Put, id, blob, true)
     }
 
     fn remove(&mut self, id: &str) -> Result<bool, StoreError> {
@@ -554,11 +559,7 @@ impl<D: Dir> Backend for Log<D> {
 
     fn write_stamp(&mut self, id: &str, stamp: &[u8]) -> Result<(), StoreError> {
         // Like the files backend's stamps: never synced on its own account.
-        let location = self.append(Kind::Stamp, id, stamp, false)?;
-        self.live_bytes += location.record_len();
-        let previous = self.stamps.insert(id.to_owned(), location);
-        self.forget(previous);
-        self.maybe_compact()
+        self.put(Kind::Stamp, id, stamp, false)
     }
 
     fn remove_stamp(&mut self, id: &str) -> Result<bool, StoreError> {
