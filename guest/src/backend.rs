@@ -78,6 +78,15 @@ impl BackendKind {
             BackendKind::Log => "log",
         }
     }
+
+    /// The error of opening a store that keeps its sessions in `self` as `requested`.
+    pub fn mismatch(self, requested: BackendKind) -> StoreError {
+        StoreError::InvalidInput(format!(
+            "this store keeps its sessions in the {} backend, not {}; `migrate` moves it",
+            self.name(),
+            requested.name()
+        ))
+    }
 }
 
 /// How much of a session write is on disk when it returns.
@@ -250,10 +259,7 @@ impl<D: Dir> Backend for Files<D> {
     fn list(&mut self) -> Result<Listing, StoreError> {
         let mut listing = Listing::default();
         for entry in self.entries()? {
-            let stamp = entry
-                .name
-                .strip_suffix(STAMP_EXT)
-                .filter(|id| id::is_valid(id));
+            let stamp = stamp_id(&entry.name);
             match session_id(&entry.name) {
                 Some(id) if entry.is_file => listing.ids.push(id.to_owned()),
                 _ if entry.is_file && stamp.is_some() => {
@@ -324,8 +330,8 @@ impl<D: Dir> Files<D> {
 pub(crate) fn discard_files<D: Dir>(dir: &D) -> Result<u64, StoreError> {
     let mut removed = 0;
     for entry in root_entries(dir)? {
-        let stamp = entry.name.strip_suffix(STAMP_EXT).is_some_and(id::is_valid);
-        if entry.is_file && (session_id(&entry.name).is_some() || stamp) {
+        let ours = session_id(&entry.name).or_else(|| stamp_id(&entry.name));
+        if entry.is_file && ours.is_some() {
             dir.remove(&entry.name)
                 .map_err(|e| StoreError::io(format!("removing {}", entry.name), e))?;
             removed += 1;
@@ -352,6 +358,11 @@ pub fn session_name(id: &str) -> String {
 /// The file name of the access stamp of session `id`.
 pub fn stamp_name(id: &str) -> String {
     format!("{id}{STAMP_EXT}")
+}
+
+/// The id of an access stamp's file name, if it is one.
+pub fn stamp_id(name: &str) -> Option<&str> {
+    name.strip_suffix(STAMP_EXT).filter(|id| id::is_valid(id))
 }
 
 /// The id of a session file name, if it is one.

@@ -78,6 +78,13 @@ struct StoreResource {
     store: RefCell<Store<Medium<WasiDir>, SystemClock>>,
 }
 
+fn backend_from_wit(backend: wit::Backend) -> BackendKind {
+    match backend {
+        wit::Backend::Files => BackendKind::Files,
+        wit::Backend::Log => BackendKind::Log,
+    }
+}
+
 type WitResult<T> = Result<T, wit::Error>;
 
 impl wit::GuestStore for StoreResource {
@@ -90,10 +97,7 @@ impl wit::GuestStore for StoreResource {
             None | Some(wit::Durability::Durable) => Durability::Durable,
             Some(wit::Durability::Relaxed) => Durability::Relaxed,
         };
-        let requested = config.backend.map(|backend| match backend {
-            wit::Backend::Files => BackendKind::Files,
-            wit::Backend::Log => BackendKind::Log,
-        });
+        let requested = config.backend.map(backend_from_wit);
         let backend = Medium::open(dir, requested, durability)?;
         let store = Store::open(backend, SystemClock, store_config)?;
         Ok(wit::Store::new(StoreResource {
@@ -178,11 +182,7 @@ impl wit::GuestStore for StoreResource {
     }
 
     fn migrate(&self, to: wit::Backend) -> WitResult<u64> {
-        let to = match to {
-            wit::Backend::Files => BackendKind::Files,
-            wit::Backend::Log => BackendKind::Log,
-        };
-        Ok(self.store.borrow_mut().migrate(to)?)
+        Ok(self.store.borrow_mut().migrate(backend_from_wit(to))?)
     }
 
     fn check(&self) -> WitResult<wit::Report> {

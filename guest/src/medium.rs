@@ -31,12 +31,7 @@ impl<D: Dir> Medium<D> {
         };
         let kind = match (recorded, requested) {
             (Some(recorded), Some(requested)) if recorded != requested => {
-                return Err(StoreError::InvalidInput(format!(
-                    "this store keeps its sessions in the {} backend, not {}; \
-                     `migrate` moves it",
-                    recorded.name(),
-                    requested.name()
-                )));
+                return Err(recorded.mismatch(requested));
             }
             (Some(recorded), _) => recorded,
             (None, requested) => requested.unwrap_or_default(),

@@ -191,11 +191,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             Some(bytes) => {
                 let meta = Meta::parse(&bytes)?;
                 if meta.backend != backend.kind() {
-                    return Err(StoreError::InvalidInput(format!(
-                        "this store keeps its sessions in the {} backend, not {}",
-                        meta.backend.name(),
-                        backend.kind().name()
-                    )));
+                    return Err(meta.backend.mismatch(backend.kind()));
                 }
                 let keyring = meta.unlock(&config.secret)?;
                 (meta, keyring)

@@ -4,9 +4,9 @@ use std::io;
 
 use serde_json::Value;
 use session_vault_guest::{
-    Extra, ImportFailure, ImportReport, KeyInfo, Report, Secret, Security, SecurityPatch,
-    SessionData, SessionPatch, StoreError, TokenMetadata, TokenMetadataPatch, UserContext,
-    UserContextPatch,
+    BackendKind, Durability, Extra, ImportFailure, ImportReport, KeyInfo, Report, Secret, Security,
+    SecurityPatch, SessionData, SessionPatch, StoreError, TokenMetadata, TokenMetadataPatch,
+    UserContext, UserContextPatch,
 };
 
 use crate::bindings::wit;
@@ -212,6 +212,23 @@ pub fn patch_to_wit(p: &SessionPatch) -> wit::SessionPatch {
         expires_at: p.expires_at,
         created_at: p.created_at,
         extra: extra_to_wit(&p.extra),
+    }
+}
+
+/// A durability mode as the WIT enum.
+pub fn durability_to_wit(durability: Durability) -> wit::Durability {
+    match durability {
+        Durability::Relaxed => wit::Durability::Relaxed,
+        // Durable, and any mode added later: the safe choice.
+        _ => wit::Durability::Durable,
+    }
+}
+
+/// A backend kind as the WIT enum.
+pub fn backend_to_wit(backend: BackendKind) -> wit::Backend {
+    match backend {
+        BackendKind::Log => wit::Backend::Log,
+        _ => wit::Backend::Files,
     }
 }
 

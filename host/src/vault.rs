@@ -192,15 +192,8 @@ impl Vault {
             directory: Some(GUEST_DIR.into()),
             max_session_bytes: options.max_session_bytes,
             idle_timeout: options.idle_timeout,
-            durability: Some(match options.durability {
-                Durability::Relaxed => wit::Durability::Relaxed,
-                // Durable, and any mode added later: the safe choice.
-                _ => wit::Durability::Durable,
-            }),
-            backend: options.backend.map(|backend| match backend {
-                BackendKind::Log => wit::Backend::Log,
-                _ => wit::Backend::Files,
-            }),
+            durability: Some(convert::durability_to_wit(options.durability)),
+            backend: options.backend.map(convert::backend_to_wit),
         };
         let opened = bindings
             .session_vault_store_sessions()
@@ -320,10 +313,7 @@ impl Vault {
     /// Moves every session to the `to` backend; returns how many moved (0 if already
     /// there). Safe to interrupt at any point and to run again.
     pub fn migrate(&mut self, to: BackendKind) -> Result<u64, Error> {
-        let to = match to {
-            BackendKind::Log => wit::Backend::Log,
-            _ => wit::Backend::Files,
-        };
+        let to = convert::backend_to_wit(to);
         self.call(|api, store, handle| api.call_migrate(store, handle, to))
     }
 
