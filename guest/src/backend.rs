@@ -396,21 +396,12 @@ fn is_temp_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dir::StdDir;
+    use crate::dir::{StdDir, names};
 
     fn files() -> (tempfile::TempDir, Files<StdDir>) {
         let tmp = tempfile::tempdir().unwrap();
         let files = Files::new(StdDir::new(tmp.path()));
         (tmp, files)
-    }
-
-    fn names(tmp: &tempfile::TempDir) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(tmp.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
     }
 
     #[test]
@@ -419,7 +410,7 @@ mod tests {
         files.write("a", b"one").unwrap();
         files.write("a", b"two").unwrap();
         assert_eq!(files.read("a", 100).unwrap(), Some(b"two".to_vec()));
-        assert_eq!(names(&tmp), vec!["a.svs"]);
+        assert_eq!(names(tmp.path()), vec!["a.svs"]);
     }
 
     #[test]
@@ -438,7 +429,7 @@ mod tests {
         std::fs::write(tmp.path().join("a.svs.0123456789abcdef.tmp"), b"x").unwrap();
         std::fs::write(tmp.path().join("notes.tmp"), b"x").unwrap();
         assert_eq!(files.recover().unwrap(), 1);
-        assert_eq!(names(&tmp), vec!["notes.tmp"]);
+        assert_eq!(names(tmp.path()), vec!["notes.tmp"]);
     }
 
     #[test]

@@ -214,6 +214,17 @@ impl Dir for StdDir {
     }
 }
 
+/// The names in a directory, sorted: what tests compare against.
+#[cfg(test)]
+pub(crate) fn names(path: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
 /// The error of a file longer than the reader's limit.
 pub fn too_long(limit: u64) -> io::Error {
     io::Error::new(

@@ -197,7 +197,7 @@ impl<D: Dir> Backend for Medium<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dir::StdDir;
+    use crate::dir::{StdDir, names};
     use crate::store::{Config, ManualClock, Store};
     use crate::{Secret, SessionData};
 
@@ -222,15 +222,6 @@ mod tests {
 
     fn meta(path: &std::path::Path) -> Meta {
         Meta::parse(&std::fs::read(path.join(meta::FILE_NAME)).unwrap()).unwrap()
-    }
-
-    fn names(path: &std::path::Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(path)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
     }
 
     #[test]

@@ -973,12 +973,7 @@ mod tests {
         assert!(store.delete("a").unwrap());
         assert!(!tmp.path().join("a.sva").exists());
         assert_eq!(store.clear().unwrap(), 2);
-        let mut left: Vec<_> = std::fs::read_dir(tmp.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
-        assert_eq!(left, vec![meta::FILE_NAME]);
+        assert_eq!(crate::dir::names(tmp.path()), vec![meta::FILE_NAME]);
         // An orphan stamp (its session deleted before a crash) goes at the next open.
         store.create(&session("d", "u", 900)).unwrap();
         store.touch("d").unwrap().unwrap();

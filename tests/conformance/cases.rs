@@ -833,36 +833,7 @@ pub fn migrate_moves_every_session_there_and_back<F: Front>() {
 macro_rules! suite {
     ($module:ident, $front:ty, files) => {
         mod $module {
-            $crate::suite!(@cases $front, Files;
-                create_then_get_returns_the_document_with_extra_fields,
-                get_of_an_absent_session_is_none,
-                update_merges_nested_objects_field_by_field,
-                update_cannot_change_the_session_id,
-                changing_the_user_moves_the_session,
-                user_sessions_are_ordered_by_creation,
-                create_refuses_a_live_id,
-                delete_is_idempotent,
-                a_wrong_secret_fails_at_open_and_loses_nothing,
-                passphrase_stores_reopen_and_reject_short_or_wrong_phrases,
-                malformed_documents_and_patches_are_invalid_input,
-                oversized_sessions_are_too_large,
-                a_second_opener_is_locked_out,
-                the_store_directory_is_private,
-                model_random_operations_with_reopen,
-                model_random_operations_relaxed,
-                touch_records_an_access,
-                a_store_rotated_twice_rekeyed_and_retired_keeps_every_session,
-                legacy_import_brings_every_live_session_over_unchanged,
-                legacy_import_run_again_imports_nothing_twice,
-                legacy_import_reports_damaged_and_mismatched_files,
-                migrate_moves_every_session_there_and_back,
-                clear_and_revoke_user_remove_what_they_say,
-                expiry_applies_on_every_path,
-                idle_timeout_expires_on_every_path_and_touch_extends_it,
-                invalid_ids_are_refused_on_every_operation,
-                legacy_import_with_a_wrong_secret_writes_nothing,
-                missing_metadata_beside_sessions_is_refused,
-            );
+            $crate::suite!(@common $front, Files);
             // These also look at the `files` layout itself (names, bytes of `<id>.svs`).
             $crate::suite!(@cases $front, Files;
                 a_damaged_file_can_be_deleted,
@@ -880,43 +851,47 @@ macro_rules! suite {
     };
     ($module:ident, $front:ty, log) => {
         mod $module {
+            $crate::suite!(@common $front, Log);
             $crate::suite!(@cases $front, Log;
                 log_a_damaged_record_is_quarantined_and_the_rest_survives,
                 log_a_record_that_fails_to_decrypt_is_quarantined_once,
                 log_a_torn_append_is_cut_off_and_nothing_acknowledged_is_lost,
                 log_segments_hold_no_plaintext_and_foreign_entries_are_left_alone,
             );
-            $crate::suite!(@cases $front, Log;
-                create_then_get_returns_the_document_with_extra_fields,
-                get_of_an_absent_session_is_none,
-                update_merges_nested_objects_field_by_field,
-                update_cannot_change_the_session_id,
-                changing_the_user_moves_the_session,
-                user_sessions_are_ordered_by_creation,
-                create_refuses_a_live_id,
-                delete_is_idempotent,
-                a_wrong_secret_fails_at_open_and_loses_nothing,
-                passphrase_stores_reopen_and_reject_short_or_wrong_phrases,
-                malformed_documents_and_patches_are_invalid_input,
-                oversized_sessions_are_too_large,
-                a_second_opener_is_locked_out,
-                the_store_directory_is_private,
-                model_random_operations_with_reopen,
-                model_random_operations_relaxed,
-                touch_records_an_access,
-                a_store_rotated_twice_rekeyed_and_retired_keeps_every_session,
-                legacy_import_brings_every_live_session_over_unchanged,
-                legacy_import_run_again_imports_nothing_twice,
-                legacy_import_reports_damaged_and_mismatched_files,
-                migrate_moves_every_session_there_and_back,
-                clear_and_revoke_user_remove_what_they_say,
-                expiry_applies_on_every_path,
-                idle_timeout_expires_on_every_path_and_touch_extends_it,
-                invalid_ids_are_refused_on_every_operation,
-                legacy_import_with_a_wrong_secret_writes_nothing,
-                missing_metadata_beside_sessions_is_refused,
-            );
         }
+    };
+    // The cases every backend runs.
+    (@common $front:ty, $backend:ident) => {
+        $crate::suite!(@cases $front, $backend;
+            create_then_get_returns_the_document_with_extra_fields,
+            get_of_an_absent_session_is_none,
+            update_merges_nested_objects_field_by_field,
+            update_cannot_change_the_session_id,
+            changing_the_user_moves_the_session,
+            user_sessions_are_ordered_by_creation,
+            create_refuses_a_live_id,
+            delete_is_idempotent,
+            a_wrong_secret_fails_at_open_and_loses_nothing,
+            passphrase_stores_reopen_and_reject_short_or_wrong_phrases,
+            malformed_documents_and_patches_are_invalid_input,
+            oversized_sessions_are_too_large,
+            a_second_opener_is_locked_out,
+            the_store_directory_is_private,
+            model_random_operations_with_reopen,
+            model_random_operations_relaxed,
+            touch_records_an_access,
+            a_store_rotated_twice_rekeyed_and_retired_keeps_every_session,
+            legacy_import_brings_every_live_session_over_unchanged,
+            legacy_import_run_again_imports_nothing_twice,
+            legacy_import_reports_damaged_and_mismatched_files,
+            migrate_moves_every_session_there_and_back,
+            clear_and_revoke_user_remove_what_they_say,
+            expiry_applies_on_every_path,
+            idle_timeout_expires_on_every_path_and_touch_extends_it,
+            invalid_ids_are_refused_on_every_operation,
+            legacy_import_with_a_wrong_secret_writes_nothing,
+            missing_metadata_beside_sessions_is_refused,
+        );
     };
     (@cases $front:ty, $backend:ident; $($case:ident),* $(,)?) => {
         $(

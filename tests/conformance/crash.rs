@@ -35,10 +35,7 @@ fn rekey_killed_midway_and_run_again_loses_nothing() {
             .arg("rekey")
             .env("SESSION_VAULT_SECRET", second.text())
             .env("SESSION_VAULT_NOW", T0.to_string())
-            .env(
-                "SESSION_VAULT_CACHE_DIR",
-                std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("compiled-cache"),
-            )
+            .env("SESSION_VAULT_CACHE_DIR", crate::front::compiled_cache())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -128,6 +128,12 @@ impl Setup {
     }
 }
 
+/// Where CLI runs keep the compiled component: shared by every run of this build, and
+/// not the user's ~/.cache.
+pub fn compiled_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("compiled-cache")
+}
+
 /// Names in a directory, sorted; empty if it does not exist.
 pub fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = match std::fs::read_dir(dir) {
@@ -420,11 +426,7 @@ impl Cli {
             .arg(&self.dir)
             .env("SESSION_VAULT_SECRET", &self.secret)
             .env("SESSION_VAULT_NOW", self.clock_now().to_string())
-            // The compiled component, shared by every CLI run of this build (not ~/.cache).
-            .env(
-                "SESSION_VAULT_CACHE_DIR",
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join("compiled-cache"),
-            )
+            .env("SESSION_VAULT_CACHE_DIR", compiled_cache())
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
