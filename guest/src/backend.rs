@@ -21,6 +21,19 @@ pub struct Listing {
     pub foreign: u64,
 }
 
+/// Sealed index summaries (see [`crate::summary`]) a backend gathered while opening, so
+/// the store can build its index without reading every session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summaries {
+    /// Every id with a blob, with the sealed summary stored beside it (`None`: none was,
+    /// e.g. a blob written before summaries existed).
+    pub sessions: Vec<(String, Option<Vec<u8>>)>,
+    /// The access stamp of each id that has one.
+    pub stamps: Vec<(String, Vec<u8>)>,
+    /// Entries that are not the backend's own.
+    pub foreign: u64,
+}
+
 /// Where encrypted sessions are kept.
 pub trait Backend {
     /// Which backend this is.
@@ -34,7 +47,9 @@ pub trait Backend {
     /// Reads the blob of `id` (at most `limit` bytes); `Ok(None)` if there is none.
     fn read(&mut self, id: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError>;
     /// Replaces the blob of `id` atomically, as durably as the backend is configured.
-    fn write(&mut self, id: &str, blob: &[u8]) -> Result<(), StoreError>;
+    /// `summary` is its sealed index summary: a backend that [keeps
+    /// summaries](Backend::keeps_summaries) stores it with the blob, others ignore it.
+    fn write(&mut self, id: &str, blob: &[u8], summary: &[u8]) -> Result<(), StoreError>;
     /// Removes the blob of `id`, as durably as the backend is configured; `Ok(false)` if
     /// there was none.
     fn remove(&mut self, id: &str) -> Result<bool, StoreError>;
@@ -56,6 +71,15 @@ pub trait Backend {
     fn compact(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Whether [`Backend::write`]'s summary is stored (so worth sealing).
+    fn keeps_summaries(&self) -> bool {
+        false
+    }
+    /// The summaries gathered at open, once; `None` if this backend keeps none, and the
+    /// store must read every blob to index it.
+    fn take_summaries(&mut self) -> Option<Summaries> {
+        None
+    }
 }
 
 /// Which backend keeps a store's sessions; recorded in its metadata when it is created.
@@ -64,9 +88,9 @@ pub trait Backend {
 #[non_exhaustive]
 pub enum BackendKind {
     /// One file per session ([`Files`]).
-    #[default]
     Files,
-    /// Records appended to segment files ([`crate::log::Log`]).
+    /// Records appended to segment files ([`crate::log::Log`]): the default for new stores.
+    #[default]
     Log,
 }
 
@@ -238,7 +262,7 @@ impl<D: Dir> Backend for Files<D> {
         }
     }
 
-    fn write(&mut self, id: &str, blob: &[u8]) -> Result<(), StoreError> {
+    fn write(&mut self, id: &str, blob: &[u8], _summary: &[u8]) -> Result<(), StoreError> {
         self.replace(&session_name(id), blob, self.durability)
     }
 
@@ -377,7 +401,7 @@ fn temp_name(name: &str) -> Result<String, StoreError> {
 }
 
 /// Whether `name` is a temporary file this backend writes: `<name>.<16 lowercase hex>.tmp`.
-fn is_temp_name(name: &str) -> bool {
+pub(crate) fn is_temp_name(name: &str) -> bool {
     let Some(stem) = name.strip_suffix(TEMP_EXT) else {
         return false;
     };
@@ -407,8 +431,8 @@ mod tests {
     #[test]
     fn write_replaces_through_a_temp_file_and_leaves_none() {
         let (tmp, mut files) = files();
-        files.write("a", b"one").unwrap();
-        files.write("a", b"two").unwrap();
+        files.write("a", b"one", &[]).unwrap();
+        files.write("a", b"two", &[]).unwrap();
         assert_eq!(files.read("a", 100).unwrap(), Some(b"two".to_vec()));
         assert_eq!(names(tmp.path()), vec!["a.svs"]);
     }
@@ -435,8 +459,8 @@ mod tests {
     #[test]
     fn list_separates_sessions_from_foreign_entries() {
         let (tmp, mut files) = files();
-        files.write("b", b"x").unwrap();
-        files.write("a", b"x").unwrap();
+        files.write("b", b"x", &[]).unwrap();
+        files.write("a", b"x", &[]).unwrap();
         files.write_meta(b"{}").unwrap();
         std::fs::write(tmp.path().join("README"), b"x").unwrap();
         std::fs::write(tmp.path().join("x.session"), b"x").unwrap();
@@ -470,9 +494,9 @@ mod tests {
     #[test]
     fn quarantine_moves_and_never_overwrites() {
         let (tmp, mut files) = files();
-        files.write("a", b"1").unwrap();
+        files.write("a", b"1", &[]).unwrap();
         files.quarantine("a").unwrap();
-        files.write("a", b"2").unwrap();
+        files.write("a", b"2", &[]).unwrap();
         files.quarantine("a").unwrap();
         assert_eq!(files.quarantined().unwrap(), 2);
         assert_eq!(files.read("a", 10).unwrap(), None);

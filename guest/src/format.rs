@@ -28,6 +28,9 @@ pub enum Kind {
     Session = 1,
     /// An access stamp (`<id>.sva`): the latest `touch` of one version of a session.
     Access = 2,
+    /// A session's index summary, kept beside it in the `log` backend (see
+    /// [`crate::summary`]).
+    Summary = 3,
 }
 /// Bytes before the ciphertext.
 pub const HEADER_LEN: usize = 22;
@@ -50,6 +53,9 @@ pub enum DecodeError {
     /// Authentication failed: the bytes were changed, or belong to another id.
     #[error("{0}")]
     Unauthentic(#[from] Unauthentic),
+    /// Authentic, so written with the key, but not laid out as its kind requires.
+    #[error("authentic but malformed: {0}")]
+    Malformed(String),
 }
 
 /// The parsed fixed header of a session file.

@@ -33,6 +33,7 @@ pub mod model;
 pub mod patch;
 pub mod stamp;
 pub mod store;
+pub mod summary;
 
 // wit-bindgen's generated export glue is `unsafe extern "C"`; the code written here has none.
 #[cfg(target_family = "wasm")]

@@ -1,7 +1,7 @@
 //! The backend a store's metadata names, chosen when the store is opened, and the
 //! crash-safe move of a store from one backend to the other.
 
-use crate::backend::{self, Backend, BackendKind, Durability, Files, Listing};
+use crate::backend::{self, Backend, BackendKind, Durability, Files, Listing, Summaries};
 use crate::dir::Dir;
 use crate::error::StoreError;
 use crate::log::{self, Log};
@@ -58,8 +58,14 @@ impl<D: Dir> Medium<D> {
     /// the same directory, commits the move in the metadata `meta` (returned as
     /// written), removes this backend's data, becomes the `to` backend and returns how
     /// many sessions moved. Each step is durable before the next; see [`settle`] for a crash
-    /// between them.
-    pub fn migrate(&mut self, meta: &Meta, to: BackendKind) -> Result<(Meta, u64), StoreError>
+    /// between them. `summarize` gives the sealed index summary of a blob for a target that
+    /// keeps summaries (empty if it cannot: the store then reads that blob at open).
+    pub fn migrate(
+        &mut self,
+        meta: &Meta,
+        to: BackendKind,
+        summarize: &mut dyn FnMut(&str, &[u8]) -> Vec<u8>,
+    ) -> Result<(Meta, u64), StoreError>
     where
         D: Clone,
     {
@@ -77,7 +83,12 @@ impl<D: Dir> Medium<D> {
         let mut moved = 0;
         for id in &listing.ids {
             if let Some(blob) = self.read(id, limit)? {
-                target.write(id, &blob)?;
+                let summary = if target.keeps_summaries() {
+                    summarize(id, &blob)
+                } else {
+                    Vec::new()
+                };
+                target.write(id, &blob, &summary)?;
                 moved += 1;
             }
         }
@@ -165,8 +176,8 @@ impl<D: Dir> Backend for Medium<D> {
     fn read(&mut self, id: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
         delegate!(self, b => b.read(id, limit))
     }
-    fn write(&mut self, id: &str, blob: &[u8]) -> Result<(), StoreError> {
-        delegate!(self, b => b.write(id, blob))
+    fn write(&mut self, id: &str, blob: &[u8], summary: &[u8]) -> Result<(), StoreError> {
+        delegate!(self, b => b.write(id, blob, summary))
     }
     fn remove(&mut self, id: &str) -> Result<bool, StoreError> {
         delegate!(self, b => b.remove(id))
@@ -191,6 +202,12 @@ impl<D: Dir> Backend for Medium<D> {
     }
     fn compact(&mut self) -> Result<(), StoreError> {
         delegate!(self, b => b.compact())
+    }
+    fn keeps_summaries(&self) -> bool {
+        delegate!(self, b => b.keeps_summaries())
+    }
+    fn take_summaries(&mut self) -> Option<Summaries> {
+        delegate!(self, b => b.take_summaries())
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::backend::{Backend, Listing};
+use crate::backend::{Backend, Listing, Summaries};
 use crate::crypto::{self, NONCE_LEN, TAG_LEN};
 use crate::error::StoreError;
 use crate::format::{self, DecodeError, HEADER_LEN, Kind};
@@ -17,6 +17,7 @@ use crate::meta::{self, Keyring, Meta, Secret};
 use crate::model::{Extra, SessionData, names};
 use crate::patch::SessionPatch;
 use crate::stamp::Stamp;
+use crate::summary::Summary;
 
 /// The default largest serialized session, in bytes.
 pub const DEFAULT_MAX_SESSION_BYTES: u32 = 64 * 1024;
@@ -170,7 +171,9 @@ pub struct Store<B, C> {
 
 impl<B: Backend, C: Clock> Store<B, C> {
     /// Opens the store on `backend`: recovers from interrupted writes, creates or
-    /// verifies the metadata, and indexes every session, quarantining damaged ones.
+    /// verifies the metadata, and indexes every session. A backend that keeps sealed
+    /// summaries is indexed from them (a few dozen bytes a session); otherwise every session
+    /// is read and verified as [`Store::check`] does, quarantining damaged ones.
     pub fn open(mut backend: B, clock: C, config: Config) -> Result<Self, StoreError> {
         let max_session_bytes = config
             .max_session_bytes
@@ -226,7 +229,10 @@ impl<B: Backend, C: Clock> Store<B, C> {
             idle_timeout: config.idle_timeout,
             opened: Report::default(),
         };
-        store.opened = store.check()?;
+        store.opened = match store.backend.take_summaries() {
+            Some(summaries) => store.index_summaries(summaries)?,
+            None => store.check()?,
+        };
         Ok(store)
     }
 
@@ -506,6 +512,86 @@ impl<B: Backend, C: Clock> Store<B, C> {
         Ok(report)
     }
 
+    /// Builds the index from the sealed `summaries` a backend gathered at open. A session
+    /// whose summary is absent or does not open is read and verified instead, as by
+    /// [`Store::check`]; one under a key the store lacks is remembered (`missing-key`).
+    fn index_summaries(&mut self, summaries: Summaries) -> Result<Report, StoreError> {
+        let now = self.clock.now();
+        let mut report = Report {
+            foreign: summaries.foreign,
+            ..Report::default()
+        };
+        self.index.clear();
+        self.missing_key.clear();
+        self.stamps.clear();
+        for (id, file) in summaries.stamps {
+            let stamp = Stamp::open(&file, &id, |key_id| self.keyring.key(key_id));
+            let void = stamp.is_none();
+            self.stamps.insert(id.clone(), stamp);
+            if void {
+                self.drop_stamp(&id);
+            }
+        }
+        for (id, sealed) in summaries.sessions {
+            let opened = sealed.as_deref().map(|sealed| {
+                let key_id = format::header(sealed, Kind::Summary).map(|h| h.key_id);
+                (key_id, Summary::open(sealed, &id, |k| self.keyring.key(k)))
+            });
+            match opened {
+                Some((Ok(key_id), Ok(summary))) => {
+                    let entry = self.summary_entry(&id, summary, key_id);
+                    if now >= entry.expires_at {
+                        report.expired += 1;
+                    } else {
+                        report.live += 1;
+                    }
+                    self.index.insert(&id, entry);
+                }
+                Some((Ok(key_id), Err(DecodeError::MissingKey(_)))) => {
+                    self.missing_key.insert(id, key_id);
+                    report.missing_key += 1;
+                }
+                // No summary, or a damaged one: the session itself decides.
+                _ => match self.read(&id) {
+                    Ok(Some(session)) if now >= self.expiry(&session) => report.expired += 1,
+                    Ok(Some(_)) => report.live += 1,
+                    Ok(None) => {}
+                    Err(StoreError::MissingKey(_)) => report.missing_key += 1,
+                    Err(StoreError::Corrupted(_)) => report.newly_quarantined.push(id),
+                    Err(other) => return Err(other),
+                },
+            }
+        }
+        let orphans: Vec<String> = (self.stamps.keys())
+            .filter(|id| self.index.entry(id).is_none() && !self.missing_key.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in orphans {
+            self.drop_stamp(&id);
+        }
+        report.quarantined = self.backend.quarantined()?;
+        Ok(report)
+    }
+
+    /// The index entry a summary gives, with the access stamp of its version applied.
+    fn summary_entry(&self, id: &str, summary: Summary, key_id: u32) -> Entry {
+        let mut last_accessed_at = summary.last_accessed_at;
+        if let Some(Some(stamp)) = self.stamps.get(id)
+            && stamp.version == summary.version
+        {
+            last_accessed_at = stamp.last_accessed_at;
+        }
+        let idle = self
+            .idle_timeout
+            .map_or(u64::MAX, |t| last_accessed_at.saturating_add(t));
+        Entry {
+            user: summary.user,
+            expires_at: summary.expires_at.min(idle),
+            key_id,
+            version: summary.version,
+        }
+    }
+
     /// The live session `id`, removing it if it has expired.
     fn live(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         if self.missing_key.contains_key(id) {
@@ -712,7 +798,12 @@ impl<B: Backend, C: Clock> Store<B, C> {
             id,
             &plaintext,
         )?;
-        self.backend.write(id, &file)?;
+        let summary = if self.backend.keeps_summaries() {
+            Summary::of(session, version).seal(self.keyring.current, key, crypto::nonce()?, id)?
+        } else {
+            Vec::new()
+        };
+        self.backend.write(id, &file, &summary)?;
         self.missing_key.remove(id);
         let entry = self.entry(session, self.keyring.current, version);
         self.index.insert(id, entry);
@@ -729,11 +820,32 @@ impl<D: crate::dir::Dir + Clone, C: Clock> Store<crate::medium::Medium<D>, C> {
         if self.backend.kind() == to {
             return Ok(0);
         }
-        let (meta, moved) = self.backend.migrate(&self.meta, to)?;
+        let keyring = &self.keyring;
+        let mut summarize = |id: &str, blob: &[u8]| summarize(keyring, id, blob);
+        let (meta, moved) = self.backend.migrate(&self.meta, to, &mut summarize)?;
+        // The target reopened and gathered what this store already indexes.
+        drop(self.backend.take_summaries());
         // Blobs and stamps moved byte for byte: the index and the stamp cache still hold.
         self.meta = meta;
         Ok(moved)
     }
+}
+
+/// The sealed summary of session blob `blob`, under the key the blob is under (so the
+/// index counts it against that key); empty if the blob does not open, in which case
+/// the store reads the blob itself at open.
+fn summarize(keyring: &Keyring, id: &str, blob: &[u8]) -> Vec<u8> {
+    let sealed = || -> Option<Vec<u8>> {
+        let header = format::header(blob, Kind::Session).ok()?;
+        let key = keyring.key(header.key_id)?;
+        let plaintext = format::decode(blob, Kind::Session, id, |_| Some(key)).ok()?;
+        let session: SessionData = serde_json::from_slice(&plaintext).ok()?;
+        let nonce = crypto::nonce().ok()?;
+        Summary::of(&session, header.nonce)
+            .seal(header.key_id, key, nonce, id)
+            .ok()
+    };
+    sealed().unwrap_or_default()
 }
 
 fn missing_key_error(id: &str) -> StoreError {
@@ -997,5 +1109,81 @@ mod tests {
         let mut store = open(tmp.path(), &now).unwrap();
         assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 1));
         assert_eq!(store.opened().foreign, 1);
+    }
+
+    type LogStore = Store<crate::log::Log<StdDir>, ManualClock>;
+
+    fn open_log(dir: &std::path::Path, now: u64, idle: Option<u64>) -> LogStore {
+        let log = crate::log::Log::open(StdDir::new(dir), crate::Durability::Durable).unwrap();
+        let mut config = Config::new(Secret::RawKey(vec![5; 32]));
+        config.idle_timeout = idle;
+        Store::open(log, ManualClock::new(now), config).unwrap()
+    }
+
+    #[test]
+    fn a_log_store_is_indexed_from_summaries_and_stamps_at_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = open_log(tmp.path(), 100, Some(1_000));
+        store.create(&session("a", "alice", 10_000)).unwrap();
+        store.create(&session("b", "alice", 10_000)).unwrap();
+        store.create(&session("c", "bob", 500)).unwrap();
+        store.clock.set(900);
+        store.touch("b").unwrap();
+        drop(store);
+        // At 1,200: a idled out (last access 1 + 1,000), b was touched at 900, c expired.
+        let mut store = open_log(tmp.path(), 1_200, Some(1_000));
+        let opened = store.opened().clone();
+        assert_eq!((opened.live, opened.expired), (1, 2));
+        assert_eq!(store.count(), 1);
+        let ids: Vec<String> = (store.user_sessions("alice").unwrap().into_iter())
+            .map(|s| s.session_id)
+            .collect();
+        assert_eq!(ids, vec!["b"]);
+        assert_eq!(
+            store.get("b").unwrap().unwrap().security.last_accessed_at,
+            900
+        );
+        // Expired sessions stay on disk (and under their key) until removed.
+        assert_eq!(store.keys()[0].sessions, 3);
+    }
+
+    #[test]
+    fn open_trusts_summaries_and_reads_a_session_only_when_its_summary_fails() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = open_log(tmp.path(), 100, None);
+        for id in ["a", "b", "c"] {
+            store.create(&session(id, "u", 10_000)).unwrap();
+        }
+        drop(store);
+        let mut log =
+            crate::log::Log::open(StdDir::new(tmp.path()), crate::Durability::Durable).unwrap();
+        let summaries = log.take_summaries().unwrap();
+        let summary = |id: &str| {
+            (summaries.sessions.iter())
+                .find(|(s, _)| s == id)
+                .and_then(|(_, sealed)| sealed.clone())
+                .unwrap()
+        };
+        let blob_b = log.read("b", 1 << 20).unwrap().unwrap();
+        // a: a whole record whose blob does not open, under an authentic summary.
+        log.write("a", b"not a session file", &summary("a"))
+            .unwrap();
+        // b: its blob with no summary; c: its blob with a summary that fails to open.
+        log.write("b", &blob_b, b"").unwrap();
+        let mut bad = summary("c");
+        bad[30] ^= 1;
+        let blob_c = log.read("c", 1 << 20).unwrap().unwrap();
+        log.write("c", &blob_c, &bad).unwrap();
+        drop(log);
+        let mut store = open_log(tmp.path(), 200, None);
+        // a was never decrypted at open, b and c were, and are whole.
+        assert_eq!(store.opened().newly_quarantined, Vec::<String>::new());
+        assert_eq!(store.count(), 3);
+        assert!(store.get("b").unwrap().is_some());
+        assert!(store.get("c").unwrap().is_some());
+        assert!(matches!(store.get("a"), Err(StoreError::Corrupted(_))));
+        assert_eq!(store.count(), 2);
+        // A full check verifies every session.
+        assert_eq!(store.check().unwrap().live, 2);
     }
 }

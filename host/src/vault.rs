@@ -102,7 +102,7 @@ impl VaultOptions {
         self
     }
 
-    /// For a new store, where its sessions are kept (default [`BackendKind::Files`]);
+    /// For a new store, where its sessions are kept (default [`BackendKind::Log`]);
     /// an existing store keeps the backend it was created with, and asking it for the
     /// other one is [`StoreError::InvalidInput`].
     pub fn backend(mut self, backend: BackendKind) -> Self {

@@ -76,9 +76,11 @@ fn rekey_killed_midway_and_run_again_loses_nothing() {
     for d in &docs {
         assert_eq!(vault.get(&d.session_id).unwrap().as_ref(), Some(d));
     }
-    let leftovers: Vec<String> = names(&setup.dir)
+    // The default backend: segments and hints under log/, nothing else.
+    assert_eq!(names(&setup.dir), vec!["log", "session-vault.json"]);
+    let leftovers: Vec<String> = names(&setup.dir.join("log"))
         .into_iter()
-        .filter(|n| !n.ends_with(".svs") && n != "session-vault.json")
+        .filter(|n| !n.ends_with(".seg") && !n.ends_with(".hint"))
         .collect();
     assert_eq!(
         leftovers,

@@ -90,7 +90,15 @@ pub fn log_a_record_that_fails_to_decrypt_is_quarantined_once<F: Front>() {
         reseal_crc(&mut bytes, offset, len);
         std::fs::write(segment(&setup), &bytes).unwrap();
     });
-    assert_eq!(front.get("forged").unwrap(), None, "quarantined at open");
+    // Open indexes from the sealed summary and does not decrypt the session: the first
+    // read does, reports it and quarantines it.
+    assert_eq!(front.count().unwrap(), 2, "indexed from its summary");
+    assert_eq!(front.get("forged"), Err("corrupted".to_owned()));
+    assert_eq!(
+        front.get("forged").unwrap(),
+        None,
+        "quarantined by that read"
+    );
     assert!(front.get("kept").unwrap().is_some());
     let moved = crate::front::names(&setup.path("quarantine"));
     assert_eq!(moved.len(), 1);

@@ -82,8 +82,8 @@ pub struct Args {
     /// (Default: durable; `bench` measures both unless given.)
     #[arg(long, global = true, value_name = "MODE")]
     pub durability: Option<DurabilityArg>,
-    /// Where a new store keeps its sessions: `files` (one file per session, the default)
-    /// or `log` (appended records). An existing store keeps what it was created with.
+    /// Where a new store keeps its sessions: `log` (appended records, the default) or
+    /// `files` (one file per session). An existing store keeps what it was created with.
     #[arg(long, global = true, value_name = "BACKEND")]
     pub backend: Option<BackendArg>,
     /// What to do.

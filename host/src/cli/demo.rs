@@ -66,19 +66,18 @@ fn walk(dir: &std::path::Path) -> anyhow::Result<()> {
         updated.user_context.name, updated.user_context.email, updated.security.access_count
     );
 
-    let file = dir.join("s-alice-laptop.svs");
-    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-    let plain = serde_json::to_vec(&updated)?;
-    let leaks = ["alice@example.org", "Alice Liddell", "demo-access-token"]
-        .iter()
-        .any(|s| contains(&bytes, s.as_bytes()));
+    let files = files_under(dir)?;
+    let secrets = ["alice@example.org", "Alice Liddell", "demo-access-token"];
+    let leaks =
+        (files.iter()).any(|(_, bytes)| secrets.iter().any(|s| contains(bytes, s.as_bytes())));
+    let listing: Vec<String> = (files.iter())
+        .map(|(name, bytes)| format!("{name} ({} bytes)", bytes.len()))
+        .collect();
     println!(
-        "5. On disk {} is {} bytes of AES-256-GCM ciphertext (the document is {} bytes); \
-         plaintext visible: {leaks}. Header: {}",
-        file.display(),
-        bytes.len(),
-        plain.len(),
-        hex::encode(bytes.get(..22).unwrap_or(&bytes))
+        "5. On disk: {}. Sessions are AES-256-GCM records (the updated document alone is {} \
+         bytes of JSON); plaintext visible in any file: {leaks}.",
+        listing.join(", "),
+        serde_json::to_vec(&updated)?.len(),
     );
 
     clock.advance(3 * HOUR);
@@ -134,6 +133,33 @@ fn session(id: &str, user: &str, now: u64, expires_at: u64) -> SessionData {
     });
     // The literal above has every required field with the right type.
     serde_json::from_value(doc).unwrap_or_else(|e| unreachable!("demo document: {e}"))
+}
+
+/// Every file under `dir`, by path relative to it, with its bytes.
+fn files_under(dir: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(at) = pending.pop() {
+        for entry in std::fs::read_dir(&at).with_context(|| format!("listing {}", at.display()))? {
+            let path = entry
+                .with_context(|| format!("listing {}", at.display()))?
+                .path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let bytes =
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                let name = path
+                    .strip_prefix(dir)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                files.push((name, bytes));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -3,67 +3,43 @@
 //! when durable) to a file that is already open, instead of a new file per write.
 //!
 //! ```text
-//! <store>/log/<16 hex>.seg     segments, numbered in creation order
-//!
-//! record (all integers little-endian):
-//!   0   4  magic "SVLR"
-//!   4   1  kind: 1 put (a session file's bytes), 2 tombstone, 3 access stamp
-//!   5   1  id length L (1..=128)
-//!   6   4  payload length P
-//!  10   8  sequence number (unique, increasing across the store's life)
-//!  18   4  CRC-32 of bytes 4..18, the id and the payload
-//!  22   L  id
-//! 22+L  P  payload: for a put, exactly the bytes of a `files` session file (sealed,
-//!          bound to its id, format version and key id); for a stamp, the 66-byte stamp
+//! <store>/log/<16 hex>.seg     segments, numbered in creation order (see record.rs)
+//! <store>/log/<16 hex>.hint    the hint of each closed segment (see hint.rs)
 //! ```
 //!
 //! The latest record of an id by sequence number wins, wherever it is, so compaction may
-//! copy records to a new segment without changing their order. Open replays every
-//! segment; a record that fails its CRC at the end of the newest segment is a torn
-//! append and is cut off; one anywhere else is copied to `quarantine/` and skipped.
+//! copy records to a new segment without changing their order. Open reads the hint of
+//! each closed segment and replays the rest; a record that fails its CRC at the end of
+//! the newest segment is a torn append and is cut off; one anywhere else is copied to
+//! `quarantine/` and skipped. Open also gathers each live session's sealed summary, so
+//! the store indexes it without decrypting its blob.
+
+mod hint;
+mod record;
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::backend::{self, Backend, Durability, Listing, QUARANTINE_DIR};
+use crate::backend::{self, Backend, Durability, Listing, QUARANTINE_DIR, Summaries};
 use crate::crypto;
 use crate::dir::Dir;
 use crate::error::StoreError;
-use crate::id;
 use crate::meta;
+use hint::Entry;
+use record::Kind;
 
 /// The subdirectory that holds the segments.
 pub const LOG_DIR: &str = "log";
 const SEGMENT_EXT: &str = ".seg";
-const MAGIC: [u8; 4] = *b"SVLR";
+const HINT_EXT: &str = ".hint";
 /// Bytes before a record's id.
-pub const RECORD_HEADER: usize = 22;
-/// A segment is closed and a new one started past this size.
-const SEGMENT_LIMIT: u64 = 64 << 20;
+pub const RECORD_HEADER: usize = record::HEADER;
+/// A segment is closed (and its hint written) and a new one started past this size. It
+/// also bounds what open replays record by record: the newest segment.
+const SEGMENT_LIMIT: u64 = 16 << 20;
 /// Compaction runs after a write once the segments hold this much...
 const COMPACT_MIN_BYTES: u64 = 16 << 20;
 /// ...and less than this fraction of it is live.
 const COMPACT_LIVE_RATIO: f64 = 0.5;
-/// The largest payload a record may declare (a session file at the largest size limit).
-const MAX_PAYLOAD: usize = crate::store::MAX_MAX_SESSION_BYTES as usize + 64;
-
-/// What a record holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Put = 1,
-    Tombstone = 2,
-    Stamp = 3,
-}
-
-impl Kind {
-    fn from_byte(byte: u8) -> Option<Kind> {
-        match byte {
-            1 => Some(Kind::Put),
-            2 => Some(Kind::Tombstone),
-            3 => Some(Kind::Stamp),
-            _ => None,
-        }
-    }
-}
 
 /// Where the latest record of an id is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,10 +49,27 @@ struct Location {
     offset: u64,
     id_len: u8,
     payload_len: u32,
+    /// A put's summary length: its blob starts after it.
+    summary_len: u16,
     seq: u64,
 }
 
 impl Location {
+    fn of(segment: u64, entry: &Entry<'_>) -> Self {
+        Location {
+            segment,
+            offset: entry.offset,
+            // Ids are at most 128 bytes, summaries at most u16::MAX (record::put_payload).
+            id_len: u8::try_from(entry.id.len()).unwrap_or(u8::MAX),
+            payload_len: entry.payload_len,
+            summary_len: match entry.kind {
+                Kind::Put => u16::try_from(entry.extra.len()).unwrap_or(u16::MAX),
+                _ => 0,
+            },
+            seq: entry.seq,
+        }
+    }
+
     fn record_len(&self) -> u64 {
         (RECORD_HEADER + usize::from(self.id_len)) as u64 + u64::from(self.payload_len)
     }
@@ -90,6 +83,10 @@ struct Segment<F> {
     file: F,
     len: u64,
 }
+
+/// What open gathers for the store: the sealed summary or stamp of a record, by sequence
+/// number, so only the latest record's survives.
+type Gathered = HashMap<String, (u64, Vec<u8>)>;
 
 /// The `log` backend over a store directory.
 pub struct Log<D: Dir> {
@@ -105,10 +102,13 @@ pub struct Log<D: Dir> {
     live_bytes: u64,
     /// Entries that are not ours, in the store directory and in `log/`.
     foreign: u64,
+    segment_limit: u64,
+    /// The summaries gathered at open, until the store takes them.
+    summaries: Option<Box<Summaries>>,
 }
 
-/// Removes every segment, and `log/` itself if nothing else is in it (after a migration
-/// away from the log, or to undo an interrupted one towards it).
+/// Removes every segment and hint, and `log/` itself if nothing else is in it (after a
+/// migration away from the log, or to undo an interrupted one towards it).
 pub(crate) fn discard<D: Dir>(dir: &D) -> Result<(), StoreError> {
     let entries = dir
         .entries(LOG_DIR)
@@ -116,7 +116,11 @@ pub(crate) fn discard<D: Dir>(dir: &D) -> Result<(), StoreError> {
         .unwrap_or_default();
     let mut others = false;
     for entry in entries {
-        if entry.is_file && segment_number(&entry.name).is_some() {
+        let ours = segment_number(&entry.name)
+            .or_else(|| hint_number(&entry.name))
+            .is_some()
+            || backend::is_temp_name(&entry.name);
+        if entry.is_file && ours {
             let path = format!("{LOG_DIR}/{}", entry.name);
             dir.remove(&path)
                 .map_err(|e| StoreError::io(format!("removing {path}"), e))?;
@@ -158,9 +162,14 @@ impl<D: Dir> Log<D> {
         Ok(())
     }
 
-    /// Opens (or starts) the log in `dir`: replays every segment, cutting a torn tail
-    /// off the newest and quarantining damaged records elsewhere.
+    /// Opens (or starts) the log in `dir`: reads the hint of each closed segment and
+    /// replays the rest, cutting a torn tail off the newest and quarantining damaged
+    /// records elsewhere.
     pub fn open(dir: D, durability: Durability) -> Result<Self, StoreError> {
+        Self::open_with_limit(dir, durability, SEGMENT_LIMIT)
+    }
+
+    fn open_with_limit(dir: D, durability: Durability, limit: u64) -> Result<Self, StoreError> {
         dir.create_dir(LOG_DIR)
             .map_err(|e| StoreError::io(format!("creating {LOG_DIR}/"), e))?;
         let mut log = Log {
@@ -172,6 +181,8 @@ impl<D: Dir> Log<D> {
             next_seq: 1,
             live_bytes: 0,
             foreign: 0,
+            segment_limit: limit,
+            summaries: None,
         };
         log.replay()?;
         Ok(log)
@@ -184,16 +195,36 @@ impl<D: Dir> Log<D> {
             .map_err(|e| StoreError::io(format!("listing {LOG_DIR}/"), e))?
             .unwrap_or_default();
         let mut numbers = Vec::new();
+        let mut hints = Vec::new();
         for entry in entries {
-            match segment_number(&entry.name) {
-                Some(n) if entry.is_file => numbers.push(n),
+            match (segment_number(&entry.name), hint_number(&entry.name)) {
+                (Some(n), _) if entry.is_file => numbers.push(n),
+                (_, Some(n)) if entry.is_file => hints.push(n),
+                _ if entry.is_file && backend::is_temp_name(&entry.name) => {
+                    // A hint write that never completed.
+                    let path = format!("{LOG_DIR}/{}", entry.name);
+                    self.dir
+                        .remove(&path)
+                        .map_err(|e| StoreError::io(format!("removing {path}"), e))?;
+                }
                 _ => self.foreign += 1,
             }
         }
         numbers.sort_unstable();
+        hints.sort_unstable();
+        for orphan in hints.iter().filter(|n| numbers.binary_search(n).is_err()) {
+            // Its segment was compacted away before the hint went.
+            let path = hint_path(*orphan);
+            self.dir
+                .remove(&path)
+                .map_err(|e| StoreError::io(format!("removing {path}"), e))?;
+        }
         let newest = numbers.last().copied();
         // Tombstones seen so far, so that an older put replayed later stays deleted.
         let mut deleted: HashMap<String, u64> = HashMap::new();
+        let mut summaries = Gathered::new();
+        let mut stamps = Gathered::new();
+        let mut gathered = (&mut deleted, &mut summaries, &mut stamps);
         for number in numbers {
             let path = segment_path(number);
             let file = self
@@ -205,21 +236,35 @@ impl<D: Dir> Log<D> {
                 .dir
                 .file_len(&file)
                 .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
+            let closed = Some(number) != newest;
+            if closed && hints.binary_search(&number).is_ok() {
+                let bytes = self.read_whole(&hint_path(number), None)?;
+                if let Some(entries) = bytes.as_deref().and_then(|b| hint::decode(b, len)) {
+                    for entry in &entries {
+                        self.apply(number, entry, &mut gathered);
+                    }
+                    self.segments.insert(number, Segment { file, len });
+                    continue;
+                }
+            }
             let bytes = self
                 .dir
                 .read_at(&file, 0, usize::try_from(len).unwrap_or(usize::MAX))
                 .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
             let mut end = bytes.len() as u64;
             let mut pos = 0usize;
+            let mut replayed = Vec::new();
             while pos < bytes.len() {
-                match parse(&bytes, pos) {
+                match record::parse(&bytes, pos) {
                     Some(record) => {
-                        self.apply(number, pos as u64, &record, &mut deleted);
+                        let entry = Entry::of(&record, pos as u64);
+                        self.apply(number, &entry, &mut gathered);
+                        replayed.push(entry);
                         pos += record.len;
                     }
                     None => {
-                        let next = next_record(&bytes, pos + 1);
-                        if next.is_none() && Some(number) == newest {
+                        let next = record::next(&bytes, pos + 1);
+                        if next.is_none() && !closed {
                             // A torn append: the write never completed, so it was never
                             // acknowledged. Cut it off so appends continue from here.
                             self.dir
@@ -240,54 +285,141 @@ impl<D: Dir> Log<D> {
                 }
             }
             self.segments.insert(number, Segment { file, len: end });
+            if closed {
+                // A closed segment without a usable hint (a crash before it was written,
+                // or damage): write it now, so the next open skips the replay.
+                self.write_hint(number, end, &replayed)?;
+            }
         }
         self.live_bytes = (self.sessions.values())
             .chain(self.stamps.values())
             .map(Location::record_len)
             .sum();
+        self.summaries = Some(Box::new(self.summaries_of(summaries, stamps)));
         Ok(())
     }
 
+    /// Points the key directory at `entry` of segment `number` if it is the latest of its
+    /// id, gathering its summary or stamp.
     fn apply(
         &mut self,
-        segment: u64,
-        offset: u64,
-        record: &Record<'_>,
-        deleted: &mut HashMap<String, u64>,
+        number: u64,
+        entry: &Entry<'_>,
+        (deleted, summaries, stamps): &mut (
+            &mut HashMap<String, u64>,
+            &mut Gathered,
+            &mut Gathered,
+        ),
     ) {
-        self.next_seq = self.next_seq.max(record.seq.saturating_add(1));
-        let location = Location {
-            segment,
-            offset,
-            id_len: u8::try_from(record.id.len()).unwrap_or(u8::MAX),
-            payload_len: u32::try_from(record.payload.len()).unwrap_or(u32::MAX),
-            seq: record.seq,
-        };
-        let id = record.id;
+        self.next_seq = self.next_seq.max(entry.seq.saturating_add(1));
+        let location = Location::of(number, entry);
+        let id = entry.id;
+        let seq = entry.seq;
         let gone = deleted.get(id).copied().unwrap_or(0);
-        match record.kind {
-            Kind::Put
-                if record.seq > gone
-                    && self.sessions.get(id).is_none_or(|l| l.seq < record.seq) =>
-            {
+        if seq <= gone {
+            return;
+        }
+        match entry.kind {
+            Kind::Put if self.sessions.get(id).is_none_or(|l| l.seq < seq) => {
                 self.sessions.insert(id.to_owned(), location);
+                summaries.insert(id.to_owned(), (seq, entry.extra.to_vec()));
             }
-            Kind::Stamp
-                if record.seq > gone && self.stamps.get(id).is_none_or(|l| l.seq < record.seq) =>
-            {
+            Kind::Stamp if self.stamps.get(id).is_none_or(|l| l.seq < seq) => {
                 self.stamps.insert(id.to_owned(), location);
+                stamps.insert(id.to_owned(), (seq, entry.extra.to_vec()));
             }
-            Kind::Tombstone if record.seq > gone => {
-                deleted.insert(id.to_owned(), record.seq);
-                if self.sessions.get(id).is_some_and(|l| l.seq < record.seq) {
+            Kind::Tombstone => {
+                deleted.insert(id.to_owned(), seq);
+                if self.sessions.get(id).is_some_and(|l| l.seq < seq) {
                     self.sessions.remove(id);
+                    summaries.remove(id);
                 }
-                if self.stamps.get(id).is_some_and(|l| l.seq < record.seq) {
+                if self.stamps.get(id).is_some_and(|l| l.seq < seq) {
                     self.stamps.remove(id);
+                    stamps.remove(id);
                 }
             }
             _ => {}
         }
+    }
+
+    /// The summaries for the store: those of the latest put and stamp of each live id.
+    fn summaries_of(&self, mut summaries: Gathered, mut stamps: Gathered) -> Summaries {
+        let sessions = (self.sessions.iter())
+            .map(|(id, location)| {
+                let summary = summaries
+                    .remove(id)
+                    .filter(|(seq, bytes)| *seq == location.seq && !bytes.is_empty())
+                    .map(|(_, bytes)| bytes);
+                (id.clone(), summary)
+            })
+            .collect();
+        let stamps = (self.stamps.iter())
+            .filter_map(|(id, location)| {
+                let (seq, bytes) = stamps.remove(id)?;
+                (seq == location.seq).then(|| (id.clone(), bytes))
+            })
+            .collect();
+        Summaries {
+            sessions,
+            stamps,
+            foreign: 0,
+        }
+    }
+
+    /// Reads all of `path`, or `None` if it does not exist (or is longer than `limit`).
+    fn read_whole(&self, path: &str, limit: Option<u64>) -> Result<Option<Vec<u8>>, StoreError> {
+        self.dir
+            .read(
+                path,
+                limit.unwrap_or(SEGMENT_LIMIT.max(self.segment_limit) * 2),
+            )
+            .map_err(|e| StoreError::io(format!("reading {path}"), e))
+    }
+
+    /// Durably writes the hint of segment `number`, `len` bytes long, holding `entries`.
+    /// The segment is synced first: a hint must never describe bytes a crash can lose.
+    fn write_hint(&self, number: u64, len: u64, entries: &[Entry<'_>]) -> Result<(), StoreError> {
+        if let Some(segment) = self.segments.get(&number) {
+            self.dir
+                .sync_file(&segment.file)
+                .map_err(|e| StoreError::io(format!("syncing {}", segment_path(number)), e))?;
+        }
+        backend::replace(
+            &self.dir,
+            &hint_path(number),
+            &hint::encode(len, entries),
+            Durability::Durable,
+        )
+    }
+
+    /// Writes the hint of the open segment `number` from its records on disk.
+    fn close_segment(&self, number: u64) -> Result<(), StoreError> {
+        let path = segment_path(number);
+        let Some(segment) = self.segments.get(&number) else {
+            return Ok(());
+        };
+        let bytes = self
+            .dir
+            .read_at(
+                &segment.file,
+                0,
+                usize::try_from(segment.len).unwrap_or(usize::MAX),
+            )
+            .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
+        let mut entries = Vec::new();
+        let mut pos = 0;
+        while pos < bytes.len() {
+            match record::parse(&bytes, pos) {
+                Some(record) => {
+                    entries.push(Entry::of(&record, pos as u64));
+                    pos += record.len;
+                }
+                // Damage since open: no hint, so the next open replays (and quarantines) it.
+                None => return Ok(()),
+            }
+        }
+        self.write_hint(number, segment.len, &entries)
     }
 
     /// Copies damaged bytes of a segment to `quarantine/` (never silently dropped).
@@ -318,11 +450,12 @@ impl<D: Dir> Log<D> {
         kind: Kind,
         id: &str,
         payload: &[u8],
+        summary_len: u16,
         sync: bool,
     ) -> Result<Location, StoreError> {
         let seq = self.next_seq;
-        let record = encode(kind, id, payload, seq)?;
-        let (number, offset) = self.write_record(&record)?;
+        let bytes = record::encode(kind, id, payload, seq)?;
+        let (number, offset) = self.write_record(&bytes)?;
         if sync && self.durability == Durability::Durable {
             self.sync_from(number)?;
         }
@@ -332,6 +465,7 @@ impl<D: Dir> Log<D> {
             offset,
             id_len: u8::try_from(id.len()).unwrap_or(u8::MAX),
             payload_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+            summary_len,
             seq,
         })
     }
@@ -354,8 +488,15 @@ impl<D: Dir> Log<D> {
     }
 
     /// Appends a put or a stamp for `id` and points the key directory at it.
-    fn put(&mut self, kind: Kind, id: &str, payload: &[u8], sync: bool) -> Result<(), StoreError> {
-        let location = self.append(kind, id, payload, sync)?;
+    fn put(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        payload: &[u8],
+        summary_len: u16,
+        sync: bool,
+    ) -> Result<(), StoreError> {
+        let location = self.append(kind, id, payload, summary_len, sync)?;
         self.live_bytes += location.record_len();
         let latest = match kind {
             Kind::Stamp => &mut self.stamps,
@@ -366,12 +507,16 @@ impl<D: Dir> Log<D> {
         self.maybe_compact()
     }
 
-    /// The segment appends go to, starting a new one when there is none or it is full.
+    /// The segment appends go to, closing a full one and starting the next.
     fn active(&mut self) -> Result<u64, StoreError> {
         match self.segments.last_key_value() {
-            Some((&number, segment)) if segment.len < SEGMENT_LIMIT => Ok(number),
+            Some((&number, segment)) if segment.len < self.segment_limit => Ok(number),
             last => {
-                let number = last.map_or(1, |(&n, _)| n + 1);
+                let last = last.map(|(&n, _)| n);
+                if let Some(full) = last {
+                    self.close_segment(full)?;
+                }
+                let number = last.map_or(1, |n| n + 1);
                 self.start_segment(number)?;
                 Ok(number)
             }
@@ -393,22 +538,32 @@ impl<D: Dir> Log<D> {
         Ok(())
     }
 
-    fn read_payload(&self, location: &Location, limit: u64) -> Result<Vec<u8>, StoreError> {
+    /// Reads `len` bytes at `skip` into the payload of the record at `location`.
+    fn read_payload(
+        &self,
+        location: &Location,
+        skip: u64,
+        limit: u64,
+    ) -> Result<Vec<u8>, StoreError> {
         let path = segment_path(location.segment);
-        if u64::from(location.payload_len) > limit {
+        let len = u64::from(location.payload_len)
+            .checked_sub(skip)
+            .ok_or_else(|| {
+                StoreError::Corrupted(format!("{path}: a record shorter than its summary"))
+            })?;
+        if len > limit {
             return Err(StoreError::Corrupted(format!(
-                "{path}: a record of {} bytes is longer than the {limit}-byte limit",
-                location.payload_len
+                "{path}: a record of {len} bytes is longer than the {limit}-byte limit"
             )));
         }
         let segment = self
             .segments
             .get(&location.segment)
             .ok_or_else(|| StoreError::Corrupted(format!("{path} is not open")))?;
-        let len = usize::try_from(location.payload_len).unwrap_or(usize::MAX);
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
         let bytes = self
             .dir
-            .read_at(&segment.file, location.payload_offset(), len)
+            .read_at(&segment.file, location.payload_offset() + skip, len)
             .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
         if bytes.len() != len {
             return Err(StoreError::Corrupted(format!(
@@ -416,6 +571,12 @@ impl<D: Dir> Log<D> {
             )));
         }
         Ok(bytes)
+    }
+
+    /// Reads the blob of the put at `location`.
+    fn read_blob(&self, location: &Location, limit: u64) -> Result<Vec<u8>, StoreError> {
+        let skip = (record::SUMMARY_LEN_BYTES + usize::from(location.summary_len)) as u64;
+        self.read_payload(location, skip, limit)
     }
 
     fn total_bytes(&self) -> u64 {
@@ -457,10 +618,10 @@ impl<D: Dir> Log<D> {
             .collect();
         moves.sort_by_key(|(_, _, l)| l.seq);
         for (kind, id, location) in moves {
-            let payload = self.read_payload(&location, MAX_PAYLOAD as u64)?;
+            let payload = self.read_payload(&location, 0, record::MAX_PAYLOAD as u64)?;
             // The record keeps its sequence number: order across segments is by seq.
-            let record = encode(kind, &id, &payload, location.seq)?;
-            let (number, offset) = self.write_record(&record)?;
+            let bytes = record::encode(kind, &id, &payload, location.seq)?;
+            let (number, offset) = self.write_record(&bytes)?;
             let moved = Location {
                 segment: number,
                 offset,
@@ -475,11 +636,12 @@ impl<D: Dir> Log<D> {
         self.sync_from(first_new)?;
         for number in old {
             self.segments.remove(&number);
-            let path = segment_path(number);
-            self.dir
-                .remove(&path)
-                .and_then(|_| self.dir.sync(LOG_DIR))
-                .map_err(|e| StoreError::io(format!("removing {path}"), e))?;
+            for path in [segment_path(number), hint_path(number)] {
+                self.dir
+                    .remove(&path)
+                    .and_then(|_| self.dir.sync(LOG_DIR))
+                    .map_err(|e| StoreError::io(format!("removing {path}"), e))?;
+            }
         }
         self.live_bytes = self.total_bytes();
         Ok(())
@@ -505,20 +667,23 @@ impl<D: Dir> Backend for Log<D> {
 
     fn read(&mut self, id: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
         match self.sessions.get(id) {
-            Some(location) => self.read_payload(location, limit).map(Some),
+            Some(location) => self.read_blob(location, limit).map(Some),
             None => Ok(None),
         }
     }
 
-    fn write(&mut self, id: &str, blob: &[u8]) -> Result<(), StoreError> {
-        self.put(Kind::Put, id, blob, true)
+    fn write(&mut self, id: &str, blob: &[u8], summary: &[u8]) -> Result<(), StoreError> {
+        let payload = record::put_payload(summary, blob)?;
+        // put_payload refused a summary longer than u16::MAX.
+        let summary_len = u16::try_from(summary.len()).unwrap_or(u16::MAX);
+        self.put(Kind::Put, id, &payload, summary_len, true)
     }
 
     fn remove(&mut self, id: &str) -> Result<bool, StoreError> {
         if !self.sessions.contains_key(id) && !self.stamps.contains_key(id) {
             return Ok(false);
         }
-        self.append(Kind::Tombstone, id, &[], true)?;
+        self.append(Kind::Tombstone, id, &[], 0, true)?;
         let existed = self.sessions.remove(id);
         let stamp = self.stamps.remove(id);
         self.forget(stamp);
@@ -529,14 +694,6 @@ impl<D: Dir> Backend for Log<D> {
     }
 
     fn list(&mut self) -> Result<Listing, StoreError> {
-        let mut foreign = self.foreign;
-        for entry in backend::root_entries(&self.dir)? {
-            let ours = (entry.name == meta::FILE_NAME && entry.is_file)
-                || ((entry.name == QUARANTINE_DIR || entry.name == LOG_DIR) && !entry.is_file);
-            if !ours {
-                foreign += 1;
-            }
-        }
         let mut ids: Vec<String> = self.sessions.keys().cloned().collect();
         ids.sort_unstable();
         let mut stamps: Vec<String> = self.stamps.keys().cloned().collect();
@@ -544,14 +701,14 @@ impl<D: Dir> Backend for Log<D> {
         Ok(Listing {
             ids,
             stamps,
-            foreign,
+            foreign: self.foreign()?,
         })
     }
 
     fn read_stamp(&mut self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self.stamps.get(id) {
             Some(location) => self
-                .read_payload(location, crate::stamp::LEN as u64)
+                .read_payload(location, 0, crate::stamp::LEN as u64)
                 .map(Some),
             None => Ok(None),
         }
@@ -559,7 +716,7 @@ impl<D: Dir> Backend for Log<D> {
 
     fn write_stamp(&mut self, id: &str, stamp: &[u8]) -> Result<(), StoreError> {
         // Like the files backend's stamps: never synced on its own account.
-        self.put(Kind::Stamp, id, stamp, false)
+        self.put(Kind::Stamp, id, stamp, 0, false)
     }
 
     fn remove_stamp(&mut self, id: &str) -> Result<bool, StoreError> {
@@ -575,7 +732,7 @@ impl<D: Dir> Backend for Log<D> {
         let Some(location) = self.sessions.get(id).copied() else {
             return Ok(());
         };
-        let bytes = self.read_payload(&location, MAX_PAYLOAD as u64)?;
+        let bytes = self.read_payload(&location, 0, record::MAX_PAYLOAD as u64)?;
         let mut suffix = [0u8; 8];
         crypto::random(&mut suffix)?;
         let name = format!(
@@ -587,7 +744,7 @@ impl<D: Dir> Backend for Log<D> {
             .create_dir(QUARANTINE_DIR)
             .map_err(|e| StoreError::io(format!("creating {QUARANTINE_DIR}/"), e))?;
         backend::replace(&self.dir, &name, &bytes, Durability::Durable)?;
-        self.append(Kind::Tombstone, id, &[], true)?;
+        self.append(Kind::Tombstone, id, &[], 0, true)?;
         let previous = self.sessions.remove(id);
         self.forget(previous);
         Ok(())
@@ -603,108 +760,54 @@ impl<D: Dir> Backend for Log<D> {
         }
         Ok(())
     }
-}
 
-/// A record parsed from a segment.
-struct Record<'a> {
-    kind: Kind,
-    id: &'a str,
-    payload: &'a [u8],
-    seq: u64,
-    /// Bytes the whole record takes.
-    len: usize,
-}
-
-fn encode(kind: Kind, id: &str, payload: &[u8], seq: u64) -> Result<Vec<u8>, StoreError> {
-    id::validate(id)?;
-    // A valid id is at most 128 bytes.
-    let id_len = u8::try_from(id.len()).unwrap_or(u8::MAX);
-    let payload_len = u32::try_from(payload.len()).map_err(|overflow| {
-        StoreError::TooLarge(format!("a record of {} bytes: {overflow}", payload.len()))
-    })?;
-    let mut record = Vec::with_capacity(RECORD_HEADER + id.len() + payload.len());
-    record.extend_from_slice(&MAGIC);
-    record.push(kind as u8);
-    record.push(id_len);
-    record.extend_from_slice(&payload_len.to_le_bytes());
-    record.extend_from_slice(&seq.to_le_bytes());
-    let crc = checksum(
-        record.get(4..18).unwrap_or_default(),
-        id.as_bytes(),
-        payload,
-    );
-    record.extend_from_slice(&crc.to_le_bytes());
-    record.extend_from_slice(id.as_bytes());
-    record.extend_from_slice(payload);
-    Ok(record)
-}
-
-fn checksum(header: &[u8], id: &[u8], payload: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(header);
-    hasher.update(id);
-    hasher.update(payload);
-    hasher.finalize()
-}
-
-/// The record at `pos`, if a whole, undamaged one starts there.
-fn parse(bytes: &[u8], pos: usize) -> Option<Record<'_>> {
-    let header = bytes.get(pos..pos.checked_add(RECORD_HEADER)?)?;
-    let (magic, rest) = header.split_first_chunk::<4>()?;
-    let (&[kind, id_len], rest) = rest.split_first_chunk::<2>()?;
-    let (payload_len, rest) = rest.split_first_chunk::<4>()?;
-    let (seq, rest) = rest.split_first_chunk::<8>()?;
-    let (crc, _) = rest.split_first_chunk::<4>()?;
-    if *magic != MAGIC {
-        return None;
+    fn keeps_summaries(&self) -> bool {
+        true
     }
-    let kind = Kind::from_byte(kind)?;
-    let payload_len = usize::try_from(u32::from_le_bytes(*payload_len)).ok()?;
-    if id_len == 0 || usize::from(id_len) > id::MAX_ID_LEN || payload_len > MAX_PAYLOAD {
-        return None;
+
+    fn take_summaries(&mut self) -> Option<Summaries> {
+        let mut summaries = self.summaries.take()?;
+        // Best effort: an unlistable root shows up at the store's next listing.
+        summaries.foreign = self.foreign().unwrap_or(self.foreign);
+        Some(*summaries)
     }
-    let id_start = pos + RECORD_HEADER;
-    let payload_start = id_start + usize::from(id_len);
-    let end = payload_start.checked_add(payload_len)?;
-    let id_bytes = bytes.get(id_start..payload_start)?;
-    let payload = bytes.get(payload_start..end)?;
-    let header_fields = header.get(4..18)?;
-    if checksum(header_fields, id_bytes, payload) != u32::from_le_bytes(*crc) {
-        return None;
-    }
-    let id = std::str::from_utf8(id_bytes)
-        .ok()
-        .filter(|id| id::is_valid(id))?;
-    Some(Record {
-        kind,
-        id,
-        payload,
-        seq: u64::from_le_bytes(*seq),
-        len: end - pos,
-    })
 }
 
-/// The offset of the next whole record at or after `from`.
-fn next_record(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut at = from;
-    while let Some(rest) = bytes.get(at..) {
-        let found = rest.windows(MAGIC.len()).position(|w| w == MAGIC)?;
-        let candidate = at + found;
-        if parse(bytes, candidate).is_some() {
-            return Some(candidate);
+impl<D: Dir> Log<D> {
+    /// Entries that are not ours, in the store directory and in `log/`.
+    fn foreign(&self) -> Result<u64, StoreError> {
+        let mut foreign = self.foreign;
+        for entry in backend::root_entries(&self.dir)? {
+            let ours = (entry.name == meta::FILE_NAME && entry.is_file)
+                || ((entry.name == QUARANTINE_DIR || entry.name == LOG_DIR) && !entry.is_file);
+            if !ours {
+                foreign += 1;
+            }
         }
-        at = candidate + 1;
+        Ok(foreign)
     }
-    None
 }
 
 fn segment_path(number: u64) -> String {
     format!("{LOG_DIR}/{number:016x}{SEGMENT_EXT}")
 }
 
+fn hint_path(number: u64) -> String {
+    format!("{LOG_DIR}/{number:016x}{HINT_EXT}")
+}
+
 /// The number of a segment file name, if it is one: 16 lowercase hex digits + `.seg`.
 fn segment_number(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(SEGMENT_EXT)?;
+    numbered(name, SEGMENT_EXT)
+}
+
+/// The number of a hint file name, if it is one: 16 lowercase hex digits + `.hint`.
+fn hint_number(name: &str) -> Option<u64> {
+    numbered(name, HINT_EXT)
+}
+
+fn numbered(name: &str, ext: &str) -> Option<u64> {
+    let digits = name.strip_suffix(ext)?;
     if digits.len() != 16
         || !digits
             .bytes()
@@ -732,9 +835,9 @@ mod tests {
     fn records_survive_reopen_and_the_latest_wins() {
         let tmp = tempfile::tempdir().unwrap();
         let mut log = open(tmp.path());
-        log.write("a", b"one").unwrap();
-        log.write("b", b"bee").unwrap();
-        log.write("a", b"two").unwrap();
+        log.write("a", b"one", b"").unwrap();
+        log.write("b", b"bee", b"").unwrap();
+        log.write("a", b"two", b"").unwrap();
         log.write_stamp("b", b"stamp").unwrap();
         assert!(log.remove("b").unwrap());
         assert!(!log.remove("b").unwrap());
@@ -750,12 +853,13 @@ mod tests {
     fn a_torn_tail_is_cut_off_and_appends_continue() {
         let tmp = tempfile::tempdir().unwrap();
         let mut log = open(tmp.path());
-        log.write("a", b"one").unwrap();
-        log.write("b", b"two").unwrap();
+        log.write("a", b"one", b"").unwrap();
+        log.write("b", b"two", b"").unwrap();
         drop(log);
         let path = segment(tmp.path());
         let whole = std::fs::read(&path).unwrap();
-        let first = RECORD_HEADER + 1 + 3;
+        // Header, id, summary length, blob.
+        let first = RECORD_HEADER + 1 + 2 + 3;
         for cut in first..whole.len() {
             std::fs::write(&path, &whole[..cut]).unwrap();
             let mut log = open(tmp.path());
@@ -769,7 +873,7 @@ mod tests {
             assert_eq!(log.quarantined().unwrap(), 0);
         }
         let mut log = open(tmp.path());
-        log.write("c", b"three").unwrap();
+        log.write("c", b"three", b"").unwrap();
         drop(log);
         let mut log = open(tmp.path());
         assert_eq!(log.list().unwrap().ids, vec!["a", "c"]);
@@ -779,14 +883,14 @@ mod tests {
     fn a_damaged_record_in_the_middle_is_quarantined_and_the_rest_kept() {
         let tmp = tempfile::tempdir().unwrap();
         let mut log = open(tmp.path());
-        log.write("a", b"one").unwrap();
-        log.write("b", b"two").unwrap();
-        log.write("c", b"three").unwrap();
+        log.write("a", b"one", b"").unwrap();
+        log.write("b", b"two", b"").unwrap();
+        log.write("c", b"three", b"").unwrap();
         drop(log);
         let path = segment(tmp.path());
         let mut bytes = std::fs::read(&path).unwrap();
-        let second = RECORD_HEADER + 1 + 3;
-        bytes[second + RECORD_HEADER + 1] ^= 0x01; // b's payload
+        let second = RECORD_HEADER + 1 + 2 + 3;
+        bytes[second + RECORD_HEADER + 3] ^= 0x01; // b's blob
         std::fs::write(&path, &bytes).unwrap();
         let mut log = open(tmp.path());
         assert_eq!(log.read("a", 10).unwrap(), Some(b"one".to_vec()));
@@ -803,7 +907,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             std::fs::read(kept.unwrap().path()).unwrap(),
-            bytes[second..second + RECORD_HEADER + 4]
+            bytes[second..second + RECORD_HEADER + 6]
         );
     }
 
@@ -812,11 +916,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut log = open(tmp.path());
         for i in 0..50 {
-            log.write(&format!("s{i}"), format!("v{i}").as_bytes())
+            log.write(&format!("s{i}"), format!("v{i}").as_bytes(), b"")
                 .unwrap();
         }
         for i in 0..50 {
-            log.write(&format!("s{i}"), format!("w{i}").as_bytes())
+            log.write(&format!("s{i}"), format!("w{i}").as_bytes(), b"")
                 .unwrap();
         }
         for i in 0..25 {
@@ -840,8 +944,8 @@ mod tests {
     fn an_interrupted_compaction_resurrects_nothing() {
         let tmp = tempfile::tempdir().unwrap();
         let mut log = open(tmp.path());
-        log.write("a", b"old").unwrap();
-        log.write("b", b"kept").unwrap();
+        log.write("a", b"old", b"").unwrap();
+        log.write("b", b"kept", b"").unwrap();
         log.active().unwrap();
         // Segment 2: a's deletion.
         log.start_segment(2).unwrap();
@@ -861,8 +965,140 @@ mod tests {
         assert_eq!(log.read("b", 10).unwrap(), Some(b"kept".to_vec()));
     }
 
+    fn small(path: &std::path::Path) -> Log<StdDir> {
+        Log::open_with_limit(StdDir::new(path), Durability::Durable, 256).unwrap()
+    }
+
+    fn hints(path: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(path.join(LOG_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(HINT_EXT))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Writes 20 sessions with summaries over segments of 256 bytes, deletes one, stamps one.
+    fn fill(path: &std::path::Path) {
+        let mut log = small(path);
+        for i in 0..20 {
+            let id = format!("s{i:02}");
+            log.write(
+                &id,
+                format!("blob-{i}").as_bytes(),
+                format!("sum-{i}").as_bytes(),
+            )
+            .unwrap();
+        }
+        log.write_stamp("s03", b"stamp").unwrap();
+        log.remove("s05").unwrap();
+    }
+
+    #[test]
+    fn closed_segments_get_hints_that_open_uses_instead_of_their_records() {
+        let tmp = tempfile::tempdir().unwrap();
+        fill(tmp.path());
+        let segments =
+            std::fs::read_dir(tmp.path().join(LOG_DIR)).unwrap().count() - hints(tmp.path()).len();
+        assert!(segments >= 4, "{segments} segments");
+        assert_eq!(
+            hints(tmp.path()).len(),
+            segments - 1,
+            "every closed segment has a hint"
+        );
+        let mut log = small(tmp.path());
+        let summaries = log.take_summaries().unwrap();
+        assert_eq!(log.take_summaries(), None, "taken once");
+        assert_eq!(summaries.sessions.len(), 19);
+        for (id, summary) in &summaries.sessions {
+            let i: u32 = id[1..].parse().unwrap();
+            assert_eq!(
+                summary.as_deref(),
+                Some(format!("sum-{i}").as_bytes()),
+                "{id}"
+            );
+            assert_eq!(
+                log.read(id, 100).unwrap(),
+                Some(format!("blob-{i}").into_bytes())
+            );
+        }
+        assert_eq!(
+            summaries.stamps,
+            vec![("s03".to_owned(), b"stamp".to_vec())]
+        );
+        assert_eq!(log.read("s05", 100).unwrap(), None);
+        // Proof that open read the hint, not the records: damage a blob in a closed
+        // segment (same length) and the open neither notices nor quarantines it.
+        let first = tmp.path().join(LOG_DIR).join(format!("{:016x}.seg", 1));
+        let mut bytes = std::fs::read(&first).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&first, &bytes).unwrap();
+        drop(log);
+        let mut log = small(tmp.path());
+        assert_eq!(log.quarantined().unwrap(), 0);
+        assert_eq!(log.take_summaries().unwrap().sessions.len(), 19);
+    }
+
+    #[test]
+    fn a_damaged_stale_or_missing_hint_is_replaced_by_a_replay() {
+        let tmp = tempfile::tempdir().unwrap();
+        fill(tmp.path());
+        let expected = {
+            let mut log = small(tmp.path());
+            let mut summaries = log.take_summaries().unwrap();
+            summaries.sessions.sort();
+            summaries
+        };
+        let hint = tmp.path().join(LOG_DIR).join(&hints(tmp.path())[0]);
+        let whole = std::fs::read(&hint).unwrap();
+        let mut damaged = whole.clone();
+        damaged[20] ^= 1;
+        let mut stale = whole.clone();
+        stale[5] ^= 1; // the segment length it describes
+        for (case, bytes) in [
+            ("damaged", Some(damaged)),
+            ("stale", Some(stale)),
+            ("missing", None),
+        ] {
+            match &bytes {
+                Some(bytes) => std::fs::write(&hint, bytes).unwrap(),
+                None => std::fs::remove_file(&hint).unwrap(),
+            }
+            let mut log = small(tmp.path());
+            let mut summaries = log.take_summaries().unwrap();
+            summaries.sessions.sort();
+            assert_eq!(summaries, expected, "{case}");
+            // The replay wrote the hint again.
+            assert_eq!(std::fs::read(&hint).unwrap(), whole, "{case}");
+        }
+    }
+
+    #[test]
+    fn compaction_moves_hints_with_segments_and_orphans_go_at_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        fill(tmp.path());
+        let mut log = small(tmp.path());
+        for i in 0..20 {
+            log.remove(&format!("s{i:02}")).unwrap_or_default();
+        }
+        log.write("kept", b"blob", b"sum").unwrap();
+        log.compact().unwrap();
+        assert_eq!(hints(tmp.path()), Vec::<String>::new());
+        drop(log);
+        let orphan = tmp.path().join(LOG_DIR).join(format!("{:016x}.hint", 1));
+        std::fs::write(&orphan, b"left by a crash").unwrap();
+        let mut log = small(tmp.path());
+        assert!(!orphan.exists());
+        assert_eq!(log.list().unwrap().ids, vec!["kept"]);
+        assert_eq!(log.list().unwrap().foreign, 0);
+    }
+
     #[test]
     fn segment_names_are_recognised_exactly() {
+        assert_eq!(hint_number("0000000000000001.hint"), Some(1));
+        assert_eq!(segment_number("0000000000000001.hint"), None);
         assert_eq!(segment_number("0000000000000001.seg"), Some(1));
         assert_eq!(segment_number("000000000000000A.seg"), None);
         assert_eq!(segment_number("1.seg"), None);

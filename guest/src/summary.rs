@@ -1,0 +1,122 @@
+//! Index summaries: what the store's index needs of a session (its user, expiry and last
+//! access), sealed on their own so that opening a `log` store reads a few dozen bytes per
+//! session instead of decrypting every session document.
+//!
+//! A summary is a sealed record of kind [`Kind::Summary`] whose plaintext is
+//! `version (12 bytes) || expiresAt (u64 LE) || lastAccessedAt (u64 LE) || accessCount
+//! (u64 LE) || userId (UTF-8)`, where `version` is the nonce of the session document it
+//! summarises. The `log` backend stores it inside the same record as that document, so the
+//! two are written, synced and compacted together.
+
+use crate::crypto::{Key, NONCE_LEN};
+use crate::format::{self, Kind};
+use crate::model::SessionData;
+
+/// Plaintext bytes before the user id.
+const FIXED_LEN: usize = NONCE_LEN + 8 + 8 + 8;
+
+/// What the index keeps of one version of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The nonce of the session document this summarises.
+    pub version: [u8; NONCE_LEN],
+    /// The session's `expiresAt`.
+    pub expires_at: u64,
+    /// Its `security.lastAccessedAt`.
+    pub last_accessed_at: u64,
+    /// Its `security.accessCount`.
+    pub access_count: u64,
+    /// Its `userContext.userId`.
+    pub user: String,
+}
+
+impl Summary {
+    /// The summary of `session`, whose document has nonce `version`.
+    pub fn of(session: &SessionData, version: [u8; NONCE_LEN]) -> Self {
+        Summary {
+            version,
+            expires_at: session.expires_at,
+            last_accessed_at: session.security.last_accessed_at,
+            access_count: session.security.access_count,
+            user: session.user_context.user_id.clone(),
+        }
+    }
+
+    /// Seals the summary of session `id` under `key`.
+    pub fn seal(
+        &self,
+        key_id: u32,
+        key: &Key,
+        nonce: [u8; NONCE_LEN],
+        id: &str,
+    ) -> Result<Vec<u8>, crate::StoreError> {
+        let mut plaintext = Vec::with_capacity(FIXED_LEN + self.user.len());
+        plaintext.extend_from_slice(&self.version);
+        plaintext.extend_from_slice(&self.expires_at.to_le_bytes());
+        plaintext.extend_from_slice(&self.last_accessed_at.to_le_bytes());
+        plaintext.extend_from_slice(&self.access_count.to_le_bytes());
+        plaintext.extend_from_slice(self.user.as_bytes());
+        format::encode(Kind::Summary, key_id, key, nonce, id, &plaintext)
+    }
+
+    /// Opens the sealed summary of session `id`.
+    pub fn open<'k>(
+        sealed: &[u8],
+        id: &str,
+        key_for: impl Fn(u32) -> Option<&'k Key>,
+    ) -> Result<Summary, format::DecodeError> {
+        let plaintext = format::decode(sealed, Kind::Summary, id, key_for)?;
+        let malformed =
+            || format::DecodeError::Malformed(format!("a summary of {} bytes", plaintext.len()));
+        let (version, rest) = plaintext
+            .split_first_chunk::<NONCE_LEN>()
+            .ok_or_else(malformed)?;
+        let (expires_at, rest) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
+        let (last, rest) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
+        let (count, user) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
+        let user = String::from_utf8(user.to_vec())
+            .map_err(|e| format::DecodeError::Malformed(format!("summary user id: {e}")))?;
+        Ok(Summary {
+            version: *version,
+            expires_at: u64::from_le_bytes(*expires_at),
+            last_accessed_at: u64::from_le_bytes(*last),
+            access_count: u64::from_le_bytes(*count),
+            user,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::nonce;
+
+    fn summary() -> Summary {
+        Summary {
+            version: [9; NONCE_LEN],
+            expires_at: 1_893_456_000_000,
+            last_accessed_at: 1_893_000_000_000,
+            access_count: 7,
+            user: "user-ü".into(),
+        }
+    }
+
+    #[test]
+    fn a_summary_round_trips_and_is_bound_to_its_id_and_key() {
+        let key = Key::from_raw(&[3; 32]).unwrap();
+        let sealed = summary().seal(4, &key, nonce().unwrap(), "s1").unwrap();
+        assert_eq!(sealed[5], Kind::Summary as u8);
+        let open = |bytes: &[u8], id: &str| Summary::open(bytes, id, |k| (k == 4).then_some(&key));
+        assert_eq!(open(&sealed, "s1"), Ok(summary()));
+        assert!(open(&sealed, "s2").is_err());
+        for i in 0..sealed.len() {
+            let mut bad = sealed.clone();
+            bad[i] ^= 0x40;
+            assert!(open(&bad, "s1").is_err(), "byte {i} flipped");
+        }
+        assert_eq!(
+            Summary::open(&sealed, "s1", |_| None),
+            Err(format::DecodeError::MissingKey(4))
+        );
+    }
+}
