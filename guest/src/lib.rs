@@ -22,6 +22,7 @@ pub mod backend;
 pub mod crypto;
 pub mod dir;
 pub mod error;
+pub mod fault;
 pub mod format;
 pub mod id;
 pub mod index;

@@ -244,7 +244,7 @@ mod tests {
     #[test]
     fn an_uncommitted_migration_is_undone_at_open() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut store = open(tmp.path(), None);
+        let mut store = open(tmp.path(), Some(BackendKind::Files));
         store.create(&session("a")).unwrap();
         store.create(&session("b")).unwrap();
         drop(store);
@@ -267,7 +267,7 @@ mod tests {
     #[test]
     fn a_committed_migration_finishes_removing_the_old_data_at_open() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut store = open(tmp.path(), None);
+        let mut store = open(tmp.path(), Some(BackendKind::Files));
         store.create(&session("a")).unwrap();
         store.touch("a").unwrap();
         let old: Vec<(String, Vec<u8>)> = ["a.svs", "a.sva"]

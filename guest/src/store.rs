@@ -733,9 +733,25 @@ impl<B: Backend, C: Clock> Store<B, C> {
 
     /// Removes session `id`'s file (durably) and its stamp; `false` if there was no file.
     fn remove_files(&mut self, id: &str) -> Result<bool, StoreError> {
-        let existed = self.backend.remove(id)?;
+        let existed = match self.backend.remove(id) {
+            Ok(existed) => existed,
+            Err(error) => {
+                self.resync(id);
+                return Err(error);
+            }
+        };
         self.drop_stamp(id);
         Ok(existed)
+    }
+
+    /// After a failed write or removal of `id`, makes the index follow what the medium
+    /// holds: the failure may have come after the change became visible (a directory sync
+    /// failing after the rename), or before it. Best effort: if `id` cannot be read now,
+    /// its next read settles it.
+    fn resync(&mut self, id: &str) {
+        if self.read(id).is_err() {
+            self.index.remove(id);
+        }
     }
 
     /// Takes the stamps of `listing` as the ones on the medium, removing those whose
@@ -803,7 +819,10 @@ impl<B: Backend, C: Clock> Store<B, C> {
         } else {
             Vec::new()
         };
-        self.backend.write(id, &file, &summary)?;
+        if let Err(error) = self.backend.write(id, &file, &summary) {
+            self.resync(id);
+            return Err(error);
+        }
         self.missing_key.remove(id);
         let entry = self.entry(session, self.keyring.current, version);
         self.index.insert(id, entry);

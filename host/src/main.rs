@@ -48,7 +48,14 @@ fn run(args: &Args) -> anyhow::Result<u8> {
                     session_vault::Durability::Relaxed,
                 ],
             };
-            cli::bench::run(sessions, &modes, original.as_ref())?;
+            let backends = match args.backend {
+                Some(backend) => vec![backend.into()],
+                None => vec![
+                    session_vault::BackendKind::Files,
+                    session_vault::BackendKind::Log,
+                ],
+            };
+            cli::bench::run(sessions, &backends, &modes, original.as_ref())?;
             return Ok(exit::OK);
         }
         Command::Store(command) => command,
@@ -176,6 +183,9 @@ pub fn options(args: &Args) -> anyhow::Result<VaultOptions> {
     }
     if let Some(ms) = args.idle_timeout_ms {
         options = options.idle_timeout(std::time::Duration::from_millis(ms));
+    }
+    if let Some(ms) = args.lock_timeout_ms {
+        options = options.lock_timeout(std::time::Duration::from_millis(ms));
     }
     if let Ok(now) = std::env::var("SESSION_VAULT_NOW") {
         let now: u64 = now.parse().map_err(|e| {

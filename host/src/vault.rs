@@ -28,8 +28,8 @@ const LEGACY_DIR: &str = "/legacy";
 const REKEY_BATCH: u32 = 256;
 /// Legacy files imported per call into the component, between progress reports.
 const IMPORT_BATCH: usize = 512;
-/// How long a busy directory lock is retried before the open fails with `locked`.
-const LOCK_GRACE: Duration = Duration::from_millis(100);
+/// How long a busy directory lock is retried by default before the open fails with `locked`.
+const LOCK_TIMEOUT: Duration = Duration::from_millis(100);
 /// Linear memory the component may grow to by default: scrypt needs 32 MiB at the
 /// default cost, a 16 MiB session a few copies of itself.
 const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
@@ -46,6 +46,7 @@ pub struct VaultOptions {
     memory_limit: Option<usize>,
     legacy_source: Option<PathBuf>,
     idle_timeout: Option<u64>,
+    lock_timeout: Option<Duration>,
 }
 
 impl VaultOptions {
@@ -64,6 +65,13 @@ impl VaultOptions {
     /// of their absolute `expiresAt`. Off by default. See [`Vault::touch`].
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        self
+    }
+
+    /// How long `open` waits for another process (or vault) holding the directory to
+    /// let go before failing with [`StoreError::Locked`] (default 100 ms; zero: try once).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = Some(timeout);
         self
     }
 
@@ -130,7 +138,10 @@ impl VaultOptions {
 /// An open session store: the session-vault component running in wasmtime over one
 /// directory, which this vault holds an exclusive advisory lock on until dropped.
 ///
-/// Calls take `&mut self`; to share a vault between threads put it in a `Mutex`.
+/// A vault is `Send` but every call takes `&mut self`: to share one between threads, put
+/// it in an `Arc<Mutex<Vault>>` (each call then runs alone, in the order the lock is
+/// taken). Another process opening the same directory waits up to
+/// [`VaultOptions::lock_timeout`] and then fails with [`StoreError::Locked`].
 pub struct Vault {
     store: Store<Host>,
     bindings: SessionVault,
@@ -153,7 +164,7 @@ impl Vault {
 
     fn open_with(dir: &Path, secret: Secret, options: &VaultOptions) -> Result<Vault, Error> {
         prepare_dir(dir)?;
-        let lock = lock_dir(dir)?;
+        let lock = lock_dir(dir, options.lock_timeout.unwrap_or(LOCK_TIMEOUT))?;
         let pre = match &options.component {
             None => embedded(options.compiled_cache.as_deref())?,
             Some(path) => {
@@ -464,10 +475,10 @@ fn prepare_dir(dir: &Path) -> Result<(), StoreError> {
 /// Takes an exclusive advisory lock on the directory itself (flock on Unix), so it
 /// needs no lock file and is released by the kernel if the process dies.
 ///
-/// A lock just released can stay held for a moment: a thread of this process that forks
-/// a child shares every descriptor with it until the child execs. So a busy lock is
-/// retried for up to [`LOCK_GRACE`] before it counts as `locked`.
-fn lock_dir(dir: &Path) -> Result<File, StoreError> {
+/// A busy lock is retried for up to `timeout` before it counts as `locked`. Even a short
+/// one matters: a lock just released can stay held for a moment, because a thread of this
+/// process that forks a child shares every descriptor with it until the child execs.
+fn lock_dir(dir: &Path, timeout: Duration) -> Result<File, StoreError> {
     let file =
         File::open(dir).map_err(|e| StoreError::io(format!("opening {}", dir.display()), e))?;
     let start = std::time::Instant::now();
@@ -475,8 +486,8 @@ fn lock_dir(dir: &Path) -> Result<File, StoreError> {
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(file),
-            Err(TryLockError::WouldBlock) if start.elapsed() < LOCK_GRACE => {
-                std::thread::sleep(pause);
+            Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {
+                std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
                 pause = (pause * 2).min(Duration::from_millis(20));
             }
             Err(TryLockError::WouldBlock) => return Err(StoreError::Locked),
@@ -542,6 +553,12 @@ impl wasmtime_wasi::HostWallClock for WallClock {
         Duration::from_millis(self.0.now())
     }
 }
+
+// The sharing documented on `Vault` relies on this.
+const _: () = {
+    const fn send<T: Send>() {}
+    send::<Vault>();
+};
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,10 @@
 )]
 
 mod cases;
+mod concurrency;
 mod crash;
+mod crash_load;
+mod faults;
 mod front;
 mod keys;
 mod legacy;

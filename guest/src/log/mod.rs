@@ -455,11 +455,17 @@ impl<D: Dir> Log<D> {
     ) -> Result<Location, StoreError> {
         let seq = self.next_seq;
         let bytes = record::encode(kind, id, payload, seq)?;
-        let (number, offset) = self.write_record(&bytes)?;
-        if sync && self.durability == Durability::Durable {
-            self.sync_from(number)?;
-        }
+        // Never reused, even after a failed append: a record that reached the disk before
+        // its append failed must not tie with a later one.
         self.next_seq += 1;
+        let (number, offset) = self.write_record(&bytes)?;
+        if sync
+            && self.durability == Durability::Durable
+            && let Err(error) = self.sync_from(number)
+        {
+            self.undo(number, offset);
+            return Err(error);
+        }
         Ok(Location {
             segment: number,
             offset,
@@ -477,14 +483,27 @@ impl<D: Dir> Log<D> {
         let path = segment_path(number);
         let segment = self
             .segments
-            .get_mut(&number)
+            .get(&number)
             .ok_or_else(|| StoreError::Corrupted(format!("{path} is not open")))?;
         let offset = segment.len;
-        self.dir
-            .write_at(&segment.file, offset, record)
-            .map_err(|e| StoreError::io(format!("appending to {path}"), e))?;
-        segment.len += record.len() as u64;
+        if let Err(error) = self.dir.write_at(&segment.file, offset, record) {
+            self.undo(number, offset);
+            return Err(StoreError::io(format!("appending to {path}"), error));
+        }
+        if let Some(segment) = self.segments.get_mut(&number) {
+            segment.len += record.len() as u64;
+        }
         Ok((number, offset))
+    }
+
+    /// Takes back a failed append: cuts segment `number` to `offset`, where the record
+    /// started. Best effort: if the cut fails too, the next append overwrites the partial
+    /// record in place, and open treats one left at the end as a torn tail.
+    fn undo(&mut self, number: u64, offset: u64) {
+        if let Some(segment) = self.segments.get_mut(&number) {
+            segment.len = offset;
+            let _ = self.dir.truncate(&segment.file, offset);
+        }
     }
 
     /// Appends a put or a stamp for `id` and points the key directory at it.
@@ -504,7 +523,8 @@ impl<D: Dir> Log<D> {
         };
         let previous = latest.insert(id.to_owned(), location);
         self.forget(previous);
-        self.maybe_compact()
+        self.maybe_compact();
+        Ok(())
     }
 
     /// The segment appends go to, closing a full one and starting the next.
@@ -589,15 +609,16 @@ impl<D: Dir> Log<D> {
         }
     }
 
-    /// Compacts when the segments are big enough and mostly dead.
-    fn maybe_compact(&mut self) -> Result<(), StoreError> {
+    /// Compacts when the segments are big enough and mostly dead. Called after a write
+    /// that succeeded, so a failed compaction is not that write's failure: nothing is lost
+    /// (see [`Log::compact_now`]) and the next write tries again; `cleanup` reports it.
+    fn maybe_compact(&mut self) {
         let total = self.total_bytes();
         if total >= COMPACT_MIN_BYTES
             && (self.live_bytes as f64) < COMPACT_LIVE_RATIO * total as f64
         {
-            self.compact_now()?;
+            let _ = self.compact_now();
         }
-        Ok(())
     }
 
     /// Rewrites every live record into new segments, then removes the old ones, oldest
@@ -689,7 +710,7 @@ impl<D: Dir> Backend for Log<D> {
         self.forget(stamp);
         let found = existed.is_some();
         self.forget(existed);
-        self.maybe_compact()?;
+        self.maybe_compact();
         Ok(found)
     }
 

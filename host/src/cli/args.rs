@@ -77,6 +77,10 @@ pub struct Args {
     /// Expire sessions not accessed for this many milliseconds (default: no idle timeout).
     #[arg(long, global = true, value_name = "MS")]
     pub idle_timeout_ms: Option<u64>,
+    /// Wait up to this many milliseconds for another process holding the store to let go
+    /// (default 100); past it the command fails with `locked` (exit 4).
+    #[arg(long, global = true, value_name = "MS", visible_alias = "lock-timeout")]
+    pub lock_timeout_ms: Option<u64>,
     /// `durable` syncs every session write and removal before it returns; `relaxed` does
     /// not (faster; a power loss can lose or empty recent writes).
     /// (Default: durable; `bench` measures both unless given.)
@@ -84,6 +88,7 @@ pub struct Args {
     pub durability: Option<DurabilityArg>,
     /// Where a new store keeps its sessions: `log` (appended records, the default) or
     /// `files` (one file per session). An existing store keeps what it was created with.
+    /// (`bench` measures both unless given.)
     #[arg(long, global = true, value_name = "BACKEND")]
     pub backend: Option<BackendArg>,
     /// What to do.

@@ -28,9 +28,11 @@ struct Stats {
     p99_us: u128,
 }
 
-/// Runs the benchmark for each store size and durability mode and prints the tables.
+/// Runs the benchmark for each store size, backend and durability mode and prints the
+/// tables.
 pub fn run(
     sizes: &[usize],
+    backends: &[BackendKind],
     modes: &[Durability],
     original: Option<&Original>,
 ) -> anyhow::Result<()> {
@@ -41,7 +43,7 @@ pub fn run(
                 Some(original) => Some(original.bench(&root.join(format!("original-{n}")), n)?),
                 None => None,
             };
-            for backend in [BackendKind::Files, BackendKind::Log] {
+            for &backend in backends {
                 for &durability in modes {
                     let mut results = BTreeMap::new();
                     for kind in Kind::ALL {
