@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -146,20 +146,7 @@ fn eight_threads_sharing_one_vault_end_where_their_models_say() {
     assert_eq!(vault.check().unwrap().quarantined, 0);
 }
 
-fn cli(setup: &Setup, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_session-vault"));
-    command
-        .arg("--dir")
-        .arg(&setup.dir)
-        .args(args)
-        .env("SESSION_VAULT_SECRET", setup.secret.text())
-        .env("SESSION_VAULT_NOW", T0.to_string())
-        .env("SESSION_VAULT_CACHE_DIR", crate::front::compiled_cache())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
+use crate::front::cli_command as cli;
 
 #[test]
 fn a_second_process_is_refused_with_locked_or_waits_for_its_lock_timeout() {

@@ -355,3 +355,38 @@ fn a_full_disk_under_the_component_is_an_io_error_and_loses_nothing() {
         );
     }
 }
+
+#[test]
+fn a_read_only_store_directory_is_refused_with_io() {
+    let Some(disk) = Tmpfs::mount("1m") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "cannot mount a tmpfs in CI"
+        );
+        eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+        return;
+    };
+    let mut setup = crate::front::Setup::new();
+    setup.dir = disk.path.join("store");
+    let mut vault = session_vault::VaultOptions::new()
+        .clock(setup.clock.clone())
+        .open(&setup.dir, setup.secret.secret())
+        .unwrap();
+    vault.create(&session("s1", "u1")).unwrap();
+    drop(vault);
+    disk.resize("1m,ro");
+    let out = crate::front::cli_command(&setup, &["get", "s1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.starts_with("session-vault: error[io]: opening the store"),
+        "{stderr}"
+    );
+    disk.resize("1m,rw");
+    let out = crate::front::cli_command(&setup, &["get", "s1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "writable again: {out:?}");
+}

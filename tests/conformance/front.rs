@@ -134,6 +134,23 @@ pub fn compiled_cache() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("compiled-cache")
 }
 
+/// A one-shot `session-vault` command on `setup`'s store, with its secret and clock, its
+/// output captured.
+pub fn cli_command(setup: &Setup, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_session-vault"));
+    command
+        .arg("--dir")
+        .arg(&setup.dir)
+        .args(args)
+        .env("SESSION_VAULT_SECRET", setup.secret.text())
+        .env("SESSION_VAULT_NOW", T0.to_string())
+        .env("SESSION_VAULT_CACHE_DIR", compiled_cache())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
 /// Names in a directory, sorted; empty if it does not exist.
 pub fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = match std::fs::read_dir(dir) {

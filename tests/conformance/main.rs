@@ -7,6 +7,7 @@
     missing_docs
 )]
 
+mod bad_input;
 mod cases;
 mod concurrency;
 mod crash;
