@@ -525,6 +525,12 @@ impl<B: Backend, C: Clock> Store<B, C> {
         self.missing_key.clear();
         self.stamps.clear();
         for (id, file) in summaries.stamps {
+            if self.idle_timeout.is_none() {
+                // Only an idle timeout makes a stamp matter to the index: read it when
+                // its session is read.
+                self.stamps.insert(id, None);
+                continue;
+            }
             let stamp = Stamp::open(&file, &id, |key_id| self.keyring.key(key_id));
             let void = stamp.is_none();
             self.stamps.insert(id.clone(), stamp);

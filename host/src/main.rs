@@ -18,7 +18,9 @@ const STDIN_LIMIT: u64 = 16 * 1024 * 1024 + 1;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
+    let outcome = run(&args);
+    cli::bench::peak::report();
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             let (code, kind) = exit::classify(&error);

@@ -107,6 +107,35 @@ pub struct Log<D: Dir> {
     summaries: Option<Box<Summaries>>,
 }
 
+/// Points `latest[id]` at `location` and keeps its `extra` bytes if it is newer than what
+/// is there. Replay goes newest segment first, so most older records fail this test
+/// without allocating anything.
+fn newer(
+    latest: &mut HashMap<String, Location>,
+    gathered: &mut Gathered,
+    id: &str,
+    location: Location,
+    extra: &[u8],
+) {
+    match latest.get_mut(id) {
+        Some(current) if current.seq >= location.seq => return,
+        Some(current) => *current = location,
+        None => {
+            latest.insert(id.to_owned(), location);
+        }
+    }
+    match gathered.get_mut(id) {
+        Some((seq, bytes)) => {
+            *seq = location.seq;
+            bytes.clear();
+            bytes.extend_from_slice(extra);
+        }
+        None => {
+            gathered.insert(id.to_owned(), (location.seq, extra.to_vec()));
+        }
+    }
+}
+
 /// Removes every segment and hint, and `log/` itself if nothing else is in it (after a
 /// migration away from the log, or to undo an interrupted one towards it).
 pub(crate) fn discard<D: Dir>(dir: &D) -> Result<(), StoreError> {
@@ -225,7 +254,8 @@ impl<D: Dir> Log<D> {
         let mut summaries = Gathered::new();
         let mut stamps = Gathered::new();
         let mut gathered = (&mut deleted, &mut summaries, &mut stamps);
-        for number in numbers {
+        // Newest first: the latest record of most ids comes first (see `newer`).
+        for number in numbers.into_iter().rev() {
             let path = segment_path(number);
             let file = self
                 .dir
@@ -320,14 +350,8 @@ impl<D: Dir> Log<D> {
             return;
         }
         match entry.kind {
-            Kind::Put if self.sessions.get(id).is_none_or(|l| l.seq < seq) => {
-                self.sessions.insert(id.to_owned(), location);
-                summaries.insert(id.to_owned(), (seq, entry.extra.to_vec()));
-            }
-            Kind::Stamp if self.stamps.get(id).is_none_or(|l| l.seq < seq) => {
-                self.stamps.insert(id.to_owned(), location);
-                stamps.insert(id.to_owned(), (seq, entry.extra.to_vec()));
-            }
+            Kind::Put => newer(&mut self.sessions, summaries, id, location, entry.extra),
+            Kind::Stamp => newer(&mut self.stamps, stamps, id, location, entry.extra),
             Kind::Tombstone => {
                 deleted.insert(id.to_owned(), seq);
                 if self.sessions.get(id).is_some_and(|l| l.seq < seq) {
@@ -339,7 +363,6 @@ impl<D: Dir> Log<D> {
                     stamps.remove(id);
                 }
             }
-            _ => {}
         }
     }
 
@@ -806,6 +829,58 @@ impl<D: Dir> Log<D> {
             }
         }
         Ok(foreign)
+    }
+}
+
+/// Entry points for the cargo-fuzz targets in `fuzz/` (built only with `--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+pub mod fuzzing {
+    use super::{hint, record};
+
+    /// Scans `bytes` as open's replay does, resynchronising after damage; every record it
+    /// accepts must re-encode to exactly its bytes. Returns how many it accepted.
+    pub fn scan(bytes: &[u8]) -> usize {
+        let mut pos = 0;
+        let mut found = 0;
+        while pos < bytes.len() {
+            match record::parse(bytes, pos) {
+                Some(r) => {
+                    let again = record::encode(r.kind, r.id, r.payload, r.seq).unwrap();
+                    assert_eq!(again, bytes[pos..pos + r.len]);
+                    found += 1;
+                    pos += r.len;
+                }
+                None => match record::next(bytes, pos + 1) {
+                    Some(next) => {
+                        assert!(next > pos);
+                        pos = next;
+                    }
+                    None => break,
+                },
+            }
+        }
+        found
+    }
+
+    /// Decodes `bytes` as a hint of the segment length it declares; an accepted hint must
+    /// re-encode to exactly its bytes.
+    pub fn hint(bytes: &[u8]) -> usize {
+        let len = bytes
+            .get(5..13)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()));
+        match hint::decode(bytes, len) {
+            Some(entries) => {
+                assert_eq!(hint::encode(len, &entries), bytes);
+                entries.len()
+            }
+            None => 0,
+        }
     }
 }
 

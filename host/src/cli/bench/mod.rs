@@ -5,7 +5,7 @@
 //! original's (~2.5 KB).
 
 mod original;
-mod peak;
+pub mod peak;
 mod target;
 
 use std::collections::BTreeMap;

@@ -1,50 +1,58 @@
 //! Peak memory of a one-shot CLI process: what a cold open of a store costs the host.
+//!
+//! Not `wait4`'s `ru_maxrss`: a child forked from the benchmark process starts out sharing
+//! the parent's pages, and that maximum survives `exec`, so it would report the benchmark's
+//! own size. The kernel's `VmHWM` is reset by `exec`: the child reports it itself.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
 
+/// The variable that asks `session-vault` to write its peak RSS (KiB) to a file at exit.
+pub const PEAK_FILE_ENV: &str = "SESSION_VAULT_PEAK_RSS_FILE";
+
 /// Runs `session-vault --dir DIR count` on the benchmark's store and returns the peak
 /// resident set size of that process in KiB (`None` where the OS does not say).
 pub fn one_shot_count(dir: &Path) -> anyhow::Result<Option<u64>> {
     let exe = std::env::current_exe().context("finding this executable")?;
-    let child = Command::new(exe)
+    let report = dir.with_extension("peak");
+    let status = Command::new(exe)
         .arg("--dir")
         .arg(dir)
         .arg("count")
         .env("SESSION_VAULT_SECRET", format!("hex:{}", "5a".repeat(32)))
+        .env(PEAK_FILE_ENV, &report)
         .stdout(Stdio::null())
-        .spawn()
+        .status()
         .context("running session-vault count")?;
-    wait_peak_kib(child)
-}
-
-/// Waits for `child` and returns its own peak RSS (not that of other children).
-#[cfg(unix)]
-fn wait_peak_kib(child: std::process::Child) -> anyhow::Result<Option<u64>> {
-    let pid = libc::pid_t::try_from(child.id()).context("the child's pid")?;
-    let mut status = 0;
-    // SAFETY: `rusage` is plain integers, for which all-zero is a valid value; wait4
-    // writes only into the two locals it is given, and reaps a child this process spawned
-    // and has not waited for (std's `Child` is dropped without waiting).
-    #[allow(unsafe_code)]
-    let (reaped, usage) = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        (libc::wait4(pid, &mut status, 0, &mut usage), usage)
-    };
-    anyhow::ensure!(reaped == pid, "waiting for session-vault count failed");
-    anyhow::ensure!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "session-vault count failed (wait status {status})"
-    );
-    // Linux reports ru_maxrss in KiB.
-    Ok(u64::try_from(usage.ru_maxrss).ok())
-}
-
-#[cfg(not(unix))]
-fn wait_peak_kib(mut child: std::process::Child) -> anyhow::Result<Option<u64>> {
-    let status = child.wait().context("waiting for session-vault count")?;
     anyhow::ensure!(status.success(), "session-vault count failed: {status}");
-    Ok(None)
+    let peak = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|text| text.trim().parse().ok());
+    // Best effort: the file is beside the benchmark's temporary store.
+    let _ = std::fs::remove_file(&report);
+    Ok(peak)
+}
+
+/// Writes this process's peak RSS in KiB to the file `PEAK_FILE_ENV` names, if set.
+/// Best effort: a benchmark without the figure just prints none.
+pub fn report() {
+    let Some(path) = std::env::var_os(PEAK_FILE_ENV) else {
+        return;
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        });
+    if let Some(kib) = peak {
+        let _ = std::fs::write(path, kib.to_string());
+    }
 }
