@@ -31,11 +31,24 @@ impl Index {
 
     /// Records `id` with `entry`, moving it between users if its user changed.
     pub fn insert(&mut self, id: &str, entry: Entry) {
-        self.remove(id);
-        self.by_user
-            .entry(entry.user.clone())
-            .or_default()
-            .insert(id.to_owned());
+        // Allocates only what is new: opening a store inserts every session once, and most
+        // users already have a set.
+        if let Some(current) = self.sessions.get_mut(id) {
+            if current.user == entry.user {
+                *current = entry;
+                return;
+            }
+            self.remove(id);
+        }
+        match self.by_user.get_mut(&entry.user) {
+            Some(ids) => {
+                ids.insert(id.to_owned());
+            }
+            None => {
+                self.by_user
+                    .insert(entry.user.clone(), BTreeSet::from([id.to_owned()]));
+            }
+        }
         self.sessions.insert(id.to_owned(), entry);
     }
 

@@ -367,21 +367,30 @@ impl<D: Dir> Log<D> {
     }
 
     /// The summaries for the store: those of the latest put and stamp of each live id.
-    fn summaries_of(&self, mut summaries: Gathered, mut stamps: Gathered) -> Summaries {
-        let sessions = (self.sessions.iter())
-            .map(|(id, location)| {
-                let summary = summaries
-                    .remove(id)
-                    .filter(|(seq, bytes)| *seq == location.seq && !bytes.is_empty())
-                    .map(|(_, bytes)| bytes);
-                (id.clone(), summary)
-            })
+    /// `newer` gathered exactly one entry per id of `sessions` and `stamps` (and tombstones
+    /// removed both), so the gathered ids move over without being copied.
+    fn summaries_of(&self, summaries: Gathered, stamps: Gathered) -> Summaries {
+        let latest = |map: &HashMap<String, Location>, id: &str, seq: u64| {
+            map.get(id).is_some_and(|l| l.seq == seq)
+        };
+        let mut sessions: Vec<(String, Option<Vec<u8>>)> = (summaries.into_iter())
+            .filter(|(id, (seq, _))| latest(&self.sessions, id, *seq))
+            .map(|(id, (_, bytes))| (id, (!bytes.is_empty()).then_some(bytes)))
             .collect();
-        let stamps = (self.stamps.iter())
-            .filter_map(|(id, location)| {
-                let (seq, bytes) = stamps.remove(id)?;
-                (seq == location.seq).then(|| (id.clone(), bytes))
-            })
+        if sessions.len() != self.sessions.len() {
+            // Never expected; if it happens the store reads the missing sessions in full
+            // rather than leaving them out of its index.
+            let have: std::collections::HashSet<&str> =
+                sessions.iter().map(|(id, _)| id.as_str()).collect();
+            let missing: Vec<String> = (self.sessions.keys())
+                .filter(|id| !have.contains(id.as_str()))
+                .cloned()
+                .collect();
+            sessions.extend(missing.into_iter().map(|id| (id, None)));
+        }
+        let stamps = (stamps.into_iter())
+            .filter(|(id, (seq, _))| latest(&self.stamps, id, *seq))
+            .map(|(id, (_, bytes))| (id, bytes))
             .collect();
         Summaries {
             sessions,
