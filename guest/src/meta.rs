@@ -11,8 +11,11 @@ use crate::error::StoreError;
 
 /// The metadata file's name in the store directory.
 pub const FILE_NAME: &str = "session-vault.json";
-/// The largest metadata file read; anything bigger is not ours.
-pub const MAX_LEN: u64 = 64 * 1024;
+/// The largest metadata file read or written; anything bigger is not ours. Every key ever
+/// added keeps an entry (retired ones a small one), so this bounds the keys a store can
+/// have had: thousands. `add-key` refuses to pass it rather than write a store that no
+/// longer opens.
+pub const MAX_LEN: u64 = 1024 * 1024;
 /// scrypt cost for new stores: N = 2^15, r = 8, p = 1 (32 MiB of memory).
 pub const DEFAULT_LOG_N: u8 = 15;
 const DEFAULT_R: u32 = 8;

@@ -406,7 +406,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let mut meta = self.meta.clone();
         let mut keyring = self.keyring.clone();
         let id = meta.add_key(&mut keyring, secret, self.scrypt_log_n)?;
-        self.backend.write_meta(&meta.to_bytes())?;
+        let bytes = meta.to_bytes();
+        fits_in_metadata(&bytes)?;
+        self.backend.write_meta(&bytes)?;
         self.meta = meta;
         self.keyring = keyring;
         let waiting: Vec<String> = self
@@ -499,17 +501,24 @@ impl<B: Backend, C: Clock> Store<B, C> {
         self.missing_key.clear();
         self.adopt_stamps(&listing);
         for id in listing.ids {
-            match self.read(&id) {
-                Ok(Some(session)) if now >= self.expiry(&session) => report.expired += 1,
-                Ok(Some(_)) => report.live += 1,
-                Ok(None) => {}
-                Err(StoreError::MissingKey(_)) => report.missing_key += 1,
-                Err(StoreError::Corrupted(_)) => report.newly_quarantined.push(id),
-                Err(other) => return Err(other),
-            }
+            self.verify(id, now, &mut report)?;
         }
         report.quarantined = self.backend.quarantined()?;
         Ok(report)
+    }
+
+    /// Reads and decrypts session `id` (see [`Store::read`]) and counts what it found in
+    /// `report`; only an error that is not about the session itself is returned.
+    fn verify(&mut self, id: String, now: u64, report: &mut Report) -> Result<(), StoreError> {
+        match self.read(&id) {
+            Ok(Some(session)) if now >= self.expiry(&session) => report.expired += 1,
+            Ok(Some(_)) => report.live += 1,
+            Ok(None) => {}
+            Err(StoreError::MissingKey(_)) => report.missing_key += 1,
+            Err(StoreError::Corrupted(_)) => report.newly_quarantined.push(id),
+            Err(other) => return Err(other),
+        }
+        Ok(())
     }
 
     /// Builds the index from the sealed `summaries` a backend gathered at open. A session
@@ -558,14 +567,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
                     report.missing_key += 1;
                 }
                 // No summary, or a damaged one: the session itself decides.
-                _ => match self.read(&id) {
-                    Ok(Some(session)) if now >= self.expiry(&session) => report.expired += 1,
-                    Ok(Some(_)) => report.live += 1,
-                    Ok(None) => {}
-                    Err(StoreError::MissingKey(_)) => report.missing_key += 1,
-                    Err(StoreError::Corrupted(_)) => report.newly_quarantined.push(id),
-                    Err(other) => return Err(other),
-                },
+                _ => self.verify(id, now, &mut report)?,
             }
         }
         let orphans: Vec<String> = (self.stamps.keys())
@@ -871,6 +873,19 @@ fn summarize(keyring: &Keyring, id: &str, blob: &[u8]) -> Vec<u8> {
             .ok()
     };
     sealed().unwrap_or_default()
+}
+
+/// Refuses metadata `bytes` that the next open would refuse to read.
+fn fits_in_metadata(bytes: &[u8]) -> Result<(), StoreError> {
+    if bytes.len() as u64 > meta::MAX_LEN {
+        return Err(StoreError::InvalidInput(format!(
+            "with another key the metadata would be {} bytes, over its {}-byte limit; \
+             retire keys no longer needed (key retire) first",
+            bytes.len(),
+            meta::MAX_LEN
+        )));
+    }
+    Ok(())
 }
 
 fn missing_key_error(id: &str) -> StoreError {
@@ -1210,5 +1225,15 @@ mod tests {
         assert_eq!(store.count(), 2);
         // A full check verifies every session.
         assert_eq!(store.check().unwrap().live, 2);
+    }
+
+    #[test]
+    fn metadata_past_the_read_limit_is_refused_before_it_is_written() {
+        let limit = usize::try_from(meta::MAX_LEN).unwrap();
+        assert!(fits_in_metadata(&vec![b' '; limit]).is_ok());
+        match fits_in_metadata(&vec![b' '; limit + 1]) {
+            Err(StoreError::InvalidInput(reason)) => assert!(reason.contains("key retire")),
+            other => panic!("{other:?}"),
+        }
     }
 }

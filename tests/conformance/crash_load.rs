@@ -8,7 +8,7 @@
 //! when the child died may have happened or not, but nothing else.
 //!
 //! The short run (in the normal test command) kills 2 × 12 times; the full one
-//! (`cargo test --release -p session-vault --test conformance crash_load::full -- --ignored
+//! (`cargo test -p session-vault --test conformance crash_load::full -- --ignored
 //! --nocapture`) kills 2 × 110 times.
 
 use std::collections::BTreeMap;
@@ -31,7 +31,9 @@ const IDS: u64 = 60;
 
 /// The secret after `rotations` key rotations.
 fn secret(rotations: u64) -> Secret {
-    Secret::RawKey(vec![0x50 + rotations as u8; 32])
+    let mut key = vec![0x50; 32];
+    key[..8].copy_from_slice(&rotations.to_le_bytes());
+    Secret::RawKey(key)
 }
 
 fn document(id: &str, n: u64) -> SessionData {
@@ -108,9 +110,16 @@ fn child() {
             "delete" => json!(vault.delete(&id).unwrap()),
             "cleanup" => json!(vault.cleanup().unwrap()),
             "rotate" => {
+                // What an operator does: a new key, every session moved to it, the
+                // previous keys retired.
                 vault.add_key(&secret(rotations + 1)).unwrap();
                 rotations += 1;
                 vault.rekey(|_, _| {}).unwrap();
+                for key in vault.keys().unwrap() {
+                    if !key.current && !key.retired {
+                        vault.retire_key(key.id).unwrap();
+                    }
+                }
                 json!("ok")
             }
             _ => {
