@@ -36,21 +36,17 @@ pub enum Fault {
     ShortWrite,
 }
 
+/// Linux's `ENOSPC` and `EIO` (the wasm build has no `libc` crate).
+const ENOSPC: i32 = 28;
+const EIO: i32 = 5;
+
 impl Fault {
     fn error(self) -> io::Error {
         match self {
-            Fault::NoSpace | Fault::ShortWrite => io::Error::from_raw_os_error(libc_enospc()),
-            Fault::Io => io::Error::from_raw_os_error(libc_eio()),
+            Fault::NoSpace | Fault::ShortWrite => io::Error::from_raw_os_error(ENOSPC),
+            Fault::Io => io::Error::from_raw_os_error(EIO),
         }
     }
-}
-
-// The Linux (and WASI) numbers; the wasm build has no `libc` crate.
-const fn libc_enospc() -> i32 {
-    28
-}
-const fn libc_eio() -> i32 {
-    5
 }
 
 /// What is armed: `fault` on the `skip + 1`th `call` from now, and every one after it

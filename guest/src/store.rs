@@ -631,7 +631,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
                     key_id = header.key_id;
                     version = header.nonce;
                 }
-                self.decode(id, &file)
+                decode(&self.keyring, id, &file)
             }
             Ok(None) => {
                 self.index.remove(id);
@@ -774,29 +774,6 @@ impl<B: Backend, C: Clock> Store<B, C> {
         }
     }
 
-    fn decode(&self, id: &str, file: &[u8]) -> Result<SessionData, StoreError> {
-        let name = crate::backend::session_name(id);
-        let plaintext = format::decode(file, Kind::Session, id, |key_id| self.keyring.key(key_id))
-            .map_err(|e| match e {
-                DecodeError::MissingKey(key_id) => StoreError::MissingKey(format!(
-                    "{name} is encrypted under key id {key_id}, which this store does not hold"
-                )),
-                other => StoreError::Corrupted(format!("{name}: {other}")),
-            })?;
-        let session: SessionData = serde_json::from_slice(&plaintext).map_err(|e| {
-            StoreError::Corrupted(format!(
-                "{name}: decrypted, but not a session document: {e}"
-            ))
-        })?;
-        if session.session_id != id {
-            return Err(StoreError::Corrupted(format!(
-                "{name} holds session {:?}",
-                session.session_id
-            )));
-        }
-        Ok(session)
-    }
-
     /// Encrypts and durably writes `session` under the current key. Its access fields are
     /// now in the file, so its access stamp (which names the previous file) is void; it
     /// stays, to be overwritten in place by the next touch, which is cheaper than a new file.
@@ -863,16 +840,41 @@ impl<D: crate::dir::Dir + Clone, C: Clock> Store<crate::medium::Medium<D>, C> {
 /// the store reads the blob itself at open.
 fn summarize(keyring: &Keyring, id: &str, blob: &[u8]) -> Vec<u8> {
     let sealed = || -> Option<Vec<u8>> {
+        let session = decode(keyring, id, blob).ok()?;
         let header = format::header(blob, Kind::Session).ok()?;
         let key = keyring.key(header.key_id)?;
-        let plaintext = format::decode(blob, Kind::Session, id, |_| Some(key)).ok()?;
-        let session: SessionData = serde_json::from_slice(&plaintext).ok()?;
         let nonce = crypto::nonce().ok()?;
         Summary::of(&session, header.nonce)
             .seal(header.key_id, key, nonce, id)
             .ok()
     };
     sealed().unwrap_or_default()
+}
+
+/// Decrypts and parses the session file `file` of session `id` with `keyring`: a key the
+/// ring lacks is `missing-key`; anything else wrong with the file is `corrupted`.
+fn decode(keyring: &Keyring, id: &str, file: &[u8]) -> Result<SessionData, StoreError> {
+    let name = crate::backend::session_name(id);
+    let plaintext = format::decode(file, Kind::Session, id, |key_id| keyring.key(key_id)).map_err(
+        |e| match e {
+            DecodeError::MissingKey(key_id) => StoreError::MissingKey(format!(
+                "{name} is encrypted under key id {key_id}, which this store does not hold"
+            )),
+            other => StoreError::Corrupted(format!("{name}: {other}")),
+        },
+    )?;
+    let session: SessionData = serde_json::from_slice(&plaintext).map_err(|e| {
+        StoreError::Corrupted(format!(
+            "{name}: decrypted, but not a session document: {e}"
+        ))
+    })?;
+    if session.session_id != id {
+        return Err(StoreError::Corrupted(format!(
+            "{name} holds session {:?}",
+            session.session_id
+        )));
+    }
+    Ok(session)
 }
 
 /// Refuses metadata `bytes` that the next open would refuse to read.

@@ -268,7 +268,7 @@ impl<D: Dir> Log<D> {
                 .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
             let closed = Some(number) != newest;
             if closed && hints.binary_search(&number).is_ok() {
-                let bytes = self.read_whole(&hint_path(number), None)?;
+                let bytes = self.read_hint(number)?;
                 if let Some(entries) = bytes.as_deref().and_then(|b| hint::decode(b, len)) {
                     for entry in &entries {
                         self.apply(number, entry, &mut gathered);
@@ -399,13 +399,12 @@ impl<D: Dir> Log<D> {
         }
     }
 
-    /// Reads all of `path`, or `None` if it does not exist (or is longer than `limit`).
-    fn read_whole(&self, path: &str, limit: Option<u64>) -> Result<Option<Vec<u8>>, StoreError> {
+    /// Reads the hint of segment `number`, or `None` if it has none. A hint is far smaller
+    /// than its segment; twice the segment limit bounds what is read of a hostile one.
+    fn read_hint(&self, number: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = hint_path(number);
         self.dir
-            .read(
-                path,
-                limit.unwrap_or(SEGMENT_LIMIT.max(self.segment_limit) * 2),
-            )
+            .read(&path, self.segment_limit.max(SEGMENT_LIMIT) * 2)
             .map_err(|e| StoreError::io(format!("reading {path}"), e))
     }
 
@@ -692,9 +691,13 @@ impl<D: Dir> Log<D> {
             for path in [segment_path(number), hint_path(number)] {
                 self.dir
                     .remove(&path)
-                    .and_then(|_| self.dir.sync(LOG_DIR))
                     .map_err(|e| StoreError::io(format!("removing {path}"), e))?;
             }
+            // One sync per segment keeps the removals in order, oldest first; a hint left
+            // behind by a crash is an orphan, removed at open.
+            self.dir
+                .sync(LOG_DIR)
+                .map_err(|e| StoreError::io(format!("syncing {LOG_DIR}/"), e))?;
         }
         self.live_bytes = self.total_bytes();
         Ok(())
