@@ -213,19 +213,6 @@ fn allowed(model: &Model, pending: Option<&Value>, id: &str, found: &Option<Sess
     *found == after
 }
 
-fn files_under(path: &Path) -> Vec<String> {
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(path).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            names.extend(files_under(&entry.path()));
-        } else {
-            names.push(entry.file_name().to_string_lossy().into_owned());
-        }
-    }
-    names
-}
-
 /// Reopens the store after a kill and holds it to the model; settles the pending op.
 fn verify(dir: &Path, model: &mut Model, pending: Option<&Value>, kill: usize) -> Vault {
     let rotated = pending.is_some_and(|op| op["op"] == "rotate");
@@ -270,10 +257,7 @@ fn verify(dir: &Path, model: &mut Model, pending: Option<&Value>, kill: usize) -
         (0, 0, 0),
         "kill {kill}: {report:?}"
     );
-    let temporary: Vec<String> = files_under(dir)
-        .into_iter()
-        .filter(|n| n.ends_with(".tmp"))
-        .collect();
+    let temporary = crate::front::temporary_files(dir);
     assert_eq!(
         temporary,
         Vec::<String>::new(),

@@ -151,6 +151,21 @@ pub fn cli_command(setup: &Setup, args: &[&str]) -> Command {
     command
 }
 
+/// Every temporary file (`*.tmp`) anywhere under `dir`: none may survive a reopen.
+pub fn temporary_files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type().unwrap().is_dir() {
+            found.extend(temporary_files(&entry.path()));
+        } else if name.ends_with(".tmp") {
+            found.push(name);
+        }
+    }
+    found
+}
+
 /// Names in a directory, sorted; empty if it does not exist.
 pub fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = match std::fs::read_dir(dir) {
