@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
-use session_vault_guest::crypto::Key;
+use session_vault_guest::seal::crypto::Key;
 
 fn key() -> &'static Key {
     static KEY: OnceLock<Key> = OnceLock::new();

@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_vault_guest::crypto::Key;
-use session_vault_guest::format::{self, Kind};
-use session_vault_guest::stamp::Stamp;
-use session_vault_guest::summary::Summary;
+use session_vault_guest::seal::crypto::Key;
+use session_vault_guest::seal::format::{self, Kind};
+use session_vault_guest::seal::stamp::Stamp;
+use session_vault_guest::seal::summary::Summary;
 
 fuzz_target!(|data: &[u8]| {
     let key = Key::from_raw(&[7; 32]).unwrap();

@@ -6,14 +6,14 @@ use std::cell::RefCell;
 use serde_json::Value;
 
 use crate::backend::{BackendKind, Durability};
+use crate::document::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
+use crate::document::patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
 use crate::error::StoreError;
+use crate::fs::wasi::WasiDir;
+use crate::keyring::Secret;
 use crate::legacy::LegacyStore;
 use crate::medium::Medium;
-use crate::meta::Secret;
-use crate::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
-use crate::patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
 use crate::store::{Config, Report, Store, SystemClock};
-use crate::wasi_dir::WasiDir;
 
 wit_bindgen::generate!({
     path: "../wit",

@@ -8,11 +8,11 @@
 use serde::Serialize;
 
 use crate::backend::Backend;
-use crate::crypto::{Key, ScryptParams, Unauthentic};
-use crate::dir::Dir;
+use crate::document::id;
+use crate::document::model::SessionData;
 use crate::error::StoreError;
-use crate::id;
-use crate::model::SessionData;
+use crate::fs::Dir;
+use crate::seal::crypto::{Key, ScryptParams, Unauthentic};
 use crate::store::{Clock, Store};
 
 /// The extension of the original's session files.

@@ -19,37 +19,27 @@
 )]
 
 pub mod backend;
-pub mod crypto;
-pub mod dir;
+pub mod document;
 pub mod error;
-pub mod fault;
-pub mod format;
-pub mod id;
-pub mod index;
+pub mod fs;
+pub mod keyring;
 pub mod legacy;
-pub mod log;
 pub mod medium;
-pub mod meta;
-pub mod model;
-pub mod patch;
-pub mod stamp;
+pub mod seal;
 pub mod store;
-pub mod summary;
 
 // wit-bindgen's generated export glue is `unsafe extern "C"`; the code written here has none.
 #[cfg(target_family = "wasm")]
 #[allow(unsafe_code)]
 mod component;
-#[cfg(target_family = "wasm")]
-mod wasi_dir;
 
+pub use backend::log::Log;
 pub use backend::{Backend, BackendKind, Durability, Files};
-pub use dir::{Dir, StdDir};
+pub use document::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
+pub use document::patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
 pub use error::StoreError;
+pub use fs::{Dir, StdDir};
+pub use keyring::Secret;
 pub use legacy::{ImportFailure, ImportReport, LegacyStore};
-pub use log::Log;
 pub use medium::Medium;
-pub use meta::Secret;
-pub use model::{Extra, Security, SessionData, TokenMetadata, UserContext};
-pub use patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
 pub use store::{Clock, Config, KeyInfo, ManualClock, RekeyProgress, Report, Store, SystemClock};

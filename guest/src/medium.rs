@@ -1,11 +1,11 @@
 //! The backend a store's metadata names, chosen when the store is opened, and the
 //! crash-safe move of a store from one backend to the other.
 
+use crate::backend::log::{self, Log};
 use crate::backend::{self, Backend, BackendKind, Durability, Files, Listing, Summaries};
-use crate::dir::Dir;
 use crate::error::StoreError;
-use crate::log::{self, Log};
-use crate::meta::{self, Meta};
+use crate::fs::Dir;
+use crate::keyring::{self, Meta};
 
 /// Either backend over one directory.
 pub enum Medium<D: Dir> {
@@ -147,7 +147,12 @@ fn discard<D: Dir>(dir: &D, kind: BackendKind) -> Result<(), StoreError> {
 }
 
 fn write_meta<D: Dir>(dir: &D, meta: &Meta) -> Result<(), StoreError> {
-    backend::replace(dir, meta::FILE_NAME, &meta.to_bytes(), Durability::Durable)
+    backend::replace(
+        dir,
+        keyring::FILE_NAME,
+        &meta.to_bytes(),
+        Durability::Durable,
+    )
 }
 
 /// Calls the same method on whichever backend this is.
@@ -214,7 +219,7 @@ impl<D: Dir> Backend for Medium<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dir::{StdDir, names};
+    use crate::fs::{StdDir, names};
     use crate::store::{Config, ManualClock, Store};
     use crate::{Secret, SessionData};
 
@@ -238,7 +243,7 @@ mod tests {
     }
 
     fn meta(path: &std::path::Path) -> Meta {
-        Meta::parse(&std::fs::read(path.join(meta::FILE_NAME)).unwrap()).unwrap()
+        Meta::parse(&std::fs::read(path.join(keyring::FILE_NAME)).unwrap()).unwrap()
     }
 
     #[test]
@@ -251,17 +256,20 @@ mod tests {
         // Interrupted while copying to the log: the marker is set, the copy partial.
         let mut marked = meta(tmp.path());
         marked.migrating_to = Some(BackendKind::Log);
-        std::fs::write(tmp.path().join(meta::FILE_NAME), marked.to_bytes()).unwrap();
+        std::fs::write(tmp.path().join(keyring::FILE_NAME), marked.to_bytes()).unwrap();
         std::fs::create_dir(tmp.path().join("log")).unwrap();
         std::fs::write(tmp.path().join("log/0000000000000001.seg"), b"SVLR partial").unwrap();
         let mut store = open(tmp.path(), None);
-        assert_eq!(names(tmp.path()), vec!["a.svs", "b.svs", meta::FILE_NAME]);
+        assert_eq!(
+            names(tmp.path()),
+            vec!["a.svs", "b.svs", keyring::FILE_NAME]
+        );
         assert_eq!(meta(tmp.path()).migrating_to, None);
         assert_eq!(meta(tmp.path()).backend, BackendKind::Files);
         assert!(store.get("a").unwrap().is_some());
         // Running it again completes it.
         assert_eq!(store.migrate(BackendKind::Log).unwrap(), 2);
-        assert_eq!(names(tmp.path()), vec!["log", meta::FILE_NAME]);
+        assert_eq!(names(tmp.path()), vec!["log", keyring::FILE_NAME]);
     }
 
     #[test]
@@ -282,9 +290,9 @@ mod tests {
         }
         let mut marked = meta(tmp.path());
         marked.migrated_from = Some(BackendKind::Files);
-        std::fs::write(tmp.path().join(meta::FILE_NAME), marked.to_bytes()).unwrap();
+        std::fs::write(tmp.path().join(keyring::FILE_NAME), marked.to_bytes()).unwrap();
         let mut store = open(tmp.path(), None);
-        assert_eq!(names(tmp.path()), vec!["log", meta::FILE_NAME]);
+        assert_eq!(names(tmp.path()), vec!["log", keyring::FILE_NAME]);
         assert_eq!(meta(tmp.path()).migrated_from, None);
         let a = store.get("a").unwrap().unwrap();
         assert_eq!(a.security.access_count, 1, "the stamp moved too");

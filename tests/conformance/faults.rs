@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch, StoreError};
-use session_vault_guest::fault::{Call, Fault, Faults, FaultyDir, Plan};
+use session_vault_guest::fs::fault::{Call, Fault, Faults, FaultyDir, Plan};
 use session_vault_guest::{Config, Medium, Secret, StdDir, Store};
 
 use crate::cases::doc;

@@ -8,9 +8,9 @@
 //! summarises. The `log` backend stores it inside the same record as that document, so the
 //! two are written, synced and compacted together.
 
-use crate::crypto::{Key, NONCE_LEN};
-use crate::format::{self, Kind};
-use crate::model::SessionData;
+use crate::document::model::SessionData;
+use crate::seal::crypto::{Key, NONCE_LEN};
+use crate::seal::format::{self, Kind};
 
 /// Plaintext bytes before the user id.
 const FIXED_LEN: usize = NONCE_LEN + 8 + 8 + 8;
@@ -89,7 +89,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::nonce;
+    use crate::seal::crypto::nonce;
 
     fn summary() -> Summary {
         Summary {

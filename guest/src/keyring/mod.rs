@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Key, NONCE_LEN, ScryptParams};
 use crate::error::StoreError;
+use crate::seal::crypto::{self, Key, NONCE_LEN, ScryptParams};
 
 /// The metadata file's name in the store directory.
 pub const FILE_NAME: &str = "session-vault.json";

@@ -17,8 +17,8 @@
 //! tombstone:       empty
 //! ```
 
+use crate::document::id;
 use crate::error::StoreError;
-use crate::id;
 
 const MAGIC: [u8; 4] = *b"SVLR";
 /// Bytes before a record's id.

@@ -13,7 +13,7 @@ pub struct Entry {
     pub key_id: u32,
     /// The nonce of its file, which names this version of it: an access stamp applies
     /// only to the version it was written for.
-    pub version: [u8; crate::crypto::NONCE_LEN],
+    pub version: [u8; crate::seal::crypto::NONCE_LEN],
 }
 
 /// Sessions by id and by user.
@@ -129,7 +129,7 @@ mod tests {
             user: user.into(),
             expires_at,
             key_id: 1,
-            version: [0; crate::crypto::NONCE_LEN],
+            version: [0; crate::seal::crypto::NONCE_LEN],
         }
     }
 

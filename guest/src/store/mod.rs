@@ -3,21 +3,23 @@
 //! The index is authoritative while the store is open (the host holds an exclusive lock
 //! on the directory); `check`, `cleanup` and `clear` also reconcile it with the medium.
 
+pub mod index;
+
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
 use crate::backend::{Backend, Listing, Summaries};
-use crate::crypto::{self, NONCE_LEN, TAG_LEN};
+use crate::document::id;
+use crate::document::model::{Extra, SessionData, names};
+use crate::document::patch::SessionPatch;
 use crate::error::StoreError;
-use crate::format::{self, DecodeError, HEADER_LEN, Kind};
-use crate::id;
-use crate::index::{Entry, Index};
-use crate::meta::{self, Keyring, Meta, Secret};
-use crate::model::{Extra, SessionData, names};
-use crate::patch::SessionPatch;
-use crate::stamp::Stamp;
-use crate::summary::Summary;
+use crate::keyring::{self, Keyring, Meta, Secret};
+use crate::seal::crypto::{self, NONCE_LEN, TAG_LEN};
+use crate::seal::format::{self, DecodeError, HEADER_LEN, Kind};
+use crate::seal::stamp::Stamp;
+use crate::seal::summary::Summary;
+use crate::store::index::{Entry, Index};
 
 /// The default largest serialized session, in bytes.
 pub const DEFAULT_MAX_SESSION_BYTES: u32 = 64 * 1024;
@@ -103,7 +105,7 @@ impl Config {
         Config {
             secret,
             max_session_bytes: None,
-            scrypt_log_n: meta::DEFAULT_LOG_N,
+            scrypt_log_n: keyring::DEFAULT_LOG_N,
             idle_timeout: None,
         }
     }
@@ -161,7 +163,7 @@ pub struct Store<B, C> {
     index: Index,
     /// Session files under a key the keyring lacks, with that key's id.
     missing_key: BTreeMap<String, u32>,
-    /// Ids with an access stamp on the medium (see [`crate::stamp`]), with the stamp
+    /// Ids with an access stamp on the medium (see [`crate::seal::stamp`]), with the stamp
     /// once it has been read or written (`None`: not read yet).
     stamps: HashMap<String, Option<Stamp>>,
     max_session_bytes: u32,
@@ -205,7 +207,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
                     return Err(StoreError::Corrupted(format!(
                         "{} is missing but the directory holds {} session files; \
                          restore it rather than start a new store over them",
-                        meta::FILE_NAME,
+                        keyring::FILE_NAME,
                         listing.ids.len()
                     )));
                 }
@@ -815,7 +817,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 }
 
-impl<D: crate::dir::Dir + Clone, C: Clock> Store<crate::medium::Medium<D>, C> {
+impl<D: crate::fs::Dir + Clone, C: Clock> Store<crate::medium::Medium<D>, C> {
     /// Moves every session to the `to` backend; returns how many moved (0 if the store
     /// is already there). Safe to interrupt at any point: the next open either discards
     /// the partial copy (the store is still where it was) or finishes removing the old
@@ -879,12 +881,12 @@ fn decode(keyring: &Keyring, id: &str, file: &[u8]) -> Result<SessionData, Store
 
 /// Refuses metadata `bytes` that the next open would refuse to read.
 fn fits_in_metadata(bytes: &[u8]) -> Result<(), StoreError> {
-    if bytes.len() as u64 > meta::MAX_LEN {
+    if bytes.len() as u64 > keyring::MAX_LEN {
         return Err(StoreError::InvalidInput(format!(
             "with another key the metadata would be {} bytes, over its {}-byte limit; \
              retire keys no longer needed (key retire) first",
             bytes.len(),
-            meta::MAX_LEN
+            keyring::MAX_LEN
         )));
     }
     Ok(())
@@ -927,7 +929,7 @@ fn check_extra(object: &str, extra: &Extra, schema: &[&str]) -> Result<(), Store
 mod tests {
     use super::*;
     use crate::backend::Files;
-    use crate::dir::StdDir;
+    use crate::fs::StdDir;
     use std::cell::Cell;
     use std::rc::Rc;
 
@@ -1013,7 +1015,7 @@ mod tests {
             .unwrap()
             .create(&session("a", "u", 200))
             .unwrap();
-        std::fs::remove_file(tmp.path().join(meta::FILE_NAME)).unwrap();
+        std::fs::remove_file(tmp.path().join(keyring::FILE_NAME)).unwrap();
         assert!(matches!(
             open(tmp.path(), &now),
             Err(StoreError::Corrupted(_))
@@ -1050,7 +1052,7 @@ mod tests {
         assert_eq!(std::fs::read(tmp.path().join("a.svs")).unwrap(), file);
         assert_eq!(
             std::fs::metadata(tmp.path().join("a.sva")).unwrap().len(),
-            crate::stamp::LEN as u64
+            crate::seal::stamp::LEN as u64
         );
         assert_eq!(access(&store.get("a").unwrap().unwrap()), (160, 2));
         drop(store);
@@ -1127,7 +1129,7 @@ mod tests {
         assert!(store.delete("a").unwrap());
         assert!(!tmp.path().join("a.sva").exists());
         assert_eq!(store.clear().unwrap(), 2);
-        assert_eq!(crate::dir::names(tmp.path()), vec![meta::FILE_NAME]);
+        assert_eq!(crate::fs::names(tmp.path()), vec![keyring::FILE_NAME]);
         // An orphan stamp (its session deleted before a crash) goes at the next open.
         store.create(&session("d", "u", 900)).unwrap();
         store.touch("d").unwrap().unwrap();
@@ -1153,10 +1155,11 @@ mod tests {
         assert_eq!(store.opened().foreign, 1);
     }
 
-    type LogStore = Store<crate::log::Log<StdDir>, ManualClock>;
+    type LogStore = Store<crate::backend::log::Log<StdDir>, ManualClock>;
 
     fn open_log(dir: &std::path::Path, now: u64, idle: Option<u64>) -> LogStore {
-        let log = crate::log::Log::open(StdDir::new(dir), crate::Durability::Durable).unwrap();
+        let log =
+            crate::backend::log::Log::open(StdDir::new(dir), crate::Durability::Durable).unwrap();
         let mut config = Config::new(Secret::RawKey(vec![5; 32]));
         config.idle_timeout = idle;
         Store::open(log, ManualClock::new(now), config).unwrap()
@@ -1198,7 +1201,8 @@ mod tests {
         }
         drop(store);
         let mut log =
-            crate::log::Log::open(StdDir::new(tmp.path()), crate::Durability::Durable).unwrap();
+            crate::backend::log::Log::open(StdDir::new(tmp.path()), crate::Durability::Durable)
+                .unwrap();
         let summaries = log.take_summaries().unwrap();
         let summary = |id: &str| {
             (summaries.sessions.iter())
@@ -1231,7 +1235,7 @@ mod tests {
 
     #[test]
     fn metadata_past_the_read_limit_is_refused_before_it_is_written() {
-        let limit = usize::try_from(meta::MAX_LEN).unwrap();
+        let limit = usize::try_from(keyring::MAX_LEN).unwrap();
         assert!(fits_in_metadata(&vec![b' '; limit]).is_ok());
         match fits_in_metadata(&vec![b' '; limit + 1]) {
             Err(StoreError::InvalidInput(reason)) => assert!(reason.contains("key retire")),

@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::document::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
 use crate::error::StoreError;
-use crate::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
 
 /// A change for `update`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

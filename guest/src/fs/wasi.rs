@@ -10,8 +10,8 @@ use wasip2::filesystem::types::{
     Descriptor, DescriptorFlags, DescriptorType, ErrorCode, OpenFlags, PathFlags,
 };
 
-use crate::dir::{Dir, Entry, too_long};
 use crate::error::StoreError;
+use crate::fs::{Dir, Entry, too_long};
 
 /// A preopened directory. Clones share the descriptors.
 #[derive(Clone)]

@@ -2,13 +2,15 @@
 //! session id, and knows nothing of keys, expiry or users. [`Files`] is the first
 //! backend: one file per session in a directory.
 
+pub mod log;
+
 use std::io;
 
-use crate::crypto;
-use crate::dir::{Dir, Entry};
+use crate::document::id;
 use crate::error::StoreError;
-use crate::id;
-use crate::meta;
+use crate::fs::{Dir, Entry};
+use crate::keyring;
+use crate::seal::crypto;
 
 /// What a listing of the medium found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,7 +23,7 @@ pub struct Listing {
     pub foreign: u64,
 }
 
-/// Sealed index summaries (see [`crate::summary`]) a backend gathered while opening, so
+/// Sealed index summaries (see [`crate::seal::summary`]) a backend gathered while opening, so
 /// the store can build its index without reading every session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summaries {
@@ -89,7 +91,7 @@ pub trait Backend {
 pub enum BackendKind {
     /// One file per session ([`Files`]).
     Files,
-    /// Records appended to segment files ([`crate::log::Log`]): the default for new stores.
+    /// Records appended to segment files ([`crate::backend::log::Log`]): the default for new stores.
     #[default]
     Log,
 }
@@ -217,8 +219,8 @@ pub(crate) fn remove_leftovers<D: Dir>(dir: &D, entries: &[Entry]) -> Result<u64
 
 /// Reads the store metadata from `dir`; `Ok(None)` for a new store.
 pub(crate) fn read_meta<D: Dir>(dir: &D) -> Result<Option<Vec<u8>>, StoreError> {
-    dir.read(meta::FILE_NAME, meta::MAX_LEN)
-        .map_err(|e| StoreError::io(format!("reading {}", meta::FILE_NAME), e))
+    dir.read(keyring::FILE_NAME, keyring::MAX_LEN)
+        .map_err(|e| StoreError::io(format!("reading {}", keyring::FILE_NAME), e))
 }
 
 /// Lists the store directory itself.
@@ -247,7 +249,7 @@ impl<D: Dir> Backend for Files<D> {
     }
 
     fn write_meta(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.replace(meta::FILE_NAME, bytes, Durability::Durable)
+        self.replace(keyring::FILE_NAME, bytes, Durability::Durable)
     }
 
     fn read(&mut self, id: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
@@ -289,7 +291,7 @@ impl<D: Dir> Backend for Files<D> {
                 _ if entry.is_file && stamp.is_some() => {
                     listing.stamps.extend(stamp.map(str::to_owned));
                 }
-                _ if entry.name == meta::FILE_NAME && entry.is_file => {}
+                _ if entry.name == keyring::FILE_NAME && entry.is_file => {}
                 _ if entry.name == QUARANTINE_DIR && !entry.is_file => {}
                 _ => listing.foreign += 1,
             }
@@ -301,7 +303,7 @@ impl<D: Dir> Backend for Files<D> {
 
     fn read_stamp(&mut self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let name = stamp_name(id);
-        match self.dir.read(&name, crate::stamp::LEN as u64) {
+        match self.dir.read(&name, crate::seal::stamp::LEN as u64) {
             Ok(bytes) => Ok(bytes),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 Err(StoreError::Corrupted(format!("{name}: {e}")))
@@ -420,7 +422,7 @@ pub(crate) fn is_temp_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dir::{StdDir, names};
+    use crate::fs::{StdDir, names};
 
     fn files() -> (tempfile::TempDir, Files<StdDir>) {
         let tmp = tempfile::tempdir().unwrap();
@@ -481,7 +483,11 @@ mod tests {
         files.write_stamp("a", b"first").unwrap();
         files.write_stamp("a", b"2nd").unwrap();
         assert_eq!(files.read_stamp("a").unwrap(), Some(b"2ndst".to_vec()));
-        std::fs::write(tmp.path().join("a.sva"), vec![0; crate::stamp::LEN + 1]).unwrap();
+        std::fs::write(
+            tmp.path().join("a.sva"),
+            vec![0; crate::seal::stamp::LEN + 1],
+        )
+        .unwrap();
         assert!(matches!(
             files.read_stamp("a"),
             Err(StoreError::Corrupted(_))

@@ -4,6 +4,10 @@
 //! Paths are relative to the store directory and built only from validated ids and
 //! fixed names: they never contain `..` or start with `/`.
 
+pub mod fault;
+#[cfg(target_family = "wasm")]
+pub(crate) mod wasi;
+
 use std::io;
 
 /// One entry of a directory listing.

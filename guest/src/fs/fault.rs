@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 
-use crate::dir::{Dir, Entry};
+use crate::fs::{Dir, Entry};
 
 /// The calls a fault can target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +199,7 @@ impl<D: Dir> Dir for FaultyDir<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dir::StdDir;
+    use crate::fs::StdDir;
 
     #[test]
     fn an_armed_fault_hits_the_chosen_call_once_unless_sticky() {

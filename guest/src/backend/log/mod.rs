@@ -20,10 +20,10 @@ mod record;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::backend::{self, Backend, Durability, Listing, QUARANTINE_DIR, Summaries};
-use crate::crypto;
-use crate::dir::Dir;
 use crate::error::StoreError;
-use crate::meta;
+use crate::fs::Dir;
+use crate::keyring;
+use crate::seal::crypto;
 use hint::Entry;
 use record::Kind;
 
@@ -718,7 +718,7 @@ impl<D: Dir> Backend for Log<D> {
     }
 
     fn write_meta(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        backend::replace(&self.dir, meta::FILE_NAME, bytes, Durability::Durable)
+        backend::replace(&self.dir, keyring::FILE_NAME, bytes, Durability::Durable)
     }
 
     fn read(&mut self, id: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
@@ -764,7 +764,7 @@ impl<D: Dir> Backend for Log<D> {
     fn read_stamp(&mut self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self.stamps.get(id) {
             Some(location) => self
-                .read_payload(location, 0, crate::stamp::LEN as u64)
+                .read_payload(location, 0, crate::seal::stamp::LEN as u64)
                 .map(Some),
             None => Ok(None),
         }
@@ -834,7 +834,7 @@ impl<D: Dir> Log<D> {
     fn foreign(&self) -> Result<u64, StoreError> {
         let mut foreign = self.foreign;
         for entry in backend::root_entries(&self.dir)? {
-            let ours = (entry.name == meta::FILE_NAME && entry.is_file)
+            let ours = (entry.name == keyring::FILE_NAME && entry.is_file)
                 || ((entry.name == QUARANTINE_DIR || entry.name == LOG_DIR) && !entry.is_file);
             if !ours {
                 foreign += 1;
@@ -929,7 +929,7 @@ fn numbered(name: &str, ext: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dir::StdDir;
+    use crate::fs::StdDir;
 
     fn open(path: &std::path::Path) -> Log<StdDir> {
         Log::open(StdDir::new(path), Durability::Durable).unwrap()

@@ -18,7 +18,7 @@
 //! check, or describes a segment of another length, is ignored and the segment replayed.
 
 use super::record::{self, Kind, Record};
-use crate::id;
+use crate::document::id;
 
 const MAGIC: [u8; 4] = *b"SVLH";
 const VERSION: u8 = 1;

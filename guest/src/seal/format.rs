@@ -15,7 +15,7 @@
 //! Associated data = bytes 0..10 || id length (1 byte) || id bytes, so a file copied or
 //! renamed to another id, or relabelled with another version, kind or key id, fails to open.
 
-use crate::crypto::{Key, NONCE_LEN, TAG_LEN, Unauthentic};
+use crate::seal::crypto::{Key, NONCE_LEN, TAG_LEN, Unauthentic};
 
 /// The first four bytes of every session-vault file.
 pub const MAGIC: [u8; 4] = *b"SVLT";
@@ -29,7 +29,7 @@ pub enum Kind {
     /// An access stamp (`<id>.sva`): the latest `touch` of one version of a session.
     Access = 2,
     /// A session's index summary, kept beside it in the `log` backend (see
-    /// [`crate::summary`]).
+    /// [`crate::seal::summary`]).
     Summary = 3,
 }
 /// Bytes before the ciphertext.
@@ -141,7 +141,7 @@ fn associated_data(prefix: &[u8], id: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::nonce;
+    use crate::seal::crypto::nonce;
 
     fn key() -> Key {
         Key::from_raw(&[9; 32]).unwrap()

@@ -7,8 +7,8 @@
 //! written in place without a sync, so a crash can leave one torn or missing; either way it
 //! is void and the session reads with the access fields its file holds — never worse.
 
-use crate::crypto::{Key, NONCE_LEN, TAG_LEN};
-use crate::format::{self, HEADER_LEN, Kind};
+use crate::seal::crypto::{Key, NONCE_LEN, TAG_LEN};
+use crate::seal::format::{self, HEADER_LEN, Kind};
 
 /// The plaintext length of a stamp.
 const PLAINTEXT_LEN: usize = 8 + 8 + NONCE_LEN;
@@ -69,7 +69,7 @@ impl Stamp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::nonce;
+    use crate::seal::crypto::nonce;
 
     fn key() -> Key {
         Key::from_raw(&[3; 32]).unwrap()
