@@ -1,11 +1,13 @@
 //! The backend a store's metadata names, chosen when the store is opened, and the
 //! crash-safe move of a store from one backend to the other.
 
+use crate::backend::layout::META_FILE;
 use crate::backend::log::{self, Log};
-use crate::backend::{self, Backend, BackendKind, Durability, Files, Listing, Summaries};
+use crate::backend::{Backend, BackendKind, Durability, Files, Listing, Summaries};
+use crate::backend::{disk, files};
 use crate::error::StoreError;
 use crate::fs::Dir;
-use crate::keyring::{self, Meta};
+use crate::keyring::Meta;
 
 /// Either backend over one directory.
 pub enum Medium<D: Dir> {
@@ -25,7 +27,7 @@ impl<D: Dir> Medium<D> {
         requested: Option<BackendKind>,
         durability: Durability,
     ) -> Result<Self, StoreError> {
-        let recorded = match backend::read_meta(&dir)? {
+        let recorded = match disk::read_meta(&dir)? {
             Some(bytes) => Some(settle(&dir, Meta::parse(&bytes)?)?.backend),
             None => None,
         };
@@ -79,7 +81,7 @@ impl<D: Dir> Medium<D> {
         // Copies are always synced: the commit below must not outrun them.
         let mut target = Self::of_kind(dir.clone(), to, Durability::Durable)?;
         let listing = self.list()?;
-        let limit = u64::from(crate::store::MAX_MAX_SESSION_BYTES) + 64;
+        let limit = u64::from(crate::document::MAX_MAX_SESSION_BYTES) + 64;
         let mut moved = 0;
         for id in &listing.ids {
             if let Some(blob) = self.read(id, limit)? {
@@ -142,17 +144,12 @@ fn settle<D: Dir>(dir: &D, mut meta: Meta) -> Result<Meta, StoreError> {
 fn discard<D: Dir>(dir: &D, kind: BackendKind) -> Result<(), StoreError> {
     match kind {
         BackendKind::Log => log::discard(dir),
-        _ => backend::discard_files(dir).map(drop),
+        _ => files::discard(dir).map(drop),
     }
 }
 
 fn write_meta<D: Dir>(dir: &D, meta: &Meta) -> Result<(), StoreError> {
-    backend::replace(
-        dir,
-        keyring::FILE_NAME,
-        &meta.to_bytes(),
-        Durability::Durable,
-    )
+    disk::replace(dir, META_FILE, &meta.to_bytes(), Durability::Durable)
 }
 
 /// Calls the same method on whichever backend this is.
@@ -243,7 +240,7 @@ mod tests {
     }
 
     fn meta(path: &std::path::Path) -> Meta {
-        Meta::parse(&std::fs::read(path.join(keyring::FILE_NAME)).unwrap()).unwrap()
+        Meta::parse(&std::fs::read(path.join(META_FILE)).unwrap()).unwrap()
     }
 
     #[test]
@@ -256,20 +253,17 @@ mod tests {
         // Interrupted while copying to the log: the marker is set, the copy partial.
         let mut marked = meta(tmp.path());
         marked.migrating_to = Some(BackendKind::Log);
-        std::fs::write(tmp.path().join(keyring::FILE_NAME), marked.to_bytes()).unwrap();
+        std::fs::write(tmp.path().join(META_FILE), marked.to_bytes()).unwrap();
         std::fs::create_dir(tmp.path().join("log")).unwrap();
         std::fs::write(tmp.path().join("log/0000000000000001.seg"), b"SVLR partial").unwrap();
         let mut store = open(tmp.path(), None);
-        assert_eq!(
-            names(tmp.path()),
-            vec!["a.svs", "b.svs", keyring::FILE_NAME]
-        );
+        assert_eq!(names(tmp.path()), vec!["a.svs", "b.svs", META_FILE]);
         assert_eq!(meta(tmp.path()).migrating_to, None);
         assert_eq!(meta(tmp.path()).backend, BackendKind::Files);
         assert!(store.get("a").unwrap().is_some());
         // Running it again completes it.
         assert_eq!(store.migrate(BackendKind::Log).unwrap(), 2);
-        assert_eq!(names(tmp.path()), vec!["log", keyring::FILE_NAME]);
+        assert_eq!(names(tmp.path()), vec!["log", META_FILE]);
     }
 
     #[test]
@@ -290,9 +284,9 @@ mod tests {
         }
         let mut marked = meta(tmp.path());
         marked.migrated_from = Some(BackendKind::Files);
-        std::fs::write(tmp.path().join(keyring::FILE_NAME), marked.to_bytes()).unwrap();
+        std::fs::write(tmp.path().join(META_FILE), marked.to_bytes()).unwrap();
         let mut store = open(tmp.path(), None);
-        assert_eq!(names(tmp.path()), vec!["log", keyring::FILE_NAME]);
+        assert_eq!(names(tmp.path()), vec!["log", META_FILE]);
         assert_eq!(meta(tmp.path()).migrated_from, None);
         let a = store.get("a").unwrap().unwrap();
         assert_eq!(a.security.access_count, 1, "the stamp moved too");

@@ -6,16 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::layout::META_FILE;
 use crate::error::StoreError;
 use crate::seal::crypto::{self, Key, NONCE_LEN, ScryptParams};
 
-/// The metadata file's name in the store directory.
-pub const FILE_NAME: &str = "session-vault.json";
-/// The largest metadata file read or written; anything bigger is not ours. Every key ever
-/// added keeps an entry (retired ones a small one), so this bounds the keys a store can
-/// have had: thousands. `add-key` refuses to pass it rather than write a store that no
-/// longer opens.
-pub const MAX_LEN: u64 = 1024 * 1024;
 /// scrypt cost for new stores: N = 2^15, r = 8, p = 1 (32 MiB of memory).
 pub const DEFAULT_LOG_N: u8 = 15;
 const DEFAULT_R: u32 = 8;
@@ -133,7 +127,7 @@ impl Keyring {
     pub fn current_key(&self) -> Result<&Key, StoreError> {
         self.key(self.current).ok_or_else(|| {
             StoreError::Corrupted(format!(
-                "{FILE_NAME}: the current key is not in the keyring"
+                "{META_FILE}: the current key is not in the keyring"
             ))
         })
     }
@@ -183,11 +177,11 @@ impl Meta {
     /// Parses a metadata file; anything unexpected is `corrupted`.
     pub fn parse(bytes: &[u8]) -> Result<Meta, StoreError> {
         let meta: Meta = serde_json::from_slice(bytes).map_err(|e| {
-            StoreError::Corrupted(format!("{FILE_NAME} is not valid store metadata: {e}"))
+            StoreError::Corrupted(format!("{META_FILE} is not valid store metadata: {e}"))
         })?;
         if meta.format != "session-vault" || meta.version != 1 {
             return Err(StoreError::Corrupted(format!(
-                "{FILE_NAME} describes format {:?} version {}, not session-vault version 1",
+                "{META_FILE} describes format {:?} version {}, not session-vault version 1",
                 meta.format, meta.version
             )));
         }
@@ -197,7 +191,7 @@ impl Meta {
             .any(|k| k.id == meta.current_key && !k.retired)
         {
             return Err(StoreError::Corrupted(format!(
-                "{FILE_NAME} names current key {} but does not hold it",
+                "{META_FILE} names current key {} but does not hold it",
                 meta.current_key
             )));
         }
@@ -224,7 +218,7 @@ impl Meta {
         for wrapped in &entry.wrapped {
             let sealed = hex::decode(&wrapped.key).map_err(|e| {
                 StoreError::Corrupted(format!(
-                    "{FILE_NAME}: wrapped key {} is not hex: {e}",
+                    "{META_FILE}: wrapped key {} is not hex: {e}",
                     wrapped.id
                 ))
             })?;
@@ -237,7 +231,7 @@ impl Meta {
                 })
                 .ok_or_else(|| {
                     StoreError::Corrupted(format!(
-                        "{FILE_NAME}: wrapped key {} does not open under key {}",
+                        "{META_FILE}: wrapped key {} does not open under key {}",
                         wrapped.id, entry.id
                     ))
                 })?;
@@ -348,7 +342,7 @@ impl Meta {
         self.keys
             .iter()
             .find(|k| k.id == id)
-            .ok_or_else(|| StoreError::Corrupted(format!("{FILE_NAME} lacks key {id}")))
+            .ok_or_else(|| StoreError::Corrupted(format!("{META_FILE} lacks key {id}")))
     }
 }
 
@@ -395,7 +389,7 @@ impl KeyEntry {
         let key = match (&self.kdf, secret) {
             (Kdf::Scrypt { salt, log_n, r, p }, Secret::Passphrase(phrase)) => {
                 let salt = hex::decode(salt).map_err(|e| {
-                    StoreError::Corrupted(format!("{FILE_NAME}: salt is not hex: {e}"))
+                    StoreError::Corrupted(format!("{META_FILE}: salt is not hex: {e}"))
                 })?;
                 // Hostile metadata must not make open allocate gigabytes or spin for minutes:
                 // scrypt needs 128 * r * N bytes, kept at or under 128 MiB.
@@ -406,7 +400,7 @@ impl KeyEntry {
                     || !(16..=64).contains(&salt.len())
                 {
                     return Err(StoreError::Corrupted(format!(
-                        "{FILE_NAME}: scrypt parameters out of range (log N {log_n}, r {r}, p {p}, salt {} bytes)",
+                        "{META_FILE}: scrypt parameters out of range (log N {log_n}, r {r}, p {p}, salt {} bytes)",
                         salt.len()
                     )));
                 }
@@ -430,11 +424,11 @@ impl KeyEntry {
             }
         };
         let check = hex::decode(&self.check).map_err(|e| {
-            StoreError::Corrupted(format!("{FILE_NAME}: key check is not hex: {e}"))
+            StoreError::Corrupted(format!("{META_FILE}: key check is not hex: {e}"))
         })?;
         let (nonce, sealed) = check
             .split_first_chunk::<NONCE_LEN>()
-            .ok_or_else(|| StoreError::Corrupted(format!("{FILE_NAME}: key check is too short")))?;
+            .ok_or_else(|| StoreError::Corrupted(format!("{META_FILE}: key check is too short")))?;
         match key.open(nonce, &check_aad(self.id), sealed) {
             Ok(text) if text == CHECK_TEXT => Ok(Some(key)),
             _ => Ok(None),

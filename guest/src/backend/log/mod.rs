@@ -19,10 +19,11 @@ mod record;
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::backend::{self, Backend, Durability, Listing, QUARANTINE_DIR, Summaries};
+use crate::backend::disk;
+use crate::backend::layout::{self, META_FILE, QUARANTINE_DIR};
+use crate::backend::{Backend, BackendKind, Durability, Listing, Summaries};
 use crate::error::StoreError;
 use crate::fs::Dir;
-use crate::keyring;
 use crate::seal::crypto;
 use hint::Entry;
 use record::Kind;
@@ -148,7 +149,7 @@ pub(crate) fn discard<D: Dir>(dir: &D) -> Result<(), StoreError> {
         let ours = segment_number(&entry.name)
             .or_else(|| hint_number(&entry.name))
             .is_some()
-            || backend::is_temp_name(&entry.name);
+            || layout::is_temp_name(&entry.name);
         if entry.is_file && ours {
             let path = format!("{LOG_DIR}/{}", entry.name);
             dir.remove(&path)
@@ -229,7 +230,7 @@ impl<D: Dir> Log<D> {
             match (segment_number(&entry.name), hint_number(&entry.name)) {
                 (Some(n), _) if entry.is_file => numbers.push(n),
                 (_, Some(n)) if entry.is_file => hints.push(n),
-                _ if entry.is_file && backend::is_temp_name(&entry.name) => {
+                _ if entry.is_file && layout::is_temp_name(&entry.name) => {
                     // A hint write that never completed.
                     let path = format!("{LOG_DIR}/{}", entry.name);
                     self.dir
@@ -416,7 +417,7 @@ impl<D: Dir> Log<D> {
                 .sync_file(&segment.file)
                 .map_err(|e| StoreError::io(format!("syncing {}", segment_path(number)), e))?;
         }
-        backend::replace(
+        disk::replace(
             &self.dir,
             &hint_path(number),
             &hint::encode(len, entries),
@@ -472,7 +473,7 @@ impl<D: Dir> Log<D> {
         {
             return Ok(());
         }
-        backend::replace(&self.dir, &name, bytes, Durability::Durable)
+        disk::replace(&self.dir, &name, bytes, Durability::Durable)
     }
 
     /// Appends a record; returns where it went. Syncs when durable and `sync`.
@@ -705,20 +706,20 @@ impl<D: Dir> Log<D> {
 }
 
 impl<D: Dir> Backend for Log<D> {
-    fn kind(&self) -> backend::BackendKind {
-        backend::BackendKind::Log
+    fn kind(&self) -> BackendKind {
+        BackendKind::Log
     }
 
     fn recover(&mut self) -> Result<u64, StoreError> {
-        backend::remove_leftovers(&self.dir, &backend::root_entries(&self.dir)?)
+        disk::remove_leftovers(&self.dir, &disk::root_entries(&self.dir)?)
     }
 
     fn read_meta(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
-        backend::read_meta(&self.dir)
+        disk::read_meta(&self.dir)
     }
 
     fn write_meta(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        backend::replace(&self.dir, keyring::FILE_NAME, bytes, Durability::Durable)
+        disk::replace(&self.dir, META_FILE, bytes, Durability::Durable)
     }
 
     fn read(&mut self, id: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
@@ -793,13 +794,13 @@ impl<D: Dir> Backend for Log<D> {
         crypto::random(&mut suffix)?;
         let name = format!(
             "{QUARANTINE_DIR}/{}.{}",
-            backend::session_name(id),
+            layout::session_name(id),
             hex::encode(suffix)
         );
         self.dir
             .create_dir(QUARANTINE_DIR)
             .map_err(|e| StoreError::io(format!("creating {QUARANTINE_DIR}/"), e))?;
-        backend::replace(&self.dir, &name, &bytes, Durability::Durable)?;
+        disk::replace(&self.dir, &name, &bytes, Durability::Durable)?;
         self.append(Kind::Tombstone, id, &[], 0, true)?;
         let previous = self.sessions.remove(id);
         self.forget(previous);
@@ -807,7 +808,7 @@ impl<D: Dir> Backend for Log<D> {
     }
 
     fn quarantined(&mut self) -> Result<u64, StoreError> {
-        backend::quarantined(&self.dir)
+        disk::quarantined(&self.dir)
     }
 
     fn compact(&mut self) -> Result<(), StoreError> {
@@ -833,8 +834,8 @@ impl<D: Dir> Log<D> {
     /// Entries that are not ours, in the store directory and in `log/`.
     fn foreign(&self) -> Result<u64, StoreError> {
         let mut foreign = self.foreign;
-        for entry in backend::root_entries(&self.dir)? {
-            let ours = (entry.name == keyring::FILE_NAME && entry.is_file)
+        for entry in disk::root_entries(&self.dir)? {
+            let ours = (entry.name == META_FILE && entry.is_file)
                 || ((entry.name == QUARANTINE_DIR || entry.name == LOG_DIR) && !entry.is_file);
             if !ours {
                 foreign += 1;

@@ -25,7 +25,7 @@ const MAGIC: [u8; 4] = *b"SVLR";
 pub const HEADER: usize = 22;
 /// The largest payload a record may declare: a session blob at the largest size limit,
 /// with its summary.
-pub const MAX_PAYLOAD: usize = crate::store::MAX_MAX_SESSION_BYTES as usize + 1024;
+pub const MAX_PAYLOAD: usize = crate::document::MAX_MAX_SESSION_BYTES as usize + 1024;
 /// The bytes of a put's payload before its summary.
 pub const SUMMARY_LEN_BYTES: usize = 2;
 

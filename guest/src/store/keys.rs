@@ -1,0 +1,127 @@
+//! The store's keys: add, list, rekey, retire.
+
+use super::{Clock, KeyInfo, RekeyProgress, Store};
+use crate::backend::Backend;
+use crate::backend::layout::MAX_META_LEN;
+use crate::error::StoreError;
+use crate::keyring::Secret;
+
+impl<B: Backend, C: Clock> Store<B, C> {
+    /// Adds the key of `secret`: a new secret becomes the current key; the secret of a
+    /// retired key restores it (and the sessions that needed it become readable).
+    /// Returns the key's id.
+    pub fn add_key(&mut self, secret: &Secret) -> Result<u32, StoreError> {
+        let mut meta = self.meta.clone();
+        let mut keyring = self.keyring.clone();
+        let id = meta.add_key(&mut keyring, secret, self.scrypt_log_n)?;
+        let bytes = meta.to_bytes();
+        fits_in_metadata(&bytes)?;
+        self.backend.write_meta(&bytes)?;
+        self.meta = meta;
+        self.keyring = keyring;
+        let waiting: Vec<String> = self
+            .missing_key
+            .iter()
+            .filter(|(_, key_id)| **key_id == id)
+            .map(|(session, _)| session.clone())
+            .collect();
+        for session in waiting {
+            self.missing_key.remove(&session);
+            match self.read(&session) {
+                Ok(_) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(id)
+    }
+
+    /// The store's keys, with how many sessions each encrypts.
+    pub fn keys(&self) -> Vec<KeyInfo> {
+        let mut counts = self.index.by_key();
+        for key_id in self.missing_key.values() {
+            *counts.entry(*key_id).or_insert(0) += 1;
+        }
+        self.meta
+            .entries()
+            .iter()
+            .map(|entry| KeyInfo {
+                id: entry.id,
+                current: entry.id == self.keyring.current,
+                retired: entry.retired,
+                sessions: counts.get(&entry.id).copied().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// Re-encrypts up to `limit` sessions still under an older key with the current key.
+    /// Each session is rewritten atomically, so an interrupted rekey loses nothing and
+    /// can simply be run again.
+    pub fn rekey(&mut self, limit: usize) -> Result<RekeyProgress, StoreError> {
+        let mut progress = RekeyProgress::default();
+        for id in self.index.not_under(self.keyring.current, limit) {
+            match self.read(&id) {
+                Ok(Some(session)) => {
+                    self.write(&session)?;
+                    progress.rekeyed += 1;
+                }
+                Ok(None) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        let current = self.keyring.current;
+        progress.remaining = (self.index.by_key().into_iter())
+            .filter(|(key_id, _)| *key_id != current)
+            .map(|(_, sessions)| sessions)
+            .sum();
+        Ok(progress)
+    }
+
+    /// Retires key `id`, refusing while any session file is still encrypted under it.
+    pub fn retire_key(&mut self, id: u32) -> Result<(), StoreError> {
+        let dependent = self
+            .keys()
+            .iter()
+            .find(|k| k.id == id)
+            .map_or(0, |k| k.sessions);
+        if dependent > 0 {
+            return Err(StoreError::InvalidInput(format!(
+                "key {id} still encrypts {dependent} session(s); run rekey first"
+            )));
+        }
+        let mut meta = self.meta.clone();
+        let mut keyring = self.keyring.clone();
+        meta.retire(&mut keyring, id)?;
+        self.backend.write_meta(&meta.to_bytes())?;
+        self.meta = meta;
+        self.keyring = keyring;
+        Ok(())
+    }
+}
+
+/// Refuses metadata `bytes` that the next open would refuse to read.
+fn fits_in_metadata(bytes: &[u8]) -> Result<(), StoreError> {
+    if bytes.len() as u64 > MAX_META_LEN {
+        return Err(StoreError::InvalidInput(format!(
+            "with another key the metadata would be {} bytes, over its {}-byte limit; \
+             retire keys no longer needed (key retire) first",
+            bytes.len(),
+            MAX_META_LEN
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_past_the_read_limit_is_refused_before_it_is_written() {
+        let limit = usize::try_from(MAX_META_LEN).unwrap();
+        assert!(fits_in_metadata(&vec![b' '; limit]).is_ok());
+        match fits_in_metadata(&vec![b' '; limit + 1]) {
+            Err(StoreError::InvalidInput(reason)) => assert!(reason.contains("key retire")),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Upkeep: cleanup of expired sessions, clear, revoke-user, check (verify every
+//! session and rebuild the index), and migration between backends.
+
+use super::reads::decode;
+use super::{Clock, Report, Store};
+use crate::backend::{Backend, Listing};
+use crate::error::StoreError;
+use crate::keyring::Keyring;
+use crate::seal::crypto::{self};
+use crate::seal::format::{self, Kind};
+use crate::seal::summary::Summary;
+
+impl<B: Backend, C: Clock> Store<B, C> {
+    /// Removes every expired session, indexing first any session file the index lacks.
+    pub fn cleanup(&mut self) -> Result<u64, StoreError> {
+        let listing = self.backend.list()?;
+        self.adopt_stamps(&listing);
+        for id in &listing.ids {
+            if self.index.entry(id).is_none() && !self.missing_key.contains_key(id) {
+                match self.read(id) {
+                    Ok(_) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+        let mut removed = 0;
+        for id in self.index.expired_ids(self.clock.now()) {
+            self.remove_files(&id)?;
+            self.index.remove(&id);
+            removed += 1;
+        }
+        self.backend.compact()?;
+        Ok(removed)
+    }
+
+    /// Removes every session file; returns how many were removed.
+    pub fn clear(&mut self) -> Result<u64, StoreError> {
+        let listing = self.backend.list()?;
+        self.adopt_stamps(&listing);
+        let mut removed = 0;
+        for id in &listing.ids {
+            if self.remove_files(id)? {
+                removed += 1;
+            }
+        }
+        self.index.clear();
+        self.missing_key.clear();
+        Ok(removed)
+    }
+
+    /// Removes every session of `user`; returns how many live ones were removed.
+    pub fn revoke_user(&mut self, user: &str) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        let mut removed = 0;
+        for id in self.index.user_ids(user) {
+            self.remove_files(&id)?;
+            if self.index.remove(&id).is_some_and(|e| now < e.expires_at) {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Verifies every session file, quarantines the damaged ones and rebuilds the index.
+    pub fn check(&mut self) -> Result<Report, StoreError> {
+        let listing = self.backend.list()?;
+        let now = self.clock.now();
+        let mut report = Report {
+            foreign: listing.foreign,
+            ..Report::default()
+        };
+        self.index.clear();
+        self.missing_key.clear();
+        self.adopt_stamps(&listing);
+        for id in listing.ids {
+            self.verify(id, now, &mut report)?;
+        }
+        report.quarantined = self.backend.quarantined()?;
+        Ok(report)
+    }
+
+    /// Reads and decrypts session `id` (see [`Store::read`]) and counts what it found in
+    /// `report`; only an error that is not about the session itself is returned.
+    pub(super) fn verify(
+        &mut self,
+        id: String,
+        now: u64,
+        report: &mut Report,
+    ) -> Result<(), StoreError> {
+        match self.read(&id) {
+            Ok(Some(session)) if now >= self.expiry(&session) => report.expired += 1,
+            Ok(Some(_)) => report.live += 1,
+            Ok(None) => {}
+            Err(StoreError::MissingKey(_)) => report.missing_key += 1,
+            Err(StoreError::Corrupted(_)) => report.newly_quarantined.push(id),
+            Err(other) => return Err(other),
+        }
+        Ok(())
+    }
+
+    /// Takes the stamps of `listing` as the ones on the medium, removing those whose
+    /// session file is gone.
+    pub(super) fn adopt_stamps(&mut self, listing: &Listing) {
+        self.stamps = listing.stamps.iter().map(|id| (id.clone(), None)).collect();
+        for id in &listing.stamps {
+            // `list` returns `ids` sorted.
+            if listing.ids.binary_search(id).is_err() {
+                self.drop_stamp(id);
+            }
+        }
+    }
+}
+
+impl<D: crate::fs::Dir + Clone, C: Clock> Store<crate::medium::Medium<D>, C> {
+    /// Moves every session to the `to` backend; returns how many moved (0 if the store
+    /// is already there). Safe to interrupt at any point: the next open either discards
+    /// the partial copy (the store is still where it was) or finishes removing the old
+    /// data (the store has moved); running it again then completes the move.
+    pub fn migrate(&mut self, to: crate::backend::BackendKind) -> Result<u64, StoreError> {
+        if self.backend.kind() == to {
+            return Ok(0);
+        }
+        let keyring = &self.keyring;
+        let mut summarize = |id: &str, blob: &[u8]| summarize(keyring, id, blob);
+        let (meta, moved) = self.backend.migrate(&self.meta, to, &mut summarize)?;
+        // The target reopened and gathered what this store already indexes.
+        drop(self.backend.take_summaries());
+        // Blobs and stamps moved byte for byte: the index and the stamp cache still hold.
+        self.meta = meta;
+        Ok(moved)
+    }
+}
+
+/// The sealed summary of session blob `blob`, under the key the blob is under (so the
+/// index counts it against that key); empty if the blob does not open, in which case
+/// the store reads the blob itself at open.
+fn summarize(keyring: &Keyring, id: &str, blob: &[u8]) -> Vec<u8> {
+    let sealed = || -> Option<Vec<u8>> {
+        let session = decode(keyring, id, blob).ok()?;
+        let header = format::header(blob, Kind::Session).ok()?;
+        let key = keyring.key(header.key_id)?;
+        let nonce = crypto::nonce().ok()?;
+        Summary::of(&session, header.nonce)
+            .seal(header.key_id, key, nonce, id)
+            .ok()
+    };
+    sealed().unwrap_or_default()
+}

@@ -1,0 +1,217 @@
+//! Reading sessions: get, user sessions, count, and decrypting a session file with its
+//! access stamp applied, keeping the index in step with what is found.
+
+use super::index::Entry;
+use super::{Clock, Store, missing_key_error};
+use crate::backend::Backend;
+use crate::backend::layout::{self};
+use crate::document::MAX_MAX_SESSION_BYTES;
+use crate::document::id;
+use crate::document::model::SessionData;
+use crate::error::StoreError;
+use crate::keyring::Keyring;
+use crate::seal::crypto::{NONCE_LEN, TAG_LEN};
+use crate::seal::format::{self, DecodeError, HEADER_LEN, Kind};
+use crate::seal::stamp::Stamp;
+
+impl<B: Backend, C: Clock> Store<B, C> {
+    /// The session with this id; `None` if absent or expired (an expired one is removed).
+    pub fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+        id::validate(id)?;
+        self.live(id)
+    }
+
+    /// The live sessions of `user`, by `created_at` then id.
+    pub fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError> {
+        let now = self.clock.now();
+        let mut sessions = Vec::new();
+        for id in self.index.user_ids(user) {
+            if self.index.entry(&id).is_some_and(|e| now >= e.expires_at) {
+                continue;
+            }
+            match self.read(&id) {
+                Ok(Some(session)) if now < self.expiry(&session) => sessions.push(session),
+                Ok(_) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        sessions.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));
+        Ok(sessions)
+    }
+
+    /// How many live sessions the store holds.
+    pub fn count(&self) -> u64 {
+        self.index.live(self.clock.now())
+    }
+
+    /// The live session `id`, removing it if it has expired.
+    pub(super) fn live(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+        if self.missing_key.contains_key(id) {
+            return Err(missing_key_error(id));
+        }
+        let now = self.clock.now();
+        match self.index.entry(id) {
+            None => return Ok(None),
+            Some(entry) if now >= entry.expires_at => {
+                self.remove_files(id)?;
+                self.index.remove(id);
+                return Ok(None);
+            }
+            Some(_) => {}
+        }
+        Ok(self.read(id)?.filter(|session| now < self.expiry(session)))
+    }
+
+    /// Reads and decrypts session `id`, keeping the index in step with what it finds:
+    /// a missing file is forgotten, a damaged one quarantined (`corrupted`), one under
+    /// an unknown key remembered (`missing-key`).
+    pub(super) fn read(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+        let limit = (MAX_MAX_SESSION_BYTES as usize + HEADER_LEN + TAG_LEN) as u64;
+        let mut key_id = 0;
+        let mut version = [0; NONCE_LEN];
+        let decoded = match self.backend.read(id, limit) {
+            Ok(Some(file)) => {
+                if let Ok(header) = format::header(&file, Kind::Session) {
+                    key_id = header.key_id;
+                    version = header.nonce;
+                }
+                decode(&self.keyring, id, &file)
+            }
+            Ok(None) => {
+                self.index.remove(id);
+                return Ok(None);
+            }
+            Err(StoreError::Corrupted(reason)) => Err(StoreError::Corrupted(reason)),
+            Err(other) => return Err(other),
+        };
+        match decoded {
+            Ok(session) => {
+                let session = self.apply_stamp(id, session, version)?;
+                self.index.insert(id, self.entry(&session, key_id, version));
+                Ok(Some(session))
+            }
+            Err(StoreError::MissingKey(reason)) => {
+                self.index.remove(id);
+                self.missing_key.insert(id.to_owned(), key_id);
+                Err(StoreError::MissingKey(reason))
+            }
+            Err(StoreError::Corrupted(reason)) => {
+                self.index.remove(id);
+                self.backend.quarantine(id)?;
+                self.drop_stamp(id);
+                Err(StoreError::Corrupted(reason))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The index entry of `session`, its expiry including the idle timeout.
+    pub(super) fn entry(
+        &self,
+        session: &SessionData,
+        key_id: u32,
+        version: [u8; NONCE_LEN],
+    ) -> Entry {
+        Entry {
+            user: session.user_context.user_id.clone(),
+            expires_at: self.expiry(session),
+            key_id,
+            version,
+        }
+    }
+
+    /// Overlays the access stamp of `id` on `session` if the stamp is for this `version`
+    /// of its file; removes a torn or damaged one.
+    pub(super) fn apply_stamp(
+        &mut self,
+        id: &str,
+        mut session: SessionData,
+        version: [u8; NONCE_LEN],
+    ) -> Result<SessionData, StoreError> {
+        let stamp = match self.stamps.get(id) {
+            None => return Ok(session),
+            // The store holds the directory exclusively, so the stamp it wrote or read is
+            // the one on the medium.
+            Some(Some(stamp)) => Some(*stamp),
+            Some(None) => match self.backend.read_stamp(id) {
+                Ok(Some(file)) => Stamp::open(&file, id, |key_id| self.keyring.key(key_id)),
+                Ok(None) => {
+                    self.stamps.remove(id);
+                    return Ok(session);
+                }
+                Err(StoreError::Corrupted(_)) => None,
+                Err(other) => return Err(other),
+            },
+        };
+        match stamp {
+            Some(stamp) => {
+                self.stamps.insert(id.to_owned(), Some(stamp));
+                // A stamp of an older version stays, void, for the next touch to overwrite.
+                if stamp.version == version {
+                    session.security.last_accessed_at = stamp.last_accessed_at;
+                    session.security.access_count = stamp.access_count;
+                }
+            }
+            // Torn or damaged: removed, so that the next touch starts a clean one.
+            None => self.drop_stamp(id),
+        }
+        Ok(session)
+    }
+}
+
+/// Decrypts and parses the session file `file` of session `id` with `keyring`: a key the
+/// ring lacks is `missing-key`; anything else wrong with the file is `corrupted`.
+pub(super) fn decode(keyring: &Keyring, id: &str, file: &[u8]) -> Result<SessionData, StoreError> {
+    let name = layout::session_name(id);
+    let plaintext = format::decode(file, Kind::Session, id, |key_id| keyring.key(key_id)).map_err(
+        |e| match e {
+            DecodeError::MissingKey(key_id) => StoreError::MissingKey(format!(
+                "{name} is encrypted under key id {key_id}, which this store does not hold"
+            )),
+            other => StoreError::Corrupted(format!("{name}: {other}")),
+        },
+    )?;
+    let session: SessionData = serde_json::from_slice(&plaintext).map_err(|e| {
+        StoreError::Corrupted(format!(
+            "{name}: decrypted, but not a session document: {e}"
+        ))
+    })?;
+    if session.session_id != id {
+        return Err(StoreError::Corrupted(format!(
+            "{name} holds session {:?}",
+            session.session_id
+        )));
+    }
+    Ok(session)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::patch::SessionPatch;
+    use crate::store::tests::{open, session};
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    #[test]
+    fn expired_sessions_vanish_on_every_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 200)).unwrap();
+        store.create(&session("b", "u", 300)).unwrap();
+        now.set(200);
+        assert_eq!(store.count(), 1);
+        assert_eq!(store.user_sessions("u").unwrap().len(), 1);
+        assert!(matches!(
+            store.update("a", SessionPatch::default()),
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(store.get("a").unwrap(), None);
+        assert!(!tmp.path().join("a.svs").exists());
+        assert_eq!(store.cleanup().unwrap(), 0);
+        now.set(300);
+        assert_eq!(store.cleanup().unwrap(), 1);
+        assert_eq!(store.count(), 0);
+    }
+}

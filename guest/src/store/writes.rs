@@ -1,0 +1,311 @@
+//! Writing sessions: create, update, touch (access stamps), delete, and the index kept
+//! in step with the medium after a failed write.
+
+use super::{Clock, Store, missing_key_error};
+use crate::backend::Backend;
+use crate::document::id;
+use crate::document::model::SessionData;
+use crate::document::patch::SessionPatch;
+use crate::document::validate;
+use crate::error::StoreError;
+use crate::seal::crypto::{self, NONCE_LEN};
+use crate::seal::format::{self, Kind};
+use crate::seal::stamp::Stamp;
+use crate::seal::summary::Summary;
+
+impl<B: Backend, C: Clock> Store<B, C> {
+    /// Stores a new session, replacing an expired one of the same id.
+    pub fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
+        id::validate(&session.session_id)?;
+        let id = session.session_id.as_str();
+        if self.missing_key.contains_key(id) {
+            return Err(missing_key_error(id));
+        }
+        let now = self.clock.now();
+        if self.index.entry(id).is_some_and(|e| now < e.expires_at) {
+            return Err(StoreError::AlreadyExists);
+        }
+        self.write(session)
+    }
+
+    /// Merges `patch` into the session and returns the stored result.
+    pub fn update(&mut self, id: &str, patch: SessionPatch) -> Result<SessionData, StoreError> {
+        id::validate(id)?;
+        let session = self.live(id)?.ok_or(StoreError::NotFound)?;
+        let session = patch.apply(session)?;
+        self.write(&session)?;
+        Ok(session)
+    }
+
+    /// Records an access: sets `security.lastAccessedAt` to now and adds one to
+    /// `security.accessCount`; returns the session, or `None` if absent or expired.
+    ///
+    /// The access goes to the session's access stamp, written in place without a sync,
+    /// not to its file: a crash may lose the latest accesses, never the session.
+    pub fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+        id::validate(id)?;
+        let Some(mut session) = self.live(id)? else {
+            return Ok(None);
+        };
+        session.security.last_accessed_at = self.clock.now();
+        session.security.access_count = session.security.access_count.saturating_add(1);
+        // `live` has just indexed the session it returned.
+        let Some(entry) = self.index.entry(id).cloned() else {
+            self.write(&session)?;
+            return Ok(Some(session));
+        };
+        match self.stamp(id, &session, entry.version) {
+            Ok(()) => {
+                let entry = self.entry(&session, entry.key_id, entry.version);
+                self.index.insert(id, entry);
+            }
+            // The stamp cannot be written (say, a directory squats its name): record the
+            // access by rewriting the session instead, which reports its own failure.
+            Err(_) => self.write(&session)?,
+        }
+        Ok(Some(session))
+    }
+
+    /// Removes the session without reading it; `false` if nothing was stored.
+    pub fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
+        id::validate(id)?;
+        let existed = self.remove_files(id)?;
+        self.index.remove(id);
+        self.missing_key.remove(id);
+        Ok(existed)
+    }
+
+    /// Encrypts and durably writes `session` under the current key. Its access fields are
+    /// now in the file, so its access stamp (which names the previous file) is void; it
+    /// stays, to be overwritten in place by the next touch, which is cheaper than a new file.
+    pub(super) fn write(&mut self, session: &SessionData) -> Result<(), StoreError> {
+        validate(session)?;
+        let id = session.session_id.as_str();
+        let plaintext = serde_json::to_vec(session)
+            .map_err(|e| StoreError::InvalidInput(format!("cannot serialize the session: {e}")))?;
+        if plaintext.len() > self.max_session_bytes as usize {
+            return Err(StoreError::TooLarge(format!(
+                "session {id:?} serializes to {} bytes; the limit is {}",
+                plaintext.len(),
+                self.max_session_bytes
+            )));
+        }
+        let key = self.keyring.current_key()?;
+        let version = crypto::nonce()?;
+        let file = format::encode(
+            Kind::Session,
+            self.keyring.current,
+            key,
+            version,
+            id,
+            &plaintext,
+        )?;
+        let summary = if self.backend.keeps_summaries() {
+            Summary::of(session, version).seal(self.keyring.current, key, crypto::nonce()?, id)?
+        } else {
+            Vec::new()
+        };
+        if let Err(error) = self.backend.write(id, &file, &summary) {
+            self.resync(id);
+            return Err(error);
+        }
+        self.missing_key.remove(id);
+        let entry = self.entry(session, self.keyring.current, version);
+        self.index.insert(id, entry);
+        Ok(())
+    }
+
+    /// Writes the access stamp of `session`, whose file version is `version`.
+    pub(super) fn stamp(
+        &mut self,
+        id: &str,
+        session: &SessionData,
+        version: [u8; NONCE_LEN],
+    ) -> Result<(), StoreError> {
+        let stamp = Stamp {
+            last_accessed_at: session.security.last_accessed_at,
+            access_count: session.security.access_count,
+            version,
+        };
+        let key = self.keyring.current_key()?;
+        let file = stamp.seal(self.keyring.current, key, crypto::nonce()?, id)?;
+        let written = self.backend.write_stamp(id, &file);
+        // After a failed write the file may hold anything: read it again when needed.
+        self.stamps
+            .insert(id.to_owned(), written.is_ok().then_some(stamp));
+        written
+    }
+
+    /// Removes the access stamp of `id`, if it has one. Best effort, hence no error: a
+    /// stamp left behind is void (torn, or naming a file version that no longer exists)
+    /// and the next open removes it if its session is gone.
+    pub(super) fn drop_stamp(&mut self, id: &str) {
+        if self.stamps.remove(id).is_some() {
+            let _ = self.backend.remove_stamp(id);
+        }
+    }
+
+    /// Removes session `id`'s file (durably) and its stamp; `false` if there was no file.
+    pub(super) fn remove_files(&mut self, id: &str) -> Result<bool, StoreError> {
+        let existed = match self.backend.remove(id) {
+            Ok(existed) => existed,
+            Err(error) => {
+                self.resync(id);
+                return Err(error);
+            }
+        };
+        self.drop_stamp(id);
+        Ok(existed)
+    }
+
+    /// After a failed write or removal of `id`, makes the index follow what the medium
+    /// holds: the failure may have come after the change became visible (a directory sync
+    /// failing after the rename), or before it. Best effort: if `id` cannot be read now,
+    /// its next read settles it.
+    pub(super) fn resync(&mut self, id: &str) {
+        if self.read(id).is_err() {
+            self.index.remove(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::layout::META_FILE;
+    use crate::store::tests::{access, open, session};
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    #[test]
+    fn create_refuses_a_live_id_and_replaces_an_expired_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 200)).unwrap();
+        assert!(matches!(
+            store.create(&session("a", "v", 300)),
+            Err(StoreError::AlreadyExists)
+        ));
+        now.set(250);
+        store.create(&session("a", "v", 300)).unwrap();
+        assert_eq!(store.get("a").unwrap().unwrap().user_context.user_id, "v");
+    }
+
+    #[test]
+    fn touch_writes_a_stamp_and_leaves_the_session_file_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 900)).unwrap();
+        let file = std::fs::read(tmp.path().join("a.svs")).unwrap();
+        now.set(150);
+        store.touch("a").unwrap().unwrap();
+        now.set(160);
+        assert_eq!(access(&store.touch("a").unwrap().unwrap()), (160, 2));
+        assert_eq!(std::fs::read(tmp.path().join("a.svs")).unwrap(), file);
+        assert_eq!(
+            std::fs::metadata(tmp.path().join("a.sva")).unwrap().len(),
+            crate::seal::stamp::LEN as u64
+        );
+        assert_eq!(access(&store.get("a").unwrap().unwrap()), (160, 2));
+        drop(store);
+        let mut store = open(tmp.path(), &now).unwrap();
+        assert_eq!(access(&store.get("a").unwrap().unwrap()), (160, 2));
+        assert_eq!(access(&store.user_sessions("u").unwrap()[0]), (160, 2));
+    }
+
+    #[test]
+    fn a_write_folds_the_stamp_into_the_file_and_voids_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 900)).unwrap();
+        now.set(150);
+        store.touch("a").unwrap().unwrap();
+        let stale = std::fs::read(tmp.path().join("a.sva")).unwrap();
+        let patch: SessionPatch =
+            serde_json::from_value(serde_json::json!({"security": {"accessCount": 40}})).unwrap();
+        let updated = store.update("a", patch).unwrap();
+        assert_eq!(access(&updated), (150, 40));
+        // The stamp stays, void: it names the file before the update.
+        assert_eq!(std::fs::read(tmp.path().join("a.sva")).unwrap(), stale);
+        assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 40));
+        drop(store);
+        let mut store = open(tmp.path(), &now).unwrap();
+        assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 40));
+        now.set(170);
+        assert_eq!(access(&store.touch("a").unwrap().unwrap()), (170, 41));
+        // An older stamp put back over the current one is void too.
+        std::fs::write(tmp.path().join("a.sva"), &stale).unwrap();
+        drop(store);
+        let mut store = open(tmp.path(), &now).unwrap();
+        assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 40));
+    }
+
+    #[test]
+    fn torn_or_moved_stamps_are_ignored_and_never_quarantine_the_session() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 900)).unwrap();
+        store.create(&session("b", "u", 900)).unwrap();
+        now.set(150);
+        store.touch("a").unwrap().unwrap();
+        let stamp = std::fs::read(tmp.path().join("a.sva")).unwrap();
+        drop(store);
+        for torn in [&stamp[..0], &stamp[..40], &stamp[..stamp.len() - 1]] {
+            std::fs::write(tmp.path().join("a.sva"), torn).unwrap();
+            let mut store = open(tmp.path(), &now).unwrap();
+            assert_eq!(access(&store.get("a").unwrap().unwrap()), (1, 0));
+            assert_eq!(
+                store.check().unwrap().newly_quarantined,
+                Vec::<String>::new()
+            );
+            assert!(!tmp.path().join("a.sva").exists());
+        }
+        // A stamp copied to another id does not authenticate there.
+        std::fs::write(tmp.path().join("b.sva"), &stamp).unwrap();
+        let mut store = open(tmp.path(), &now).unwrap();
+        assert_eq!(access(&store.get("b").unwrap().unwrap()), (1, 0));
+        assert_eq!(store.opened().foreign, 0);
+    }
+
+    #[test]
+    fn stamps_go_with_their_session() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        for id in ["a", "b", "c"] {
+            store.create(&session(id, "u", 900)).unwrap();
+            store.touch(id).unwrap().unwrap();
+        }
+        assert!(store.delete("a").unwrap());
+        assert!(!tmp.path().join("a.sva").exists());
+        assert_eq!(store.clear().unwrap(), 2);
+        assert_eq!(crate::fs::names(tmp.path()), vec![META_FILE]);
+        // An orphan stamp (its session deleted before a crash) goes at the next open.
+        store.create(&session("d", "u", 900)).unwrap();
+        store.touch("d").unwrap().unwrap();
+        drop(store);
+        std::fs::remove_file(tmp.path().join("d.svs")).unwrap();
+        let store = open(tmp.path(), &now).unwrap();
+        assert!(!tmp.path().join("d.sva").exists());
+        assert_eq!(store.count(), 0);
+    }
+
+    #[test]
+    fn touch_rewrites_the_session_when_its_stamp_cannot_be_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 900)).unwrap();
+        std::fs::create_dir(tmp.path().join("a.sva")).unwrap();
+        now.set(150);
+        assert_eq!(access(&store.touch("a").unwrap().unwrap()), (150, 1));
+        drop(store);
+        let mut store = open(tmp.path(), &now).unwrap();
+        assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 1));
+        assert_eq!(store.opened().foreign, 1);
+    }
+}
