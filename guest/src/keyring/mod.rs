@@ -4,47 +4,20 @@
 //! The key check is an AES-256-GCM seal of a fixed text under the key, so a wrong secret
 //! is told apart from a damaged session file at `open`.
 
+mod entry;
+mod secret;
+
+pub use entry::{Kdf, KeyEntry, WrappedKey};
+pub use secret::Secret;
+
 use serde::{Deserialize, Serialize};
 
 use crate::backend::layout::META_FILE;
 use crate::error::StoreError;
-use crate::seal::crypto::{self, Key, NONCE_LEN, ScryptParams};
+use crate::seal::crypto::{self, Key, NONCE_LEN};
 
 /// scrypt cost for new stores: N = 2^15, r = 8, p = 1 (32 MiB of memory).
 pub const DEFAULT_LOG_N: u8 = 15;
-const DEFAULT_R: u32 = 8;
-const DEFAULT_P: u32 = 1;
-const SALT_LEN: usize = 16;
-const CHECK_TEXT: &[u8] = b"session-vault key check";
-const CHECK_AAD: &[u8] = b"session-vault key-check v1";
-
-/// A store's secret, as given by the caller. Zeroed when dropped; never printed.
-#[derive(Clone)]
-pub enum Secret {
-    /// A passphrase of at least 32 characters, stretched with scrypt.
-    Passphrase(String),
-    /// A raw 32-byte AES-256 key.
-    RawKey(Vec<u8>),
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Secret::Passphrase(_) => f.write_str("Secret::Passphrase(..)"),
-            Secret::RawKey(_) => f.write_str("Secret::RawKey(..)"),
-        }
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        use zeroize::Zeroize;
-        match self {
-            Secret::Passphrase(p) => p.zeroize(),
-            Secret::RawKey(k) => k.zeroize(),
-        }
-    }
-}
 
 /// The parsed metadata file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,35 +42,6 @@ pub struct Meta {
     /// open that finds it set finishes the removal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migrated_from: Option<crate::backend::BackendKind>,
-}
-
-/// One key of the store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct KeyEntry {
-    /// The id written into each session file's header.
-    pub id: u32,
-    /// How the key is obtained from the secret.
-    pub kdf: Kdf,
-    /// hex(nonce || seal(key, "session-vault key check")).
-    pub check: String,
-    /// On the current key only: every other active key, sealed under this one, so the
-    /// current secret alone opens the whole keyring.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub wrapped: Vec<WrappedKey>,
-    /// A retired key: kept (without its key) so that adding its secret back restores it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub retired: bool,
-}
-
-/// An older key sealed under the current one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct WrappedKey {
-    /// The wrapped key's id.
-    pub id: u32,
-    /// hex(nonce || seal(current key, key bytes)), with associated data binding both ids.
-    pub key: String,
 }
 
 /// The keys a store holds, unlocked: one current key that encrypts, older ones that decrypt.
@@ -131,26 +75,6 @@ impl Keyring {
             ))
         })
     }
-}
-
-/// How a key is obtained from the secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "type", deny_unknown_fields)]
-pub enum Kdf {
-    /// scrypt over a passphrase.
-    #[serde(rename_all = "camelCase")]
-    Scrypt {
-        /// hex of the per-store random salt.
-        salt: String,
-        /// log2 N.
-        log_n: u8,
-        /// r.
-        r: u32,
-        /// p.
-        p: u32,
-    },
-    /// The secret is the raw key.
-    Raw,
 }
 
 impl Meta {
@@ -346,106 +270,10 @@ impl Meta {
     }
 }
 
-impl KeyEntry {
-    /// A new key entry `id` for `secret`: a fresh random salt for a passphrase (scrypt
-    /// N = 2^`log_n`, r = 8, p = 1), and its key check. Returns the entry with its key.
-    fn new(id: u32, secret: &Secret, log_n: u8) -> Result<(KeyEntry, Key), StoreError> {
-        let (kdf, key) = match secret {
-            Secret::Passphrase(phrase) => {
-                let mut salt = vec![0u8; SALT_LEN];
-                crypto::random(&mut salt)?;
-                let params = ScryptParams {
-                    salt,
-                    log_n,
-                    r: DEFAULT_R,
-                    p: DEFAULT_P,
-                };
-                let key = Key::derive(phrase, &params)?;
-                let kdf = Kdf::Scrypt {
-                    salt: hex::encode(&params.salt),
-                    log_n,
-                    r: params.r,
-                    p: params.p,
-                };
-                (kdf, key)
-            }
-            Secret::RawKey(bytes) => (Kdf::Raw, Key::from_raw(bytes)?),
-        };
-        let nonce = crypto::nonce()?;
-        let mut check = nonce.to_vec();
-        check.extend(key.seal(&nonce, &check_aad(id), CHECK_TEXT)?);
-        let entry = KeyEntry {
-            id,
-            kdf,
-            check: hex::encode(check),
-            wrapped: Vec::new(),
-            retired: false,
-        };
-        Ok((entry, key))
-    }
-
-    /// The key `secret` gives for this entry, if it passes the key check; `None` if not.
-    fn open(&self, secret: &Secret) -> Result<Option<Key>, StoreError> {
-        let key = match (&self.kdf, secret) {
-            (Kdf::Scrypt { salt, log_n, r, p }, Secret::Passphrase(phrase)) => {
-                let salt = hex::decode(salt).map_err(|e| {
-                    StoreError::Corrupted(format!("{META_FILE}: salt is not hex: {e}"))
-                })?;
-                // Hostile metadata must not make open allocate gigabytes or spin for minutes:
-                // scrypt needs 128 * r * N bytes, kept at or under 128 MiB.
-                if !(10..=20).contains(log_n)
-                    || !(1..=16).contains(r)
-                    || !(1..=4).contains(p)
-                    || (128u64 * u64::from(*r)) << log_n > 128 << 20
-                    || !(16..=64).contains(&salt.len())
-                {
-                    return Err(StoreError::Corrupted(format!(
-                        "{META_FILE}: scrypt parameters out of range (log N {log_n}, r {r}, p {p}, salt {} bytes)",
-                        salt.len()
-                    )));
-                }
-                let params = ScryptParams {
-                    salt,
-                    log_n: *log_n,
-                    r: *r,
-                    p: *p,
-                };
-                Key::derive(phrase, &params)?
-            }
-            (Kdf::Raw, Secret::RawKey(bytes)) => Key::from_raw(bytes)?,
-            // The other kind of secret cannot be right; still report a malformed one as such.
-            (Kdf::Scrypt { .. }, Secret::RawKey(bytes)) => {
-                Key::from_raw(bytes)?;
-                return Ok(None);
-            }
-            (Kdf::Raw, Secret::Passphrase(phrase)) => {
-                crypto::check_passphrase(phrase)?;
-                return Ok(None);
-            }
-        };
-        let check = hex::decode(&self.check).map_err(|e| {
-            StoreError::Corrupted(format!("{META_FILE}: key check is not hex: {e}"))
-        })?;
-        let (nonce, sealed) = check
-            .split_first_chunk::<NONCE_LEN>()
-            .ok_or_else(|| StoreError::Corrupted(format!("{META_FILE}: key check is too short")))?;
-        match key.open(nonce, &check_aad(self.id), sealed) {
-            Ok(text) if text == CHECK_TEXT => Ok(Some(key)),
-            _ => Ok(None),
-        }
-    }
-}
-
 fn wrap_aad(current: u32, wrapped: u32) -> Vec<u8> {
     let mut aad = b"session-vault wrapped key v1".to_vec();
     aad.extend_from_slice(&current.to_le_bytes());
     aad.extend_from_slice(&wrapped.to_le_bytes());
-    aad
-}
-
-fn check_aad(id: u32) -> Vec<u8> {
-    let mut aad = CHECK_AAD.to_vec();
-    aad.extend_from_slice(&id.to_le_bytes());
     aad
 }
 
