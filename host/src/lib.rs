@@ -32,8 +32,8 @@
 )]
 
 mod bindings;
-mod compiled;
 mod convert;
+mod engine;
 mod error;
 mod vault;
 

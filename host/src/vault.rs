@@ -507,7 +507,7 @@ fn embedded(cache: Option<&Path>) -> Result<SessionVaultPre<Host>, Error> {
     }
     let engine = Engine::default();
     let component = match cache {
-        Some(dir) => crate::compiled::load(&engine, COMPONENT, dir),
+        Some(dir) => crate::engine::compiled::load(&engine, COMPONENT, dir),
         None => Component::new(&engine, COMPONENT),
     }
     .map_err(Error::Component)?;

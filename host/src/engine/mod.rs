@@ -1,0 +1,3 @@
+//! Loading the component into wasmtime.
+
+pub mod compiled;
