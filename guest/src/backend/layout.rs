@@ -4,7 +4,7 @@ use crate::document::id;
 use crate::error::StoreError;
 use crate::seal::crypto;
 
-/// The store metadata file (see [`crate::keyring`]), in the store directory.
+/// The store metadata file (key entries, backend, migration state), in the store directory.
 pub const META_FILE: &str = "session-vault.json";
 /// The largest metadata file a store reads. Every key ever added keeps an entry (a
 /// retired one too, so its secret can bring it back), so this bounds the keyring.

@@ -146,3 +146,95 @@ fn summarize(keyring: &Keyring, id: &str, blob: &[u8]) -> Vec<u8> {
     };
     sealed().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::layout::META_FILE;
+    use crate::backend::{BackendKind, Durability};
+    use crate::document::model::SessionData;
+    use crate::fs::{StdDir, names};
+    use crate::keyring::{Meta, Secret};
+    use crate::medium::Medium;
+    use crate::store::{Config, ManualClock};
+
+    type TestStore = Store<Medium<StdDir>, ManualClock>;
+
+    fn open(path: &std::path::Path, backend: Option<BackendKind>) -> TestStore {
+        let medium = Medium::open(StdDir::new(path), backend, Durability::Durable).unwrap();
+        let config = Config::new(Secret::RawKey(vec![3; 32]));
+        Store::open(medium, ManualClock::new(100), config).unwrap()
+    }
+
+    fn session(id: &str) -> SessionData {
+        serde_json::from_value(serde_json::json!({
+            "sessionId": id, "sessionToken": "t",
+            "userContext": {"userId": "u"},
+            "tokenMetadata": {"accessToken": "a", "expiresAt": 1, "scopes": []},
+            "security": {"ipAddress": "i", "userAgent": "u", "createdAt": 1, "lastAccessedAt": 1, "accessCount": 0},
+            "expiresAt": 1000, "createdAt": 1
+        }))
+        .unwrap()
+    }
+
+    fn meta(path: &std::path::Path) -> Meta {
+        Meta::parse(&std::fs::read(path.join(META_FILE)).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_uncommitted_migration_is_undone_at_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = open(tmp.path(), Some(BackendKind::Files));
+        store.create(&session("a")).unwrap();
+        store.create(&session("b")).unwrap();
+        drop(store);
+        // Interrupted while copying to the log: the marker is set, the copy partial.
+        let mut marked = meta(tmp.path());
+        marked.migrating_to = Some(BackendKind::Log);
+        std::fs::write(tmp.path().join(META_FILE), marked.to_bytes()).unwrap();
+        std::fs::create_dir(tmp.path().join("log")).unwrap();
+        std::fs::write(tmp.path().join("log/0000000000000001.seg"), b"SVLR partial").unwrap();
+        let mut store = open(tmp.path(), None);
+        assert_eq!(names(tmp.path()), vec!["a.svs", "b.svs", META_FILE]);
+        assert_eq!(meta(tmp.path()).migrating_to, None);
+        assert_eq!(meta(tmp.path()).backend, BackendKind::Files);
+        assert!(store.get("a").unwrap().is_some());
+        // Running it again completes it.
+        assert_eq!(store.migrate(BackendKind::Log).unwrap(), 2);
+        assert_eq!(names(tmp.path()), vec!["log", META_FILE]);
+    }
+
+    #[test]
+    fn a_committed_migration_finishes_removing_the_old_data_at_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = open(tmp.path(), Some(BackendKind::Files));
+        store.create(&session("a")).unwrap();
+        store.touch("a").unwrap();
+        let old: Vec<(String, Vec<u8>)> = ["a.svs", "a.sva"]
+            .iter()
+            .map(|n| (n.to_string(), std::fs::read(tmp.path().join(n)).unwrap()))
+            .collect();
+        assert_eq!(store.migrate(BackendKind::Log).unwrap(), 1);
+        drop(store);
+        // Crashed after the commit, before the old files went.
+        for (name, bytes) in &old {
+            std::fs::write(tmp.path().join(name), bytes).unwrap();
+        }
+        let mut marked = meta(tmp.path());
+        marked.migrated_from = Some(BackendKind::Files);
+        std::fs::write(tmp.path().join(META_FILE), marked.to_bytes()).unwrap();
+        let mut store = open(tmp.path(), None);
+        assert_eq!(names(tmp.path()), vec!["log", META_FILE]);
+        assert_eq!(meta(tmp.path()).migrated_from, None);
+        let a = store.get("a").unwrap().unwrap();
+        assert_eq!(a.security.access_count, 1, "the stamp moved too");
+        assert!(matches!(
+            Medium::open(
+                StdDir::new(tmp.path()),
+                Some(BackendKind::Files),
+                Durability::Durable
+            ),
+            Err(StoreError::InvalidInput(_))
+        ));
+    }
+}
