@@ -40,20 +40,27 @@ fn check_extra(object: &str, extra: &Extra, schema: &[&str]) -> Result<(), Store
     }
 }
 
+/// A minimal valid session for tests: `id` of `user`, expiring at `expires_at`.
+#[cfg(test)]
+pub(crate) fn example(id: &str, user: &str, expires_at: u64) -> SessionData {
+    let document = serde_json::json!({
+        "sessionId": id, "sessionToken": "t",
+        "userContext": {"userId": user},
+        "tokenMetadata": {"accessToken": "a", "expiresAt": 1, "scopes": []},
+        "security": {"ipAddress": "i", "userAgent": "u", "createdAt": 1, "lastAccessedAt": 1, "accessCount": 0},
+        "expiresAt": expires_at, "createdAt": 1
+    });
+    // Every required field is present with its type: this document always parses.
+    serde_json::from_value(document).unwrap_or_else(|e| panic!("example session: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn extra_members_may_not_shadow_schema_fields() {
-        let mut bad: SessionData = serde_json::from_value(serde_json::json!({
-            "sessionId": "a", "sessionToken": "t",
-            "userContext": {"userId": "u"},
-            "tokenMetadata": {"accessToken": "a", "expiresAt": 1, "scopes": []},
-            "security": {"ipAddress": "i", "userAgent": "u", "createdAt": 1, "lastAccessedAt": 1, "accessCount": 0},
-            "expiresAt": 200, "createdAt": 1
-        }))
-        .unwrap();
+        let mut bad = example("a", "u", 200);
         assert!(validate(&bad).is_ok());
         bad.user_context
             .extra

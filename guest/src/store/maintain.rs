@@ -167,14 +167,7 @@ mod tests {
     }
 
     fn session(id: &str) -> SessionData {
-        serde_json::from_value(serde_json::json!({
-            "sessionId": id, "sessionToken": "t",
-            "userContext": {"userId": "u"},
-            "tokenMetadata": {"accessToken": "a", "expiresAt": 1, "scopes": []},
-            "security": {"ipAddress": "i", "userAgent": "u", "createdAt": 1, "lastAccessedAt": 1, "accessCount": 0},
-            "expiresAt": 1000, "createdAt": 1
-        }))
-        .unwrap()
+        crate::document::example(id, "u", 1000)
     }
 
     fn meta(path: &std::path::Path) -> Meta {

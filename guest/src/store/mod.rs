@@ -314,14 +314,7 @@ mod tests {
     }
 
     pub(super) fn session(id: &str, user: &str, expires_at: u64) -> SessionData {
-        serde_json::from_value(serde_json::json!({
-            "sessionId": id, "sessionToken": "t",
-            "userContext": {"userId": user},
-            "tokenMetadata": {"accessToken": "a", "expiresAt": 1, "scopes": []},
-            "security": {"ipAddress": "i", "userAgent": "u", "createdAt": 1, "lastAccessedAt": 1, "accessCount": 0},
-            "expiresAt": expires_at, "createdAt": 1
-        }))
-        .unwrap()
+        crate::document::example(id, user, expires_at)
     }
 
     pub(super) fn access(session: &SessionData) -> (u64, u64) {
