@@ -32,15 +32,20 @@
 )]
 
 mod bindings;
+mod clock;
 mod convert;
 mod engine;
 mod error;
+mod lock;
+mod options;
 mod vault;
 
+pub use engine::COMPONENT;
 pub use error::Error;
+pub use options::VaultOptions;
 pub use session_vault_guest::{
     BackendKind, Clock, Durability, Extra, ImportFailure, ImportReport, KeyInfo, ManualClock,
     Report, Secret, Security, SecurityPatch, SessionData, SessionPatch, StoreError, SystemClock,
     TokenMetadata, TokenMetadataPatch, UserContext, UserContextPatch,
 };
-pub use vault::{COMPONENT, Vault, VaultOptions};
+pub use vault::Vault;

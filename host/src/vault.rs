@@ -1,24 +1,24 @@
 //! [`Vault`]: one open store, running the component in its own wasmtime store.
 
-use std::fs::{DirBuilder, File, TryLockError};
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
 
 use session_vault_guest::{
-    BackendKind, Clock, Durability, ImportReport, KeyInfo, Report, Secret, SessionData,
-    SessionPatch, StoreError, SystemClock,
+    BackendKind, ImportReport, KeyInfo, Report, Secret, SessionData, SessionPatch, StoreError,
+    SystemClock,
 };
-use wasmtime::component::{Component, Linker, ResourceAny};
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime::Store;
+use wasmtime::component::ResourceAny;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use crate::bindings::{SessionVault, SessionVaultPre, wit};
+use crate::bindings::{SessionVault, wit};
+use crate::clock::WallClock;
 use crate::convert;
+use crate::engine::{self, DEFAULT_MEMORY_LIMIT, Host};
 use crate::error::Error;
-
-/// The component built from `guest/` by this crate's build script.
-pub static COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/session-vault.wasm"));
+use crate::lock::{LOCK_TIMEOUT, lock_dir, prepare_dir};
+use crate::options::VaultOptions;
 
 /// The guest path under which the store directory is preopened.
 const GUEST_DIR: &str = "/store";
@@ -28,112 +28,6 @@ const LEGACY_DIR: &str = "/legacy";
 const REKEY_BATCH: u32 = 256;
 /// Legacy files imported per call into the component, between progress reports.
 const IMPORT_BATCH: usize = 512;
-/// How long a busy directory lock is retried by default before the open fails with `locked`.
-const LOCK_TIMEOUT: Duration = Duration::from_millis(100);
-/// Linear memory the component may grow to by default: scrypt needs 32 MiB at the
-/// default cost, a 16 MiB session a few copies of itself.
-const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
-
-/// How to open a [`Vault`]; `VaultOptions::default()` suits most uses.
-#[derive(Clone, Default)]
-pub struct VaultOptions {
-    max_session_bytes: Option<u32>,
-    clock: Option<Arc<dyn Clock + Send + Sync>>,
-    component: Option<PathBuf>,
-    compiled_cache: Option<PathBuf>,
-    durability: Durability,
-    backend: Option<BackendKind>,
-    memory_limit: Option<usize>,
-    legacy_source: Option<PathBuf>,
-    idle_timeout: Option<u64>,
-    lock_timeout: Option<Duration>,
-}
-
-impl VaultOptions {
-    /// The default options: 64 KiB sessions, the system clock, the embedded component.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Refuses sessions whose JSON exceeds `bytes` (1024 to 16 MiB) with `too-large`.
-    pub fn max_session_bytes(mut self, bytes: u32) -> Self {
-        self.max_session_bytes = Some(bytes);
-        self
-    }
-
-    /// Expires sessions not accessed for `timeout` (by `security.lastAccessedAt`), on top
-    /// of their absolute `expiresAt`. Off by default. See [`Vault::touch`].
-    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
-        self
-    }
-
-    /// How long `open` waits for another process (or vault) holding the directory to
-    /// let go before failing with [`StoreError::Locked`] (default 100 ms; zero: try once).
-    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
-        self.lock_timeout = Some(timeout);
-        self
-    }
-
-    /// Gives the component this clock as its wall clock (for tests: a
-    /// [`ManualClock`](crate::ManualClock)).
-    pub fn clock(mut self, clock: impl Clock + Send + Sync + 'static) -> Self {
-        self.clock = Some(Arc::new(clock));
-        self
-    }
-
-    /// Caps the component's linear memory (default 256 MiB). A call that needs more
-    /// fails with [`Error::Trap`] and leaves the vault unusable; the store on disk is
-    /// unaffected.
-    pub fn memory_limit(mut self, bytes: usize) -> Self {
-        self.memory_limit = Some(bytes);
-        self
-    }
-
-    /// Also gives the component read-only access to a directory written by the original
-    /// TypeScript store, for [`Vault::import_legacy`]. Nothing is ever written to it.
-    pub fn legacy_source(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.legacy_source = Some(dir.into());
-        self
-    }
-
-    /// Loads the component from this file instead of the embedded one.
-    pub fn component(mut self, path: impl Into<PathBuf>) -> Self {
-        self.component = Some(path.into());
-        self
-    }
-
-    /// How much of each session write and removal is on disk when the call returns
-    /// (default [`Durability::Durable`]; see the WIT `durability` enum for the trade-off).
-    pub fn durability(mut self, durability: Durability) -> Self {
-        self.durability = durability;
-        self
-    }
-
-    /// For a new store, where its sessions are kept (default [`BackendKind::Log`]);
-    /// an existing store keeps the backend it was created with, and asking it for the
-    /// other one is [`StoreError::InvalidInput`].
-    pub fn backend(mut self, backend: BackendKind) -> Self {
-        self.backend = Some(backend);
-        self
-    }
-
-    /// Keeps the compiled embedded component in `dir` and loads it from there in later
-    /// processes instead of compiling it again (~0.4 s): for short-lived processes such as
-    /// the CLI. A long-running process compiles once anyway. `dir` is created private
-    /// (0700); an artifact is loaded only if it and `dir` belong to this user and no one
-    /// else can write them, since loading runs its machine code. The first open in a
-    /// process decides; any failure of the cache just costs the compile.
-    pub fn compiled_cache(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.compiled_cache = Some(dir.into());
-        self
-    }
-
-    /// Opens the store in `dir` (created with mode 0700 if missing) with these options.
-    pub fn open(&self, dir: impl AsRef<Path>, secret: Secret) -> Result<Vault, Error> {
-        Vault::open_with(dir.as_ref(), secret, self)
-    }
-}
 
 /// An open session store: the session-vault component running in wasmtime over one
 /// directory, which this vault holds an exclusive advisory lock on until dropped.
@@ -162,16 +56,17 @@ impl Vault {
         Vault::open_with(dir.as_ref(), secret, &VaultOptions::default())
     }
 
-    fn open_with(dir: &Path, secret: Secret, options: &VaultOptions) -> Result<Vault, Error> {
+    /// Opens the store in `dir` with `options`, filling in the defaults of those not set.
+    pub(crate) fn open_with(
+        dir: &Path,
+        secret: Secret,
+        options: &VaultOptions,
+    ) -> Result<Vault, Error> {
         prepare_dir(dir)?;
         let lock = lock_dir(dir, options.lock_timeout.unwrap_or(LOCK_TIMEOUT))?;
         let pre = match &options.component {
-            None => embedded(options.compiled_cache.as_deref())?,
-            Some(path) => {
-                let engine = Engine::default();
-                let component = Component::from_file(&engine, path).map_err(Error::Component)?;
-                link(&engine, &component)?
-            }
+            None => engine::embedded(options.compiled_cache.as_deref())?,
+            Some(path) => engine::from_file(path)?,
         };
         let clock = options
             .clock
@@ -188,15 +83,11 @@ impl Vault {
             wasi.preopened_dir(legacy, LEGACY_DIR, FsPerms::ReadOnly)
                 .map_err(|e| preopen_error(legacy, e))?;
         }
-        let host = Host {
-            wasi: wasi.build(),
-            table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(options.memory_limit.unwrap_or(DEFAULT_MEMORY_LIMIT))
-                .build(),
-        };
-        let mut store = Store::new(pre.engine(), host);
-        store.limiter(|host| &mut host.limits);
+        let mut store = engine::store(
+            pre.engine(),
+            wasi.build(),
+            options.memory_limit.unwrap_or(DEFAULT_MEMORY_LIMIT),
+        );
         let bindings = pre.instantiate(&mut store).map_err(Error::Component)?;
         let config = wit::Config {
             secret: convert::secret_to_wit(&secret),
@@ -446,111 +337,6 @@ fn settle<T>(outcome: wasmtime::Result<Result<T, wit::Error>>) -> Result<T, Erro
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(Error::Store(convert::error_from_wit(error))),
         Err(trap) => Err(Error::Trap(trap)),
-    }
-}
-
-/// Creates `dir` with mode 0700, or tightens an existing one to 0700.
-fn prepare_dir(dir: &Path) -> Result<(), StoreError> {
-    let context = || format!("creating {}", dir.display());
-    let mut builder = DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .map_err(|e| StoreError::io(context(), e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let metadata = std::fs::metadata(dir).map_err(|e| StoreError::io(context(), e))?;
-        if metadata.permissions().mode() & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
-                StoreError::io(format!("restricting {} to mode 0700", dir.display()), e)
-            })?;
-        }
-    }
-    Ok(())
-}
-
-/// Takes an exclusive advisory lock on the directory itself (flock on Unix), so it
-/// needs no lock file and is released by the kernel if the process dies.
-///
-/// A busy lock is retried for up to `timeout` before it counts as `locked`. Even a short
-/// one matters: a lock just released can stay held for a moment, because a thread of this
-/// process that forks a child shares every descriptor with it until the child execs.
-fn lock_dir(dir: &Path, timeout: Duration) -> Result<File, StoreError> {
-    let file =
-        File::open(dir).map_err(|e| StoreError::io(format!("opening {}", dir.display()), e))?;
-    let start = std::time::Instant::now();
-    let mut pause = Duration::from_millis(1);
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {
-                std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
-                pause = (pause * 2).min(Duration::from_millis(20));
-            }
-            Err(TryLockError::WouldBlock) => return Err(StoreError::Locked),
-            Err(TryLockError::Error(e)) => {
-                return Err(StoreError::io(format!("locking {}", dir.display()), e));
-            }
-        }
-    }
-}
-
-/// The embedded component, compiled (or loaded from `cache`) and linked once per process.
-fn embedded(cache: Option<&Path>) -> Result<SessionVaultPre<Host>, Error> {
-    static LINKED: Mutex<Option<SessionVaultPre<Host>>> = Mutex::new(None);
-    let mut linked = LINKED.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(pre) = linked.as_ref() {
-        return Ok(pre.clone());
-    }
-    let engine = Engine::default();
-    let component = match cache {
-        Some(dir) => crate::engine::compiled::load(&engine, COMPONENT, dir),
-        None => Component::new(&engine, COMPONENT),
-    }
-    .map_err(Error::Component)?;
-    let pre = link(&engine, &component)?;
-    *linked = Some(pre.clone());
-    Ok(pre)
-}
-
-fn link(engine: &Engine, component: &Component) -> Result<SessionVaultPre<Host>, Error> {
-    let mut linker = Linker::<Host>::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::Component)?;
-    let pre = linker
-        .instantiate_pre(component)
-        .map_err(Error::Component)?;
-    SessionVaultPre::new(pre).map_err(Error::Component)
-}
-
-/// The state the component's WASI imports run against.
-struct Host {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limits: StoreLimits,
-}
-
-impl WasiView for Host {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-/// A [`Clock`] as the component's `wasi:clocks/wall-clock`.
-struct WallClock(Arc<dyn Clock + Send + Sync>);
-
-impl wasmtime_wasi::HostWallClock for WallClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_millis(1)
-    }
-
-    fn now(&self) -> Duration {
-        Duration::from_millis(self.0.now())
     }
 }
 
