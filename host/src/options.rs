@@ -1,14 +1,11 @@
-//! [`VaultOptions`]: how a [`Vault`] is opened. Only records the choices;
-//! `Vault::open_with` applies them and their defaults.
+//! [`VaultOptions`]: how a vault is opened. Only records the choices;
+//! `Vault::open_with` (in `vault.rs`, with `VaultOptions::open`) applies them and their defaults.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_vault_guest::{BackendKind, Clock, Durability, Secret};
-
-use crate::error::Error;
-use crate::vault::Vault;
+use session_vault_guest::{BackendKind, Clock, Durability};
 
 /// How to open a [`Vault`]; `VaultOptions::default()` suits most uses.
 #[derive(Clone, Default)]
@@ -107,10 +104,5 @@ impl VaultOptions {
     pub fn compiled_cache(mut self, dir: impl Into<PathBuf>) -> Self {
         self.compiled_cache = Some(dir.into());
         self
-    }
-
-    /// Opens the store in `dir` (created with mode 0700 if missing) with these options.
-    pub fn open(&self, dir: impl AsRef<Path>, secret: Secret) -> Result<Vault, Error> {
-        Vault::open_with(dir.as_ref(), secret, self)
     }
 }

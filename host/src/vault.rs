@@ -46,6 +46,13 @@ pub struct Vault {
     _lock: File,
 }
 
+impl VaultOptions {
+    /// Opens the store in `dir` (created with mode 0700 if missing) with these options.
+    pub fn open(&self, dir: impl AsRef<Path>, secret: Secret) -> Result<Vault, Error> {
+        Vault::open_with(dir.as_ref(), secret, self)
+    }
+}
+
 impl Vault {
     /// Opens the store in `dir` with the default options.
     ///

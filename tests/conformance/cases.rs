@@ -828,7 +828,7 @@ pub fn migrate_moves_every_session_there_and_back<F: Front>() {
 
 /// Instantiates the suite for one front and one backend: `files` runs every case, `log`
 /// the cases that do not look at the `files` layout (the log's own damage and recovery
-/// cases are in `guest/src/log.rs`).
+/// cases are in `guest/src/backend/log/`).
 #[macro_export]
 macro_rules! suite {
     ($module:ident, $front:ty, files) => {
