@@ -27,6 +27,17 @@ impl<D: Dir> Medium<D> {
         requested: Option<BackendKind>,
         durability: Durability,
     ) -> Result<Self, StoreError> {
+        Self::open_with_segment_limit(dir, requested, durability, log::SEGMENT_LIMIT)
+    }
+
+    /// [`Medium::open`] with a `log` backend's segments closed past `limit` bytes (see
+    /// [`Log::open_with_segment_limit`]).
+    pub fn open_with_segment_limit(
+        dir: D,
+        requested: Option<BackendKind>,
+        durability: Durability,
+        limit: u64,
+    ) -> Result<Self, StoreError> {
         let recorded = match disk::read_meta(&dir)? {
             Some(bytes) => Some(settle(&dir, Meta::parse(&bytes)?)?.backend),
             None => None,
@@ -38,12 +49,17 @@ impl<D: Dir> Medium<D> {
             (Some(recorded), _) => recorded,
             (None, requested) => requested.unwrap_or_default(),
         };
-        Self::of_kind(dir, kind, durability)
+        Self::of_kind(dir, kind, durability, limit)
     }
 
-    fn of_kind(dir: D, kind: BackendKind, durability: Durability) -> Result<Self, StoreError> {
+    fn of_kind(
+        dir: D,
+        kind: BackendKind,
+        durability: Durability,
+        limit: u64,
+    ) -> Result<Self, StoreError> {
         Ok(match kind {
-            BackendKind::Log => Medium::Log(Log::open(dir, durability)?),
+            BackendKind::Log => Medium::Log(Log::open_with_segment_limit(dir, durability, limit)?),
             _ => Medium::Files(Files::with_durability(dir, durability)),
         })
     }
@@ -79,7 +95,7 @@ impl<D: Dir> Medium<D> {
         write_meta(&dir, &meta)?;
         discard(&dir, to)?;
         // Copies are always synced: the commit below must not outrun them.
-        let mut target = Self::of_kind(dir.clone(), to, Durability::Durable)?;
+        let mut target = Self::of_kind(dir.clone(), to, Durability::Durable, log::SEGMENT_LIMIT)?;
         let listing = self.list()?;
         let limit = u64::from(crate::document::MAX_MAX_SESSION_BYTES) + 64;
         let mut moved = 0;
@@ -110,7 +126,7 @@ impl<D: Dir> Medium<D> {
         write_meta(&dir, &meta)?;
         drop(target);
         // Committed: from here the store is `to`, whatever happens next.
-        *self = Self::of_kind(dir.clone(), to, durability)?;
+        *self = Self::of_kind(dir.clone(), to, durability, log::SEGMENT_LIMIT)?;
         discard(&dir, from)?;
         meta.migrated_from = None;
         write_meta(&dir, &meta)?;

@@ -1,11 +1,11 @@
 //! The store directory on the host side: created private (0700) and held under an
 //! exclusive lock for as long as a vault has it open.
 
-use std::fs::{DirBuilder, File, TryLockError};
+use std::fs::{File, TryLockError};
 use std::path::Path;
 use std::time::Duration;
 
-use session_vault_guest::StoreError;
+use session_vault_guest::{StdDir, StoreError};
 
 /// How long a busy directory lock is retried by default before the open fails with `locked`.
 pub const LOCK_TIMEOUT: Duration = Duration::from_millis(100);
@@ -13,13 +13,43 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_millis(100);
 /// Creates `dir` with mode 0700, or tightens an existing one to 0700.
 pub fn prepare_dir(dir: &Path) -> Result<(), StoreError> {
     let context = || format!("creating {}", dir.display());
-    let mut builder = DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .map_err(|e| StoreError::io(context(), e))?;
+    // The missing directories, each synced into its parent: a power loss after the first
+    // acknowledged write must not take the new store's directory away.
+    let mut base = dir;
+    let mut missing = Vec::new();
+    while std::fs::symlink_metadata(base).is_err() {
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name);
+                base = parent;
+            }
+            _ => break,
+        }
+    }
+    if !missing.is_empty() {
+        let base = if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        };
+        let path: Vec<&str> = (missing.iter().rev())
+            .map(|name| name.to_str())
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                StoreError::io(
+                    context(),
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "not UTF-8"),
+                )
+            })?;
+        session_vault_guest::fs::create_dirs(&StdDir::new(base), &path.join("/"))
+            .map_err(|e| StoreError::io(context(), e))?;
+    }
+    if !std::fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Err(StoreError::io(
+            context(),
+            std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+        ));
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

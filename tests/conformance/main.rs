@@ -18,6 +18,7 @@ mod keys;
 mod legacy;
 mod log_cases;
 mod model;
+mod power_cut;
 
 suite!(api, crate::front::Api, files);
 suite!(cli, crate::front::Cli, files);

@@ -145,8 +145,7 @@ impl<D: Dir> Backend for Files<D> {
         crypto::random(&mut suffix)?;
         let target = format!("{QUARANTINE_DIR}/{name}.{}", hex::encode(suffix));
         let context = || format!("moving {name} to {QUARANTINE_DIR}/");
-        self.dir
-            .create_dir(QUARANTINE_DIR)
+        crate::fs::create_dirs(&self.dir, QUARANTINE_DIR)
             .and_then(|()| self.dir.rename(&name, &target))
             .and_then(|()| self.dir.sync(QUARANTINE_DIR))
             .and_then(|()| self.dir.sync(""))

@@ -5,6 +5,7 @@
 //! fixed names: they never contain `..` or start with `/`.
 
 pub mod fault;
+pub mod power_cut;
 #[cfg(target_family = "wasm")]
 pub(crate) mod wasi;
 
@@ -207,7 +208,10 @@ impl Dir for StdDir {
     }
 
     fn create_dir(&self, path: &str) -> io::Result<()> {
-        match std::fs::create_dir(self.path(path)) {
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        match builder.create(self.path(path)) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
             other => other,
         }
@@ -216,6 +220,23 @@ impl Dir for StdDir {
     fn sync(&self, path: &str) -> io::Result<()> {
         std::fs::File::open(self.path(path))?.sync_all()
     }
+}
+
+/// Creates directory `path` under `root` with every missing directory above it, each
+/// made durable in turn: a new directory's name is synced in its parent before anything
+/// is created inside it, so nothing acknowledged later can vanish with the directory.
+pub fn create_dirs<D: Dir>(root: &D, path: &str) -> io::Result<()> {
+    let mut parent = String::new();
+    for part in path.split('/').filter(|part| !part.is_empty()) {
+        let here = match parent.as_str() {
+            "" => part.to_owned(),
+            _ => format!("{parent}/{part}"),
+        };
+        root.create_dir(&here)?;
+        root.sync(&parent)?;
+        parent = here;
+    }
+    Ok(())
 }
 
 /// The names in a directory, sorted: what tests compare against.

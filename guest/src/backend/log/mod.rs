@@ -39,7 +39,7 @@ use record::Kind;
 pub const RECORD_HEADER: usize = record::HEADER;
 /// A segment is closed (and its hint written) and a new one started past this size. It
 /// also bounds what open replays record by record: the newest segment.
-const SEGMENT_LIMIT: u64 = 16 << 20;
+pub const SEGMENT_LIMIT: u64 = 16 << 20;
 /// Compaction runs after a write once the segments hold this much...
 const COMPACT_MIN_BYTES: u64 = 16 << 20;
 /// ...and less than this fraction of it is live.
@@ -170,11 +170,18 @@ impl<D: Dir> Log<D> {
     /// replays the rest, cutting a torn tail off the newest and quarantining damaged
     /// records elsewhere.
     pub fn open(dir: D, durability: Durability) -> Result<Self, StoreError> {
-        Self::open_with_limit(dir, durability, SEGMENT_LIMIT)
+        Self::open_with_segment_limit(dir, durability, SEGMENT_LIMIT)
     }
 
-    fn open_with_limit(dir: D, durability: Durability, limit: u64) -> Result<Self, StoreError> {
-        dir.create_dir(LOG_DIR)
+    /// [`Log::open`] with segments closed past `limit` bytes instead of
+    /// [`SEGMENT_LIMIT`]: small segments make tests roll over and write hints often.
+    pub fn open_with_segment_limit(
+        dir: D,
+        durability: Durability,
+        limit: u64,
+    ) -> Result<Self, StoreError> {
+        // Synced into the store directory before any segment in it is acknowledged.
+        crate::fs::create_dirs(&dir, LOG_DIR)
             .map_err(|e| StoreError::io(format!("creating {LOG_DIR}/"), e))?;
         let mut log = Log {
             dir,
@@ -336,8 +343,7 @@ impl<D: Dir> Backend for Log<D> {
             layout::session_name(id),
             hex::encode(suffix)
         );
-        self.dir
-            .create_dir(QUARANTINE_DIR)
+        crate::fs::create_dirs(&self.dir, QUARANTINE_DIR)
             .map_err(|e| StoreError::io(format!("creating {QUARANTINE_DIR}/"), e))?;
         disk::replace(&self.dir, &name, &bytes, Durability::Durable)?;
         self.append(Kind::Tombstone, id, &[], 0, true)?;
@@ -451,7 +457,7 @@ mod tests {
     }
 
     pub(super) fn small(path: &std::path::Path) -> Log<StdDir> {
-        Log::open_with_limit(StdDir::new(path), Durability::Durable, 256).unwrap()
+        Log::open_with_segment_limit(StdDir::new(path), Durability::Durable, 256).unwrap()
     }
 
     pub(super) fn hints(path: &std::path::Path) -> Vec<String> {

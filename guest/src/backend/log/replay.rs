@@ -244,8 +244,7 @@ impl<D: Dir> Log<D> {
         bytes: &[u8],
     ) -> Result<(), StoreError> {
         let name = format!("{QUARANTINE_DIR}/{segment:016x}.seg.{offset:016x}.damaged");
-        self.dir
-            .create_dir(QUARANTINE_DIR)
+        crate::fs::create_dirs(&self.dir, QUARANTINE_DIR)
             .map_err(|e| StoreError::io(format!("creating {QUARANTINE_DIR}/"), e))?;
         // Replayed again at every open until compaction drops it: write it once.
         if self
