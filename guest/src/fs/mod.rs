@@ -208,6 +208,8 @@ impl Dir for StdDir {
     }
 
     fn create_dir(&self, path: &str) -> io::Result<()> {
+        // The mode is set on unix only.
+        #[allow(unused_mut)]
         let mut builder = std::fs::DirBuilder::new();
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
