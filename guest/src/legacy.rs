@@ -114,10 +114,13 @@ impl<D: Dir> LegacyStore<D> {
     /// while at least one well-formed file exists, the secret is wrong (`wrong-key`).
     /// A store whose first file decrypts costs one decryption to check.
     pub fn open(dir: D, secret: &str) -> Result<Self, StoreError> {
-        let legacy = LegacyStore {
-            dir,
-            key: key(secret)?,
-        };
+        Self::with_key(dir, key(secret)?)
+    }
+
+    /// [`LegacyStore::open`] with the key [`key`] derived from the secret, so that
+    /// importing many directories runs scrypt once.
+    pub fn with_key(dir: D, key: Key) -> Result<Self, StoreError> {
+        let legacy = LegacyStore { dir, key };
         let mut unauthentic = 0;
         for file in legacy.files()? {
             match legacy.read(&file) {
