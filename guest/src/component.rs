@@ -13,7 +13,7 @@ use crate::fs::wasi::WasiDir;
 use crate::keyring::Secret;
 use crate::legacy::LegacyStore;
 use crate::medium::Medium;
-use crate::store::{Config, Report, Store, SystemClock};
+use crate::store::{Config, Erase, Report, Store, SystemClock};
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -93,6 +93,10 @@ impl wit::GuestStore for StoreResource {
         let mut store_config = Config::new(secret_from_wit(config.secret));
         store_config.max_session_bytes = config.max_session_bytes;
         store_config.idle_timeout = config.idle_timeout;
+        store_config.erase = match config.erase {
+            None | Some(wit::Erase::Deferred) => Erase::Deferred,
+            Some(wit::Erase::Immediate) => Erase::Immediate,
+        };
         let durability = match config.durability {
             None | Some(wit::Durability::Durable) => Durability::Durable,
             Some(wit::Durability::Relaxed) => Durability::Relaxed,
@@ -194,6 +198,17 @@ impl wit::GuestStore for StoreResource {
             quarantined: report.quarantined,
             newly_quarantined: report.newly_quarantined,
             foreign: report.foreign,
+            dead_bytes: report.dead_bytes,
+            oldest_key: report.oldest_key,
+        })
+    }
+
+    fn compact(&self, limit: u32) -> WitResult<wit::CompactProgress> {
+        let progress = self.store.borrow_mut().compact(u64::from(limit))?;
+        Ok(wit::CompactProgress {
+            segments: progress.segments,
+            remaining: progress.remaining,
+            reclaimed: progress.reclaimed,
         })
     }
 }

@@ -42,4 +42,7 @@ pub use fs::{Dir, StdDir};
 pub use keyring::Secret;
 pub use legacy::{ImportFailure, ImportReport, LegacyStore};
 pub use medium::Medium;
-pub use store::{Clock, Config, KeyInfo, ManualClock, RekeyProgress, Report, Store, SystemClock};
+pub use store::{
+    Clock, Compaction, Config, Erase, KeyInfo, ManualClock, RekeyProgress, Report, Store,
+    SystemClock,
+};

@@ -3,7 +3,9 @@
 
 use crate::backend::layout::META_FILE;
 use crate::backend::log::{self, Log};
-use crate::backend::{Backend, BackendKind, Durability, Files, Listing, Summaries};
+use crate::backend::{
+    Backend, BackendKind, Compaction, Durability, Files, Listing, Summaries, Usage,
+};
 use crate::backend::{disk, files};
 use crate::error::StoreError;
 use crate::fs::Dir;
@@ -220,6 +222,12 @@ impl<D: Dir> Backend for Medium<D> {
     }
     fn compact(&mut self) -> Result<(), StoreError> {
         delegate!(self, b => b.compact())
+    }
+    fn compact_step(&mut self, limit: u64) -> Result<Compaction, StoreError> {
+        delegate!(self, b => b.compact_step(limit))
+    }
+    fn usage(&mut self) -> Result<Usage, StoreError> {
+        delegate!(self, b => b.usage())
     }
     fn keeps_summaries(&self) -> bool {
         delegate!(self, b => b.keeps_summaries())

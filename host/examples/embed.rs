@@ -64,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         idle_timeout: None,
         durability: None,
         backend: None,
+        erase: None,
     };
     let vault = sessions
         .call_open(&mut store, &config)?

@@ -4,9 +4,9 @@ use std::io;
 
 use serde_json::Value;
 use session_vault_guest::{
-    BackendKind, Durability, Extra, ImportFailure, ImportReport, KeyInfo, Report, Secret, Security,
-    SecurityPatch, SessionData, SessionPatch, StoreError, TokenMetadata, TokenMetadataPatch,
-    UserContext, UserContextPatch,
+    BackendKind, Durability, Erase, Extra, ImportFailure, ImportReport, KeyInfo, Report, Secret,
+    Security, SecurityPatch, SessionData, SessionPatch, StoreError, TokenMetadata,
+    TokenMetadataPatch, UserContext, UserContextPatch,
 };
 
 use crate::bindings::wit;
@@ -68,6 +68,17 @@ pub fn report_from_wit(r: wit::Report) -> Report {
         quarantined: r.quarantined,
         newly_quarantined: r.newly_quarantined,
         foreign: r.foreign,
+        dead_bytes: r.dead_bytes,
+        oldest_key: r.oldest_key,
+    }
+}
+
+/// An erase mode as the WIT enum.
+pub fn erase_to_wit(erase: Erase) -> wit::Erase {
+    match erase {
+        Erase::Immediate => wit::Erase::Immediate,
+        // `Erase` is non-exhaustive: anything newer than this host erases deferred.
+        _ => wit::Erase::Deferred,
     }
 }
 

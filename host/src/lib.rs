@@ -44,8 +44,8 @@ pub use engine::COMPONENT;
 pub use error::Error;
 pub use options::VaultOptions;
 pub use session_vault_guest::{
-    BackendKind, Clock, Durability, Extra, ImportFailure, ImportReport, KeyInfo, ManualClock,
-    Report, Secret, Security, SecurityPatch, SessionData, SessionPatch, StoreError, SystemClock,
-    TokenMetadata, TokenMetadataPatch, UserContext, UserContextPatch,
+    BackendKind, Clock, Compaction, Durability, Erase, Extra, ImportFailure, ImportReport, KeyInfo,
+    ManualClock, Report, Secret, Security, SecurityPatch, SessionData, SessionPatch, StoreError,
+    SystemClock, TokenMetadata, TokenMetadataPatch, UserContext, UserContextPatch,
 };
 pub use vault::Vault;

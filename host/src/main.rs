@@ -17,6 +17,15 @@ use cli::exit::{self, Usage};
 const STDIN_LIMIT: u64 = 16 * 1024 * 1024 + 1;
 
 fn main() -> ExitCode {
+    // Everything this process creates (the store's files, written through the
+    // component's WASI calls, which cannot set a mode) is private: 0600 files, 0700
+    // directories.
+    #[cfg(unix)]
+    // SAFETY: umask only sets this process's file mode creation mask; it cannot fail.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::umask(0o077);
+    }
     let args = Args::parse();
     let outcome = run(&args);
     cli::bench::peak::report();
@@ -105,6 +114,10 @@ fn execute(vault: &mut Vault, command: &StoreCommand) -> anyhow::Result<u8> {
             print(&serde_json::json!({ "removed": vault.revoke_user(user)? }))
         }
         StoreCommand::Check => print(&vault.check()?),
+        StoreCommand::Compact => {
+            let reclaimed = vault.compact(cli::progress::reporter("compacting segments", 1))?;
+            print(&serde_json::json!({ "reclaimed": reclaimed }))
+        }
         StoreCommand::Key { action } => match action {
             KeyAction::Add { new_secret_file } => {
                 let secret = cli::secret::load_new(new_secret_file.as_deref())?;
@@ -182,6 +195,9 @@ pub fn options(args: &Args) -> anyhow::Result<VaultOptions> {
     }
     if let Some(backend) = args.backend {
         options = options.backend(backend.into());
+    }
+    if let Some(erase) = args.erase {
+        options = options.erase(erase.into());
     }
     if let Some(ms) = args.idle_timeout_ms {
         options = options.idle_timeout(std::time::Duration::from_millis(ms));

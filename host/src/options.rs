@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_vault_guest::{BackendKind, Clock, Durability};
+use session_vault_guest::{BackendKind, Clock, Durability, Erase};
 
 /// How to open a [`Vault`]; `VaultOptions::default()` suits most uses.
 #[derive(Clone, Default)]
@@ -15,6 +15,7 @@ pub struct VaultOptions {
     pub(crate) component: Option<PathBuf>,
     pub(crate) compiled_cache: Option<PathBuf>,
     pub(crate) durability: Durability,
+    pub(crate) erase: Erase,
     pub(crate) backend: Option<BackendKind>,
     pub(crate) memory_limit: Option<usize>,
     pub(crate) legacy_source: Option<PathBuf>,
@@ -75,6 +76,13 @@ impl VaultOptions {
     /// Loads the component from this file instead of the embedded one.
     pub fn component(mut self, path: impl Into<PathBuf>) -> Self {
         self.component = Some(path.into());
+        self
+    }
+
+    /// When removed sessions are erased from the disk (default [`Erase::Deferred`]: at
+    /// the next compaction; see the WIT `erase` enum).
+    pub fn erase(mut self, erase: Erase) -> Self {
+        self.erase = erase;
         self
     }
 

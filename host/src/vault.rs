@@ -102,6 +102,7 @@ impl Vault {
             max_session_bytes: options.max_session_bytes,
             idle_timeout: options.idle_timeout,
             durability: Some(convert::durability_to_wit(options.durability)),
+            erase: Some(convert::erase_to_wit(options.erase)),
             backend: options.backend.map(convert::backend_to_wit),
         };
         let opened = bindings
@@ -214,7 +215,24 @@ impl Vault {
         }
     }
 
-    /// Retires key `id`; refused while any session still depends on it.
+    /// Compacts the store (the `log` backend's segments, oldest first), calling
+    /// `progress(done, total)` segments after each step; returns the bytes reclaimed.
+    /// Safe to interrupt at any point: what was not compacted is compacted next time.
+    pub fn compact(&mut self, mut progress: impl FnMut(u64, u64)) -> Result<u64, Error> {
+        let (mut done, mut reclaimed) = (0, 0);
+        loop {
+            let step = self.call(|api, store, handle| api.call_compact(store, handle, 1))?;
+            done += step.segments;
+            reclaimed += step.reclaimed;
+            progress(done, done + step.remaining);
+            if step.remaining == 0 || step.segments == 0 {
+                return Ok(reclaimed);
+            }
+        }
+    }
+
+    /// Retires key `id`; refused while any session still depends on it. When it returns,
+    /// no record sealed under the key is left on disk.
     pub fn retire_key(&mut self, id: u32) -> Result<(), Error> {
         self.call(|api, store, handle| api.call_retire_key(store, handle, id))
     }

@@ -891,6 +891,11 @@ macro_rules! suite {
             invalid_ids_are_refused_on_every_operation,
             legacy_import_with_a_wrong_secret_writes_nothing,
             missing_metadata_beside_sessions_is_refused,
+            after_rekey_and_retire_no_record_opens_under_the_retired_key,
+            retire_refuses_while_quarantine_holds_files,
+            removed_sessions_leave_no_record_after_compact,
+            immediate_erase_leaves_no_record_of_removed_sessions,
+            files_are_0600_and_directories_0700,
         );
     };
     (@cases $front:ty, $backend:ident; $($case:ident),* $(,)?) => {
@@ -905,6 +910,7 @@ macro_rules! suite {
     };
 }
 
+pub use crate::erasure::*;
 pub use crate::keys::*;
 pub use crate::legacy::*;
 pub use crate::log_cases::*;

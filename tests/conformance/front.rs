@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use session_vault::{
-    BackendKind, Durability, ManualClock, Secret, SessionData, SessionPatch, StoreError, Vault,
-    VaultOptions,
+    BackendKind, Durability, Erase, ManualClock, Secret, SessionData, SessionPatch, StoreError,
+    Vault, VaultOptions,
 };
 use session_vault_guest::{Config, LegacyStore, Medium, StdDir, Store};
 
@@ -34,6 +34,8 @@ pub struct Setup {
     pub durability: Durability,
     /// The backend every front creates the store with.
     pub backend: BackendKind,
+    /// When every front's store erases removed sessions.
+    pub erase: Erase,
 }
 
 thread_local! {
@@ -87,6 +89,7 @@ impl Setup {
             idle_timeout: None,
             durability: Durability::Durable,
             backend: BACKEND.get(),
+            erase: Erase::Deferred,
         }
     }
 
@@ -189,6 +192,9 @@ pub trait Front: Sized {
     const LOCKS: bool;
     /// Whether the front opens the store anew for every operation (the CLI).
     const REOPENS: bool;
+    /// Whether every file the front's store writes is 0600 whatever the umask (the CLI
+    /// sets its own; the native core sets modes; the library leaves them to the process).
+    const PRIVATE_FILES: bool;
 
     fn open(setup: &Setup) -> Result<Self, Fail>;
     /// `create` with a document as JSON text, which may be malformed.
@@ -211,6 +217,8 @@ pub trait Front: Sized {
     /// `rekey` to the end; how many sessions were re-encrypted.
     fn rekey(&mut self) -> Result<u64, Fail>;
     fn retire_key(&mut self, id: u32) -> Result<(), Fail>;
+    /// `compact` to the end; the bytes reclaimed.
+    fn compact(&mut self) -> Result<u64, Fail>;
     /// Moves the store to `to` ("files" or "log"); how many sessions moved.
     fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail>;
     /// `import-legacy` from `from` with the legacy `secret`.
@@ -278,12 +286,14 @@ fn api_fail(error: session_vault::Error) -> Fail {
 impl Front for Api {
     const LOCKS: bool = true;
     const REOPENS: bool = false;
+    const PRIVATE_FILES: bool = false;
 
     fn open(setup: &Setup) -> Result<Self, Fail> {
         let mut options = VaultOptions::new()
             .clock(setup.clock.clone())
             .durability(setup.durability)
-            .backend(setup.backend);
+            .backend(setup.backend)
+            .erase(setup.erase);
         if let Some(max) = setup.max_session_bytes {
             options = options.max_session_bytes(max);
         }
@@ -382,6 +392,10 @@ impl Front for Api {
         self.vault().retire_key(id).map_err(api_fail)
     }
 
+    fn compact(&mut self) -> Result<u64, Fail> {
+        self.vault().compact(|_, _| {}).map_err(api_fail)
+    }
+
     fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {
         self.vault().migrate(to).map_err(api_fail)
     }
@@ -419,6 +433,7 @@ pub struct Cli {
     max_session_bytes: Option<u32>,
     idle_timeout: Option<u64>,
     durability: Durability,
+    erase: Erase,
     /// Given to the first command, which creates the store; later ones use what it recorded.
     backend: Option<BackendKind>,
 }
@@ -479,6 +494,9 @@ impl Cli {
         if let Some(backend) = self.backend {
             command.arg("--backend").arg(backend.name());
         }
+        if self.erase == Erase::Immediate {
+            command.arg("--erase").arg("immediate");
+        }
         command.args(args);
         let mut child = command.spawn().expect("starting session-vault");
         if let Some(text) = stdin {
@@ -529,6 +547,7 @@ fn error_kind(code: i32, stderr: &str) -> Fail {
 impl Front for Cli {
     const LOCKS: bool = true;
     const REOPENS: bool = true;
+    const PRIVATE_FILES: bool = true;
 
     fn open(setup: &Setup) -> Result<Self, Fail> {
         let cli = Cli {
@@ -538,6 +557,7 @@ impl Front for Cli {
             max_session_bytes: setup.max_session_bytes,
             idle_timeout: setup.idle_timeout,
             durability: setup.durability,
+            erase: setup.erase,
             backend: Some(setup.backend),
         };
         // Every command opens the store; `count` shows whether it opens.
@@ -630,6 +650,10 @@ impl Front for Cli {
             .map(drop)
     }
 
+    fn compact(&mut self) -> Result<u64, Fail> {
+        Ok(Self::number(self.run(&["compact"], None)?, "reclaimed"))
+    }
+
     fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {
         let out = self.run(&["migrate", "--to", to.name()], None)?;
         assert_eq!(out["backend"], to.name());
@@ -685,12 +709,17 @@ fn native_fail(error: StoreError) -> Fail {
 impl Front for Native {
     const LOCKS: bool = false;
     const REOPENS: bool = false;
+    const PRIVATE_FILES: bool = true;
 
     fn open(setup: &Setup) -> Result<Self, Fail> {
-        std::fs::create_dir_all(&setup.dir).expect("creating the store directory");
+        // Created private, as the host creates it.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&setup.dir)
+            .expect("creating the store directory");
         let mut config = Config::new(setup.secret.secret());
         config.max_session_bytes = setup.max_session_bytes;
         config.idle_timeout = setup.idle_timeout;
+        config.erase = setup.erase;
         let backend = Medium::open(
             StdDir::new(&setup.dir),
             Some(setup.backend),
@@ -778,6 +807,17 @@ impl Front for Native {
 
     fn retire_key(&mut self, id: u32) -> Result<(), Fail> {
         self.0.retire_key(id).map_err(native_fail)
+    }
+
+    fn compact(&mut self) -> Result<u64, Fail> {
+        let mut reclaimed = 0;
+        loop {
+            let step = self.0.compact(2).map_err(native_fail)?;
+            reclaimed += step.reclaimed;
+            if step.remaining == 0 {
+                return Ok(reclaimed);
+            }
+        }
     }
 
     fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {

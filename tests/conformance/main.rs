@@ -12,6 +12,7 @@ mod cases;
 mod concurrency;
 mod crash;
 mod crash_load;
+mod erasure;
 mod faults;
 mod front;
 mod keys;

@@ -39,6 +39,28 @@ pub struct Summaries {
     pub foreign: u64,
 }
 
+/// How far a compaction got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Compaction {
+    /// Units (log segments) compacted by this step.
+    pub segments: u64,
+    /// Units still to compact; 0 when the medium holds no dead record.
+    pub remaining: u64,
+    /// Bytes reclaimed by this step.
+    pub reclaimed: u64,
+}
+
+/// What a medium holds besides its live blobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Bytes of removed or replaced records still on the medium.
+    pub dead_bytes: u64,
+    /// The key ids that sealed records on the medium name (sessions, summaries and
+    /// stamps, live or dead).
+    pub key_ids: std::collections::BTreeSet<u32>,
+}
+
 /// Where encrypted sessions are kept.
 pub trait Backend {
     /// Which backend this is.
@@ -72,10 +94,21 @@ pub trait Backend {
     fn quarantine(&mut self, id: &str) -> Result<(), StoreError>;
     /// How many blobs have been quarantined.
     fn quarantined(&mut self) -> Result<u64, StoreError>;
-    /// Reclaims the space of removed and replaced blobs, if the medium keeps any.
+    /// Reclaims the space of removed and replaced blobs, if the medium keeps any: when
+    /// it returns, no record of a removed blob or of a replaced version is left.
     fn compact(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
+    /// One step of [`Backend::compact`], for progress: reclaims up to `limit` units (log
+    /// segments) and says how many remain; safe to stop between steps.
+    fn compact_step(&mut self, limit: u64) -> Result<Compaction, StoreError> {
+        let _ = limit;
+        self.compact()?;
+        Ok(Compaction::default())
+    }
+    /// What the medium holds besides the live blobs: dead bytes, and the oldest key id
+    /// any sealed record on it names.
+    fn usage(&mut self) -> Result<Usage, StoreError>;
     /// Whether [`Backend::write`]'s summary is stored (so worth sealing).
     fn keeps_summaries(&self) -> bool {
         false

@@ -67,6 +67,16 @@ pub struct Header {
     pub nonce: [u8; NONCE_LEN],
 }
 
+/// The key id a sealed record's header names, of any kind; `None` if `sealed` does not
+/// start with a v1 header.
+pub fn key_id(sealed: &[u8]) -> Option<u32> {
+    let header = sealed.get(..HEADER_LEN)?;
+    if header.get(..4)? != MAGIC || header.get(4) != Some(&VERSION) {
+        return None;
+    }
+    Some(u32::from_le_bytes(header.get(6..10)?.try_into().ok()?))
+}
+
 /// Encrypts `plaintext` as the `kind` record of session `id`.
 pub fn encode(
     kind: Kind,

@@ -5,6 +5,7 @@ use crate::backend::Backend;
 use crate::backend::layout::MAX_META_LEN;
 use crate::error::StoreError;
 use crate::keyring::Secret;
+use crate::seal::format;
 
 impl<B: Backend, C: Clock> Store<B, C> {
     /// Adds the key of `secret`: a new secret becomes the current key; the secret of a
@@ -62,6 +63,8 @@ impl<B: Backend, C: Clock> Store<B, C> {
             match self.read(&id) {
                 Ok(Some(session)) => {
                     self.write(&session)?;
+                    // Its access fields are in the new file; the stamp is under the old key.
+                    self.drop_stamp(&id);
                     progress.rekeyed += 1;
                 }
                 Ok(None) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
@@ -76,7 +79,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
         Ok(progress)
     }
 
-    /// Retires key `id`, refusing while any session file is still encrypted under it.
+    /// Retires key `id`, refusing while any session file is still encrypted under it or
+    /// `quarantine/` holds files. Before the metadata forgets the key, its stale access
+    /// stamps are removed and the medium compacted, so no record sealed under it remains.
     pub fn retire_key(&mut self, id: u32) -> Result<(), StoreError> {
         let dependent = self
             .keys()
@@ -88,9 +93,37 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 "key {id} still encrypts {dependent} session(s); run rekey first"
             )));
         }
+        let quarantined = self.backend.quarantined()?;
+        if quarantined > 0 {
+            return Err(StoreError::InvalidInput(format!(
+                "quarantine/ holds {quarantined} damaged file(s), which may be encrypted under \
+                 key {id}; inspect and remove them, then retire the key"
+            )));
+        }
         let mut meta = self.meta.clone();
         let mut keyring = self.keyring.clone();
         meta.retire(&mut keyring, id)?;
+        // Nothing sealed under the key may outlive it: stale stamps go, and compaction
+        // drops every dead record (superseded, removed) before the key is forgotten.
+        let stamped: Vec<String> = self.stamps.keys().cloned().collect();
+        for session in stamped {
+            let under = match self.backend.read_stamp(&session) {
+                Ok(Some(stamp)) => format::key_id(&stamp),
+                Ok(None) => continue,
+                Err(StoreError::Corrupted(_)) => None,
+                Err(other) => return Err(other),
+            };
+            if under.is_none_or(|key_id| key_id == id) {
+                self.drop_stamp(&session);
+            }
+        }
+        self.backend.compact()?;
+        if self.backend.usage()?.key_ids.contains(&id) {
+            return Err(StoreError::InvalidInput(format!(
+                "records under key {id} are still on disk after compaction; \
+                 run check and rekey, then retire it"
+            )));
+        }
         self.backend.write_meta(&meta.to_bytes())?;
         self.meta = meta;
         self.keyring = keyring;

@@ -2,8 +2,8 @@
 //! session and rebuild the index), and migration between backends.
 
 use super::reads::decode;
-use super::{Clock, Report, Store};
-use crate::backend::{Backend, Listing};
+use super::{Clock, Erase, Report, Store};
+use crate::backend::{Backend, Compaction, Listing};
 use crate::error::StoreError;
 use crate::keyring::Keyring;
 use crate::seal::crypto::{self};
@@ -45,6 +45,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         }
         self.index.clear();
         self.missing_key.clear();
+        self.erase_removed()?;
         Ok(removed)
     }
 
@@ -58,11 +59,37 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 removed += 1;
             }
         }
+        self.erase_removed()?;
         Ok(removed)
     }
 
     /// Verifies every session file, quarantines the damaged ones and rebuilds the index.
+    /// Also reports the dead bytes and the oldest key still on the medium.
     pub fn check(&mut self) -> Result<Report, StoreError> {
+        let mut report = self.verify_all()?;
+        let usage = self.backend.usage()?;
+        report.dead_bytes = usage.dead_bytes;
+        report.oldest_key = usage.key_ids.first().copied();
+        Ok(report)
+    }
+
+    /// Compacts up to `limit` units of the medium (log segments), oldest first; call until
+    /// `remaining` is 0. Safe to interrupt: what a step did not finish, the next one does.
+    pub fn compact(&mut self, limit: u64) -> Result<Compaction, StoreError> {
+        self.backend.compact_step(limit)
+    }
+
+    /// Erases what removals left on the medium, if the store was opened to.
+    pub(super) fn erase_removed(&mut self) -> Result<(), StoreError> {
+        match self.erase {
+            Erase::Immediate => self.backend.compact(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Verifies every session and rebuilds the index (what `check` and the open of a
+    /// backend without summaries do).
+    pub(super) fn verify_all(&mut self) -> Result<Report, StoreError> {
         let listing = self.backend.list()?;
         let now = self.clock.now();
         let mut report = Report {

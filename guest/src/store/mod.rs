@@ -10,6 +10,7 @@ mod maintain;
 mod reads;
 mod writes;
 
+pub use crate::backend::Compaction;
 pub use clock::{Clock, ManualClock, SystemClock};
 
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +40,21 @@ pub struct Config {
     /// Sessions not accessed (`security.lastAccessedAt`) for this many milliseconds are
     /// expired, on top of their `expiresAt`; `None` turns the idle timeout off.
     pub idle_timeout: Option<u64>,
+    /// When removed sessions are erased from the medium.
+    pub erase: Erase,
+}
+
+/// When the records of removed sessions leave the medium (the `files` backend unlinks
+/// a removed session's file at once either way).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Erase {
+    /// At the next compaction: `cleanup`, `compact`, or once dead records pass 1 MiB in
+    /// a log under 16 MiB (half the log above that).
+    #[default]
+    Deferred,
+    /// Before `delete`, `revoke-user`, `clear` or `cleanup` returns: the log is compacted.
+    Immediate,
 }
 
 impl Config {
@@ -49,6 +65,7 @@ impl Config {
             max_session_bytes: None,
             scrypt_log_n: keyring::DEFAULT_LOG_N,
             idle_timeout: None,
+            erase: Erase::Deferred,
         }
     }
 }
@@ -69,6 +86,11 @@ pub struct Report {
     pub newly_quarantined: Vec<String>,
     /// Entries that are not session-vault files.
     pub foreign: u64,
+    /// Bytes of removed or replaced records still on disk (`check` only; 0 at open).
+    pub dead_bytes: u64,
+    /// The oldest key id any record on disk is sealed under, live or dead (`check`
+    /// only; `None` at open).
+    pub oldest_key: Option<u32>,
 }
 
 /// One key of the store, as `keys` reports it.
@@ -110,6 +132,7 @@ pub struct Store<B, C> {
     stamps: HashMap<String, Option<Stamp>>,
     max_session_bytes: u32,
     idle_timeout: Option<u64>,
+    erase: Erase,
     opened: Report,
 }
 
@@ -171,11 +194,12 @@ impl<B: Backend, C: Clock> Store<B, C> {
             stamps: HashMap::new(),
             max_session_bytes,
             idle_timeout: config.idle_timeout,
+            erase: config.erase,
             opened: Report::default(),
         };
         store.opened = match store.backend.take_summaries() {
             Some(summaries) => store.index_summaries(summaries)?,
-            None => store.check()?,
+            None => store.verify_all()?,
         };
         Ok(store)
     }

@@ -72,6 +72,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let existed = self.remove_files(id)?;
         self.index.remove(id);
         self.missing_key.remove(id);
+        if existed {
+            self.erase_removed()?;
+        }
         Ok(existed)
     }
 

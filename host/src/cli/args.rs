@@ -34,6 +34,24 @@ pub enum DurabilityArg {
     Relaxed,
 }
 
+/// `--erase`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EraseArg {
+    /// At the next compaction (cleanup, compact, or enough dead records).
+    Deferred,
+    /// Before delete, revoke-user, clear or cleanup returns.
+    Immediate,
+}
+
+impl From<EraseArg> for session_vault::Erase {
+    fn from(arg: EraseArg) -> Self {
+        match arg {
+            EraseArg::Deferred => session_vault::Erase::Deferred,
+            EraseArg::Immediate => session_vault::Erase::Immediate,
+        }
+    }
+}
+
 /// `--backend`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum BackendArg {
@@ -91,6 +109,11 @@ pub struct Args {
     /// (`bench` measures both unless given.)
     #[arg(long, global = true, value_name = "BACKEND")]
     pub backend: Option<BackendArg>,
+    /// When the records of removed sessions leave the disk: `deferred` (the default: at
+    /// the next compaction) or `immediate` (the log is compacted before delete,
+    /// revoke-user, clear or cleanup returns).
+    #[arg(long, global = true, value_name = "WHEN")]
+    pub erase: Option<EraseArg>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -163,8 +186,12 @@ pub enum StoreCommand {
         /// The user id.
         user: String,
     },
-    /// Verify every session file, quarantine damaged ones and report.
+    /// Verify every session file, quarantine damaged ones and report (with the dead
+    /// bytes and the oldest key still on disk).
     Check,
+    /// Compact the log now: no record of a removed session or replaced version is left.
+    /// Safe to interrupt; run again to finish.
+    Compact,
     /// Manage the keyring: add a key, list keys, retire an old key.
     Key {
         /// What to do with the keyring.

@@ -4,59 +4,88 @@
 
 use super::record::{self, Kind};
 use super::{
-    COMPACT_LIVE_RATIO, COMPACT_MIN_BYTES, LOG_DIR, Location, Log, hint_path, segment_path,
+    COMPACT_DEAD_BYTES, COMPACT_LIVE_RATIO, COMPACT_MIN_BYTES, LOG_DIR, Location, Log, hint_path,
+    segment_path,
 };
+use crate::backend::Compaction;
 use crate::error::StoreError;
 use crate::fs::Dir;
 
 impl<D: Dir> Log<D> {
-    /// Compacts when the segments are big enough and mostly dead. Called after a write
-    /// that succeeded, so a failed compaction is not that write's failure: nothing is lost
-    /// (see [`Log::compact_now`]) and the next write tries again; `cleanup` reports it.
+    /// Compacts when dead records pass [`COMPACT_DEAD_BYTES`] and either the log is small
+    /// or mostly dead, so a removed session's records do not outlive much more writing and
+    /// a big log is not rewritten for a little dead space. Called after a write that
+    /// succeeded, so a failed compaction is not that write's failure: nothing is lost (see
+    /// [`Log::compact_segments`]) and the next write tries again; `cleanup` reports it.
     pub(super) fn maybe_compact(&mut self) {
         let total = self.total_bytes();
-        if total >= COMPACT_MIN_BYTES
-            && (self.live_bytes as f64) < COMPACT_LIVE_RATIO * total as f64
+        let dead = total.saturating_sub(self.live_bytes);
+        if dead >= COMPACT_DEAD_BYTES
+            && (total < COMPACT_MIN_BYTES
+                || (self.live_bytes as f64) < COMPACT_LIVE_RATIO * total as f64)
         {
             let _ = self.compact_now();
         }
     }
 
-    /// Rewrites every live record into new segments, then removes the old ones, oldest
-    /// first, so a crash at any point leaves every acknowledged write and no deleted one:
-    /// old records that survive a crash are outranked by sequence number, and a tombstone
-    /// is only dropped with (after) every older segment.
+    /// Compacts every segment (see [`Log::compact_segments`]).
     pub(super) fn compact_now(&mut self) -> Result<(), StoreError> {
-        let old: Vec<u64> = self.segments.keys().copied().collect();
-        let first_new = old.last().map_or(1, |n| n + 1);
-        self.start_segment(first_new)?;
-        let mut moves: Vec<(Kind, String, Location)> = (self.sessions.iter())
-            .map(|(id, l)| (Kind::Put, id.clone(), *l))
-            .chain(
-                self.stamps
-                    .iter()
-                    .map(|(id, l)| (Kind::Stamp, id.clone(), *l)),
-            )
+        while self.compact_segments(u64::MAX)?.remaining > 0 {}
+        Ok(())
+    }
+
+    /// Compacts up to `limit` of the segments that held records when this pass began,
+    /// oldest first: each one's live records are appended again (keeping their sequence
+    /// numbers) and synced, then the segment and its hint are removed and `log/` synced.
+    /// A crash at any point leaves every acknowledged write and no deleted one: an old
+    /// record that survives is outranked by sequence number, and a tombstone is only
+    /// dropped with its segment, after every older segment has gone.
+    pub(super) fn compact_segments(&mut self, limit: u64) -> Result<Compaction, StoreError> {
+        let boundary = match self.compacting {
+            Some(boundary) => boundary,
+            None => {
+                // Appends from here on go past the boundary, and are not this pass's work.
+                let boundary = self.segments.keys().last().map_or(1, |n| n + 1);
+                self.start_segment(boundary)?;
+                self.compacting = Some(boundary);
+                boundary
+            }
+        };
+        let old: Vec<u64> = (self.segments.keys())
+            .copied()
+            .filter(|n| *n < boundary)
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .collect();
-        moves.sort_by_key(|(_, _, l)| l.seq);
-        for (kind, id, location) in moves {
-            let payload = self.read_payload(&location, 0, record::MAX_PAYLOAD as u64)?;
-            // The record keeps its sequence number: order across segments is by seq.
-            let bytes = record::encode(kind, &id, &payload, location.seq)?;
-            let (number, offset) = self.write_record(&bytes)?;
-            let moved = Location {
-                segment: number,
-                offset,
-                ..location
-            };
-            match kind {
-                Kind::Stamp => self.stamps.insert(id, moved),
-                _ => self.sessions.insert(id, moved),
-            };
-        }
-        // Every new segment is whole on disk before any old one goes.
-        self.sync_from(first_new)?;
+        let mut progress = Compaction::default();
         for number in old {
+            let before = self.total_bytes();
+            let mut moves: Vec<(Kind, String, Location)> = (self.sessions.iter())
+                .map(|(id, l)| (Kind::Put, id.clone(), *l))
+                .chain(
+                    self.stamps
+                        .iter()
+                        .map(|(id, l)| (Kind::Stamp, id.clone(), *l)),
+                )
+                .filter(|(_, _, l)| l.segment == number)
+                .collect();
+            moves.sort_by_key(|(_, _, l)| l.seq);
+            for (kind, id, location) in moves {
+                let payload = self.read_payload(&location, 0, record::MAX_PAYLOAD as u64)?;
+                // The record keeps its sequence number: order across segments is by seq.
+                let bytes = record::encode(kind, &id, &payload, location.seq)?;
+                let (segment, offset) = self.write_record(&bytes)?;
+                let moved = Location {
+                    segment,
+                    offset,
+                    ..location
+                };
+                match kind {
+                    Kind::Stamp => self.stamps.insert(id, moved),
+                    _ => self.sessions.insert(id, moved),
+                };
+            }
+            // The copies are whole on disk before the segment they came from goes.
+            self.sync_from(boundary)?;
             self.segments.remove(&number);
             for path in [segment_path(number), hint_path(number)] {
                 self.dir
@@ -68,9 +97,14 @@ impl<D: Dir> Log<D> {
             self.dir
                 .sync(LOG_DIR)
                 .map_err(|e| StoreError::io(format!("syncing {LOG_DIR}/"), e))?;
+            progress.segments += 1;
+            progress.reclaimed += before.saturating_sub(self.total_bytes());
         }
-        self.live_bytes = self.total_bytes();
-        Ok(())
+        progress.remaining = self.segments.keys().filter(|n| **n < boundary).count() as u64;
+        if progress.remaining == 0 {
+            self.compacting = None;
+        }
+        Ok(progress)
     }
 }
 

@@ -28,10 +28,11 @@ use names::{hint_number, hint_path, segment_number, segment_path};
 
 use crate::backend::disk;
 use crate::backend::layout::{self, META_FILE, QUARANTINE_DIR};
-use crate::backend::{Backend, BackendKind, Durability, Listing, Summaries};
+use crate::backend::{Backend, BackendKind, Compaction, Durability, Listing, Summaries, Usage};
 use crate::error::StoreError;
 use crate::fs::Dir;
 use crate::seal::crypto;
+use crate::seal::format;
 use hint::Entry;
 use record::Kind;
 
@@ -40,9 +41,11 @@ pub const RECORD_HEADER: usize = record::HEADER;
 /// A segment is closed (and its hint written) and a new one started past this size. It
 /// also bounds what open replays record by record: the newest segment.
 pub const SEGMENT_LIMIT: u64 = 16 << 20;
-/// Compaction runs after a write once the segments hold this much...
+/// Compaction runs after a write once this much of the segments is dead...
+const COMPACT_DEAD_BYTES: u64 = 1 << 20;
+/// ...and the segments hold less than this...
 const COMPACT_MIN_BYTES: u64 = 16 << 20;
-/// ...and less than this fraction of it is live.
+/// ...or less than this fraction of them is live.
 const COMPACT_LIVE_RATIO: f64 = 0.5;
 
 /// Where the latest record of an id is.
@@ -109,6 +112,9 @@ pub struct Log<D: Dir> {
     segment_limit: u64,
     /// The summaries gathered at open, until the store takes them.
     summaries: Option<Box<Summaries>>,
+    /// While a compaction pass is under way: the first segment it started, past which
+    /// segments are not its work.
+    compacting: Option<u64>,
 }
 
 /// Removes every segment and hint, and `log/` itself if nothing else is in it (after a
@@ -194,6 +200,7 @@ impl<D: Dir> Log<D> {
             foreign: 0,
             segment_limit: limit,
             summaries: None,
+            compacting: None,
         };
         log.replay()?;
         Ok(log)
@@ -357,10 +364,54 @@ impl<D: Dir> Backend for Log<D> {
     }
 
     fn compact(&mut self) -> Result<(), StoreError> {
-        if self.total_bytes() > self.live_bytes {
+        if self.total_bytes() > self.live_bytes || self.compacting.is_some() {
             self.compact_now()?;
         }
         Ok(())
+    }
+
+    fn compact_step(&mut self, limit: u64) -> Result<Compaction, StoreError> {
+        if self.total_bytes() == self.live_bytes && self.compacting.is_none() {
+            return Ok(Compaction::default());
+        }
+        self.compact_segments(limit.max(1))
+    }
+
+    fn usage(&mut self) -> Result<Usage, StoreError> {
+        let mut key_ids = std::collections::BTreeSet::new();
+        for (&number, segment) in &self.segments {
+            let path = segment_path(number);
+            let bytes = self
+                .dir
+                .read_at(
+                    &segment.file,
+                    0,
+                    usize::try_from(segment.len).unwrap_or(usize::MAX),
+                )
+                .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
+            let mut pos = 0;
+            while pos < bytes.len() {
+                let Some(found) = record::parse(&bytes, pos) else {
+                    // Damage is replay's business (quarantined at open); resynchronise.
+                    pos = record::next(&bytes, pos + 1).unwrap_or(bytes.len());
+                    continue;
+                };
+                let sealed = match found.kind {
+                    Kind::Put => record::split_put(found.payload)
+                        .map(|(summary, blob)| if summary.is_empty() { blob } else { summary }),
+                    Kind::Stamp => Some(found.payload),
+                    Kind::Tombstone => None,
+                };
+                if let Some(key_id) = sealed.and_then(format::key_id) {
+                    key_ids.insert(key_id);
+                }
+                pos += found.len;
+            }
+        }
+        Ok(Usage {
+            dead_bytes: self.total_bytes().saturating_sub(self.live_bytes),
+            key_ids,
+        })
     }
 
     fn keeps_summaries(&self) -> bool {
