@@ -70,6 +70,8 @@ struct Results {
     cold_open: Duration,
     cleanup_removed: u64,
     peak_rss_kib: Option<u64>,
+    /// A one-shot `session-vault compact` after the deletes: its time and peak RSS (KiB).
+    compact: Option<(Duration, Option<u64>)>,
     session_bytes: usize,
 }
 
@@ -132,6 +134,12 @@ fn measure(
     results.cold_open = start.elapsed();
     let (gone, kept) = ids.split_at(ids.len() / 2);
     results.ops.insert("delete", time(gone, |id| t.delete(id))?);
+    if kind == Kind::Component {
+        // Every session updated and touched twice, half deleted: most records are dead.
+        t.close();
+        results.compact = Some(peak::one_shot(dir, "compact")?);
+        t.reopen()?;
+    }
     // Every session expires within a day: a day later, cleanup removes the other half.
     clock.advance(86_400_001);
     let start = Instant::now();
@@ -274,6 +282,14 @@ fn print(
         println!(
             "peak RSS of a one-shot `session-vault count` of the {n} sessions: {:.1} MiB",
             kib as f64 / 1024.0
+        );
+    }
+    if let Some((elapsed, kib)) = comp.compact {
+        println!(
+            "one-shot `session-vault compact` after the deletes ({n} sessions updated, touched, \
+             half deleted): {:.0} ms, peak RSS {}",
+            ms(elapsed),
+            kib.map_or("-".into(), |kib| format!("{:.1} MiB", kib as f64 / 1024.0))
         );
     }
     println!(

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -15,24 +16,32 @@ pub const PEAK_FILE_ENV: &str = "SESSION_VAULT_PEAK_RSS_FILE";
 /// Runs `session-vault --dir DIR count` on the benchmark's store and returns the peak
 /// resident set size of that process in KiB (`None` where the OS does not say).
 pub fn one_shot_count(dir: &Path) -> anyhow::Result<Option<u64>> {
+    one_shot(dir, "count").map(|(_, peak)| peak)
+}
+
+/// Runs `session-vault --dir DIR COMMAND` on the benchmark's store; returns how long the
+/// process took and its peak resident set size in KiB (`None` where the OS does not say).
+pub fn one_shot(dir: &Path, command: &str) -> anyhow::Result<(Duration, Option<u64>)> {
     let exe = std::env::current_exe().context("finding this executable")?;
     let report = dir.with_extension("peak");
+    let start = Instant::now();
     let status = Command::new(exe)
         .arg("--dir")
         .arg(dir)
-        .arg("count")
+        .arg(command)
         .env("SESSION_VAULT_SECRET", format!("hex:{}", "5a".repeat(32)))
         .env(PEAK_FILE_ENV, &report)
         .stdout(Stdio::null())
         .status()
-        .context("running session-vault count")?;
-    anyhow::ensure!(status.success(), "session-vault count failed: {status}");
+        .with_context(|| format!("running session-vault {command}"))?;
+    let elapsed = start.elapsed();
+    anyhow::ensure!(status.success(), "session-vault {command} failed: {status}");
     let peak = std::fs::read_to_string(&report)
         .ok()
         .and_then(|text| text.trim().parse().ok());
     // Best effort: the file is beside the benchmark's temporary store.
     let _ = std::fs::remove_file(&report);
-    Ok(peak)
+    Ok((elapsed, peak))
 }
 
 /// Writes this process's peak RSS in KiB to the file `PEAK_FILE_ENV` names, if set.
