@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch, StoreError};
 use session_vault_guest::fs::power_cut::{Fate, Model, PowerCut, PowerCutDir, Rng};
-use session_vault_guest::{Config, LegacyStore, Medium, Secret, Store};
+use session_vault_guest::{Config, Erase, LegacyStore, Medium, Secret, Store};
 
 use crate::cases::doc;
 use crate::front::T0;
@@ -38,10 +38,13 @@ fn open(
     durability: Durability,
     key: u8,
     clock: &ManualClock,
+    erase: Erase,
 ) -> Result<CutStore, StoreError> {
     let medium =
         Medium::open_with_segment_limit(disk.dir(STORE), backend, durability, SEGMENT_LIMIT)?;
-    Store::open(medium, clock.clone(), Config::new(secret(key)))
+    let mut config = Config::new(secret(key));
+    config.erase = erase;
+    Store::open(medium, clock.clone(), config)
 }
 
 /// The operations of a run.
@@ -59,6 +62,7 @@ pub enum Kind {
     Retire,
     Migrate,
     Import,
+    Compact,
 }
 
 /// What the model knows: the acknowledged state, every state each id had, and the key.
@@ -131,7 +135,14 @@ fn play(
     };
     let clock = ManualClock::new(now);
     let mut current = backend;
-    let mut store = open(&disk, Some(backend), durability, 1, &clock).map_err(|e| e.to_string())?;
+    // Odd seeds erase removed sessions at once: every removal compacts.
+    let erase = if seed % 2 == 1 {
+        Erase::Immediate
+    } else {
+        Erase::Deferred
+    };
+    let mut store =
+        open(&disk, Some(backend), durability, 1, &clock, erase).map_err(|e| e.to_string())?;
     if let Some(changes) = cut_after {
         disk.power_off_after(changes);
     }
@@ -263,6 +274,8 @@ fn play(
                 })
             }
             Kind::Rekey => store.rekey(usize::MAX).map(drop),
+            // One segment at a time: a cut between steps leaves a pass half done.
+            Kind::Compact => store.compact(1).map(drop),
             Kind::Retire => {
                 let current = store.keys().into_iter().find(|k| k.current).map(|k| k.id);
                 let retirable = store
@@ -426,7 +439,14 @@ fn verify(
     let mut opened = None;
     let mut errors = Vec::new();
     for key in keys {
-        match open(disk, None, durability, key, &ManualClock::new(now)) {
+        match open(
+            disk,
+            None,
+            durability,
+            key,
+            &ManualClock::new(now),
+            Erase::Deferred,
+        ) {
             Ok(store) => {
                 opened = Some(store);
                 break;
@@ -577,6 +597,7 @@ const SHORT: &[Kind] = &[
     Kind::Retire,
     Kind::Migrate,
     Kind::Migrate,
+    Kind::Compact,
     Kind::Clear,
 ];
 
