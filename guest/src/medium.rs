@@ -75,24 +75,24 @@ impl<D: Dir> Medium<D> {
     }
 
     /// Copies every session and stamp of this backend into a fresh `to` backend over
-    /// the same directory, commits the move in the metadata `meta` (returned as
-    /// written), removes this backend's data, becomes the `to` backend and returns how
+    /// the same directory, commits the move in the metadata `store_meta` (updated as each
+    /// metadata write lands), removes this backend's data, becomes the `to` backend and returns how
     /// many sessions moved. Each step is durable before the next; see [`settle`] for a crash
     /// between them. `summarize` gives the sealed index summary of a blob for a target that
     /// keeps summaries (empty if it cannot: the store then reads that blob at open).
     pub fn migrate(
         &mut self,
-        meta: &Meta,
+        store_meta: &mut Meta,
         to: BackendKind,
         summarize: &mut dyn FnMut(&str, &[u8]) -> Vec<u8>,
-    ) -> Result<(Meta, u64), StoreError>
+    ) -> Result<u64, StoreError>
     where
         D: Clone,
     {
         let from = self.kind();
         let durability = self.durability();
         let dir = self.dir().clone();
-        let mut meta = meta.clone();
+        let mut meta = store_meta.clone();
         meta.migrating_to = Some(to);
         write_meta(&dir, &meta)?;
         discard(&dir, to)?;
@@ -127,12 +127,15 @@ impl<D: Dir> Medium<D> {
         meta.migrated_from = Some(from);
         write_meta(&dir, &meta)?;
         drop(target);
-        // Committed: from here the store is `to`, whatever happens next.
+        // Committed: from here the store is `to`, whatever happens next, and its metadata
+        // says so even if a step below fails (the next open finishes it).
+        *store_meta = meta.clone();
         *self = Self::of_kind(dir.clone(), to, durability, log::SEGMENT_LIMIT)?;
         discard(&dir, from)?;
         meta.migrated_from = None;
         write_meta(&dir, &meta)?;
-        Ok((meta, moved))
+        *store_meta = meta;
+        Ok(moved)
     }
 
     fn durability(&self) -> Durability {
@@ -228,6 +231,9 @@ impl<D: Dir> Backend for Medium<D> {
     }
     fn usage(&mut self) -> Result<Usage, StoreError> {
         delegate!(self, b => b.usage())
+    }
+    fn flush(&mut self) -> Result<(), StoreError> {
+        delegate!(self, b => b.flush())
     }
     fn keeps_summaries(&self) -> bool {
         delegate!(self, b => b.keeps_summaries())

@@ -857,6 +857,7 @@ macro_rules! suite {
                 log_a_record_that_fails_to_decrypt_is_quarantined_once,
                 log_a_torn_append_is_cut_off_and_nothing_acknowledged_is_lost,
                 log_segments_hold_no_plaintext_and_foreign_entries_are_left_alone,
+                log_huge_sparse_segments_are_scanned_not_loaded,
             );
         }
     };

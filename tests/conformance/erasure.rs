@@ -43,8 +43,18 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 /// The records under `dir` that open under `key` (as key id `key_id`) for one of `ids`:
 /// (file, offset, kind, id).
 fn opened(dir: &Path, key: &Key, key_id: u32, ids: &[&str]) -> Vec<(String, usize, u8, String)> {
+    opened_in(files(dir), key, key_id, ids)
+}
+
+/// The records in `files` (name, bytes) that open under `key` for one of `ids`.
+pub fn opened_in(
+    files: Vec<(String, Vec<u8>)>,
+    key: &Key,
+    key_id: u32,
+    ids: &[&str],
+) -> Vec<(String, usize, u8, String)> {
     let mut found = Vec::new();
-    for (name, bytes) in files(dir) {
+    for (name, bytes) in files {
         for start in 0..bytes.len() {
             let Some(header) = bytes.get(start..start + 10) else {
                 break;

@@ -175,3 +175,52 @@ pub fn log_segments_hold_no_plaintext_and_foreign_entries_are_left_alone<F: Fron
     assert_eq!(std::fs::read(setup.path("log/notes.txt")).unwrap(), b"mine");
     assert!(setup.path("s9.svs").exists());
 }
+
+/// Every read is bounded: a 2 GiB sparse segment (closed, without a hint) and another as
+/// the newest segment are scanned chunk by chunk, never loaded. The store opens in a
+/// one-shot CLI process under 64 MiB of peak RSS, keeps every session, copies at most
+/// 1 MiB of the damaged stretch to `quarantine/`, and cuts the newest one's torn tail.
+pub fn log_huge_sparse_segments_are_scanned_not_loaded<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    for id in ["big-a", "big-b", "big-c"] {
+        front.create(&doc(id, "alice", T0 + 60 * MINUTE)).unwrap();
+    }
+    let front = while_closed(front, &setup, || {
+        for name in ["0000000000000000.seg", "00000000000000ff.seg"] {
+            let file = std::fs::File::create(setup.path(&format!("log/{name}"))).unwrap();
+            file.set_len(2 << 30).unwrap();
+        }
+    });
+    drop(front);
+    let cli = crate::front::Cli::open(&setup).unwrap();
+    let peak = setup.dir.with_extension("peak");
+    let (code, stdout, stderr) = cli.run_raw(
+        &["count"],
+        None,
+        &[("SESSION_VAULT_PEAK_RSS_FILE", peak.to_str().unwrap())],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()["count"],
+        3
+    );
+    let kib: u64 = std::fs::read_to_string(&peak)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(kib < 64 * 1024, "peak RSS {kib} KiB");
+    let copies = std::fs::read_dir(setup.path("quarantine")).unwrap();
+    let sizes: Vec<u64> = copies
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .collect();
+    assert_eq!(sizes, vec![1 << 20], "one bounded copy of the hole");
+    let newest = std::fs::metadata(setup.path("log/00000000000000ff.seg")).unwrap();
+    assert_eq!(newest.len(), 0, "the newest segment's torn tail is cut");
+    let mut front: F = open(&setup);
+    assert_eq!(
+        ids(&front.list("alice").unwrap()),
+        vec!["big-a", "big-b", "big-c"]
+    );
+}

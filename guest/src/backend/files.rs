@@ -157,6 +157,29 @@ impl<D: Dir> Backend for Files<D> {
         quarantined(&self.dir)
     }
 
+    /// Syncs every session file and stamp, then the directory.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        for entry in self.entries()? {
+            let ours = session_id(&entry.name).or_else(|| stamp_id(&entry.name));
+            if !entry.is_file || ours.is_none() {
+                continue;
+            }
+            let context = || format!("syncing {}", entry.name);
+            if let Some(file) = self
+                .dir
+                .open_file(&entry.name, false)
+                .map_err(|e| StoreError::io(context(), e))?
+            {
+                self.dir
+                    .sync_file(&file)
+                    .map_err(|e| StoreError::io(context(), e))?;
+            }
+        }
+        self.dir
+            .sync("")
+            .map_err(|e| StoreError::io("syncing the store directory", e))
+    }
+
     /// A removed or replaced session file is gone at once (unlinked), so nothing is dead;
     /// the oldest key is read from the headers of every session file and stamp.
     fn usage(&mut self) -> Result<Usage, StoreError> {
@@ -166,11 +189,20 @@ impl<D: Dir> Backend for Files<D> {
             if !entry.is_file || ours.is_none() {
                 continue;
             }
-            // Only the header is read. Best effort: a file that cannot be opened here is
-            // reported by the reads and the check that meet it.
-            let header = match self.dir.open_file(&entry.name, false) {
-                Ok(Some(file)) => self.dir.read_at(&file, 0, format::HEADER_LEN).ok(),
-                _ => None,
+            // Only the header is read.
+            let context = || format!("reading {}", entry.name);
+            let header = match self
+                .dir
+                .open_file(&entry.name, false)
+                .map_err(|e| StoreError::io(context(), e))?
+            {
+                Some(file) => Some(
+                    self.dir
+                        .read_at(&file, 0, format::HEADER_LEN)
+                        .map_err(|e| StoreError::io(context(), e))?,
+                ),
+                // Removed since the listing.
+                None => None,
             };
             if let Some(key_id) = header.as_deref().and_then(format::key_id) {
                 key_ids.insert(key_id);

@@ -109,6 +109,9 @@ pub trait Backend {
     /// What the medium holds besides the live blobs: dead bytes, and the oldest key id
     /// any sealed record on it names.
     fn usage(&mut self) -> Result<Usage, StoreError>;
+    /// Makes every change written so far durable, whatever the durability: what a
+    /// `relaxed` write left unsynced is synced (before the metadata may depend on it).
+    fn flush(&mut self) -> Result<(), StoreError>;
     /// Whether [`Backend::write`]'s summary is stored (so worth sealing).
     fn keeps_summaries(&self) -> bool {
         false

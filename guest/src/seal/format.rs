@@ -77,6 +77,12 @@ pub fn key_id(sealed: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(header.get(6..10)?.try_into().ok()?))
 }
 
+/// The key ids named by every sealed record header found anywhere in `bytes` (a file
+/// that holds sealed records among other bytes, such as a hint).
+pub fn key_ids_in(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    (0..bytes.len()).filter_map(|at| key_id(bytes.get(at..)?))
+}
+
 /// Encrypts `plaintext` as the `kind` record of session `id`.
 pub fn encode(
     kind: Kind,

@@ -118,6 +118,8 @@ impl<B: Backend, C: Clock> Store<B, C> {
             }
         }
         self.backend.compact()?;
+        // Relaxed rekeys may be unsynced: they must be on disk before the key is not.
+        self.backend.flush()?;
         if self.backend.usage()?.key_ids.contains(&id) {
             return Err(StoreError::InvalidInput(format!(
                 "records under key {id} are still on disk after compaction; \

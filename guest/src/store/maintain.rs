@@ -149,11 +149,10 @@ impl<D: crate::fs::Dir + Clone, C: Clock> Store<crate::medium::Medium<D>, C> {
         }
         let keyring = &self.keyring;
         let mut summarize = |id: &str, blob: &[u8]| summarize(keyring, id, blob);
-        let (meta, moved) = self.backend.migrate(&self.meta, to, &mut summarize)?;
+        let moved = self.backend.migrate(&mut self.meta, to, &mut summarize)?;
         // The target reopened and gathered what this store already indexes.
         drop(self.backend.take_summaries());
         // Blobs and stamps moved byte for byte: the index and the stamp cache still hold.
-        self.meta = meta;
         Ok(moved)
     }
 }

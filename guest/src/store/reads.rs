@@ -55,6 +55,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             Some(entry) if now >= entry.expires_at => {
                 self.remove_files(id)?;
                 self.index.remove(id);
+                self.erase_removed()?;
                 return Ok(None);
             }
             Some(_) => {}

@@ -1,9 +1,10 @@
 //! Appends: records at the end of the active segment, synced when durable, taken back
 //! when they fail; a full segment closed with its hint and the next one started.
 
-use super::hint::{self, Entry};
+use super::hint::{self, Entry, OwnedEntry};
 use super::record::{self, Kind};
-use super::{LOG_DIR, Location, Log, Segment, hint_path, segment_path};
+use super::scan::{Scan, Step};
+use super::{LOG_DIR, Location, Log, SEGMENT_LIMIT, Segment, hint_path, segment_path};
 use crate::backend::Durability;
 use crate::backend::disk;
 use crate::error::StoreError;
@@ -130,26 +131,23 @@ impl<D: Dir> Log<D> {
         let Some(segment) = self.segments.get(&number) else {
             return Ok(());
         };
-        let bytes = self
-            .dir
-            .read_at(
-                &segment.file,
-                0,
-                usize::try_from(segment.len).unwrap_or(usize::MAX),
-            )
-            .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
-        let mut entries = Vec::new();
-        let mut pos = 0;
-        while pos < bytes.len() {
-            match record::parse(&bytes, pos) {
-                Some(record) => {
-                    entries.push(Entry::of(&record, pos as u64));
-                    pos += record.len;
+        let mut owned = Vec::new();
+        let mut scan = Scan::new(segment.len, self.segment_limit.max(SEGMENT_LIMIT));
+        while let Some(step) = scan
+            .step(&self.dir, &segment.file)
+            .map_err(|e| StoreError::io(format!("reading {path}"), e))?
+        {
+            match step {
+                Step::Record { offset, bytes } => {
+                    if let Some(record) = record::parse(&bytes, 0) {
+                        owned.push(Entry::of(&record, offset).owned());
+                    }
                 }
                 // Damage since open: no hint, so the next open replays (and quarantines) it.
-                None => return Ok(()),
+                Step::Damage { .. } => return Ok(()),
             }
         }
+        let entries: Vec<Entry<'_>> = owned.iter().map(OwnedEntry::entry).collect();
         self.write_hint(number, segment.len, &entries)
     }
 

@@ -39,7 +39,45 @@ pub struct Entry<'a> {
     pub extra: &'a [u8],
 }
 
+/// An [`Entry`] that owns its id and extra bytes, kept while a segment is scanned record
+/// by record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedEntry {
+    pub kind: Kind,
+    pub id: String,
+    pub seq: u64,
+    pub offset: u64,
+    pub payload_len: u32,
+    pub extra: Vec<u8>,
+}
+
+impl OwnedEntry {
+    /// The borrowed view, as hints and replay take it.
+    pub fn entry(&self) -> Entry<'_> {
+        Entry {
+            kind: self.kind,
+            id: &self.id,
+            seq: self.seq,
+            offset: self.offset,
+            payload_len: self.payload_len,
+            extra: &self.extra,
+        }
+    }
+}
+
 impl<'a> Entry<'a> {
+    /// An owned copy.
+    pub fn owned(self) -> OwnedEntry {
+        OwnedEntry {
+            kind: self.kind,
+            id: self.id.to_owned(),
+            seq: self.seq,
+            offset: self.offset,
+            payload_len: self.payload_len,
+            extra: self.extra.to_vec(),
+        }
+    }
+
     /// The entry of `record`, found at `offset`.
     pub fn of(record: &Record<'a>, offset: u64) -> Self {
         Entry {

@@ -20,6 +20,7 @@ mod hint;
 mod names;
 mod record;
 mod replay;
+mod scan;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -381,19 +382,16 @@ impl<D: Dir> Backend for Log<D> {
         let mut key_ids = std::collections::BTreeSet::new();
         for (&number, segment) in &self.segments {
             let path = segment_path(number);
-            let bytes = self
-                .dir
-                .read_at(
-                    &segment.file,
-                    0,
-                    usize::try_from(segment.len).unwrap_or(usize::MAX),
-                )
-                .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
-            let mut pos = 0;
-            while pos < bytes.len() {
-                let Some(found) = record::parse(&bytes, pos) else {
-                    // Damage is replay's business (quarantined at open); resynchronise.
-                    pos = record::next(&bytes, pos + 1).unwrap_or(bytes.len());
+            let mut scan = scan::Scan::new(segment.len, self.segment_limit.max(SEGMENT_LIMIT));
+            while let Some(step) = scan
+                .step(&self.dir, &segment.file)
+                .map_err(|e| StoreError::io(format!("reading {path}"), e))?
+            {
+                // Damage is replay's business (quarantined at open).
+                let scan::Step::Record { bytes, .. } = step else {
+                    continue;
+                };
+                let Some(found) = record::parse(&bytes, 0) else {
                     continue;
                 };
                 let sealed = match found.kind {
@@ -405,13 +403,45 @@ impl<D: Dir> Backend for Log<D> {
                 if let Some(key_id) = sealed.and_then(format::key_id) {
                     key_ids.insert(key_id);
                 }
-                pos += found.len;
+            }
+        }
+        // Files in `log/` that are not open segments (hints, and anything a failed
+        // removal left) may hold sealed bytes too.
+        let entries = (self.dir.entries(LOG_DIR))
+            .map_err(|e| StoreError::io(format!("listing {LOG_DIR}/"), e))?
+            .unwrap_or_default();
+        for entry in entries.into_iter().filter(|e| e.is_file) {
+            let tracked =
+                names::segment_number(&entry.name).is_some_and(|n| self.segments.contains_key(&n));
+            if tracked {
+                continue;
+            }
+            let path = format!("{LOG_DIR}/{}", entry.name);
+            let file = (self.dir.open_file(&path, false))
+                .map_err(|e| StoreError::io(format!("opening {path}"), e))?;
+            let Some(file) = file else { continue };
+            let len = (self.dir.file_len(&file))
+                .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
+            let mut at = 0;
+            // In chunks that overlap by a header, so no header is cut in two.
+            while at < len {
+                let chunk = (self.dir.read_at(&file, at, 1 << 20))
+                    .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
+                key_ids.extend(format::key_ids_in(&chunk));
+                if chunk.len() <= format::HEADER_LEN {
+                    break;
+                }
+                at += (chunk.len() - format::HEADER_LEN) as u64;
             }
         }
         Ok(Usage {
             dead_bytes: self.total_bytes().saturating_sub(self.live_bytes),
             key_ids,
         })
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.sync()
     }
 
     fn keeps_summaries(&self) -> bool {

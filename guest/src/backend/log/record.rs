@@ -20,12 +20,15 @@
 use crate::document::id;
 use crate::error::StoreError;
 
-const MAGIC: [u8; 4] = *b"SVLR";
+/// The first bytes of every record.
+pub const MAGIC: [u8; 4] = *b"SVLR";
 /// Bytes before a record's id.
 pub const HEADER: usize = 22;
 /// The largest payload a record may declare: a session blob at the largest size limit,
 /// with its summary.
 pub const MAX_PAYLOAD: usize = crate::document::MAX_MAX_SESSION_BYTES as usize + 1024;
+/// The longest record: a header, the longest id and the longest payload.
+pub const MAX_RECORD: usize = HEADER + id::MAX_ID_LEN + MAX_PAYLOAD;
 /// The bytes of a put's payload before its summary.
 pub const SUMMARY_LEN_BYTES: usize = 2;
 
@@ -173,7 +176,26 @@ pub fn parse(bytes: &[u8], pos: usize) -> Option<Record<'_>> {
     })
 }
 
-/// The offset of the next whole record at or after `from`.
+/// The length a record header declares (header, id and payload), if it is a plausible
+/// header: our magic, a known kind, an id length and a payload length within bounds.
+pub fn declared_len(header: &[u8]) -> Option<usize> {
+    let header = header.get(..HEADER)?;
+    if header.get(..4)? != MAGIC {
+        return None;
+    }
+    Kind::from_byte(*header.get(4)?)?;
+    let id_len = usize::from(*header.get(5)?);
+    let payload_len =
+        usize::try_from(u32::from_le_bytes(header.get(6..10)?.try_into().ok()?)).ok()?;
+    if id_len == 0 || id_len > id::MAX_ID_LEN || payload_len > MAX_PAYLOAD {
+        return None;
+    }
+    Some(HEADER + id_len + payload_len)
+}
+
+/// The offset of the next whole record at or after `from`, in a buffer (the fuzz target's
+/// model of [`super::scan`], which searches a file chunk by chunk).
+#[cfg(any(test, fuzzing))]
 pub fn next(bytes: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while let Some(rest) = bytes.get(at..) {

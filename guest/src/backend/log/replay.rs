@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::hint::{self, Entry};
+use super::hint::{self, Entry, OwnedEntry};
 use super::record::{self, Kind};
+use super::scan::{Scan, Step};
 use super::{
     Gathered, LOG_DIR, Location, Log, SEGMENT_LIMIT, Segment, hint_number, hint_path,
     segment_number, segment_path,
@@ -14,6 +15,9 @@ use crate::backend::layout::{self, QUARANTINE_DIR};
 use crate::backend::{Durability, Summaries};
 use crate::error::StoreError;
 use crate::fs::Dir;
+
+/// The most of one damaged stretch that is copied to `quarantine/`.
+const QUARANTINE_COPY: usize = 1 << 20;
 
 /// Points `latest[id]` at `location` and keeps its `extra` bytes if it is newer than what
 /// is there. Replay goes newest segment first, so most older records fail this test
@@ -105,48 +109,44 @@ impl<D: Dir> Log<D> {
                     continue;
                 }
             }
-            let bytes = self
-                .dir
-                .read_at(&file, 0, usize::try_from(len).unwrap_or(usize::MAX))
-                .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
-            let mut end = bytes.len() as u64;
-            let mut pos = 0usize;
-            let mut replayed = Vec::new();
-            while pos < bytes.len() {
-                match record::parse(&bytes, pos) {
-                    Some(record) => {
-                        let entry = Entry::of(&record, pos as u64);
-                        self.apply(number, &entry, &mut gathered);
-                        replayed.push(entry);
-                        pos += record.len;
-                    }
-                    None => {
-                        let next = record::next(&bytes, pos + 1);
-                        if next.is_none() && !closed {
-                            // A torn append: the write never completed, so it was never
-                            // acknowledged. Cut it off so appends continue from here.
-                            self.dir
-                                .truncate(&file, pos as u64)
-                                .and_then(|()| self.dir.sync_file(&file))
-                                .map_err(|e| StoreError::io(format!("truncating {path}"), e))?;
-                            end = pos as u64;
-                            break;
+            let mut end = len;
+            let mut replayed: Vec<OwnedEntry> = Vec::new();
+            let mut scan = Scan::new(len, self.segment_limit.max(SEGMENT_LIMIT));
+            let mut damage = Vec::new();
+            while let Some(step) = scan
+                .step(&self.dir, &file)
+                .map_err(|e| StoreError::io(format!("reading {path}"), e))?
+            {
+                match step {
+                    Step::Record { offset, bytes } => {
+                        // The scan returns only records that parse.
+                        if let Some(record) = record::parse(&bytes, 0) {
+                            let entry = Entry::of(&record, offset);
+                            self.apply(number, &entry, &mut gathered);
+                            replayed.push(entry.owned());
                         }
-                        let stop = next.unwrap_or(bytes.len());
-                        self.quarantine_bytes(
-                            number,
-                            pos,
-                            bytes.get(pos..stop).unwrap_or_default(),
-                        )?;
-                        pos = stop;
                     }
+                    Step::Damage { offset, end: stop } if stop == len && !closed => {
+                        // A torn append: the write never completed, so it was never
+                        // acknowledged. Cut it off so appends continue from here.
+                        self.dir
+                            .truncate(&file, offset)
+                            .and_then(|()| self.dir.sync_file(&file))
+                            .map_err(|e| StoreError::io(format!("truncating {path}"), e))?;
+                        end = offset;
+                    }
+                    Step::Damage { offset, end: stop } => damage.push((offset, stop)),
                 }
+            }
+            for (offset, stop) in damage {
+                self.quarantine_bytes(number, &file, offset, stop)?;
             }
             self.segments.insert(number, Segment { file, len: end });
             if closed {
                 // A closed segment without a usable hint (a crash before it was written,
                 // or damage): write it now, so the next open skips the replay.
-                self.write_hint(number, end, &replayed)?;
+                let entries: Vec<Entry<'_>> = replayed.iter().map(OwnedEntry::entry).collect();
+                self.write_hint(number, end, &entries)?;
             }
         }
         self.live_bytes = (self.sessions.values())
@@ -231,30 +231,45 @@ impl<D: Dir> Log<D> {
     /// than its segment; twice the segment limit bounds what is read of a hostile one.
     pub(super) fn read_hint(&self, number: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let path = hint_path(number);
-        self.dir
+        match self
+            .dir
             .read(&path, self.segment_limit.max(SEGMENT_LIMIT) * 2)
-            .map_err(|e| StoreError::io(format!("reading {path}"), e))
+        {
+            Ok(bytes) => Ok(bytes),
+            // Too long (or not a file) to be a hint we wrote: replayed instead.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Ok(None),
+            Err(e) => Err(StoreError::io(format!("reading {path}"), e)),
+        }
     }
 
-    /// Copies damaged bytes of a segment to `quarantine/` (never silently dropped).
+    /// Copies the damaged bytes `offset..end` of segment `number` to `quarantine/`, never
+    /// silently dropped; at most [`QUARANTINE_COPY`] of them, so a huge damaged stretch
+    /// (a sparse hole) is reported by its name (which gives its offset), not copied whole.
     pub(super) fn quarantine_bytes(
         &self,
-        segment: u64,
-        offset: usize,
-        bytes: &[u8],
+        number: u64,
+        file: &D::File,
+        offset: u64,
+        end: u64,
     ) -> Result<(), StoreError> {
-        let name = format!("{QUARANTINE_DIR}/{segment:016x}.seg.{offset:016x}.damaged");
+        let len = end.saturating_sub(offset);
+        let name = format!("{QUARANTINE_DIR}/{number:016x}.seg.{offset:016x}.damaged");
         crate::fs::create_dirs(&self.dir, QUARANTINE_DIR)
             .map_err(|e| StoreError::io(format!("creating {QUARANTINE_DIR}/"), e))?;
         // Replayed again at every open until compaction drops it: write it once.
         if self
             .dir
-            .read(&name, bytes.len() as u64)
+            .read(&name, QUARANTINE_COPY as u64)
             .is_ok_and(|found| found.is_some())
         {
             return Ok(());
         }
-        disk::replace(&self.dir, &name, bytes, Durability::Durable)
+        let copy = usize::try_from(len).map_or(QUARANTINE_COPY, |len| len.min(QUARANTINE_COPY));
+        let bytes = self
+            .dir
+            .read_at(file, offset, copy)
+            .map_err(|e| StoreError::io(format!("reading {}", segment_path(number)), e))?;
+        disk::replace(&self.dir, &name, &bytes, Durability::Durable)
     }
 }
 
