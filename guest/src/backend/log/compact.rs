@@ -158,7 +158,10 @@ mod tests {
         log.remove("late").unwrap();
         log.compact().unwrap();
         let bytes = log_bytes(tmp.path());
-        assert!(!holds(&bytes, "late"), "a record of the removed session is left");
+        assert!(
+            !holds(&bytes, "late"),
+            "a record of the removed session is left"
+        );
         assert!(!holds(&bytes, "blob-5"), "s05's removed record is left");
         assert_eq!(log.total_bytes(), log.live_bytes);
         assert_eq!(log.compact_step(1).unwrap(), Compaction::default());
