@@ -75,7 +75,7 @@ test("the Node example runs every operation of the interface", () => {
     'rekey: {"rekeyed":1,"remaining":0}',
     'get node-1 after rotation: "rotated"',
     'import-legacy: {"files":20,"imported":18,"expired":2,"alreadyPresent":0,"failed":[]}',
-    'check: {"live":19,"expired":0,"missingKey":0,"quarantined":0,"newlyQuarantined":[],"foreign":0}',
+    'check: {"live":19,"expired":0,"missingKey":0,"quarantined":0,"newlyQuarantined":[],"foreign":0,"deadBytes":0,"oldestKey":2}',
     "clear: 19",
   ]) {
     assert.ok(lines.includes(line), `missing line ${JSON.stringify(line)} in:\n${result.stdout}`);

@@ -104,6 +104,7 @@ class Vault:
         setattr(config, "idle-timeout", None)
         config.durability = None
         config.backend = None
+        config.erase = None
         self.handle = self.call("[static]store.open", config)
 
     def call(self, name, *args):
