@@ -9,7 +9,7 @@ use crate::backend::{
 use crate::backend::{disk, files};
 use crate::error::StoreError;
 use crate::fs::Dir;
-use crate::keyring::Meta;
+use crate::keyring::{Keyring, Meta};
 
 /// Either backend over one directory.
 pub enum Medium<D: Dir> {
@@ -21,9 +21,12 @@ pub enum Medium<D: Dir> {
 
 impl<D: Dir> Medium<D> {
     /// Opens the backend of the store in `dir`: the one its metadata records, or for a
-    /// new store `requested` (default `files`). Asking an existing store for the other
-    /// backend is `invalid-input`. A migration that was interrupted is settled first:
-    /// before its commit the partial copy is discarded, after it the old data is removed.
+    /// new store `requested` (default `log`). Asking an existing store for the other
+    /// backend is `invalid-input` once its metadata authenticates ([`crate::Store::open`]).
+    /// Nothing is removed here: the metadata is not
+    /// authenticated yet. The store settles an interrupted migration once it is
+    /// ([`Backend::settle`]): before its commit the partial copy is discarded, after it
+    /// the old data is removed.
     pub fn open(
         dir: D,
         requested: Option<BackendKind>,
@@ -41,15 +44,15 @@ impl<D: Dir> Medium<D> {
         limit: u64,
     ) -> Result<Self, StoreError> {
         let recorded = match disk::read_meta(&dir)? {
-            Some(bytes) => Some(settle(&dir, Meta::parse(&bytes)?)?.backend),
+            Some(bytes) => Some(Meta::parse(&bytes)?.backend),
             None => None,
         };
+        // A request wins over what the (not yet authenticated) metadata records: the store
+        // refuses the mismatch once the metadata has authenticated, `corrupted` before.
         let kind = match (recorded, requested) {
-            (Some(recorded), Some(requested)) if recorded != requested => {
-                return Err(recorded.mismatch(requested));
-            }
-            (Some(recorded), _) => recorded,
-            (None, requested) => requested.unwrap_or_default(),
+            (_, Some(requested)) => requested,
+            (Some(recorded), None) => recorded,
+            (None, None) => BackendKind::default(),
         };
         Self::of_kind(dir, kind, durability, limit)
     }
@@ -83,6 +86,7 @@ impl<D: Dir> Medium<D> {
     pub fn migrate(
         &mut self,
         store_meta: &mut Meta,
+        keyring: &Keyring,
         to: BackendKind,
         summarize: &mut dyn FnMut(&str, &[u8]) -> Vec<u8>,
     ) -> Result<u64, StoreError>
@@ -94,7 +98,7 @@ impl<D: Dir> Medium<D> {
         let dir = self.dir().clone();
         let mut meta = store_meta.clone();
         meta.migrating_to = Some(to);
-        write_meta(&dir, &meta)?;
+        write_meta(&dir, &meta, keyring)?;
         discard(&dir, to)?;
         // Copies are always synced: the commit below must not outrun them.
         let mut target = Self::of_kind(dir.clone(), to, Durability::Durable, log::SEGMENT_LIMIT)?;
@@ -125,7 +129,7 @@ impl<D: Dir> Medium<D> {
         meta.backend = to;
         meta.migrating_to = None;
         meta.migrated_from = Some(from);
-        write_meta(&dir, &meta)?;
+        write_meta(&dir, &meta, keyring)?;
         drop(target);
         // Committed: from here the store is `to`, whatever happens next, and its metadata
         // says so even if a step below fails (the next open finishes it).
@@ -133,7 +137,7 @@ impl<D: Dir> Medium<D> {
         *self = Self::of_kind(dir.clone(), to, durability, log::SEGMENT_LIMIT)?;
         discard(&dir, from)?;
         meta.migrated_from = None;
-        write_meta(&dir, &meta)?;
+        write_meta(&dir, &meta, keyring)?;
         *store_meta = meta;
         Ok(moved)
     }
@@ -146,22 +150,6 @@ impl<D: Dir> Medium<D> {
     }
 }
 
-/// Finishes or undoes an interrupted migration recorded in `meta`; returns the settled
-/// metadata (as written).
-fn settle<D: Dir>(dir: &D, mut meta: Meta) -> Result<Meta, StoreError> {
-    if let Some(partial) = meta.migrating_to.take() {
-        // Not committed: the store is still entirely in `meta.backend`.
-        discard(dir, partial)?;
-        write_meta(dir, &meta)?;
-    }
-    if let Some(old) = meta.migrated_from.take() {
-        // Committed: the old backend's data is a leftover copy.
-        discard(dir, old)?;
-        write_meta(dir, &meta)?;
-    }
-    Ok(meta)
-}
-
 fn discard<D: Dir>(dir: &D, kind: BackendKind) -> Result<(), StoreError> {
     match kind {
         BackendKind::Log => log::discard(dir),
@@ -169,8 +157,8 @@ fn discard<D: Dir>(dir: &D, kind: BackendKind) -> Result<(), StoreError> {
     }
 }
 
-fn write_meta<D: Dir>(dir: &D, meta: &Meta) -> Result<(), StoreError> {
-    disk::replace(dir, META_FILE, &meta.to_bytes(), Durability::Durable)
+fn write_meta<D: Dir>(dir: &D, meta: &Meta, keyring: &Keyring) -> Result<(), StoreError> {
+    disk::replace(dir, META_FILE, &meta.sealed(keyring)?, Durability::Durable)
 }
 
 /// Calls the same method on whichever backend this is.
@@ -234,6 +222,23 @@ impl<D: Dir> Backend for Medium<D> {
     }
     fn flush(&mut self) -> Result<(), StoreError> {
         delegate!(self, b => b.flush())
+    }
+    fn settle(
+        &mut self,
+        partial: Option<BackendKind>,
+        old: Option<BackendKind>,
+    ) -> Result<(), StoreError> {
+        let dir = self.dir();
+        for kind in partial.into_iter().chain(old) {
+            if kind == self.kind() {
+                return Err(StoreError::Corrupted(format!(
+                    "{META_FILE} records a migration from and to the {} backend",
+                    kind.name()
+                )));
+            }
+            discard(dir, kind)?;
+        }
+        Ok(())
     }
     fn keeps_summaries(&self) -> bool {
         delegate!(self, b => b.keeps_summaries())

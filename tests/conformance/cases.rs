@@ -897,6 +897,8 @@ macro_rules! suite {
             removed_sessions_leave_no_record_after_compact,
             immediate_erase_leaves_no_record_of_removed_sessions,
             files_are_0600_and_directories_0700,
+            every_edited_metadata_field_is_refused_and_nothing_changes,
+            version_1_metadata_is_upgraded_and_every_session_kept,
         );
     };
     (@cases $front:ty, $backend:ident; $($case:ident),* $(,)?) => {
@@ -915,4 +917,5 @@ pub use crate::erasure::*;
 pub use crate::keys::*;
 pub use crate::legacy::*;
 pub use crate::log_cases::*;
+pub use crate::metadata::*;
 pub use crate::model::{model_random_operations_relaxed, model_random_operations_with_reopen};

@@ -18,6 +18,7 @@ mod front;
 mod keys;
 mod legacy;
 mod log_cases;
+mod metadata;
 mod model;
 mod power_cut;
 

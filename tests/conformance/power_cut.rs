@@ -786,14 +786,16 @@ fn full_random_campaign() {
 /// found no sessions.
 #[test]
 fn a_new_log_directory_is_durable_before_anything_in_it_is_acknowledged() {
-    use session_vault_guest::Dir;
     let disk = PowerCut::new();
     session_vault_guest::fs::create_dirs(&disk.dir(""), STORE).unwrap();
-    let log = session_vault_guest::Log::open(disk.dir(STORE), Durability::Durable).unwrap();
+    let mut log = session_vault_guest::Log::open(disk.dir(STORE), Durability::Durable).unwrap();
+    use session_vault_guest::Backend;
+    log.write("a", b"blob", b"").unwrap();
     drop(log);
-    // Every pending change lost: what was synced must already hold `log/`.
+    // Every pending change lost: what was synced must already hold `log/` and the write.
     let after = disk.cut_with(&[]);
-    assert!(after.dir(STORE).entries("log").unwrap().is_some());
+    let mut log = session_vault_guest::Log::open(after.dir(STORE), Durability::Durable).unwrap();
+    assert_eq!(log.read("a", 100).unwrap(), Some(b"blob".to_vec()));
 }
 
 /// Regression (the finding): the host created a new store's directory with

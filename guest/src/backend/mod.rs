@@ -109,6 +109,24 @@ pub trait Backend {
     /// What the medium holds besides the live blobs: dead bytes, and the oldest key id
     /// any sealed record on it names.
     fn usage(&mut self) -> Result<Usage, StoreError>;
+    /// Discards what an interrupted migration left, once the metadata that says so has
+    /// authenticated: the partial copy in the `partial` backend (not committed), or the
+    /// old data in the `old` backend (committed). Only a backend that moves between kinds
+    /// (the medium) has any; a plain backend refuses.
+    fn settle(
+        &mut self,
+        partial: Option<BackendKind>,
+        old: Option<BackendKind>,
+    ) -> Result<(), StoreError> {
+        match (partial, old) {
+            (None, None) => Ok(()),
+            _ => Err(StoreError::InvalidInput(
+                "the store's metadata records an interrupted migration: open it through \
+                 the medium, which finishes it"
+                    .into(),
+            )),
+        }
+    }
     /// Makes every change written so far durable, whatever the durability: what a
     /// `relaxed` write left unsynced is synced (before the metadata may depend on it).
     fn flush(&mut self) -> Result<(), StoreError>;

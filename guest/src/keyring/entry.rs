@@ -12,7 +12,22 @@ const DEFAULT_R: u32 = 8;
 const DEFAULT_P: u32 = 1;
 const SALT_LEN: usize = 16;
 const CHECK_TEXT: &[u8] = b"session-vault key check";
-const CHECK_AAD: &[u8] = b"session-vault key-check v1";
+const CHECK_AAD_V1: &[u8] = b"session-vault key-check v1";
+/// Version-2 checks: a v2 store's current key fails the v1 check, so a metadata file
+/// relabelled version 1 (to drop its MAC) does not open.
+const CHECK_AAD_V2: &[u8] = b"session-vault key-check v2";
+
+/// Which key checks an entry may pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    /// A version-1 store: v1 checks only.
+    V1,
+    /// The current key of a version-2 store: v2 checks only.
+    V2,
+    /// Any other entry of an authenticated version-2 store (a retired key keeps the check
+    /// it had when its store was upgraded).
+    Either,
+}
 
 /// One key of the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,21 +103,24 @@ impl KeyEntry {
             }
             Secret::RawKey(bytes) => (Kdf::Raw, Key::from_raw(bytes)?),
         };
-        let nonce = crypto::nonce()?;
-        let mut check = nonce.to_vec();
-        check.extend(key.seal(&nonce, &check_aad(id), CHECK_TEXT)?);
         let entry = KeyEntry {
             id,
             kdf,
-            check: hex::encode(check),
+            check: check(id, &key)?,
             wrapped: Vec::new(),
             retired: false,
         };
         Ok((entry, key))
     }
 
+    /// Replaces the key check with a version-2 one, for `key` (this entry's key).
+    pub(super) fn recheck(&mut self, key: &Key) -> Result<(), StoreError> {
+        self.check = check(self.id, key)?;
+        Ok(())
+    }
+
     /// The key `secret` gives for this entry, if it passes the key check; `None` if not.
-    pub(super) fn open(&self, secret: &Secret) -> Result<Option<Key>, StoreError> {
+    pub(super) fn open(&self, secret: &Secret, checks: Checks) -> Result<Option<Key>, StoreError> {
         let key = match (&self.kdf, secret) {
             (Kdf::Scrypt { salt, log_n, r, p }, Secret::Passphrase(phrase)) => {
                 let salt = hex::decode(salt).map_err(|e| {
@@ -146,15 +164,29 @@ impl KeyEntry {
         let (nonce, sealed) = check
             .split_first_chunk::<NONCE_LEN>()
             .ok_or_else(|| StoreError::Corrupted(format!("{META_FILE}: key check is too short")))?;
-        match key.open(nonce, &check_aad(self.id), sealed) {
-            Ok(text) if text == CHECK_TEXT => Ok(Some(key)),
-            _ => Ok(None),
-        }
+        let passes = |aad: &[u8]| {
+            key.open(nonce, &check_aad(aad, self.id), sealed)
+                .is_ok_and(|text| text == CHECK_TEXT)
+        };
+        let opened = match checks {
+            Checks::V1 => passes(CHECK_AAD_V1),
+            Checks::V2 => passes(CHECK_AAD_V2),
+            Checks::Either => passes(CHECK_AAD_V2) || passes(CHECK_AAD_V1),
+        };
+        Ok(opened.then_some(key))
     }
 }
 
-fn check_aad(id: u32) -> Vec<u8> {
-    let mut aad = CHECK_AAD.to_vec();
+/// hex(nonce || seal(key, CHECK_TEXT)), a version-2 key check of key `id`.
+fn check(id: u32, key: &Key) -> Result<String, StoreError> {
+    let nonce = crypto::nonce()?;
+    let mut check = nonce.to_vec();
+    check.extend(key.seal(&nonce, &check_aad(CHECK_AAD_V2, id), CHECK_TEXT)?);
+    Ok(hex::encode(check))
+}
+
+fn check_aad(label: &[u8], id: u32) -> Vec<u8> {
+    let mut aad = label.to_vec();
     aad.extend_from_slice(&id.to_le_bytes());
     aad
 }

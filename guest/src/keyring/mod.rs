@@ -1,13 +1,16 @@
 //! The store's metadata file, `session-vault.json`: plain JSON holding nothing secret —
-//! the format version, and for each key its id, how it is derived, and a key check.
+//! the format version, the store's random id, and for each key its id, how it is derived,
+//! and a key check — authenticated by a MAC under the current key.
 //!
 //! The key check is an AES-256-GCM seal of a fixed text under the key, so a wrong secret
-//! is told apart from a damaged session file at `open`.
+//! is told apart from a damaged session file at `open`; the KDF parameters it depends on
+//! cannot be lowered without failing it. Nothing else in the file is trusted (the backend,
+//! the migration state, the keyring) until the MAC over all of it verifies.
 
 mod entry;
 mod secret;
 
-pub use entry::{Kdf, KeyEntry, WrappedKey};
+pub use entry::{Checks, Kdf, KeyEntry, WrappedKey};
 pub use secret::Secret;
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +18,11 @@ use serde::{Deserialize, Serialize};
 use crate::backend::layout::META_FILE;
 use crate::error::StoreError;
 use crate::seal::crypto::{self, Key, NONCE_LEN};
+
+/// The metadata format this code writes.
+pub const VERSION: u32 = 2;
+const MAC_AAD: &[u8] = b"session-vault metadata v2";
+const STORE_ID_LEN: usize = 16;
 
 /// scrypt cost for new stores: N = 2^15, r = 8, p = 1 (32 MiB of memory).
 pub const DEFAULT_LOG_N: u8 = 15;
@@ -25,8 +33,11 @@ pub const DEFAULT_LOG_N: u8 = 15;
 pub struct Meta {
     /// Always "session-vault".
     pub format: String,
-    /// The on-disk format version; 1.
+    /// The metadata format version: 2 (1: before the MAC; upgraded at the first open).
     pub version: u32,
+    /// hex of 16 random bytes, fixed when the store is created (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
     /// The key id that encrypts new writes.
     pub current_key: u32,
     /// Every key the store knows.
@@ -42,6 +53,10 @@ pub struct Meta {
     /// open that finds it set finishes the removal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migrated_from: Option<crate::backend::BackendKind>,
+    /// hex(nonce || GCM tag): AES-256-GCM under the current key over every other field
+    /// (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
 }
 
 /// The keys a store holds, unlocked: one current key that encrypts, older ones that decrypt.
@@ -86,14 +101,18 @@ impl Meta {
     /// As [`Meta::create`], with scrypt's N = 2^`log_n`.
     pub fn create_with_cost(secret: &Secret, log_n: u8) -> Result<(Meta, Key), StoreError> {
         let (entry, key) = KeyEntry::new(1, secret, log_n)?;
+        let mut store_id = [0u8; STORE_ID_LEN];
+        crypto::random(&mut store_id)?;
         let meta = Meta {
             format: "session-vault".into(),
-            version: 1,
+            version: VERSION,
+            store_id: Some(hex::encode(store_id)),
             current_key: entry.id,
             keys: vec![entry],
             backend: crate::backend::BackendKind::default(),
             migrating_to: None,
             migrated_from: None,
+            mac: None,
         };
         Ok((meta, key))
     }
@@ -103,9 +122,9 @@ impl Meta {
         let meta: Meta = serde_json::from_slice(bytes).map_err(|e| {
             StoreError::Corrupted(format!("{META_FILE} is not valid store metadata: {e}"))
         })?;
-        if meta.format != "session-vault" || meta.version != 1 {
+        if meta.format != "session-vault" || !(1..=VERSION).contains(&meta.version) {
             return Err(StoreError::Corrupted(format!(
-                "{META_FILE} describes format {:?} version {}, not session-vault version 1",
+                "{META_FILE} describes format {:?} version {}, not session-vault version 1 or 2",
                 meta.format, meta.version
             )));
         }
@@ -122,7 +141,69 @@ impl Meta {
         Ok(meta)
     }
 
-    /// Serializes the metadata for writing.
+    /// Serializes the metadata for writing: version 2, with its MAC under the current key
+    /// of `keyring`.
+    pub fn sealed(&self, keyring: &Keyring) -> Result<Vec<u8>, StoreError> {
+        let mut meta = self.clone();
+        meta.version = VERSION;
+        meta.mac = None;
+        let nonce = crypto::nonce()?;
+        let mut mac = nonce.to_vec();
+        mac.extend(keyring.current_key()?.seal(&nonce, &meta.mac_aad(), &[])?);
+        meta.mac = Some(hex::encode(mac));
+        Ok(meta.to_bytes())
+    }
+
+    /// Checks the MAC of version-2 metadata under the current key of `keyring` (which
+    /// [`Meta::unlock`] gave); `corrupted` if it is missing or does not verify. Version-1
+    /// metadata has none: the caller upgrades it.
+    pub fn authenticate(&self, keyring: &Keyring) -> Result<(), StoreError> {
+        if self.version < VERSION {
+            return Ok(());
+        }
+        let unauthentic = || {
+            StoreError::Corrupted(format!(
+                "{META_FILE} is not authentic (edited or damaged): refusing to act on it"
+            ))
+        };
+        let mac = hex::decode(self.mac.as_deref().ok_or_else(unauthentic)?)
+            .map_err(|_hex| unauthentic())?;
+        let (nonce, tag) = mac
+            .split_first_chunk::<NONCE_LEN>()
+            .ok_or_else(unauthentic)?;
+        let mut unsealed = self.clone();
+        unsealed.mac = None;
+        match keyring.current_key()?.open(nonce, &unsealed.mac_aad(), tag) {
+            Ok(text) if text.is_empty() => Ok(()),
+            _ => Err(unauthentic()),
+        }
+    }
+
+    /// Upgrades version-1 metadata: a store id, version-2 checks for every key `keyring`
+    /// holds (so the file can no longer pass as version 1). Written with [`Meta::sealed`].
+    pub fn upgrade(&mut self, keyring: &Keyring) -> Result<(), StoreError> {
+        if self.store_id.is_none() {
+            let mut store_id = [0u8; STORE_ID_LEN];
+            crypto::random(&mut store_id)?;
+            self.store_id = Some(hex::encode(store_id));
+        }
+        for entry in &mut self.keys {
+            if let Some(key) = keyring.key(entry.id) {
+                entry.recheck(key)?;
+            }
+        }
+        self.version = VERSION;
+        Ok(())
+    }
+
+    /// What the MAC covers: every field but the MAC, as written.
+    fn mac_aad(&self) -> Vec<u8> {
+        let mut aad = MAC_AAD.to_vec();
+        aad.extend(self.to_bytes());
+        aad
+    }
+
+    /// Serializes the metadata as it stands (tests; [`Meta::sealed`] is what is written).
     pub fn to_bytes(&self) -> Vec<u8> {
         // Strings and integers only: serialization cannot fail, so the default is unreachable.
         let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
@@ -137,7 +218,14 @@ impl Meta {
     /// does not open under the current one.
     pub fn unlock(&self, secret: &Secret) -> Result<Keyring, StoreError> {
         let entry = self.entry(self.current_key)?;
-        let current = entry.open(secret)?.ok_or(StoreError::WrongKey)?;
+        let checks = if self.version < VERSION {
+            Checks::V1
+        } else {
+            Checks::V2
+        };
+        let Some(current) = entry.open(secret, checks)? else {
+            return Err(self.why_not(secret, checks)?);
+        };
         let mut keys = std::collections::BTreeMap::new();
         for wrapped in &entry.wrapped {
             let sealed = hex::decode(&wrapped.key).map_err(|e| {
@@ -180,7 +268,7 @@ impl Meta {
         log_n: u8,
     ) -> Result<u32, StoreError> {
         for entry in &mut self.keys {
-            if let Some(key) = entry.open(secret)? {
+            if let Some(key) = entry.open(secret, Checks::Either)? {
                 if !entry.retired {
                     return Err(StoreError::InvalidInput(format!(
                         "that secret is already key {} of this store",
@@ -255,6 +343,22 @@ impl Meta {
             };
         }
         Ok(())
+    }
+
+    /// Why `secret` does not open the current key: `wrong-key` (the secret of an older key
+    /// is wrong too), unless it opens the current key under the other version's check: the
+    /// version was relabelled (say, to 1, to pass without a MAC), which is `corrupted`.
+    fn why_not(&self, secret: &Secret, checks: Checks) -> Result<StoreError, StoreError> {
+        let other = match checks {
+            Checks::V1 => Checks::V2,
+            _ => Checks::V1,
+        };
+        if self.entry(self.current_key)?.open(secret, other)?.is_some() {
+            return Ok(StoreError::Corrupted(format!(
+                "{META_FILE}: its version does not match its key check: the file was edited"
+            )));
+        }
+        Ok(StoreError::WrongKey)
     }
 
     /// Every key entry, retired ones included.

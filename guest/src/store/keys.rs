@@ -15,7 +15,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let mut meta = self.meta.clone();
         let mut keyring = self.keyring.clone();
         let id = meta.add_key(&mut keyring, secret, self.scrypt_log_n)?;
-        let bytes = meta.to_bytes();
+        let bytes = meta.sealed(&keyring)?;
         fits_in_metadata(&bytes)?;
         self.backend.write_meta(&bytes)?;
         self.meta = meta;
@@ -126,7 +126,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
                  run check and rekey, then retire it"
             )));
         }
-        self.backend.write_meta(&meta.to_bytes())?;
+        self.backend.write_meta(&meta.sealed(&keyring)?)?;
         self.meta = meta;
         self.keyring = keyring;
         Ok(())

@@ -149,7 +149,9 @@ impl<D: crate::fs::Dir + Clone, C: Clock> Store<crate::medium::Medium<D>, C> {
         }
         let keyring = &self.keyring;
         let mut summarize = |id: &str, blob: &[u8]| summarize(keyring, id, blob);
-        let moved = self.backend.migrate(&mut self.meta, to, &mut summarize)?;
+        let moved = self
+            .backend
+            .migrate(&mut self.meta, keyring, to, &mut summarize)?;
         // The target reopened and gathered what this store already indexes.
         drop(self.backend.take_summaries());
         // Blobs and stamps moved byte for byte: the index and the stamp cache still hold.
@@ -196,6 +198,12 @@ mod tests {
         crate::document::example(id, "u", 1000)
     }
 
+    /// `meta` as a store with the test key writes it (sealed).
+    fn sealed(meta: &Meta) -> Vec<u8> {
+        let keyring = meta.unlock(&Secret::RawKey(vec![3; 32])).unwrap();
+        meta.sealed(&keyring).unwrap()
+    }
+
     fn meta(path: &std::path::Path) -> Meta {
         Meta::parse(&std::fs::read(path.join(META_FILE)).unwrap()).unwrap()
     }
@@ -210,7 +218,7 @@ mod tests {
         // Interrupted while copying to the log: the marker is set, the copy partial.
         let mut marked = meta(tmp.path());
         marked.migrating_to = Some(BackendKind::Log);
-        std::fs::write(tmp.path().join(META_FILE), marked.to_bytes()).unwrap();
+        std::fs::write(tmp.path().join(META_FILE), sealed(&marked)).unwrap();
         std::fs::create_dir(tmp.path().join("log")).unwrap();
         std::fs::write(tmp.path().join("log/0000000000000001.seg"), b"SVLR partial").unwrap();
         let mut store = open(tmp.path(), None);
@@ -241,19 +249,62 @@ mod tests {
         }
         let mut marked = meta(tmp.path());
         marked.migrated_from = Some(BackendKind::Files);
-        std::fs::write(tmp.path().join(META_FILE), marked.to_bytes()).unwrap();
+        std::fs::write(tmp.path().join(META_FILE), sealed(&marked)).unwrap();
         let mut store = open(tmp.path(), None);
         assert_eq!(names(tmp.path()), vec!["log", META_FILE]);
         assert_eq!(meta(tmp.path()).migrated_from, None);
         let a = store.get("a").unwrap().unwrap();
         assert_eq!(a.security.access_count, 1, "the stamp moved too");
+        drop(store);
+        let files = Medium::open(
+            StdDir::new(tmp.path()),
+            Some(BackendKind::Files),
+            Durability::Durable,
+        )
+        .unwrap();
+        let config = Config::new(Secret::RawKey(vec![3; 32]));
         assert!(matches!(
-            Medium::open(
-                StdDir::new(tmp.path()),
-                Some(BackendKind::Files),
-                Durability::Durable
-            ),
+            Store::open(files, ManualClock::new(100), config),
             Err(StoreError::InvalidInput(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod forged {
+    use super::*;
+    use crate::backend::layout::META_FILE;
+    use crate::backend::{BackendKind, Durability};
+    use crate::fs::{StdDir, names};
+    use crate::keyring::{Meta, Secret};
+    use crate::medium::Medium;
+    use crate::store::{Config, ManualClock};
+
+    /// Regression (issue: attacker-edited metadata): a migration marker written without
+    /// the key made the next open delete `log/` and every session in it. Now an
+    /// unauthenticated marker refuses the open and removes nothing.
+    #[test]
+    fn a_forged_migration_marker_deletes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let secret = || Secret::RawKey(vec![3; 32]);
+        let open = |backend| {
+            let medium = Medium::open(StdDir::new(tmp.path()), backend, Durability::Durable)?;
+            Store::open(medium, ManualClock::new(100), Config::new(secret()))
+        };
+        let mut store = open(Some(BackendKind::Log)).unwrap();
+        store
+            .create(&crate::document::example("a", "u", 1000))
+            .unwrap();
+        drop(store);
+        let path = tmp.path().join(META_FILE);
+        let mut forged = Meta::parse(&std::fs::read(&path).unwrap()).unwrap();
+        forged.backend = BackendKind::Files;
+        forged.migrated_from = Some(BackendKind::Log);
+        std::fs::write(&path, forged.to_bytes()).unwrap();
+        let before = names(tmp.path());
+        let segments = names(&tmp.path().join("log"));
+        assert!(matches!(open(None), Err(StoreError::Corrupted(_))));
+        assert_eq!(names(tmp.path()), before);
+        assert_eq!(names(&tmp.path().join("log")), segments);
     }
 }

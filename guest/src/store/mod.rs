@@ -159,11 +159,22 @@ impl<B: Backend, C: Clock> Store<B, C> {
         backend.recover()?;
         let (meta, keyring) = match backend.read_meta()? {
             Some(bytes) => {
-                let meta = Meta::parse(&bytes)?;
+                let mut meta = Meta::parse(&bytes)?;
+                let keyring = meta.unlock(&config.secret)?;
+                // Nothing the metadata says is acted on before it authenticates.
+                meta.authenticate(&keyring)?;
                 if meta.backend != backend.kind() {
                     return Err(meta.backend.mismatch(backend.kind()));
                 }
-                let keyring = meta.unlock(&config.secret)?;
+                let unsettled = (meta.migrating_to.take(), meta.migrated_from.take());
+                let upgrade = meta.version < keyring::VERSION;
+                if upgrade {
+                    meta.upgrade(&keyring)?;
+                }
+                if unsettled != (None, None) || upgrade {
+                    backend.settle(unsettled.0, unsettled.1)?;
+                    backend.write_meta(&meta.sealed(&keyring)?)?;
+                }
                 (meta, keyring)
             }
             None => {
@@ -178,8 +189,8 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 }
                 let (mut meta, key) = Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
                 meta.backend = backend.kind();
-                backend.write_meta(&meta.to_bytes())?;
                 let keyring = Keyring::single(meta.current_key, key);
+                backend.write_meta(&meta.sealed(&keyring)?)?;
                 (meta, keyring)
             }
         };

@@ -112,6 +112,11 @@ impl<D: Dir> Log<D> {
 
     pub(super) fn start_segment(&mut self, number: u64) -> Result<(), StoreError> {
         let path = segment_path(number);
+        if self.segments.is_empty() {
+            // Synced into the store directory before any segment in it is acknowledged.
+            crate::fs::create_dirs(&self.dir, LOG_DIR)
+                .map_err(|e| StoreError::io(format!("creating {LOG_DIR}/"), e))?;
+        }
         let file = self
             .dir
             .open_file(&path, true)

@@ -187,9 +187,7 @@ impl<D: Dir> Log<D> {
         durability: Durability,
         limit: u64,
     ) -> Result<Self, StoreError> {
-        // Synced into the store directory before any segment in it is acknowledged.
-        crate::fs::create_dirs(&dir, LOG_DIR)
-            .map_err(|e| StoreError::io(format!("creating {LOG_DIR}/"), e))?;
+        // `log/` is created with the first segment: an open writes nothing it need not.
         let mut log = Log {
             dir,
             durability,
