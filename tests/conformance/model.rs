@@ -9,22 +9,16 @@ use crate::cases::doc;
 use crate::front::{Front, Setup, T0};
 use session_vault::Durability;
 
-/// A small deterministic generator (SplitMix64), so a failing seed replays exactly.
-pub struct Rng(pub u64);
+/// A small deterministic generator (SplitMix64), so a failing seed replays exactly: the
+/// one the power-cut disk draws its fates from.
+pub use session_vault_guest::fs::power_cut::Rng;
 
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+/// Picks one of `items`.
+trait Pick {
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str;
+}
 
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
+impl Pick for Rng {
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len() as u64) as usize]
     }
@@ -87,7 +81,7 @@ fn merge(mut doc: Value, patch: &Value) -> Value {
 
 fn random_patch(rng: &mut Rng, now: u64) -> Value {
     match rng.below(6) {
-        0 => json!({"sessionToken": format!("t{}", rng.next())}),
+        0 => json!({"sessionToken": format!("t{}", rng.bits())}),
         1 => {
             json!({"userContext": {"userId": rng.pick(USERS), "name": format!("n{}", rng.below(9))}})
         }
