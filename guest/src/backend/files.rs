@@ -159,15 +159,11 @@ impl<D: Dir> Backend for Files<D> {
 
     /// Syncs every session file and stamp, then the directory.
     fn flush(&mut self) -> Result<(), StoreError> {
-        for entry in self.entries()? {
-            let ours = session_id(&entry.name).or_else(|| stamp_id(&entry.name));
-            if !entry.is_file || ours.is_none() {
-                continue;
-            }
-            let context = || format!("syncing {}", entry.name);
+        for name in own_files(&self.dir)? {
+            let context = || format!("syncing {name}");
             if let Some(file) = self
                 .dir
-                .open_file(&entry.name, false)
+                .open_file(&name, false)
                 .map_err(|e| StoreError::io(context(), e))?
             {
                 self.dir
@@ -184,16 +180,12 @@ impl<D: Dir> Backend for Files<D> {
     /// the oldest key is read from the headers of every session file and stamp.
     fn usage(&mut self) -> Result<Usage, StoreError> {
         let mut key_ids = std::collections::BTreeSet::new();
-        for entry in self.entries()? {
-            let ours = session_id(&entry.name).or_else(|| stamp_id(&entry.name));
-            if !entry.is_file || ours.is_none() {
-                continue;
-            }
+        for name in own_files(&self.dir)? {
             // Only the header is read.
-            let context = || format!("reading {}", entry.name);
+            let context = || format!("reading {name}");
             let header = match self
                 .dir
-                .open_file(&entry.name, false)
+                .open_file(&name, false)
                 .map_err(|e| StoreError::io(context(), e))?
             {
                 Some(file) => Some(
@@ -221,17 +213,22 @@ impl<D: Dir> Files<D> {
     }
 }
 
+/// The session files and stamps (regular files with our names) in the store directory.
+fn own_files<D: Dir>(dir: &D) -> Result<Vec<String>, StoreError> {
+    Ok((root_entries(dir)?.into_iter())
+        .filter(|e| e.is_file && session_id(&e.name).or_else(|| stamp_id(&e.name)).is_some())
+        .map(|e| e.name)
+        .collect())
+}
+
 /// Removes every session file and stamp of the `files` layout from `dir` (after a
 /// migration away from it, or to undo an interrupted one towards it). Returns how many.
 pub(crate) fn discard<D: Dir>(dir: &D) -> Result<u64, StoreError> {
     let mut removed = 0;
-    for entry in root_entries(dir)? {
-        let ours = session_id(&entry.name).or_else(|| stamp_id(&entry.name));
-        if entry.is_file && ours.is_some() {
-            dir.remove(&entry.name)
-                .map_err(|e| StoreError::io(format!("removing {}", entry.name), e))?;
-            removed += 1;
-        }
+    for name in own_files(dir)? {
+        dir.remove(&name)
+            .map_err(|e| StoreError::io(format!("removing {name}"), e))?;
+        removed += 1;
     }
     dir.sync("")
         .map_err(|e| StoreError::io("syncing the store directory", e))?;
