@@ -7,7 +7,7 @@ use std::path::Path;
 
 use session_vault::Erase;
 use session_vault_guest::seal::crypto::Key;
-use session_vault_guest::seal::format::{self, Kind, MAGIC, MIN_LEN, VERSION};
+use session_vault_guest::seal::format::{self, Kind, MAGIC, Scope, VERSION, VERSION_1};
 
 use crate::cases::{MINUTE, doc, open};
 use crate::front::{Front, Setup, T0, TestSecret};
@@ -46,6 +46,23 @@ fn opened(dir: &Path, key: &Key, key_id: u32, ids: &[&str]) -> Vec<(String, usiz
     opened_in(files(dir), key, key_id, ids)
 }
 
+/// The scope of the store whose files are `files`: its id from its metadata, and
+/// format-v1 records read too (the scan looks for every record, of any age).
+fn scope_of(files: &[(String, Vec<u8>)]) -> Scope {
+    let mut store_id = [0; format::STORE_ID_LEN];
+    let meta = files.iter().find(|(name, _)| name == "session-vault.json");
+    if let Some((_, bytes)) = meta {
+        let json: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        if let Some(id) = json["storeId"].as_str() {
+            hex::decode_to_slice(id, &mut store_id).unwrap();
+        }
+    }
+    Scope {
+        store_id,
+        read_v1: true,
+    }
+}
+
 /// The records in `files` (name, bytes) that open under `key` for one of `ids`.
 pub fn opened_in(
     files: Vec<(String, Vec<u8>)>,
@@ -53,13 +70,14 @@ pub fn opened_in(
     key_id: u32,
     ids: &[&str],
 ) -> Vec<(String, usize, u8, String)> {
+    let scope = scope_of(&files);
     let mut found = Vec::new();
     for (name, bytes) in files {
         for start in 0..bytes.len() {
             let Some(header) = bytes.get(start..start + 10) else {
                 break;
             };
-            if header[..4] != MAGIC || header[4] != VERSION {
+            if header[..4] != MAGIC || !matches!(header[4], VERSION | VERSION_1) {
                 continue;
             }
             if u32::from_le_bytes(header[6..10].try_into().unwrap()) != key_id {
@@ -73,10 +91,12 @@ pub fn opened_in(
             };
             // The record's length is not in its header: try every end.
             let last = bytes.len().min(start + MAX_RECORD);
-            'ends: for end in start + MIN_LEN..=last {
+            'ends: for end in start + format::MIN_LEN..=last {
                 for id in ids {
                     let record = &bytes[start..end];
-                    if format::decode(record, kind, id, |k| (k == key_id).then_some(key)).is_ok() {
+                    let opened =
+                        format::decode(record, kind, &scope, id, |k| (k == key_id).then_some(key));
+                    if opened.is_ok() {
                         found.push((name.clone(), start, header[5], id.to_string()));
                         break 'ends;
                     }

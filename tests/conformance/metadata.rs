@@ -53,7 +53,7 @@ pub fn every_edited_metadata_field_is_refused_and_nothing_changes<F: Front>() {
     drop(front);
     let path = setup.path("session-vault.json");
     let original: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(original["version"], 2);
+    assert_eq!(original["version"], 3);
     let mut setup = setup;
     setup.secret = third;
     let edits: Vec<(&str, Edit)> = vec![
@@ -62,7 +62,11 @@ pub fn every_edited_metadata_field_is_refused_and_nothing_changes<F: Front>() {
             "version relabelled 1",
             Box::new(|m| m["version"] = json!(1)),
         ),
-        ("version 3", Box::new(|m| m["version"] = json!(3))),
+        (
+            "version relabelled 2",
+            Box::new(|m| m["version"] = json!(2)),
+        ),
+        ("version 4", Box::new(|m| m["version"] = json!(4))),
         (
             "store id",
             Box::new(|m| m["storeId"] = json!("00".repeat(16))),
@@ -232,7 +236,7 @@ pub fn version_1_metadata_is_upgraded_and_every_session_kept<F: Front>() {
     drop(front);
     let meta: Value =
         serde_json::from_slice(&std::fs::read(setup.path("session-vault.json")).unwrap()).unwrap();
-    assert_eq!(meta["version"], 2);
+    assert_eq!(meta["version"], 3);
     assert_eq!(meta["storeId"].as_str().map(str::len), Some(32));
     assert!(meta["mac"].is_string());
     // The upgraded file cannot be passed off as version 1 again. The old file put back

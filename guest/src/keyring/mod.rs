@@ -18,11 +18,14 @@ use serde::{Deserialize, Serialize};
 use crate::backend::layout::META_FILE;
 use crate::error::StoreError;
 use crate::seal::crypto::{self, Key, NONCE_LEN};
+use crate::seal::format::{STORE_ID_LEN, Scope};
 
-/// The metadata format this code writes.
-pub const VERSION: u32 = 2;
+/// The metadata format this code writes: 3, whose records bind the store id and their
+/// version (see [`crate::seal::format`]).
+pub const VERSION: u32 = 3;
+/// The first version with a store id and a MAC.
+pub const VERSION_MAC: u32 = 2;
 const MAC_AAD: &[u8] = b"session-vault metadata v2";
-const STORE_ID_LEN: usize = 16;
 
 /// scrypt cost for new stores: N = 2^15, r = 8, p = 1 (32 MiB of memory).
 pub const DEFAULT_LOG_N: u8 = 15;
@@ -33,9 +36,10 @@ pub const DEFAULT_LOG_N: u8 = 15;
 pub struct Meta {
     /// Always "session-vault".
     pub format: String,
-    /// The metadata format version: 2 (1: before the MAC; upgraded at the first open).
+    /// The metadata format version: 3 (1: before the MAC; 2: before records bound the
+    /// store; upgraded at the first open).
     pub version: u32,
-    /// hex of 16 random bytes, fixed when the store is created (version 2).
+    /// hex of 16 random bytes, fixed when the store is created (version 2 on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_id: Option<String>,
     /// The key id that encrypts new writes.
@@ -66,14 +70,17 @@ pub struct Keyring {
     pub current: u32,
     /// Every active key by id, the current one included.
     pub keys: std::collections::BTreeMap<u32, Key>,
+    /// What binds the store's records to it.
+    pub scope: Scope,
 }
 
 impl Keyring {
-    /// A keyring of one key, current.
-    pub fn single(id: u32, key: Key) -> Keyring {
+    /// A keyring of one key, current, for the store `scope` names.
+    pub fn single(id: u32, key: Key, scope: Scope) -> Keyring {
         Keyring {
             current: id,
             keys: std::collections::BTreeMap::from([(id, key)]),
+            scope,
         }
     }
 
@@ -124,7 +131,7 @@ impl Meta {
         })?;
         if meta.format != "session-vault" || !(1..=VERSION).contains(&meta.version) {
             return Err(StoreError::Corrupted(format!(
-                "{META_FILE} describes format {:?} version {}, not session-vault version 1 or 2",
+                "{META_FILE} describes format {:?} version {}, not session-vault version 1 to {VERSION}",
                 meta.format, meta.version
             )));
         }
@@ -141,11 +148,11 @@ impl Meta {
         Ok(meta)
     }
 
-    /// Serializes the metadata for writing: version 2, with its MAC under the current key
-    /// of `keyring`.
+    /// Serializes the metadata for writing, at its version (at least 2), with its MAC
+    /// under the current key of `keyring`.
     pub fn sealed(&self, keyring: &Keyring) -> Result<Vec<u8>, StoreError> {
         let mut meta = self.clone();
-        meta.version = VERSION;
+        meta.version = meta.version.max(VERSION_MAC);
         meta.mac = None;
         let nonce = crypto::nonce()?;
         let mut mac = nonce.to_vec();
@@ -154,11 +161,11 @@ impl Meta {
         Ok(meta.to_bytes())
     }
 
-    /// Checks the MAC of version-2 metadata under the current key of `keyring` (which
-    /// [`Meta::unlock`] gave); `corrupted` if it is missing or does not verify. Version-1
-    /// metadata has none: the caller upgrades it.
+    /// Checks the MAC of version-2 or later metadata under the current key of `keyring`
+    /// (which [`Meta::unlock`] gave); `corrupted` if it is missing or does not verify.
+    /// Version-1 metadata has none: the caller upgrades it.
     pub fn authenticate(&self, keyring: &Keyring) -> Result<(), StoreError> {
-        if self.version < VERSION {
+        if self.version < VERSION_MAC {
             return Ok(());
         }
         let unauthentic = || {
@@ -179,21 +186,50 @@ impl Meta {
         }
     }
 
-    /// Upgrades version-1 metadata: a store id, version-2 checks for every key `keyring`
-    /// holds (so the file can no longer pass as version 1). Written with [`Meta::sealed`].
-    pub fn upgrade(&mut self, keyring: &Keyring) -> Result<(), StoreError> {
+    /// Upgrades version-1 metadata to version 2: a store id, version-2 checks for every
+    /// key `keyring` holds (so the file can no longer pass as version 1). Written with
+    /// [`Meta::sealed`]; the store then rewrites its records and writes version 3.
+    pub fn upgrade(&mut self, keyring: &mut Keyring) -> Result<(), StoreError> {
         if self.store_id.is_none() {
-            let mut store_id = [0u8; STORE_ID_LEN];
-            crypto::random(&mut store_id)?;
-            self.store_id = Some(hex::encode(store_id));
+            // Taken from the file itself (the tag of the current key's check, random
+            // under the key), not drawn at random: the same version-1 file put back
+            // upgrades to the same id, so the records written since still open.
+            let check = hex::decode(&self.entry(self.current_key)?.check).map_err(|e| {
+                StoreError::Corrupted(format!("{META_FILE}: a key check is not hex: {e}"))
+            })?;
+            let tag = check
+                .len()
+                .checked_sub(STORE_ID_LEN)
+                .and_then(|at| check.get(at..))
+                .ok_or_else(|| {
+                    StoreError::Corrupted(format!("{META_FILE}: a key check is too short"))
+                })?;
+            self.store_id = Some(hex::encode(tag));
         }
         for entry in &mut self.keys {
             if let Some(key) = keyring.key(entry.id) {
                 entry.recheck(key)?;
             }
         }
-        self.version = VERSION;
+        self.version = self.version.max(VERSION_MAC);
+        keyring.scope = self.scope()?;
         Ok(())
+    }
+
+    /// What binds the store's records to it: its id, and whether its records may still
+    /// be format v1 (metadata before version 3). A version-1 file has no id yet: all
+    /// zeros, which only v1 records (that bind none) are read under.
+    pub fn scope(&self) -> Result<Scope, StoreError> {
+        let mut store_id = [0u8; STORE_ID_LEN];
+        if let Some(hex_id) = &self.store_id {
+            hex::decode_to_slice(hex_id, &mut store_id).map_err(|e| {
+                StoreError::Corrupted(format!("{META_FILE}: storeId is not 16 bytes of hex: {e}"))
+            })?;
+        }
+        Ok(Scope {
+            store_id,
+            read_v1: self.version < VERSION,
+        })
     }
 
     /// What the MAC covers: every field but the MAC, as written.
@@ -218,7 +254,7 @@ impl Meta {
     /// does not open under the current one.
     pub fn unlock(&self, secret: &Secret) -> Result<Keyring, StoreError> {
         let entry = self.entry(self.current_key)?;
-        let checks = if self.version < VERSION {
+        let checks = if self.version < VERSION_MAC {
             Checks::V1
         } else {
             Checks::V2
@@ -253,6 +289,7 @@ impl Meta {
         Ok(Keyring {
             current: entry.id,
             keys,
+            scope: self.scope()?,
         })
     }
 

@@ -8,12 +8,14 @@
 //! is void and the session reads with the access fields its file holds — never worse.
 
 use crate::seal::crypto::{Key, NONCE_LEN, TAG_LEN};
-use crate::seal::format::{self, HEADER_LEN, Kind};
+use crate::seal::format::{self, HEADER_LEN, HEADER_LEN_V1, Kind, Scope};
 
 /// The plaintext length of a stamp.
 const PLAINTEXT_LEN: usize = 8 + 8 + NONCE_LEN;
 /// The length of every well-formed stamp file.
 pub const LEN: usize = HEADER_LEN + PLAINTEXT_LEN + TAG_LEN;
+/// The length of a format-v1 stamp.
+const LEN_V1: usize = HEADER_LEN_V1 + PLAINTEXT_LEN + TAG_LEN;
 
 /// The latest access of one version of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,12 +29,13 @@ pub struct Stamp {
 }
 
 impl Stamp {
-    /// Seals the stamp for session `id` under `key`.
+    /// Seals the stamp for version `seq` of session `id` under `key`.
     pub fn seal(
         &self,
         key_id: u32,
         key: &Key,
-        nonce: [u8; NONCE_LEN],
+        scope: &Scope,
+        seq: u64,
         id: &str,
     ) -> Result<Vec<u8>, crate::StoreError> {
         let mut plaintext = [0u8; PLAINTEXT_LEN];
@@ -41,20 +44,23 @@ impl Stamp {
         last.copy_from_slice(&self.last_accessed_at.to_le_bytes());
         count.copy_from_slice(&self.access_count.to_le_bytes());
         version.copy_from_slice(&self.version);
-        format::encode(Kind::Access, key_id, key, nonce, id, &plaintext)
+        format::encode(Kind::Access, key_id, key, scope, seq, id, &plaintext)
     }
 
     /// Opens the stamp file of session `id`; `None` if it is void: torn, damaged, of the
     /// wrong length, for another id, or under a key `key_for` does not give.
     pub fn open<'k>(
         file: &[u8],
+        scope: &Scope,
         id: &str,
         key_for: impl Fn(u32) -> Option<&'k Key>,
     ) -> Option<Stamp> {
-        if file.len() != LEN {
+        if file.len() != LEN && file.len() != LEN_V1 {
             return None;
         }
-        let plaintext = format::decode(file, Kind::Access, id, key_for).ok()?;
+        let plaintext = format::decode(file, Kind::Access, scope, id, key_for)
+            .ok()?
+            .plaintext;
         let (last, rest) = plaintext.split_first_chunk::<8>()?;
         let (count, rest) = rest.split_first_chunk::<8>()?;
         let version: [u8; NONCE_LEN] = rest.try_into().ok()?;
@@ -69,7 +75,7 @@ impl Stamp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seal::crypto::nonce;
+    use crate::seal::format::tests::SCOPE;
 
     fn key() -> Key {
         Key::from_raw(&[3; 32]).unwrap()
@@ -86,12 +92,12 @@ mod tests {
     #[test]
     fn a_stamp_round_trips_at_its_fixed_length() {
         let key = key();
-        let file = stamp().seal(1, &key, nonce().unwrap(), "s1").unwrap();
+        let file = stamp().seal(1, &key, &SCOPE, 3, "s1").unwrap();
         assert_eq!(file.len(), LEN);
-        assert_eq!(LEN, 66);
+        assert_eq!(LEN, 74);
         assert_eq!(file[5], Kind::Access as u8);
         assert_eq!(
-            Stamp::open(&file, "s1", |k| (k == 1).then_some(&key)),
+            Stamp::open(&file, &SCOPE, "s1", |k| (k == 1).then_some(&key)),
             Some(stamp())
         );
     }
@@ -99,8 +105,9 @@ mod tests {
     #[test]
     fn torn_damaged_moved_or_keyless_stamps_are_void() {
         let key = key();
-        let file = stamp().seal(1, &key, nonce().unwrap(), "s1").unwrap();
-        let open = |bytes: &[u8], id: &str| Stamp::open(bytes, id, |k| (k == 1).then_some(&key));
+        let file = stamp().seal(1, &key, &SCOPE, 3, "s1").unwrap();
+        let open =
+            |bytes: &[u8], id: &str| Stamp::open(bytes, &SCOPE, id, |k| (k == 1).then_some(&key));
         for len in 0..file.len() {
             assert_eq!(open(&file[..len], "s1"), None, "torn at {len}");
         }
@@ -113,6 +120,6 @@ mod tests {
         longer.push(0);
         assert_eq!(open(&longer, "s1"), None);
         assert_eq!(open(&file, "s2"), None);
-        assert_eq!(Stamp::open(&file, "s1", |_| None), None);
+        assert_eq!(Stamp::open(&file, &SCOPE, "s1", |_| None), None);
     }
 }

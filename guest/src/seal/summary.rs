@@ -10,7 +10,7 @@
 
 use crate::document::model::SessionData;
 use crate::seal::crypto::{Key, NONCE_LEN};
-use crate::seal::format::{self, Kind};
+use crate::seal::format::{self, Kind, Scope};
 
 /// Plaintext bytes before the user id.
 const FIXED_LEN: usize = NONCE_LEN + 8 + 8 + 8;
@@ -28,12 +28,17 @@ pub struct Summary {
     pub access_count: u64,
     /// Its `userContext.userId`.
     pub user: String,
+    /// The session's version (write sequence number), from the sealed header: 0 in a
+    /// format-v1 summary.
+    pub seq: u64,
 }
 
 impl Summary {
-    /// The summary of `session`, whose document has nonce `version`.
-    pub fn of(session: &SessionData, version: [u8; NONCE_LEN]) -> Self {
+    /// The summary of `session`, whose document has nonce `version` and sequence number
+    /// `seq`.
+    pub fn of(session: &SessionData, version: [u8; NONCE_LEN], seq: u64) -> Self {
         Summary {
+            seq,
             version,
             expires_at: session.expires_at,
             last_accessed_at: session.security.last_accessed_at,
@@ -47,7 +52,7 @@ impl Summary {
         &self,
         key_id: u32,
         key: &Key,
-        nonce: [u8; NONCE_LEN],
+        scope: &Scope,
         id: &str,
     ) -> Result<Vec<u8>, crate::StoreError> {
         let mut plaintext = Vec::with_capacity(FIXED_LEN + self.user.len());
@@ -56,16 +61,18 @@ impl Summary {
         plaintext.extend_from_slice(&self.last_accessed_at.to_le_bytes());
         plaintext.extend_from_slice(&self.access_count.to_le_bytes());
         plaintext.extend_from_slice(self.user.as_bytes());
-        format::encode(Kind::Summary, key_id, key, nonce, id, &plaintext)
+        format::encode(Kind::Summary, key_id, key, scope, self.seq, id, &plaintext)
     }
 
     /// Opens the sealed summary of session `id`.
     pub fn open<'k>(
         sealed: &[u8],
+        scope: &Scope,
         id: &str,
         key_for: impl Fn(u32) -> Option<&'k Key>,
     ) -> Result<Summary, format::DecodeError> {
-        let plaintext = format::decode(sealed, Kind::Summary, id, key_for)?;
+        let opened = format::decode(sealed, Kind::Summary, scope, id, key_for)?;
+        let plaintext = opened.plaintext;
         let malformed =
             || format::DecodeError::Malformed(format!("a summary of {} bytes", plaintext.len()));
         let (version, rest) = plaintext
@@ -77,6 +84,7 @@ impl Summary {
         let user = String::from_utf8(user.to_vec())
             .map_err(|e| format::DecodeError::Malformed(format!("summary user id: {e}")))?;
         Ok(Summary {
+            seq: opened.header.seq,
             version: *version,
             expires_at: u64::from_le_bytes(*expires_at),
             last_accessed_at: u64::from_le_bytes(*last),
@@ -89,7 +97,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seal::crypto::nonce;
+    use crate::seal::format::tests::SCOPE;
 
     fn summary() -> Summary {
         Summary {
@@ -98,15 +106,17 @@ mod tests {
             last_accessed_at: 1_893_000_000_000,
             access_count: 7,
             user: "user-ü".into(),
+            seq: 12,
         }
     }
 
     #[test]
     fn a_summary_round_trips_and_is_bound_to_its_id_and_key() {
         let key = Key::from_raw(&[3; 32]).unwrap();
-        let sealed = summary().seal(4, &key, nonce().unwrap(), "s1").unwrap();
+        let sealed = summary().seal(4, &key, &SCOPE, "s1").unwrap();
         assert_eq!(sealed[5], Kind::Summary as u8);
-        let open = |bytes: &[u8], id: &str| Summary::open(bytes, id, |k| (k == 4).then_some(&key));
+        let open =
+            |bytes: &[u8], id: &str| Summary::open(bytes, &SCOPE, id, |k| (k == 4).then_some(&key));
         assert_eq!(open(&sealed, "s1"), Ok(summary()));
         assert!(open(&sealed, "s2").is_err());
         for i in 0..sealed.len() {
@@ -115,7 +125,7 @@ mod tests {
             assert!(open(&bad, "s1").is_err(), "byte {i} flipped");
         }
         assert_eq!(
-            Summary::open(&sealed, "s1", |_| None),
+            Summary::open(&sealed, &SCOPE, "s1", |_| None),
             Err(format::DecodeError::MissingKey(4))
         );
     }

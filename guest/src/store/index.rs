@@ -14,6 +14,8 @@ pub struct Entry {
     /// The nonce of its file, which names this version of it: an access stamp applies
     /// only to the version it was written for.
     pub version: [u8; crate::seal::crypto::NONCE_LEN],
+    /// Its sequence number: an older one found on the medium was put back (rolled back).
+    pub seq: u64,
 }
 
 /// Sessions by id and by user.
@@ -130,6 +132,7 @@ mod tests {
             expires_at,
             key_id: 1,
             version: [0; crate::seal::crypto::NONCE_LEN],
+            seq: 1,
         }
     }
 

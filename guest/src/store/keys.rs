@@ -79,6 +79,34 @@ impl<B: Backend, C: Clock> Store<B, C> {
         Ok(progress)
     }
 
+    /// Finishes the upgrade of a store from metadata version 2 or earlier: rewrites every
+    /// session as a format-v2 record (bound to the store and its version), makes the
+    /// rewrites durable, then writes metadata version 3, after which v1 records are no
+    /// longer read. Interrupted, the next open starts it again; while a session is under
+    /// a key the store lacks it cannot be rewritten, so the upgrade waits for that key.
+    pub(super) fn upgrade_records(&mut self) -> Result<(), StoreError> {
+        for id in self.index.ids() {
+            match self.read(&id) {
+                Ok(Some(session)) => {
+                    self.write(&session)?;
+                    self.drop_stamp(&id);
+                }
+                Ok(None) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        if !self.missing_key.is_empty() {
+            return Ok(());
+        }
+        self.backend.flush()?;
+        let mut meta = self.meta.clone();
+        meta.version = crate::keyring::VERSION;
+        self.backend.write_meta(&meta.sealed(&self.keyring)?)?;
+        self.meta = meta;
+        self.keyring.scope = self.meta.scope()?;
+        Ok(())
+    }
+
     /// Retires key `id`, refusing while any session file is still encrypted under it or
     /// `quarantine/` holds files. Before the metadata forgets the key, its stale access
     /// stamps are removed and the medium compacted, so no record sealed under it remains.

@@ -6,7 +6,6 @@ use super::{Clock, Erase, Report, Store};
 use crate::backend::{Backend, Compaction, Listing};
 use crate::error::StoreError;
 use crate::keyring::Keyring;
-use crate::seal::crypto::{self};
 use crate::seal::format::{self, Kind};
 use crate::seal::summary::Summary;
 
@@ -167,9 +166,8 @@ fn summarize(keyring: &Keyring, id: &str, blob: &[u8]) -> Vec<u8> {
         let session = decode(keyring, id, blob).ok()?;
         let header = format::header(blob, Kind::Session).ok()?;
         let key = keyring.key(header.key_id)?;
-        let nonce = crypto::nonce().ok()?;
-        Summary::of(&session, header.nonce)
-            .seal(header.key_id, key, nonce, id)
+        Summary::of(&session, header.nonce, header.seq)
+            .seal(header.key_id, key, &keyring.scope, id)
             .ok()
     };
     sealed().unwrap_or_default()

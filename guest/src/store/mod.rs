@@ -134,6 +134,8 @@ pub struct Store<B, C> {
     idle_timeout: Option<u64>,
     erase: Erase,
     opened: Report,
+    /// The sequence number of the next write: above every version the store has seen.
+    next_seq: u64,
 }
 
 impl<B: Backend, C: Clock> Store<B, C> {
@@ -160,18 +162,18 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let (meta, keyring) = match backend.read_meta()? {
             Some(bytes) => {
                 let mut meta = Meta::parse(&bytes)?;
-                let keyring = meta.unlock(&config.secret)?;
+                let mut keyring = meta.unlock(&config.secret)?;
                 // Nothing the metadata says is acted on before it authenticates.
                 meta.authenticate(&keyring)?;
                 if meta.backend != backend.kind() {
                     return Err(meta.backend.mismatch(backend.kind()));
                 }
                 let unsettled = (meta.migrating_to.take(), meta.migrated_from.take());
-                let upgrade = meta.version < keyring::VERSION;
-                if upgrade {
-                    meta.upgrade(&keyring)?;
+                let from_v1 = meta.version < keyring::VERSION_MAC;
+                if from_v1 {
+                    meta.upgrade(&mut keyring)?;
                 }
-                if unsettled != (None, None) || upgrade {
+                if unsettled != (None, None) || from_v1 {
                     backend.settle(unsettled.0, unsettled.1)?;
                     backend.write_meta(&meta.sealed(&keyring)?)?;
                 }
@@ -189,7 +191,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 }
                 let (mut meta, key) = Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
                 meta.backend = backend.kind();
-                let keyring = Keyring::single(meta.current_key, key);
+                let keyring = Keyring::single(meta.current_key, key, meta.scope()?);
                 backend.write_meta(&meta.sealed(&keyring)?)?;
                 (meta, keyring)
             }
@@ -207,11 +209,15 @@ impl<B: Backend, C: Clock> Store<B, C> {
             idle_timeout: config.idle_timeout,
             erase: config.erase,
             opened: Report::default(),
+            next_seq: 1,
         };
         store.opened = match store.backend.take_summaries() {
             Some(summaries) => store.index_summaries(summaries)?,
             None => store.verify_all()?,
         };
+        if store.meta.version < keyring::VERSION {
+            store.upgrade_records()?;
+        }
         Ok(store)
     }
 
@@ -257,7 +263,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 self.stamps.insert(id, None);
                 continue;
             }
-            let stamp = Stamp::open(&file, &id, |key_id| self.keyring.key(key_id));
+            let stamp = Stamp::open(&file, &self.keyring.scope, &id, |key_id| {
+                self.keyring.key(key_id)
+            });
             let void = stamp.is_none();
             self.stamps.insert(id.clone(), stamp);
             if void {
@@ -266,12 +274,15 @@ impl<B: Backend, C: Clock> Store<B, C> {
         }
         for (id, sealed) in summaries.sessions {
             let opened = sealed.as_deref().map(|sealed| {
-                let key_id = format::header(sealed, Kind::Summary).map(|h| h.key_id);
-                (key_id, Summary::open(sealed, &id, |k| self.keyring.key(k)))
+                let header = format::header(sealed, Kind::Summary);
+                let summary =
+                    Summary::open(sealed, &self.keyring.scope, &id, |k| self.keyring.key(k));
+                (header, summary)
             });
             match opened {
-                Some((Ok(key_id), Ok(summary))) => {
-                    let entry = self.summary_entry(&id, summary, key_id);
+                Some((Ok(header), Ok(summary))) => {
+                    self.next_seq = self.next_seq.max(summary.seq.saturating_add(1));
+                    let entry = self.summary_entry(&id, summary, header.key_id);
                     if now >= entry.expires_at {
                         report.expired += 1;
                     } else {
@@ -279,8 +290,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
                     }
                     self.index.insert(&id, entry);
                 }
-                Some((Ok(key_id), Err(DecodeError::MissingKey(_)))) => {
-                    self.missing_key.insert(id, key_id);
+                Some((Ok(header), Err(DecodeError::MissingKey(_)))) => {
+                    self.next_seq = self.next_seq.max(header.seq.saturating_add(1));
+                    self.missing_key.insert(id, header.key_id);
                     report.missing_key += 1;
                 }
                 // No summary, or a damaged one: the session itself decides.
@@ -314,6 +326,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             expires_at: summary.expires_at.min(idle),
             key_id,
             version: summary.version,
+            seq: summary.seq,
         }
     }
 }

@@ -70,13 +70,18 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let limit = (MAX_MAX_SESSION_BYTES as usize + HEADER_LEN + TAG_LEN) as u64;
         let mut key_id = 0;
         let mut version = [0; NONCE_LEN];
+        let mut seq = 0;
         let decoded = match self.backend.read(id, limit) {
             Ok(Some(file)) => {
                 if let Ok(header) = format::header(&file, Kind::Session) {
                     key_id = header.key_id;
                     version = header.nonce;
+                    seq = header.seq;
                 }
-                decode(&self.keyring, id, &file)
+                decode(&self.keyring, id, &file).and_then(|session| {
+                    self.check_version(id, seq)?;
+                    Ok(session)
+                })
             }
             Ok(None) => {
                 self.index.remove(id);
@@ -88,11 +93,14 @@ impl<B: Backend, C: Clock> Store<B, C> {
         match decoded {
             Ok(session) => {
                 let session = self.apply_stamp(id, session, version)?;
-                self.index.insert(id, self.entry(&session, key_id, version));
+                self.index
+                    .insert(id, self.entry(&session, key_id, version, seq));
+                self.next_seq = self.next_seq.max(seq.saturating_add(1));
                 Ok(Some(session))
             }
             Err(StoreError::MissingKey(reason)) => {
                 self.index.remove(id);
+                self.next_seq = self.next_seq.max(seq.saturating_add(1));
                 self.missing_key.insert(id.to_owned(), key_id);
                 Err(StoreError::MissingKey(reason))
             }
@@ -112,12 +120,32 @@ impl<B: Backend, C: Clock> Store<B, C> {
         session: &SessionData,
         key_id: u32,
         version: [u8; NONCE_LEN],
+        seq: u64,
     ) -> Entry {
         Entry {
             user: session.user_context.user_id.clone(),
             expires_at: self.expiry(session),
             key_id,
             version,
+            seq,
+        }
+    }
+
+    /// The latest version of `id` the store knows of.
+    fn known_seq(&self, id: &str) -> Option<u64> {
+        self.index.entry(id).map(|entry| entry.seq)
+    }
+
+    /// `corrupted` if version `seq` of session `id` is older than the one the store
+    /// knows: an older copy was put back.
+    pub(super) fn check_version(&self, id: &str, seq: u64) -> Result<(), StoreError> {
+        match self.known_seq(id) {
+            Some(known) if seq < known => Err(StoreError::Corrupted(format!(
+                "{} is version {seq}, older than version {known} this store wrote: \
+                 an older copy was put back",
+                layout::session_name(id)
+            ))),
+            _ => Ok(()),
         }
     }
 
@@ -135,7 +163,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
             // the one on the medium.
             Some(Some(stamp)) => Some(*stamp),
             Some(None) => match self.backend.read_stamp(id) {
-                Ok(Some(file)) => Stamp::open(&file, id, |key_id| self.keyring.key(key_id)),
+                Ok(Some(file)) => Stamp::open(&file, &self.keyring.scope, id, |key_id| {
+                    self.keyring.key(key_id)
+                }),
                 Ok(None) => {
                     self.stamps.remove(id);
                     return Ok(session);
@@ -164,14 +194,16 @@ impl<B: Backend, C: Clock> Store<B, C> {
 /// ring lacks is `missing-key`; anything else wrong with the file is `corrupted`.
 pub(super) fn decode(keyring: &Keyring, id: &str, file: &[u8]) -> Result<SessionData, StoreError> {
     let name = layout::session_name(id);
-    let plaintext = format::decode(file, Kind::Session, id, |key_id| keyring.key(key_id)).map_err(
-        |e| match e {
-            DecodeError::MissingKey(key_id) => StoreError::MissingKey(format!(
-                "{name} is encrypted under key id {key_id}, which this store does not hold"
-            )),
-            other => StoreError::Corrupted(format!("{name}: {other}")),
-        },
-    )?;
+    let plaintext = format::decode(file, Kind::Session, &keyring.scope, id, |key_id| {
+        keyring.key(key_id)
+    })
+    .map_err(|e| match e {
+        DecodeError::MissingKey(key_id) => StoreError::MissingKey(format!(
+            "{name} is encrypted under key id {key_id}, which this store does not hold"
+        )),
+        other => StoreError::Corrupted(format!("{name}: {other}")),
+    })?
+    .plaintext;
     let session: SessionData = serde_json::from_slice(&plaintext).map_err(|e| {
         StoreError::Corrupted(format!(
             "{name}: decrypted, but not a session document: {e}"

@@ -8,7 +8,7 @@ use crate::document::model::SessionData;
 use crate::document::patch::SessionPatch;
 use crate::document::validate;
 use crate::error::StoreError;
-use crate::seal::crypto::{self, NONCE_LEN};
+use crate::seal::crypto::NONCE_LEN;
 use crate::seal::format::{self, Kind};
 use crate::seal::stamp::Stamp;
 use crate::seal::summary::Summary;
@@ -54,9 +54,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
             self.write(&session)?;
             return Ok(Some(session));
         };
-        match self.stamp(id, &session, entry.version) {
+        match self.stamp(id, &session, entry.version, entry.seq) {
             Ok(()) => {
-                let entry = self.entry(&session, entry.key_id, entry.version);
+                let entry = self.entry(&session, entry.key_id, entry.version, entry.seq);
                 self.index.insert(id, entry);
             }
             // The stamp cannot be written (say, a directory squats its name): record the
@@ -94,36 +94,50 @@ impl<B: Backend, C: Clock> Store<B, C> {
             )));
         }
         let key = self.keyring.current_key()?;
-        let version = crypto::nonce()?;
+        let seq = self.next_seq;
         let file = format::encode(
             Kind::Session,
             self.keyring.current,
             key,
-            version,
+            &self.keyring.scope,
+            seq,
             id,
             &plaintext,
         )?;
+        // `encode` wrote a whole header.
+        let version = format::header(&file, Kind::Session)
+            .map(|header| header.nonce)
+            .unwrap_or_default();
         let summary = if self.backend.keeps_summaries() {
-            Summary::of(session, version).seal(self.keyring.current, key, crypto::nonce()?, id)?
+            Summary::of(session, version, seq).seal(
+                self.keyring.current,
+                key,
+                &self.keyring.scope,
+                id,
+            )?
         } else {
             Vec::new()
         };
+        // Taken before the write: a failed write may still have landed.
+        self.next_seq = seq.saturating_add(1);
         if let Err(error) = self.backend.write(id, &file, &summary) {
             self.resync(id);
             return Err(error);
         }
         self.missing_key.remove(id);
-        let entry = self.entry(session, self.keyring.current, version);
+        let entry = self.entry(session, self.keyring.current, version, seq);
         self.index.insert(id, entry);
         Ok(())
     }
 
-    /// Writes the access stamp of `session`, whose file version is `version`.
+    /// Writes the access stamp of `session`, whose file version is `version` (sequence
+    /// number `seq`).
     pub(super) fn stamp(
         &mut self,
         id: &str,
         session: &SessionData,
         version: [u8; NONCE_LEN],
+        seq: u64,
     ) -> Result<(), StoreError> {
         let stamp = Stamp {
             last_accessed_at: session.security.last_accessed_at,
@@ -131,7 +145,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             version,
         };
         let key = self.keyring.current_key()?;
-        let file = stamp.seal(self.keyring.current, key, crypto::nonce()?, id)?;
+        let file = stamp.seal(self.keyring.current, key, &self.keyring.scope, seq, id)?;
         let written = self.backend.write_stamp(id, &file);
         // After a failed write the file may hold anything: read it again when needed.
         self.stamps
