@@ -2,6 +2,7 @@
 //! crash-safe move of a store from one backend to the other.
 
 use crate::backend::layout::META_FILE;
+use crate::backend::ledger::LedgerIo;
 use crate::backend::log::{self, Log};
 use crate::backend::{
     Backend, BackendKind, Compaction, Durability, Files, Listing, Summaries, Usage,
@@ -141,13 +142,6 @@ impl<D: Dir> Medium<D> {
         *store_meta = meta;
         Ok(moved)
     }
-
-    fn durability(&self) -> Durability {
-        match self {
-            Medium::Files(files) => files.durability(),
-            Medium::Log(log) => log.durability(),
-        }
-    }
 }
 
 fn discard<D: Dir>(dir: &D, kind: BackendKind) -> Result<(), StoreError> {
@@ -174,6 +168,12 @@ macro_rules! delegate {
 impl<D: Dir> Backend for Medium<D> {
     fn kind(&self) -> BackendKind {
         delegate!(self, b => b.kind())
+    }
+    fn durability(&self) -> Durability {
+        delegate!(self, b => b.durability())
+    }
+    fn ledger(&mut self) -> Box<dyn LedgerIo + '_> {
+        delegate!(self, b => b.ledger())
     }
     fn recover(&mut self) -> Result<u64, StoreError> {
         delegate!(self, b => b.recover())

@@ -390,7 +390,12 @@ pub fn truncated_and_empty_files_are_quarantined<F: Front>() {
     );
     assert_eq!(
         setup.names(),
-        vec!["ok.svs", "quarantine", "session-vault.json"]
+        vec![
+            "ok.svs",
+            "quarantine",
+            &setup.ledger_name(),
+            "session-vault.json"
+        ]
     );
 }
 
@@ -453,6 +458,7 @@ pub fn foreign_entries_are_left_alone<F: Front>() {
             "dir.svs",
             "legacy.session",
             "notes.tmp",
+            &setup.ledger_name(),
             "session-vault.json"
         ]
     );
@@ -515,11 +521,12 @@ pub fn touch_writes_a_stamp_that_survives_reopen_and_is_void_when_torn<F: Front>
         (&report["quarantined"], &report["foreign"], &report["live"]),
         (&json!(0), &json!(0), &json!(1))
     );
-    assert_eq!(setup.names(), vec!["s1.svs", "session-vault.json"]);
+    let ledger = setup.ledger_name();
+    assert_eq!(setup.names(), vec!["s1.svs", &ledger, "session-vault.json"]);
     // Deleting the session removes its stamp with it.
     front.touch("s1").unwrap().expect("s1 is live");
     assert!(front.delete("s1").unwrap());
-    assert_eq!(setup.names(), vec!["session-vault.json"]);
+    assert_eq!(setup.names(), vec![&ledger, "session-vault.json"]);
 }
 
 pub fn idle_timeout_expires_on_every_path_and_touch_extends_it<F: Front>() {
@@ -723,9 +730,11 @@ pub fn no_temporary_files_are_left_and_leftovers_are_removed<F: Front>() {
             .unwrap();
     }
     front.delete("s0").unwrap();
-    let expected: Vec<String> = ["s1.svs", "s2.svs", "s3.svs", "s4.svs", "session-vault.json"]
+    let expected: Vec<String> = ["s1.svs", "s2.svs", "s3.svs", "s4.svs", &setup.ledger_name()]
+        .into_iter()
         .map(String::from)
-        .to_vec();
+        .chain(["session-vault.json".to_owned()])
+        .collect();
     assert_eq!(setup.names(), expected);
     let front = while_closed(front, &setup, || {
         std::fs::write(setup.path("s1.svs.0123456789abcdef.tmp"), b"half a write").unwrap();
@@ -840,7 +849,7 @@ macro_rules! suite {
                 a_file_renamed_to_another_id_fails_to_decrypt,
                 a_flipped_byte_is_quarantined_and_the_rest_survives,
                 a_session_damaged_while_open_is_reported_as_corrupted_once,
-                a_session_under_a_missing_key_is_reported_kept_and_recovered,
+                a_backup_under_a_retired_key_is_kept_then_refused_as_an_older_copy,
                 files_hold_no_plaintext,
                 foreign_entries_are_left_alone,
                 no_temporary_files_are_left_and_leftovers_are_removed,
@@ -899,6 +908,7 @@ macro_rules! suite {
             files_are_0600_and_directories_0700,
             every_edited_metadata_field_is_refused_and_nothing_changes,
             version_1_metadata_is_upgraded_and_every_session_kept,
+            version_2_stores_are_upgraded_and_every_record_rewritten,
         );
     };
     (@cases $front:ty, $backend:ident; $($case:ident),* $(,)?) => {

@@ -77,7 +77,14 @@ fn rekey_killed_midway_and_run_again_loses_nothing() {
         assert_eq!(vault.get(&d.session_id).unwrap().as_ref(), Some(d));
     }
     // The default backend: segments and hints under log/, nothing else.
-    assert_eq!(names(&setup.dir), vec!["log", "session-vault.json"]);
+    assert_eq!(
+        names(&setup.dir),
+        vec![
+            "log".to_owned(),
+            setup.ledger_name(),
+            "session-vault.json".to_owned()
+        ]
+    );
     let leftovers: Vec<String> = names(&setup.dir.join("log"))
         .into_iter()
         .filter(|n| !n.ends_with(".seg") && !n.ends_with(".hint"))

@@ -105,13 +105,24 @@ impl Setup {
     /// What the store directory holds when these sessions (and no others) are stored:
     /// for `files` their files beside the metadata, for `log` the metadata and `log/`.
     pub fn expected_names(&self, ids: &[&str]) -> Vec<String> {
-        let mut names = vec!["session-vault.json".to_owned()];
+        let mut names = vec!["session-vault.json".to_owned(), self.ledger_name()];
         match self.backend {
             BackendKind::Log => names.insert(0, "log".to_owned()),
             _ => names.extend(ids.iter().map(|id| format!("{id}.svs"))),
         }
         names.sort();
         names
+    }
+
+    /// The file name of the version ledger the store's metadata names.
+    pub fn ledger_name(&self) -> String {
+        let meta: Value =
+            serde_json::from_slice(&std::fs::read(self.path("session-vault.json")).unwrap())
+                .unwrap();
+        let generation = meta["ledger"]
+            .as_u64()
+            .expect("the metadata names a ledger");
+        format!("session-vault.{generation:016x}.ledger")
     }
 
     /// Whether the store wrote no session at all (`log`: no segment either; `log/` itself
@@ -122,7 +133,9 @@ impl Setup {
             assert_eq!(names(&self.path("log")), Vec::<String>::new(), "no segment");
             found.retain(|name| name != "log");
         }
-        assert_eq!(found, vec!["session-vault.json"], "nothing written");
+        let mut expected = vec![self.ledger_name(), "session-vault.json".to_owned()];
+        expected.sort();
+        assert_eq!(found, expected, "nothing written");
     }
 
     /// Whether session `id`'s data is still on disk (`log`: its segment is).

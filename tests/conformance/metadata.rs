@@ -1,7 +1,8 @@
 //! The metadata is authenticated: nothing an attacker edits in `session-vault.json` steers
 //! the store (every field is edited in turn: each open is refused and nothing on disk
-//! changes), and stores with version-1 metadata (real ones, in `tests/fixtures/v1-store`)
-//! are upgraded at their first open with every session kept.
+//! changes), and stores with version-1 or version-2 metadata (real ones, in
+//! `tests/fixtures/v1-store` and `v2-store`) are upgraded at their first open with every
+//! session kept.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -208,10 +209,14 @@ pub fn every_edited_metadata_field_is_refused_and_nothing_changes<F: Front>() {
     assert_eq!(front.count().unwrap(), 2);
 }
 
-pub fn version_1_metadata_is_upgraded_and_every_session_kept<F: Front>() {
-    let mut setup = Setup::new();
+/// Copies the fixture store `tests/fixtures/<name>/<backend>` to `setup`'s directory and
+/// opens it (its secret is the raw key 11 × 32); checks that the upgrade kept every
+/// session and wrote metadata version 3 naming a ledger, and that no record of format 1
+/// is left anywhere in the store (the log compacted what the rewrite replaced).
+fn upgrade_fixture<F: Front>(setup: &mut Setup, name: &str) -> F {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/v1-store")
+        .join("../tests/fixtures")
+        .join(name)
         .join(setup.backend.name());
     std::fs::create_dir_all(setup.dir.parent().unwrap()).unwrap();
     let status = std::process::Command::new("cp")
@@ -221,10 +226,9 @@ pub fn version_1_metadata_is_upgraded_and_every_session_kept<F: Front>() {
         .status()
         .unwrap();
     assert!(status.success());
-    let v1 = std::fs::read(setup.path("session-vault.json")).unwrap();
     setup.secret = TestSecret::Raw([0x11; 32]);
-    let mut front: F = open(&setup);
-    let prefix = format!("v1-{}-", setup.backend.name());
+    let mut front: F = open(setup);
+    let prefix = format!("{}-{}-", &name[..2], setup.backend.name());
     assert_eq!(front.count().unwrap(), 3);
     let first = front.get(&format!("{prefix}1")).unwrap().unwrap();
     assert_eq!(first["sessionToken"], "tok-1");
@@ -233,12 +237,32 @@ pub fn version_1_metadata_is_upgraded_and_every_session_kept<F: Front>() {
         ids(&front.list("user-1").unwrap()),
         vec![format!("{prefix}1"), format!("{prefix}3")]
     );
-    drop(front);
     let meta: Value =
         serde_json::from_slice(&std::fs::read(setup.path("session-vault.json")).unwrap()).unwrap();
     assert_eq!(meta["version"], 3);
     assert_eq!(meta["storeId"].as_str().map(str::len), Some(32));
     assert!(meta["mac"].is_string());
+    assert!(setup.path(&setup.ledger_name()).is_file());
+    for (file, bytes) in snapshot(&setup.dir) {
+        let v1 = bytes.windows(5).position(|w| w == b"SVLT\x01");
+        assert_eq!(v1, None, "{file} still holds a format-1 record");
+    }
+    front
+}
+
+pub fn version_1_metadata_is_upgraded_and_every_session_kept<F: Front>() {
+    let mut setup = Setup::new();
+    let v1 = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/v1-store")
+            .join(setup.backend.name())
+            .join("session-vault.json"),
+    )
+    .unwrap();
+    let front: F = upgrade_fixture(&mut setup, "v1-store");
+    drop(front);
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(setup.path("session-vault.json")).unwrap()).unwrap();
     // The upgraded file cannot be passed off as version 1 again. The old file put back
     // does open: it is an authentic version-1 file, and a restored old copy is the
     // rollback that remains out of reach (README, security model).
@@ -254,4 +278,24 @@ pub fn version_1_metadata_is_upgraded_and_every_session_kept<F: Front>() {
     std::fs::write(setup.path("session-vault.json"), &v1).unwrap();
     let mut front: F = open(&setup);
     assert_eq!(front.count().unwrap(), 3);
+}
+
+/// A store written with metadata version 2 (records of format 1) is upgraded: every
+/// record rewritten bound to the store and its version, then metadata version 3.
+pub fn version_2_stores_are_upgraded_and_every_record_rewritten<F: Front>() {
+    let mut setup = Setup::new();
+    let mut front: F = upgrade_fixture(&mut setup, "v2-store");
+    let prefix = format!("v2-{}-", setup.backend.name());
+    // Removed and the rest read again across a reopen, under the new format only.
+    front.delete(&format!("{prefix}2")).unwrap();
+    drop(front);
+    let mut front: F = open(&setup);
+    assert_eq!(front.count().unwrap(), 2);
+    assert_eq!(front.get(&format!("{prefix}2")).unwrap(), None);
+    let report = front.check().unwrap();
+    assert_eq!(
+        (&report["live"], &report["quarantined"]),
+        (&json!(2), &json!(0)),
+        "{report}"
+    );
 }

@@ -3,7 +3,10 @@
 use std::io;
 
 use super::disk::{self, quarantined, remove_leftovers, root_entries};
-use super::layout::{META_FILE, QUARANTINE_DIR, session_id, session_name, stamp_id, stamp_name};
+use super::layout::{
+    META_FILE, QUARANTINE_DIR, ledger_generation, session_id, session_name, stamp_id, stamp_name,
+};
+use super::ledger::{Ledger, LedgerFile, LedgerIo};
 use super::{Backend, BackendKind, Durability, Listing, Usage};
 use crate::error::StoreError;
 use crate::fs::{Dir, Entry};
@@ -16,10 +19,10 @@ use crate::seal::format;
 /// Every replacement of a session file is: write a uniquely named temporary file
 /// `<name>.<16 hex>.tmp` in the same directory, sync it, rename it over the target, sync
 /// the directory. Stamps are written in place, unsynced.
-#[derive(Debug)]
-pub struct Files<D> {
+pub struct Files<D: Dir> {
     dir: D,
     durability: Durability,
+    ledger: LedgerFile<D::File>,
 }
 
 impl<D: Dir> Files<D> {
@@ -31,17 +34,16 @@ impl<D: Dir> Files<D> {
     /// Uses `dir` as the store directory; session writes and removals are as durable as
     /// `durability` says (the metadata and quarantine moves are always synced).
     pub fn with_durability(dir: D, durability: Durability) -> Self {
-        Files { dir, durability }
+        Files {
+            dir,
+            durability,
+            ledger: LedgerFile::default(),
+        }
     }
 
     /// The directory this backend writes to.
     pub fn dir(&self) -> &D {
         &self.dir
-    }
-
-    /// How durable its writes are.
-    pub fn durability(&self) -> Durability {
-        self.durability
     }
 
     fn replace(&self, name: &str, bytes: &[u8], durability: Durability) -> Result<(), StoreError> {
@@ -52,6 +54,18 @@ impl<D: Dir> Files<D> {
 impl<D: Dir> Backend for Files<D> {
     fn kind(&self) -> BackendKind {
         BackendKind::Files
+    }
+
+    fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    fn ledger(&mut self) -> Box<dyn LedgerIo + '_> {
+        Box::new(Ledger {
+            dir: &self.dir,
+            file: &mut self.ledger,
+            durability: self.durability,
+        })
     }
 
     fn recover(&mut self) -> Result<u64, StoreError> {
@@ -106,6 +120,7 @@ impl<D: Dir> Backend for Files<D> {
                     listing.stamps.extend(stamp.map(str::to_owned));
                 }
                 _ if entry.name == META_FILE && entry.is_file => {}
+                _ if ledger_generation(&entry.name).is_some() && entry.is_file => {}
                 _ if entry.name == QUARANTINE_DIR && !entry.is_file => {}
                 _ => listing.foreign += 1,
             }
@@ -171,6 +186,7 @@ impl<D: Dir> Backend for Files<D> {
                     .map_err(|e| StoreError::io(context(), e))?;
             }
         }
+        self.ledger.sync(&self.dir)?;
         self.dir
             .sync("")
             .map_err(|e| StoreError::io("syncing the store directory", e))

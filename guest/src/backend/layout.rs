@@ -16,6 +16,24 @@ pub const STAMP_EXT: &str = ".sva";
 /// The subdirectory that holds quarantined files.
 pub const QUARANTINE_DIR: &str = "quarantine";
 const TEMP_EXT: &str = ".tmp";
+const LEDGER_PREFIX: &str = "session-vault.";
+const LEDGER_EXT: &str = ".ledger";
+
+/// The file name of generation `generation` of the version ledger.
+pub fn ledger_name(generation: u64) -> String {
+    format!("{LEDGER_PREFIX}{generation:016x}{LEDGER_EXT}")
+}
+
+/// The generation a ledger's file name names, if it is one:
+/// `session-vault.<16 lowercase hex>.ledger`.
+pub fn ledger_generation(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix(LEDGER_PREFIX)?.strip_suffix(LEDGER_EXT)?;
+    let lower = hex.len() == 16
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    lower.then(|| u64::from_str_radix(hex, 16).ok()).flatten()
+}
 
 /// The file name of session `id`.
 pub fn session_name(id: &str) -> String {
@@ -72,5 +90,18 @@ mod tests {
         assert!(!is_temp_name("a.svs.0123.tmp"));
         assert!(!is_temp_name("notes.tmp"));
         assert!(!is_temp_name(".0123456789abcdef.tmp"));
+    }
+
+    #[test]
+    fn ledger_names_round_trip_and_nothing_else_matches() {
+        assert_eq!(ledger_name(26), "session-vault.000000000000001a.ledger");
+        assert_eq!(ledger_generation(&ledger_name(u64::MAX)), Some(u64::MAX));
+        assert_eq!(
+            ledger_generation("session-vault.000000000000001A.ledger"),
+            None
+        );
+        assert_eq!(ledger_generation("session-vault.1a.ledger"), None);
+        assert_eq!(ledger_generation("session-vault.json"), None);
+        assert_eq!(session_id(&ledger_name(1)), None);
     }
 }

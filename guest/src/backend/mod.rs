@@ -8,6 +8,7 @@
 pub mod disk;
 pub mod files;
 pub mod layout;
+pub mod ledger;
 pub mod log;
 
 pub use files::Files;
@@ -65,6 +66,10 @@ pub struct Usage {
 pub trait Backend {
     /// Which backend this is.
     fn kind(&self) -> BackendKind;
+    /// How durable its session writes and removals are.
+    fn durability(&self) -> Durability;
+    /// The version ledger's files, in the same directory and as durable as the sessions.
+    fn ledger(&mut self) -> Box<dyn ledger::LedgerIo + '_>;
     /// Removes what interrupted writes left behind; returns how many leftovers it removed.
     fn recover(&mut self) -> Result<u64, StoreError>;
     /// Reads the store metadata; `Ok(None)` for a new store.

@@ -57,6 +57,10 @@ pub struct Meta {
     /// open that finds it set finishes the removal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migrated_from: Option<crate::backend::BackendKind>,
+    /// The generation of the version ledger (version 3): its file is
+    /// `session-vault.<16 hex>.ledger`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<u64>,
     /// hex(nonce || GCM tag): AES-256-GCM under the current key over every other field
     /// (version 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,6 +123,7 @@ impl Meta {
             backend: crate::backend::BackendKind::default(),
             migrating_to: None,
             migrated_from: None,
+            ledger: None,
             mac: None,
         };
         Ok((meta, key))

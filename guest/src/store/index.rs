@@ -107,6 +107,23 @@ impl Index {
         self.sessions.keys().cloned().collect()
     }
 
+    /// Every indexed id with its version, for a ledger snapshot.
+    pub fn versions(&self) -> Vec<(String, u64)> {
+        (self.sessions.iter())
+            .map(|(id, entry)| (id.clone(), entry.seq))
+            .collect()
+    }
+
+    /// How many sessions are indexed, live or not.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether no session is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
     /// How many indexed sessions are live at `now`.
     pub fn live(&self, now: u64) -> u64 {
         self.sessions

@@ -23,7 +23,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let waiting: Vec<String> = self
             .missing_key
             .iter()
-            .filter(|(_, key_id)| **key_id == id)
+            .filter(|(_, (key_id, _))| *key_id == id)
             .map(|(session, _)| session.clone())
             .collect();
         for session in waiting {
@@ -39,7 +39,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     /// The store's keys, with how many sessions each encrypts.
     pub fn keys(&self) -> Vec<KeyInfo> {
         let mut counts = self.index.by_key();
-        for key_id in self.missing_key.values() {
+        for (key_id, _) in self.missing_key.values() {
             *counts.entry(*key_id).or_insert(0) += 1;
         }
         self.meta
@@ -98,13 +98,13 @@ impl<B: Backend, C: Clock> Store<B, C> {
         if !self.missing_key.is_empty() {
             return Ok(());
         }
+        // What the rewrites replaced goes (the log keeps it until compaction), and every
+        // rewrite is on disk before the metadata says no v1 record remains.
+        self.backend.compact()?;
         self.backend.flush()?;
-        let mut meta = self.meta.clone();
-        meta.version = crate::keyring::VERSION;
-        self.backend.write_meta(&meta.sealed(&self.keyring)?)?;
-        self.meta = meta;
+        self.meta.version = crate::keyring::VERSION;
         self.keyring.scope = self.meta.scope()?;
-        Ok(())
+        self.start_ledger()
     }
 
     /// Retires key `id`, refusing while any session file is still encrypted under it or
@@ -154,6 +154,10 @@ impl<B: Backend, C: Clock> Store<B, C> {
                  run check and rekey, then retire it"
             )));
         }
+        // The ledger's frames may be under the key: a new generation, under the current
+        // key, replaces them.
+        self.snapshot()?;
+        meta.ledger = self.meta.ledger;
         self.backend.write_meta(&meta.sealed(&keyring)?)?;
         self.meta = meta;
         self.keyring = keyring;

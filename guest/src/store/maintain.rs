@@ -176,7 +176,7 @@ fn summarize(keyring: &Keyring, id: &str, blob: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::layout::META_FILE;
+    use crate::backend::layout::{META_FILE, ledger_name};
     use crate::backend::{BackendKind, Durability};
     use crate::document::model::SessionData;
     use crate::fs::{StdDir, names};
@@ -220,13 +220,17 @@ mod tests {
         std::fs::create_dir(tmp.path().join("log")).unwrap();
         std::fs::write(tmp.path().join("log/0000000000000001.seg"), b"SVLR partial").unwrap();
         let mut store = open(tmp.path(), None);
-        assert_eq!(names(tmp.path()), vec!["a.svs", "b.svs", META_FILE]);
+        let ledger = ledger_name(1);
+        assert_eq!(
+            names(tmp.path()),
+            vec!["a.svs", "b.svs", &ledger, META_FILE]
+        );
         assert_eq!(meta(tmp.path()).migrating_to, None);
         assert_eq!(meta(tmp.path()).backend, BackendKind::Files);
         assert!(store.get("a").unwrap().is_some());
         // Running it again completes it.
         assert_eq!(store.migrate(BackendKind::Log).unwrap(), 2);
-        assert_eq!(names(tmp.path()), vec!["log", META_FILE]);
+        assert_eq!(names(tmp.path()), vec!["log", &ledger_name(1), META_FILE]);
     }
 
     #[test]
@@ -249,7 +253,7 @@ mod tests {
         marked.migrated_from = Some(BackendKind::Files);
         std::fs::write(tmp.path().join(META_FILE), sealed(&marked)).unwrap();
         let mut store = open(tmp.path(), None);
-        assert_eq!(names(tmp.path()), vec!["log", META_FILE]);
+        assert_eq!(names(tmp.path()), vec!["log", &ledger_name(1), META_FILE]);
         assert_eq!(meta(tmp.path()).migrated_from, None);
         let a = store.get("a").unwrap().unwrap();
         assert_eq!(a.security.access_count, 1, "the stamp moved too");

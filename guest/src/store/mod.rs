@@ -6,6 +6,7 @@
 mod clock;
 pub mod index;
 mod keys;
+mod ledger;
 mod maintain;
 mod reads;
 mod writes;
@@ -125,8 +126,9 @@ pub struct Store<B, C> {
     keyring: Keyring,
     scrypt_log_n: u8,
     index: Index,
-    /// Session files under a key the keyring lacks, with that key's id.
-    missing_key: BTreeMap<String, u32>,
+    /// Session files under a key the keyring lacks, with that key's id and the
+    /// session's version.
+    missing_key: BTreeMap<String, (u32, u64)>,
     /// Ids with an access stamp on the medium (see [`crate::seal::stamp`]), with the stamp
     /// once it has been read or written (`None`: not read yet).
     stamps: HashMap<String, Option<Stamp>>,
@@ -136,6 +138,8 @@ pub struct Store<B, C> {
     opened: Report,
     /// The sequence number of the next write: above every version the store has seen.
     next_seq: u64,
+    /// The version ledger; `None` until a store of an older format is upgraded.
+    ledger: Option<ledger::Ledger>,
 }
 
 impl<B: Backend, C: Clock> Store<B, C> {
@@ -210,13 +214,27 @@ impl<B: Backend, C: Clock> Store<B, C> {
             erase: config.erase,
             opened: Report::default(),
             next_seq: 1,
+            ledger: None,
         };
+        if let Some(generation) = store.meta.ledger {
+            let ledger = store.load_ledger(generation)?;
+            store.next_seq = ledger.max_seq().saturating_add(1);
+            store.ledger = Some(ledger);
+            store.remove_other_ledgers(generation)?;
+        }
         store.opened = match store.backend.take_summaries() {
             Some(summaries) => store.index_summaries(summaries)?,
             None => store.verify_all()?,
         };
         if store.meta.version < keyring::VERSION {
             store.upgrade_records()?;
+        }
+        match &mut store.ledger {
+            // A new store, or one whose creation stopped before its ledger existed.
+            None if store.meta.version >= keyring::VERSION => store.start_ledger()?,
+            None => {}
+            Some(ledger) if ledger.is_damaged() => store.snapshot()?,
+            Some(_) => {}
         }
         Ok(store)
     }
@@ -280,6 +298,11 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 (header, summary)
             });
             match opened {
+                Some((Ok(_), Ok(summary))) if self.check_version(&id, summary.seq).is_err() => {
+                    self.backend.quarantine(&id)?;
+                    self.drop_stamp(&id);
+                    report.newly_quarantined.push(id);
+                }
                 Some((Ok(header), Ok(summary))) => {
                     self.next_seq = self.next_seq.max(summary.seq.saturating_add(1));
                     let entry = self.summary_entry(&id, summary, header.key_id);
@@ -292,7 +315,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 }
                 Some((Ok(header), Err(DecodeError::MissingKey(_)))) => {
                     self.next_seq = self.next_seq.max(header.seq.saturating_add(1));
-                    self.missing_key.insert(id, header.key_id);
+                    self.missing_key.insert(id, (header.key_id, header.seq));
                     report.missing_key += 1;
                 }
                 // No summary, or a damaged one: the session itself decides.

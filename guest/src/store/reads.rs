@@ -101,7 +101,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             Err(StoreError::MissingKey(reason)) => {
                 self.index.remove(id);
                 self.next_seq = self.next_seq.max(seq.saturating_add(1));
-                self.missing_key.insert(id.to_owned(), key_id);
+                self.missing_key.insert(id.to_owned(), (key_id, seq));
                 Err(StoreError::MissingKey(reason))
             }
             Err(StoreError::Corrupted(reason)) => {
@@ -131,21 +131,27 @@ impl<B: Backend, C: Clock> Store<B, C> {
         }
     }
 
-    /// The latest version of `id` the store knows of.
-    fn known_seq(&self, id: &str) -> Option<u64> {
-        self.index.entry(id).map(|entry| entry.seq)
-    }
-
-    /// `corrupted` if version `seq` of session `id` is older than the one the store
-    /// knows: an older copy was put back.
+    /// `corrupted` if version `seq` of session `id` is not its latest: older than the
+    /// one the index or the ledger holds, or of a session removed since.
     pub(super) fn check_version(&self, id: &str, seq: u64) -> Result<(), StoreError> {
-        match self.known_seq(id) {
-            Some(known) if seq < known => Err(StoreError::Corrupted(format!(
-                "{} is version {seq}, older than version {known} this store wrote: \
-                 an older copy was put back",
-                layout::session_name(id)
-            ))),
-            _ => Ok(()),
+        let name = layout::session_name(id);
+        if let Some(entry) = self.index.entry(id) {
+            if seq < entry.seq {
+                return Err(StoreError::Corrupted(format!(
+                    "{name} is version {seq}, older than version {} this store wrote: \
+                     an older copy was put back",
+                    entry.seq
+                )));
+            }
+            return Ok(());
+        }
+        match self
+            .ledger
+            .as_ref()
+            .and_then(|ledger| ledger.refuses(id, seq))
+        {
+            Some(why) => Err(StoreError::Corrupted(format!("{name} is {why}"))),
+            None => Ok(()),
         }
     }
 

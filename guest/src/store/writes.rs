@@ -10,6 +10,7 @@ use crate::document::validate;
 use crate::error::StoreError;
 use crate::seal::crypto::NONCE_LEN;
 use crate::seal::format::{self, Kind};
+use crate::seal::ledger::Event;
 use crate::seal::stamp::Stamp;
 use crate::seal::summary::Summary;
 
@@ -127,7 +128,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         self.missing_key.remove(id);
         let entry = self.entry(session, self.keyring.current, version, seq);
         self.index.insert(id, entry);
-        Ok(())
+        self.record(Event::Written, id, seq)
     }
 
     /// Writes the access stamp of `session`, whose file version is `version` (sequence
@@ -172,6 +173,11 @@ impl<B: Backend, C: Clock> Store<B, C> {
             }
         };
         self.drop_stamp(id);
+        if existed {
+            let seq = self.next_seq;
+            self.next_seq = seq.saturating_add(1);
+            self.record(Event::Removed, id, seq)?;
+        }
         Ok(existed)
     }
 
@@ -300,7 +306,8 @@ mod tests {
         assert!(store.delete("a").unwrap());
         assert!(!tmp.path().join("a.sva").exists());
         assert_eq!(store.clear().unwrap(), 2);
-        assert_eq!(crate::fs::names(tmp.path()), vec![META_FILE]);
+        let ledger = crate::backend::layout::ledger_name(1);
+        assert_eq!(crate::fs::names(tmp.path()), vec![&ledger, META_FILE]);
         // An orphan stamp (its session deleted before a crash) goes at the next open.
         store.create(&session("d", "u", 900)).unwrap();
         store.touch("d").unwrap().unwrap();

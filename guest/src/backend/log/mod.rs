@@ -29,6 +29,7 @@ use names::{hint_number, hint_path, segment_number, segment_path};
 
 use crate::backend::disk;
 use crate::backend::layout::{self, META_FILE, QUARANTINE_DIR};
+use crate::backend::ledger::{Ledger, LedgerFile, LedgerIo};
 use crate::backend::{Backend, BackendKind, Compaction, Durability, Listing, Summaries, Usage};
 use crate::error::StoreError;
 use crate::fs::Dir;
@@ -116,6 +117,7 @@ pub struct Log<D: Dir> {
     /// While a compaction pass is under way: the first segment it started, past which
     /// segments are not its work.
     compacting: Option<u64>,
+    ledger: LedgerFile<D::File>,
 }
 
 /// Removes every segment and hint, and `log/` itself if nothing else is in it (after a
@@ -151,11 +153,6 @@ impl<D: Dir> Log<D> {
     /// The directory this backend writes to.
     pub fn dir(&self) -> &D {
         &self.dir
-    }
-
-    /// How durable its writes are.
-    pub fn durability(&self) -> Durability {
-        self.durability
     }
 
     /// Syncs every open segment: what a relaxed write left unsynced becomes durable.
@@ -200,6 +197,7 @@ impl<D: Dir> Log<D> {
             segment_limit: limit,
             summaries: None,
             compacting: None,
+            ledger: LedgerFile::default(),
         };
         log.replay()?;
         Ok(log)
@@ -260,6 +258,18 @@ impl<D: Dir> Log<D> {
 impl<D: Dir> Backend for Log<D> {
     fn kind(&self) -> BackendKind {
         BackendKind::Log
+    }
+
+    fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    fn ledger(&mut self) -> Box<dyn LedgerIo + '_> {
+        Box::new(Ledger {
+            dir: &self.dir,
+            file: &mut self.ledger,
+            durability: self.durability,
+        })
     }
 
     fn recover(&mut self) -> Result<u64, StoreError> {
@@ -439,7 +449,8 @@ impl<D: Dir> Backend for Log<D> {
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
-        self.sync()
+        self.sync()?;
+        self.ledger.sync(&self.dir)
     }
 
     fn keeps_summaries(&self) -> bool {
@@ -459,7 +470,9 @@ impl<D: Dir> Log<D> {
     fn foreign(&self) -> Result<u64, StoreError> {
         let mut foreign = self.foreign;
         for entry in disk::root_entries(&self.dir)? {
-            let ours = (entry.name == META_FILE && entry.is_file)
+            let ours = ((entry.name == META_FILE
+                || layout::ledger_generation(&entry.name).is_some())
+                && entry.is_file)
                 || ((entry.name == QUARANTINE_DIR || entry.name == LOG_DIR) && !entry.is_file);
             if !ours {
                 foreign += 1;

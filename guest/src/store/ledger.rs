@@ -1,0 +1,395 @@
+//! The version ledger: the latest version of every session, authenticated, so an older
+//! copy of a session (or of a removed one) put back on disk is refused as `corrupted`
+//! instead of served. A record alone cannot say whether it is the latest: the ledger
+//! can, because it is written with every change and anchored by the metadata, which names
+//! its generation under the MAC.
+//!
+//! Each write and removal appends a frame once the change is on the medium (synced with
+//! it when durable); every so many frames a new generation starts from a snapshot of the
+//! index. What a power loss can legitimately undo is never held against the store: a
+//! frame or snapshot of a `relaxed` store only raises the next sequence number.
+
+use std::collections::HashMap;
+
+use super::{Clock, Store};
+use crate::backend::Backend;
+use crate::backend::Durability;
+use crate::backend::layout::{META_FILE, ledger_name};
+use crate::error::StoreError;
+use crate::seal::format::DecodeError;
+use crate::seal::ledger::{self, Change, Event, FRAME_LEN, Snapshot};
+
+/// A new generation starts once the frames outnumber the sessions and this.
+const SNAPSHOT_MIN_FRAMES: u64 = 1024;
+/// Frames read at a time at open.
+const FRAMES_PER_READ: u64 = 4096;
+/// The most frames open reads: a larger ledger is damaged or hostile, and its tail is
+/// ignored (and the file quarantined).
+const MAX_FRAMES: u64 = 1 << 24;
+
+/// What the ledger says of one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Known {
+    /// Its latest version, or the sequence number of its removal.
+    seq: u64,
+    /// Whether that was a removal.
+    removed: bool,
+}
+
+/// The ledger's state while the store is open.
+#[derive(Debug)]
+pub(super) struct Ledger {
+    /// The generation the metadata names.
+    generation: u64,
+    /// Where frame 0 is.
+    frames_at: u64,
+    /// The index of the next frame.
+    frames: u64,
+    /// Every version below this was spent before the snapshot: a version at or below it
+    /// of a session the ledger does not know was removed.
+    floor: u64,
+    /// What the ledger says of every session it knows: its latest version or removal.
+    /// Kept whole while the store is open (a verification clears the index and reads
+    /// every session again against it).
+    known: HashMap<String, Known>,
+    /// The highest sequence number the ledger holds.
+    max_seq: u64,
+    /// Frames that failed to open before the last good one: damage, not a torn append.
+    damaged: u64,
+}
+
+impl Ledger {
+    /// Why version `seq` of session `id` is not to be served, if it is not: an older
+    /// version than the ledger knows, or one of a session removed since.
+    pub(super) fn refuses(&self, id: &str, seq: u64) -> Option<String> {
+        match self.known.get(id) {
+            Some(known) if seq < known.seq && known.removed => Some(format!(
+                "version {seq} of a session removed at sequence {}: a removed session was put back",
+                known.seq
+            )),
+            Some(known) if seq < known.seq => Some(format!(
+                "version {seq}, older than version {} the ledger holds: an older copy was put back",
+                known.seq
+            )),
+            None if seq <= self.floor => Some(format!(
+                "version {seq} of a session the ledger does not hold (it holds every session \
+                 written up to sequence {}): a removed session was put back",
+                self.floor
+            )),
+            _ => None,
+        }
+    }
+
+    /// The highest sequence number spent, as far as the ledger knows.
+    pub(super) fn max_seq(&self) -> u64 {
+        self.max_seq.max(self.floor)
+    }
+}
+
+impl<B: Backend, C: Clock> Store<B, C> {
+    /// Reads the ledger generation the metadata names. Missing, or with a damaged header
+    /// or snapshot, it is `corrupted`: nothing else records which versions are current.
+    pub(super) fn load_ledger(&mut self, generation: u64) -> Result<Ledger, StoreError> {
+        let name = ledger_name(generation);
+        let corrupted = |why: String| StoreError::Corrupted(format!("{name}: {why}"));
+        let mut io = self.backend.ledger();
+        let len = io.len(generation)?.ok_or_else(|| {
+            StoreError::Corrupted(format!(
+                "{META_FILE} names the version ledger {name}, which is missing; restore it \
+                 from the same backup as the rest of the store"
+            ))
+        })?;
+        let fixed = io.read(generation, 0, ledger::HEADER_LEN)?;
+        let header = ledger::header(&fixed).map_err(|e| corrupted(e.to_string()))?;
+        if header.generation != generation {
+            return Err(corrupted(format!(
+                "it says it is generation {}",
+                header.generation
+            )));
+        }
+        if len < header.frames_at() {
+            return Err(corrupted(format!("{len} bytes, cut inside its snapshot")));
+        }
+        // Bounded: `header` refused a snapshot over MAX_SNAPSHOT, and the file is this long.
+        let head = io.read(generation, 0, header.frames_at() as usize)?;
+        let snapshot = ledger::open_snapshot(&head, &self.keyring.scope, |k| self.keyring.key(k))
+            .map_err(|e| match e {
+            DecodeError::MissingKey(key_id) => corrupted(format!(
+                "sealed under key {key_id}, which this store does not hold"
+            )),
+            other => corrupted(other.to_string()),
+        })?;
+        drop(head);
+        let mut ledger = Ledger {
+            generation,
+            frames_at: header.frames_at(),
+            frames: 0,
+            floor: if snapshot.relaxed { 0 } else { snapshot.floor },
+            known: HashMap::new(),
+            max_seq: snapshot.floor,
+            damaged: 0,
+        };
+        for (id, seq) in snapshot.sessions {
+            ledger.max_seq = ledger.max_seq.max(seq);
+            if !snapshot.relaxed {
+                ledger.known.insert(
+                    id,
+                    Known {
+                        seq,
+                        removed: false,
+                    },
+                );
+            }
+        }
+        let stored = ((len - header.frames_at()) / FRAME_LEN as u64).min(MAX_FRAMES);
+        let mut failed = 0;
+        let mut index = 0;
+        while index < stored {
+            let count = FRAMES_PER_READ.min(stored - index);
+            let at = header.frames_at() + index * FRAME_LEN as u64;
+            // At most FRAMES_PER_READ frames: about 700 KiB.
+            let chunk = io.read(generation, at, (count as usize) * FRAME_LEN)?;
+            for frame in chunk.chunks(FRAME_LEN) {
+                let change =
+                    ledger::open_frame(frame, &self.keyring.scope, generation, index, |k| {
+                        self.keyring.key(k)
+                    });
+                index += 1;
+                match change {
+                    Some(change) => {
+                        ledger.damaged += failed;
+                        failed = 0;
+                        ledger.frames = index;
+                        ledger.apply(change);
+                    }
+                    None => failed += 1,
+                }
+            }
+        }
+        if (len - header.frames_at()) / FRAME_LEN as u64 > MAX_FRAMES {
+            ledger.damaged += 1;
+        }
+        Ok(ledger)
+    }
+
+    /// Starts the ledger of a store that has none (a new one, or one being upgraded):
+    /// a snapshot of the index as generation 1, then the metadata naming it.
+    pub(super) fn start_ledger(&mut self) -> Result<(), StoreError> {
+        self.write_snapshot(1)?;
+        Ok(())
+    }
+
+    /// Appends the frame of `event` of session `id` at sequence `seq`, once the change is
+    /// on the medium; starts a new generation when the frames outgrow the sessions.
+    pub(super) fn record(&mut self, event: Event, id: &str, seq: u64) -> Result<(), StoreError> {
+        let Some(ledger) = self.ledger.as_mut() else {
+            return Ok(());
+        };
+        let removed = event == Event::Removed;
+        ledger.known.insert(id.to_owned(), Known { seq, removed });
+        let change = Change {
+            event,
+            seq,
+            relaxed: self.backend.durability() != Durability::Durable,
+            id: id.to_owned(),
+        };
+        let key = self.keyring.current_key()?;
+        let (generation, index) = (ledger.generation, ledger.frames);
+        let at = ledger.frames_at + index * FRAME_LEN as u64;
+        let frame = ledger::seal_frame(
+            &change,
+            &self.keyring.scope,
+            generation,
+            index,
+            self.keyring.current,
+            key,
+        )?;
+        self.backend.ledger().write(generation, at, &frame)?;
+        ledger.frames += 1;
+        let sessions = self.index.len() as u64 + self.missing_key.len() as u64;
+        if ledger.frames >= sessions.max(SNAPSHOT_MIN_FRAMES) {
+            self.snapshot()?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new generation of the ledger from a snapshot of the index, under the
+    /// current key; the old generation is removed, or quarantined if it was damaged.
+    pub(super) fn snapshot(&mut self) -> Result<(), StoreError> {
+        let Some(ledger) = self.ledger.as_ref() else {
+            return Ok(());
+        };
+        let (old, damaged) = (ledger.generation, ledger.damaged > 0);
+        self.write_snapshot(old.saturating_add(1))?;
+        self.backend.ledger().retire(old, damaged)
+    }
+
+    /// Writes ledger `generation` from the index and the metadata naming it. In a durable
+    /// store everything it describes is already on disk; a relaxed store's is marked so.
+    fn write_snapshot(&mut self, generation: u64) -> Result<(), StoreError> {
+        let mut sessions: Vec<(String, u64)> = self.index.versions();
+        sessions.extend((self.missing_key.iter()).map(|(id, (_, seq))| (id.clone(), *seq)));
+        let snapshot = Snapshot {
+            floor: self.next_seq.saturating_sub(1),
+            relaxed: self.backend.durability() != Durability::Durable,
+            sessions,
+        };
+        let key = self.keyring.current_key()?;
+        let bytes = ledger::seal_snapshot(
+            &snapshot,
+            &self.keyring.scope,
+            generation,
+            self.keyring.current,
+            key,
+        )?;
+        self.backend.ledger().create(generation, &bytes)?;
+        let mut meta = self.meta.clone();
+        meta.ledger = Some(generation);
+        self.backend.write_meta(&meta.sealed(&self.keyring)?)?;
+        self.meta = meta;
+        // The snapshot is what is known now; its floor stands for the removals.
+        let known = (snapshot.sessions.into_iter())
+            .map(|(id, seq)| {
+                (
+                    id,
+                    Known {
+                        seq,
+                        removed: false,
+                    },
+                )
+            })
+            .collect();
+        self.ledger = Some(Ledger {
+            generation,
+            frames_at: bytes.len() as u64,
+            frames: 0,
+            floor: snapshot.floor,
+            known,
+            max_seq: snapshot.floor,
+            damaged: 0,
+        });
+        Ok(())
+    }
+
+    /// Removes the ledger files the metadata does not name: a generation an interrupted
+    /// snapshot left, before or after its metadata write.
+    pub(super) fn remove_other_ledgers(&mut self, keep: u64) -> Result<(), StoreError> {
+        let mut io = self.backend.ledger();
+        for generation in io.generations()? {
+            if generation != keep {
+                io.retire(generation, false)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Ledger {
+    /// Takes in one frame read at open. A relaxed change may have been undone by a power
+    /// loss that kept its frame, so it only raises the sequence number.
+    fn apply(&mut self, change: Change) {
+        self.max_seq = self.max_seq.max(change.seq);
+        if change.relaxed {
+            return;
+        }
+        let newer = self
+            .known
+            .get(&change.id)
+            .is_none_or(|known| known.seq <= change.seq);
+        if newer {
+            let removed = change.event == Event::Removed;
+            self.known.insert(
+                change.id,
+                Known {
+                    seq: change.seq,
+                    removed,
+                },
+            );
+        }
+    }
+
+    /// Whether frames were damaged (so the next snapshot quarantines this generation).
+    pub(super) fn is_damaged(&self) -> bool {
+        self.damaged > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger() -> Ledger {
+        Ledger {
+            generation: 1,
+            frames_at: 0,
+            frames: 0,
+            floor: 10,
+            known: HashMap::from([
+                (
+                    "a".to_owned(),
+                    Known {
+                        seq: 5,
+                        removed: false,
+                    },
+                ),
+                (
+                    "gone".to_owned(),
+                    Known {
+                        seq: 12,
+                        removed: true,
+                    },
+                ),
+            ]),
+            max_seq: 12,
+            damaged: 0,
+        }
+    }
+
+    #[test]
+    fn older_versions_and_removed_sessions_are_refused() {
+        let ledger = ledger();
+        assert_eq!(ledger.refuses("a", 5), None);
+        assert_eq!(ledger.refuses("a", 6), None, "newer: its frame was lost");
+        assert!(ledger.refuses("a", 4).unwrap().contains("older copy"));
+        assert!(ledger.refuses("gone", 11).unwrap().contains("removed"));
+        assert_eq!(
+            ledger.refuses("gone", 13),
+            None,
+            "written again after the removal"
+        );
+        assert!(ledger.refuses("never", 10).unwrap().contains("removed"));
+        assert_eq!(
+            ledger.refuses("never", 11),
+            None,
+            "written after the snapshot"
+        );
+    }
+
+    #[test]
+    fn relaxed_frames_only_raise_the_sequence_number() {
+        let mut ledger = ledger();
+        ledger.apply(Change {
+            event: Event::Written,
+            seq: 20,
+            relaxed: true,
+            id: "a".into(),
+        });
+        assert_eq!(ledger.refuses("a", 5), None);
+        assert_eq!(ledger.max_seq(), 20);
+        ledger.apply(Change {
+            event: Event::Written,
+            seq: 21,
+            relaxed: false,
+            id: "a".into(),
+        });
+        assert!(ledger.refuses("a", 20).is_some());
+        // A stale frame (a lower sequence number) does not lower what is known.
+        ledger.apply(Change {
+            event: Event::Removed,
+            seq: 7,
+            relaxed: false,
+            id: "a".into(),
+        });
+        assert!(ledger.refuses("a", 20).is_some());
+    }
+}
