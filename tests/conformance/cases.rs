@@ -850,6 +850,7 @@ macro_rules! suite {
                 a_flipped_byte_is_quarantined_and_the_rest_survives,
                 a_session_damaged_while_open_is_reported_as_corrupted_once,
                 a_backup_under_a_retired_key_is_kept_then_refused_as_an_older_copy,
+                an_older_copy_put_back_while_open_is_corrupted,
                 files_hold_no_plaintext,
                 foreign_entries_are_left_alone,
                 no_temporary_files_are_left_and_leftovers_are_removed,
@@ -909,6 +910,10 @@ macro_rules! suite {
             every_edited_metadata_field_is_refused_and_nothing_changes,
             version_1_metadata_is_upgraded_and_every_session_kept,
             version_2_stores_are_upgraded_and_every_record_rewritten,
+            an_older_copy_put_back_is_refused_not_served,
+            a_removed_session_put_back_is_refused_not_served,
+            a_record_of_another_store_under_the_same_key_is_refused,
+            a_missing_or_edited_ledger_refuses_to_open_and_changes_nothing,
         );
     };
     (@cases $front:ty, $backend:ident; $($case:ident),* $(,)?) => {
@@ -929,3 +934,4 @@ pub use crate::legacy::*;
 pub use crate::log_cases::*;
 pub use crate::metadata::*;
 pub use crate::model::{model_random_operations_relaxed, model_random_operations_with_reopen};
+pub use crate::rollback::*;

@@ -21,6 +21,7 @@ mod log_cases;
 mod metadata;
 mod model;
 mod power_cut;
+mod rollback;
 
 suite!(api, crate::front::Api, files);
 suite!(cli, crate::front::Cli, files);

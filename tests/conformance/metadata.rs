@@ -16,7 +16,7 @@ use crate::front::{Front, Setup, T0, TestSecret};
 type Edit = Box<dyn Fn(&mut Value)>;
 
 /// Every file under `dir` with its bytes: what a refused open must leave as it was.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(path) = stack.pop() {

@@ -317,6 +317,47 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::layout::ledger_name;
+    use crate::document::patch::SessionPatch;
+    use crate::store::tests::{open, session};
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    #[test]
+    fn generations_roll_over_and_an_older_copy_is_still_refused_after_reopen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 900)).unwrap();
+        store.create(&session("b", "u", 900)).unwrap();
+        let old = std::fs::read(tmp.path().join("a.svs")).unwrap();
+        store.update("a", SessionPatch::default()).unwrap();
+        assert!(tmp.path().join(ledger_name(1)).exists());
+        for _ in 0..SNAPSHOT_MIN_FRAMES {
+            store.update("b", SessionPatch::default()).unwrap();
+        }
+        assert!(store.delete("b").unwrap());
+        assert_eq!(
+            store.meta.ledger,
+            Some(2),
+            "a new generation once frames outgrew 1024"
+        );
+        assert!(
+            !tmp.path().join(ledger_name(1)).exists(),
+            "the old one is removed"
+        );
+        drop(store);
+        std::fs::write(tmp.path().join("a.svs"), &old).unwrap();
+        let mut store = open(tmp.path(), &now).unwrap();
+        assert_eq!(store.opened().newly_quarantined, vec!["a".to_owned()]);
+        assert_eq!(store.get("a").unwrap(), None);
+        // What the rolled-over snapshot holds is what the next one starts from.
+        assert!(store.ledger.as_ref().is_some_and(|l| l.max_seq() >= 1027));
+        assert_eq!(
+            store.next_seq,
+            store.ledger.as_ref().map_or(0, Ledger::max_seq) + 1
+        );
+    }
 
     fn ledger() -> Ledger {
         Ledger {
