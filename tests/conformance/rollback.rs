@@ -56,8 +56,7 @@ fn copy(setup: &Setup, id: &str) -> Copy {
             let bytes = std::fs::read(newest_segment(setup)).unwrap();
             let (offset, len, ..) = records(&bytes)
                 .into_iter()
-                .filter(|r| r.2 == PUT && r.4 == id)
-                .last()
+                .rfind(|r| r.2 == PUT && r.4 == id)
                 .expect("a put of the session");
             Copy(bytes[offset..offset + len].to_vec())
         }
