@@ -206,8 +206,10 @@ pub fn a_missing_or_edited_ledger_refuses_to_open_and_changes_nothing<F: Front>(
     drop(front);
     let ledger = setup.path(&setup.ledger_name());
     let original = std::fs::read(&ledger).unwrap();
-    let snapshot_len = u32::from_le_bytes(original[29..33].try_into().unwrap()) as usize;
-    let frames_at = 33 + snapshot_len;
+    // One snapshot block (a small store): header 30 bytes, then length, nonce, sealed.
+    assert_eq!(u32::from_le_bytes(original[26..30].try_into().unwrap()), 1);
+    let block_len = u32::from_le_bytes(original[30..34].try_into().unwrap()) as usize;
+    let frames_at = 30 + 16 + block_len;
     let frame_len = (original.len() - frames_at) / 4;
     assert_eq!((original.len() - frames_at) % 4, 0, "four whole frames");
     let refused = |edit: &dyn Fn(&mut Vec<u8>), what: &str| {
@@ -230,9 +232,11 @@ pub fn a_missing_or_edited_ledger_refuses_to_open_and_changes_nothing<F: Front>(
     refused(&|b| b[5] ^= 1, "generation relabelled");
     refused(&|b| b.truncate(frames_at - 1), "cut inside the snapshot");
     refused(
-        &|b| b[29..33].copy_from_slice(&u32::MAX.to_le_bytes()),
-        "huge snapshot",
+        &|b| b[30..34].copy_from_slice(&u32::MAX.to_le_bytes()),
+        "huge block",
     );
+    refused(&|b| b[17] ^= 1, "floor edited");
+    refused(&|b| b[26] = 2, "a block claimed that is not there");
     std::fs::remove_file(&ledger).unwrap();
     let before = crate::metadata::snapshot(&setup.dir);
     assert_eq!(

@@ -7,20 +7,22 @@
 //!      4     1  ledger format version = 1
 //!      5     8  generation: which snapshot this is (the metadata names the current one)
 //!     13     4  key id of the snapshot
-//!     17    12  nonce
-//!     29     4  S: length of the sealed snapshot (plaintext + 16-byte tag)
-//!     33     S  AES-256-GCM of: floor u64 | flags u8 (1: taken unsynced) | count u32
-//!               | count × (seq u64 | id length u8 | id)
-//!   33+S        frames, FRAME_LEN bytes each:
+//!     17     8  floor: every sequence number up to it was spent at the snapshot
+//!     25     1  flags: 1 = taken in a relaxed store
+//!     26     4  B: snapshot blocks, at least 1
+//!     30        B blocks: length L u32 (at most 1 MiB) | nonce 12 | AES-256-GCM of
+//!               entries (seq u64 | id length u8 | id), L bytes with the tag
+//!   then        frames, FRAME_LEN bytes each:
 //!                 key id u32 | nonce 12 | AES-256-GCM of the change (139 bytes) | tag 16
 //! change: kind u8 (1 written, 2 removed) | flags u8 (1: written unsynced) | seq u64
 //!         | id length u8 | id, zero-padded to 128 bytes
 //! ```
 //!
-//! The snapshot's associated data is `"session-vault ledger snapshot" || store id ||
-//! bytes 0..33`; a frame's is `"session-vault ledger frame" || store id || generation ||
-//! frame index u64 || key id`. So a frame moved to another place, generation or store
-//! fails, and each frame stands alone: one damaged frame hides no other.
+//! Block *i*'s associated data is `"session-vault ledger snapshot" || store id || bytes
+//! 0..30 || i (u32)`, so the header is authenticated by every block; a frame's is
+//! `"session-vault ledger frame" || store id || generation || frame index u64 || key id`.
+//! So a frame moved to another place, generation or store fails, and each frame stands
+//! alone: one damaged frame hides no other.
 
 use crate::document::id::{self, MAX_ID_LEN};
 use crate::seal::crypto::{self, Key, NONCE_LEN, TAG_LEN};
@@ -28,11 +30,14 @@ use crate::seal::format::{DecodeError, Scope};
 
 const MAGIC: [u8; 4] = *b"SVLG";
 const VERSION: u8 = 1;
-/// Bytes before the sealed snapshot.
-pub const HEADER_LEN: usize = 33;
-/// The largest sealed snapshot a ledger may declare: about a million sessions of
-/// 128-byte ids. A larger declaration is refused before anything is allocated.
-pub const MAX_SNAPSHOT: u32 = 256 << 20;
+/// Bytes before the first snapshot block.
+pub const HEADER_LEN: usize = 30;
+/// Bytes before a snapshot block's sealed bytes: its length and nonce.
+pub const BLOCK_PREFIX: usize = 4 + NONCE_LEN;
+/// The largest sealed snapshot block: a snapshot of any size is cut into blocks of at
+/// most this, so reading one never holds more. A larger declaration is refused before
+/// anything is allocated.
+pub const MAX_BLOCK: u32 = 1 << 20;
 const CHANGE_LEN: usize = 1 + 1 + 8 + 1 + MAX_ID_LEN;
 /// Bytes of every frame.
 pub const FRAME_LEN: usize = 4 + NONCE_LEN + CHANGE_LEN + TAG_LEN;
@@ -80,21 +85,17 @@ pub struct Snapshot {
 pub struct Header {
     /// The generation it is.
     pub generation: u64,
-    /// The key its snapshot is sealed under.
+    /// The key its snapshot blocks are sealed under.
     pub key_id: u32,
-    nonce: [u8; NONCE_LEN],
-    /// Bytes of the sealed snapshot after the header.
-    pub snapshot_len: u32,
+    /// The snapshot's floor (see [`Snapshot::floor`]).
+    pub floor: u64,
+    /// Whether the snapshot was taken in a relaxed store.
+    pub relaxed: bool,
+    /// How many snapshot blocks follow.
+    pub blocks: u32,
 }
 
-impl Header {
-    /// Where the frames start.
-    pub fn frames_at(&self) -> u64 {
-        HEADER_LEN as u64 + u64::from(self.snapshot_len)
-    }
-}
-
-/// The header and sealed snapshot that start ledger `generation`.
+/// The header and the sealed snapshot blocks that start ledger `generation`.
 pub fn seal_snapshot(
     snapshot: &Snapshot,
     scope: &Scope,
@@ -102,100 +103,111 @@ pub fn seal_snapshot(
     key_id: u32,
     key: &Key,
 ) -> Result<Vec<u8>, crate::StoreError> {
-    let mut plaintext = Vec::with_capacity(12 + snapshot.sessions.len() * 48);
-    plaintext.extend_from_slice(&snapshot.floor.to_le_bytes());
-    plaintext.push(u8::from(snapshot.relaxed));
-    let count = u32::try_from(snapshot.sessions.len()).map_err(|e| {
-        crate::StoreError::TooLarge(format!(
-            "{} sessions in one snapshot: {e}",
-            snapshot.sessions.len()
-        ))
-    })?;
-    plaintext.extend_from_slice(&count.to_le_bytes());
+    let mut blocks: Vec<Vec<u8>> = vec![Vec::new()];
     for (id, seq) in &snapshot.sessions {
-        plaintext.extend_from_slice(&seq.to_le_bytes());
-        // Ids are validated to at most 128 bytes.
-        plaintext.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
-        plaintext.extend_from_slice(id.as_bytes());
+        let entry_len = 8 + 1 + id.len();
+        if blocks
+            .last()
+            .is_some_and(|b| b.len() + entry_len + TAG_LEN > MAX_BLOCK as usize)
+        {
+            blocks.push(Vec::new());
+        }
+        if let Some(block) = blocks.last_mut() {
+            block.extend_from_slice(&seq.to_le_bytes());
+            // Ids are validated to at most 128 bytes.
+            block.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
+            block.extend_from_slice(id.as_bytes());
+        }
     }
-    let sealed_len = u32::try_from(plaintext.len() + TAG_LEN)
-        .ok()
-        .filter(|len| *len <= MAX_SNAPSHOT)
-        .ok_or_else(|| {
-            crate::StoreError::TooLarge(format!(
-                "a ledger snapshot of {} bytes; the limit is {MAX_SNAPSHOT}",
-                plaintext.len()
-            ))
-        })?;
-    let nonce = crypto::nonce()?;
-    let mut file = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
+    let count = u32::try_from(blocks.len()).map_err(|e| {
+        crate::StoreError::TooLarge(format!("{} snapshot blocks: {e}", blocks.len()))
+    })?;
+    let mut file = Vec::with_capacity(HEADER_LEN + blocks.iter().map(Vec::len).sum::<usize>());
     file.extend_from_slice(&MAGIC);
     file.push(VERSION);
     file.extend_from_slice(&generation.to_le_bytes());
     file.extend_from_slice(&key_id.to_le_bytes());
-    file.extend_from_slice(&nonce);
-    file.extend_from_slice(&sealed_len.to_le_bytes());
-    let aad = snapshot_aad(scope, &file);
-    file.extend(key.seal(&nonce, &aad, &plaintext)?);
+    file.extend_from_slice(&snapshot.floor.to_le_bytes());
+    file.push(u8::from(snapshot.relaxed));
+    file.extend_from_slice(&count.to_le_bytes());
+    let fixed = file.clone();
+    for (index, block) in (0u32..).zip(&blocks) {
+        let nonce = crypto::nonce()?;
+        let sealed = key.seal(&nonce, &block_aad(scope, &fixed, index), block)?;
+        // Each block was cut to stay under MAX_BLOCK.
+        let sealed_len = u32::try_from(sealed.len()).unwrap_or(u32::MAX);
+        file.extend_from_slice(&sealed_len.to_le_bytes());
+        file.extend_from_slice(&nonce);
+        file.extend(sealed);
+    }
     Ok(file)
 }
 
-/// Parses a ledger's fixed header.
+/// Parses a ledger's fixed header: what it says is trusted only once a block opens.
 pub fn header(bytes: &[u8]) -> Result<Header, DecodeError> {
-    let (magic, rest) = bytes
-        .split_first_chunk::<4>()
-        .ok_or(DecodeError::Truncated(bytes.len()))?;
-    let (version, rest) = rest
-        .split_first()
-        .ok_or(DecodeError::Truncated(bytes.len()))?;
+    let truncated = || DecodeError::Truncated(bytes.len());
+    let (magic, rest) = bytes.split_first_chunk::<4>().ok_or_else(truncated)?;
+    let (version, rest) = rest.split_first().ok_or_else(truncated)?;
     if *magic != MAGIC || *version != VERSION {
         return Err(DecodeError::Header);
     }
-    let truncated = || DecodeError::Truncated(bytes.len());
     let (generation, rest) = rest.split_first_chunk::<8>().ok_or_else(truncated)?;
     let (key_id, rest) = rest.split_first_chunk::<4>().ok_or_else(truncated)?;
-    let (nonce, rest) = rest
-        .split_first_chunk::<NONCE_LEN>()
-        .ok_or_else(truncated)?;
-    let (snapshot_len, _) = rest.split_first_chunk::<4>().ok_or_else(truncated)?;
-    let snapshot_len = u32::from_le_bytes(*snapshot_len);
-    if snapshot_len > MAX_SNAPSHOT {
-        return Err(DecodeError::Malformed(format!(
-            "a ledger snapshot of {snapshot_len} bytes; the limit is {MAX_SNAPSHOT}"
-        )));
+    let (floor, rest) = rest.split_first_chunk::<8>().ok_or_else(truncated)?;
+    let (flags, rest) = rest.split_first().ok_or_else(truncated)?;
+    let (blocks, _) = rest.split_first_chunk::<4>().ok_or_else(truncated)?;
+    let blocks = u32::from_le_bytes(*blocks);
+    if blocks == 0 {
+        return Err(DecodeError::Malformed(
+            "a ledger without a snapshot block".into(),
+        ));
     }
     Ok(Header {
         generation: u64::from_le_bytes(*generation),
         key_id: u32::from_le_bytes(*key_id),
-        nonce: *nonce,
-        snapshot_len,
+        floor: u64::from_le_bytes(*floor),
+        relaxed: flags & 1 == 1,
+        blocks,
     })
 }
 
-/// Opens the snapshot that `head` (the header's bytes and the sealed snapshot, exactly)
-/// holds.
-pub fn open_snapshot<'k>(
-    head: &[u8],
+/// The sealed length a block's 4-byte prefix declares, refused past [`MAX_BLOCK`] before
+/// anything is read or allocated.
+pub fn block_len(prefix: &[u8]) -> Result<u32, DecodeError> {
+    let len = prefix
+        .first_chunk::<4>()
+        .map(|len| u32::from_le_bytes(*len))
+        .ok_or(DecodeError::Truncated(prefix.len()))?;
+    if !(TAG_LEN as u32..=MAX_BLOCK).contains(&len) {
+        return Err(DecodeError::Malformed(format!(
+            "a snapshot block of {len} bytes; the limit is {MAX_BLOCK}"
+        )));
+    }
+    Ok(len)
+}
+
+/// Opens snapshot block `index` (its nonce and sealed bytes, after the length prefix) of
+/// the ledger whose first [`HEADER_LEN`] bytes are `fixed`: the sessions it lists.
+pub fn open_block<'k>(
+    fixed: &[u8],
+    index: u32,
+    block: &[u8],
     scope: &Scope,
     key_for: impl Fn(u32) -> Option<&'k Key>,
-) -> Result<Snapshot, DecodeError> {
-    let header = header(head)?;
-    let (fixed, sealed) = head
-        .split_at_checked(HEADER_LEN)
-        .ok_or(DecodeError::Truncated(head.len()))?;
-    if sealed.len() != header.snapshot_len as usize {
-        return Err(DecodeError::Truncated(head.len()));
-    }
+) -> Result<Vec<(String, u64)>, DecodeError> {
+    let header = header(fixed)?;
+    let fixed = fixed
+        .get(..HEADER_LEN)
+        .ok_or(DecodeError::Truncated(fixed.len()))?;
+    let (nonce, sealed) = block
+        .split_first_chunk::<NONCE_LEN>()
+        .ok_or(DecodeError::Truncated(block.len()))?;
     let key = key_for(header.key_id).ok_or(DecodeError::MissingKey(header.key_id))?;
-    let plaintext = key.open(&header.nonce, &snapshot_aad(scope, fixed), sealed)?;
-    let malformed = || DecodeError::Malformed("a ledger snapshot cut short".into());
-    let (floor, rest) = plaintext.split_first_chunk::<8>().ok_or_else(malformed)?;
-    let (flags, rest) = rest.split_first().ok_or_else(malformed)?;
-    let (count, mut rest) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
-    let count = u32::from_le_bytes(*count) as usize;
-    // Each entry takes at least 10 bytes: a count beyond that is a lie, not an allocation.
-    let mut sessions = Vec::with_capacity(count.min(rest.len() / 10));
-    for _ in 0..count {
+    let plaintext = key.open(nonce, &block_aad(scope, fixed, index), sealed)?;
+    let malformed = || DecodeError::Malformed("a ledger snapshot entry cut short".into());
+    let mut sessions = Vec::with_capacity(plaintext.len() / 16);
+    let mut rest = plaintext.as_slice();
+    while !rest.is_empty() {
         let (seq, tail) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
         let (len, tail) = tail.split_first().ok_or_else(malformed)?;
         let (name, tail) = tail
@@ -210,16 +222,7 @@ pub fn open_snapshot<'k>(
         sessions.push((name.to_owned(), u64::from_le_bytes(*seq)));
         rest = tail;
     }
-    if !rest.is_empty() {
-        return Err(DecodeError::Malformed(
-            "bytes after a ledger snapshot's last entry".into(),
-        ));
-    }
-    Ok(Snapshot {
-        floor: u64::from_le_bytes(*floor),
-        relaxed: flags & 1 == 1,
-        sessions,
-    })
+    Ok(sessions)
 }
 
 /// The frame of `change` at `index` in ledger `generation`.
@@ -287,10 +290,11 @@ pub fn open_frame<'k>(
     })
 }
 
-fn snapshot_aad(scope: &Scope, fixed: &[u8]) -> Vec<u8> {
+fn block_aad(scope: &Scope, fixed: &[u8], index: u32) -> Vec<u8> {
     let mut aad = SNAPSHOT_AAD.to_vec();
     aad.extend_from_slice(&scope.store_id);
     aad.extend_from_slice(fixed);
+    aad.extend_from_slice(&index.to_le_bytes());
     aad
 }
 
@@ -321,6 +325,32 @@ mod tests {
         }
     }
 
+    /// Reads a whole snapshot as the store does, block by block: (snapshot, frames at).
+    fn read(file: &[u8], scope: &Scope, key: &Key) -> Result<(Snapshot, usize), DecodeError> {
+        let header = header(file)?;
+        let mut snapshot = Snapshot {
+            floor: header.floor,
+            relaxed: header.relaxed,
+            sessions: Vec::new(),
+        };
+        let mut at = HEADER_LEN;
+        for index in 0..header.blocks {
+            let len = block_len(file.get(at..).unwrap_or_default())? as usize;
+            let end = at + BLOCK_PREFIX + len;
+            let block = file
+                .get(at + 4..end)
+                .ok_or(DecodeError::Truncated(file.len()))?;
+            let fixed = &file[..HEADER_LEN];
+            snapshot
+                .sessions
+                .extend(open_block(fixed, index, block, scope, |k| {
+                    (k == 1).then_some(key)
+                })?);
+            at = end;
+        }
+        Ok((snapshot, at))
+    }
+
     #[test]
     fn a_snapshot_round_trips_and_is_bound_to_its_store_and_generation() {
         let key = key();
@@ -331,29 +361,55 @@ mod tests {
         };
         let file = seal_snapshot(&snapshot, &SCOPE, 7, 1, &key).unwrap();
         let header = header(&file).unwrap();
-        assert_eq!((header.generation, header.key_id), (7, 1));
-        assert_eq!(header.frames_at(), file.len() as u64);
-        let open =
-            |bytes: &[u8], scope: &Scope| open_snapshot(bytes, scope, |k| (k == 1).then_some(&key));
-        assert_eq!(open(&file, &SCOPE), Ok(snapshot));
+        assert_eq!((header.generation, header.key_id, header.blocks), (7, 1, 1));
+        assert_eq!(read(&file, &SCOPE, &key), Ok((snapshot, file.len())));
         let other = Scope {
             store_id: [9; 16],
             ..SCOPE
         };
-        assert!(open(&file, &other).is_err());
+        assert!(read(&file, &other, &key).is_err());
         for i in 0..file.len() {
             let mut bad = file.clone();
             bad[i] ^= 0x10;
-            assert!(open(&bad, &SCOPE).is_err(), "byte {i} flipped");
+            assert!(read(&bad, &SCOPE, &key).is_err(), "byte {i} flipped");
         }
-        assert!(open(&file[..file.len() - 1], &SCOPE).is_err());
+        assert!(read(&file[..file.len() - 1], &SCOPE, &key).is_err());
     }
 
     #[test]
-    fn a_hostile_snapshot_length_is_refused_before_allocation() {
+    fn a_large_snapshot_is_cut_into_bounded_blocks_that_cannot_be_reordered() {
+        let key = key();
+        let snapshot = Snapshot {
+            floor: 1 << 40,
+            relaxed: false,
+            sessions: (0..20_000u64).map(|i| (format!("{i:0>100}"), i)).collect(),
+        };
+        let file = seal_snapshot(&snapshot, &SCOPE, 3, 1, &key).unwrap();
+        let header = header(&file).unwrap();
+        assert_eq!(header.blocks, 3, "2.2 MB of entries in 1 MiB blocks");
+        assert_eq!(read(&file, &SCOPE, &key), Ok((snapshot, file.len())));
+        // Blocks swapped: each names its index.
+        let first_len = block_len(&file[HEADER_LEN..]).unwrap() as usize + BLOCK_PREFIX;
+        let second_at = HEADER_LEN + first_len;
+        let second_len = block_len(&file[second_at..]).unwrap() as usize + BLOCK_PREFIX;
+        let mut swapped = file[..HEADER_LEN].to_vec();
+        swapped.extend_from_slice(&file[second_at..second_at + second_len]);
+        swapped.extend_from_slice(&file[HEADER_LEN..second_at]);
+        swapped.extend_from_slice(&file[second_at + second_len..]);
+        assert!(read(&swapped, &SCOPE, &key).is_err());
+    }
+
+    #[test]
+    fn a_hostile_block_length_is_refused_before_allocation() {
         let mut file = seal_snapshot(&Snapshot::default(), &SCOPE, 1, 1, &key()).unwrap();
-        file[29..33].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(header(&file), Err(DecodeError::Malformed(_))));
+        file[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            block_len(&file[HEADER_LEN..]),
+            Err(DecodeError::Malformed(_))
+        ));
+        let mut none = file.clone();
+        none[26..30].copy_from_slice(&0u32.to_le_bytes());
+        assert!(matches!(header(&none), Err(DecodeError::Malformed(_))));
     }
 
     #[test]

@@ -107,48 +107,62 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 header.generation
             )));
         }
-        if len < header.frames_at() {
-            return Err(corrupted(format!("{len} bytes, cut inside its snapshot")));
-        }
-        // Bounded: `header` refused a snapshot over MAX_SNAPSHOT, and the file is this long.
-        let head = io.read(generation, 0, header.frames_at() as usize)?;
-        let snapshot = ledger::open_snapshot(&head, &self.keyring.scope, |k| self.keyring.key(k))
-            .map_err(|e| match e {
+        let unsealed = |e: DecodeError| match e {
             DecodeError::MissingKey(key_id) => corrupted(format!(
                 "sealed under key {key_id}, which this store does not hold"
             )),
             other => corrupted(other.to_string()),
-        })?;
-        drop(head);
+        };
+        let relaxed = header.relaxed;
         let mut ledger = Ledger {
             generation,
-            frames_at: header.frames_at(),
+            frames_at: 0,
             frames: 0,
-            floor: if snapshot.relaxed { 0 } else { snapshot.floor },
+            floor: if relaxed { 0 } else { header.floor },
             known: HashMap::new(),
-            max_seq: snapshot.floor,
+            max_seq: header.floor,
             damaged: 0,
         };
-        for (id, seq) in snapshot.sessions {
-            ledger.max_seq = ledger.max_seq.max(seq);
-            if !snapshot.relaxed {
-                ledger.known.insert(
-                    id,
-                    Known {
+        // Block by block: each is at most MAX_BLOCK, checked before it is read.
+        let mut at = ledger::HEADER_LEN as u64;
+        for block in 0..header.blocks {
+            let cut = || corrupted(format!("{len} bytes, cut inside its snapshot"));
+            let prefix = io.read(generation, at, ledger::BLOCK_PREFIX)?;
+            if prefix.len() < ledger::BLOCK_PREFIX {
+                return Err(cut());
+            }
+            let sealed_len = ledger::block_len(&prefix).map_err(unsealed)?;
+            let start = at + 4;
+            let end = start + (ledger::BLOCK_PREFIX - 4) as u64 + u64::from(sealed_len);
+            if end > len {
+                return Err(cut());
+            }
+            let bytes = io.read(generation, start, (end - start) as usize)?;
+            let sessions = ledger::open_block(&fixed, block, &bytes, &self.keyring.scope, |k| {
+                self.keyring.key(k)
+            })
+            .map_err(unsealed)?;
+            for (id, seq) in sessions {
+                ledger.max_seq = ledger.max_seq.max(seq);
+                if !relaxed {
+                    let known = Known {
                         seq,
                         removed: false,
-                    },
-                );
+                    };
+                    ledger.known.insert(id, known);
+                }
             }
+            at = end;
         }
-        let stored = ((len - header.frames_at()) / FRAME_LEN as u64).min(MAX_FRAMES);
+        ledger.frames_at = at;
+        let stored = ((len - at) / FRAME_LEN as u64).min(MAX_FRAMES);
         let mut failed = 0;
         let mut index = 0;
         while index < stored {
             let count = FRAMES_PER_READ.min(stored - index);
-            let at = header.frames_at() + index * FRAME_LEN as u64;
+            let offset = at + index * FRAME_LEN as u64;
             // At most FRAMES_PER_READ frames: about 700 KiB.
-            let chunk = io.read(generation, at, (count as usize) * FRAME_LEN)?;
+            let chunk = io.read(generation, offset, (count as usize) * FRAME_LEN)?;
             for frame in chunk.chunks(FRAME_LEN) {
                 let change =
                     ledger::open_frame(frame, &self.keyring.scope, generation, index, |k| {
@@ -166,7 +180,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 }
             }
         }
-        if (len - header.frames_at()) / FRAME_LEN as u64 > MAX_FRAMES {
+        if (len - at) / FRAME_LEN as u64 > MAX_FRAMES {
             ledger.damaged += 1;
         }
         Ok(ledger)
