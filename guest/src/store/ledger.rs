@@ -243,6 +243,13 @@ impl<B: Backend, C: Clock> Store<B, C> {
     fn write_snapshot(&mut self, generation: u64) -> Result<(), StoreError> {
         let mut sessions: Vec<(String, u64)> = self.index.versions();
         sessions.extend((self.missing_key.iter()).map(|(id, (_, seq))| (id.clone(), *seq)));
+        // A removal recorded while its caller still indexes the id (a `clear` under way)
+        // is the latest word on it: the floor stands for it from now on.
+        if let Some(ledger) = &self.ledger {
+            sessions.retain(|(id, seq)| {
+                (ledger.known.get(id)).is_none_or(|known| !(known.removed && known.seq > *seq))
+            });
+        }
         let snapshot = Snapshot {
             floor: self.next_seq.saturating_sub(1),
             relaxed: self.backend.durability() != Durability::Durable,
@@ -398,6 +405,30 @@ mod tests {
             max_seq: 12,
             damaged: 0,
         }
+    }
+
+    #[test]
+    fn a_snapshot_taken_during_a_clear_does_not_list_what_the_clear_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        for i in 0..1100 {
+            store
+                .create(&session(&format!("s{i:04}"), "u", 900))
+                .unwrap();
+        }
+        let old = std::fs::read(tmp.path().join("s0000.svs")).unwrap();
+        let generation = store.meta.ledger;
+        assert_eq!(store.clear().unwrap(), 1100);
+        assert_ne!(
+            store.meta.ledger, generation,
+            "a snapshot was taken during the clear"
+        );
+        drop(store);
+        std::fs::write(tmp.path().join("s0000.svs"), &old).unwrap();
+        let store = open(tmp.path(), &now).unwrap();
+        assert_eq!(store.opened().newly_quarantined, vec!["s0000".to_owned()]);
+        assert_eq!(store.count(), 0);
     }
 
     #[test]
