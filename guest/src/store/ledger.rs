@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use super::index::Index;
 use super::{Clock, Store};
 use crate::backend::Backend;
 use crate::backend::Durability;
@@ -48,9 +49,9 @@ pub(super) struct Ledger {
     /// Every version below this was spent before the snapshot: a version at or below it
     /// of a session the ledger does not know was removed.
     floor: u64,
-    /// What the ledger says of every session it knows: its latest version or removal.
-    /// Kept whole while the store is open (a verification clears the index and reads
-    /// every session again against it).
+    /// What the ledger says of the sessions the index does not hold: removals, sessions
+    /// under a missing key, and (at open, until they are indexed) every session. The
+    /// index holds the latest version of the rest.
     known: HashMap<String, Known>,
     /// The highest sequence number the ledger holds.
     max_seq: u64,
@@ -77,6 +78,27 @@ impl Ledger {
                 self.floor
             )),
             _ => None,
+        }
+    }
+
+    /// Forgets what the index now holds (its versions are the latest).
+    pub(super) fn settle(&mut self, index: &Index) {
+        self.known
+            .retain(|id, known| known.removed || index.entry(id).is_none());
+    }
+
+    /// Takes the index's versions back before the index is rebuilt from the medium (a
+    /// verification), so every session is read against them.
+    pub(super) fn remember(&mut self, index: &Index) {
+        for (id, seq) in index.versions() {
+            let latest = Known {
+                seq,
+                removed: false,
+            };
+            let known = self.known.entry(id).or_insert(latest);
+            if known.seq < seq {
+                *known = latest;
+            }
         }
     }
 
@@ -199,8 +221,14 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let Some(ledger) = self.ledger.as_mut() else {
             return Ok(());
         };
-        let removed = event == Event::Removed;
-        ledger.known.insert(id.to_owned(), Known { seq, removed });
+        match event {
+            // The index holds it now.
+            Event::Written => drop(ledger.known.remove(id)),
+            Event::Removed => {
+                let removed = Known { seq, removed: true };
+                ledger.known.insert(id.to_owned(), removed);
+            }
+        }
         let change = Change {
             event,
             seq,
@@ -268,8 +296,10 @@ impl<B: Backend, C: Clock> Store<B, C> {
         meta.ledger = Some(generation);
         self.backend.write_meta(&meta.sealed(&self.keyring)?)?;
         self.meta = meta;
-        // The snapshot is what is known now; its floor stands for the removals.
+        // The snapshot is what is known now; its floor stands for the removals, and the
+        // index holds what it lists but sessions under a missing key.
         let known = (snapshot.sessions.into_iter())
+            .filter(|(id, _)| self.index.entry(id).is_none())
             .map(|(id, seq)| {
                 (
                     id,

@@ -95,11 +95,17 @@ impl<B: Backend, C: Clock> Store<B, C> {
             foreign: listing.foreign,
             ..Report::default()
         };
+        if let Some(ledger) = &mut self.ledger {
+            ledger.remember(&self.index);
+        }
         self.index.clear();
         self.missing_key.clear();
         self.adopt_stamps(&listing);
         for id in listing.ids {
             self.verify(id, now, &mut report)?;
+        }
+        if let Some(ledger) = &mut self.ledger {
+            ledger.settle(&self.index);
         }
         report.quarantined = self.backend.quarantined()?;
         Ok(report)

@@ -233,8 +233,12 @@ impl<B: Backend, C: Clock> Store<B, C> {
             // A new store, or one whose creation stopped before its ledger existed.
             None if store.meta.version >= keyring::VERSION => store.start_ledger()?,
             None => {}
-            Some(ledger) if ledger.is_damaged() => store.snapshot()?,
-            Some(_) => {}
+            Some(ledger) => {
+                ledger.settle(&store.index);
+                if ledger.is_damaged() {
+                    store.snapshot()?;
+                }
+            }
         }
         Ok(store)
     }
