@@ -158,7 +158,12 @@ test("the Python example and the Rust CLI read each other's stores", { skip: !py
   const store = await open(dir);
   assert.deepEqual(toDocument(store.get("py-1")), written);
   store[Symbol.dispose]?.();
-  // A new store defaults to the log backend: its sessions are records under log/.
-  assert.deepEqual((await readdir(dir)).sort(), ["log", "session-vault.json"]);
+  // A new store defaults to the log backend: its sessions are records under log/, beside
+  // the metadata and the version ledger it names.
+  assert.deepEqual((await readdir(dir)).sort(), [
+    "log",
+    "session-vault.0000000000000001.ledger",
+    "session-vault.json",
+  ]);
   assert.deepEqual(await readdir(path.join(dir, "log")), ["0000000000000001.seg"]);
 });
