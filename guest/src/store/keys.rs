@@ -23,14 +23,18 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let waiting: Vec<String> = self
             .missing_key
             .iter()
-            .filter(|(_, (key_id, _))| *key_id == id)
+            .filter(|(_, key_id)| **key_id == id)
             .map(|(session, _)| session.clone())
             .collect();
         for session in waiting {
             self.missing_key.remove(&session);
             match self.read(&session) {
                 Ok(_) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
-                Err(other) => return Err(other),
+                Err(other) => {
+                    // Not read (I/O): still waiting for its key, as far as anyone knows.
+                    self.missing_key.insert(session, id);
+                    return Err(other);
+                }
             }
         }
         Ok(id)
@@ -39,7 +43,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     /// The store's keys, with how many sessions each encrypts.
     pub fn keys(&self) -> Vec<KeyInfo> {
         let mut counts = self.index.by_key();
-        for (key_id, _) in self.missing_key.values() {
+        for key_id in self.missing_key.values() {
             *counts.entry(*key_id).or_insert(0) += 1;
         }
         self.meta

@@ -24,8 +24,8 @@ use crate::seal::ledger::{self, Change, Event, FRAME_LEN, Snapshot};
 const SNAPSHOT_MIN_FRAMES: u64 = 1024;
 /// Frames read at a time at open.
 const FRAMES_PER_READ: u64 = 4096;
-/// The most frames open reads: a larger ledger is damaged or hostile, and its tail is
-/// ignored (and the file quarantined).
+/// The most frames open reads (or twice the sessions the snapshot lists, if more): a
+/// larger ledger is damaged or hostile, and its tail is ignored (the file quarantined).
 const MAX_FRAMES: u64 = 1 << 24;
 
 /// What the ledger says of one session.
@@ -57,6 +57,9 @@ pub(super) struct Ledger {
     max_seq: u64,
     /// Frames that failed to open before the last good one: damage, not a torn append.
     damaged: u64,
+    /// A frame could not be written: the next change starts a new generation, which
+    /// records what the frame did not.
+    stale: bool,
 }
 
 impl Ledger {
@@ -78,6 +81,27 @@ impl Ledger {
                 self.floor
             )),
             _ => None,
+        }
+    }
+
+    /// Keeps version `seq` of `id`, which the index no longer holds (unless it knows of a
+    /// later change).
+    pub(super) fn keep(&mut self, id: &str, seq: u64) {
+        match self.known.get_mut(id) {
+            Some(known) if known.seq >= seq => {}
+            Some(known) => {
+                *known = Known {
+                    seq,
+                    removed: false,
+                }
+            }
+            None => drop(self.known.insert(
+                id.to_owned(),
+                Known {
+                    seq,
+                    removed: false,
+                },
+            )),
         }
     }
 
@@ -144,9 +168,11 @@ impl<B: Backend, C: Clock> Store<B, C> {
             known: HashMap::new(),
             max_seq: header.floor,
             damaged: 0,
+            stale: false,
         };
         // Block by block: each is at most MAX_BLOCK, checked before it is read.
         let mut at = ledger::HEADER_LEN as u64;
+        let mut listed: u64 = 0;
         for block in 0..header.blocks {
             let cut = || corrupted(format!("{len} bytes, cut inside its snapshot"));
             let prefix = io.read(generation, at, ledger::BLOCK_PREFIX)?;
@@ -165,6 +191,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             })
             .map_err(unsealed)?;
             for (id, seq) in sessions {
+                listed += 1;
                 ledger.max_seq = ledger.max_seq.max(seq);
                 if !relaxed {
                     let known = Known {
@@ -177,7 +204,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
             at = end;
         }
         ledger.frames_at = at;
-        let stored = ((len - at) / FRAME_LEN as u64).min(MAX_FRAMES);
+        // A legitimate ledger holds at most about one frame per session past its snapshot.
+        let max_frames = MAX_FRAMES.max(2 * listed + SNAPSHOT_MIN_FRAMES);
+        let stored = ((len - at) / FRAME_LEN as u64).min(max_frames);
         let mut failed = 0;
         let mut index = 0;
         while index < stored {
@@ -202,7 +231,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 }
             }
         }
-        if (len - at) / FRAME_LEN as u64 > MAX_FRAMES {
+        if (len - at) / FRAME_LEN as u64 > max_frames {
             ledger.damaged += 1;
         }
         Ok(ledger)
@@ -246,10 +275,15 @@ impl<B: Backend, C: Clock> Store<B, C> {
             self.keyring.current,
             key,
         )?;
-        self.backend.ledger().write(generation, at, &frame)?;
+        let written = self.backend.ledger().write(generation, at, &frame);
+        // Its slot is spent either way: the frame may be on disk even if its sync failed,
+        // and must not be overwritten by the next one. What it records is in memory; the
+        // next snapshot writes it down.
         ledger.frames += 1;
+        ledger.stale |= written.is_err();
+        written?;
         let sessions = self.index.len() as u64 + self.missing_key.len() as u64;
-        if ledger.frames >= sessions.max(SNAPSHOT_MIN_FRAMES) {
+        if ledger.frames >= sessions.max(SNAPSHOT_MIN_FRAMES) || ledger.stale {
             self.snapshot()?;
         }
         Ok(())
@@ -267,10 +301,20 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 
     /// Writes ledger `generation` from the index and the metadata naming it. In a durable
-    /// store everything it describes is already on disk; a relaxed store's is marked so.
+    /// store every version it lists is already on disk; a relaxed store's snapshot is
+    /// marked so, and is not held against the store at open (its versions may not be).
     fn write_snapshot(&mut self, generation: u64) -> Result<(), StoreError> {
+        // The index's versions, and the latest the ledger knows of what the index does not
+        // hold (a session under a missing key, one quarantined or gone): never a version
+        // read from a header that did not authenticate.
         let mut sessions: Vec<(String, u64)> = self.index.versions();
-        sessions.extend((self.missing_key.iter()).map(|(id, (_, seq))| (id.clone(), *seq)));
+        if let Some(ledger) = &self.ledger {
+            sessions.extend(
+                (ledger.known.iter())
+                    .filter(|(id, known)| !known.removed && self.index.entry(id).is_none())
+                    .map(|(id, known)| (id.clone(), known.seq)),
+            );
+        }
         // A removal recorded while its caller still indexes the id (a `clear` under way)
         // is the latest word on it: the floor stands for it from now on.
         if let Some(ledger) = &self.ledger {
@@ -318,6 +362,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             known,
             max_seq: snapshot.floor,
             damaged: 0,
+            stale: false,
         });
         Ok(())
     }
@@ -370,6 +415,7 @@ mod tests {
     use super::*;
     use crate::backend::layout::ledger_name;
     use crate::document::patch::SessionPatch;
+    use crate::error::StoreError;
     use crate::store::tests::{open, session};
     use std::cell::Cell;
     use std::rc::Rc;
@@ -434,6 +480,7 @@ mod tests {
             ]),
             max_seq: 12,
             damaged: 0,
+            stale: false,
         }
     }
 
@@ -459,6 +506,54 @@ mod tests {
         let store = open(tmp.path(), &now).unwrap();
         assert_eq!(store.opened().newly_quarantined, vec!["s0000".to_owned()]);
         assert_eq!(store.count(), 0);
+    }
+
+    /// A record under a key the store lacks carries a version nobody has authenticated:
+    /// it must not move the sequence number (else one planted at u64::MAX would make
+    /// every later version equal, and the check blind).
+    #[test]
+    fn an_unauthenticated_version_does_not_move_the_sequence_number() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 900)).unwrap();
+        let old = std::fs::read(tmp.path().join("a.svs")).unwrap();
+        drop(store);
+        let mut planted = old.clone();
+        planted[6..10].copy_from_slice(&999u32.to_le_bytes());
+        planted[10..18].copy_from_slice(&u64::MAX.to_le_bytes());
+        std::fs::write(tmp.path().join("zz.svs"), &planted).unwrap();
+        let mut store = open(tmp.path(), &now).unwrap();
+        assert_eq!(store.opened().missing_key, 1);
+        assert!(store.next_seq < 10, "{}", store.next_seq);
+        store.update("a", SessionPatch::default()).unwrap();
+        drop(store);
+        std::fs::write(tmp.path().join("a.svs"), &old).unwrap();
+        let store = open(tmp.path(), &now).unwrap();
+        assert_eq!(store.opened().newly_quarantined, vec!["a".to_owned()]);
+    }
+
+    /// The index forgets a session whose file is damaged (quarantined) or gone; the ledger
+    /// must not: an older copy put back afterwards, in the same process, is refused.
+    #[test]
+    fn a_session_the_index_dropped_is_still_checked_against_its_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 900)).unwrap();
+        let old = std::fs::read(tmp.path().join("a.svs")).unwrap();
+        store.update("a", SessionPatch::default()).unwrap();
+        std::fs::write(tmp.path().join("a.svs"), b"garbage").unwrap();
+        assert!(matches!(store.get("a"), Err(StoreError::Corrupted(_))));
+        std::fs::write(tmp.path().join("a.svs"), &old).unwrap();
+        let report = store.check().unwrap();
+        assert_eq!(report.newly_quarantined, vec!["a".to_owned()]);
+        // And across a snapshot and a reopen.
+        std::fs::write(tmp.path().join("a.svs"), &old).unwrap();
+        store.snapshot().unwrap();
+        drop(store);
+        let store = open(tmp.path(), &now).unwrap();
+        assert_eq!(store.opened().newly_quarantined, vec!["a".to_owned()]);
     }
 
     #[test]

@@ -25,7 +25,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let mut removed = 0;
         for id in self.index.expired_ids(self.clock.now()) {
             self.remove_files(&id)?;
-            self.index.remove(&id);
+            self.unindex(&id);
             removed += 1;
         }
         self.backend.compact()?;
@@ -42,6 +42,10 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 removed += 1;
             }
         }
+        // What the index held but the listing lacked keeps its version in the ledger.
+        if let Some(ledger) = &mut self.ledger {
+            ledger.remember(&self.index);
+        }
         self.index.clear();
         self.missing_key.clear();
         self.erase_removed()?;
@@ -54,7 +58,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let mut removed = 0;
         for id in self.index.user_ids(user) {
             self.remove_files(&id)?;
-            if self.index.remove(&id).is_some_and(|e| now < e.expires_at) {
+            if self.unindex(&id).is_some_and(|e| now < e.expires_at) {
                 removed += 1;
             }
         }

@@ -126,9 +126,8 @@ pub struct Store<B, C> {
     keyring: Keyring,
     scrypt_log_n: u8,
     index: Index,
-    /// Session files under a key the keyring lacks, with that key's id and the
-    /// session's version.
-    missing_key: BTreeMap<String, (u32, u64)>,
+    /// Session files under a key the keyring lacks, with that key's id.
+    missing_key: BTreeMap<String, u32>,
     /// Ids with an access stamp on the medium (see [`crate::seal::stamp`]), with the stamp
     /// once it has been read or written (`None`: not read yet).
     stamps: HashMap<String, Option<Stamp>>,
@@ -230,8 +229,17 @@ impl<B: Backend, C: Clock> Store<B, C> {
             store.upgrade_records()?;
         }
         match &mut store.ledger {
-            // A new store, or one whose creation stopped before its ledger existed.
-            None if store.meta.version >= keyring::VERSION => store.start_ledger()?,
+            // A new store, or one whose creation stopped before its ledger existed (it
+            // cannot hold sessions yet: the ledger is written before open returns).
+            None if store.meta.version >= keyring::VERSION => {
+                if !store.index.is_empty() || !store.missing_key.is_empty() {
+                    return Err(StoreError::Corrupted(format!(
+                        "{META_FILE} names no version ledger, yet the store holds sessions: \
+                         it is older than they are; restore the current one"
+                    )));
+                }
+                store.start_ledger()?
+            }
             None => {}
             Some(ledger) => {
                 ledger.settle(&store.index);
@@ -318,8 +326,8 @@ impl<B: Backend, C: Clock> Store<B, C> {
                     self.index.insert(&id, entry);
                 }
                 Some((Ok(header), Err(DecodeError::MissingKey(_)))) => {
-                    self.next_seq = self.next_seq.max(header.seq.saturating_add(1));
-                    self.missing_key.insert(id, (header.key_id, header.seq));
+                    // Its version is not authenticated without the key (see `read`).
+                    self.missing_key.insert(id, header.key_id);
                     report.missing_key += 1;
                 }
                 // No summary, or a damaged one: the session itself decides.

@@ -54,7 +54,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             None => return Ok(None),
             Some(entry) if now >= entry.expires_at => {
                 self.remove_files(id)?;
-                self.index.remove(id);
+                self.unindex(id);
                 self.erase_removed()?;
                 return Ok(None);
             }
@@ -84,7 +84,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 })
             }
             Ok(None) => {
-                self.index.remove(id);
+                self.unindex(id);
                 return Ok(None);
             }
             Err(StoreError::Corrupted(reason)) => Err(StoreError::Corrupted(reason)),
@@ -99,13 +99,14 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 Ok(Some(session))
             }
             Err(StoreError::MissingKey(reason)) => {
-                self.index.remove(id);
-                self.next_seq = self.next_seq.max(seq.saturating_add(1));
-                self.missing_key.insert(id.to_owned(), (key_id, seq));
+                // The header's version is not authenticated without the key: it does not
+                // move the sequence number (the ledger's does).
+                self.unindex(id);
+                self.missing_key.insert(id.to_owned(), key_id);
                 Err(StoreError::MissingKey(reason))
             }
             Err(StoreError::Corrupted(reason)) => {
-                self.index.remove(id);
+                self.unindex(id);
                 self.backend.quarantine(id)?;
                 self.drop_stamp(id);
                 Err(StoreError::Corrupted(reason))
@@ -129,6 +130,16 @@ impl<B: Backend, C: Clock> Store<B, C> {
             version,
             seq,
         }
+    }
+
+    /// Takes `id` out of the index; the ledger keeps its version, so an older copy found
+    /// later (the file quarantined or gone now, an older one put back) is still refused.
+    pub(super) fn unindex(&mut self, id: &str) -> Option<Entry> {
+        let entry = self.index.remove(id)?;
+        if let Some(ledger) = &mut self.ledger {
+            ledger.keep(id, entry.seq);
+        }
+        Some(entry)
     }
 
     /// `corrupted` if version `seq` of session `id` is not its latest: older than the

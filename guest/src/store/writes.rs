@@ -71,7 +71,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     pub fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
         id::validate(id)?;
         let existed = self.remove_files(id)?;
-        self.index.remove(id);
+        self.unindex(id);
         self.missing_key.remove(id);
         if existed {
             self.erase_removed()?;
@@ -183,12 +183,12 @@ impl<B: Backend, C: Clock> Store<B, C> {
 
     /// After a failed write or removal of `id`, makes the index follow what the medium
     /// holds: the failure may have come after the change became visible (a directory sync
-    /// failing after the rename), or before it. Best effort: if `id` cannot be read now,
-    /// its next read settles it.
+    /// failing after the rename), or before it. Best effort, after the error the caller
+    /// returns: a read that fails on I/O leaves the entry as it was (the file may well be
+    /// there), for the next read to settle; a gone or damaged file leaves the index there.
     pub(super) fn resync(&mut self, id: &str) {
-        if self.read(id).is_err() {
-            self.index.remove(id);
-        }
+        // Its own error is the caller's error again, or the next read's.
+        let _settled_by_the_next_read = self.read(id);
     }
 }
 
