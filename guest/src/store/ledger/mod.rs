@@ -9,9 +9,13 @@
 //! index. What a power loss can legitimately undo is never held against the store: a
 //! frame or snapshot of a `relaxed` store only raises the next sequence number.
 
+mod known;
+
 use std::collections::HashMap;
 
-use super::index::Index;
+use known::Known;
+pub(super) use known::Ledger;
+
 use super::{Clock, Store};
 use crate::backend::Backend;
 use crate::backend::Durability;
@@ -27,110 +31,6 @@ const FRAMES_PER_READ: u64 = 4096;
 /// The most frames open reads (or twice the sessions the snapshot lists, if more): a
 /// larger ledger is damaged or hostile, and its tail is ignored (the file quarantined).
 const MAX_FRAMES: u64 = 1 << 24;
-
-/// What the ledger says of one session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Known {
-    /// Its latest version, or the sequence number of its removal.
-    seq: u64,
-    /// Whether that was a removal.
-    removed: bool,
-}
-
-/// The ledger's state while the store is open.
-#[derive(Debug)]
-pub(super) struct Ledger {
-    /// The generation the metadata names.
-    generation: u64,
-    /// Where frame 0 is.
-    frames_at: u64,
-    /// The index of the next frame.
-    frames: u64,
-    /// Every version below this was spent before the snapshot: a version at or below it
-    /// of a session the ledger does not know was removed.
-    floor: u64,
-    /// What the ledger says of the sessions the index does not hold: removals, sessions
-    /// under a missing key, and (at open, until they are indexed) every session. The
-    /// index holds the latest version of the rest.
-    known: HashMap<String, Known>,
-    /// The highest sequence number the ledger holds.
-    max_seq: u64,
-    /// Frames that failed to open before the last good one: damage, not a torn append.
-    damaged: u64,
-    /// A frame could not be written: the next change starts a new generation, which
-    /// records what the frame did not.
-    stale: bool,
-}
-
-impl Ledger {
-    /// Why version `seq` of session `id` is not to be served, if it is not: an older
-    /// version than the ledger knows, or one of a session removed since.
-    pub(super) fn refuses(&self, id: &str, seq: u64) -> Option<String> {
-        match self.known.get(id) {
-            Some(known) if seq < known.seq && known.removed => Some(format!(
-                "version {seq} of a session removed at sequence {}: a removed session was put back",
-                known.seq
-            )),
-            Some(known) if seq < known.seq => Some(format!(
-                "version {seq}, older than version {} the ledger holds: an older copy was put back",
-                known.seq
-            )),
-            None if seq <= self.floor => Some(format!(
-                "version {seq} of a session the ledger does not hold (it holds every session \
-                 written up to sequence {}): a removed session was put back",
-                self.floor
-            )),
-            _ => None,
-        }
-    }
-
-    /// Keeps version `seq` of `id`, which the index no longer holds (unless it knows of a
-    /// later change).
-    pub(super) fn keep(&mut self, id: &str, seq: u64) {
-        match self.known.get_mut(id) {
-            Some(known) if known.seq >= seq => {}
-            Some(known) => {
-                *known = Known {
-                    seq,
-                    removed: false,
-                }
-            }
-            None => drop(self.known.insert(
-                id.to_owned(),
-                Known {
-                    seq,
-                    removed: false,
-                },
-            )),
-        }
-    }
-
-    /// Forgets what the index now holds (its versions are the latest).
-    pub(super) fn settle(&mut self, index: &Index) {
-        self.known
-            .retain(|id, known| known.removed || index.entry(id).is_none());
-    }
-
-    /// Takes the index's versions back before the index is rebuilt from the medium (a
-    /// verification), so every session is read against them.
-    pub(super) fn remember(&mut self, index: &Index) {
-        for (id, seq) in index.versions() {
-            let latest = Known {
-                seq,
-                removed: false,
-            };
-            let known = self.known.entry(id).or_insert(latest);
-            if known.seq < seq {
-                *known = latest;
-            }
-        }
-    }
-
-    /// The highest sequence number spent, as far as the ledger knows.
-    pub(super) fn max_seq(&self) -> u64 {
-        self.max_seq.max(self.floor)
-    }
-}
 
 impl<B: Backend, C: Clock> Store<B, C> {
     /// Reads the ledger generation the metadata names. Missing, or with a damaged header
@@ -380,36 +280,6 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 }
 
-impl Ledger {
-    /// Takes in one frame read at open. A relaxed change may have been undone by a power
-    /// loss that kept its frame, so it only raises the sequence number.
-    fn apply(&mut self, change: Change) {
-        self.max_seq = self.max_seq.max(change.seq);
-        if change.relaxed {
-            return;
-        }
-        let newer = self
-            .known
-            .get(&change.id)
-            .is_none_or(|known| known.seq <= change.seq);
-        if newer {
-            let removed = change.event == Event::Removed;
-            self.known.insert(
-                change.id,
-                Known {
-                    seq: change.seq,
-                    removed,
-                },
-            );
-        }
-    }
-
-    /// Whether frames were damaged (so the next snapshot quarantines this generation).
-    pub(super) fn is_damaged(&self) -> bool {
-        self.damaged > 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,34 +324,6 @@ mod tests {
             store.next_seq,
             store.ledger.as_ref().map_or(0, Ledger::max_seq) + 1
         );
-    }
-
-    fn ledger() -> Ledger {
-        Ledger {
-            generation: 1,
-            frames_at: 0,
-            frames: 0,
-            floor: 10,
-            known: HashMap::from([
-                (
-                    "a".to_owned(),
-                    Known {
-                        seq: 5,
-                        removed: false,
-                    },
-                ),
-                (
-                    "gone".to_owned(),
-                    Known {
-                        seq: 12,
-                        removed: true,
-                    },
-                ),
-            ]),
-            max_seq: 12,
-            damaged: 0,
-            stale: false,
-        }
     }
 
     #[test]
@@ -554,53 +396,5 @@ mod tests {
         drop(store);
         let store = open(tmp.path(), &now).unwrap();
         assert_eq!(store.opened().newly_quarantined, vec!["a".to_owned()]);
-    }
-
-    #[test]
-    fn older_versions_and_removed_sessions_are_refused() {
-        let ledger = ledger();
-        assert_eq!(ledger.refuses("a", 5), None);
-        assert_eq!(ledger.refuses("a", 6), None, "newer: its frame was lost");
-        assert!(ledger.refuses("a", 4).unwrap().contains("older copy"));
-        assert!(ledger.refuses("gone", 11).unwrap().contains("removed"));
-        assert_eq!(
-            ledger.refuses("gone", 13),
-            None,
-            "written again after the removal"
-        );
-        assert!(ledger.refuses("never", 10).unwrap().contains("removed"));
-        assert_eq!(
-            ledger.refuses("never", 11),
-            None,
-            "written after the snapshot"
-        );
-    }
-
-    #[test]
-    fn relaxed_frames_only_raise_the_sequence_number() {
-        let mut ledger = ledger();
-        ledger.apply(Change {
-            event: Event::Written,
-            seq: 20,
-            relaxed: true,
-            id: "a".into(),
-        });
-        assert_eq!(ledger.refuses("a", 5), None);
-        assert_eq!(ledger.max_seq(), 20);
-        ledger.apply(Change {
-            event: Event::Written,
-            seq: 21,
-            relaxed: false,
-            id: "a".into(),
-        });
-        assert!(ledger.refuses("a", 20).is_some());
-        // A stale frame (a lower sequence number) does not lower what is known.
-        ledger.apply(Change {
-            event: Event::Removed,
-            seq: 7,
-            relaxed: false,
-            id: "a".into(),
-        });
-        assert!(ledger.refuses("a", 20).is_some());
     }
 }
