@@ -16,6 +16,21 @@ pub(super) struct Known {
     pub(super) removed: bool,
 }
 
+impl Known {
+    /// Version `seq` was written.
+    pub(super) fn written(seq: u64) -> Self {
+        Known {
+            seq,
+            removed: false,
+        }
+    }
+
+    /// The session was removed at sequence `seq`.
+    pub(super) fn removed(seq: u64) -> Self {
+        Known { seq, removed: true }
+    }
+}
+
 /// The ledger's state while the store is open.
 #[derive(Debug)]
 pub(in crate::store) struct Ledger {
@@ -66,21 +81,15 @@ impl Ledger {
     /// Keeps version `seq` of `id`, which the index no longer holds (unless it knows of a
     /// later change).
     pub(in crate::store) fn keep(&mut self, id: &str, seq: u64) {
+        self.learn(id, Known::written(seq));
+    }
+
+    /// Takes in `latest` for `id`, unless what it knows already is as recent.
+    fn learn(&mut self, id: &str, latest: Known) {
         match self.known.get_mut(id) {
-            Some(known) if known.seq >= seq => {}
-            Some(known) => {
-                *known = Known {
-                    seq,
-                    removed: false,
-                }
-            }
-            None => drop(self.known.insert(
-                id.to_owned(),
-                Known {
-                    seq,
-                    removed: false,
-                },
-            )),
+            Some(known) if known.seq >= latest.seq => {}
+            Some(known) => *known = latest,
+            None => drop(self.known.insert(id.to_owned(), latest)),
         }
     }
 
@@ -94,14 +103,7 @@ impl Ledger {
     /// verification), so every session is read against them.
     pub(in crate::store) fn remember(&mut self, index: &Index) {
         for (id, seq) in index.versions() {
-            let latest = Known {
-                seq,
-                removed: false,
-            };
-            let known = self.known.entry(id).or_insert(latest);
-            if known.seq < seq {
-                *known = latest;
-            }
+            self.learn(&id, Known::written(seq));
         }
     }
 
@@ -119,20 +121,11 @@ impl Ledger {
         if change.relaxed {
             return;
         }
-        let newer = self
-            .known
-            .get(&change.id)
-            .is_none_or(|known| known.seq <= change.seq);
-        if newer {
-            let removed = change.event == Event::Removed;
-            self.known.insert(
-                change.id,
-                Known {
-                    seq: change.seq,
-                    removed,
-                },
-            );
-        }
+        let known = match change.event {
+            Event::Written => Known::written(change.seq),
+            Event::Removed => Known::removed(change.seq),
+        };
+        self.learn(&change.id, known);
     }
 
     /// Whether frames were damaged (so the next snapshot quarantines this generation).
@@ -152,20 +145,8 @@ mod tests {
             frames: 0,
             floor: 10,
             known: HashMap::from([
-                (
-                    "a".to_owned(),
-                    Known {
-                        seq: 5,
-                        removed: false,
-                    },
-                ),
-                (
-                    "gone".to_owned(),
-                    Known {
-                        seq: 12,
-                        removed: true,
-                    },
-                ),
+                ("a".to_owned(), Known::written(5)),
+                ("gone".to_owned(), Known::removed(12)),
             ]),
             max_seq: 12,
             damaged: 0,

@@ -94,11 +94,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 listed += 1;
                 ledger.max_seq = ledger.max_seq.max(seq);
                 if !relaxed {
-                    let known = Known {
-                        seq,
-                        removed: false,
-                    };
-                    ledger.known.insert(id, known);
+                    ledger.known.insert(id, Known::written(seq));
                 }
             }
             at = end;
@@ -153,10 +149,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         match event {
             // The index holds it now.
             Event::Written => drop(ledger.known.remove(id)),
-            Event::Removed => {
-                let removed = Known { seq, removed: true };
-                ledger.known.insert(id.to_owned(), removed);
-            }
+            Event::Removed => drop(ledger.known.insert(id.to_owned(), Known::removed(seq))),
         }
         let change = Change {
             event,
@@ -244,15 +237,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         // index holds what it lists but sessions under a missing key.
         let known = (snapshot.sessions.into_iter())
             .filter(|(id, _)| self.index.entry(id).is_none())
-            .map(|(id, seq)| {
-                (
-                    id,
-                    Known {
-                        seq,
-                        removed: false,
-                    },
-                )
-            })
+            .map(|(id, seq)| (id, Known::written(seq)))
             .collect();
         self.ledger = Some(Ledger {
             generation,
