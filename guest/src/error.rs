@@ -42,6 +42,16 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+    /// The shared key-value server failed, timed out or could not be reached, or a
+    /// write lost its compare-and-swap to other hosts too often in a row.
+    #[error("the shared store is unavailable while {context}")]
+    Unavailable {
+        /// The operation that failed, e.g. "reading session abc".
+        context: String,
+        /// The cause the server or the host reported.
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl StoreError {
@@ -50,6 +60,14 @@ impl StoreError {
         StoreError::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// The shared server failed `context` for `reason`.
+    pub fn unavailable(context: impl Into<String>, reason: impl Into<String>) -> Self {
+        StoreError::Unavailable {
+            context: context.into(),
+            source: io::Error::other(reason.into()),
         }
     }
 
@@ -66,6 +84,7 @@ impl StoreError {
             StoreError::TooLarge(_) => "too-large",
             StoreError::Locked => "locked",
             StoreError::Io { .. } => "io",
+            StoreError::Unavailable { .. } => "unavailable",
         }
     }
 }

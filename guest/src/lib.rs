@@ -26,6 +26,7 @@ pub mod keyring;
 pub mod legacy;
 pub mod medium;
 pub mod seal;
+pub mod shared;
 pub mod store;
 
 // wit-bindgen's generated export glue is `unsafe extern "C"`; the code written here has none.
@@ -42,6 +43,8 @@ pub use fs::{Dir, StdDir};
 pub use keyring::Secret;
 pub use legacy::{ImportFailure, ImportReport, LegacyStore};
 pub use medium::Medium;
+pub use shared::Shared;
+pub use shared::bucket::{Bucket, MemoryBucket};
 pub use store::{
     Clock, Compaction, Config, Erase, KeyInfo, ManualClock, RekeyProgress, Report, Store,
     SystemClock,

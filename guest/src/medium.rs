@@ -66,7 +66,14 @@ impl<D: Dir> Medium<D> {
     ) -> Result<Self, StoreError> {
         Ok(match kind {
             BackendKind::Log => Medium::Log(Log::open_with_segment_limit(dir, durability, limit)?),
-            _ => Medium::Files(Files::with_durability(dir, durability)),
+            BackendKind::Files => Medium::Files(Files::with_durability(dir, durability)),
+            BackendKind::Redis => {
+                return Err(StoreError::InvalidInput(
+                    "the redis backend keeps a store in a key-value bucket, not a directory: \
+                     open it with a redis url (the session-vault-keyvalue component)"
+                        .into(),
+                ));
+            }
         })
     }
 
@@ -147,7 +154,9 @@ impl<D: Dir> Medium<D> {
 fn discard<D: Dir>(dir: &D, kind: BackendKind) -> Result<(), StoreError> {
     match kind {
         BackendKind::Log => log::discard(dir),
-        _ => files::discard(dir).map(drop),
+        BackendKind::Files => files::discard(dir).map(drop),
+        // Nothing of a redis store is in the directory.
+        BackendKind::Redis => Ok(()),
     }
 }
 

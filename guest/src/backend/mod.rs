@@ -156,6 +156,8 @@ pub enum BackendKind {
     /// Records appended to segment files ([`crate::backend::log::Log`]): the default for new stores.
     #[default]
     Log,
+    /// Records in a shared key-value bucket ([`crate::shared::Shared`]), not a directory.
+    Redis,
 }
 
 impl BackendKind {
@@ -164,6 +166,7 @@ impl BackendKind {
         match self {
             BackendKind::Files => "files",
             BackendKind::Log => "log",
+            BackendKind::Redis => "redis",
         }
     }
 

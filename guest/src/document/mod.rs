@@ -31,6 +31,21 @@ pub fn validate(session: &SessionData) -> Result<(), StoreError> {
     check_extra("security", &session.security.extra, names::SECURITY)
 }
 
+/// `session` validated and serialized, `too-large` past `max_bytes`.
+pub fn serialize(session: &SessionData, max_bytes: u32) -> Result<Vec<u8>, StoreError> {
+    validate(session)?;
+    let plaintext = serde_json::to_vec(session)
+        .map_err(|e| StoreError::InvalidInput(format!("cannot serialize the session: {e}")))?;
+    if plaintext.len() > max_bytes as usize {
+        return Err(StoreError::TooLarge(format!(
+            "session {:?} serializes to {} bytes; the limit is {max_bytes}",
+            session.session_id,
+            plaintext.len(),
+        )));
+    }
+    Ok(plaintext)
+}
+
 fn check_extra(object: &str, extra: &Extra, schema: &[&str]) -> Result<(), StoreError> {
     match extra.keys().find(|name| schema.contains(&name.as_str())) {
         Some(name) => Err(StoreError::InvalidInput(format!(

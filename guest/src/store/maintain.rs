@@ -156,6 +156,13 @@ impl<D: crate::fs::Dir + Clone, C: Clock> Store<crate::medium::Medium<D>, C> {
         if self.backend.kind() == to {
             return Ok(0);
         }
+        if to == crate::backend::BackendKind::Redis {
+            return Err(StoreError::InvalidInput(
+                "a directory store moves to redis through the key-value component, which \
+                 copies it into the server (`migrate --to redis --redis URL`)"
+                    .into(),
+            ));
+        }
         let keyring = &self.keyring;
         let mut summarize = |id: &str, blob: &[u8]| summarize(keyring, id, blob);
         let moved = self

@@ -11,6 +11,8 @@ mod maintain;
 mod reads;
 mod writes;
 
+pub(crate) use reads::decode_named;
+
 pub use crate::backend::Compaction;
 pub use clock::{Clock, ManualClock, SystemClock};
 
@@ -19,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::backend::layout::{self, META_FILE};
-use crate::backend::{Backend, Summaries};
+use crate::backend::{Backend, BackendKind, Summaries};
 use crate::document::model::SessionData;
 use crate::document::{DEFAULT_MAX_SESSION_BYTES, MAX_MAX_SESSION_BYTES, MIN_MAX_SESSION_BYTES};
 use crate::error::StoreError;
@@ -59,6 +61,23 @@ pub enum Erase {
 }
 
 impl Config {
+    /// The session size limit, after checking it and the idle timeout are allowed.
+    pub(crate) fn checked_max_session_bytes(&self) -> Result<u32, StoreError> {
+        let max_session_bytes = self.max_session_bytes.unwrap_or(DEFAULT_MAX_SESSION_BYTES);
+        if !(MIN_MAX_SESSION_BYTES..=MAX_MAX_SESSION_BYTES).contains(&max_session_bytes) {
+            return Err(StoreError::InvalidInput(format!(
+                "max-session-bytes is {max_session_bytes}; it must be between \
+                 {MIN_MAX_SESSION_BYTES} and {MAX_MAX_SESSION_BYTES}"
+            )));
+        }
+        if self.idle_timeout == Some(0) {
+            return Err(StoreError::InvalidInput(
+                "idle-timeout must be at least 1 ms (or none to turn it off)".into(),
+            ));
+        }
+        Ok(max_session_bytes)
+    }
+
     /// A configuration with the defaults and `secret`.
     pub fn new(secret: Secret) -> Self {
         Config {
@@ -147,20 +166,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     /// summaries is indexed from them (a few dozen bytes a session); otherwise every session
     /// is read and verified as [`Store::check`] does, quarantining damaged ones.
     pub fn open(mut backend: B, clock: C, config: Config) -> Result<Self, StoreError> {
-        let max_session_bytes = config
-            .max_session_bytes
-            .unwrap_or(DEFAULT_MAX_SESSION_BYTES);
-        if !(MIN_MAX_SESSION_BYTES..=MAX_MAX_SESSION_BYTES).contains(&max_session_bytes) {
-            return Err(StoreError::InvalidInput(format!(
-                "max-session-bytes is {max_session_bytes}; it must be between \
-                 {MIN_MAX_SESSION_BYTES} and {MAX_MAX_SESSION_BYTES}"
-            )));
-        }
-        if config.idle_timeout == Some(0) {
-            return Err(StoreError::InvalidInput(
-                "idle-timeout must be at least 1 ms (or none to turn it off)".into(),
-            ));
-        }
+        let max_session_bytes = config.checked_max_session_bytes()?;
         backend.recover()?;
         let (meta, keyring) = match backend.read_meta()? {
             Some(bytes) => {
@@ -170,6 +176,14 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 meta.authenticate(&keyring)?;
                 if meta.backend != backend.kind() {
                     return Err(meta.backend.mismatch(backend.kind()));
+                }
+                if meta.migrating_to == Some(BackendKind::Redis) {
+                    // The copy is in the server: only the migration can settle it.
+                    return Err(StoreError::InvalidInput(
+                        "this store was being migrated to redis; run `migrate --to redis` \
+                         again to finish (its sessions are still here)"
+                            .into(),
+                    ));
                 }
                 let unsettled = (meta.migrating_to.take(), meta.migrated_from.take());
                 let from_v1 = meta.version < keyring::VERSION_MAC;
@@ -258,10 +272,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
 
     /// When `session` expires: its `expiresAt`, or earlier if the idle timeout runs out first.
     pub fn expiry(&self, session: &SessionData) -> u64 {
-        let idle = self.idle_timeout.map_or(u64::MAX, |t| {
-            session.security.last_accessed_at.saturating_add(t)
-        });
-        session.expires_at.min(idle)
+        expiry(session, self.idle_timeout)
     }
 
     /// Whether `session` has expired now (absolute or idle).
@@ -364,6 +375,15 @@ impl<B: Backend, C: Clock> Store<B, C> {
             seq: summary.seq,
         }
     }
+}
+
+/// When `session` expires under `idle_timeout`: its `expiresAt`, or earlier if the idle
+/// timeout runs out first.
+pub(crate) fn expiry(session: &SessionData, idle_timeout: Option<u64>) -> u64 {
+    let idle = idle_timeout.map_or(u64::MAX, |t| {
+        session.security.last_accessed_at.saturating_add(t)
+    });
+    session.expires_at.min(idle)
 }
 
 fn missing_key_error(id: &str) -> StoreError {

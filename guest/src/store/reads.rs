@@ -209,8 +209,17 @@ impl<B: Backend, C: Clock> Store<B, C> {
 
 /// Decrypts and parses the session file `file` of session `id` with `keyring`: a key the
 /// ring lacks is `missing-key`; anything else wrong with the file is `corrupted`.
-pub(super) fn decode(keyring: &Keyring, id: &str, file: &[u8]) -> Result<SessionData, StoreError> {
-    let name = layout::session_name(id);
+pub(crate) fn decode(keyring: &Keyring, id: &str, file: &[u8]) -> Result<SessionData, StoreError> {
+    decode_named(keyring, id, &layout::session_name(id), file)
+}
+
+/// [`decode`], naming the record `name` in errors.
+pub(crate) fn decode_named(
+    keyring: &Keyring,
+    id: &str,
+    name: &str,
+    file: &[u8],
+) -> Result<SessionData, StoreError> {
     let plaintext = format::decode(file, Kind::Session, &keyring.scope, id, |key_id| {
         keyring.key(key_id)
     })

@@ -6,7 +6,7 @@ use crate::backend::Backend;
 use crate::document::id;
 use crate::document::model::SessionData;
 use crate::document::patch::SessionPatch;
-use crate::document::validate;
+use crate::document::serialize;
 use crate::error::StoreError;
 use crate::seal::crypto::NONCE_LEN;
 use crate::seal::format::{self, Kind};
@@ -83,17 +83,8 @@ impl<B: Backend, C: Clock> Store<B, C> {
     /// now in the file, so its access stamp (which names the previous file) is void; it
     /// stays, to be overwritten in place by the next touch, which is cheaper than a new file.
     pub(super) fn write(&mut self, session: &SessionData) -> Result<(), StoreError> {
-        validate(session)?;
         let id = session.session_id.as_str();
-        let plaintext = serde_json::to_vec(session)
-            .map_err(|e| StoreError::InvalidInput(format!("cannot serialize the session: {e}")))?;
-        if plaintext.len() > self.max_session_bytes as usize {
-            return Err(StoreError::TooLarge(format!(
-                "session {id:?} serializes to {} bytes; the limit is {}",
-                plaintext.len(),
-                self.max_session_bytes
-            )));
-        }
+        let plaintext = serialize(session, self.max_session_bytes)?;
         let key = self.keyring.current_key()?;
         let seq = self.next_seq;
         let file = format::encode(

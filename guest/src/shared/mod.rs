@@ -1,0 +1,415 @@
+//! A store many hosts share: sealed records in a key-value [`Bucket`] (the `redis`
+//! backend), with the per-user and expiry indexes kept by the server.
+//!
+//! Nothing is cached between calls but the key ring: every read goes to the bucket,
+//! every write is a compare-and-swap on the record it read, retried when another host
+//! won, so two hosts never lose each other's updates. What the server holds is treated
+//! as written by an attacker without the key: records must decrypt under the store's
+//! scope and id, index entries are hints checked against the records they name.
+
+pub mod bucket;
+pub mod layout;
+mod sessions;
+mod upkeep;
+
+use zeroize::Zeroizing;
+
+use crate::backend::BackendKind;
+use crate::document::model::SessionData;
+use crate::error::StoreError;
+use crate::keyring::{self, Keyring, Meta};
+use crate::seal::crypto;
+use crate::seal::format::{self, Kind};
+use crate::store::{Clock, Config, decode_named, expiry};
+use bucket::{Bucket, Change, Entry, Member};
+
+/// How often a write re-reads and retries after another host changed its record.
+pub const RETRIES: u32 = 64;
+
+/// How many ids one round trip of upkeep handles.
+const BATCH: u32 = 256;
+
+/// A store in a shared bucket.
+pub struct Shared<K, C> {
+    bucket: K,
+    clock: C,
+    meta: Meta,
+    /// The metadata as this host last read or wrote it: a key-ring change by another
+    /// host since is refused rather than overwritten.
+    meta_bytes: Vec<u8>,
+    keyring: Keyring,
+    names: Zeroizing<[u8; 32]>,
+    scrypt_log_n: u8,
+    max_session_bytes: u32,
+    idle_timeout: Option<u64>,
+}
+
+/// A session record as read: the session and the header fields a rewrite needs.
+struct Record {
+    session: SessionData,
+    seq: u64,
+}
+
+impl<K: Bucket, C: Clock> Shared<K, C> {
+    /// Opens the store in `bucket`: verifies its metadata, or writes it (with a
+    /// compare-and-swap: of hosts racing to create a store, one wins and the others
+    /// open what it wrote).
+    pub fn open(mut bucket: K, clock: C, config: Config) -> Result<Self, StoreError> {
+        let max_session_bytes = config.checked_max_session_bytes()?;
+        for _ in 0..RETRIES {
+            let (cas, found) = bucket.watch(layout::META)?;
+            let (meta, keyring, meta_bytes) = match found {
+                Some(bytes) => {
+                    let meta = Meta::parse(&bytes)?;
+                    let keyring = meta.unlock(&config.secret)?;
+                    // Nothing the metadata says is acted on before it authenticates.
+                    if meta.version < keyring::VERSION_MAC {
+                        return Err(StoreError::Corrupted(
+                            "the bucket's metadata has no MAC: refusing to act on it".into(),
+                        ));
+                    }
+                    meta.authenticate(&keyring)?;
+                    if meta.backend != BackendKind::Redis {
+                        return Err(meta.backend.mismatch(BackendKind::Redis));
+                    }
+                    if meta.migrating_to.is_some() {
+                        return Err(StoreError::InvalidInput(
+                            "a migration into this bucket did not finish; run `migrate \
+                             --to redis` from the directory store again"
+                                .into(),
+                        ));
+                    }
+                    (meta, keyring, bytes)
+                }
+                None => {
+                    refuse_orphans(&mut bucket)?;
+                    let (mut meta, key) =
+                        Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
+                    meta.backend = BackendKind::Redis;
+                    let keyring = Keyring::single(meta.current_key, key, meta.scope()?);
+                    let sealed = meta.sealed(&keyring)?;
+                    if !bucket.commit(cas, Change::put(sealed.clone()))? {
+                        continue;
+                    }
+                    (meta, keyring, sealed)
+                }
+            };
+            let names = names(&mut bucket, &keyring)?;
+            return Ok(Shared {
+                bucket,
+                clock,
+                meta,
+                meta_bytes,
+                keyring,
+                names,
+                scrypt_log_n: config.scrypt_log_n,
+                max_session_bytes,
+                idle_timeout: config.idle_timeout,
+            });
+        }
+        Err(lost("creating the store's metadata"))
+    }
+
+    /// Creates the store in an empty `bucket` from an existing store's authentic `meta`
+    /// and `keyring` (a migration): the same keys open it, and its records stay bound
+    /// to the same store id. The metadata is marked as migrating until
+    /// [`Shared::finish_migration`].
+    pub fn create_from(
+        mut bucket: K,
+        clock: C,
+        config: Config,
+        meta: &Meta,
+        keyring: Keyring,
+    ) -> Result<Self, StoreError> {
+        let max_session_bytes = config.checked_max_session_bytes()?;
+        let mut meta = meta.clone();
+        meta.backend = BackendKind::Redis;
+        meta.migrating_to = Some(BackendKind::Redis);
+        meta.migrated_from = None;
+        meta.ledger = None;
+        let (cas, found) = bucket.watch(layout::META)?;
+        if let Some(bytes) = found {
+            // Only an interrupted copy of this very store may be started over.
+            let existing = Meta::parse(&bytes)?;
+            existing.authenticate(&keyring)?;
+            if existing.store_id != meta.store_id || existing.migrating_to.is_none() {
+                return Err(StoreError::InvalidInput(
+                    "the bucket already holds a store; migrate into an empty bucket (or \
+                     another --prefix)"
+                        .into(),
+                ));
+            }
+            clear_sessions(&mut bucket)?;
+        } else {
+            refuse_orphans(&mut bucket)?;
+        }
+        let sealed = meta.sealed(&keyring)?;
+        if !bucket.commit(cas, Change::put(sealed.clone()))? {
+            return Err(lost("creating the store's metadata"));
+        }
+        let names = names(&mut bucket, &keyring)?;
+        Ok(Shared {
+            bucket,
+            clock,
+            meta,
+            meta_bytes: sealed,
+            keyring,
+            names,
+            scrypt_log_n: config.scrypt_log_n,
+            max_session_bytes,
+            idle_timeout: config.idle_timeout,
+        })
+    }
+
+    /// Ends a migration into this bucket: from here hosts may open it.
+    pub fn finish_migration(&mut self) -> Result<(), StoreError> {
+        let mut meta = self.meta.clone();
+        meta.migrating_to = None;
+        self.write_meta(meta)
+    }
+
+    /// The authentic metadata and keys (for a migration out of the bucket).
+    pub fn meta(&self) -> (&Meta, &Keyring) {
+        (&self.meta, &self.keyring)
+    }
+
+    /// The store's clock reading now.
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// When `session` expires: its `expiresAt`, or earlier if the idle timeout runs out first.
+    pub fn expiry(&self, session: &SessionData) -> u64 {
+        expiry(session, self.idle_timeout)
+    }
+
+    /// Whether `session` has expired now (absolute or idle).
+    pub fn is_expired(&self, session: &SessionData) -> bool {
+        self.clock.now() >= self.expiry(session)
+    }
+
+    /// Decrypts the record of session `id`: `missing-key` under a key the ring lacks,
+    /// `corrupted` for anything else wrong with it.
+    fn open_record(&self, id: &str, bytes: &[u8]) -> Result<Record, StoreError> {
+        let name = format!("the record of session {id:?}");
+        let session = decode_named(&self.keyring, id, &name, bytes)?;
+        // `decode_named` parsed this header before it decrypted the record.
+        let header = format::header(bytes, Kind::Session)
+            .map_err(|e| StoreError::Corrupted(format!("{name}: {e}")))?;
+        Ok(Record {
+            session,
+            seq: header.seq,
+        })
+    }
+
+    /// The change that stores `session` as version `seq` in place of a record of
+    /// `previous_user`'s (or none), with its TTL and index entries.
+    fn put(
+        &self,
+        session: &SessionData,
+        seq: u64,
+        previous_user: Option<&str>,
+    ) -> Result<Change, StoreError> {
+        let plaintext = crate::document::serialize(session, self.max_session_bytes)?;
+        let id = session.session_id.as_str();
+        let sealed = format::encode(
+            Kind::Session,
+            self.keyring.current,
+            self.keyring.current_key()?,
+            &self.keyring.scope,
+            seq,
+            id,
+            &plaintext,
+        )?;
+        let user = session.user_context.user_id.as_str();
+        let expires_at = self.expiry(session);
+        let mut change = Change {
+            value: Some(sealed),
+            expires_at: Some(expires_at),
+            add: vec![
+                Entry {
+                    index: layout::EXPIRY.into(),
+                    member: id.into(),
+                    score: expires_at,
+                },
+                Entry {
+                    index: self.user_index(user),
+                    member: id.into(),
+                    score: session.created_at,
+                },
+            ],
+            remove: Vec::new(),
+        };
+        if let Some(previous) = previous_user.filter(|p| *p != user) {
+            change.remove.push(Member {
+                index: self.user_index(previous),
+                member: id.into(),
+            });
+        }
+        Ok(change)
+    }
+
+    /// The change that removes session `id` (of `user`, if its record could be read)
+    /// and its index entries.
+    fn removal(&self, id: &str, user: Option<&str>) -> Change {
+        let mut remove = vec![Member {
+            index: layout::EXPIRY.into(),
+            member: id.into(),
+        }];
+        if let Some(user) = user {
+            remove.push(Member {
+                index: self.user_index(user),
+                member: id.into(),
+            });
+        }
+        Change {
+            remove,
+            ..Change::default()
+        }
+    }
+
+    fn user_index(&self, user: &str) -> String {
+        layout::user(&self.names, user)
+    }
+
+    /// Replaces the metadata with `meta` if no other host changed it since this one read it.
+    fn write_meta(&mut self, meta: Meta) -> Result<(), StoreError> {
+        let (cas, found) = self.bucket.watch(layout::META)?;
+        if found.as_deref() != Some(self.meta_bytes.as_slice()) {
+            return Err(StoreError::InvalidInput(
+                "another host changed the store's key ring since this one opened it: \
+                 reopen the store and retry"
+                    .into(),
+            ));
+        }
+        let sealed = meta.sealed(&self.keyring)?;
+        if !self.bucket.commit(cas, Change::put(sealed.clone()))? {
+            return Err(lost("writing the store's metadata"));
+        }
+        self.meta = meta;
+        self.meta_bytes = sealed;
+        Ok(())
+    }
+}
+
+impl Change {
+    /// Sets the key to `value`, with no expiry and no index change.
+    pub fn put(value: Vec<u8>) -> Self {
+        Change {
+            value: Some(value),
+            ..Change::default()
+        }
+    }
+}
+
+/// The error of a write that lost its compare-and-swap [`RETRIES`] times in a row.
+fn lost(context: &str) -> StoreError {
+    StoreError::unavailable(
+        context,
+        format!("other hosts changed the same key {RETRIES} times in a row"),
+    )
+}
+
+/// Refuses to start a store in a bucket that holds session records without metadata
+/// (deleted metadata would otherwise make every session unreadable under a new key).
+fn refuse_orphans<K: Bucket>(bucket: &mut K) -> Result<(), StoreError> {
+    let mut cursor = None;
+    loop {
+        let (keys, next) = bucket.list_keys(cursor)?;
+        if let Some(key) = keys
+            .iter()
+            .find(|k| matches!(layout::parse(k), layout::Name::Session(_)))
+        {
+            return Err(StoreError::Corrupted(format!(
+                "the bucket has no metadata but holds session records (such as {key:?}); \
+                 restore the metadata rather than start a new store over them"
+            )));
+        }
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Removes every session record and index of the bucket; returns how many records.
+fn clear_sessions<K: Bucket>(bucket: &mut K) -> Result<u64, StoreError> {
+    let mut doomed = Vec::new();
+    let mut sessions = 0;
+    let mut cursor = None;
+    loop {
+        let (keys, next) = bucket.list_keys(cursor)?;
+        for key in keys {
+            match layout::parse(&key) {
+                layout::Name::Session(_) => sessions += 1,
+                layout::Name::User | layout::Name::Expiry => {}
+                _ => continue,
+            }
+            doomed.push(key);
+        }
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    doomed.sort_unstable();
+    doomed.dedup();
+    for chunk in doomed.chunks(BATCH as usize) {
+        bucket.delete_many(chunk)?;
+    }
+    Ok(sessions)
+}
+
+/// The names key of the store in `bucket`, created (sealed under the current key) if absent.
+fn names<K: Bucket>(bucket: &mut K, keyring: &Keyring) -> Result<Zeroizing<[u8; 32]>, StoreError> {
+    for _ in 0..RETRIES {
+        let (cas, found) = bucket.watch(layout::NAMES)?;
+        if let Some(bytes) = found {
+            return open_names(keyring, &bytes);
+        }
+        let mut names = Zeroizing::new([0; 32]);
+        crypto::random(names.as_mut_slice())?;
+        let sealed = seal_names(keyring, &names, 1)?;
+        if bucket.commit(cas, Change::put(sealed))? {
+            return Ok(names);
+        }
+    }
+    Err(lost("creating the names key"))
+}
+
+fn seal_names(keyring: &Keyring, names: &[u8; 32], seq: u64) -> Result<Vec<u8>, StoreError> {
+    format::encode(
+        Kind::Session,
+        keyring.current,
+        keyring.current_key()?,
+        &keyring.scope,
+        seq,
+        layout::NAMES_ID,
+        names,
+    )
+}
+
+fn open_names(keyring: &Keyring, bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, StoreError> {
+    let opened = format::decode(
+        bytes,
+        Kind::Session,
+        &keyring.scope,
+        layout::NAMES_ID,
+        |id| keyring.key(id),
+    )
+    .map_err(|e| match e {
+        format::DecodeError::MissingKey(id) => StoreError::MissingKey(format!(
+            "the names key is sealed under key id {id}, which this store does not hold"
+        )),
+        other => StoreError::Corrupted(format!("the names key: {other}")),
+    })?;
+    let plaintext = Zeroizing::new(opened.plaintext);
+    let names: [u8; 32] = plaintext
+        .as_slice()
+        .try_into()
+        .map_err(|_len| StoreError::Corrupted("the names key is not 32 bytes".into()))?;
+    Ok(Zeroizing::new(names))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,227 @@
+//! The session operations of a shared store: each read goes to the bucket, each write
+//! is a compare-and-swap on the record it read.
+
+use super::bucket::{Bucket, Change, Member};
+use super::{RETRIES, Record, Shared, layout, lost};
+use crate::document::id;
+use crate::document::model::SessionData;
+use crate::document::patch::SessionPatch;
+use crate::error::StoreError;
+use crate::store::Clock;
+
+/// What a write makes of the record it read.
+enum Decision<T> {
+    /// Nothing to write.
+    Done(T),
+    /// Apply the change (if the record is unchanged), then return the value.
+    Commit(Change, T),
+}
+
+impl<K: Bucket, C: Clock> Shared<K, C> {
+    /// Stores a new session, replacing an expired one of the same id; `already-exists`
+    /// if any host holds it live.
+    pub fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
+        id::validate(&session.session_id)?;
+        let now = self.clock.now();
+        self.write(&session.session_id, |store, found| match found {
+            None => Ok(Decision::Commit(store.put(session, 1, None)?, ())),
+            Some(record) if now < store.expiry(&record.session) => Err(StoreError::AlreadyExists),
+            Some(record) => {
+                let previous = record.session.user_context.user_id.as_str();
+                let change = store.put(session, record.seq.saturating_add(1), Some(previous))?;
+                Ok(Decision::Commit(change, ()))
+            }
+        })
+    }
+
+    /// The live session `id`; `None` if absent or expired.
+    pub fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+        id::validate(id)?;
+        let Some(bytes) = self.bucket.get(&layout::session(id))? else {
+            return Ok(None);
+        };
+        match self.open_record(id, &bytes) {
+            Ok(record) => Ok(Some(record.session).filter(|s| !self.is_expired(s))),
+            Err(error) => Err(self.damaged(id, bytes, error)?),
+        }
+    }
+
+    /// Records an access (`lastAccessedAt` now, `accessCount` + 1); `None` if absent or expired.
+    pub fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+        id::validate(id)?;
+        let now = self.clock.now();
+        self.write(id, |store, found| match found {
+            Some(record) if now < store.expiry(&record.session) => {
+                let mut session = record.session;
+                session.security.last_accessed_at = now;
+                session.security.access_count = session.security.access_count.saturating_add(1);
+                let change = store.put(&session, record.seq.saturating_add(1), None)?;
+                Ok(Decision::Commit(change, Some(session)))
+            }
+            _ => Ok(Decision::Done(None)),
+        })
+    }
+
+    /// Merges `patch` into the live session and returns the result; `not-found` if it
+    /// is absent or expired.
+    pub fn update(&mut self, id: &str, patch: SessionPatch) -> Result<SessionData, StoreError> {
+        id::validate(id)?;
+        let now = self.clock.now();
+        self.write(id, |store, found| match found {
+            Some(record) if now < store.expiry(&record.session) => {
+                let previous = record.session.user_context.user_id.clone();
+                let session = patch.clone().apply(record.session)?;
+                let change = store.put(&session, record.seq.saturating_add(1), Some(&previous))?;
+                Ok(Decision::Commit(change, session))
+            }
+            _ => Err(StoreError::NotFound),
+        })
+    }
+
+    /// Removes the session, whatever its record holds; `false` if nothing was stored.
+    pub fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
+        id::validate(id)?;
+        let key = layout::session(id);
+        for _ in 0..RETRIES {
+            let (cas, found) = self.bucket.watch(&key)?;
+            let Some(bytes) = found else {
+                return Ok(false);
+            };
+            let user = self
+                .open_record(id, &bytes)
+                .ok()
+                .map(|r| r.session.user_context.user_id);
+            if self.bucket.commit(cas, self.removal(id, user.as_deref()))? {
+                return Ok(true);
+            }
+        }
+        Err(lost(&format!("deleting session {id:?}")))
+    }
+
+    /// The live sessions of `user`, by `created_at` then id. Index members whose record
+    /// is gone (Redis expired it) are dropped from the index.
+    pub fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError> {
+        let index = self.user_index(user);
+        let ids = self.bucket.range(&index, 0, u64::MAX, u32::MAX)?;
+        let keys: Vec<String> = ids.iter().map(|id| layout::session(id)).collect();
+        let values = self.bucket.get_many(&keys)?;
+        let mut sessions = Vec::new();
+        let mut gone = Vec::new();
+        for (id, value) in ids.iter().zip(values) {
+            let Some(bytes) = value else {
+                gone.push(Member {
+                    index: index.clone(),
+                    member: id.clone(),
+                });
+                continue;
+            };
+            // A record that does not open, or is another user's (an index is only a
+            // hint), is not this user's session.
+            if let Ok(record) = self.open_record(id, &bytes)
+                && record.session.user_context.user_id == user
+                && !self.is_expired(&record.session)
+            {
+                sessions.push(record.session);
+            }
+        }
+        if !gone.is_empty() {
+            self.bucket.remove(&gone)?;
+        }
+        sessions.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));
+        Ok(sessions)
+    }
+
+    /// Removes every session of `user`; returns how many live ones were removed.
+    pub fn revoke_user(&mut self, user: &str) -> Result<u64, StoreError> {
+        let index = self.user_index(user);
+        let mut removed = 0;
+        loop {
+            let ids = self.bucket.range(&index, 0, u64::MAX, super::BATCH)?;
+            if ids.is_empty() {
+                return Ok(removed);
+            }
+            for id in &ids {
+                let now = self.clock.now();
+                let live = self.write(id, |store, found| match found {
+                    Some(record) if record.session.user_context.user_id == user => {
+                        let live = now < store.expiry(&record.session);
+                        Ok(Decision::Commit(store.removal(id, Some(user)), live))
+                    }
+                    _ => Ok(Decision::Done(false)),
+                });
+                match live {
+                    Ok(true) => removed += 1,
+                    Ok(false) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            // Whatever is left is not this user's: drop it from the index.
+            let members: Vec<Member> = ids
+                .into_iter()
+                .map(|member| Member {
+                    index: index.clone(),
+                    member,
+                })
+                .collect();
+            self.bucket.remove(&members)?;
+        }
+    }
+
+    /// How many live sessions the store holds, from the expiry index.
+    pub fn count(&mut self) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        self.bucket
+            .count(layout::EXPIRY, now.saturating_add(1), u64::MAX)
+    }
+
+    /// Reads the record of `id` and commits what `decide` makes of it, re-reading and
+    /// deciding again whenever another host changed the record in between. A damaged
+    /// record is quarantined (`corrupted`); one under a key the ring lacks is `missing-key`.
+    fn write<T>(
+        &mut self,
+        id: &str,
+        mut decide: impl FnMut(&Self, Option<Record>) -> Result<Decision<T>, StoreError>,
+    ) -> Result<T, StoreError> {
+        let key = layout::session(id);
+        for _ in 0..RETRIES {
+            let (cas, found) = self.bucket.watch(&key)?;
+            let record = match found {
+                None => None,
+                Some(bytes) => match self.open_record(id, &bytes) {
+                    Ok(record) => Some(record),
+                    Err(error) => return Err(self.damaged(id, bytes, error)?),
+                },
+            };
+            match decide(self, record)? {
+                Decision::Done(value) => return Ok(value),
+                Decision::Commit(change, value) => {
+                    if self.bucket.commit(cas, change)? {
+                        return Ok(value);
+                    }
+                }
+            }
+        }
+        Err(lost(&format!("writing session {id:?}")))
+    }
+
+    /// Handles the record `bytes` of `id` that failed to open with `error`: a damaged
+    /// one is moved to quarantine (unless another host rewrote it meanwhile). Returns
+    /// the error to report.
+    pub(super) fn damaged(
+        &mut self,
+        id: &str,
+        bytes: Vec<u8>,
+        error: StoreError,
+    ) -> Result<StoreError, StoreError> {
+        if !matches!(error, StoreError::Corrupted(_)) {
+            return Ok(error);
+        }
+        let (cas, found) = self.bucket.watch(&layout::session(id))?;
+        if found.as_ref() == Some(&bytes) {
+            // Copied first: a failure in between leaves the record where it was.
+            self.bucket.set(&layout::quarantine(id), &bytes)?;
+            self.bucket.commit(cas, self.removal(id, None))?;
+        }
+        Ok(error)
+    }
+}

@@ -1,0 +1,333 @@
+//! Upkeep of a shared store: cleanup from the expiry index, clear, check (verify every
+//! record and rebuild the indexes), and the key ring (add, list, rekey, retire).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::bucket::{Bucket, Change, Entry, Member};
+use super::{Shared, layout, names, seal_names};
+use crate::error::StoreError;
+use crate::keyring::Secret;
+use crate::seal::format::{self, Kind};
+use crate::store::{Clock, KeyInfo, RekeyProgress, Report};
+
+/// Every record key of the bucket, by kind, from one full listing.
+#[derive(Default)]
+struct Listing {
+    sessions: Vec<String>,
+    quarantined: u64,
+    users: Vec<String>,
+    foreign: u64,
+}
+
+impl<K: Bucket, C: Clock> Shared<K, C> {
+    /// Removes every expired session; returns how many. Reads only what the expiry index
+    /// says is due, a batch at a time: the cost follows the expired sessions, not the store.
+    pub fn cleanup(&mut self) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        loop {
+            let now = self.clock.now();
+            let due = self.bucket.range(layout::EXPIRY, 0, now, super::BATCH)?;
+            if due.is_empty() {
+                return Ok(removed);
+            }
+            let mut settled = Vec::new();
+            for id in &due {
+                let (cas, found) = self.bucket.watch(&layout::session(id))?;
+                let Some(bytes) = found else {
+                    // Redis dropped it at its TTL: only the index entry is left.
+                    settled.push(id.clone());
+                    continue;
+                };
+                match self.open_record(id, &bytes) {
+                    Ok(record) if now >= self.expiry(&record.session) => {
+                        let user = record.session.user_context.user_id;
+                        if self.bucket.commit(cas, self.removal(id, Some(&user)))? {
+                            removed += 1;
+                        }
+                    }
+                    // Rewritten since it was indexed: the entry is re-scored.
+                    Ok(record) => self.bucket.add(&[Entry {
+                        index: layout::EXPIRY.into(),
+                        member: id.clone(),
+                        score: self.expiry(&record.session),
+                    }])?,
+                    Err(error) => {
+                        self.damaged(id, bytes, error)?;
+                        settled.push(id.clone());
+                    }
+                }
+            }
+            // Members removed above, or whose removal lost to another writer, leave the
+            // due range either way; these go explicitly.
+            let members: Vec<Member> = settled
+                .into_iter()
+                .map(|member| Member {
+                    index: layout::EXPIRY.into(),
+                    member,
+                })
+                .collect();
+            self.bucket.remove(&members)?;
+        }
+    }
+
+    /// Removes every session record and index; returns how many records.
+    pub fn clear(&mut self) -> Result<u64, StoreError> {
+        super::clear_sessions(&mut self.bucket)
+    }
+
+    /// Verifies every record, quarantines the damaged ones and rebuilds both indexes
+    /// from the records (adding what they lack, dropping what no record backs).
+    pub fn check(&mut self) -> Result<Report, StoreError> {
+        let listing = self.listing()?;
+        let now = self.clock.now();
+        let mut report = Report {
+            quarantined: listing.quarantined,
+            foreign: listing.foreign,
+            ..Report::default()
+        };
+        let mut expiry = BTreeSet::new();
+        let mut users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for chunk in listing.sessions.chunks(super::BATCH as usize) {
+            let keys: Vec<String> = chunk.iter().map(|id| layout::session(id)).collect();
+            let values = self.bucket.get_many(&keys)?;
+            let mut entries = Vec::new();
+            for (id, value) in chunk.iter().zip(values) {
+                let Some(bytes) = value else { continue };
+                if let Ok(header) = format::header(&bytes, Kind::Session) {
+                    report.oldest_key = Some(
+                        report
+                            .oldest_key
+                            .map_or(header.key_id, |k| k.min(header.key_id)),
+                    );
+                }
+                match self.open_record(id, &bytes) {
+                    Ok(record) => {
+                        let session = record.session;
+                        let live = now < self.expiry(&session);
+                        *(if live {
+                            &mut report.live
+                        } else {
+                            &mut report.expired
+                        }) += 1;
+                        let user = self.user_index(&session.user_context.user_id);
+                        entries.push(Entry {
+                            index: layout::EXPIRY.into(),
+                            member: id.clone(),
+                            score: self.expiry(&session),
+                        });
+                        entries.push(Entry {
+                            index: user.clone(),
+                            member: id.clone(),
+                            score: session.created_at,
+                        });
+                        expiry.insert(id.clone());
+                        users.entry(user).or_default().insert(id.clone());
+                    }
+                    Err(StoreError::MissingKey(_)) => report.missing_key += 1,
+                    Err(error) => {
+                        self.damaged(id, bytes, error)?;
+                        report.newly_quarantined.push(id.clone());
+                    }
+                }
+            }
+            self.bucket.add(&entries)?;
+        }
+        report.quarantined += report.newly_quarantined.len() as u64;
+        self.drop_unbacked(layout::EXPIRY, &expiry)?;
+        for index in &listing.users {
+            let backed = users.remove(index).unwrap_or_default();
+            self.drop_unbacked(index, &backed)?;
+        }
+        Ok(report)
+    }
+
+    /// Does nothing: the server reclaims space itself. Reports no work.
+    pub fn compact(&mut self) -> crate::store::Compaction {
+        crate::store::Compaction::default()
+    }
+
+    /// The store's keys, with how many session records each encrypts.
+    pub fn keys(&mut self) -> Result<Vec<KeyInfo>, StoreError> {
+        let counts = self.records_by_key()?;
+        Ok(self
+            .meta
+            .entries()
+            .iter()
+            .map(|entry| KeyInfo {
+                id: entry.id,
+                current: entry.id == self.keyring.current,
+                retired: entry.retired,
+                sessions: counts.get(&entry.id).copied().unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Adds the key of `secret` (see [`crate::Store::add_key`]). Other hosts keep
+    /// writing under the key they opened with until they reopen with the new secret;
+    /// they still read what this one writes only if they hold the new key too.
+    pub fn add_key(&mut self, secret: &Secret) -> Result<u32, StoreError> {
+        let mut meta = self.meta.clone();
+        let mut keyring = self.keyring.clone();
+        let id = meta.add_key(&mut keyring, secret, self.scrypt_log_n)?;
+        let previous = std::mem::replace(&mut self.keyring, keyring);
+        if let Err(error) = self.write_meta(meta) {
+            self.keyring = previous;
+            return Err(error);
+        }
+        Ok(id)
+    }
+
+    /// Re-encrypts up to `limit` records under an older key with the current key, each
+    /// with a compare-and-swap (a record another host rewrote meanwhile is skipped: it
+    /// is under that host's key).
+    pub fn rekey(&mut self, limit: usize) -> Result<RekeyProgress, StoreError> {
+        let mut progress = RekeyProgress::default();
+        let current = self.keyring.current;
+        let names_stale = self
+            .bucket
+            .get(layout::NAMES)?
+            .and_then(|bytes| format::key_id(&bytes))
+            .is_some_and(|id| id != current);
+        if names_stale {
+            let (cas, _) = self.bucket.watch(layout::NAMES)?;
+            let sealed = seal_names(&self.keyring, &self.names, 1)?;
+            self.bucket.commit(cas, Change::put(sealed))?;
+        }
+        for id in self.listing()?.sessions {
+            if progress.rekeyed as usize >= limit {
+                break;
+            }
+            let (cas, found) = self.bucket.watch(&layout::session(&id))?;
+            let Some(bytes) = found else { continue };
+            if format::key_id(&bytes) == Some(current) {
+                continue;
+            }
+            let Ok(record) = self.open_record(&id, &bytes) else {
+                continue;
+            };
+            let change = self.put(&record.session, record.seq.saturating_add(1), None)?;
+            if self.bucket.commit(cas, change)? {
+                progress.rekeyed += 1;
+            }
+        }
+        progress.remaining = (self.records_by_key()?.into_iter())
+            .filter(|(key_id, _)| *key_id != current)
+            .map(|(_, sessions)| sessions)
+            .sum();
+        Ok(progress)
+    }
+
+    /// Retires key `id`, refusing while any record (session, quarantined, the names key)
+    /// is still sealed under it.
+    pub fn retire_key(&mut self, id: u32) -> Result<(), StoreError> {
+        let dependent = self.records_by_key()?.get(&id).copied().unwrap_or(0);
+        if dependent > 0 {
+            return Err(StoreError::InvalidInput(format!(
+                "key {id} still encrypts {dependent} session(s); run rekey first"
+            )));
+        }
+        let listing = self.listing()?;
+        if listing.quarantined > 0 {
+            return Err(StoreError::InvalidInput(format!(
+                "the bucket holds {} quarantined record(s), which may be sealed under key \
+                 {id}; inspect and remove them (q:<id> keys), then retire the key",
+                listing.quarantined
+            )));
+        }
+        let names_under = self
+            .bucket
+            .get(layout::NAMES)?
+            .and_then(|bytes| format::key_id(&bytes));
+        if names_under == Some(id) {
+            return Err(StoreError::InvalidInput(format!(
+                "key {id} still seals the names key; run rekey first"
+            )));
+        }
+        let mut meta = self.meta.clone();
+        let mut keyring = self.keyring.clone();
+        meta.retire(&mut keyring, id)?;
+        let previous = std::mem::replace(&mut self.keyring, keyring);
+        if let Err(error) = self.write_meta(meta) {
+            self.keyring = previous;
+            return Err(error);
+        }
+        // The names key must still open under what the ring holds now.
+        self.names = names(&mut self.bucket, &self.keyring)?;
+        Ok(())
+    }
+
+    /// How many session records each key id seals (from their headers).
+    fn records_by_key(&mut self) -> Result<BTreeMap<u32, u64>, StoreError> {
+        let mut counts = BTreeMap::new();
+        let sessions = self.listing()?.sessions;
+        for chunk in sessions.chunks(super::BATCH as usize) {
+            let keys: Vec<String> = chunk.iter().map(|id| layout::session(id)).collect();
+            for bytes in self.bucket.get_many(&keys)?.into_iter().flatten() {
+                if let Some(key_id) = format::key_id(&bytes) {
+                    *counts.entry(key_id).or_insert(0) += 1;
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Lists the whole bucket once.
+    fn listing(&mut self) -> Result<Listing, StoreError> {
+        let mut listing = Listing::default();
+        let mut cursor = None;
+        loop {
+            let (keys, next) = self.bucket.list_keys(cursor)?;
+            for key in keys {
+                match layout::parse(&key) {
+                    layout::Name::Session(id) => listing.sessions.push(id.to_owned()),
+                    layout::Name::Quarantined(_) => listing.quarantined += 1,
+                    layout::Name::User => listing.users.push(key),
+                    layout::Name::Foreign => listing.foreign += 1,
+                    layout::Name::Meta | layout::Name::Names | layout::Name::Expiry => {}
+                }
+            }
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        // A listing may repeat a key (Redis SCAN does, while keys change).
+        listing.sessions.sort_unstable();
+        listing.sessions.dedup();
+        listing.users.sort_unstable();
+        listing.users.dedup();
+        Ok(listing)
+    }
+
+    /// Removes the members of `index` that are not in `backed` and whose record does
+    /// not back them now either (another host may have written it since the listing).
+    fn drop_unbacked(&mut self, index: &str, backed: &BTreeSet<String>) -> Result<(), StoreError> {
+        let members = self.bucket.range(index, 0, u64::MAX, u32::MAX)?;
+        let unbacked: Vec<String> = members
+            .into_iter()
+            .filter(|m| !backed.contains(m))
+            .collect();
+        let mut doomed = Vec::new();
+        for chunk in unbacked.chunks(super::BATCH as usize) {
+            let keys: Vec<String> = chunk.iter().map(|id| layout::session(id)).collect();
+            for (id, value) in chunk.iter().zip(self.bucket.get_many(&keys)?) {
+                let backs = value
+                    .and_then(|bytes| self.open_record(id, &bytes).ok())
+                    .is_some_and(|record| {
+                        index == layout::EXPIRY
+                            || self.user_index(&record.session.user_context.user_id) == index
+                    });
+                if !backs {
+                    doomed.push(Member {
+                        index: index.to_owned(),
+                        member: id.clone(),
+                    });
+                }
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        self.bucket.remove(&doomed)
+    }
+}
