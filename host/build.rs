@@ -16,10 +16,17 @@ const TARGET: &str = "wasm32-wasip2";
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let embedded = out_dir.join("session-vault.wasm");
+    let embedded_keyvalue = out_dir.join("session-vault-keyvalue.wasm");
     println!("cargo:rerun-if-env-changed=SESSION_VAULT_COMPONENT");
+    println!("cargo:rerun-if-env-changed=SESSION_VAULT_KEYVALUE_COMPONENT");
     if let Some(prebuilt) = env::var_os("SESSION_VAULT_COMPONENT") {
         println!("cargo:rerun-if-changed={}", Path::new(&prebuilt).display());
         std::fs::copy(&prebuilt, &embedded).expect("copying SESSION_VAULT_COMPONENT");
+        let keyvalue = env::var_os("SESSION_VAULT_KEYVALUE_COMPONENT")
+            .expect("SESSION_VAULT_COMPONENT needs SESSION_VAULT_KEYVALUE_COMPONENT beside it");
+        println!("cargo:rerun-if-changed={}", Path::new(&keyvalue).display());
+        std::fs::copy(&keyvalue, &embedded_keyvalue)
+            .expect("copying SESSION_VAULT_KEYVALUE_COMPONENT");
         return;
     }
 
@@ -44,10 +51,22 @@ fn main() {
         .unwrap_or_else(|| root.join("target"))
         .join("guest");
 
+    // The default component, then the key-value one: the same crate with the
+    // `keyvalue` feature. Cargo keeps both builds' artifacts in the one target directory.
+    build_guest(&root, &target_dir, &[], &embedded);
+    build_guest(
+        &root,
+        &target_dir,
+        &["--features", "keyvalue"],
+        &embedded_keyvalue,
+    );
+}
+
+fn build_guest(root: &Path, target_dir: &Path, features: &[&str], embedded: &Path) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .current_dir(&root)
+        .current_dir(root)
         .args([
             "build",
             "--package",
@@ -57,7 +76,8 @@ fn main() {
             "--release",
             "--target-dir",
         ])
-        .arg(&target_dir);
+        .arg(target_dir)
+        .args(features);
     // The outer build's flags and wrappers (clippy, coverage) are for the host target.
     for (name, _) in env::vars_os() {
         let name = name.to_string_lossy();
@@ -88,6 +108,6 @@ fn main() {
         .join(TARGET)
         .join("release")
         .join("session_vault_guest.wasm");
-    std::fs::copy(&built, &embedded)
+    std::fs::copy(&built, embedded)
         .unwrap_or_else(|e| panic!("copying {} to {}: {e}", built.display(), embedded.display()));
 }

@@ -24,6 +24,32 @@ pub const LOG_N: u8 = 14;
 /// The largest legacy file read: the hex of a 16 MiB session and its IV and tag.
 pub const MAX_FILE_LEN: u64 = 2 * (16 * 1024 * 1024 + 32) + 2;
 
+/// A store sessions can be imported into.
+pub trait Target {
+    /// Whether `session` has expired by the store's clock and idle timeout.
+    fn is_expired(&self, session: &SessionData) -> bool;
+    /// Creates `session`; `already-exists` if its id is live.
+    fn create(&mut self, session: &SessionData) -> Result<(), StoreError>;
+}
+
+impl<B: Backend, C: Clock> Target for Store<B, C> {
+    fn is_expired(&self, session: &SessionData) -> bool {
+        Store::is_expired(self, session)
+    }
+    fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
+        Store::create(self, session)
+    }
+}
+
+impl<K: crate::shared::bucket::Bucket, C: Clock> Target for crate::shared::Shared<K, C> {
+    fn is_expired(&self, session: &SessionData) -> bool {
+        crate::shared::Shared::is_expired(self, session)
+    }
+    fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
+        crate::shared::Shared::create(self, session)
+    }
+}
+
 /// Derives the original store's key from its secret.
 pub fn key(secret: &str) -> Result<Key, StoreError> {
     let params = ScryptParams {
@@ -154,9 +180,9 @@ impl<D: Dir> LegacyStore<D> {
 
     /// Imports `files` into `store`: live sessions are created; expired ones, ones the
     /// store already holds and files that fail are reported, and nothing is overwritten.
-    pub fn import_into<B: Backend, C: Clock>(
+    pub fn import_into(
         &self,
-        store: &mut Store<B, C>,
+        store: &mut (impl Target + ?Sized),
         files: &[String],
     ) -> Result<ImportReport, StoreError> {
         let mut report = ImportReport::default();

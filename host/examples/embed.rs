@@ -65,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         durability: None,
         backend: None,
         erase: None,
+        bucket: None,
     };
     let vault = sessions
         .call_open(&mut store, &config)?

@@ -25,6 +25,10 @@ pub fn error_from_wit(error: wit::Error) -> StoreError {
         wit::Error::Io(failure) => {
             StoreError::io(failure.operation, io::Error::other(failure.reason))
         }
+        wit::Error::Unavailable(failure) => StoreError::Unavailable {
+            context: failure.operation,
+            source: std::io::Error::other(failure.reason),
+        },
     }
 }
 
@@ -239,6 +243,7 @@ pub fn durability_to_wit(durability: Durability) -> wit::Durability {
 pub fn backend_to_wit(backend: BackendKind) -> wit::Backend {
     match backend {
         BackendKind::Log => wit::Backend::Log,
+        BackendKind::Redis => wit::Backend::Redis,
         _ => wit::Backend::Files,
     }
 }

@@ -36,16 +36,18 @@ mod clock;
 mod convert;
 mod engine;
 mod error;
+mod keyvalue;
 mod lock;
 mod options;
 mod vault;
 
-pub use engine::COMPONENT;
+pub use engine::{COMPONENT, KEYVALUE_COMPONENT};
 pub use error::Error;
+pub use keyvalue::{RedisBucket, RedisCas, RedisConfig};
 pub use options::VaultOptions;
 pub use session_vault_guest::{
     BackendKind, Clock, Compaction, Durability, Erase, Extra, ImportFailure, ImportReport, KeyInfo,
-    ManualClock, Report, Secret, Security, SecurityPatch, SessionData, SessionPatch, StoreError,
-    SystemClock, TokenMetadata, TokenMetadataPatch, UserContext, UserContextPatch,
+    ManualClock, Report, Secret, Security, SecurityPatch, SessionData, SessionPatch, Shared,
+    StoreError, SystemClock, TokenMetadata, TokenMetadataPatch, UserContext, UserContextPatch,
 };
 pub use vault::Vault;

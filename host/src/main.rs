@@ -205,6 +205,15 @@ pub fn options(args: &Args) -> anyhow::Result<VaultOptions> {
     if let Some(ms) = args.lock_timeout_ms {
         options = options.lock_timeout(std::time::Duration::from_millis(ms));
     }
+    if let Some(url) = &args.redis {
+        options = options.redis(url);
+    }
+    if let Some(prefix) = &args.prefix {
+        options = options.prefix(prefix);
+    }
+    if let Some(ms) = args.redis_timeout_ms {
+        options = options.redis_timeout(std::time::Duration::from_millis(ms));
+    }
     if let Ok(now) = std::env::var("SESSION_VAULT_NOW") {
         let now: u64 = now.parse().map_err(|e| {
             Usage(format!(

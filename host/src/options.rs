@@ -21,6 +21,9 @@ pub struct VaultOptions {
     pub(crate) legacy_source: Option<PathBuf>,
     pub(crate) idle_timeout: Option<u64>,
     pub(crate) lock_timeout: Option<Duration>,
+    pub(crate) redis: Option<String>,
+    pub(crate) prefix: Option<String>,
+    pub(crate) redis_timeout: Option<Duration>,
 }
 
 impl VaultOptions {
@@ -111,6 +114,32 @@ impl VaultOptions {
     /// process decides; any failure of the cache just costs the compile.
     pub fn compiled_cache(mut self, dir: impl Into<PathBuf>) -> Self {
         self.compiled_cache = Some(dir.into());
+        self
+    }
+
+    /// Keeps the store in the Redis (or Valkey) server at `url`
+    /// (`redis://[user:password@]host:port/db`) instead of the directory: the `redis`
+    /// backend, run by the key-value component. Many hosts may open one store at once;
+    /// no directory lock is taken (the directory is only the target of a `migrate`).
+    pub fn redis(mut self, url: impl Into<String>) -> Self {
+        self.redis = Some(url.into());
+        self.backend = Some(BackendKind::Redis);
+        self
+    }
+
+    /// With [`VaultOptions::redis`], the prefix of the store's keys (default
+    /// `session-vault`): 1 to 64 characters of `[A-Za-z0-9_.-]`. Keys are `{prefix}:…`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// With [`VaultOptions::redis`], how long connecting and each request may take
+    /// before the call fails with [`StoreError::Unavailable`] (default 2 s).
+    ///
+    /// [`StoreError::Unavailable`]: crate::StoreError::Unavailable
+    pub fn redis_timeout(mut self, timeout: Duration) -> Self {
+        self.redis_timeout = Some(timeout);
         self
     }
 }

@@ -12,11 +12,12 @@ use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use crate::bindings::{SessionVault, wit};
+use crate::bindings::{SessionVaultKeyvalue as SessionVault, wit};
 use crate::clock::WallClock;
 use crate::convert;
-use crate::engine::{self, DEFAULT_MEMORY_LIMIT, Host};
+use crate::engine::{self, DEFAULT_MEMORY_LIMIT, Host, Variant};
 use crate::error::Error;
+use crate::keyvalue::{DEFAULT_TIMEOUT, RedisConfig, Server};
 use crate::lock::{LOCK_TIMEOUT, lock_dir, prepare_dir};
 use crate::options::VaultOptions;
 
@@ -43,7 +44,21 @@ pub struct Vault {
     dir: PathBuf,
     legacy: bool,
     // Held for the vault's lifetime; the lock is released when the file is closed.
-    _lock: File,
+    // `None` for a redis store, which many hosts open at once.
+    _lock: Option<File>,
+}
+
+/// The server of `url`; a malformed URL is `invalid-input`.
+fn redis_server(url: &str, options: &VaultOptions) -> Result<Server, Error> {
+    let config = RedisConfig {
+        url: url.to_owned(),
+        timeout: options.redis_timeout.unwrap_or(DEFAULT_TIMEOUT),
+    };
+    Server::new(&config).map_err(|e| {
+        Error::Store(StoreError::InvalidInput(format!(
+            "the redis url is not valid: {e}"
+        )))
+    })
 }
 
 impl VaultOptions {
@@ -69,10 +84,26 @@ impl Vault {
         secret: Secret,
         options: &VaultOptions,
     ) -> Result<Vault, Error> {
-        prepare_dir(dir)?;
-        let lock = lock_dir(dir, options.lock_timeout.unwrap_or(LOCK_TIMEOUT))?;
+        let server = match &options.redis {
+            Some(url) => Some(redis_server(url, options)?),
+            None => None,
+        };
+        // A redis store lives in its server: its host neither creates nor locks a
+        // directory (many hosts open one store at once).
+        let local = server.is_none();
+        if local {
+            prepare_dir(dir)?;
+        }
+        let lock = match server {
+            Some(_) => None,
+            None => Some(lock_dir(dir, options.lock_timeout.unwrap_or(LOCK_TIMEOUT))?),
+        };
+        let variant = match server {
+            Some(_) => Variant::Keyvalue,
+            None => Variant::Plain,
+        };
         let pre = match &options.component {
-            None => engine::embedded(options.compiled_cache.as_deref())?,
+            None => engine::embedded(options.compiled_cache.as_deref(), variant)?,
             Some(path) => engine::from_file(path)?,
         };
         let clock = options
@@ -84,8 +115,10 @@ impl Vault {
         // The vault is synchronous: run file operations on this thread rather than
         // bouncing each one through Tokio's blocking pool (10x the cost of a `get`).
         wasi.allow_blocking_current_thread(true);
-        wasi.preopened_dir(dir, GUEST_DIR, FsPerms::ReadWrite)
-            .map_err(|e| preopen_error(dir, e))?;
+        if local {
+            wasi.preopened_dir(dir, GUEST_DIR, FsPerms::ReadWrite)
+                .map_err(|e| preopen_error(dir, e))?;
+        }
         if let Some(legacy) = &options.legacy_source {
             wasi.preopened_dir(legacy, LEGACY_DIR, FsPerms::ReadOnly)
                 .map_err(|e| preopen_error(legacy, e))?;
@@ -93,17 +126,19 @@ impl Vault {
         let mut store = engine::store(
             pre.engine(),
             wasi.build(),
+            server,
             options.memory_limit.unwrap_or(DEFAULT_MEMORY_LIMIT),
         );
         let bindings = pre.instantiate(&mut store).map_err(Error::Component)?;
         let config = wit::Config {
             secret: convert::secret_to_wit(&secret),
-            directory: Some(GUEST_DIR.into()),
+            directory: local.then(|| GUEST_DIR.into()),
             max_session_bytes: options.max_session_bytes,
             idle_timeout: options.idle_timeout,
             durability: Some(convert::durability_to_wit(options.durability)),
             erase: Some(convert::erase_to_wit(options.erase)),
             backend: options.backend.map(convert::backend_to_wit),
+            bucket: options.prefix.clone(),
         };
         let opened = bindings
             .session_vault_store_sessions()

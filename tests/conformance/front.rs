@@ -36,14 +36,94 @@ pub struct Setup {
     pub backend: BackendKind,
     /// When every front's store erases removed sessions.
     pub erase: Erase,
+    /// With the `redis` backend: the server and this setup's own prefix.
+    pub redis: Option<RedisStore>,
+}
+
+/// Where a `redis` setup's store lives: a server and a prefix no other setup uses.
+#[derive(Debug, Clone)]
+pub struct RedisStore {
+    /// `redis://127.0.0.1:PORT/0`.
+    pub url: String,
+    /// The store's bucket, unique to the setup.
+    pub prefix: String,
+}
+
+impl RedisStore {
+    fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url.as_str())
+            .unwrap()
+            .get_connection_with_timeout(std::time::Duration::from_secs(2))
+            .unwrap()
+    }
+
+    /// The value of `name` in the store's bucket.
+    pub fn value(&self, name: &str) -> Option<Vec<u8>> {
+        let key = format!("{{{}}}:{name}", self.prefix);
+        redis::cmd("GET")
+            .arg(key)
+            .query(&mut self.connection())
+            .unwrap()
+    }
+
+    /// Every key of the store's bucket but its indexes (`x`, `u:…`), prefix removed, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let prefix = format!("{{{}}}:", self.prefix);
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query(&mut self.connection())
+            .unwrap();
+        let mut names: Vec<String> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix(&prefix))
+            .filter(|n| *n != "x" && !n.starts_with("u:"))
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// The test server `scripts/test` started (`SESSION_VAULT_TEST_REDIS_URL`), if any.
+/// Without one a redis case prints a notice and passes, except under CI, where it fails.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("SESSION_VAULT_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI needs SESSION_VAULT_TEST_REDIS_URL: run the tests through scripts/test"
+            );
+            eprintln!("!! no SESSION_VAULT_TEST_REDIS_URL (scripts/test starts one): skipped");
+            None
+        }
+    }
+}
+
+/// A prefix no other store of this test run uses.
+pub fn unique_prefix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "t{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 thread_local! {
     static BACKEND: std::cell::Cell<BackendKind> = const { std::cell::Cell::new(BackendKind::Files) };
 }
 
-/// Runs `case` with every `Setup::new()` on this thread creating stores in `backend`.
+/// Runs `case` with every `Setup::new()` on this thread creating stores in `backend`
+/// (for `redis`, only if the test server is there: see [`redis_url`]).
 pub fn with_backend(backend: BackendKind, case: impl FnOnce()) {
+    if backend == BackendKind::Redis && redis_url().is_none() {
+        return;
+    }
     BACKEND.set(backend);
     case();
 }
@@ -80,6 +160,11 @@ impl Setup {
     pub fn new() -> Setup {
         let tmp = tempfile::tempdir().expect("creating a temporary directory");
         let dir = tmp.path().join("store");
+        let backend = BACKEND.get();
+        let redis = (backend == BackendKind::Redis).then(|| RedisStore {
+            url: redis_url().expect("with_backend checked the server"),
+            prefix: unique_prefix(),
+        });
         Setup {
             _tmp: tmp,
             dir,
@@ -88,8 +173,9 @@ impl Setup {
             max_session_bytes: None,
             idle_timeout: None,
             durability: Durability::Durable,
-            backend: BACKEND.get(),
+            backend,
             erase: Erase::Deferred,
+            redis,
         }
     }
 
@@ -97,14 +183,33 @@ impl Setup {
         self.dir.join(name)
     }
 
-    /// Names in the store directory, sorted.
+    /// Names in the store directory, sorted; for `redis`, the keys of the store's bucket
+    /// (without the prefix) other than its indexes.
     pub fn names(&self) -> Vec<String> {
-        names(&self.dir)
+        match &self.redis {
+            Some(redis) => redis.names(),
+            None => names(&self.dir),
+        }
+    }
+
+    /// The store's metadata as stored (`session-vault.json`, or the bucket's `meta`).
+    pub fn metadata(&self) -> Vec<u8> {
+        match &self.redis {
+            Some(redis) => redis.value("meta").expect("the bucket holds its metadata"),
+            None => std::fs::read(self.path("session-vault.json")).unwrap(),
+        }
     }
 
     /// What the store directory holds when these sessions (and no others) are stored:
-    /// for `files` their files beside the metadata, for `log` the metadata and `log/`.
+    /// for `files` their files beside the metadata, for `log` the metadata and `log/`;
+    /// for `redis`, the bucket's metadata, names key and records.
     pub fn expected_names(&self, ids: &[&str]) -> Vec<String> {
+        if self.redis.is_some() {
+            let mut names = vec!["meta".to_owned(), "names".to_owned()];
+            names.extend(ids.iter().map(|id| format!("s:{id}")));
+            names.sort();
+            return names;
+        }
         let mut names = vec!["session-vault.json".to_owned(), self.ledger_name()];
         match self.backend {
             BackendKind::Log => names.insert(0, "log".to_owned()),
@@ -128,6 +233,10 @@ impl Setup {
     /// Whether the store wrote no session at all (`log`: no segment either; `log/` itself
     /// is created with the first segment).
     pub fn assert_nothing_written(&self) {
+        if self.redis.is_some() {
+            assert_eq!(self.names(), self.expected_names(&[]), "nothing written");
+            return;
+        }
         let mut found = self.names();
         if self.backend == BackendKind::Log {
             assert_eq!(names(&self.path("log")), Vec::<String>::new(), "no segment");
@@ -316,6 +425,9 @@ impl Front for Api {
         if let Some(ms) = setup.idle_timeout {
             options = options.idle_timeout(std::time::Duration::from_millis(ms));
         }
+        if let Some(redis) = &setup.redis {
+            options = options.redis(&redis.url).prefix(&redis.prefix);
+        }
         let vault = options
             .open(&setup.dir, setup.secret.secret())
             .map_err(api_fail)?;
@@ -452,6 +564,8 @@ pub struct Cli {
     erase: Erase,
     /// Given to the first command, which creates the store; later ones use what it recorded.
     backend: Option<BackendKind>,
+    /// `--redis URL --prefix P`, given to every command of a redis setup.
+    redis: Option<RedisStore>,
 }
 
 /// The exit code the CLI documents for each WIT error case.
@@ -507,7 +621,13 @@ impl Cli {
         if self.durability == Durability::Relaxed {
             command.arg("--durability").arg("relaxed");
         }
-        if let Some(backend) = self.backend {
+        if let Some(redis) = &self.redis {
+            command
+                .arg("--redis")
+                .arg(&redis.url)
+                .arg("--prefix")
+                .arg(&redis.prefix);
+        } else if let Some(backend) = self.backend {
             command.arg("--backend").arg(backend.name());
         }
         if self.erase == Erase::Immediate {
@@ -575,6 +695,7 @@ impl Front for Cli {
             durability: setup.durability,
             erase: setup.erase,
             backend: Some(setup.backend),
+            redis: setup.redis.clone(),
         };
         // Every command opens the store; `count` shows whether it opens.
         cli.run(&["count"], None)?;
@@ -838,6 +959,125 @@ impl Front for Native {
 
     fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {
         self.0.migrate(to).map_err(native_fail)
+    }
+
+    fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {
+        let legacy = LegacyStore::open(StdDir::new(from), secret).map_err(native_fail)?;
+        let files = legacy.files().map_err(native_fail)?;
+        Ok(legacy
+            .import_into(&mut self.0, &files)
+            .map_err(native_fail)?
+            .into())
+    }
+}
+
+/// The shared store core built natively over a Redis server: the `redis` backend's
+/// logic without wasm, on the same server the other fronts use.
+pub struct NativeRedis(session_vault::Shared<session_vault::RedisBucket, ManualClock>);
+
+impl Front for NativeRedis {
+    const LOCKS: bool = false;
+    const REOPENS: bool = false;
+    const PRIVATE_FILES: bool = true;
+
+    fn open(setup: &Setup) -> Result<Self, Fail> {
+        let redis = setup.redis.as_ref().expect("a redis setup");
+        let config = session_vault::RedisConfig {
+            url: redis.url.clone(),
+            timeout: std::time::Duration::from_secs(2),
+        };
+        let bucket =
+            session_vault::RedisBucket::open(&config, &redis.prefix).map_err(native_fail)?;
+        let mut store_config = Config::new(setup.secret.secret());
+        store_config.max_session_bytes = setup.max_session_bytes;
+        store_config.idle_timeout = setup.idle_timeout;
+        store_config.erase = setup.erase;
+        session_vault::Shared::open(bucket, setup.clock.clone(), store_config)
+            .map(NativeRedis)
+            .map_err(native_fail)
+    }
+
+    fn create_text(&mut self, text: &str) -> Result<(), Fail> {
+        let session: SessionData = parse(text)?;
+        self.0.create(&session).map_err(native_fail)
+    }
+
+    fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
+        Ok(self.0.get(id).map_err(native_fail)?.as_ref().map(value))
+    }
+
+    fn touch(&mut self, id: &str) -> Result<Option<Value>, Fail> {
+        Ok(self.0.touch(id).map_err(native_fail)?.as_ref().map(value))
+    }
+
+    fn update_text(&mut self, id: &str, patch: &str) -> Result<Value, Fail> {
+        let patch: SessionPatch = parse(patch)?;
+        Ok(value(&self.0.update(id, patch).map_err(native_fail)?))
+    }
+
+    fn delete(&mut self, id: &str) -> Result<bool, Fail> {
+        self.0.delete(id).map_err(native_fail)
+    }
+
+    fn cleanup(&mut self) -> Result<u64, Fail> {
+        self.0.cleanup().map_err(native_fail)
+    }
+
+    fn list(&mut self, user: &str) -> Result<Vec<Value>, Fail> {
+        let sessions = self.0.user_sessions(user).map_err(native_fail)?;
+        Ok(sessions.iter().map(value).collect())
+    }
+
+    fn count(&mut self) -> Result<u64, Fail> {
+        self.0.count().map_err(native_fail)
+    }
+
+    fn clear(&mut self) -> Result<u64, Fail> {
+        self.0.clear().map_err(native_fail)
+    }
+
+    fn revoke_user(&mut self, user: &str) -> Result<u64, Fail> {
+        self.0.revoke_user(user).map_err(native_fail)
+    }
+
+    fn check(&mut self) -> Result<Value, Fail> {
+        let report = self.0.check().map_err(native_fail)?;
+        Ok(serde_json::to_value(report).expect("a report serializes"))
+    }
+
+    fn add_key(&mut self, secret: &TestSecret) -> Result<u32, Fail> {
+        self.0.add_key(&secret.secret()).map_err(native_fail)
+    }
+
+    fn keys(&mut self) -> Result<Value, Fail> {
+        let keys = self.0.keys().map_err(native_fail)?;
+        Ok(serde_json::to_value(keys).expect("keys serialize"))
+    }
+
+    fn rekey(&mut self) -> Result<u64, Fail> {
+        let mut total = 0;
+        loop {
+            let step = self.0.rekey(7).map_err(native_fail)?;
+            total += step.rekeyed;
+            if step.remaining == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    fn retire_key(&mut self, id: u32) -> Result<(), Fail> {
+        self.0.retire_key(id).map_err(native_fail)
+    }
+
+    fn compact(&mut self) -> Result<u64, Fail> {
+        Ok(self.0.compact().reclaimed)
+    }
+
+    fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {
+        match to {
+            BackendKind::Redis => Ok(0),
+            _ => Err("invalid-input".to_owned()),
+        }
     }
 
     fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {

@@ -22,6 +22,7 @@ mod metadata;
 mod model;
 mod power_cut;
 mod rollback;
+mod shared;
 
 suite!(api, crate::front::Api, files);
 suite!(cli, crate::front::Cli, files);
@@ -29,3 +30,30 @@ suite!(native, crate::front::Native, files);
 suite!(api_log, crate::front::Api, log);
 suite!(cli_log, crate::front::Cli, log);
 suite!(native_log, crate::front::Native, log);
+suite!(api_redis, crate::front::Api, redis);
+suite!(cli_redis, crate::front::Cli, redis);
+suite!(native_redis, crate::front::NativeRedis, redis);
+
+/// The `redis` backend across hosts, with a real server (see `shared`).
+mod redis_hosts {
+    #[test]
+    fn many_hosts_lose_no_update() {
+        crate::shared::many_hosts_lose_no_update();
+    }
+    #[test]
+    fn a_live_id_is_created_once_across_hosts() {
+        crate::shared::a_live_id_is_created_once_across_hosts();
+    }
+    #[test]
+    fn a_server_killed_and_restarted_loses_nothing_acknowledged() {
+        crate::shared::a_server_killed_and_restarted_loses_nothing_acknowledged();
+    }
+    #[test]
+    fn foreign_keys_and_tampered_values_are_refused() {
+        crate::shared::foreign_keys_and_tampered_values_are_refused();
+    }
+    #[test]
+    fn an_unreachable_server_is_unavailable_not_a_hang() {
+        crate::shared::an_unreachable_server_is_unavailable_not_a_hang();
+    }
+}

@@ -41,7 +41,15 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
             return Ok(None);
         };
         match self.open_record(id, &bytes) {
-            Ok(record) => Ok(Some(record.session).filter(|s| !self.is_expired(s))),
+            Ok(record) if self.is_expired(&record.session) => {
+                // Removed as a directory store removes it, unless rewritten meanwhile.
+                let (cas, found) = self.bucket.watch(&layout::session(id))?;
+                if found.as_deref() == Some(bytes.as_slice()) {
+                    self.drop_expired(cas, id, Some(&record.session.user_context.user_id))?;
+                }
+                Ok(None)
+            }
+            Ok(record) => Ok(Some(record.session)),
             Err(error) => Err(self.damaged(id, bytes, error)?),
         }
     }
@@ -192,16 +200,42 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
                     Err(error) => return Err(self.damaged(id, bytes, error)?),
                 },
             };
-            match decide(self, record)? {
-                Decision::Done(value) => return Ok(value),
-                Decision::Commit(change, value) => {
+            // The user of an expired record, which is removed unless this write replaces it.
+            let expired = record
+                .as_ref()
+                .filter(|r| self.is_expired(&r.session))
+                .map(|r| r.session.user_context.user_id.clone());
+            match decide(self, record) {
+                Ok(Decision::Commit(change, value)) => {
                     if self.bucket.commit(cas, change)? {
                         return Ok(value);
                     }
                 }
+                Ok(Decision::Done(value)) => {
+                    self.drop_expired(cas, id, expired.as_deref())?;
+                    return Ok(value);
+                }
+                Err(error) => {
+                    self.drop_expired(cas, id, expired.as_deref())?;
+                    return Err(error);
+                }
             }
         }
         Err(lost(&format!("writing session {id:?}")))
+    }
+
+    /// Removes the expired record of `user`'s session `id` that `cas` read (if `user`
+    /// is some); losing the race means another host already changed it.
+    fn drop_expired(
+        &mut self,
+        cas: K::Cas,
+        id: &str,
+        user: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if let Some(user) = user {
+            self.bucket.commit(cas, self.removal(id, Some(user)))?;
+        }
+        Ok(())
     }
 
     /// Handles the record `bytes` of `id` that failed to open with `error`: a damaged

@@ -59,6 +59,8 @@ pub enum BackendArg {
     Files,
     /// Records appended to segment files.
     Log,
+    /// Sealed records in a Redis server shared by many hosts (needs --redis).
+    Redis,
 }
 
 impl From<BackendArg> for session_vault::BackendKind {
@@ -66,6 +68,7 @@ impl From<BackendArg> for session_vault::BackendKind {
         match arg {
             BackendArg::Files => session_vault::BackendKind::Files,
             BackendArg::Log => session_vault::BackendKind::Log,
+            BackendArg::Redis => session_vault::BackendKind::Redis,
         }
     }
 }
@@ -114,6 +117,29 @@ pub struct Args {
     /// revoke-user, clear or cleanup returns).
     #[arg(long, global = true, value_name = "WHEN")]
     pub erase: Option<EraseArg>,
+    /// Keep the store in this Redis (or Valkey) server, shared by every host that opens
+    /// it: `redis://[user:password@]HOST:PORT/DB`. No directory lock is taken; `--dir`
+    /// is then only the other end of a `migrate`.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "SESSION_VAULT_REDIS_URL"
+    )]
+    pub redis: Option<String>,
+    /// With --redis, the prefix of the store's keys (`{PREFIX}:…`; default
+    /// `session-vault`): 1 to 64 characters of [A-Za-z0-9_.-], one store per prefix.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PREFIX",
+        env = "SESSION_VAULT_REDIS_PREFIX"
+    )]
+    pub prefix: Option<String>,
+    /// With --redis, how long connecting and each request may take (default 2000); past
+    /// it the command fails with `unavailable` (exit 4).
+    #[arg(long, global = true, value_name = "MS")]
+    pub redis_timeout_ms: Option<u64>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

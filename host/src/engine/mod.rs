@@ -7,31 +7,51 @@ mod compiled;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::SessionVaultPre;
+use crate::bindings::{SessionVaultKeyvalue, SessionVaultKeyvaluePre as SessionVaultPre};
 use crate::error::Error;
+use crate::keyvalue::Server;
 
-/// The component built from `guest/` by this crate's build script.
+/// The component built from `guest/` by this crate's build script: imports only WASI.
 pub static COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/session-vault.wasm"));
+
+/// The key-value component (the `session-vault-keyvalue` world): also imports
+/// `wasi:keyvalue` and `indexes`, for the `redis` backend.
+pub static KEYVALUE_COMPONENT: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/session-vault-keyvalue.wasm"));
+
+/// Which embedded component to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// [`COMPONENT`].
+    Plain,
+    /// [`KEYVALUE_COMPONENT`].
+    Keyvalue,
+}
 
 /// Linear memory the component may grow to by default: scrypt needs 32 MiB at the
 /// default cost, a 16 MiB session a few copies of itself.
 pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
 
 /// The embedded component, compiled (or loaded from `cache`) and linked once per process.
-pub fn embedded(cache: Option<&Path>) -> Result<SessionVaultPre<Host>, Error> {
-    static LINKED: Mutex<Option<SessionVaultPre<Host>>> = Mutex::new(None);
-    let mut linked = LINKED.lock().unwrap_or_else(PoisonError::into_inner);
+pub fn embedded(cache: Option<&Path>, variant: Variant) -> Result<SessionVaultPre<Host>, Error> {
+    static PLAIN: Mutex<Option<SessionVaultPre<Host>>> = Mutex::new(None);
+    static KEYVALUE: Mutex<Option<SessionVaultPre<Host>>> = Mutex::new(None);
+    let (slot, bytes) = match variant {
+        Variant::Plain => (&PLAIN, COMPONENT),
+        Variant::Keyvalue => (&KEYVALUE, KEYVALUE_COMPONENT),
+    };
+    let mut linked = slot.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(pre) = linked.as_ref() {
         return Ok(pre.clone());
     }
     let engine = Engine::default();
     let component = match cache {
-        Some(dir) => compiled::load(&engine, COMPONENT, dir),
-        None => Component::new(&engine, COMPONENT),
+        Some(dir) => compiled::load(&engine, bytes, dir),
+        None => Component::new(&engine, bytes),
     }
     .map_err(Error::Component)?;
     let pre = link(&engine, &component)?;
@@ -49,19 +69,28 @@ pub fn from_file(path: &Path) -> Result<SessionVaultPre<Host>, Error> {
 fn link(engine: &Engine, component: &Component) -> Result<SessionVaultPre<Host>, Error> {
     let mut linker = Linker::<Host>::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::Component)?;
+    SessionVaultKeyvalue::add_to_linker::<_, HasSelf<_>>(&mut linker, |host| host)
+        .map_err(Error::Component)?;
     let pre = linker
         .instantiate_pre(component)
         .map_err(Error::Component)?;
     SessionVaultPre::new(pre).map_err(Error::Component)
 }
 
-/// A wasmtime store on `engine` whose component sees `wasi` and may grow its linear
-/// memory to `memory_limit` bytes.
-pub fn store(engine: &Engine, wasi: WasiCtx, memory_limit: usize) -> Store<Host> {
+/// A wasmtime store on `engine` whose component sees `wasi` (and `keyvalue`, if any,
+/// behind its `wasi:keyvalue` imports) and may grow its linear memory to
+/// `memory_limit` bytes.
+pub fn store(
+    engine: &Engine,
+    wasi: WasiCtx,
+    keyvalue: Option<Server>,
+    memory_limit: usize,
+) -> Store<Host> {
     let host = Host {
         wasi,
         table: ResourceTable::new(),
         limits: StoreLimitsBuilder::new().memory_size(memory_limit).build(),
+        keyvalue,
     };
     let mut store = Store::new(engine, host);
     store.limiter(|host| &mut host.limits);
@@ -71,8 +100,10 @@ pub fn store(engine: &Engine, wasi: WasiCtx, memory_limit: usize) -> Store<Host>
 /// The state the component's WASI imports run against.
 pub struct Host {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     limits: StoreLimits,
+    /// The server behind `wasi:keyvalue`; `None`: every bucket is `no-such-store`.
+    pub(crate) keyvalue: Option<Server>,
 }
 
 impl WasiView for Host {

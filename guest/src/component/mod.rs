@@ -1,23 +1,33 @@
 //! The component's exports: `session-vault:store/sessions`, converting between the
 //! WIT records and the store's types. No store logic lives here.
 
+#[cfg(feature = "keyvalue")]
+mod bucket;
+mod convert;
+mod opened;
+
 use std::cell::RefCell;
 
-use serde_json::Value;
-
 use crate::backend::{BackendKind, Durability};
-use crate::document::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
-use crate::document::patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
 use crate::error::StoreError;
 use crate::fs::wasi::WasiDir;
-use crate::keyring::Secret;
 use crate::legacy::LegacyStore;
 use crate::medium::Medium;
 use crate::store::{Config, Erase, Report, Store, SystemClock};
+use convert::{patch_from_wit, secret_from_wit, session_from_wit, session_to_wit};
+use opened::Opened;
 
+#[cfg(not(feature = "keyvalue"))]
 wit_bindgen::generate!({
     path: "../wit",
     world: "session-vault",
+});
+
+#[cfg(feature = "keyvalue")]
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "session-vault-keyvalue",
+    generate_all,
 });
 
 use exports::session_vault::store::sessions as wit;
@@ -56,7 +66,7 @@ impl wit::GuestLegacyStore for LegacyResource {
         let target: &StoreResource = target.get();
         let report = self
             .legacy
-            .import_into(&mut target.store.borrow_mut(), &files)?;
+            .import_into(target.store.borrow_mut().target(), &files)?;
         Ok(wit::ImportReport {
             imported: report.imported,
             expired: report.expired,
@@ -75,13 +85,14 @@ impl wit::GuestLegacyStore for LegacyResource {
 
 /// The `store` resource: the store, borrowed mutably by one call at a time.
 struct StoreResource {
-    store: RefCell<Store<Medium<WasiDir>, SystemClock>>,
+    store: RefCell<Opened>,
 }
 
 fn backend_from_wit(backend: wit::Backend) -> BackendKind {
     match backend {
         wit::Backend::Files => BackendKind::Files,
         wit::Backend::Log => BackendKind::Log,
+        wit::Backend::Redis => BackendKind::Redis,
     }
 }
 
@@ -89,7 +100,6 @@ type WitResult<T> = Result<T, wit::Error>;
 
 impl wit::GuestStore for StoreResource {
     fn open(config: wit::Config) -> WitResult<wit::Store> {
-        let dir = WasiDir::preopened(config.directory.as_deref())?;
         let mut store_config = Config::new(secret_from_wit(config.secret));
         store_config.max_session_bytes = config.max_session_bytes;
         store_config.idle_timeout = config.idle_timeout;
@@ -102,10 +112,15 @@ impl wit::GuestStore for StoreResource {
             Some(wit::Durability::Relaxed) => Durability::Relaxed,
         };
         let requested = config.backend.map(backend_from_wit);
-        let backend = Medium::open(dir, requested, durability)?;
-        let store = Store::open(backend, SystemClock, store_config)?;
+        let opened = if requested == Some(BackendKind::Redis) {
+            open_shared(config.bucket.as_deref(), store_config)?
+        } else {
+            let dir = WasiDir::preopened(config.directory.as_deref())?;
+            let backend = Medium::open(dir, requested, durability)?;
+            Opened::Local(Box::new(Store::open(backend, SystemClock, store_config)?))
+        };
         Ok(wit::Store::new(StoreResource {
-            store: RefCell::new(store),
+            store: RefCell::new(opened),
         }))
     }
 
@@ -144,7 +159,7 @@ impl wit::GuestStore for StoreResource {
     }
 
     fn count(&self) -> WitResult<u64> {
-        Ok(self.store.borrow().count())
+        Ok(self.store.borrow_mut().count()?)
     }
 
     fn clear(&self) -> WitResult<u64> {
@@ -160,7 +175,7 @@ impl wit::GuestStore for StoreResource {
     }
 
     fn keys(&self) -> WitResult<Vec<wit::KeyInfo>> {
-        let keys = self.store.borrow().keys();
+        let keys = self.store.borrow_mut().keys()?;
         Ok(keys
             .into_iter()
             .map(|k| wit::KeyInfo {
@@ -229,168 +244,29 @@ impl From<StoreError> for wit::Error {
                 operation: context,
                 reason: source.to_string(),
             }),
+            StoreError::Unavailable { context, source } => {
+                wit::Error::Unavailable(wit::IoFailure {
+                    operation: context,
+                    reason: source.to_string(),
+                })
+            }
         }
     }
 }
 
-fn secret_from_wit(secret: wit::Secret) -> Secret {
-    match secret {
-        wit::Secret::Passphrase(phrase) => Secret::Passphrase(phrase),
-        wit::Secret::RawKey(bytes) => Secret::RawKey(bytes),
-    }
+/// Opens the store in the shared bucket `bucket` (default `session-vault`).
+#[cfg(feature = "keyvalue")]
+fn open_shared(bucket: Option<&str>, config: Config) -> Result<Opened, StoreError> {
+    let bucket = bucket::WasiBucket::open(bucket.unwrap_or(bucket::DEFAULT_BUCKET))?;
+    let store = crate::shared::Shared::open(bucket, SystemClock, config)?;
+    Ok(Opened::Shared(Box::new(store)))
 }
 
-fn extra_from_wit(object: &str, fields: Vec<wit::ExtraField>) -> Result<Extra, StoreError> {
-    let mut extra = Extra::new();
-    for field in fields {
-        let value: Value = serde_json::from_str(&field.value).map_err(|e| {
-            StoreError::InvalidInput(format!(
-                "{object}: extra member {:?} is not valid JSON: {e}",
-                field.name
-            ))
-        })?;
-        if extra.insert(field.name.clone(), value).is_some() {
-            return Err(StoreError::InvalidInput(format!(
-                "{object}: extra member {:?} is given twice",
-                field.name
-            )));
-        }
-    }
-    Ok(extra)
-}
-
-fn extra_to_wit(extra: Extra) -> Vec<wit::ExtraField> {
-    extra
-        .into_iter()
-        .map(|(name, value)| wit::ExtraField {
-            name,
-            value: value.to_string(),
-        })
-        .collect()
-}
-
-fn session_from_wit(s: wit::SessionData) -> Result<SessionData, StoreError> {
-    let u = s.user_context;
-    let t = s.token_metadata;
-    let c = s.security;
-    Ok(SessionData {
-        session_id: s.session_id,
-        session_token: s.session_token,
-        user_context: UserContext {
-            user_id: u.user_id,
-            email: u.email,
-            name: u.name,
-            tenant_id: u.tenant_id,
-            roles: u.roles,
-            extra: extra_from_wit("userContext", u.extra)?,
-        },
-        token_metadata: TokenMetadata {
-            access_token: t.access_token,
-            refresh_token: t.refresh_token,
-            id_token: t.id_token,
-            expires_at: t.expires_at,
-            scopes: t.scopes,
-            extra: extra_from_wit("tokenMetadata", t.extra)?,
-        },
-        security: Security {
-            ip_address: c.ip_address,
-            user_agent: c.user_agent,
-            created_at: c.created_at,
-            last_accessed_at: c.last_accessed_at,
-            access_count: c.access_count,
-            fingerprint: c.fingerprint,
-            extra: extra_from_wit("security", c.extra)?,
-        },
-        expires_at: s.expires_at,
-        created_at: s.created_at,
-        extra: extra_from_wit("the session", s.extra)?,
-    })
-}
-
-fn session_to_wit(s: SessionData) -> wit::SessionData {
-    let u = s.user_context;
-    let t = s.token_metadata;
-    let c = s.security;
-    wit::SessionData {
-        session_id: s.session_id,
-        session_token: s.session_token,
-        user_context: wit::UserContext {
-            user_id: u.user_id,
-            email: u.email,
-            name: u.name,
-            tenant_id: u.tenant_id,
-            roles: u.roles,
-            extra: extra_to_wit(u.extra),
-        },
-        token_metadata: wit::TokenMetadata {
-            access_token: t.access_token,
-            refresh_token: t.refresh_token,
-            id_token: t.id_token,
-            expires_at: t.expires_at,
-            scopes: t.scopes,
-            extra: extra_to_wit(t.extra),
-        },
-        security: wit::Security {
-            ip_address: c.ip_address,
-            user_agent: c.user_agent,
-            created_at: c.created_at,
-            last_accessed_at: c.last_accessed_at,
-            access_count: c.access_count,
-            fingerprint: c.fingerprint,
-            extra: extra_to_wit(c.extra),
-        },
-        expires_at: s.expires_at,
-        created_at: s.created_at,
-        extra: extra_to_wit(s.extra),
-    }
-}
-
-fn patch_from_wit(p: wit::SessionPatch) -> Result<SessionPatch, StoreError> {
-    Ok(SessionPatch {
-        session_id: p.session_id,
-        session_token: p.session_token,
-        user_context: p
-            .user_context
-            .map(|u| -> Result<_, StoreError> {
-                Ok(UserContextPatch {
-                    user_id: u.user_id,
-                    email: u.email,
-                    name: u.name,
-                    tenant_id: u.tenant_id,
-                    roles: u.roles,
-                    extra: extra_from_wit("userContext", u.extra)?,
-                })
-            })
-            .transpose()?,
-        token_metadata: p
-            .token_metadata
-            .map(|t| -> Result<_, StoreError> {
-                Ok(TokenMetadataPatch {
-                    access_token: t.access_token,
-                    refresh_token: t.refresh_token,
-                    id_token: t.id_token,
-                    expires_at: t.expires_at,
-                    scopes: t.scopes,
-                    extra: extra_from_wit("tokenMetadata", t.extra)?,
-                })
-            })
-            .transpose()?,
-        security: p
-            .security
-            .map(|c| -> Result<_, StoreError> {
-                Ok(SecurityPatch {
-                    ip_address: c.ip_address,
-                    user_agent: c.user_agent,
-                    created_at: c.created_at,
-                    last_accessed_at: c.last_accessed_at,
-                    access_count: c.access_count,
-                    fingerprint: c.fingerprint,
-                    extra: extra_from_wit("security", c.extra)?,
-                })
-            })
-            .transpose()?,
-        expires_at: p.expires_at,
-        created_at: p.created_at,
-        extra: extra_from_wit("the session", p.extra)?,
-    })
+#[cfg(not(feature = "keyvalue"))]
+fn open_shared(_bucket: Option<&str>, _config: Config) -> Result<Opened, StoreError> {
+    Err(StoreError::InvalidInput(
+        "this is the plain-WASI session-vault component: the redis backend needs the \
+         session-vault-keyvalue component, which imports wasi:keyvalue"
+            .into(),
+    ))
 }

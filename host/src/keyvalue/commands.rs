@@ -1,0 +1,273 @@
+//! The Redis commands behind a bucket, on full keys (`{prefix}:name`): one place for
+//! the protocol, used by the component's imports and by the native [`RedisBucket`].
+//!
+//! [`RedisBucket`]: super::RedisBucket
+
+use std::sync::LazyLock;
+
+use redis::Script;
+use session_vault_guest::shared::bucket::{Change, Entry, Member};
+
+use super::server::Server;
+
+/// Scores above this are kept as this: a Redis score is a double, exact up to 2^53.
+const MAX_SCORE: u64 = 1 << 53;
+
+/// Keys asked for per `SCAN` step.
+const SCAN_COUNT: usize = 1000;
+
+/// Compares KEYS[1] with what the handle read (ARGV[1] '1': the value ARGV[2]; '0':
+/// absent), sets it (ARGV[3] 'set' to ARGV[4], with PXAT ARGV[5] unless empty) or
+/// deletes it, then ZADDs ARGV[6] (member, score) pairs to KEYS[2..] (extending each
+/// index's TTL to ARGV[5]) and ZREMs the count that follows from the keys after.
+/// Returns 1 if applied, 0 if the key changed (nothing applied). Redis runs a script
+/// alone, so no reader sees the record without its index entries.
+const COMMIT: &str = r"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+local expires = ARGV[5]
+if ARGV[3] == 'set' then
+  if expires ~= '' then
+    redis.call('SET', KEYS[1], ARGV[4], 'PXAT', expires)
+  else
+    redis.call('SET', KEYS[1], ARGV[4])
+  end
+else
+  redis.call('DEL', KEYS[1])
+end
+local k = 2
+local a = 7
+for _ = 1, tonumber(ARGV[6]) do
+  redis.call('ZADD', KEYS[k], ARGV[a + 1], ARGV[a])
+  if expires ~= '' then
+    local t = redis.call('PEXPIRETIME', KEYS[k])
+    if t == -1 or t < tonumber(expires) then
+      redis.call('PEXPIREAT', KEYS[k], expires)
+    end
+  end
+  k = k + 1
+  a = a + 2
+end
+local removals = tonumber(ARGV[a])
+a = a + 1
+for _ = 1, removals do
+  redis.call('ZREM', KEYS[k], ARGV[a])
+  k = k + 1
+  a = a + 1
+end
+return 1
+";
+
+static COMMIT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(COMMIT));
+
+/// A failed request, described with the server's address and cause.
+pub type Failure = String;
+
+/// A score as `ZRANGEBYSCORE` takes it: past [`MAX_SCORE`] is `+inf`.
+fn score_arg(score: u64) -> String {
+    if score >= MAX_SCORE {
+        "+inf".to_owned()
+    } else {
+        score.to_string()
+    }
+}
+
+impl Server {
+    /// The value of `key`.
+    pub fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, Failure> {
+        self.run(|c| redis::cmd("GET").arg(key).query(c))
+    }
+
+    /// The values of `keys`, in order, in one round trip.
+    pub fn get_many(&mut self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Failure> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values: Vec<Option<Vec<u8>>> = self.run(|c| redis::cmd("MGET").arg(keys).query(c))?;
+        if values.len() != keys.len() {
+            return Err(format!(
+                "MGET of {} keys answered {} values",
+                keys.len(),
+                values.len()
+            ));
+        }
+        Ok(values)
+    }
+
+    /// Sets `key` to `value`, with no expiry.
+    pub fn set(&mut self, key: &str, value: &[u8]) -> Result<(), Failure> {
+        self.run(|c| redis::cmd("SET").arg(key).arg(value).query(c))
+    }
+
+    /// Sets every key to its value in one round trip.
+    pub fn set_many(&mut self, pairs: &[(String, Vec<u8>)]) -> Result<(), Failure> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let mut command = redis::cmd("MSET");
+        for (key, value) in pairs {
+            command.arg(key).arg(value.as_slice());
+        }
+        self.run(|c| command.query(c))
+    }
+
+    /// Removes `keys`; absent ones are not an error.
+    pub fn delete_many(&mut self, keys: &[String]) -> Result<(), Failure> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.run(|c| redis::cmd("DEL").arg(keys).query(c))
+    }
+
+    /// Whether `key` holds a value.
+    pub fn exists(&mut self, key: &str) -> Result<bool, Failure> {
+        self.run(|c| redis::cmd("EXISTS").arg(key).query(c))
+    }
+
+    /// Adds `delta` to the integer in `key`.
+    pub fn increment(&mut self, key: &str, delta: i64) -> Result<i64, Failure> {
+        self.run(|c| redis::cmd("INCRBY").arg(key).arg(delta).query(c))
+    }
+
+    /// One `SCAN` step over the keys starting with `prefix`: the keys with the prefix
+    /// taken off, and the next cursor (`None` when the scan is complete).
+    pub fn scan(
+        &mut self,
+        prefix: &str,
+        cursor: Option<u64>,
+    ) -> Result<(Vec<String>, Option<u64>), Failure> {
+        // `prefix` is `{name}:` with name in [A-Za-z0-9_.-]: no glob character.
+        let pattern = format!("{prefix}*");
+        let (next, keys): (u64, Vec<String>) = self.run(|c| {
+            redis::cmd("SCAN")
+                .arg(cursor.unwrap_or(0))
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query(c)
+        })?;
+        let keys = keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(prefix).map(str::to_owned))
+            .collect();
+        Ok((keys, (next != 0).then_some(next)))
+    }
+
+    /// Applies `change` to `key` (whose index names are under `prefix`) if it still holds
+    /// `read`; `false` if it changed (nothing applied).
+    pub fn commit(
+        &mut self,
+        prefix: &str,
+        key: &str,
+        read: Option<&[u8]>,
+        change: &Change,
+    ) -> Result<bool, Failure> {
+        let mut invocation = COMMIT_SCRIPT.prepare_invoke();
+        invocation.key(key);
+        match read {
+            Some(read) => invocation.arg("1").arg(read),
+            None => invocation.arg("0").arg(""),
+        };
+        match &change.value {
+            Some(value) => invocation.arg("set").arg(value.as_slice()),
+            None => invocation.arg("del").arg(""),
+        };
+        match change.expires_at {
+            Some(at) => invocation.arg(at.min(MAX_SCORE)),
+            None => invocation.arg(""),
+        };
+        invocation.arg(change.add.len());
+        for entry in &change.add {
+            invocation.key(format!("{prefix}{}", entry.index));
+            invocation
+                .arg(&entry.member)
+                .arg(entry.score.min(MAX_SCORE));
+        }
+        invocation.arg(change.remove.len());
+        for member in &change.remove {
+            invocation.key(format!("{prefix}{}", member.index));
+            invocation.arg(&member.member);
+        }
+        let applied: i64 = self.run(|c| invocation.invoke(c))?;
+        Ok(applied == 1)
+    }
+
+    /// Adds index members (indexes under `prefix`), or sets their scores.
+    pub fn add(&mut self, prefix: &str, entries: &[Entry]) -> Result<(), Failure> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for entry in entries {
+            pipe.cmd("ZADD")
+                .arg(format!("{prefix}{}", entry.index))
+                .arg(entry.score.min(MAX_SCORE))
+                .arg(&entry.member)
+                .ignore();
+        }
+        self.run(|c| pipe.query(c))
+    }
+
+    /// Removes index members (indexes under `prefix`).
+    pub fn remove(&mut self, prefix: &str, members: &[Member]) -> Result<(), Failure> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for member in members {
+            pipe.cmd("ZREM")
+                .arg(format!("{prefix}{}", member.index))
+                .arg(&member.member)
+                .ignore();
+        }
+        self.run(|c| pipe.query(c))
+    }
+
+    /// Up to `limit` members of index `key` scored `min..=max`, lowest first.
+    pub fn range(
+        &mut self,
+        key: &str,
+        min: u64,
+        max: u64,
+        limit: u32,
+    ) -> Result<Vec<String>, Failure> {
+        self.run(|c| {
+            redis::cmd("ZRANGEBYSCORE")
+                .arg(key)
+                .arg(score_arg(min))
+                .arg(score_arg(max))
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .query(c)
+        })
+    }
+
+    /// How many members of index `key` are scored `min..=max`.
+    pub fn count(&mut self, key: &str, min: u64, max: u64) -> Result<u64, Failure> {
+        self.run(|c| {
+            redis::cmd("ZCOUNT")
+                .arg(key)
+                .arg(score_arg(min))
+                .arg(score_arg(max))
+                .query(c)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_past_a_double_are_infinite() {
+        assert_eq!(score_arg(5), "5");
+        assert_eq!(score_arg(MAX_SCORE - 1), (MAX_SCORE - 1).to_string());
+        assert_eq!(score_arg(u64::MAX), "+inf");
+    }
+}

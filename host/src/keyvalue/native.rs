@@ -1,0 +1,133 @@
+//! [`RedisBucket`]: the guest's [`Bucket`] over Redis without the component, so the
+//! shared store's logic runs natively against the same server (tests, and the native
+//! column of `bench --backend redis`).
+
+use session_vault_guest::StoreError;
+use session_vault_guest::shared::bucket::{Bucket, Change, Entry, Member, Page};
+
+use super::server::{RedisConfig, Server};
+use super::{bucket_prefix, invalid_bucket};
+
+/// A bucket of a Redis server: every key `{name}:…`.
+pub struct RedisBucket {
+    server: Server,
+    prefix: String,
+}
+
+/// What a [`RedisBucket`] compare-and-swap remembers: the full key and the value read.
+pub struct RedisCas {
+    key: String,
+    read: Option<Vec<u8>>,
+}
+
+impl RedisBucket {
+    /// Bucket `name` (1 to 64 characters of `[A-Za-z0-9_.-]`) of the server `config`
+    /// names; nothing is connected until the first call. `invalid-input` for a bad name
+    /// or URL.
+    pub fn open(config: &RedisConfig, name: &str) -> Result<Self, StoreError> {
+        let prefix = bucket_prefix(name).ok_or_else(|| invalid_bucket(name))?;
+        let server = Server::new(config)
+            .map_err(|e| StoreError::InvalidInput(format!("the redis url is not valid: {e}")))?;
+        Ok(RedisBucket { server, prefix })
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+/// The failure of `context` as `unavailable`.
+fn unavailable(context: impl Into<String>) -> impl FnOnce(String) -> StoreError {
+    move |reason| StoreError::unavailable(context, reason)
+}
+
+impl Bucket for RedisBucket {
+    type Cas = RedisCas;
+
+    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let full = self.key(key);
+        self.server
+            .get(&full)
+            .map_err(unavailable(format!("reading {key}")))
+    }
+
+    fn get_many(&mut self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let full: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        self.server
+            .get_many(&full)
+            .map_err(unavailable(format!("reading {} keys", keys.len())))
+    }
+
+    fn watch(&mut self, key: &str) -> Result<(RedisCas, Option<Vec<u8>>), StoreError> {
+        let full = self.key(key);
+        let read = self
+            .server
+            .get(&full)
+            .map_err(unavailable(format!("reading {key}")))?;
+        Ok((
+            RedisCas {
+                key: full,
+                read: read.clone(),
+            },
+            read,
+        ))
+    }
+
+    fn commit(&mut self, cas: RedisCas, change: Change) -> Result<bool, StoreError> {
+        self.server
+            .commit(&self.prefix, &cas.key, cas.read.as_deref(), &change)
+            .map_err(unavailable("writing a record"))
+    }
+
+    fn set(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let full = self.key(key);
+        self.server
+            .set(&full, value)
+            .map_err(unavailable(format!("writing {key}")))
+    }
+
+    fn delete_many(&mut self, keys: &[String]) -> Result<(), StoreError> {
+        let full: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        self.server
+            .delete_many(&full)
+            .map_err(unavailable(format!("removing {} keys", keys.len())))
+    }
+
+    fn list_keys(&mut self, cursor: Option<u64>) -> Result<Page, StoreError> {
+        self.server
+            .scan(&self.prefix, cursor)
+            .map_err(unavailable("listing the bucket"))
+    }
+
+    fn add(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
+        self.server
+            .add(&self.prefix, entries)
+            .map_err(unavailable("adding index entries"))
+    }
+
+    fn remove(&mut self, members: &[Member]) -> Result<(), StoreError> {
+        self.server
+            .remove(&self.prefix, members)
+            .map_err(unavailable("removing index entries"))
+    }
+
+    fn range(
+        &mut self,
+        index: &str,
+        min: u64,
+        max: u64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let full = self.key(index);
+        self.server
+            .range(&full, min, max, limit)
+            .map_err(unavailable(format!("reading index {index}")))
+    }
+
+    fn count(&mut self, index: &str, min: u64, max: u64) -> Result<u64, StoreError> {
+        let full = self.key(index);
+        self.server
+            .count(&full, min, max)
+            .map_err(unavailable(format!("counting index {index}")))
+    }
+}

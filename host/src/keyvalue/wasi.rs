@@ -1,0 +1,272 @@
+//! The component's `wasi:keyvalue` and `indexes` imports, on the vault's [`Server`].
+//! A server failure is the WIT `error::other` with its cause; a bucket when the vault
+//! has no server is `no-such-store`.
+//!
+//! [`Server`]: super::Server
+
+use session_vault_guest::shared::bucket::{Change, Entry, Member};
+use wasmtime::component::Resource;
+
+use super::bucket_prefix;
+use super::server::Server;
+use crate::bindings::{atomics, batch, indexes, store};
+use crate::engine::Host;
+
+/// An open bucket: the prefix of its keys.
+pub struct Bucket {
+    prefix: String,
+}
+
+impl Bucket {
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+/// A compare-and-swap handle: the full key, the value read, the bucket's prefix.
+pub struct Cas {
+    key: String,
+    read: Option<Vec<u8>>,
+    prefix: String,
+}
+
+type Outcome<T> = wasmtime::Result<Result<T, store::Error>>;
+
+impl Host {
+    /// Runs `request` on the server, a failure as `other` with its cause.
+    fn on_server<T>(
+        &mut self,
+        request: impl FnOnce(&mut Server) -> Result<T, String>,
+    ) -> Result<T, store::Error> {
+        let server = self.keyvalue.as_mut().ok_or(store::Error::NoSuchStore)?;
+        request(server).map_err(store::Error::Other)
+    }
+
+    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<&Bucket> {
+        Ok(self.table.get(bucket)?)
+    }
+}
+
+fn entry(entry: indexes::Entry) -> Entry {
+    Entry {
+        index: entry.index,
+        member: entry.member,
+        score: entry.score,
+    }
+}
+
+fn member(member: indexes::Member) -> Member {
+    Member {
+        index: member.index,
+        member: member.member,
+    }
+}
+
+impl store::Host for Host {
+    fn open(&mut self, identifier: String) -> Outcome<Resource<Bucket>> {
+        if self.keyvalue.is_none() {
+            return Ok(Err(store::Error::NoSuchStore));
+        }
+        let Some(prefix) = bucket_prefix(&identifier) else {
+            return Ok(Err(store::Error::Other(format!(
+                "bucket {identifier:?} must be 1 to 64 characters of [A-Za-z0-9_.-]"
+            ))));
+        };
+        Ok(Ok(self.table.push(Bucket { prefix })?))
+    }
+}
+
+impl store::HostBucket for Host {
+    fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<Option<Vec<u8>>> {
+        let key = self.bucket(&bucket)?.key(&key);
+        Ok(self.on_server(|s| s.get(&key)))
+    }
+
+    fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> Outcome<()> {
+        let key = self.bucket(&bucket)?.key(&key);
+        Ok(self.on_server(|s| s.set(&key, &value)))
+    }
+
+    fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<()> {
+        let key = self.bucket(&bucket)?.key(&key);
+        Ok(self.on_server(|s| s.delete_many(&[key])))
+    }
+
+    fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<bool> {
+        let key = self.bucket(&bucket)?.key(&key);
+        Ok(self.on_server(|s| s.exists(&key)))
+    }
+
+    fn list_keys(
+        &mut self,
+        bucket: Resource<Bucket>,
+        cursor: Option<u64>,
+    ) -> Outcome<store::KeyResponse> {
+        let prefix = self.bucket(&bucket)?.prefix.clone();
+        let page = self.on_server(|s| s.scan(&prefix, cursor));
+        Ok(page.map(|(keys, cursor)| store::KeyResponse { keys, cursor }))
+    }
+
+    fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.table.delete(bucket)?;
+        Ok(())
+    }
+}
+
+impl atomics::Host for Host {
+    fn increment(&mut self, bucket: Resource<Bucket>, key: String, delta: i64) -> Outcome<i64> {
+        let key = self.bucket(&bucket)?.key(&key);
+        Ok(self.on_server(|s| s.increment(&key, delta)))
+    }
+
+    fn swap(
+        &mut self,
+        cas: Resource<Cas>,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), atomics::CasError>> {
+        let change = Change {
+            value: Some(value),
+            ..Change::default()
+        };
+        self.commit_cas(cas, &change)
+    }
+}
+
+impl atomics::HostCas for Host {
+    fn new(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<Resource<Cas>> {
+        let bucket = self.bucket(&bucket)?;
+        let (key, prefix) = (bucket.key(&key), bucket.prefix.clone());
+        let read = match self.on_server(|s| s.get(&key)) {
+            Ok(read) => read,
+            Err(error) => return Ok(Err(error)),
+        };
+        Ok(Ok(self.table.push(Cas { key, read, prefix })?))
+    }
+
+    fn current(&mut self, cas: Resource<Cas>) -> Outcome<Option<Vec<u8>>> {
+        Ok(Ok(self.table.get(&cas)?.read.clone()))
+    }
+
+    fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
+        self.table.delete(cas)?;
+        Ok(())
+    }
+}
+
+impl Host {
+    /// Applies `change` through `cas`: the handle is consumed when applied or failed,
+    /// and given back when the key changed (as `wasi:keyvalue`'s `swap` does).
+    fn commit_cas(
+        &mut self,
+        cas: Resource<Cas>,
+        change: &Change,
+    ) -> wasmtime::Result<Result<(), atomics::CasError>> {
+        let handle = self.table.get(&cas)?;
+        let (prefix, key, read) = (
+            handle.prefix.clone(),
+            handle.key.clone(),
+            handle.read.clone(),
+        );
+        Ok(
+            match self.on_server(|s| s.commit(&prefix, &key, read.as_deref(), change)) {
+                Ok(true) => {
+                    self.table.delete(cas)?;
+                    Ok(())
+                }
+                Ok(false) => Err(atomics::CasError::CasFailed(cas)),
+                Err(error) => {
+                    self.table.delete(cas)?;
+                    Err(atomics::CasError::StoreError(error))
+                }
+            },
+        )
+    }
+}
+
+impl batch::Host for Host {
+    fn get_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Outcome<Vec<Option<(String, Vec<u8>)>>> {
+        let bucket = self.bucket(&bucket)?;
+        let full: Vec<String> = keys.iter().map(|k| bucket.key(k)).collect();
+        let values = self.on_server(|s| s.get_many(&full));
+        Ok(values.map(|values| {
+            keys.into_iter()
+                .zip(values)
+                .map(|(key, value)| value.map(|v| (key, v)))
+                .collect()
+        }))
+    }
+
+    fn set_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> Outcome<()> {
+        let bucket = self.bucket(&bucket)?;
+        let pairs: Vec<(String, Vec<u8>)> = key_values
+            .into_iter()
+            .map(|(k, v)| (bucket.key(&k), v))
+            .collect();
+        Ok(self.on_server(|s| s.set_many(&pairs)))
+    }
+
+    fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Outcome<()> {
+        let bucket = self.bucket(&bucket)?;
+        let full: Vec<String> = keys.iter().map(|k| bucket.key(k)).collect();
+        Ok(self.on_server(|s| s.delete_many(&full)))
+    }
+}
+
+impl indexes::Host for Host {
+    fn commit(
+        &mut self,
+        cas: Resource<Cas>,
+        change: indexes::Change,
+    ) -> wasmtime::Result<Result<(), atomics::CasError>> {
+        let change = Change {
+            value: change.value,
+            expires_at: change.expires_at,
+            add: change.add.into_iter().map(entry).collect(),
+            remove: change.remove.into_iter().map(member).collect(),
+        };
+        self.commit_cas(cas, &change)
+    }
+
+    fn add(&mut self, bucket: Resource<Bucket>, entries: Vec<indexes::Entry>) -> Outcome<()> {
+        let prefix = self.bucket(&bucket)?.prefix.clone();
+        let entries: Vec<Entry> = entries.into_iter().map(entry).collect();
+        Ok(self.on_server(|s| s.add(&prefix, &entries)))
+    }
+
+    fn remove(&mut self, bucket: Resource<Bucket>, members: Vec<indexes::Member>) -> Outcome<()> {
+        let prefix = self.bucket(&bucket)?.prefix.clone();
+        let members: Vec<Member> = members.into_iter().map(member).collect();
+        Ok(self.on_server(|s| s.remove(&prefix, &members)))
+    }
+
+    fn range(
+        &mut self,
+        bucket: Resource<Bucket>,
+        index: String,
+        min: u64,
+        max: u64,
+        limit: u32,
+    ) -> Outcome<Vec<String>> {
+        let key = self.bucket(&bucket)?.key(&index);
+        Ok(self.on_server(|s| s.range(&key, min, max, limit)))
+    }
+
+    fn count(
+        &mut self,
+        bucket: Resource<Bucket>,
+        index: String,
+        min: u64,
+        max: u64,
+    ) -> Outcome<u64> {
+        let key = self.bucket(&bucket)?.key(&index);
+        Ok(self.on_server(|s| s.count(&key, min, max)))
+    }
+}
