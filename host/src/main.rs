@@ -61,12 +61,24 @@ fn run(args: &Args) -> anyhow::Result<u8> {
             };
             let backends = match args.backend {
                 Some(backend) => vec![backend.into()],
-                None => vec![
-                    session_vault::BackendKind::Files,
-                    session_vault::BackendKind::Log,
-                ],
+                None => {
+                    let mut all = vec![
+                        session_vault::BackendKind::Files,
+                        session_vault::BackendKind::Log,
+                    ];
+                    if args.redis.is_some() {
+                        all.push(session_vault::BackendKind::Redis);
+                    }
+                    all
+                }
             };
-            cli::bench::run(sessions, &backends, &modes, original.as_ref())?;
+            cli::bench::run(
+                sessions,
+                &backends,
+                &modes,
+                original.as_ref(),
+                args.redis.as_deref(),
+            )?;
             return Ok(exit::OK);
         }
         Command::Store(command) => command,

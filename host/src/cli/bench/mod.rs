@@ -6,6 +6,7 @@
 
 mod original;
 pub mod peak;
+mod redis;
 mod target;
 
 use std::collections::BTreeMap;
@@ -35,7 +36,11 @@ pub fn run(
     backends: &[BackendKind],
     modes: &[Durability],
     original: Option<&Original>,
+    redis: Option<&str>,
 ) -> anyhow::Result<()> {
+    if backends.contains(&BackendKind::Redis) && redis.is_none() {
+        anyhow::bail!("bench --backend redis needs the server: --redis URL");
+    }
     let root = super::demo::temp_dir()?;
     let outcome = (|| {
         for &n in sizes {
@@ -44,14 +49,28 @@ pub fn run(
                 None => None,
             };
             for &backend in backends {
+                // The server's own configuration decides what a redis write waits for.
+                let modes = if backend == BackendKind::Redis {
+                    &[Durability::Durable][..]
+                } else {
+                    modes
+                };
                 for &durability in modes {
                     let mut results = BTreeMap::new();
                     for kind in Kind::ALL {
                         let name = format!("{n}-{}-{durability:?}-{}", backend.name(), kind.name());
-                        let dir = root.join(name);
-                        results.insert(kind.name(), measure(kind, &dir, n, backend, durability)?);
+                        let dir = root.join(&name);
+                        let prefix = format!("bench-{}-{name}", std::process::id());
+                        let server = redis
+                            .filter(|_| backend == BackendKind::Redis)
+                            .map(|url| (url, prefix.as_str()));
+                        let measured = measure(kind, &dir, n, backend, durability, server);
                         // Best effort: the directory is under the system's temporary directory.
                         let _ = std::fs::remove_dir_all(&dir);
+                        if let Some((url, prefix)) = server {
+                            redis::discard(url, prefix)?;
+                        }
+                        results.insert(kind.name(), measured?);
                     }
                     print(n, backend, durability, &results, baseline.as_ref());
                 }
@@ -93,6 +112,7 @@ fn measure(
     n: usize,
     backend: BackendKind,
     durability: Durability,
+    redis: Option<(&str, &str)>,
 ) -> anyhow::Result<Results> {
     let now = session_vault::Clock::now(&session_vault::SystemClock);
     let clock = ManualClock::new(now);
@@ -108,7 +128,9 @@ fn measure(
             .map_or(Ok(0), |s| serde_json::to_vec(s).map(|v| v.len()))?,
         ..Results::default()
     };
-    let mut target = kind.open(dir, backend, durability, &clock)?;
+    let mut target = kind.open(dir, backend, durability, &clock, redis)?;
+    // One-shot runs of the CLI and compaction are measured on directory stores.
+    let local = redis.is_none();
     let t: &mut dyn Target = target.as_mut();
     results
         .ops
@@ -126,7 +148,7 @@ fn measure(
         time(&users, |user| t.user_sessions(user).map(drop))?,
     );
     t.close();
-    if kind == Kind::Component {
+    if kind == Kind::Component && local {
         results.peak_rss_kib = peak::one_shot_count(dir)?;
     }
     let start = Instant::now();
@@ -134,7 +156,7 @@ fn measure(
     results.cold_open = start.elapsed();
     let (gone, kept) = ids.split_at(ids.len() / 2);
     results.ops.insert("delete", time(gone, |id| t.delete(id))?);
-    if kind == Kind::Component {
+    if kind == Kind::Component && local {
         // Every session updated and touched twice, half deleted: most records are dead.
         t.close();
         results.compact = Some(peak::one_shot(dir, "compact")?);
@@ -198,6 +220,7 @@ fn print(
         return;
     };
     let mode = match durability {
+        _ if backend == BackendKind::Redis => "the server's own persistence settings",
         Durability::Durable => "durable (fsync before each call returns)",
         _ => "relaxed (no fsync)",
     };
@@ -209,7 +232,14 @@ fn print(
     );
     println!(
         "{:<14}|{:>28} |{:>28} |{:>28} | time ratio             | original",
-        "", "(a) component", "(b) native core", "(c) raw I/O floor"
+        "",
+        "(a) component",
+        "(b) native core",
+        if backend == BackendKind::Redis {
+            "(c) raw Redis floor"
+        } else {
+            "(c) raw I/O floor"
+        }
     );
     println!(
         "{:<14}|{:>10}{:>9}{:>9} |{:>10}{:>9}{:>9} |{:>10}{:>9}{:>9} | {:>10} {:>10} | {:>9} {:>8}",

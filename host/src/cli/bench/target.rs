@@ -58,16 +58,37 @@ impl Kind {
         }
     }
 
-    /// Opens this target on a new store of `backend` in `dir`.
+    /// Opens this target on a new store of `backend` in `dir`, or (`redis`) in bucket
+    /// `redis.1` of the server at `redis.0`.
     pub fn open(
         self,
         dir: &Path,
         backend: BackendKind,
         durability: Durability,
         clock: &ManualClock,
+        redis: Option<(&str, &str)>,
     ) -> anyhow::Result<Box<dyn Target>> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let key = vec![0x5a; 32];
+        if let Some((url, prefix)) = redis {
+            return Ok(match self {
+                Kind::Component => {
+                    let options = VaultOptions::new()
+                        .clock(clock.clone())
+                        .redis(url)
+                        .prefix(prefix);
+                    let vault = options.open(dir, Secret::RawKey(key.clone()))?;
+                    Box::new(Component {
+                        vault: Some(vault),
+                        options,
+                        dir: dir.to_owned(),
+                        key,
+                    })
+                }
+                Kind::Native => Box::new(super::redis::Native::open(url, prefix, clock, key)?),
+                Kind::Floor => Box::new(super::redis::Floor::open(url, prefix, clock)?),
+            });
+        }
         Ok(match self {
             Kind::Component => {
                 let options = VaultOptions::new()

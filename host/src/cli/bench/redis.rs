@@ -1,0 +1,263 @@
+//! The `redis` backend's benchmark targets: the same core natively over
+//! [`RedisBucket`], and the floor: the raw Redis round trips each operation needs
+//! (a read, then a write of a session-sized value and its index entries), with no crypto
+//! and no compare-and-swap.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use session_vault::{
+    Clock, ManualClock, RedisBucket, RedisConfig, Secret, SessionData, SessionPatch, Shared,
+};
+use session_vault_guest::Config;
+
+use super::target::Target;
+
+/// How long a benchmark call may wait for the server.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn config(url: &str) -> RedisConfig {
+    RedisConfig {
+        url: url.to_owned(),
+        timeout: TIMEOUT,
+    }
+}
+
+/// A raw connection to the benchmark's server.
+fn connect(url: &str) -> anyhow::Result<redis::Connection> {
+    redis::Client::open(url)
+        .with_context(|| format!("the redis url {url}"))?
+        .get_connection_with_timeout(TIMEOUT)
+        .with_context(|| format!("connecting to {url}"))
+}
+
+/// Removes every key of bucket `prefix` (the benchmark's throwaway stores).
+pub fn discard(url: &str, prefix: &str) -> anyhow::Result<()> {
+    let mut connection = connect(url)?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{{{prefix}}}:*"))
+        .query(&mut connection)?;
+    for chunk in keys.chunks(1000) {
+        redis::cmd("DEL").arg(chunk).query::<()>(&mut connection)?;
+    }
+    Ok(())
+}
+
+/// (b) the shared store's core compiled natively, on the same server.
+pub struct Native {
+    url: String,
+    prefix: String,
+    clock: ManualClock,
+    key: Vec<u8>,
+    store: Option<Shared<RedisBucket, ManualClock>>,
+}
+
+impl Native {
+    pub fn open(
+        url: &str,
+        prefix: &str,
+        clock: &ManualClock,
+        key: Vec<u8>,
+    ) -> anyhow::Result<Self> {
+        let mut native = Native {
+            url: url.to_owned(),
+            prefix: prefix.to_owned(),
+            clock: clock.clone(),
+            key,
+            store: None,
+        };
+        native.reopen()?;
+        Ok(native)
+    }
+
+    fn store(&mut self) -> anyhow::Result<&mut Shared<RedisBucket, ManualClock>> {
+        self.store.as_mut().context("the store is closed")
+    }
+}
+
+impl Target for Native {
+    fn create(&mut self, session: &SessionData) -> anyhow::Result<()> {
+        Ok(self.store()?.create(session)?)
+    }
+    fn get(&mut self, id: &str) -> anyhow::Result<()> {
+        self.store()?
+            .get(id)?
+            .context("a benchmark session is missing")?;
+        Ok(())
+    }
+    fn update(&mut self, id: &str, patch: &SessionPatch) -> anyhow::Result<()> {
+        self.store()?.update(id, patch.clone())?;
+        Ok(())
+    }
+    fn touch(&mut self, id: &str) -> anyhow::Result<()> {
+        self.store()?
+            .touch(id)?
+            .context("a benchmark session is missing")?;
+        Ok(())
+    }
+    fn delete(&mut self, id: &str) -> anyhow::Result<()> {
+        self.store()?.delete(id)?;
+        Ok(())
+    }
+    fn user_sessions(&mut self, user: &str) -> anyhow::Result<usize> {
+        Ok(self.store()?.user_sessions(user)?.len())
+    }
+    fn cleanup(&mut self) -> anyhow::Result<u64> {
+        Ok(self.store()?.cleanup()?)
+    }
+    fn close(&mut self) {
+        self.store = None;
+    }
+    fn reopen(&mut self) -> anyhow::Result<()> {
+        self.store = None;
+        let bucket = RedisBucket::open(&config(&self.url), &self.prefix)?;
+        let store = Shared::open(
+            bucket,
+            self.clock.clone(),
+            Config::new(Secret::RawKey(self.key.clone())),
+        )?;
+        self.store = Some(store);
+        Ok(())
+    }
+}
+
+/// (c) the round trips each operation needs, on plain JSON: `GET` then `SET` with the
+/// expiry and the two index entries in one `MULTI` (create, update, touch), `GET`
+/// (get), `GET` then `DEL` and `ZREM`s (delete), `ZRANGE` then `MGET` (user sessions),
+/// `ZRANGEBYSCORE` then the deletes (cleanup).
+pub struct Floor {
+    connection: redis::Connection,
+    prefix: String,
+    clock: ManualClock,
+    /// id → (user, JSON length), so the floor writes values of the session's size.
+    sessions: HashMap<String, (String, usize)>,
+}
+
+impl Floor {
+    pub fn open(url: &str, prefix: &str, clock: &ManualClock) -> anyhow::Result<Self> {
+        Ok(Floor {
+            connection: connect(url)?,
+            prefix: format!("{{{prefix}}}:"),
+            clock: clock.clone(),
+            sessions: HashMap::new(),
+        })
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// One read then one atomic write of a value of `len` bytes with its index entries.
+    fn write(&mut self, id: &str, user: &str, len: usize, expires: u64) -> anyhow::Result<()> {
+        let key = self.key(&format!("s:{id}"));
+        let _: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query(&mut self.connection)?;
+        redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(&key)
+            .arg(vec![b'x'; len])
+            .arg("PXAT")
+            .arg(expires)
+            .ignore()
+            .cmd("ZADD")
+            .arg(self.key("x"))
+            .arg(expires)
+            .arg(id)
+            .ignore()
+            .cmd("ZADD")
+            .arg(self.key(&format!("u:{user}")))
+            .arg(0)
+            .arg(id)
+            .ignore()
+            .query::<()>(&mut self.connection)?;
+        Ok(())
+    }
+
+    fn existing(&self, id: &str) -> anyhow::Result<(String, usize)> {
+        self.sessions
+            .get(id)
+            .cloned()
+            .context("a benchmark session is missing")
+    }
+
+    fn remove(&mut self, id: &str) -> anyhow::Result<()> {
+        let (user, _) = self.existing(id)?;
+        redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(self.key(&format!("s:{id}")))
+            .ignore()
+            .cmd("ZREM")
+            .arg(self.key("x"))
+            .arg(id)
+            .ignore()
+            .cmd("ZREM")
+            .arg(self.key(&format!("u:{user}")))
+            .arg(id)
+            .ignore()
+            .query::<()>(&mut self.connection)?;
+        self.sessions.remove(id);
+        Ok(())
+    }
+}
+
+impl Target for Floor {
+    fn create(&mut self, session: &SessionData) -> anyhow::Result<()> {
+        let len = serde_json::to_vec(session)?.len();
+        let user = session.user_context.user_id.clone();
+        self.write(&session.session_id, &user, len, session.expires_at)?;
+        self.sessions
+            .insert(session.session_id.clone(), (user, len));
+        Ok(())
+    }
+    fn get(&mut self, id: &str) -> anyhow::Result<()> {
+        let value: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(self.key(&format!("s:{id}")))
+            .query(&mut self.connection)?;
+        value.context("a benchmark session is missing")?;
+        Ok(())
+    }
+    fn update(&mut self, id: &str, _patch: &SessionPatch) -> anyhow::Result<()> {
+        let (user, len) = self.existing(id)?;
+        let expires = self.clock.now() + 86_400_000;
+        self.write(id, &user, len, expires)
+    }
+    fn touch(&mut self, id: &str) -> anyhow::Result<()> {
+        self.update(id, &SessionPatch::default())
+    }
+    fn delete(&mut self, id: &str) -> anyhow::Result<()> {
+        let _: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(self.key(&format!("s:{id}")))
+            .query(&mut self.connection)?;
+        self.remove(id)
+    }
+    fn user_sessions(&mut self, user: &str) -> anyhow::Result<usize> {
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.key(&format!("u:{user}")))
+            .arg(0)
+            .arg(-1)
+            .query(&mut self.connection)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key(&format!("s:{id}"))).collect();
+        let values: Vec<Option<Vec<u8>>> =
+            redis::cmd("MGET").arg(keys).query(&mut self.connection)?;
+        Ok(values.iter().flatten().count())
+    }
+    fn cleanup(&mut self) -> anyhow::Result<u64> {
+        let due: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.key("x"))
+            .arg(0)
+            .arg(self.clock.now())
+            .query(&mut self.connection)?;
+        for id in &due {
+            self.remove(id)?;
+        }
+        Ok(due.len() as u64)
+    }
+    fn close(&mut self) {}
+    fn reopen(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
