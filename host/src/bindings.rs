@@ -9,11 +9,11 @@ wasmtime::component::bindgen!({
     world: "session-vault-keyvalue",
     imports: { default: trappable },
     with: {
-        "wasi:keyvalue/store.bucket": crate::keyvalue::wasi::Bucket,
-        "wasi:keyvalue/atomics.cas": crate::keyvalue::wasi::Cas,
+        "wasi:keyvalue/store.bucket": crate::keyvalue::handles::Bucket,
+        "wasi:keyvalue/atomics.cas": crate::keyvalue::handles::Cas,
     },
 });
 
+pub use self::session_vault::store::indexes;
+pub use self::wasi::keyvalue::{atomics, batch, store};
 pub use exports::session_vault::store::sessions as wit;
-pub use session_vault::store::indexes;
-pub use wasi::keyvalue::{atomics, batch, store};

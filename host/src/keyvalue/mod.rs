@@ -8,9 +8,10 @@
 //! compares, writes (with a TTL) and updates the indexes atomically.
 
 mod commands;
+pub(crate) mod handles;
 mod native;
 mod server;
-pub(crate) mod wasi;
+mod wasi;
 
 pub use native::{RedisBucket, RedisCas};
 pub use server::{DEFAULT_TIMEOUT, RedisConfig, Server};

@@ -8,27 +8,10 @@ use session_vault_guest::shared::bucket::{Change, Entry, Member};
 use wasmtime::component::Resource;
 
 use super::bucket_prefix;
+use super::handles::{Bucket, Cas};
 use super::server::Server;
 use crate::bindings::{atomics, batch, indexes, store};
 use crate::engine::Host;
-
-/// An open bucket: the prefix of its keys.
-pub struct Bucket {
-    prefix: String,
-}
-
-impl Bucket {
-    fn key(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
-    }
-}
-
-/// A compare-and-swap handle: the full key, the value read, the bucket's prefix.
-pub struct Cas {
-    key: String,
-    read: Option<Vec<u8>>,
-    prefix: String,
-}
 
 type Outcome<T> = wasmtime::Result<Result<T, store::Error>>;
 

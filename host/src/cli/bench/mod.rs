@@ -4,6 +4,7 @@
 //! driver is given — in one run, on throwaway stores of sessions shaped like the
 //! original's (~2.5 KB).
 
+mod operations;
 mod original;
 pub mod peak;
 mod redis;

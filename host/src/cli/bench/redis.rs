@@ -11,7 +11,7 @@ use session_vault::{
 };
 use session_vault_guest::Config;
 
-use super::target::Target;
+use super::operations::Target;
 
 /// How long a benchmark call may wait for the server.
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
