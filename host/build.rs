@@ -51,15 +51,16 @@ fn main() {
         .unwrap_or_else(|| root.join("target"))
         .join("guest");
 
-    // The default component, then the key-value one: the same crate with the
-    // `keyvalue` feature. Cargo keeps both builds' artifacts in the one target directory.
-    build_guest(&root, &target_dir, &[], &embedded);
+    // The key-value component (the same crate with the `keyvalue` feature), then the
+    // default one: both land at the same path in the target directory, and the default
+    // one must be what stays there (jco and wasmtime-py load it from that path).
     build_guest(
         &root,
         &target_dir,
         &["--features", "keyvalue"],
         &embedded_keyvalue,
     );
+    build_guest(&root, &target_dir, &[], &embedded);
 }
 
 fn build_guest(root: &Path, target_dir: &Path, features: &[&str], embedded: &Path) {

@@ -405,11 +405,21 @@ pub fn foreign_keys_and_tampered_values_are_refused() {
     set(&mut redis, "s:b2", &b1);
     let a2 = get(&mut redis, "s:a2").unwrap();
     set(&mut redis, "s:a2", &a2[..a2.len() / 2]);
-    // The expiry index claims sessions that are not there.
+    // The expiry index claims sessions that are not there, one of them not even UTF-8;
+    // a key that is not UTF-8 sits beside the store's.
     redis::cmd("ZADD")
         .arg(key("x"))
         .arg(T0 + 9_000_000)
         .arg("ghost")
+        .arg(1)
+        .arg(&b"\xff\xfe"[..])
+        .query::<()>(&mut redis)
+        .unwrap();
+    let mut binary = key("s:").into_bytes();
+    binary.extend_from_slice(b"\xff");
+    redis::cmd("SET")
+        .arg(binary)
+        .arg("x")
         .query::<()>(&mut redis)
         .unwrap();
 
@@ -433,9 +443,31 @@ pub fn foreign_keys_and_tampered_values_are_refused() {
         (1, 3, 5),
         "{report:?}"
     );
-    assert_eq!(vault.count().unwrap(), 1, "check dropped the ghost entry");
+    assert_eq!(vault.count().unwrap(), 1, "check dropped the ghost entries");
+    assert_eq!(vault.cleanup().unwrap(), 0);
     assert_eq!(vault.user_sessions("alice").unwrap(), Vec::new());
     assert_eq!(vault.user_sessions("bob").unwrap().len(), 1);
+    // An index with no TTL (as check builds one it had to recreate): a short-lived
+    // session added to it must not give the whole index its expiry (dropping b1 early).
+    let indexes: Vec<String> = redis::cmd("KEYS")
+        .arg(key("u:*"))
+        .query(&mut redis)
+        .unwrap();
+    for index in &indexes {
+        redis::cmd("PERSIST")
+            .arg(index)
+            .query::<()>(&mut redis)
+            .unwrap();
+    }
+    let mut short = session("b3", "bob");
+    short.expires_at = T0 + 1_000;
+    vault.create(&short).unwrap();
+    let listed = vault.user_sessions("bob").unwrap();
+    assert_eq!(listed.len(), 2);
+    for index in indexes {
+        let ttl: i64 = redis::cmd("PTTL").arg(&index).query(&mut redis).unwrap();
+        assert_eq!(ttl, -1, "{index} keeps no TTL once rebuilt");
+    }
     // Foreign keys are left alone by clear.
     vault.clear().unwrap();
     assert_eq!(

@@ -18,10 +18,13 @@ const SCAN_COUNT: usize = 1000;
 
 /// Compares KEYS[1] with what the handle read (ARGV[1] '1': the value ARGV[2]; '0':
 /// absent), sets it (ARGV[3] 'set' to ARGV[4], with PXAT ARGV[5] unless empty) or
-/// deletes it, then ZADDs ARGV[6] (member, score) pairs to KEYS[2..] (extending each
-/// index's TTL to ARGV[5]) and ZREMs the count that follows from the keys after.
-/// Returns 1 if applied, 0 if the key changed (nothing applied). Redis runs a script
-/// alone, so no reader sees the record without its index entries.
+/// deletes it, then ZADDs ARGV[6] (member, score) pairs to KEYS[2..] (a new index, or
+/// one expiring earlier, takes the TTL ARGV[5]) and ZREMs the count that follows from
+/// the keys after. Returns 1 if applied, 0 if the key changed (nothing applied). Every
+/// index is checked to be a sorted set before anything is written (Redis does not undo
+/// a script that fails part way), so a failure applies nothing. Redis runs a script
+/// alone, so no reader sees the record without its index entries. Needs Redis 7.0
+/// (`PEXPIRETIME`).
 const COMMIT: &str = r"
 local current = redis.call('GET', KEYS[1])
 if ARGV[1] == '1' then
@@ -30,6 +33,22 @@ elseif current then
   return 0
 end
 local expires = ARGV[5]
+local adds = tonumber(ARGV[6])
+local removals = tonumber(ARGV[7 + 2 * adds])
+-- Every check before the first write: Redis does not undo a script that fails part way.
+local extend = {}
+for i = 1, adds + removals do
+  local kind = redis.call('TYPE', KEYS[i + 1])['ok']
+  if kind ~= 'zset' and kind ~= 'none' then
+    return redis.error_reply('index ' .. KEYS[i + 1] .. ' holds a ' .. kind)
+  end
+  if i <= adds and expires ~= '' then
+    -- A new index takes this expiry; one with a later expiry keeps it; one with none
+    -- (rebuilt by check) keeps none.
+    local t = redis.call('PEXPIRETIME', KEYS[i + 1])
+    extend[i] = (t == -2) or (t >= 0 and t < tonumber(expires))
+  end
+end
 if ARGV[3] == 'set' then
   if expires ~= '' then
     redis.call('SET', KEYS[1], ARGV[4], 'PXAT', expires)
@@ -39,25 +58,14 @@ if ARGV[3] == 'set' then
 else
   redis.call('DEL', KEYS[1])
 end
-local k = 2
-local a = 7
-for _ = 1, tonumber(ARGV[6]) do
-  redis.call('ZADD', KEYS[k], ARGV[a + 1], ARGV[a])
-  if expires ~= '' then
-    local t = redis.call('PEXPIRETIME', KEYS[k])
-    if t == -1 or t < tonumber(expires) then
-      redis.call('PEXPIREAT', KEYS[k], expires)
-    end
+for i = 1, adds do
+  redis.call('ZADD', KEYS[i + 1], ARGV[6 + 2 * i], ARGV[5 + 2 * i])
+  if extend[i] then
+    redis.call('PEXPIREAT', KEYS[i + 1], expires)
   end
-  k = k + 1
-  a = a + 2
 end
-local removals = tonumber(ARGV[a])
-a = a + 1
-for _ = 1, removals do
-  redis.call('ZREM', KEYS[k], ARGV[a])
-  k = k + 1
-  a = a + 1
+for i = 1, removals do
+  redis.call('ZREM', KEYS[adds + i + 1], ARGV[7 + 2 * adds + i])
 end
 return 1
 ";
@@ -142,7 +150,7 @@ impl Server {
     ) -> Result<(Vec<String>, Option<u64>), Failure> {
         // `prefix` is `{name}:` with name in [A-Za-z0-9_.-]: no glob character.
         let pattern = format!("{prefix}*");
-        let (next, keys): (u64, Vec<String>) = self.run(|c| {
+        let (next, keys): (u64, Vec<Vec<u8>>) = self.run(|c| {
             redis::cmd("SCAN")
                 .arg(cursor.unwrap_or(0))
                 .arg("MATCH")
@@ -151,8 +159,10 @@ impl Server {
                 .arg(SCAN_COUNT)
                 .query(c)
         })?;
+        // A key that is not UTF-8 is none of the store's: skipped, like any foreign key.
         let keys = keys
             .into_iter()
+            .filter_map(|k| String::from_utf8(k).ok())
             .filter_map(|k| k.strip_prefix(prefix).map(str::to_owned))
             .collect();
         Ok((keys, (next != 0).then_some(next)))
@@ -236,7 +246,7 @@ impl Server {
         max: u64,
         limit: u32,
     ) -> Result<Vec<String>, Failure> {
-        self.run(|c| {
+        let members: Vec<Vec<u8>> = self.run(|c| {
             redis::cmd("ZRANGEBYSCORE")
                 .arg(key)
                 .arg(score_arg(min))
@@ -245,7 +255,22 @@ impl Server {
                 .arg(0)
                 .arg(limit)
                 .query(c)
-        })
+        })?;
+        let (ids, junk): (Vec<_>, Vec<_>) = members
+            .into_iter()
+            .map(String::from_utf8)
+            .partition(Result::is_ok);
+        if !junk.is_empty() {
+            // No session id is anything but UTF-8: such a member was planted. Dropped, so
+            // it cannot stall a cleanup that pages through the index.
+            let junk: Vec<Vec<u8>> = junk
+                .into_iter()
+                .filter_map(|m| m.err())
+                .map(|e| e.into_bytes())
+                .collect();
+            self.run(|c| redis::cmd("ZREM").arg(key).arg(&junk).query::<()>(c))?;
+        }
+        Ok(ids.into_iter().filter_map(Result::ok).collect())
     }
 
     /// How many members of index `key` are scored `min..=max`.
