@@ -132,8 +132,16 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
                 sessions.push(record.session);
             }
         }
-        if !gone.is_empty() {
-            self.bucket.remove(&gone)?;
+        for member in gone {
+            // Only while the record is still absent: a create racing this keeps its entry.
+            let (cas, found) = self.bucket.watch(&layout::session(&member.member))?;
+            if found.is_none() {
+                let change = Change {
+                    remove: vec![member],
+                    ..Change::default()
+                };
+                self.bucket.commit(cas, change)?;
+            }
         }
         sessions.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));
         Ok(sessions)

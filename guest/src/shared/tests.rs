@@ -294,3 +294,37 @@ fn a_key_ring_changed_by_another_host_is_not_overwritten() {
         Err(StoreError::InvalidInput(m)) if m.contains("another host")
     ));
 }
+
+#[test]
+fn cleanup_of_a_vanished_record_keeps_the_entry_of_a_create_that_raced_it() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    host(&bucket, &clock)
+        .create(&session("s", "u", 200))
+        .unwrap();
+    // Redis dropped the record at its TTL; only its index entries are left.
+    bucket.edit(|m| m.values.remove("s:s"));
+    clock.set(300);
+    let hook: Rc<RefCell<Box<dyn FnMut()>>> = Rc::new(RefCell::new(Box::new(|| {})));
+    let interfering = Interfering {
+        inner: bucket.clone(),
+        before_commit: Rc::clone(&hook),
+    };
+    let mut a = Shared::open(interfering, clock.clone(), config(5)).unwrap();
+    // Host b creates the id again just before a's first commit.
+    let mut b = host(&bucket, &clock);
+    let mut once = true;
+    *hook.borrow_mut() = Box::new(move || {
+        if std::mem::take(&mut once) {
+            b.create(&session("s", "u", 10_000)).unwrap();
+        }
+    });
+    assert_eq!(a.cleanup().unwrap(), 0);
+    let score = bucket.edit(|m| m.indexes[layout::EXPIRY].get("s").copied());
+    assert_eq!(
+        score,
+        Some(10_000),
+        "the new session keeps its expiry entry"
+    );
+    assert_eq!(a.count().unwrap(), 1);
+    assert_eq!(a.user_sessions("u").unwrap().len(), 1);
+}

@@ -34,8 +34,18 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
             for id in &due {
                 let (cas, found) = self.bucket.watch(&layout::session(id))?;
                 let Some(bytes) = found else {
-                    // Redis dropped it at its TTL: only the index entry is left.
-                    settled.push(id.clone());
+                    // Redis dropped it at its TTL: only the index entry is left. Removed
+                    // only while the key is still absent, so a create racing this keeps
+                    // its entry.
+                    let entry = Member {
+                        index: layout::EXPIRY.into(),
+                        member: id.clone(),
+                    };
+                    let change = Change {
+                        remove: vec![entry],
+                        ..Change::default()
+                    };
+                    self.bucket.commit(cas, change)?;
                     continue;
                 };
                 match self.open_record(id, &bytes) {
@@ -51,14 +61,18 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
                         member: id.clone(),
                         score: self.expiry(&record.session),
                     }])?,
-                    Err(error) => {
+                    // A damaged record is quarantined with its entries, unless another
+                    // host rewrote it meanwhile (the next pass reads that).
+                    Err(error @ StoreError::Corrupted(_)) => {
                         self.damaged(id, bytes, error)?;
-                        settled.push(id.clone());
                     }
+                    // Under a key this host lacks: its expiry cannot be read, so the entry
+                    // goes (`check` with the key puts it back) rather than stay due forever.
+                    Err(_) => settled.push(id.clone()),
                 }
             }
-            // Members removed above, or whose removal lost to another writer, leave the
-            // due range either way; these go explicitly.
+            // Members whose removal lost to another writer leave the due range through
+            // that writer; the rest go explicitly.
             let members: Vec<Member> = settled
                 .into_iter()
                 .map(|member| Member {
