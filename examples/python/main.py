@@ -105,6 +105,7 @@ class Vault:
         config.durability = None
         config.backend = None
         config.erase = None
+        config.bucket = None
         self.handle = self.call("[static]store.open", config)
 
     def call(self, name, *args):
