@@ -151,6 +151,45 @@ impl<D: Dir> Medium<D> {
     }
 }
 
+/// Marks the store in `dir` as handed over to a bucket it was copied into: metadata
+/// naming the `redis` backend, so the directory never opens as a store again, and `from`,
+/// the backend whose data [`erase_handed_over`] is still to remove. Durable when it
+/// returns; returns the metadata written.
+pub fn hand_over<D: Dir>(
+    dir: &D,
+    meta: &Meta,
+    keyring: &Keyring,
+    from: BackendKind,
+) -> Result<Meta, StoreError> {
+    let mut moved = meta.clone();
+    moved.backend = BackendKind::Redis;
+    moved.migrating_to = None;
+    moved.migrated_from = Some(from);
+    moved.ledger = None;
+    write_meta(dir, &moved, keyring)?;
+    Ok(moved)
+}
+
+/// Erases what a store handed over to a bucket left in `dir` (its authentic metadata
+/// `meta`): the sessions and stamps of the backend it was in, and its version ledger; then
+/// records that nothing is left. Quarantined files stay, as `clear` leaves them.
+pub fn erase_handed_over<D: Dir>(
+    dir: &D,
+    meta: &Meta,
+    keyring: &Keyring,
+) -> Result<(), StoreError> {
+    if let Some(from) = meta
+        .migrated_from
+        .filter(|kind| *kind != BackendKind::Redis)
+    {
+        discard(dir, from)?;
+    }
+    crate::backend::ledger::remove_all(dir)?;
+    let mut done = meta.clone();
+    done.migrated_from = None;
+    write_meta(dir, &done, keyring)
+}
+
 fn discard<D: Dir>(dir: &D, kind: BackendKind) -> Result<(), StoreError> {
     match kind {
         BackendKind::Log => log::discard(dir),

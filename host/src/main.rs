@@ -10,7 +10,7 @@ use clap::Parser;
 use serde::Serialize;
 use session_vault::{ManualClock, SessionData, SessionPatch, StoreError, Vault, VaultOptions};
 
-use cli::args::{Args, Command, KeyAction, StoreCommand};
+use cli::args::{Args, BackendArg, Command, KeyAction, StoreCommand};
 use cli::exit::{self, Usage};
 
 /// The largest document read from stdin; the store's own limit is at most 16 MiB.
@@ -85,6 +85,18 @@ fn run(args: &Args) -> anyhow::Result<u8> {
     };
     if let StoreCommand::Clear { yes: false } = command {
         return Err(Usage("clear removes every session; confirm with --yes".into()).into());
+    }
+    if let StoreCommand::Migrate {
+        to: BackendArg::Redis,
+    } = command
+        && (args.redis.is_none() || args.dir.is_none())
+    {
+        return Err(Usage(
+            "migrate --to redis moves the store in --dir DIR into the server of --redis URL \
+             (or SESSION_VAULT_REDIS_URL): give both"
+                .into(),
+        )
+        .into());
     }
     let dir = args.dir();
     let secret = cli::secret::load(args.secret_file.as_deref())?;
@@ -218,7 +230,13 @@ pub fn options(args: &Args) -> anyhow::Result<VaultOptions> {
         options = options.lock_timeout(std::time::Duration::from_millis(ms));
     }
     if let Some(url) = &args.redis {
-        options = options.redis(url);
+        // `migrate --to redis` opens the store in --dir, with the server it moves into.
+        options = match &args.command {
+            Command::Store(StoreCommand::Migrate {
+                to: BackendArg::Redis,
+            }) => options.redis_server(url),
+            _ => options.redis(url),
+        };
     }
     if let Some(prefix) = &args.prefix {
         options = options.prefix(prefix);

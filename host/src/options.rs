@@ -26,6 +26,9 @@ pub struct VaultOptions {
     pub(crate) redis_timeout: Option<Duration>,
 }
 
+/// The prefix of a redis store's keys when [`VaultOptions::prefix`] names none.
+pub const DEFAULT_PREFIX: &str = "session-vault";
+
 impl VaultOptions {
     /// The default options: 64 KiB sessions, the system clock, the embedded component.
     pub fn new() -> Self {
@@ -124,6 +127,18 @@ impl VaultOptions {
     pub fn redis(mut self, url: impl Into<String>) -> Self {
         self.redis = Some(url.into());
         self.backend = Some(BackendKind::Redis);
+        self
+    }
+
+    /// Attaches the Redis (or Valkey) server at `url` to a directory store without keeping
+    /// the store there: [`Vault::migrate`] to [`BackendKind::Redis`] then moves the store
+    /// into the bucket [`VaultOptions::prefix`] names, after which the vault serves it from
+    /// there; and a directory whose store was moved opens that bucket (finishing the move
+    /// if a crash interrupted it). The key-value component runs the store.
+    ///
+    /// [`Vault::migrate`]: crate::Vault::migrate
+    pub fn redis_server(mut self, url: impl Into<String>) -> Self {
+        self.redis = Some(url.into());
         self
     }
 

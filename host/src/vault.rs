@@ -19,6 +19,7 @@ use crate::engine::{self, DEFAULT_MEMORY_LIMIT, Host, Variant};
 use crate::error::Error;
 use crate::keyvalue::{DEFAULT_TIMEOUT, RedisConfig, Server};
 use crate::lock::{LOCK_TIMEOUT, lock_dir, prepare_dir};
+use crate::options::DEFAULT_PREFIX;
 use crate::options::VaultOptions;
 
 /// The guest path under which the store directory is preopened.
@@ -90,14 +91,15 @@ impl Vault {
         };
         // A redis store lives in its server: its host neither creates nor locks a
         // directory (many hosts open one store at once).
-        let local = server.is_none();
+        let local = options.backend != Some(BackendKind::Redis);
         if local {
             prepare_dir(dir)?;
         }
-        let lock = match server {
-            Some(_) => None,
-            None => Some(lock_dir(dir, options.lock_timeout.unwrap_or(LOCK_TIMEOUT))?),
+        let lock = match local {
+            true => Some(lock_dir(dir, options.lock_timeout.unwrap_or(LOCK_TIMEOUT))?),
+            false => None,
         };
+        let server_attached = server.is_some();
         let variant = match server {
             Some(_) => Variant::Keyvalue,
             None => Variant::Plain,
@@ -138,7 +140,10 @@ impl Vault {
             durability: Some(convert::durability_to_wit(options.durability)),
             erase: Some(convert::erase_to_wit(options.erase)),
             backend: options.backend.map(convert::backend_to_wit),
-            bucket: options.prefix.clone(),
+            // With a server, the bucket is named even for a directory store: it is where
+            // `migrate --to redis` moves it.
+            bucket: server_attached
+                .then(|| (options.prefix.clone()).unwrap_or_else(|| DEFAULT_PREFIX.to_owned())),
         };
         let opened = bindings
             .session_vault_store_sessions()

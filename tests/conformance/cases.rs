@@ -950,6 +950,7 @@ macro_rules! suite {
             a_removed_session_put_back_is_refused_not_served,
             a_record_of_another_store_under_the_same_key_is_refused,
             a_missing_or_edited_ledger_refuses_to_open_and_changes_nothing,
+            migrate_into_redis_moves_every_live_session,
         );
     };
     (@cases $front:ty, $backend:ident; $($case:ident),* $(,)?) => {
@@ -969,5 +970,6 @@ pub use crate::keys::*;
 pub use crate::legacy::*;
 pub use crate::log_cases::*;
 pub use crate::metadata::*;
+pub use crate::migrate_redis::*;
 pub use crate::model::{model_random_operations_relaxed, model_random_operations_with_reopen};
 pub use crate::rollback::*;

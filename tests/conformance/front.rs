@@ -38,6 +38,8 @@ pub struct Setup {
     pub erase: Erase,
     /// With the `redis` backend: the server and this setup's own prefix.
     pub redis: Option<RedisStore>,
+    /// A server attached to a directory store: where `migrate --to redis` moves it.
+    pub server: Option<RedisStore>,
 }
 
 /// Where a `redis` setup's store lives: a server and a prefix no other setup uses.
@@ -176,6 +178,7 @@ impl Setup {
             backend,
             erase: Erase::Deferred,
             redis,
+            server: None,
         }
     }
 
@@ -320,6 +323,9 @@ pub trait Front: Sized {
     /// Whether every file the front's store writes is 0600 whatever the umask (the CLI
     /// sets its own; the native core sets modes; the library leaves them to the process).
     const PRIVATE_FILES: bool;
+    /// The front of the same kind for a store in a bucket (the native core is a
+    /// different type there).
+    type InBucket: Front;
 
     fn open(setup: &Setup) -> Result<Self, Fail>;
     /// `create` with a document as JSON text, which may be malformed.
@@ -409,6 +415,7 @@ fn api_fail(error: session_vault::Error) -> Fail {
 }
 
 impl Front for Api {
+    type InBucket = Self;
     const LOCKS: bool = true;
     const REOPENS: bool = false;
     const PRIVATE_FILES: bool = false;
@@ -427,6 +434,9 @@ impl Front for Api {
         }
         if let Some(redis) = &setup.redis {
             options = options.redis(&redis.url).prefix(&redis.prefix);
+        }
+        if let Some(server) = &setup.server {
+            options = options.redis_server(&server.url).prefix(&server.prefix);
         }
         let vault = options
             .open(&setup.dir, setup.secret.secret())
@@ -566,6 +576,8 @@ pub struct Cli {
     backend: Option<BackendKind>,
     /// `--redis URL --prefix P`, given to every command of a redis setup.
     redis: Option<RedisStore>,
+    /// The same, given to `migrate --to redis` of a directory setup.
+    server: Option<RedisStore>,
 }
 
 /// The exit code the CLI documents for each WIT error case.
@@ -681,6 +693,7 @@ fn error_kind(code: i32, stderr: &str) -> Fail {
 }
 
 impl Front for Cli {
+    type InBucket = Self;
     const LOCKS: bool = true;
     const REOPENS: bool = true;
     const PRIVATE_FILES: bool = true;
@@ -696,6 +709,7 @@ impl Front for Cli {
             erase: setup.erase,
             backend: Some(setup.backend),
             redis: setup.redis.clone(),
+            server: setup.server.clone(),
         };
         // Every command opens the store; `count` shows whether it opens.
         cli.run(&["count"], None)?;
@@ -792,8 +806,17 @@ impl Front for Cli {
     }
 
     fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {
-        let out = self.run(&["migrate", "--to", to.name()], None)?;
+        let mut args = vec!["migrate", "--to", to.name()];
+        let server = self.server.clone().filter(|_| to == BackendKind::Redis);
+        if let Some(server) = &server {
+            args.extend(["--redis", &server.url, "--prefix", &server.prefix]);
+        }
+        let out = self.run(&args, None)?;
         assert_eq!(out["backend"], to.name());
+        if server.is_some() {
+            // The store is in the bucket now: later commands go there.
+            self.redis = server;
+        }
         Ok(Self::number(out, "migrated"))
     }
 
@@ -836,14 +859,21 @@ impl Front for Cli {
     }
 }
 
-/// The store core built natively over `std::fs`: the same logic without wasm.
-pub struct Native(Store<Medium<StdDir>, ManualClock>);
+/// The store core built natively over `std::fs`: the same logic without wasm. With a
+/// server attached (`Setup::server`: its bucket, the config and clock to open it with),
+/// `migrate --to redis` moves the store into that bucket; the front then holds a store
+/// handed over, so the caller opens the bucket with [`NativeRedis`].
+pub struct Native(
+    Store<Medium<StdDir>, ManualClock>,
+    Option<(RedisStore, Config, ManualClock)>,
+);
 
 fn native_fail(error: StoreError) -> Fail {
     error.kind().to_owned()
 }
 
 impl Front for Native {
+    type InBucket = NativeRedis;
     const LOCKS: bool = false;
     const REOPENS: bool = false;
     const PRIVATE_FILES: bool = true;
@@ -863,8 +893,10 @@ impl Front for Native {
             setup.durability,
         )
         .map_err(native_fail)?;
+        let server =
+            (setup.server.clone()).map(|server| (server, config.clone(), setup.clock.clone()));
         Store::open(backend, setup.clock.clone(), config)
-            .map(Native)
+            .map(|store| Native(store, server))
             .map_err(native_fail)
     }
 
@@ -958,7 +990,20 @@ impl Front for Native {
     }
 
     fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {
-        self.0.migrate(to).map_err(native_fail)
+        let Some((server, config, clock)) = self.1.clone().filter(|_| to == BackendKind::Redis)
+        else {
+            return self.0.migrate(to).map_err(native_fail);
+        };
+        let redis = session_vault::RedisConfig {
+            url: server.url,
+            timeout: std::time::Duration::from_secs(2),
+        };
+        let bucket =
+            session_vault::RedisBucket::open(&redis, &server.prefix).map_err(native_fail)?;
+        let (moved, _) =
+            session_vault_guest::shared::moving::move_into(&mut self.0, bucket, clock, config)
+                .map_err(native_fail)?;
+        Ok(moved)
     }
 
     fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {
@@ -976,6 +1021,7 @@ impl Front for Native {
 pub struct NativeRedis(session_vault::Shared<session_vault::RedisBucket, ManualClock>);
 
 impl Front for NativeRedis {
+    type InBucket = Self;
     const LOCKS: bool = false;
     const REOPENS: bool = false;
     const PRIVATE_FILES: bool = true;

@@ -19,6 +19,7 @@ mod keys;
 mod legacy;
 mod log_cases;
 mod metadata;
+mod migrate_redis;
 mod model;
 mod power_cut;
 mod rollback;
@@ -51,6 +52,10 @@ mod redis_hosts {
     #[test]
     fn foreign_keys_and_tampered_values_are_refused() {
         crate::shared::foreign_keys_and_tampered_values_are_refused();
+    }
+    #[test]
+    fn a_moved_directory_opens_its_bucket_and_the_vault_serves_on() {
+        crate::shared::a_moved_directory_opens_its_bucket_and_the_vault_serves_on();
     }
     #[test]
     fn an_unreachable_server_is_unavailable_not_a_hang() {

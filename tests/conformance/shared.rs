@@ -549,3 +549,58 @@ pub fn an_unreachable_server_is_unavailable_not_a_hang() {
         "{stderr}"
     );
 }
+
+/// Through the component: the vault that ran `migrate --to redis` serves from the bucket
+/// at once, every other host sees the same store, and opening the directory again with
+/// the server opens the bucket (without it, the directory refuses). The CLI asks for
+/// both ends of the move.
+pub fn a_moved_directory_opens_its_bucket_and_the_vault_serves_on() {
+    let Some(url) = redis_url() else { return };
+    let setup = Setup::new();
+    let prefix = unique_prefix();
+    let with_server = VaultOptions::new()
+        .clock(setup.clock.clone())
+        .redis_server(&url)
+        .prefix(&prefix);
+    let mut vault = with_server.open(&setup.dir, setup.secret.secret()).unwrap();
+    vault.create(&session("m1", "alice")).unwrap();
+    vault.create(&session("m2", "bob")).unwrap();
+    assert_eq!(vault.migrate(session_vault::BackendKind::Redis).unwrap(), 2);
+    vault.create(&session("m3", "alice")).unwrap();
+    assert_eq!(vault.user_sessions("alice").unwrap().len(), 2);
+    let mut other = host(&setup, &url, &prefix, Duration::from_secs(2));
+    assert_eq!(other.count().unwrap(), 3);
+    drop(vault);
+    let mut again = with_server.open(&setup.dir, setup.secret.secret()).unwrap();
+    assert_eq!(again.count().unwrap(), 3);
+    drop(again);
+    let plain = refused(
+        VaultOptions::new()
+            .clock(setup.clock.clone())
+            .open(&setup.dir, setup.secret.secret()),
+    );
+    assert_eq!(kind(&plain), "invalid-input", "{plain}");
+    let cli = |args: &[&str]| {
+        let mut command = cli_command(&setup, args);
+        command.env_remove("SESSION_VAULT_REDIS_URL");
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        (output.status.code(), stdout, stderr)
+    };
+    let (code, _, stderr) = cli(&["migrate", "--to", "redis"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("session-vault: error[usage]:"),
+        "{stderr}"
+    );
+    // The directory names the store it moved to: another prefix is refused, not created.
+    let (code, _, stderr) = cli(&["--redis", &url, "migrate", "--to", "redis"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--prefix"), "{stderr}");
+    let (code, stdout, stderr) = cli(&[
+        "--redis", &url, "--prefix", &prefix, "migrate", "--to", "redis",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), r#"{"migrated":0,"backend":"redis"}"#);
+}

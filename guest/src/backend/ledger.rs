@@ -194,6 +194,18 @@ impl<F> LedgerFile<F> {
     }
 }
 
+/// Removes every ledger file of the store directory (a store handed over to a bucket),
+/// then syncs the directory.
+pub fn remove_all<D: Dir>(dir: &D) -> Result<(), StoreError> {
+    for generation in generations(dir)? {
+        let name = ledger_name(generation);
+        dir.remove(&name)
+            .map_err(|e| StoreError::io(format!("removing {name}"), e))?;
+    }
+    dir.sync("")
+        .map_err(|e| StoreError::io("syncing the store directory", e))
+}
+
 /// The generations of the ledger files in the store directory, in order.
 fn generations<D: Dir>(dir: &D) -> Result<Vec<u64>, StoreError> {
     let mut found: Vec<u64> = root_entries(dir)?

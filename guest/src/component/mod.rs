@@ -15,7 +15,7 @@ use crate::legacy::LegacyStore;
 use crate::medium::Medium;
 use crate::store::{Config, Erase, Report, Store, SystemClock};
 use convert::{patch_from_wit, secret_from_wit, session_from_wit, session_to_wit};
-use opened::Opened;
+use opened::{Destination, Opened};
 
 #[cfg(not(feature = "keyvalue"))]
 wit_bindgen::generate!({
@@ -86,6 +86,9 @@ impl wit::GuestLegacyStore for LegacyResource {
 /// The `store` resource: the store, borrowed mutably by one call at a time.
 struct StoreResource {
     store: RefCell<Opened>,
+    /// The bucket the config named, and how to open it: where a `migrate --to redis`
+    /// moves a directory store.
+    destination: Option<Destination>,
 }
 
 fn backend_from_wit(backend: wit::Backend) -> BackendKind {
@@ -112,15 +115,25 @@ impl wit::GuestStore for StoreResource {
             Some(wit::Durability::Relaxed) => Durability::Relaxed,
         };
         let requested = config.backend.map(backend_from_wit);
+        let target = config.bucket.map(|bucket| Destination {
+            bucket,
+            config: store_config.clone(),
+        });
         let opened = if requested == Some(BackendKind::Redis) {
-            open_shared(config.bucket.as_deref(), store_config)?
+            open_shared(target.as_ref(), store_config)?
         } else {
             let dir = WasiDir::preopened(config.directory.as_deref())?;
-            let backend = Medium::open(dir, requested, durability)?;
-            Opened::Local(Box::new(Store::open(backend, SystemClock, store_config)?))
+            match opened::handed_over(&dir, target.as_ref())? {
+                Some(shared) => shared,
+                None => {
+                    let backend = Medium::open(dir, requested, durability)?;
+                    Opened::Local(Box::new(Store::open(backend, SystemClock, store_config)?))
+                }
+            }
         };
         Ok(wit::Store::new(StoreResource {
             store: RefCell::new(opened),
+            destination: target,
         }))
     }
 
@@ -201,7 +214,11 @@ impl wit::GuestStore for StoreResource {
     }
 
     fn migrate(&self, to: wit::Backend) -> WitResult<u64> {
-        Ok(self.store.borrow_mut().migrate(backend_from_wit(to))?)
+        let to = backend_from_wit(to);
+        Ok(self
+            .store
+            .borrow_mut()
+            .migrate(to, self.destination.as_ref())?)
     }
 
     fn check(&self) -> WitResult<wit::Report> {
@@ -254,16 +271,17 @@ impl From<StoreError> for wit::Error {
     }
 }
 
-/// Opens the store in the shared bucket `bucket` (default `session-vault`).
+/// Opens the store in the shared bucket `target` names (default `session-vault`).
 #[cfg(feature = "keyvalue")]
-fn open_shared(bucket: Option<&str>, config: Config) -> Result<Opened, StoreError> {
-    let bucket = bucket::WasiBucket::open(bucket.unwrap_or(bucket::DEFAULT_BUCKET))?;
+fn open_shared(target: Option<&Destination>, config: Config) -> Result<Opened, StoreError> {
+    let name = target.map_or(bucket::DEFAULT_BUCKET, |t| t.bucket.as_str());
+    let bucket = bucket::WasiBucket::open(name)?;
     let store = crate::shared::Shared::open(bucket, SystemClock, config)?;
     Ok(Opened::Shared(Box::new(store)))
 }
 
 #[cfg(not(feature = "keyvalue"))]
-fn open_shared(_bucket: Option<&str>, _config: Config) -> Result<Opened, StoreError> {
+fn open_shared(_target: Option<&Destination>, _config: Config) -> Result<Opened, StoreError> {
     Err(StoreError::InvalidInput(
         "this is the plain-WASI session-vault component: the redis backend needs the \
          session-vault-keyvalue component, which imports wasi:keyvalue"

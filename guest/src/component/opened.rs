@@ -1,6 +1,7 @@
 //! The store a `store` resource opened: in a directory, or (the key-value component)
 //! in a shared bucket. One set of calls over both, so the exports name each once.
 
+use crate::backend::BackendKind;
 use crate::document::model::SessionData;
 use crate::document::patch::SessionPatch;
 use crate::error::StoreError;
@@ -8,10 +9,47 @@ use crate::fs::wasi::WasiDir;
 use crate::keyring::Secret;
 use crate::legacy::Target;
 use crate::medium::Medium;
-use crate::store::{Compaction, KeyInfo, RekeyProgress, Report, Store, SystemClock};
+#[cfg(feature = "keyvalue")]
+use crate::shared::moving;
+use crate::store::{Compaction, Config, KeyInfo, RekeyProgress, Report, Store, SystemClock};
 
 /// A store in a directory.
 pub type Local = Store<Medium<WasiDir>, SystemClock>;
+
+/// A bucket a store may move into: its name and the config to open it with (the
+/// secret that opened the directory store).
+// Read only by the key-value component; the plain one refuses `redis` before.
+#[cfg_attr(not(feature = "keyvalue"), allow(dead_code))]
+pub struct Destination {
+    /// The bucket's name (the key prefix).
+    pub bucket: String,
+    /// How to open the store in it.
+    pub config: Config,
+}
+
+/// The store in `target`'s bucket if the directory `dir` says its store was handed over
+/// to it (finishing an interrupted move); `None` otherwise, or without a target.
+#[cfg(feature = "keyvalue")]
+pub fn handed_over(
+    dir: &WasiDir,
+    target: Option<&Destination>,
+) -> Result<Option<Opened>, StoreError> {
+    let Some(target) = target else {
+        return Ok(None);
+    };
+    let bucket = || super::bucket::WasiBucket::open(&target.bucket);
+    let shared = moving::finish(dir, bucket, SystemClock, target.config.clone())?;
+    Ok(shared.map(|shared| Opened::Shared(Box::new(shared))))
+}
+
+/// Without the key-value imports no store is in a bucket.
+#[cfg(not(feature = "keyvalue"))]
+pub fn handed_over(
+    _dir: &WasiDir,
+    _target: Option<&Destination>,
+) -> Result<Option<Opened>, StoreError> {
+    Ok(None)
+}
 
 /// A store in a shared bucket.
 #[cfg(feature = "keyvalue")]
@@ -114,14 +152,38 @@ impl Opened {
         }
     }
 
-    pub fn migrate(&mut self, to: crate::backend::BackendKind) -> Result<u64, StoreError> {
+    /// Moves the store to `to`; a directory store moves into `target`'s bucket (the
+    /// key-value component only), and this becomes the store in the bucket.
+    pub fn migrate(
+        &mut self,
+        to: BackendKind,
+        target: Option<&Destination>,
+    ) -> Result<u64, StoreError> {
         match self {
-            Opened::Local(s) => s.migrate(to),
             #[cfg(feature = "keyvalue")]
-            Opened::Shared(_) if to == crate::backend::BackendKind::Redis => Ok(0),
+            Opened::Local(local) if to == BackendKind::Redis => {
+                let target = target.ok_or_else(|| {
+                    StoreError::InvalidInput(
+                        "`migrate --to redis` needs the server to move into (--redis URL)".into(),
+                    )
+                })?;
+                let bucket = super::bucket::WasiBucket::open(&target.bucket)?;
+                let (moved, shared) =
+                    moving::move_into(local, bucket, SystemClock, target.config.clone())?;
+                *self = Opened::Shared(Box::new(shared));
+                Ok(moved)
+            }
+            Opened::Local(s) => {
+                let _ = target;
+                s.migrate(to)
+            }
+            #[cfg(feature = "keyvalue")]
+            Opened::Shared(_) if to == BackendKind::Redis => Ok(0),
             #[cfg(feature = "keyvalue")]
             Opened::Shared(_) => Err(StoreError::InvalidInput(
-                "a redis store moves to a directory with `migrate --to files|log --dir DIR`".into(),
+                "a redis store does not move back to a directory yet: `import-legacy` and \
+                 `migrate` go into redis only"
+                    .into(),
             )),
         }
     }

@@ -9,6 +9,7 @@
 
 pub mod bucket;
 pub mod layout;
+pub mod moving;
 mod sessions;
 mod upkeep;
 
@@ -54,7 +55,17 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
     /// Opens the store in `bucket`: verifies its metadata, or writes it (with a
     /// compare-and-swap: of hosts racing to create a store, one wins and the others
     /// open what it wrote).
-    pub fn open(mut bucket: K, clock: C, config: Config) -> Result<Self, StoreError> {
+    pub fn open(bucket: K, clock: C, config: Config) -> Result<Self, StoreError> {
+        Self::open_as(bucket, clock, config, Mode::Open)
+    }
+
+    /// [`Shared::open`] as `mode` asks (see [`Mode`]).
+    fn open_as(
+        mut bucket: K,
+        clock: C,
+        config: Config,
+        mode: Mode<'_>,
+    ) -> Result<Self, StoreError> {
         let max_session_bytes = config.checked_max_session_bytes()?;
         for _ in 0..RETRIES {
             let (cas, found) = bucket.watch(layout::META)?;
@@ -72,20 +83,26 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
                     if meta.backend != BackendKind::Redis {
                         return Err(meta.backend.mismatch(BackendKind::Redis));
                     }
-                    if meta.migrating_to.is_some() {
-                        return Err(StoreError::InvalidInput(
-                            "a migration into this bucket did not finish; run `migrate \
-                             --to redis` from the directory store again"
-                                .into(),
-                        ));
-                    }
+                    mode.admits(&meta)?;
                     (meta, keyring, bytes)
                 }
                 None => {
+                    if let Mode::Finish { .. } = mode {
+                        return Err(StoreError::InvalidInput(
+                            "the store directory says its store moved to this bucket, which \
+                             holds no store: check the redis url and --prefix"
+                                .into(),
+                        ));
+                    }
                     refuse_orphans(&mut bucket)?;
                     let (mut meta, key) =
                         Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
                     meta.backend = BackendKind::Redis;
+                    if let Mode::Fill { store_id, from } = mode {
+                        meta.store_id = Some(store_id.to_owned());
+                        meta.migrating_to = Some(BackendKind::Redis);
+                        meta.migrated_from = Some(from);
+                    }
                     let keyring = Keyring::single(meta.current_key, key, meta.scope()?);
                     let sealed = meta.sealed(&keyring)?;
                     if !bucket.commit(cas, Change::put(sealed.clone()))? {
@@ -110,61 +127,14 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
         Err(lost("creating the store's metadata"))
     }
 
-    /// Creates the store in an empty `bucket` from an existing store's authentic `meta`
-    /// and `keyring` (a migration): the same keys open it, and its records stay bound
-    /// to the same store id. The metadata is marked as migrating until
-    /// [`Shared::finish_migration`].
-    pub fn create_from(
-        mut bucket: K,
-        clock: C,
-        config: Config,
-        meta: &Meta,
-        keyring: Keyring,
-    ) -> Result<Self, StoreError> {
-        let max_session_bytes = config.checked_max_session_bytes()?;
-        let mut meta = meta.clone();
-        meta.backend = BackendKind::Redis;
-        meta.migrating_to = Some(BackendKind::Redis);
-        meta.migrated_from = None;
-        meta.ledger = None;
-        let (cas, found) = bucket.watch(layout::META)?;
-        if let Some(bytes) = found {
-            // Only an interrupted copy of this very store may be started over.
-            let existing = Meta::parse(&bytes)?;
-            existing.authenticate(&keyring)?;
-            if existing.store_id != meta.store_id || existing.migrating_to.is_none() {
-                return Err(StoreError::InvalidInput(
-                    "the bucket already holds a store; migrate into an empty bucket (or \
-                     another --prefix)"
-                        .into(),
-                ));
-            }
-            clear_sessions(&mut bucket)?;
-        } else {
-            refuse_orphans(&mut bucket)?;
-        }
-        let sealed = meta.sealed(&keyring)?;
-        if !bucket.commit(cas, Change::put(sealed.clone()))? {
-            return Err(lost("creating the store's metadata"));
-        }
-        let names = names(&mut bucket, &keyring)?;
-        Ok(Shared {
-            bucket,
-            clock,
-            meta,
-            meta_bytes: sealed,
-            keyring,
-            names,
-            scrypt_log_n: config.scrypt_log_n,
-            max_session_bytes,
-            idle_timeout: config.idle_timeout,
-        })
-    }
-
     /// Ends a migration into this bucket: from here hosts may open it.
     pub fn finish_migration(&mut self) -> Result<(), StoreError> {
+        if self.meta.migrating_to.is_none() {
+            return Ok(());
+        }
         let mut meta = self.meta.clone();
         meta.migrating_to = None;
+        meta.migrated_from = None;
         self.write_meta(meta)
     }
 
@@ -298,6 +268,50 @@ impl Change {
         Change {
             value: Some(value),
             ..Change::default()
+        }
+    }
+}
+
+/// What a bucket's metadata must say for [`Shared::open_as`] to open it.
+#[derive(Debug, Clone, Copy)]
+enum Mode<'a> {
+    /// A store open to every host: not being filled by a migration.
+    Open,
+    /// The bucket a move of the directory store `store_id` (kept in `from`) fills:
+    /// empty (the store is created for it, marked `migrating`), or already marked so for
+    /// that store.
+    Fill {
+        store_id: &'a str,
+        from: BackendKind,
+    },
+    /// The bucket the directory store `store_id` was handed over to, finished or not.
+    Finish { store_id: &'a str },
+}
+
+impl Mode<'_> {
+    /// Refuses authentic metadata `meta` this mode may not open.
+    fn admits(self, meta: &Meta) -> Result<(), StoreError> {
+        let is = |id: &str| meta.store_id.as_deref() == Some(id);
+        let migrating = meta.migrating_to.is_some();
+        match self {
+            Mode::Open if migrating => Err(StoreError::InvalidInput(
+                "a migration into this bucket did not finish; run `migrate --to redis` \
+                 from the directory store again"
+                    .into(),
+            )),
+            Mode::Fill { store_id, .. } if !(is(store_id) && migrating) => {
+                Err(StoreError::InvalidInput(
+                    "the bucket already holds a store; migrate into an empty bucket \
+                     (another --prefix)"
+                        .into(),
+                ))
+            }
+            Mode::Finish { store_id } if !is(store_id) => Err(StoreError::InvalidInput(
+                "the store directory says its store moved to this bucket, which holds \
+                 another store: check the redis url and --prefix"
+                    .into(),
+            )),
+            _ => Ok(()),
         }
     }
 }

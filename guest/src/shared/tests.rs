@@ -328,3 +328,201 @@ fn cleanup_of_a_vanished_record_keeps_the_entry_of_a_create_that_raced_it() {
     assert_eq!(a.count().unwrap(), 1);
     assert_eq!(a.user_sessions("u").unwrap().len(), 1);
 }
+
+/// A bucket whose commits fail (as an unreachable server) once `left` more went through.
+struct Failing {
+    inner: MemoryBucket,
+    left: Rc<std::cell::Cell<u32>>,
+}
+
+impl Bucket for Failing {
+    type Cas = MemoryCas;
+    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+    fn get_many(&mut self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.inner.get_many(keys)
+    }
+    fn watch(&mut self, key: &str) -> Result<(MemoryCas, Option<Vec<u8>>), StoreError> {
+        self.inner.watch(key)
+    }
+    fn commit(&mut self, cas: MemoryCas, change: Change) -> Result<bool, StoreError> {
+        match self.left.get() {
+            0 => Err(StoreError::unavailable(
+                "writing a record",
+                "connection refused",
+            )),
+            n => {
+                self.left.set(n - 1);
+                self.inner.commit(cas, change)
+            }
+        }
+    }
+    fn set(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.inner.set(key, value)
+    }
+    fn delete_many(&mut self, keys: &[String]) -> Result<(), StoreError> {
+        self.inner.delete_many(keys)
+    }
+    fn list_keys(&mut self, cursor: Option<u64>) -> Result<Page, StoreError> {
+        self.inner.list_keys(cursor)
+    }
+    fn add(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
+        self.inner.add(entries)
+    }
+    fn remove(&mut self, members: &[Member]) -> Result<(), StoreError> {
+        self.inner.remove(members)
+    }
+    fn range(&mut self, i: &str, min: u64, max: u64, l: u32) -> Result<Vec<String>, StoreError> {
+        self.inner.range(i, min, max, l)
+    }
+    fn count(&mut self, index: &str, min: u64, max: u64) -> Result<u64, StoreError> {
+        self.inner.count(index, min, max)
+    }
+}
+
+type Local = crate::store::Store<crate::medium::Medium<crate::fs::StdDir>, ManualClock>;
+
+/// A `log` store in `dir` holding a1, a2 (alice), b1 (bob, touched twice) and an
+/// expired one.
+fn directory_store(dir: &std::path::Path, clock: &ManualClock) -> Local {
+    let medium = crate::medium::Medium::open(
+        crate::fs::StdDir::new(dir),
+        Some(BackendKind::Log),
+        crate::backend::Durability::Durable,
+    )
+    .unwrap();
+    let mut local = crate::store::Store::open(medium, clock.clone(), config(5)).unwrap();
+    for (id, user) in [("a1", "alice"), ("a2", "alice"), ("b1", "bob")] {
+        local.create(&session(id, user, 10_000)).unwrap();
+    }
+    local.create(&session("gone", "bob", 150)).unwrap();
+    local.touch("b1").unwrap();
+    local.touch("b1").unwrap();
+    clock.set(200);
+    local
+}
+
+fn reopen_directory(dir: &std::path::Path, clock: &ManualClock) -> Result<Local, StoreError> {
+    let medium = crate::medium::Medium::open(
+        crate::fs::StdDir::new(dir),
+        None,
+        crate::backend::Durability::Durable,
+    )?;
+    crate::store::Store::open(medium, clock.clone(), config(5))
+}
+
+fn assert_moved(store: &mut Shared<impl Bucket, ManualClock>) {
+    assert_eq!(store.count().unwrap(), 3);
+    let alice: Vec<String> = (store.user_sessions("alice").unwrap().into_iter())
+        .map(|s| s.session_id)
+        .collect();
+    assert_eq!(alice, ["a1", "a2"]);
+    let b1 = store.get("b1").unwrap().unwrap();
+    assert_eq!(b1.security.access_count, 2, "the touches moved with it");
+    assert_eq!(store.get("gone").unwrap(), None);
+}
+
+#[test]
+fn a_directory_store_moves_into_a_bucket_with_every_live_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut local = directory_store(tmp.path(), &clock);
+    let (moved, mut shared) =
+        moving::move_into(&mut local, bucket.clone(), clock.clone(), config(5)).unwrap();
+    drop(local);
+    assert_eq!(moved, 3);
+    assert_moved(&mut shared);
+    // The directory keeps only metadata that names redis, and never opens as a store.
+    assert_eq!(crate::fs::names(tmp.path()), ["session-vault.json"]);
+    assert!(matches!(
+        reopen_directory(tmp.path(), &clock),
+        Err(StoreError::InvalidInput(m)) if m.contains("key-value bucket")
+    ));
+    // Every host opens the bucket; the directory with the bucket opens it too.
+    assert_moved(&mut host(&bucket, &clock));
+    let dir = crate::fs::StdDir::new(tmp.path());
+    let mut again = moving::finish(&dir, || Ok(bucket.clone()), clock.clone(), config(5))
+        .unwrap()
+        .unwrap();
+    assert_moved(&mut again);
+    // A wrong secret is told apart, and acts on nothing.
+    assert!(matches!(
+        moving::finish(&dir, || Ok(bucket.clone()), clock.clone(), config(6)),
+        Err(StoreError::WrongKey)
+    ));
+}
+
+#[test]
+fn a_move_cut_short_during_the_copy_leaves_the_directory_store_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut local = directory_store(tmp.path(), &clock);
+    // The metadata, the names key and one session go through; the second session fails.
+    let failing = Failing {
+        inner: bucket.clone(),
+        left: Rc::new(std::cell::Cell::new(3)),
+    };
+    let cut = moving::move_into(&mut local, failing, clock.clone(), config(5));
+    assert!(matches!(cut, Err(StoreError::Unavailable { .. })));
+    drop(local);
+    // No host opens the half-filled bucket; the directory store is as it was.
+    assert!(matches!(
+        Shared::open(bucket.clone(), clock.clone(), config(5)),
+        Err(StoreError::InvalidInput(m)) if m.contains("did not finish")
+    ));
+    let mut local = reopen_directory(tmp.path(), &clock).unwrap();
+    assert_eq!(local.count(), 3);
+    // Run again: the partial copy is started over, and nothing is carried twice.
+    let (moved, mut shared) =
+        moving::move_into(&mut local, bucket.clone(), clock.clone(), config(5)).unwrap();
+    assert_eq!(moved, 3);
+    assert_moved(&mut shared);
+    let records = bucket.edit(|m| m.values.keys().filter(|k| k.starts_with("s:")).count());
+    assert_eq!(records, 3);
+}
+
+#[test]
+fn a_move_cut_short_after_the_hand_over_is_finished_by_opening_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut local = directory_store(tmp.path(), &clock);
+    // Everything but the commit that opens the bucket to every host goes through.
+    let failing = Failing {
+        inner: bucket.clone(),
+        left: Rc::new(std::cell::Cell::new(2 + 3)),
+    };
+    let cut = moving::move_into(&mut local, failing, clock.clone(), config(5));
+    assert!(matches!(cut, Err(StoreError::Unavailable { .. })));
+    drop(local);
+    // Neither side opens as it is: the directory was handed over, the bucket not finished.
+    assert!(reopen_directory(tmp.path(), &clock).is_err());
+    assert!(Shared::open(bucket.clone(), clock.clone(), config(5)).is_err());
+    // Opening the directory with the bucket finishes the move.
+    let dir = crate::fs::StdDir::new(tmp.path());
+    let mut finished = moving::finish(&dir, || Ok(bucket.clone()), clock.clone(), config(5))
+        .unwrap()
+        .unwrap();
+    assert_moved(&mut finished);
+    assert_eq!(crate::fs::names(tmp.path()), ["session-vault.json"]);
+    assert_moved(&mut host(&bucket, &clock));
+}
+
+#[test]
+fn a_move_into_a_bucket_holding_another_store_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    host(&bucket, &clock)
+        .create(&session("other", "u", 10_000))
+        .unwrap();
+    let mut local = directory_store(tmp.path(), &clock);
+    let refused = moving::move_into(&mut local, bucket.clone(), clock.clone(), config(5));
+    assert!(matches!(refused, Err(StoreError::InvalidInput(m)) if m.contains("already holds")));
+    assert_eq!(
+        host(&bucket, &clock).count().unwrap(),
+        1,
+        "nothing was cleared"
+    );
+    drop(local);
+    assert_eq!(reopen_directory(tmp.path(), &clock).unwrap().count(), 3);
+}

@@ -285,6 +285,26 @@ impl<B: Backend, C: Clock> Store<B, C> {
         &self.opened
     }
 
+    /// The authentic metadata and key ring (for a move into a bucket).
+    pub fn meta(&self) -> (&Meta, &Keyring) {
+        (&self.meta, &self.keyring)
+    }
+
+    /// Every session id the index holds, live or expired.
+    pub fn ids(&self) -> Vec<String> {
+        self.index.ids()
+    }
+
+    /// How many sessions are under a key the key ring lacks.
+    pub fn missing_keys(&self) -> usize {
+        self.missing_key.len()
+    }
+
+    /// The medium the sessions are kept in.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
     /// Builds the index from the sealed `summaries` a backend gathered at open. A session
     /// whose summary is absent or does not open is read and verified instead, as by
     /// [`Store::check`]; one under a key the store lacks is remembered (`missing-key`).

@@ -228,7 +228,9 @@ pub enum StoreCommand {
     ///
     /// Safe to interrupt at any point (even SIGKILL) and to run again.
     Rekey,
-    /// Move every session to the other storage backend (safe to interrupt and run again).
+    /// Move every session to the other storage backend (safe to interrupt and run again);
+    /// `--to redis` moves the store in --dir into the server of --redis (then every host
+    /// opens it there; the directory keeps no session).
     Migrate {
         /// The backend to move to.
         #[arg(long, value_name = "BACKEND")]
