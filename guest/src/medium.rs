@@ -190,6 +190,18 @@ pub fn erase_handed_over<D: Dir>(
     write_meta(dir, &done, keyring)
 }
 
+/// Erases a store from `dir`: the data of both backends, the ledger and the metadata
+/// (a partial copy a move out of a bucket left). Quarantined files stay.
+pub fn wipe<D: Dir>(dir: &D) -> Result<(), StoreError> {
+    discard(dir, BackendKind::Log)?;
+    discard(dir, BackendKind::Files)?;
+    crate::backend::ledger::remove_all(dir)?;
+    dir.remove(META_FILE)
+        .map_err(|e| StoreError::io(format!("removing {META_FILE}"), e))?;
+    dir.sync("")
+        .map_err(|e| StoreError::io("syncing the store directory", e))
+}
+
 fn discard<D: Dir>(dir: &D, kind: BackendKind) -> Result<(), StoreError> {
     match kind {
         BackendKind::Log => log::discard(dir),
@@ -199,7 +211,8 @@ fn discard<D: Dir>(dir: &D, kind: BackendKind) -> Result<(), StoreError> {
     }
 }
 
-fn write_meta<D: Dir>(dir: &D, meta: &Meta, keyring: &Keyring) -> Result<(), StoreError> {
+/// Writes the metadata file (durably, through a synced temporary file).
+pub fn write_meta<D: Dir>(dir: &D, meta: &Meta, keyring: &Keyring) -> Result<(), StoreError> {
     disk::replace(dir, META_FILE, &meta.sealed(keyring)?, Durability::Durable)
 }
 

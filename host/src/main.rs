@@ -3,6 +3,7 @@
 mod cli;
 
 use std::io::{Read, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -85,6 +86,23 @@ fn run(args: &Args) -> anyhow::Result<u8> {
     };
     if let StoreCommand::Clear { yes: false } = command {
         return Err(Usage("clear removes every session; confirm with --yes".into()).into());
+    }
+    if let (
+        StoreCommand::Migrate {
+            to: BackendArg::Files | BackendArg::Log,
+        },
+        Some(_),
+    ) = (command, &args.redis)
+    {
+        // A redis store moves out to --dir, created (0700) if missing.
+        let dir = args.dir.as_ref().ok_or_else(|| {
+            Usage("migrate --to files|log of a redis store moves it into --dir DIR: give it".into())
+        })?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
     if let StoreCommand::Migrate {
         to: BackendArg::Redis,

@@ -117,7 +117,10 @@ impl Vault {
         // The vault is synchronous: run file operations on this thread rather than
         // bouncing each one through Tokio's blocking pool (10x the cost of a `get`).
         wasi.allow_blocking_current_thread(true);
-        if local {
+        // A redis store sees the directory only if it exists: where `migrate --to
+        // files|log` moves it (the host neither creates nor locks it for that).
+        let preopened = local || dir.is_dir();
+        if preopened {
             wasi.preopened_dir(dir, GUEST_DIR, FsPerms::ReadWrite)
                 .map_err(|e| preopen_error(dir, e))?;
         }
@@ -134,7 +137,7 @@ impl Vault {
         let bindings = pre.instantiate(&mut store).map_err(Error::Component)?;
         let config = wit::Config {
             secret: convert::secret_to_wit(&secret),
-            directory: local.then(|| GUEST_DIR.into()),
+            directory: preopened.then(|| GUEST_DIR.into()),
             max_session_bytes: options.max_session_bytes,
             idle_timeout: options.idle_timeout,
             durability: Some(convert::durability_to_wit(options.durability)),

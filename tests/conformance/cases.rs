@@ -950,7 +950,7 @@ macro_rules! suite {
             a_removed_session_put_back_is_refused_not_served,
             a_record_of_another_store_under_the_same_key_is_refused,
             a_missing_or_edited_ledger_refuses_to_open_and_changes_nothing,
-            migrate_into_redis_moves_every_live_session,
+            migrate_moves_a_store_into_redis_and_back,
         );
     };
     (@cases $front:ty, $backend:ident; $($case:ident),* $(,)?) => {

@@ -1018,7 +1018,11 @@ impl Front for Native {
 
 /// The shared store core built natively over a Redis server: the `redis` backend's
 /// logic without wasm, on the same server the other fronts use.
-pub struct NativeRedis(session_vault::Shared<session_vault::RedisBucket, ManualClock>);
+pub struct NativeRedis(
+    session_vault::Shared<session_vault::RedisBucket, ManualClock>,
+    /// Where `migrate --to files|log` moves it: the setup's directory, with its config.
+    (PathBuf, Config, ManualClock, Durability),
+);
 
 impl Front for NativeRedis {
     type InBucket = Self;
@@ -1038,8 +1042,14 @@ impl Front for NativeRedis {
         store_config.max_session_bytes = setup.max_session_bytes;
         store_config.idle_timeout = setup.idle_timeout;
         store_config.erase = setup.erase;
+        let directory = (
+            setup.dir.clone(),
+            store_config.clone(),
+            setup.clock.clone(),
+            setup.durability,
+        );
         session_vault::Shared::open(bucket, setup.clock.clone(), store_config)
-            .map(NativeRedis)
+            .map(|store| NativeRedis(store, directory))
             .map_err(native_fail)
     }
 
@@ -1120,10 +1130,18 @@ impl Front for NativeRedis {
     }
 
     fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {
-        match to {
-            BackendKind::Redis => Ok(0),
-            _ => Err("invalid-input".to_owned()),
+        if to == BackendKind::Redis {
+            return Ok(0);
         }
+        let (dir, config, clock, durability) = self.1.clone();
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&dir)
+            .expect("creating the store directory");
+        let medium = Medium::open(StdDir::new(&dir), Some(to), durability).map_err(native_fail)?;
+        let (moved, _) =
+            session_vault_guest::shared::moving::move_out(&mut self.0, medium, clock, config)
+                .map_err(native_fail)?;
+        Ok(moved)
     }
 
     fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {

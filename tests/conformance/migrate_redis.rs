@@ -11,8 +11,10 @@ const MINUTE: u64 = 60_000;
 
 /// Every live session moves with its touches and users, the expired one does not; the
 /// directory keeps only metadata that names redis and refuses to open as a store; every
-/// front then opens the bucket and finds the same answers; moving again moves nothing.
-pub fn migrate_into_redis_moves_every_live_session<F: Front>() {
+/// front then opens the bucket and finds the same answers; moving again moves nothing;
+/// then the store moves back to its directory, and the bucket keeps only metadata naming
+/// the directory backend and the fence, and refuses to open.
+pub fn migrate_moves_a_store_into_redis_and_back<F: Front>() {
     let Some(url) = redis_url() else { return };
     let mut setup = Setup::new();
     let bucket = RedisStore {
@@ -60,6 +62,28 @@ pub fn migrate_into_redis_moves_every_live_session<F: Front>() {
     assert_eq!(
         front.create(&doc("a1", "eve", T0 + MINUTE)),
         Err("already-exists".into())
+    );
+    front.create(&doc("c1", "carol", T0 + 60 * MINUTE)).unwrap();
+
+    // And back to the directory it came from.
+    assert_eq!(front.migrate(setup.backend), Ok(4));
+    drop(front);
+    let redis = setup.redis.take().unwrap();
+    assert_eq!(
+        redis.names(),
+        ["meta", "moving"],
+        "the bucket keeps only metadata naming the directory backend and the fence"
+    );
+    let mut front: F = open(&setup);
+    assert_eq!(front.count().unwrap(), 4);
+    assert_eq!(ids(&front.list("alice").unwrap()), ["a1", "a2"]);
+    let b1 = front.get("b1").unwrap().unwrap();
+    assert_eq!(b1["security"]["accessCount"], 2);
+    assert!(front.get("c1").unwrap().is_some());
+    setup.redis = Some(redis);
+    assert_eq!(
+        F::InBucket::open(&setup).err(),
+        Some("invalid-input".into())
     );
 }
 

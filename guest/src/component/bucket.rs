@@ -3,7 +3,7 @@
 use super::session_vault::store::indexes;
 use super::wasi::keyvalue::{atomics, batch, store};
 use crate::error::StoreError;
-use crate::shared::bucket::{Bucket, Change, Entry, Member, Page};
+use crate::shared::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
 
 /// The bucket a store opens when its config names none.
 pub const DEFAULT_BUCKET: &str = "session-vault";
@@ -75,6 +75,8 @@ impl Bucket for WasiBucket {
         match indexes::commit(cas, &change) {
             Ok(()) => Ok(true),
             Err(atomics::CasError::CasFailed(_)) => Ok(false),
+            // A fenced bucket: its store moves or moved to a directory.
+            Err(atomics::CasError::StoreError(store::Error::AccessDenied)) => Err(moved_out()),
             Err(atomics::CasError::StoreError(e)) => Err(failed("writing a record", e)),
         }
     }

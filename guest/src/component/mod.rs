@@ -88,7 +88,7 @@ struct StoreResource {
     store: RefCell<Opened>,
     /// The bucket the config named, and how to open it: where a `migrate --to redis`
     /// moves a directory store.
-    destination: Option<Destination>,
+    destination: Destination,
 }
 
 fn backend_from_wit(backend: wit::Backend) -> BackendKind {
@@ -115,15 +115,17 @@ impl wit::GuestStore for StoreResource {
             Some(wit::Durability::Relaxed) => Durability::Relaxed,
         };
         let requested = config.backend.map(backend_from_wit);
-        let target = config.bucket.map(|bucket| Destination {
-            bucket,
+        let target = Destination {
+            bucket: config.bucket.clone(),
+            directory: config.directory.clone(),
+            durability,
             config: store_config.clone(),
-        });
+        };
         let opened = if requested == Some(BackendKind::Redis) {
-            open_shared(target.as_ref(), store_config)?
+            open_shared(&target, store_config)?
         } else {
             let dir = WasiDir::preopened(config.directory.as_deref())?;
-            match opened::handed_over(&dir, target.as_ref())? {
+            match opened::handed_over(&dir, &target)? {
                 Some(shared) => shared,
                 None => {
                     let backend = Medium::open(dir, requested, durability)?;
@@ -215,10 +217,7 @@ impl wit::GuestStore for StoreResource {
 
     fn migrate(&self, to: wit::Backend) -> WitResult<u64> {
         let to = backend_from_wit(to);
-        Ok(self
-            .store
-            .borrow_mut()
-            .migrate(to, self.destination.as_ref())?)
+        Ok(self.store.borrow_mut().migrate(to, &self.destination)?)
     }
 
     fn check(&self) -> WitResult<wit::Report> {
@@ -273,15 +272,15 @@ impl From<StoreError> for wit::Error {
 
 /// Opens the store in the shared bucket `target` names (default `session-vault`).
 #[cfg(feature = "keyvalue")]
-fn open_shared(target: Option<&Destination>, config: Config) -> Result<Opened, StoreError> {
-    let name = target.map_or(bucket::DEFAULT_BUCKET, |t| t.bucket.as_str());
+fn open_shared(target: &Destination, config: Config) -> Result<Opened, StoreError> {
+    let name = target.bucket.as_deref().unwrap_or(bucket::DEFAULT_BUCKET);
     let bucket = bucket::WasiBucket::open(name)?;
     let store = crate::shared::Shared::open(bucket, SystemClock, config)?;
     Ok(Opened::Shared(Box::new(store)))
 }
 
 #[cfg(not(feature = "keyvalue"))]
-fn open_shared(_target: Option<&Destination>, _config: Config) -> Result<Opened, StoreError> {
+fn open_shared(_target: &Destination, _config: Config) -> Result<Opened, StoreError> {
     Err(StoreError::InvalidInput(
         "this is the plain-WASI session-vault component: the redis backend needs the \
          session-vault-keyvalue component, which imports wasi:keyvalue"

@@ -1,7 +1,7 @@
 //! The store a `store` resource opened: in a directory, or (the key-value component)
 //! in a shared bucket. One set of calls over both, so the exports name each once.
 
-use crate::backend::BackendKind;
+use crate::backend::{BackendKind, Durability};
 use crate::document::model::SessionData;
 use crate::document::patch::SessionPatch;
 use crate::error::StoreError;
@@ -16,38 +16,36 @@ use crate::store::{Compaction, Config, KeyInfo, RekeyProgress, Report, Store, Sy
 /// A store in a directory.
 pub type Local = Store<Medium<WasiDir>, SystemClock>;
 
-/// A bucket a store may move into: its name and the config to open it with (the
-/// secret that opened the directory store).
+/// Where a store may move: the bucket a directory store moves into, the directory a
+/// bucket's store moves out to, and the config to open it there with.
 // Read only by the key-value component; the plain one refuses `redis` before.
 #[cfg_attr(not(feature = "keyvalue"), allow(dead_code))]
 pub struct Destination {
-    /// The bucket's name (the key prefix).
-    pub bucket: String,
-    /// How to open the store in it.
+    /// The bucket's name (the key prefix), if the host attached a server.
+    pub bucket: Option<String>,
+    /// The preopened directory a bucket's store moves out to, if the host gave one.
+    pub directory: Option<String>,
+    /// How durable a directory store it moves out to is.
+    pub durability: Durability,
+    /// How to open the store there (the secret that opened this one).
     pub config: Config,
 }
 
 /// The store in `target`'s bucket if the directory `dir` says its store was handed over
 /// to it (finishing an interrupted move); `None` otherwise, or without a target.
 #[cfg(feature = "keyvalue")]
-pub fn handed_over(
-    dir: &WasiDir,
-    target: Option<&Destination>,
-) -> Result<Option<Opened>, StoreError> {
-    let Some(target) = target else {
+pub fn handed_over(dir: &WasiDir, target: &Destination) -> Result<Option<Opened>, StoreError> {
+    let Some(name) = target.bucket.as_deref() else {
         return Ok(None);
     };
-    let bucket = || super::bucket::WasiBucket::open(&target.bucket);
+    let bucket = || super::bucket::WasiBucket::open(name);
     let shared = moving::finish(dir, bucket, SystemClock, target.config.clone())?;
     Ok(shared.map(|shared| Opened::Shared(Box::new(shared))))
 }
 
 /// Without the key-value imports no store is in a bucket.
 #[cfg(not(feature = "keyvalue"))]
-pub fn handed_over(
-    _dir: &WasiDir,
-    _target: Option<&Destination>,
-) -> Result<Option<Opened>, StoreError> {
+pub fn handed_over(_dir: &WasiDir, _target: &Destination) -> Result<Option<Opened>, StoreError> {
     Ok(None)
 }
 
@@ -154,20 +152,16 @@ impl Opened {
 
     /// Moves the store to `to`; a directory store moves into `target`'s bucket (the
     /// key-value component only), and this becomes the store in the bucket.
-    pub fn migrate(
-        &mut self,
-        to: BackendKind,
-        target: Option<&Destination>,
-    ) -> Result<u64, StoreError> {
+    pub fn migrate(&mut self, to: BackendKind, target: &Destination) -> Result<u64, StoreError> {
         match self {
             #[cfg(feature = "keyvalue")]
             Opened::Local(local) if to == BackendKind::Redis => {
-                let target = target.ok_or_else(|| {
+                let name = target.bucket.as_deref().ok_or_else(|| {
                     StoreError::InvalidInput(
                         "`migrate --to redis` needs the server to move into (--redis URL)".into(),
                     )
                 })?;
-                let bucket = super::bucket::WasiBucket::open(&target.bucket)?;
+                let bucket = super::bucket::WasiBucket::open(name)?;
                 let (moved, shared) =
                     moving::move_into(local, bucket, SystemClock, target.config.clone())?;
                 *self = Opened::Shared(Box::new(shared));
@@ -180,11 +174,21 @@ impl Opened {
             #[cfg(feature = "keyvalue")]
             Opened::Shared(_) if to == BackendKind::Redis => Ok(0),
             #[cfg(feature = "keyvalue")]
-            Opened::Shared(_) => Err(StoreError::InvalidInput(
-                "a redis store does not move back to a directory yet: `import-legacy` and \
-                 `migrate` go into redis only"
-                    .into(),
-            )),
+            Opened::Shared(shared) => {
+                if target.directory.is_none() {
+                    return Err(StoreError::InvalidInput(
+                        "`migrate --to files|log` of a redis store needs the directory to move \
+                         to (--dir DIR)"
+                            .into(),
+                    ));
+                }
+                let dir = WasiDir::preopened(target.directory.as_deref())?;
+                let medium = Medium::open(dir, Some(to), target.durability)?;
+                let (moved, local) =
+                    moving::move_out(shared, medium, SystemClock, target.config.clone())?;
+                *self = Opened::Local(Box::new(local));
+                Ok(moved)
+            }
         }
     }
 

@@ -44,6 +44,15 @@ pub struct Change {
     pub remove: Vec<Member>,
 }
 
+/// The error of a write to a bucket whose store moves, or moved, to a directory.
+pub fn moved_out() -> StoreError {
+    StoreError::InvalidInput(
+        "this store is moving, or moved, from redis to a directory (`migrate --to \
+         files|log`): writes here are refused; open it in its directory"
+            .into(),
+    )
+}
+
 /// One page of a listing: keys, and where the next page starts (`None`: the last page).
 pub type Page = (Vec<String>, Option<u64>);
 
@@ -63,7 +72,8 @@ pub trait Bucket {
     fn watch(&mut self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError>;
 
     /// Applies `change` if the key still holds what `cas` read; `false` (nothing applied)
-    /// if another writer changed it since.
+    /// if another writer changed it since. Refused with [`moved_out`] (nothing applied)
+    /// while the bucket holds the [`FENCE`](super::layout::FENCE) key.
     fn commit(&mut self, cas: Self::Cas, change: Change) -> Result<bool, StoreError>;
 
     /// Sets `key` unconditionally.
@@ -150,6 +160,9 @@ impl Bucket for MemoryBucket {
 
     fn commit(&mut self, cas: MemoryCas, change: Change) -> Result<bool, StoreError> {
         let mut memory = self.memory.borrow_mut();
+        if memory.values.contains_key(super::layout::FENCE) {
+            return Err(moved_out());
+        }
         if memory.values.get(&cas.key).map(|v| &v.0) != cas.read.as_ref() {
             return Ok(false);
         }

@@ -13,6 +13,10 @@ pub const META: &str = "meta";
 pub const NAMES: &str = "names";
 /// The expiry index: every session id scored by when it expires.
 pub const EXPIRY: &str = "x";
+/// The fence: present while the store moves out to a directory and after it moved,
+/// when every commit is refused. Its value is the backend it went to (a hint for the
+/// error only: anyone with access to the server can set it, which can only stop writes).
+pub const FENCE: &str = "moving";
 /// The id the names record is sealed under: not a valid session id, so no session
 /// record can pass for it.
 pub const NAMES_ID: &str = "#names";
@@ -54,6 +58,8 @@ pub enum Name<'a> {
     Names,
     /// [`EXPIRY`].
     Expiry,
+    /// [`FENCE`].
+    Fence,
     /// The record of this session.
     Session(&'a str),
     /// The quarantined record of this session.
@@ -71,6 +77,7 @@ pub fn parse(key: &str) -> Name<'_> {
         META => Name::Meta,
         NAMES => Name::Names,
         EXPIRY => Name::Expiry,
+        FENCE => Name::Fence,
         _ => {
             if let Some(id) = key.strip_prefix(SESSION).filter(|id| valid(id)) {
                 Name::Session(id)
@@ -97,6 +104,7 @@ mod tests {
         assert_eq!(parse(META), Name::Meta);
         assert_eq!(parse(NAMES), Name::Names);
         assert_eq!(parse(EXPIRY), Name::Expiry);
+        assert_eq!(parse(FENCE), Name::Fence);
         assert_eq!(parse(&session("a-b_1")), Name::Session("a-b_1"));
         assert_eq!(parse(&quarantine("a")), Name::Quarantined("a"));
         assert_eq!(parse(&user(&[1; 32], "alice")), Name::User);

@@ -81,6 +81,17 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
                     }
                     meta.authenticate(&keyring)?;
                     if meta.backend != BackendKind::Redis {
+                        // The store moved out to a directory: what a hand-over cut short
+                        // left is erased; the same store may move back in.
+                        clear_sessions(&mut bucket)?;
+                        let same = |id: &str| meta.store_id.as_deref() == Some(id);
+                        if let Mode::Fill { store_id, .. } = mode
+                            && same(store_id)
+                        {
+                            let stale = [layout::META, layout::NAMES, layout::FENCE];
+                            bucket.delete_many(&stale.map(str::to_owned))?;
+                            continue;
+                        }
                         return Err(meta.backend.mismatch(BackendKind::Redis));
                     }
                     mode.admits(&meta)?;
@@ -95,6 +106,8 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
                         ));
                     }
                     refuse_orphans(&mut bucket)?;
+                    // A fence with no store is not ours to keep (anyone could have set it).
+                    bucket.delete_many(&[layout::FENCE.to_owned()])?;
                     let (mut meta, key) =
                         Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
                     meta.backend = BackendKind::Redis;
@@ -242,6 +255,40 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
         layout::user(&self.names, user)
     }
 
+    /// Fences the bucket for a move to the directory backend `to`: the metadata says so
+    /// (no host opens it for writing from here), then the fence key stops every commit
+    /// of every host already open.
+    fn fence(&mut self, to: BackendKind) -> Result<(), StoreError> {
+        if self.meta.migrating_to != Some(to) {
+            let mut meta = self.meta.clone();
+            meta.migrating_to = Some(to);
+            self.write_meta(meta)?;
+        }
+        self.bucket.set(layout::FENCE, to.name().as_bytes())
+    }
+
+    /// Hands a fenced bucket over to the directory store it was copied into: metadata
+    /// naming that backend (every open of the bucket is refused from here), then every
+    /// record, index and the names key erased. The fence stays.
+    fn hand_over(&mut self, to: BackendKind) -> Result<(), StoreError> {
+        let found = self.bucket.get(layout::META)?;
+        if found.as_deref() != Some(self.meta_bytes.as_slice()) {
+            return Err(StoreError::InvalidInput(
+                "another host changed the store's key ring during the move: run it again".into(),
+            ));
+        }
+        let mut meta = self.meta.clone();
+        meta.backend = to;
+        meta.migrating_to = None;
+        // Fenced: no commit goes through, so the metadata is set as it is.
+        let sealed = meta.sealed(&self.keyring)?;
+        self.bucket.set(layout::META, &sealed)?;
+        self.meta = meta;
+        self.meta_bytes = sealed;
+        clear_sessions(&mut self.bucket)?;
+        self.bucket.delete_many(&[layout::NAMES.to_owned()])
+    }
+
     /// Replaces the metadata with `meta` if no other host changed it since this one read it.
     fn write_meta(&mut self, meta: Meta) -> Result<(), StoreError> {
         let (cas, found) = self.bucket.watch(layout::META)?;
@@ -275,7 +322,7 @@ impl Change {
 /// What a bucket's metadata must say for [`Shared::open_as`] to open it.
 #[derive(Debug, Clone, Copy)]
 enum Mode<'a> {
-    /// A store open to every host: not being filled by a migration.
+    /// A store open to every host: not being filled by a move in.
     Open,
     /// The bucket a move of the directory store `store_id` (kept in `from`) fills:
     /// empty (the store is created for it, marked `migrating`), or already marked so for
@@ -293,8 +340,10 @@ impl Mode<'_> {
     fn admits(self, meta: &Meta) -> Result<(), StoreError> {
         let is = |id: &str| meta.store_id.as_deref() == Some(id);
         let migrating = meta.migrating_to.is_some();
+        let inbound = meta.migrating_to == Some(BackendKind::Redis);
         match self {
-            Mode::Open if migrating => Err(StoreError::InvalidInput(
+            // A store moving out opens (fenced: reads only), so its move can resume.
+            Mode::Open if inbound => Err(StoreError::InvalidInput(
                 "a migration into this bucket did not finish; run `migrate --to redis` \
                  from the directory store again"
                     .into(),

@@ -54,6 +54,16 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
         }
     }
 
+    /// The live session `id` as stored, changing nothing (a damaged record is an error,
+    /// not quarantined): what a move out of a fenced bucket reads.
+    pub(super) fn peek(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+        let Some(bytes) = self.bucket.get(&layout::session(id))? else {
+            return Ok(None);
+        };
+        let record = self.open_record(id, &bytes)?;
+        Ok(Some(record.session).filter(|s| !self.is_expired(s)))
+    }
+
     /// Records an access (`lastAccessedAt` now, `accessCount` + 1); `None` if absent or expired.
     pub fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         id::validate(id)?;

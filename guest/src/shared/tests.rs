@@ -329,7 +329,8 @@ fn cleanup_of_a_vanished_record_keeps_the_entry_of_a_create_that_raced_it() {
     assert_eq!(a.user_sessions("u").unwrap().len(), 1);
 }
 
-/// A bucket whose commits fail (as an unreachable server) once `left` more went through.
+/// A bucket whose writes (commits and sets) fail, as an unreachable server, once `left`
+/// more went through.
 struct Failing {
     inner: MemoryBucket,
     left: Rc<std::cell::Cell<u32>>,
@@ -359,7 +360,16 @@ impl Bucket for Failing {
         }
     }
     fn set(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.inner.set(key, value)
+        match self.left.get() {
+            0 => Err(StoreError::unavailable(
+                "writing a key",
+                "connection refused",
+            )),
+            n => {
+                self.left.set(n - 1);
+                self.inner.set(key, value)
+            }
+        }
     }
     fn delete_many(&mut self, keys: &[String]) -> Result<(), StoreError> {
         self.inner.delete_many(keys)
@@ -525,4 +535,143 @@ fn a_move_into_a_bucket_holding_another_store_is_refused() {
     );
     drop(local);
     assert_eq!(reopen_directory(tmp.path(), &clock).unwrap().count(), 3);
+}
+
+fn empty_directory(
+    dir: &std::path::Path,
+    kind: BackendKind,
+) -> crate::medium::Medium<crate::fs::StdDir> {
+    crate::medium::Medium::open(
+        crate::fs::StdDir::new(dir),
+        Some(kind),
+        crate::backend::Durability::Durable,
+    )
+    .unwrap()
+}
+
+/// A bucket store holding a1, a2 (alice), b1 (bob, touched twice) and an expired one.
+fn bucket_store(bucket: &MemoryBucket, clock: &ManualClock) -> Host {
+    let mut store = host(bucket, clock);
+    for (id, user) in [("a1", "alice"), ("a2", "alice"), ("b1", "bob")] {
+        store.create(&session(id, user, 10_000)).unwrap();
+    }
+    store.create(&session("gone", "bob", 150)).unwrap();
+    store.touch("b1").unwrap();
+    store.touch("b1").unwrap();
+    clock.set(200);
+    store
+}
+
+fn assert_moved_out(local: &mut Local) {
+    assert_eq!(local.count(), 3);
+    let alice: Vec<String> = (local.user_sessions("alice").unwrap().into_iter())
+        .map(|s| s.session_id)
+        .collect();
+    assert_eq!(alice, ["a1", "a2"]);
+    assert_eq!(local.get("b1").unwrap().unwrap().security.access_count, 2);
+    assert_eq!(local.get("gone").unwrap(), None);
+}
+
+#[test]
+fn a_bucket_store_moves_out_to_a_directory_and_fences_every_host() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut store = bucket_store(&bucket, &clock);
+    let mut other = host(&bucket, &clock);
+    let medium = empty_directory(tmp.path(), BackendKind::Log);
+    let (moved, mut local) =
+        moving::move_out(&mut store, medium, clock.clone(), config(5)).unwrap();
+    assert_eq!(moved, 3);
+    assert_moved_out(&mut local);
+    drop(local);
+    assert_moved_out(&mut reopen_directory(tmp.path(), &clock).unwrap());
+    // A host that had the bucket open cannot write to it any more; nothing is left to read.
+    assert!(matches!(
+        other.create(&session("late", "u", 10_000)),
+        Err(StoreError::InvalidInput(m)) if m.contains("moved")
+    ));
+    assert_eq!(other.get("a1").unwrap(), None);
+    // Only the metadata naming the directory backend and the fence are left, and the
+    // bucket does not open.
+    let left: Vec<String> = bucket.edit(|m| m.values.keys().cloned().collect());
+    assert_eq!(left, [layout::META, layout::FENCE]);
+    assert!(bucket.edit(|m| m.indexes.is_empty()));
+    assert!(matches!(
+        Shared::open(bucket.clone(), clock.clone(), config(5)),
+        Err(StoreError::InvalidInput(m)) if m.contains("log backend")
+    ));
+}
+
+#[test]
+fn a_move_out_cut_short_is_run_again_over_its_partial_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    drop(bucket_store(&bucket, &clock));
+    // The server goes away after the fence and the copy, before the bucket is handed over.
+    let medium = empty_directory(tmp.path(), BackendKind::Files);
+    let failing = Failing {
+        inner: bucket.clone(),
+        left: Rc::new(std::cell::Cell::new(2)),
+    };
+    let mut cut = Shared::open(failing, clock.clone(), config(5)).unwrap();
+    let outcome = moving::move_out(&mut cut, medium, clock.clone(), config(5)).map(drop);
+    assert!(matches!(outcome, Err(StoreError::Unavailable { .. })));
+    // The bucket still opens (fenced: it reads, refuses writes) so the move can run again.
+    let mut store = host(&bucket, &clock);
+    assert_eq!(store.count().unwrap(), 3);
+    assert!(store.create(&session("late", "u", 10_000)).is_err());
+    let medium = empty_directory(tmp.path(), BackendKind::Files);
+    let (moved, mut local) =
+        moving::move_out(&mut store, medium, clock.clone(), config(5)).unwrap();
+    assert_eq!(moved, 3);
+    assert_moved_out(&mut local);
+    // A directory holding another store is refused, and nothing there changes.
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut stranger = directory_store(other_dir.path(), &clock);
+    stranger.delete("a1").unwrap();
+    drop(stranger);
+    let bucket2 = MemoryBucket::new();
+    let mut store2 = bucket_store(&bucket2, &clock);
+    let medium = empty_directory(other_dir.path(), BackendKind::Log);
+    let refused = moving::move_out(&mut store2, medium, clock.clone(), config(5));
+    assert!(matches!(refused, Err(StoreError::InvalidInput(m)) if m.contains("another store")));
+    assert_eq!(
+        reopen_directory(other_dir.path(), &clock).unwrap().count(),
+        2
+    );
+}
+
+#[test]
+fn a_store_moves_into_a_bucket_and_back_to_its_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut local = directory_store(tmp.path(), &clock);
+    let (_, mut shared) =
+        moving::move_into(&mut local, bucket.clone(), clock.clone(), config(5)).unwrap();
+    drop(local);
+    let medium = empty_directory(tmp.path(), BackendKind::Files);
+    let (moved, mut back) =
+        moving::move_out(&mut shared, medium, clock.clone(), config(5)).unwrap();
+    assert_eq!(moved, 3);
+    assert_moved(&mut shared_view(&mut back));
+    drop(back);
+    // And in again, into the bucket it left.
+    let mut local = reopen_directory(tmp.path(), &clock).unwrap();
+    let (moved, mut shared) =
+        moving::move_into(&mut local, bucket.clone(), clock.clone(), config(5)).unwrap();
+    assert_eq!(moved, 3);
+    assert_moved(&mut shared);
+    assert_moved(&mut host(&bucket, &clock));
+}
+
+/// The answers `assert_moved` checks, from a directory store.
+fn shared_view(local: &mut Local) -> Host {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(local.now()));
+    let mut view = host(&bucket, &clock);
+    for id in local.ids() {
+        if let Some(session) = local.get(&id).unwrap() {
+            view.create(&session).unwrap();
+        }
+    }
+    view
 }

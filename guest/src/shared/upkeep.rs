@@ -12,8 +12,8 @@ use crate::store::{Clock, KeyInfo, RekeyProgress, Report};
 
 /// Every record key of the bucket, by kind, from one full listing.
 #[derive(Default)]
-struct Listing {
-    sessions: Vec<String>,
+pub(super) struct Listing {
+    pub(super) sessions: Vec<String>,
     quarantined: u64,
     users: Vec<String>,
     foreign: u64,
@@ -286,7 +286,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
     }
 
     /// Lists the whole bucket once.
-    fn listing(&mut self) -> Result<Listing, StoreError> {
+    pub(super) fn listing(&mut self) -> Result<Listing, StoreError> {
         let mut listing = Listing::default();
         let mut cursor = None;
         loop {
@@ -297,7 +297,10 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
                     layout::Name::Quarantined(_) => listing.quarantined += 1,
                     layout::Name::User => listing.users.push(key),
                     layout::Name::Foreign => listing.foreign += 1,
-                    layout::Name::Meta | layout::Name::Names | layout::Name::Expiry => {}
+                    layout::Name::Meta
+                    | layout::Name::Names
+                    | layout::Name::Expiry
+                    | layout::Name::Fence => {}
                 }
             }
             match next {

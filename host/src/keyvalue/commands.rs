@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 
 use redis::Script;
 use session_vault_guest::shared::bucket::{Change, Entry, Member};
+use session_vault_guest::shared::layout::FENCE;
 
 use super::server::Server;
 
@@ -20,12 +21,15 @@ const SCAN_COUNT: usize = 1000;
 /// absent), sets it (ARGV[3] 'set' to ARGV[4], with PXAT ARGV[5] unless empty) or
 /// deletes it, then ZADDs ARGV[6] (member, score) pairs to KEYS[2..] (a new index, or
 /// one expiring earlier, takes the TTL ARGV[5]) and ZREMs the count that follows from
-/// the keys after. Returns 1 if applied, 0 if the key changed (nothing applied). Every
+/// the keys after. The last key is the bucket's fence: while it exists nothing is
+/// applied and the script returns 2. Returns 1 if applied, 0 if the key changed (nothing
+/// applied). Every
 /// index is checked to be a sorted set before anything is written (Redis does not undo
 /// a script that fails part way), so a failure applies nothing. Redis runs a script
 /// alone, so no reader sees the record without its index entries. Needs Redis 7.0
 /// (`PEXPIRETIME`).
 const COMMIT: &str = r"
+if redis.call('EXISTS', KEYS[#KEYS]) == 1 then return 2 end
 local current = redis.call('GET', KEYS[1])
 if ARGV[1] == '1' then
   if current ~= ARGV[2] then return 0 end
@@ -74,6 +78,17 @@ static COMMIT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(COMMIT));
 
 /// A failed request, described with the server's address and cause.
 pub type Failure = String;
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// The change was applied.
+    Applied,
+    /// The key changed since it was read: nothing was applied.
+    Changed,
+    /// The bucket is fenced (its store moves or moved out): nothing was applied.
+    Fenced,
+}
 
 /// A score as `ZRANGEBYSCORE` takes it: past [`MAX_SCORE`] is `+inf`.
 fn score_arg(score: u64) -> String {
@@ -169,14 +184,14 @@ impl Server {
     }
 
     /// Applies `change` to `key` (whose index names are under `prefix`) if it still holds
-    /// `read`; `false` if it changed (nothing applied).
+    /// `read` and the bucket is not fenced.
     pub fn commit(
         &mut self,
         prefix: &str,
         key: &str,
         read: Option<&[u8]>,
         change: &Change,
-    ) -> Result<bool, Failure> {
+    ) -> Result<Commit, Failure> {
         let mut invocation = COMMIT_SCRIPT.prepare_invoke();
         invocation.key(key);
         match read {
@@ -203,8 +218,13 @@ impl Server {
             invocation.key(format!("{prefix}{}", member.index));
             invocation.arg(&member.member);
         }
-        let applied: i64 = self.run(|c| invocation.invoke(c))?;
-        Ok(applied == 1)
+        invocation.key(format!("{prefix}{FENCE}"));
+        let outcome: i64 = self.run(|c| invocation.invoke(c))?;
+        Ok(match outcome {
+            1 => Commit::Applied,
+            2 => Commit::Fenced,
+            _ => Commit::Changed,
+        })
     }
 
     /// Adds index members (indexes under `prefix`), or sets their scores.

@@ -3,8 +3,9 @@
 //! column of `bench --backend redis`).
 
 use session_vault_guest::StoreError;
-use session_vault_guest::shared::bucket::{Bucket, Change, Entry, Member, Page};
+use session_vault_guest::shared::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
 
+use super::commands::Commit;
 use super::server::{RedisConfig, Server};
 use super::{bucket_prefix, invalid_bucket};
 
@@ -74,9 +75,15 @@ impl Bucket for RedisBucket {
     }
 
     fn commit(&mut self, cas: RedisCas, change: Change) -> Result<bool, StoreError> {
-        self.server
+        let outcome = self
+            .server
             .commit(&self.prefix, &cas.key, cas.read.as_deref(), &change)
-            .map_err(unavailable("writing a record"))
+            .map_err(unavailable("writing a record"))?;
+        match outcome {
+            Commit::Applied => Ok(true),
+            Commit::Changed => Ok(false),
+            Commit::Fenced => Err(moved_out()),
+        }
     }
 
     fn set(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {

@@ -8,6 +8,7 @@ use session_vault_guest::shared::bucket::{Change, Entry, Member};
 use wasmtime::component::Resource;
 
 use super::bucket_prefix;
+use super::commands::Commit;
 use super::handles::{Bucket, Cas};
 use super::server::Server;
 use crate::bindings::{atomics, batch, indexes, store};
@@ -152,11 +153,16 @@ impl Host {
         );
         Ok(
             match self.on_server(|s| s.commit(&prefix, &key, read.as_deref(), change)) {
-                Ok(true) => {
+                Ok(Commit::Applied) => {
                     self.table.delete(cas)?;
                     Ok(())
                 }
-                Ok(false) => Err(atomics::CasError::CasFailed(cas)),
+                Ok(Commit::Changed) => Err(atomics::CasError::CasFailed(cas)),
+                // `indexes.commit` documents a fenced bucket as `access-denied`.
+                Ok(Commit::Fenced) => {
+                    self.table.delete(cas)?;
+                    Err(atomics::CasError::StoreError(store::Error::AccessDenied))
+                }
                 Err(error) => {
                     self.table.delete(cas)?;
                     Err(atomics::CasError::StoreError(error))
