@@ -45,8 +45,9 @@ pub struct Vault {
     dir: PathBuf,
     legacy: bool,
     // Held for the vault's lifetime; the lock is released when the file is closed.
-    // `None` for a redis store, which many hosts open at once.
-    _lock: Option<File>,
+    // `None` for a redis store, which many hosts open at once (it takes the directory's
+    // lock only while it moves out to it).
+    lock: Option<File>,
 }
 
 /// The server of `url`; a malformed URL is `invalid-input`.
@@ -159,7 +160,7 @@ impl Vault {
             handle: Some(handle),
             dir: dir.to_path_buf(),
             legacy: options.legacy_source.is_some(),
-            _lock: lock,
+            lock,
         })
     }
 
@@ -283,8 +284,20 @@ impl Vault {
     /// Moves every session to the `to` backend; returns how many moved (0 if already
     /// there). Safe to interrupt at any point and to run again.
     pub fn migrate(&mut self, to: BackendKind) -> Result<u64, Error> {
+        // A redis store moving out takes the directory's lock for the move, and keeps it
+        // once it serves the store from there, as a directory store holds its own.
+        let moving_out = match (&self.lock, to) {
+            (None, BackendKind::Files | BackendKind::Log) if self.dir.is_dir() => {
+                Some(lock_dir(&self.dir, LOCK_TIMEOUT)?)
+            }
+            _ => None,
+        };
         let to = convert::backend_to_wit(to);
-        self.call(|api, store, handle| api.call_migrate(store, handle, to))
+        let moved = self.call(|api, store, handle| api.call_migrate(store, handle, to))?;
+        if moving_out.is_some() {
+            self.lock = moving_out;
+        }
+        Ok(moved)
     }
 
     /// Verifies every session file, quarantining damaged ones.

@@ -84,13 +84,16 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
                         // The store moved out to a directory: what a hand-over cut short
                         // left is erased; the same store may move back in.
                         clear_sessions(&mut bucket)?;
-                        let same = |id: &str| meta.store_id.as_deref() == Some(id);
-                        if let Mode::Fill { store_id, .. } = mode
-                            && same(store_id)
-                        {
-                            let stale = [layout::META, layout::NAMES, layout::FENCE];
-                            bucket.delete_many(&stale.map(str::to_owned))?;
-                            continue;
+                        if let Mode::Fill { .. } = mode {
+                            // Hosts that had the store open may still be attached, and
+                            // only the fence keeps their old key ring from writing here.
+                            return Err(StoreError::InvalidInput(
+                                "this bucket held a store that moved out to a directory, and \
+                                 hosts may still be attached to it: move into another \
+                                 --prefix (or delete this one's keys once every host is \
+                                 stopped)"
+                                    .into(),
+                            ));
                         }
                         return Err(meta.backend.mismatch(BackendKind::Redis));
                     }
@@ -142,7 +145,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
 
     /// Ends a migration into this bucket: from here hosts may open it.
     pub fn finish_migration(&mut self) -> Result<(), StoreError> {
-        if self.meta.migrating_to.is_none() {
+        if self.meta.migrating_to != Some(BackendKind::Redis) {
             return Ok(());
         }
         let mut meta = self.meta.clone();
@@ -339,7 +342,6 @@ impl Mode<'_> {
     /// Refuses authentic metadata `meta` this mode may not open.
     fn admits(self, meta: &Meta) -> Result<(), StoreError> {
         let is = |id: &str| meta.store_id.as_deref() == Some(id);
-        let migrating = meta.migrating_to.is_some();
         let inbound = meta.migrating_to == Some(BackendKind::Redis);
         match self {
             // A store moving out opens (fenced: reads only), so its move can resume.
@@ -348,7 +350,7 @@ impl Mode<'_> {
                  from the directory store again"
                     .into(),
             )),
-            Mode::Fill { store_id, .. } if !(is(store_id) && migrating) => {
+            Mode::Fill { store_id, .. } if !(is(store_id) && inbound) => {
                 Err(StoreError::InvalidInput(
                     "the bucket already holds a store; migrate into an empty bucket \
                      (another --prefix)"

@@ -19,15 +19,19 @@
 //! Moving a bucket's store out to a directory ([`move_out`], `migrate --to files|log`):
 //! 1. The bucket is fenced: its metadata says where the store goes (no host opens it for
 //!    writing), and the fence key makes every commit of every host fail from then on.
-//! 2. The directory must be empty or hold a partial copy of the same store (same store
-//!    id), which is wiped. A new directory store is created there under the same secret
-//!    and store id, and every live session is sealed into it.
+//!    The directory is checked first: empty, or holding a copy of the same store (same
+//!    store id) from an earlier try.
+//! 2. A partial copy is wiped. A new directory store is created there under the same
+//!    secret and store id, marked incomplete (no open but the move's accepts it), every
+//!    live session is sealed into it, and the mark is cleared.
 //! 3. The bucket's metadata names the directory backend (every open of the bucket is
 //!    refused from here, and erases what is left), then its records, indexes and names
 //!    key are erased.
 //!
-//! A crash before 3 leaves the bucket fenced and readable: running the move again wipes
-//! the partial copy and starts over.
+//! A crash in 2 leaves the bucket fenced and readable and the directory refusing to
+//! open: running the move again wipes the partial copy and starts over. A crash between
+//! 2 and 3 leaves a complete directory store (usable, and kept by a second run, which
+//! only does 3).
 
 use super::{Bucket, Mode, Shared};
 use crate::backend::disk;
@@ -130,15 +134,15 @@ pub fn finish<D: Dir, K: Bucket, C: Clock>(
     Ok(Some(shared))
 }
 
-/// Moves the store of the fenced-to-be `shared` into a new directory store on `medium`
-/// (empty, or holding a partial copy of this store); returns how many sessions moved
-/// and the directory store. `shared` is left handed over: its bucket no longer opens.
+/// Moves the store of `shared` into a directory store on `medium` (empty, or holding a
+/// copy of this store from an earlier try); returns how many sessions are there and the
+/// directory store. `shared` is left handed over: its bucket no longer opens.
 ///
-/// Errors: `invalid-input` if the directory holds another store or if sessions are under
-/// a key the ring lacks; `unavailable` and `io` as the two sides report them. Other
-/// hosts' writes fail with `invalid-input` from the start of the move. Safe to interrupt
-/// and run again.
-pub fn move_out<K: Bucket, C: Clock, D: Dir, C2: Clock>(
+/// Errors: `invalid-input` if the directory holds another store (checked before the
+/// bucket is fenced) or if sessions are under a key the ring lacks; `unavailable` and
+/// `io` as the two sides report them. Other hosts' writes fail with `invalid-input` from
+/// the fence on. Safe to interrupt and run again.
+pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
     shared: &mut Shared<K, C>,
     mut medium: Medium<D>,
     clock: C2,
@@ -150,28 +154,83 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir, C2: Clock>(
         .store_id
         .clone()
         .ok_or_else(|| StoreError::Corrupted("the store's metadata has no store id".into()))?;
+    // A wrong directory must be refused before every host's writes are stopped.
+    let found = directory(&mut medium, &store_id, &config)?;
     shared.fence(to)?;
-    let holds_sessions = !medium.list()?.ids.is_empty();
-    let dir = medium.dir();
-    match disk::read_meta(dir)? {
-        Some(bytes) => {
-            let meta = Meta::parse(&bytes)?;
-            let keyring = meta.unlock(&config.secret)?;
-            meta.authenticate(&keyring)?;
-            if meta.store_id.as_deref() != Some(store_id.as_str()) {
-                return Err(another_store());
-            }
-            medium::wipe(dir)?;
+    let (moved, local) = match found {
+        // Filled and marked complete before a crash: the bucket is fenced since, so
+        // nothing was written there that the directory lacks.
+        Found::Complete => {
+            let local = Store::open(medium, clock, config)?;
+            (local.count(), local)
         }
-        None if holds_sessions => return Err(another_store()),
-        None => {}
+        Found::Partial | Found::Empty => {
+            if let Found::Partial = found {
+                medium::wipe(medium.dir())?;
+                // What the backend read of the wiped copy when it opened is gone too.
+                let (dir, durability) = (medium.dir().clone(), medium.durability());
+                medium = Medium::open(dir, Some(to), durability)?;
+            }
+            let (mut meta, key) = Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
+            meta.store_id = Some(store_id);
+            meta.backend = to;
+            // Marks it incomplete: no open but this move's until it is filled.
+            meta.migrated_from = Some(BackendKind::Redis);
+            let keyring = Keyring::single(meta.current_key, key, meta.scope()?);
+            medium::write_meta(medium.dir(), &meta, &keyring)?;
+            let mut local = Store::open_incoming(medium, clock, config)?;
+            let moved = fill(shared, &mut local)?;
+            local.finish_incoming()?;
+            (moved, local)
+        }
+    };
+    shared.hand_over(to)?;
+    Ok((moved, local))
+}
+
+/// What the directory a store moves out to holds.
+enum Found {
+    /// No store.
+    Empty,
+    /// A copy of this store that was not finished, or what its move in left: wiped.
+    Partial,
+    /// A finished copy of this store.
+    Complete,
+}
+
+/// What `medium`'s directory holds, for a move out of the store `store_id`; another
+/// store (or session files of none) is refused. Its metadata is authenticated first.
+fn directory<D: Dir>(
+    medium: &mut Medium<D>,
+    store_id: &str,
+    config: &Config,
+) -> Result<Found, StoreError> {
+    let holds_sessions = !medium.list()?.ids.is_empty();
+    let Some(bytes) = disk::read_meta(medium.dir())? else {
+        return match holds_sessions {
+            true => Err(another_store()),
+            false => Ok(Found::Empty),
+        };
+    };
+    let meta = Meta::parse(&bytes)?;
+    let keyring = meta.unlock(&config.secret)?;
+    meta.authenticate(&keyring)?;
+    if meta.store_id.as_deref() != Some(store_id) {
+        return Err(another_store());
     }
-    let (mut meta, key) = Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
-    meta.store_id = Some(store_id);
-    meta.backend = to;
-    let keyring = Keyring::single(meta.current_key, key, meta.scope()?);
-    medium::write_meta(dir, &meta, &keyring)?;
-    let mut local = Store::open(medium, clock, config)?;
+    let incoming = meta.migrated_from == Some(BackendKind::Redis);
+    Ok(if meta.backend == BackendKind::Redis || incoming {
+        Found::Partial
+    } else {
+        Found::Complete
+    })
+}
+
+/// Seals every live session of the fenced `shared` into `local`; returns how many.
+fn fill<K: Bucket, C: Clock, D: Dir, C2: Clock>(
+    shared: &mut Shared<K, C>,
+    local: &mut Store<Medium<D>, C2>,
+) -> Result<u64, StoreError> {
     let mut moved = 0;
     for id in shared.listing()?.sessions {
         match shared.peek(&id) {
@@ -190,8 +249,7 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir, C2: Clock>(
             Err(other) => return Err(other),
         }
     }
-    shared.hand_over(to)?;
-    Ok((moved, local))
+    Ok(moved)
 }
 
 fn another_store() -> StoreError {

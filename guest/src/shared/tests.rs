@@ -334,11 +334,22 @@ fn cleanup_of_a_vanished_record_keeps_the_entry_of_a_create_that_raced_it() {
 struct Failing {
     inner: MemoryBucket,
     left: Rc<std::cell::Cell<u32>>,
+    /// Reads of session records that go through before they fail too.
+    reads: u32,
 }
 
 impl Bucket for Failing {
     type Cas = MemoryCas;
     fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if key.starts_with("s:") {
+            if self.reads == 0 {
+                return Err(StoreError::unavailable(
+                    "reading a record",
+                    "connection refused",
+                ));
+            }
+            self.reads -= 1;
+        }
         self.inner.get(key)
     }
     fn get_many(&mut self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
@@ -472,6 +483,7 @@ fn a_move_cut_short_during_the_copy_leaves_the_directory_store_whole() {
     let failing = Failing {
         inner: bucket.clone(),
         left: Rc::new(std::cell::Cell::new(3)),
+        reads: u32::MAX,
     };
     let cut = moving::move_into(&mut local, failing, clock.clone(), config(5));
     assert!(matches!(cut, Err(StoreError::Unavailable { .. })));
@@ -501,6 +513,7 @@ fn a_move_cut_short_after_the_hand_over_is_finished_by_opening_the_directory() {
     let failing = Failing {
         inner: bucket.clone(),
         left: Rc::new(std::cell::Cell::new(2 + 3)),
+        reads: u32::MAX,
     };
     let cut = moving::move_into(&mut local, failing, clock.clone(), config(5));
     assert!(matches!(cut, Err(StoreError::Unavailable { .. })));
@@ -612,6 +625,7 @@ fn a_move_out_cut_short_is_run_again_over_its_partial_copy() {
     let failing = Failing {
         inner: bucket.clone(),
         left: Rc::new(std::cell::Cell::new(2)),
+        reads: u32::MAX,
     };
     let mut cut = Shared::open(failing, clock.clone(), config(5)).unwrap();
     let outcome = moving::move_out(&mut cut, medium, clock.clone(), config(5)).map(drop);
@@ -642,6 +656,51 @@ fn a_move_out_cut_short_is_run_again_over_its_partial_copy() {
 }
 
 #[test]
+fn a_move_out_cut_short_during_the_copy_leaves_a_directory_that_refuses_to_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    drop(bucket_store(&bucket, &clock));
+    let failing = Failing {
+        inner: bucket.clone(),
+        left: Rc::new(std::cell::Cell::new(u32::MAX)),
+        reads: 1,
+    };
+    let mut cut = Shared::open(failing, clock.clone(), config(5)).unwrap();
+    let medium = empty_directory(tmp.path(), BackendKind::Log);
+    let outcome = moving::move_out(&mut cut, medium, clock.clone(), config(5)).map(drop);
+    assert!(matches!(outcome, Err(StoreError::Unavailable { .. })));
+    // Half a store is not served: the directory refuses until the move is run again.
+    assert!(matches!(
+        reopen_directory(tmp.path(), &clock),
+        Err(StoreError::InvalidInput(m)) if m.contains("not complete")
+    ));
+    let mut store = host(&bucket, &clock);
+    let medium = empty_directory(tmp.path(), BackendKind::Log);
+    let (moved, mut local) =
+        moving::move_out(&mut store, medium, clock.clone(), config(5)).unwrap();
+    assert_eq!(moved, 3);
+    assert_moved_out(&mut local);
+    drop(local);
+    assert_moved_out(&mut reopen_directory(tmp.path(), &clock).unwrap());
+}
+
+#[test]
+fn a_wrong_directory_is_refused_before_the_bucket_is_fenced() {
+    let other_dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(100);
+    drop(directory_store(other_dir.path(), &clock));
+    let bucket = MemoryBucket::new();
+    let mut store = bucket_store(&bucket, &clock);
+    let medium = empty_directory(other_dir.path(), BackendKind::Log);
+    let refused = moving::move_out(&mut store, medium, clock.clone(), config(5));
+    assert!(matches!(refused, Err(StoreError::InvalidInput(m)) if m.contains("another store")));
+    // Not fenced: every host still writes.
+    host(&bucket, &clock)
+        .create(&session("still", "u", 10_000))
+        .unwrap();
+}
+
+#[test]
 fn a_store_moves_into_a_bucket_and_back_to_its_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
@@ -655,13 +714,17 @@ fn a_store_moves_into_a_bucket_and_back_to_its_directory() {
     assert_eq!(moved, 3);
     assert_moved(&mut shared_view(&mut back));
     drop(back);
-    // And in again, into the bucket it left.
+    // Not into the bucket it left (hosts may still hold its old key ring there), but
+    // into another one.
     let mut local = reopen_directory(tmp.path(), &clock).unwrap();
+    let refused = moving::move_into(&mut local, bucket.clone(), clock.clone(), config(5));
+    assert!(matches!(refused, Err(StoreError::InvalidInput(m)) if m.contains("another --prefix")));
+    let fresh = MemoryBucket::new();
     let (moved, mut shared) =
-        moving::move_into(&mut local, bucket.clone(), clock.clone(), config(5)).unwrap();
+        moving::move_into(&mut local, fresh.clone(), clock.clone(), config(5)).unwrap();
     assert_eq!(moved, 3);
     assert_moved(&mut shared);
-    assert_moved(&mut host(&bucket, &clock));
+    assert_moved(&mut host(&fresh, &clock));
 }
 
 /// The answers `assert_moved` checks, from a directory store.

@@ -165,7 +165,30 @@ impl<B: Backend, C: Clock> Store<B, C> {
     /// verifies the metadata, and indexes every session. A backend that keeps sealed
     /// summaries is indexed from them (a few dozen bytes a session); otherwise every session
     /// is read and verified as [`Store::check`] does, quarantining damaged ones.
-    pub fn open(mut backend: B, clock: C, config: Config) -> Result<Self, StoreError> {
+    pub fn open(backend: B, clock: C, config: Config) -> Result<Self, StoreError> {
+        Self::open_as(backend, clock, config, false)
+    }
+
+    /// Opens the store a move out of a bucket is filling (its metadata says it comes from
+    /// `redis`, which [`Store::open`] refuses): the mark stays until
+    /// [`Store::finish_incoming`].
+    pub(crate) fn open_incoming(backend: B, clock: C, config: Config) -> Result<Self, StoreError> {
+        Self::open_as(backend, clock, config, true)
+    }
+
+    /// Records that the store a move out of a bucket filled is complete: it opens as any
+    /// other from here.
+    pub(crate) fn finish_incoming(&mut self) -> Result<(), StoreError> {
+        self.meta.migrated_from = None;
+        self.backend.write_meta(&self.meta.sealed(&self.keyring)?)
+    }
+
+    fn open_as(
+        mut backend: B,
+        clock: C,
+        config: Config,
+        incoming: bool,
+    ) -> Result<Self, StoreError> {
         let max_session_bytes = config.checked_max_session_bytes()?;
         backend.recover()?;
         let (meta, keyring) = match backend.read_meta()? {
@@ -185,7 +208,21 @@ impl<B: Backend, C: Clock> Store<B, C> {
                             .into(),
                     ));
                 }
-                let unsettled = (meta.migrating_to.take(), meta.migrated_from.take());
+                // Being filled by a move out of a bucket: only that move opens it.
+                let filling = meta.migrated_from == Some(BackendKind::Redis);
+                if filling && !incoming {
+                    return Err(StoreError::InvalidInput(format!(
+                        "this store is being moved here from redis and is not complete: run \
+                         `migrate --to {}` from the bucket again",
+                        backend.kind().name()
+                    )));
+                }
+                let arrived = if filling {
+                    None
+                } else {
+                    meta.migrated_from.take()
+                };
+                let unsettled = (meta.migrating_to.take(), arrived);
                 let from_v1 = meta.version < keyring::VERSION_MAC;
                 if from_v1 {
                     meta.upgrade(&mut keyring)?;
