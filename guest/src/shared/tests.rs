@@ -178,50 +178,6 @@ fn the_idle_timeout_moves_expiry_with_each_touch() {
     assert_eq!(store.cleanup().unwrap(), 0);
 }
 
-/// A bucket that lets another host write just before each commit of this one.
-struct Interfering {
-    inner: MemoryBucket,
-    before_commit: Rc<RefCell<Box<dyn FnMut()>>>,
-}
-
-impl Bucket for Interfering {
-    type Cas = MemoryCas;
-    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(key)
-    }
-    fn get_many(&mut self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        self.inner.get_many(keys)
-    }
-    fn watch(&mut self, key: &str) -> Result<(MemoryCas, Option<Vec<u8>>), StoreError> {
-        self.inner.watch(key)
-    }
-    fn commit(&mut self, cas: MemoryCas, change: Change) -> Result<bool, StoreError> {
-        (self.before_commit.borrow_mut())();
-        self.inner.commit(cas, change)
-    }
-    fn set(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.inner.set(key, value)
-    }
-    fn delete_many(&mut self, keys: &[String]) -> Result<(), StoreError> {
-        self.inner.delete_many(keys)
-    }
-    fn list_keys(&mut self, cursor: Option<u64>) -> Result<Page, StoreError> {
-        self.inner.list_keys(cursor)
-    }
-    fn add(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
-        self.inner.add(entries)
-    }
-    fn remove(&mut self, members: &[Member]) -> Result<(), StoreError> {
-        self.inner.remove(members)
-    }
-    fn range(&mut self, i: &str, min: u64, max: u64, l: u32) -> Result<Vec<String>, StoreError> {
-        self.inner.range(i, min, max, l)
-    }
-    fn count(&mut self, index: &str, min: u64, max: u64) -> Result<u64, StoreError> {
-        self.inner.count(index, min, max)
-    }
-}
-
 #[test]
 fn an_update_that_loses_the_swap_is_retried_on_the_winner() {
     let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
@@ -229,10 +185,8 @@ fn an_update_that_loses_the_swap_is_retried_on_the_winner() {
         .create(&session("s", "u", 1_000))
         .unwrap();
     let hook: Rc<RefCell<Box<dyn FnMut()>>> = Rc::new(RefCell::new(Box::new(|| {})));
-    let interfering = Interfering {
-        inner: bucket.clone(),
-        before_commit: Rc::clone(&hook),
-    };
+    let mut interfering = Testing::new(&bucket);
+    interfering.before_commit = Rc::clone(&hook);
     let mut a = Shared::open(interfering, clock.clone(), config(5)).unwrap();
     // Host b adds a role the first two times a commits: a must re-read and keep it.
     let mut b = host(&bucket, &clock);
@@ -305,10 +259,8 @@ fn cleanup_of_a_vanished_record_keeps_the_entry_of_a_create_that_raced_it() {
     bucket.edit(|m| m.values.remove("s:s"));
     clock.set(300);
     let hook: Rc<RefCell<Box<dyn FnMut()>>> = Rc::new(RefCell::new(Box::new(|| {})));
-    let interfering = Interfering {
-        inner: bucket.clone(),
-        before_commit: Rc::clone(&hook),
-    };
+    let mut interfering = Testing::new(&bucket);
+    interfering.before_commit = Rc::clone(&hook);
     let mut a = Shared::open(interfering, clock.clone(), config(5)).unwrap();
     // Host b creates the id again just before a's first commit.
     let mut b = host(&bucket, &clock);
@@ -329,16 +281,52 @@ fn cleanup_of_a_vanished_record_keeps_the_entry_of_a_create_that_raced_it() {
     assert_eq!(a.user_sessions("u").unwrap().len(), 1);
 }
 
-/// A bucket whose writes (commits and sets) fail, as an unreachable server, once `left`
-/// more went through.
-struct Failing {
+/// A bucket over a [`MemoryBucket`] that runs `before_commit` before each commit (another
+/// host writing just then), and fails, as an unreachable server, every write (commit or
+/// set) once `left` more went through and every read of a session record once `reads`
+/// more did.
+struct Testing {
     inner: MemoryBucket,
+    before_commit: Rc<RefCell<Box<dyn FnMut()>>>,
     left: Rc<std::cell::Cell<u32>>,
-    /// Reads of session records that go through before they fail too.
     reads: u32,
 }
 
-impl Bucket for Failing {
+impl Testing {
+    /// Over `inner`, failing nothing, interfering with nothing.
+    fn new(inner: &MemoryBucket) -> Self {
+        Testing {
+            inner: inner.clone(),
+            before_commit: Rc::new(RefCell::new(Box::new(|| {}))),
+            left: Rc::new(std::cell::Cell::new(u32::MAX)),
+            reads: u32::MAX,
+        }
+    }
+
+    /// Fails every write once `left` more went through.
+    fn writes(mut self, left: u32) -> Self {
+        self.left = Rc::new(std::cell::Cell::new(left));
+        self
+    }
+
+    /// Fails every read of a session record once `reads` more went through.
+    fn reads(mut self, reads: u32) -> Self {
+        self.reads = reads;
+        self
+    }
+
+    fn write(&mut self) -> Result<(), StoreError> {
+        match self.left.get() {
+            0 => Err(StoreError::unavailable("writing", "connection refused")),
+            n => {
+                self.left.set(n - 1);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Bucket for Testing {
     type Cas = MemoryCas;
     fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         if key.starts_with("s:") {
@@ -359,28 +347,13 @@ impl Bucket for Failing {
         self.inner.watch(key)
     }
     fn commit(&mut self, cas: MemoryCas, change: Change) -> Result<bool, StoreError> {
-        match self.left.get() {
-            0 => Err(StoreError::unavailable(
-                "writing a record",
-                "connection refused",
-            )),
-            n => {
-                self.left.set(n - 1);
-                self.inner.commit(cas, change)
-            }
-        }
+        (self.before_commit.borrow_mut())();
+        self.write()?;
+        self.inner.commit(cas, change)
     }
     fn set(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        match self.left.get() {
-            0 => Err(StoreError::unavailable(
-                "writing a key",
-                "connection refused",
-            )),
-            n => {
-                self.left.set(n - 1);
-                self.inner.set(key, value)
-            }
-        }
+        self.write()?;
+        self.inner.set(key, value)
     }
     fn delete_many(&mut self, keys: &[String]) -> Result<(), StoreError> {
         self.inner.delete_many(keys)
@@ -480,11 +453,7 @@ fn a_move_cut_short_during_the_copy_leaves_the_directory_store_whole() {
     let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
     let mut local = directory_store(tmp.path(), &clock);
     // The metadata, the names key and one session go through; the second session fails.
-    let failing = Failing {
-        inner: bucket.clone(),
-        left: Rc::new(std::cell::Cell::new(3)),
-        reads: u32::MAX,
-    };
+    let failing = Testing::new(&bucket).writes(3);
     let cut = moving::move_into(&mut local, failing, clock.clone(), config(5));
     assert!(matches!(cut, Err(StoreError::Unavailable { .. })));
     drop(local);
@@ -510,11 +479,7 @@ fn a_move_cut_short_after_the_hand_over_is_finished_by_opening_the_directory() {
     let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
     let mut local = directory_store(tmp.path(), &clock);
     // Everything but the commit that opens the bucket to every host goes through.
-    let failing = Failing {
-        inner: bucket.clone(),
-        left: Rc::new(std::cell::Cell::new(2 + 3)),
-        reads: u32::MAX,
-    };
+    let failing = Testing::new(&bucket).writes(2 + 3);
     let cut = moving::move_into(&mut local, failing, clock.clone(), config(5));
     assert!(matches!(cut, Err(StoreError::Unavailable { .. })));
     drop(local);
@@ -622,11 +587,7 @@ fn a_move_out_cut_short_is_run_again_over_its_partial_copy() {
     drop(bucket_store(&bucket, &clock));
     // The server goes away after the fence and the copy, before the bucket is handed over.
     let medium = empty_directory(tmp.path(), BackendKind::Files);
-    let failing = Failing {
-        inner: bucket.clone(),
-        left: Rc::new(std::cell::Cell::new(2)),
-        reads: u32::MAX,
-    };
+    let failing = Testing::new(&bucket).writes(2);
     let mut cut = Shared::open(failing, clock.clone(), config(5)).unwrap();
     let outcome = moving::move_out(&mut cut, medium, clock.clone(), config(5)).map(drop);
     assert!(matches!(outcome, Err(StoreError::Unavailable { .. })));
@@ -660,11 +621,7 @@ fn a_move_out_cut_short_during_the_copy_leaves_a_directory_that_refuses_to_open(
     let tmp = tempfile::tempdir().unwrap();
     let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
     drop(bucket_store(&bucket, &clock));
-    let failing = Failing {
-        inner: bucket.clone(),
-        left: Rc::new(std::cell::Cell::new(u32::MAX)),
-        reads: 1,
-    };
+    let failing = Testing::new(&bucket).reads(1);
     let mut cut = Shared::open(failing, clock.clone(), config(5)).unwrap();
     let medium = empty_directory(tmp.path(), BackendKind::Log);
     let outcome = moving::move_out(&mut cut, medium, clock.clone(), config(5)).map(drop);
