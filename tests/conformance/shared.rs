@@ -156,7 +156,7 @@ pub fn many_hosts_lose_no_update() {
 }
 
 /// Four hosts race to create the same 25 ids: each id is created exactly once, and the
-/// other three are told `already-exists`.
+/// other three are told `already-exists`; a `revoke-user` on one host is seen by another.
 pub fn a_live_id_is_created_once_across_hosts() {
     let Some(url) = redis_url() else { return };
     let setup = Setup::new();
@@ -192,6 +192,17 @@ pub fn a_live_id_is_created_once_across_hosts() {
         listed, 25,
         "every session is listed under the host that created it"
     );
+    // One host logs a user out everywhere: every other host sees it at once.
+    let mut other = host(&setup, &url, &prefix, Duration::from_secs(5));
+    let (most, user) = (0..HOSTS)
+        .map(|h| format!("h{h}"))
+        .map(|user| (other.user_sessions(&user).unwrap().len() as u64, user))
+        .max()
+        .unwrap();
+    assert!(most > 0);
+    assert_eq!(vault.revoke_user(&user).unwrap(), most);
+    assert_eq!(other.user_sessions(&user).unwrap(), Vec::new());
+    assert_eq!(other.count().unwrap(), 25 - most);
 }
 
 /// A redis-server of this test's own, on a free port, that can be killed and restarted
