@@ -45,9 +45,11 @@ pub struct Vault {
     dir: PathBuf,
     legacy: bool,
     // Held for the vault's lifetime; the lock is released when the file is closed.
-    // `None` for a redis store, which many hosts open at once (it takes the directory's
-    // lock only while it moves out to it).
+    // `None` for a redis store, which many hosts open at once; one that moves out to its
+    // directory takes the directory's lock then, and keeps it.
     lock: Option<File>,
+    /// How long taking the directory's lock may wait.
+    lock_timeout: std::time::Duration,
 }
 
 /// The server of `url`; a malformed URL is `invalid-input`.
@@ -161,6 +163,7 @@ impl Vault {
             dir: dir.to_path_buf(),
             legacy: options.legacy_source.is_some(),
             lock,
+            lock_timeout: options.lock_timeout.unwrap_or(LOCK_TIMEOUT),
         })
     }
 
@@ -288,7 +291,8 @@ impl Vault {
         // once it serves the store from there, as a directory store holds its own.
         let moving_out = match (&self.lock, to) {
             (None, BackendKind::Files | BackendKind::Log) if self.dir.is_dir() => {
-                Some(lock_dir(&self.dir, LOCK_TIMEOUT)?)
+                prepare_dir(&self.dir)?;
+                Some(lock_dir(&self.dir, self.lock_timeout)?)
             }
             _ => None,
         };

@@ -95,7 +95,11 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
                                     .into(),
                             ));
                         }
-                        return Err(meta.backend.mismatch(BackendKind::Redis));
+                        return Err(StoreError::InvalidInput(format!(
+                            "this store moved out of redis to a directory (the {} backend): \
+                             open it there",
+                            meta.backend.name()
+                        )));
                     }
                     mode.admits(&meta)?;
                     (meta, keyring, bytes)
@@ -262,6 +266,13 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
     /// (no host opens it for writing from here), then the fence key stops every commit
     /// of every host already open.
     fn fence(&mut self, to: BackendKind) -> Result<(), StoreError> {
+        if let Some(other) = self.meta.migrating_to.filter(|kind| *kind != to) {
+            return Err(StoreError::InvalidInput(format!(
+                "this store is moving to the {} backend: run `migrate --to {}` again",
+                other.name(),
+                other.name()
+            )));
+        }
         if self.meta.migrating_to != Some(to) {
             let mut meta = self.meta.clone();
             meta.migrating_to = Some(to);
@@ -304,7 +315,11 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
         }
         let sealed = meta.sealed(&self.keyring)?;
         if !self.bucket.commit(cas, Change::put(sealed.clone()))? {
-            return Err(lost("writing the store's metadata"));
+            return Err(StoreError::InvalidInput(
+                "another host changed the store's key ring just now: reopen the store and \
+                 retry"
+                    .into(),
+            ));
         }
         self.meta = meta;
         self.meta_bytes = sealed;

@@ -33,13 +33,14 @@
 //! 2 and 3 leaves a complete directory store (usable, and kept by a second run, which
 //! only does 3).
 
-use super::{Bucket, Mode, Shared};
+use super::{Bucket, Mode, Shared, layout};
 use crate::backend::disk;
 use crate::backend::{Backend, BackendKind};
 use crate::error::StoreError;
 use crate::fs::Dir;
 use crate::keyring::{Keyring, Meta};
 use crate::medium::{self, Medium};
+use crate::seal::format::{self, Kind};
 use crate::store::{Clock, Config, Store};
 
 /// Moves `local` into `bucket` (opened with `config`, whose secret opened `local`);
@@ -154,8 +155,12 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
         .store_id
         .clone()
         .ok_or_else(|| StoreError::Corrupted("the store's metadata has no store id".into()))?;
-    // A wrong directory must be refused before every host's writes are stopped.
-    let found = directory(&mut medium, &store_id, &config)?;
+    // What would stop the move is refused before every host's writes are stopped: a
+    // wrong directory, or sessions it could not carry (the fence would then also stop
+    // the `key add` that could carry them).
+    let found = directory(&medium, &store_id, &config)?;
+    let sessions = shared.listing()?.sessions;
+    refuse_missing_keys(shared, &sessions)?;
     shared.fence(to)?;
     let (moved, local) = match found {
         // Filled and marked complete before a crash: the bucket is fenced since, so
@@ -179,7 +184,7 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
             let keyring = Keyring::single(meta.current_key, key, meta.scope()?);
             medium::write_meta(medium.dir(), &meta, &keyring)?;
             let mut local = Store::open_incoming(medium, clock, config)?;
-            let moved = fill(shared, &mut local)?;
+            let moved = fill(shared, &mut local, &sessions)?;
             local.finish_incoming()?;
             (moved, local)
         }
@@ -201,15 +206,19 @@ enum Found {
 /// What `medium`'s directory holds, for a move out of the store `store_id`; another
 /// store (or session files of none) is refused. Its metadata is authenticated first.
 fn directory<D: Dir>(
-    medium: &mut Medium<D>,
+    medium: &Medium<D>,
     store_id: &str,
     config: &Config,
 ) -> Result<Found, StoreError> {
-    let holds_sessions = !medium.list()?.ids.is_empty();
     let Some(bytes) = disk::read_meta(medium.dir())? else {
-        return match holds_sessions {
-            true => Err(another_store()),
-            false => Ok(Found::Empty),
+        // Not a store: it must be empty (a folder of anything else is no place for one).
+        let entries = (medium.dir().entries(""))
+            .map_err(|e| StoreError::io("listing the directory to move to", e))?;
+        return match entries.unwrap_or_default().is_empty() {
+            true => Ok(Found::Empty),
+            false => Err(StoreError::InvalidInput(
+                "the directory to move the store to is not empty: give an empty or new one".into(),
+            )),
         };
     };
     let meta = Meta::parse(&bytes)?;
@@ -226,25 +235,48 @@ fn directory<D: Dir>(
     })
 }
 
-/// Seals every live session of the fenced `shared` into `local`; returns how many.
+/// Refuses a move out while any of `sessions` is sealed under a key the ring lacks.
+fn refuse_missing_keys<K: Bucket, C: Clock>(
+    shared: &mut Shared<K, C>,
+    sessions: &[String],
+) -> Result<(), StoreError> {
+    for chunk in sessions.chunks(super::BATCH as usize) {
+        let keys: Vec<String> = chunk.iter().map(|id| layout::session(id)).collect();
+        for (id, value) in chunk.iter().zip(shared.bucket.get_many(&keys)?) {
+            let header = value.and_then(|bytes| format::header(&bytes, Kind::Session).ok());
+            if let Some(header) = header.filter(|h| shared.keyring.key(h.key_id).is_none()) {
+                return Err(StoreError::InvalidInput(format!(
+                    "session {id:?} is sealed under key {}, which this store lacks, and \
+                     could not be carried: add the key (`key add`) first",
+                    header.key_id
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Seals every live session of the fenced `shared` among `sessions` into `local`;
+/// returns how many. A damaged record is kept in the bucket's quarantine, which the
+/// hand-over leaves.
 fn fill<K: Bucket, C: Clock, D: Dir, C2: Clock>(
     shared: &mut Shared<K, C>,
     local: &mut Store<Medium<D>, C2>,
+    sessions: &[String],
 ) -> Result<u64, StoreError> {
     let mut moved = 0;
-    for id in shared.listing()?.sessions {
-        match shared.peek(&id) {
+    for id in sessions {
+        match shared.peek(id) {
             Ok(Some(session)) => {
                 local.create(&session)?;
                 moved += 1;
             }
-            // Expired, gone meanwhile, or damaged: not carried (the bucket is erased).
-            Ok(None) | Err(StoreError::Corrupted(_)) => {}
-            Err(StoreError::MissingKey(_)) => {
-                return Err(StoreError::InvalidInput(format!(
-                    "session {id:?} is under a key this store lacks and could not be \
-                     carried: add the key (`key add`) and run the move again"
-                )));
+            // Expired, or gone meanwhile: not carried.
+            Ok(None) => {}
+            Err(StoreError::Corrupted(_)) => {
+                if let Some(bytes) = shared.bucket.get(&layout::session(id))? {
+                    shared.bucket.set(&layout::quarantine(id), &bytes)?;
+                }
             }
             Err(other) => return Err(other),
         }

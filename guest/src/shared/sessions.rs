@@ -150,7 +150,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
                     remove: vec![member],
                     ..Change::default()
                 };
-                self.bucket.commit(cas, change)?;
+                self.tidy(cas, change)?;
             }
         }
         sessions.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));
@@ -250,10 +250,21 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
         id: &str,
         user: Option<&str>,
     ) -> Result<(), StoreError> {
-        if let Some(user) = user {
-            self.bucket.commit(cas, self.removal(id, Some(user)))?;
+        match user {
+            Some(user) => self.tidy(cas, self.removal(id, Some(user))),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Commits a change a read makes on its way (dropping an expired record, a stale
+    /// index entry, a damaged record): losing the race, or a fenced bucket (whose reads
+    /// go on while its store moves out), leaves things as they are.
+    pub(super) fn tidy(&mut self, cas: K::Cas, change: Change) -> Result<(), StoreError> {
+        match self.bucket.commit(cas, change) {
+            // A commit's only `invalid-input` is the fence (`bucket::moved_out`).
+            Ok(_) | Err(StoreError::InvalidInput(_)) => Ok(()),
+            Err(other) => Err(other),
+        }
     }
 
     /// Handles the record `bytes` of `id` that failed to open with `error`: a damaged
@@ -272,7 +283,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
         if found.as_ref() == Some(&bytes) {
             // Copied first: a failure in between leaves the record where it was.
             self.bucket.set(&layout::quarantine(id), &bytes)?;
-            self.bucket.commit(cas, self.removal(id, None))?;
+            self.tidy(cas, self.removal(id, None))?;
         }
         Ok(error)
     }

@@ -695,3 +695,73 @@ fn shared_view(local: &mut Local) -> Host {
     }
     view
 }
+
+#[test]
+fn a_move_out_refuses_what_would_strand_it_before_fencing_and_keeps_damage_aside() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut store = bucket_store(&bucket, &clock);
+    // A folder of something else is no place for the store; nothing is fenced.
+    let busy = tempfile::tempdir().unwrap();
+    std::fs::write(busy.path().join("app.conf"), "x").unwrap();
+    let refused = moving::move_out(
+        &mut store,
+        empty_directory(busy.path(), BackendKind::Log),
+        clock.clone(),
+        config(5),
+    );
+    assert!(matches!(refused, Err(StoreError::InvalidInput(m)) if m.contains("not empty")));
+    // A record under a key the ring lacks (an old copy under a retired key) is refused
+    // before the fence too: `key add` still works after.
+    let old = bucket.edit(|m| m.values["s:a1"].clone());
+    store.add_key(&Secret::RawKey(vec![8; 32])).unwrap();
+    store.rekey(100).unwrap();
+    store.retire_key(1).unwrap();
+    bucket.edit(|m| m.values.insert("s:a1".into(), old));
+    let config8 = || Config::new(Secret::RawKey(vec![8; 32]));
+    let mut store = Shared::open(bucket.clone(), clock.clone(), config8()).unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let refused = moving::move_out(
+        &mut store,
+        empty_directory(empty.path(), BackendKind::Log),
+        clock.clone(),
+        config8(),
+    );
+    assert!(matches!(refused, Err(StoreError::InvalidInput(m)) if m.contains("lacks")));
+    assert!(bucket.edit(|m| !m.values.contains_key(layout::FENCE)));
+    // A damaged record goes to the quarantine, which the hand-over leaves.
+    bucket.edit(|m| {
+        let record = &mut m.values.get_mut("s:a1").unwrap().0;
+        *record = b"damaged".to_vec();
+    });
+    let (moved, local) = moving::move_out(
+        &mut store,
+        empty_directory(empty.path(), BackendKind::Log),
+        clock.clone(),
+        config8(),
+    )
+    .unwrap();
+    assert_eq!(moved, 2);
+    assert_eq!(local.count(), 2);
+    assert_eq!(
+        bucket.edit(|m| m.values.get("q:a1").map(|v| v.0.clone())),
+        Some(b"damaged".to_vec())
+    );
+}
+
+#[test]
+fn a_fenced_bucket_still_reads() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut store = bucket_store(&bucket, &clock);
+    bucket.edit(|m| {
+        m.values
+            .insert(layout::FENCE.into(), (b"log".to_vec(), None))
+    });
+    // An expired record, a stale index entry: met by reads, left where they are.
+    assert_eq!(store.get("gone").unwrap(), None);
+    bucket.edit(|m| m.values.remove("s:a2"));
+    assert_eq!(store.user_sessions("alice").unwrap().len(), 1);
+    // Writes are refused, cleanup's removals included.
+    for refused in [store.touch("a1").map(drop), store.cleanup().map(drop)] {
+        assert!(matches!(refused, Err(StoreError::InvalidInput(m)) if m.contains("moved")));
+    }
+}

@@ -45,7 +45,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
                         remove: vec![entry],
                         ..Change::default()
                     };
-                    self.bucket.commit(cas, change)?;
+                    self.tidy(cas, change)?;
                     continue;
                 };
                 match self.open_record(id, &bytes) {

@@ -34,13 +34,24 @@ fn connect(url: &str) -> anyhow::Result<redis::Connection> {
 /// Removes every key of bucket `prefix` (the benchmark's throwaway stores).
 pub fn discard(url: &str, prefix: &str) -> anyhow::Result<()> {
     let mut connection = connect(url)?;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{{{prefix}}}:*"))
-        .query(&mut connection)?;
-    for chunk in keys.chunks(1000) {
-        redis::cmd("DEL").arg(chunk).query::<()>(&mut connection)?;
+    // SCAN, not KEYS: the server may be serving others.
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{{{prefix}}}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query(&mut connection)?;
+        if !keys.is_empty() {
+            redis::cmd("DEL").arg(keys).query::<()>(&mut connection)?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
     }
-    Ok(())
 }
 
 /// (b) the shared store's core compiled natively, on the same server.
