@@ -17,10 +17,10 @@
 //! and opens the bucket.
 //!
 //! Moving a bucket's store out to a directory ([`move_out`], `migrate --to files|log`):
-//! 1. The bucket is fenced: its metadata says where the store goes (no host opens it for
-//!    writing), and the fence key makes every commit of every host fail from then on.
-//!    The directory is checked first: empty, or holding a copy of the same store (same
-//!    store id) from an earlier try.
+//! 1. What would stop the move is refused first: a directory that is not empty and holds
+//!    no copy of this store (same store id), or a record under a key the ring lacks.
+//!    Then the bucket is fenced: its metadata says where the store goes, and the fence
+//!    key makes every commit of every host fail from then on (reads go on).
 //! 2. A partial copy is wiped. A new directory store is created there under the same
 //!    secret and store id, marked incomplete (no open but the move's accepts it), every
 //!    live session is sealed into it, and the mark is cleared.
@@ -98,9 +98,9 @@ pub fn move_into<D: Dir, C: Clock, K: Bucket, C2: Clock>(
 }
 
 /// Opens the bucket (`bucket` opens it) of a store whose directory `dir` says it was
-/// handed over to one,
-/// finishing the move first if a crash interrupted it (steps 4 and 5 above). `None` if
-/// the directory holds no handed-over store (open it as a directory store).
+/// handed over to one, finishing the move first if a crash interrupted it (steps 4 and 5
+/// above). `None` if the directory holds no handed-over store (open it as a directory
+/// store).
 ///
 /// Errors: `wrong-key` or `corrupted` if the directory's metadata does not authenticate
 /// under `config`'s secret (nothing is acted on before it does); `invalid-input` if the
@@ -159,9 +159,11 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
     // wrong directory, or sessions it could not carry (the fence would then also stop
     // the `key add` that could carry them).
     let found = directory(&medium, &store_id, &config)?;
-    let sessions = shared.listing()?.sessions;
-    refuse_missing_keys(shared, &sessions)?;
+    let listed = shared.listing()?.sessions;
+    refuse_missing_keys(shared, &listed)?;
     shared.fence(to)?;
+    // Listed again: what other hosts wrote before the fence is carried too.
+    let sessions = shared.listing()?.sessions;
     let (moved, local) = match found {
         // Filled and marked complete before a crash: the bucket is fenced since, so
         // nothing was written there that the directory lacks.

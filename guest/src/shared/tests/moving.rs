@@ -394,3 +394,27 @@ fn a_fenced_bucket_still_reads() {
         assert!(matches!(refused, Err(StoreError::InvalidInput(m)) if m.contains("moved")));
     }
 }
+
+#[test]
+fn a_session_written_just_before_the_fence_is_carried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    drop(bucket_store(&bucket, &clock));
+    let hook: Rc<RefCell<Box<dyn FnMut()>>> = Rc::new(RefCell::new(Box::new(|| {})));
+    let mut watched = Testing::new(&bucket);
+    watched.before_commit = Rc::clone(&hook);
+    let mut store = Shared::open(watched, clock.clone(), config(5)).unwrap();
+    // Another host creates a session just as the fence goes up.
+    let mut other = host(&bucket, &clock);
+    let mut once = true;
+    *hook.borrow_mut() = Box::new(move || {
+        if std::mem::take(&mut once) {
+            other.create(&session("late", "carol", 10_000)).unwrap();
+        }
+    });
+    let medium = empty_directory(tmp.path(), BackendKind::Log);
+    let (moved, mut local) =
+        moving::move_out(&mut store, medium, clock.clone(), config(5)).unwrap();
+    assert_eq!(moved, 4);
+    assert!(local.get("late").unwrap().is_some());
+}
