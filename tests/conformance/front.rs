@@ -51,12 +51,17 @@ pub struct RedisStore {
     pub prefix: String,
 }
 
+/// A raw connection to the test server at `url`, as anyone with access to it has.
+pub fn raw_connection(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_connection_with_timeout(std::time::Duration::from_secs(2))
+        .unwrap()
+}
+
 impl RedisStore {
     fn connection(&self) -> redis::Connection {
-        redis::Client::open(self.url.as_str())
-            .unwrap()
-            .get_connection_with_timeout(std::time::Duration::from_secs(2))
-            .unwrap()
+        raw_connection(&self.url)
     }
 
     /// The value of `name` in the store's bucket.

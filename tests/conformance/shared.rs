@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use session_vault::{SessionData, StoreError, Vault, VaultOptions};
 
 use crate::cases::doc;
-use crate::front::{Setup, T0, cli_command, redis_url, unique_prefix};
+use crate::front::{Setup, T0, cli_command, raw_connection, redis_url, unique_prefix};
 
 fn session(id: &str, user: &str) -> SessionData {
     serde_json::from_value(doc(id, user, T0 + 3_600_000)).unwrap()
@@ -51,14 +51,6 @@ fn chain(error: &session_vault::Error) -> String {
 
 fn kind(error: &session_vault::Error) -> &'static str {
     error.store().map_or("trap", StoreError::kind)
-}
-
-/// A raw connection to the test server, as an attacker with access to it has.
-fn raw(url: &str) -> redis::Connection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_connection_with_timeout(Duration::from_secs(2))
-        .unwrap()
 }
 
 const HOSTS: usize = 4;
@@ -391,7 +383,7 @@ pub fn foreign_keys_and_tampered_values_are_refused() {
     ] {
         vault.create(&session(id, user)).unwrap();
     }
-    let mut redis = raw(&url);
+    let mut redis = raw_connection(&url);
     let key = |name: &str| format!("{{{prefix}}}:{name}");
     let set = |redis: &mut redis::Connection, name: &str, value: &[u8]| {
         redis::cmd("SET")

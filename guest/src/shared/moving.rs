@@ -40,7 +40,6 @@ use crate::error::StoreError;
 use crate::fs::Dir;
 use crate::keyring::{Keyring, Meta};
 use crate::medium::{self, Medium};
-use crate::seal::format::{self, Kind};
 use crate::store::{Clock, Config, Store};
 
 /// Moves `local` into `bucket` (opened with `config`, whose secret opened `local`);
@@ -159,8 +158,7 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
     // wrong directory, or sessions it could not carry (the fence would then also stop
     // the `key add` that could carry them).
     let found = directory(&medium, &store_id, &config)?;
-    let listed = shared.listing()?.sessions;
-    refuse_missing_keys(shared, &listed)?;
+    refuse_missing_keys(shared)?;
     shared.fence(to)?;
     // Listed again: what other hosts wrote before the fence is carried too.
     let sessions = shared.listing()?.sessions;
@@ -237,23 +235,18 @@ fn directory<D: Dir>(
     })
 }
 
-/// Refuses a move out while any of `sessions` is sealed under a key the ring lacks.
-fn refuse_missing_keys<K: Bucket, C: Clock>(
-    shared: &mut Shared<K, C>,
-    sessions: &[String],
-) -> Result<(), StoreError> {
-    for chunk in sessions.chunks(super::BATCH as usize) {
-        let keys: Vec<String> = chunk.iter().map(|id| layout::session(id)).collect();
-        for (id, value) in chunk.iter().zip(shared.bucket.get_many(&keys)?) {
-            let header = value.and_then(|bytes| format::header(&bytes, Kind::Session).ok());
-            if let Some(header) = header.filter(|h| shared.keyring.key(h.key_id).is_none()) {
-                return Err(StoreError::InvalidInput(format!(
-                    "session {id:?} is sealed under key {}, which this store lacks, and \
-                     could not be carried: add the key (`key add`) first",
-                    header.key_id
-                )));
-            }
-        }
+/// Refuses a move out while any record is sealed under a key the ring lacks.
+fn refuse_missing_keys<K: Bucket, C: Clock>(shared: &mut Shared<K, C>) -> Result<(), StoreError> {
+    let counts = shared.records_by_key()?;
+    let lacking: u64 = (counts.iter())
+        .filter(|(key_id, _)| shared.keyring.key(**key_id).is_none())
+        .map(|(_, records)| records)
+        .sum();
+    if lacking > 0 {
+        return Err(StoreError::InvalidInput(format!(
+            "{lacking} sessions are sealed under a key this store lacks and could not be \
+             carried: add the key (`key add`) first"
+        )));
     }
     Ok(())
 }

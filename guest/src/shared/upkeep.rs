@@ -271,7 +271,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
     }
 
     /// How many session records each key id seals (from their headers).
-    fn records_by_key(&mut self) -> Result<BTreeMap<u32, u64>, StoreError> {
+    pub(super) fn records_by_key(&mut self) -> Result<BTreeMap<u32, u64>, StoreError> {
         let mut counts = BTreeMap::new();
         let sessions = self.listing()?.sessions;
         for chunk in sessions.chunks(super::BATCH as usize) {
