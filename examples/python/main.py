@@ -106,6 +106,7 @@ class Vault:
         config.backend = None
         config.erase = None
         config.bucket = None
+        setattr(config, "cache-bytes", None)
         self.handle = self.call("[static]store.open", config)
 
     def call(self, name, *args):

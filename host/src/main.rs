@@ -48,7 +48,11 @@ fn run(args: &Args) -> anyhow::Result<u8> {
             cli::demo::run(args)?;
             return Ok(exit::OK);
         }
-        Command::Bench { sessions, original } => {
+        Command::Bench {
+            sessions,
+            original,
+            markdown,
+        } => {
             let original = original
                 .as_deref()
                 .map(cli::bench::Original::new)
@@ -79,6 +83,7 @@ fn run(args: &Args) -> anyhow::Result<u8> {
                 &modes,
                 original.as_ref(),
                 args.redis.as_deref(),
+                markdown.as_deref(),
             )?;
             return Ok(exit::OK);
         }
@@ -243,6 +248,9 @@ pub fn options(args: &Args) -> anyhow::Result<VaultOptions> {
     }
     if let Some(ms) = args.idle_timeout_ms {
         options = options.idle_timeout(std::time::Duration::from_millis(ms));
+    }
+    if let Some(bytes) = args.cache_bytes {
+        options = options.cache_bytes(bytes);
     }
     if let Some(ms) = args.lock_timeout_ms {
         options = options.lock_timeout(std::time::Duration::from_millis(ms));

@@ -20,6 +20,7 @@ pub struct VaultOptions {
     pub(crate) memory_limit: Option<usize>,
     pub(crate) legacy_source: Option<PathBuf>,
     pub(crate) idle_timeout: Option<u64>,
+    pub(crate) cache_bytes: Option<u64>,
     pub(crate) lock_timeout: Option<Duration>,
     pub(crate) redis: Option<String>,
     pub(crate) prefix: Option<String>,
@@ -45,6 +46,15 @@ impl VaultOptions {
     /// of their absolute `expiresAt`. Off by default. See [`Vault::touch`].
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        self
+    }
+
+    /// Keeps up to `bytes` of recently read or written sessions opened inside the
+    /// component (default 8 MiB; 0 turns the cache off), so that reading them again skips
+    /// the disk and the decryption. Evicted slots are overwritten with zeros; see the WIT
+    /// `config.cache-bytes`.
+    pub fn cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache_bytes = Some(bytes);
         self
     }
 

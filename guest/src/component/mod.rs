@@ -13,7 +13,7 @@ use crate::error::StoreError;
 use crate::fs::wasi::WasiDir;
 use crate::legacy::LegacyStore;
 use crate::medium::Medium;
-use crate::store::{Config, Erase, Report, Store, SystemClock};
+use crate::store::{Config, DEFAULT_CACHE_BYTES, Erase, Report, Store, SystemClock};
 use convert::{patch_from_wit, secret_from_wit, session_from_wit, session_to_wit};
 use opened::{Destination, Opened};
 
@@ -106,6 +106,7 @@ impl wit::GuestStore for StoreResource {
         let mut store_config = Config::new(secret_from_wit(config.secret));
         store_config.max_session_bytes = config.max_session_bytes;
         store_config.idle_timeout = config.idle_timeout;
+        store_config.cache_bytes = config.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES);
         store_config.erase = match config.erase {
             None | Some(wit::Erase::Deferred) => Erase::Deferred,
             Some(wit::Erase::Immediate) => Erase::Immediate,

@@ -16,9 +16,23 @@ pub const TAG_LEN: usize = 16;
 /// The fewest characters a passphrase may have.
 pub const MIN_PASSPHRASE_CHARS: usize = 32;
 
-/// An AES-256 key, zeroed when dropped.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct Key([u8; KEY_LEN]);
+/// An AES-256 key, with its AES-GCM instance (round keys and GHASH key) expanded once:
+/// in wasm, with AES in software, expanding them costs about as much as sealing a small
+/// record, and a store seals and opens thousands under one key. Both are zeroed when
+/// dropped (the cipher by aes-gcm's `zeroize` feature).
+#[derive(Clone)]
+pub struct Key {
+    raw: [u8; KEY_LEN],
+    cipher: Aes256Gcm,
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        self.raw.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for Key {}
 
 /// Parameters of scrypt, as recorded in a store's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +67,14 @@ impl Key {
                 bytes.len()
             )));
         };
-        Ok(Key(key))
+        Ok(Key::new(key))
+    }
+
+    fn new(raw: [u8; KEY_LEN]) -> Self {
+        Key {
+            cipher: Aes256Gcm::new(&raw.into()),
+            raw,
+        }
     }
 
     /// Derives a key from a passphrase with scrypt.
@@ -70,14 +91,14 @@ impl Key {
             &mut key,
         )
         .map_err(|e| StoreError::InvalidInput(format!("scrypt output length: {e}")))?;
-        let result = Key(key);
+        let result = Key::new(key);
         key.zeroize();
         Ok(result)
     }
 
     /// The key's bytes, for sealing it under another key.
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.0
+        &self.raw
     }
 
     /// Encrypts `plaintext` under `nonce`, authenticating `aad` too; returns ciphertext || tag.
@@ -87,7 +108,7 @@ impl Key {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
-        self.cipher()
+        self.cipher
             .encrypt(
                 &Nonce::from(*nonce),
                 Payload {
@@ -105,7 +126,7 @@ impl Key {
         aad: &[u8],
         sealed: &[u8],
     ) -> Result<Vec<u8>, Unauthentic> {
-        self.cipher()
+        self.cipher
             .decrypt(&Nonce::from(*nonce), Payload { msg: sealed, aad })
             // aes_gcm::Error is opaque by design: there is no cause to keep.
             .map_err(|_opaque: aes_gcm::Error| Unauthentic)
@@ -115,14 +136,10 @@ impl Key {
     /// hashes into its counter block) and no associated data; `sealed` is ciphertext || tag.
     pub fn open_legacy(&self, iv: &[u8; 16], sealed: &[u8]) -> Result<Vec<u8>, Unauthentic> {
         use aes_gcm::aes::{Aes256, cipher::consts::U16};
-        aes_gcm::AesGcm::<Aes256, U16>::new(&self.0.into())
+        aes_gcm::AesGcm::<Aes256, U16>::new(&self.raw.into())
             .decrypt(&(*iv).into(), sealed)
             // aes_gcm::Error is opaque by design: there is no cause to keep.
             .map_err(|_opaque: aes_gcm::Error| Unauthentic)
-    }
-
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&self.0.into())
     }
 }
 

@@ -1,9 +1,10 @@
 //! A store many hosts share: sealed records in a key-value [`Bucket`] (the `redis`
 //! backend), with the per-user and expiry indexes kept by the server.
 //!
-//! Nothing is cached between calls but the key ring: every read goes to the bucket,
-//! every write is a compare-and-swap on the record it read, retried when another host
-//! won, so two hosts never lose each other's updates. What the server holds is treated
+//! Every read goes to the bucket, every write is a compare-and-swap on the record it
+//! read, retried when another host won, so two hosts never lose each other's updates.
+//! Between calls a host keeps its key ring and a cache of the sessions it opened, each
+//! served only when the bytes fetched are exactly those it was opened from. What the server holds is treated
 //! as written by an attacker without the key: records must decrypt under the store's
 //! scope and id, index entries are hints checked against the records they name.
 
@@ -13,6 +14,8 @@ pub mod moving;
 mod sessions;
 mod upkeep;
 
+use std::cell::RefCell;
+
 use zeroize::Zeroizing;
 
 use crate::backend::BackendKind;
@@ -21,6 +24,7 @@ use crate::error::StoreError;
 use crate::keyring::{self, Keyring, Meta};
 use crate::seal::crypto;
 use crate::seal::format::{self, Kind};
+use crate::store::cache::SessionCache;
 use crate::store::{Clock, Config, decode_named, expiry};
 use bucket::{Bucket, Change, Entry, Member};
 
@@ -43,6 +47,9 @@ pub struct Shared<K, C> {
     scrypt_log_n: u8,
     max_session_bytes: u32,
     idle_timeout: Option<u64>,
+    /// Sessions this host opened, each served again only for the exact record bytes it
+    /// was opened from (other hosts write the bucket: the bytes fetched decide).
+    cache: RefCell<SessionCache>,
 }
 
 /// A session record as read: the session and the header fields a rewrite needs.
@@ -142,6 +149,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
                 scrypt_log_n: config.scrypt_log_n,
                 max_session_bytes,
                 idle_timeout: config.idle_timeout,
+                cache: RefCell::new(SessionCache::new(config.cache_bytes)),
             });
         }
         Err(lost("creating the store's metadata"))
@@ -181,15 +189,27 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
     /// Decrypts the record of session `id`: `missing-key` under a key the ring lacks,
     /// `corrupted` for anything else wrong with it.
     fn open_record(&self, id: &str, bytes: &[u8]) -> Result<Record, StoreError> {
-        let name = format!("the record of session {id:?}");
-        let session = decode_named(&self.keyring, id, &name, bytes)?;
-        // `decode_named` parsed this header before it decrypted the record.
+        let name = || format!("the record of session {id:?}");
         let header = format::header(bytes, Kind::Session)
-            .map_err(|e| StoreError::Corrupted(format!("{name}: {e}")))?;
+            .map_err(|e| StoreError::Corrupted(format!("{}: {e}", name())))?;
+        let cached = self.cache.borrow_mut().session(id, bytes);
+        let session = match cached {
+            Some(session) => session,
+            None => {
+                let session = decode_named(&self.keyring, id, &name(), bytes)?;
+                self.cache.borrow_mut().keep(&session, bytes);
+                session
+            }
+        };
         Ok(Record {
             session,
             seq: header.seq,
         })
+    }
+
+    /// Drops what this host's cache holds of `id`: it is being removed.
+    fn forget(&self, id: &str) {
+        self.cache.borrow_mut().forget(id);
     }
 
     /// The change that stores `session` as version `seq` in place of a record of
@@ -242,6 +262,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
     /// The change that removes session `id` (of `user`, if its record could be read)
     /// and its index entries.
     fn removal(&self, id: &str, user: Option<&str>) -> Change {
+        self.forget(id);
         let mut remove = vec![Member {
             index: layout::EXPIRY.into(),
             member: id.into(),

@@ -265,6 +265,8 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
             self.keyring = previous;
             return Err(error);
         }
+        // Nothing opened under the old ring is served again without it.
+        self.cache.borrow_mut().clear();
         // The names key must still open under what the ring holds now.
         self.names = names(&mut self.bucket, &self.keyring)?;
         Ok(())

@@ -165,6 +165,8 @@ impl<B: Backend, C: Clock> Store<B, C> {
         self.backend.write_meta(&meta.sealed(&keyring)?)?;
         self.meta = meta;
         self.keyring = keyring;
+        // Nothing opened under the old ring is served again without it.
+        self.cache.clear();
         Ok(())
     }
 }

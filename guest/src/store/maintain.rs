@@ -47,6 +47,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             ledger.remember(&self.index);
         }
         self.index.clear();
+        self.cache.clear();
         self.missing_key.clear();
         self.erase_removed()?;
         Ok(removed)
@@ -103,6 +104,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             ledger.remember(&self.index);
         }
         self.index.clear();
+        self.cache.clear();
         self.missing_key.clear();
         self.adopt_stamps(&listing);
         for id in listing.ids {

@@ -3,6 +3,7 @@
 //! The index is authoritative while the store is open (the host holds an exclusive lock
 //! on the directory); `check`, `cleanup` and `clear` also reconcile it with the medium.
 
+pub(crate) mod cache;
 mod clock;
 pub mod index;
 mod keys;
@@ -14,6 +15,7 @@ mod writes;
 pub(crate) use reads::decode_named;
 
 pub use crate::backend::Compaction;
+pub use cache::DEFAULT_CACHE_BYTES;
 pub use clock::{Clock, ManualClock, SystemClock};
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +31,7 @@ use crate::keyring::{self, Keyring, Meta, Secret};
 use crate::seal::format::{self, DecodeError, Kind};
 use crate::seal::stamp::Stamp;
 use crate::seal::summary::Summary;
+use crate::store::cache::SessionCache;
 use crate::store::index::{Entry, Index};
 
 /// How to open a store.
@@ -45,6 +48,9 @@ pub struct Config {
     pub idle_timeout: Option<u64>,
     /// When removed sessions are erased from the medium.
     pub erase: Erase,
+    /// The most bytes of opened sessions kept in memory, so that a read of a recently
+    /// used session skips the medium and the decryption (see `cache.rs`); 0 keeps none.
+    pub cache_bytes: u64,
 }
 
 /// When the records of removed sessions leave the medium (the `files` backend unlinks
@@ -86,6 +92,7 @@ impl Config {
             scrypt_log_n: keyring::DEFAULT_LOG_N,
             idle_timeout: None,
             erase: Erase::Deferred,
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -158,6 +165,8 @@ pub struct Store<B, C> {
     next_seq: u64,
     /// The version ledger; `None` until a store of an older format is upgraded.
     ledger: Option<ledger::Ledger>,
+    /// Sessions recently read or written, with the records they came from.
+    cache: SessionCache,
 }
 
 impl<B: Backend, C: Clock> Store<B, C> {
@@ -265,6 +274,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             opened: Report::default(),
             next_seq: 1,
             ledger: None,
+            cache: SessionCache::new(config.cache_bytes),
         };
         if let Some(generation) = store.meta.ledger {
             let ledger = store.load_ledger(generation)?;
@@ -300,6 +310,12 @@ impl<B: Backend, C: Clock> Store<B, C> {
             }
         }
         Ok(store)
+    }
+
+    /// How many sessions the cache holds (for tests of what enters and leaves it).
+    #[cfg(test)]
+    pub(crate) fn cached(&self) -> usize {
+        self.cache.len()
     }
 
     /// The store's clock reading now.

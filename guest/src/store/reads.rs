@@ -65,12 +65,14 @@ impl<B: Backend, C: Clock> Store<B, C> {
 
     /// Reads and decrypts session `id`, keeping the index in step with what it finds:
     /// a missing file is forgotten, a damaged one quarantined (`corrupted`), one under
-    /// an unknown key remembered (`missing-key`).
+    /// an unknown key remembered (`missing-key`). A file whose bytes are exactly those
+    /// the cache opened (or wrote) last is not decrypted again: it passed these checks.
     pub(super) fn read(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         let limit = (MAX_MAX_SESSION_BYTES as usize + HEADER_LEN + TAG_LEN) as u64;
         let mut key_id = 0;
         let mut version = [0; NONCE_LEN];
         let mut seq = 0;
+        let mut opened = None;
         let decoded = match self.backend.read(id, limit) {
             Ok(Some(file)) => {
                 if let Ok(header) = format::header(&file, Kind::Session) {
@@ -78,10 +80,14 @@ impl<B: Backend, C: Clock> Store<B, C> {
                     version = header.nonce;
                     seq = header.seq;
                 }
-                decode(&self.keyring, id, &file).and_then(|session| {
-                    self.check_version(id, seq)?;
-                    Ok(session)
-                })
+                match self.cache.session(id, &file) {
+                    Some(session) => Ok(session),
+                    None => decode(&self.keyring, id, &file).and_then(|session| {
+                        self.check_version(id, seq)?;
+                        opened = Some(file);
+                        Ok(session)
+                    }),
+                }
             }
             Ok(None) => {
                 self.unindex(id);
@@ -92,6 +98,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
         };
         match decoded {
             Ok(session) => {
+                if let Some(file) = opened {
+                    self.cache.keep(&session, &file);
+                }
                 let session = self.apply_stamp(id, session, version)?;
                 self.index
                     .insert(id, self.entry(&session, key_id, version, seq));
@@ -135,6 +144,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     /// Takes `id` out of the index; the ledger keeps its version, so an older copy found
     /// later (the file quarantined or gone now, an older one put back) is still refused.
     pub(super) fn unindex(&mut self, id: &str) -> Option<Entry> {
+        self.cache.forget(id);
         let entry = self.index.remove(id)?;
         if let Some(ledger) = &mut self.ledger {
             ledger.keep(id, entry.seq);
@@ -248,9 +258,92 @@ pub(crate) fn decode_named(
 mod tests {
     use super::*;
     use crate::document::patch::SessionPatch;
-    use crate::store::tests::{open, session};
+    use crate::store::tests::{access, open, open_log, session};
     use std::cell::Cell;
     use std::rc::Rc;
+
+    /// Every write path leaves the cache serving what the medium holds: the model test
+    /// (tests/conformance) runs the same with random sequences through the component.
+    #[test]
+    fn the_cache_follows_every_write_and_removal() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = open_log(tmp.path(), 100, None);
+        store.create(&session("a", "u", 900)).unwrap();
+        store.create(&session("b", "u", 900)).unwrap();
+        assert_eq!(store.cached(), 2, "a write keeps what it wrote");
+        let patch = SessionPatch {
+            session_token: Some("rotated".into()),
+            ..SessionPatch::default()
+        };
+        store.update("a", patch).unwrap();
+        assert_eq!(store.get("a").unwrap().unwrap().session_token, "rotated");
+        store.clock.set(150);
+        store.touch("a").unwrap();
+        assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 1));
+        assert_eq!(store.user_sessions("u").unwrap().len(), 2);
+        assert!(store.delete("a").unwrap());
+        assert_eq!(store.cached(), 1, "a removal forgets at once");
+        assert_eq!(store.get("a").unwrap(), None);
+        assert_eq!(store.revoke_user("u").unwrap(), 1);
+        assert_eq!(store.cached(), 0);
+        store.create(&session("c", "u", 200)).unwrap();
+        store.clear().unwrap();
+        assert_eq!(store.cached(), 0);
+        assert_eq!(store.get("c").unwrap(), None);
+    }
+
+    #[test]
+    fn a_cached_session_is_still_read_from_disk_and_verified() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 900)).unwrap();
+        store.create(&session("b", "u", 900)).unwrap();
+        let path = tmp.path().join("a.svs");
+        let written = std::fs::read(&path).unwrap();
+        assert_eq!(store.cached(), 2);
+        // The same bytes are served; one flipped bit is refused as without the cache.
+        assert!(store.get("a").unwrap().is_some());
+        let mut flipped = written.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        std::fs::write(&path, &flipped).unwrap();
+        assert!(matches!(store.get("a"), Err(StoreError::Corrupted(_))));
+        assert_eq!(store.cached(), 1);
+        // A removed file is gone, whatever the cache held.
+        std::fs::remove_file(tmp.path().join("b.svs")).unwrap();
+        assert_eq!(store.get("b").unwrap(), None);
+        assert_eq!(store.cached(), 0);
+    }
+
+    #[test]
+    fn an_older_authentic_record_put_back_misses_the_cache_and_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        store.create(&session("a", "u", 900)).unwrap();
+        let old = std::fs::read(tmp.path().join("a.svs")).unwrap();
+        store.update("a", SessionPatch::default()).unwrap();
+        std::fs::write(tmp.path().join("a.svs"), &old).unwrap();
+        assert!(matches!(store.get("a"), Err(StoreError::Corrupted(_))));
+    }
+
+    #[test]
+    fn a_zero_cache_keeps_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = crate::backend::log::Log::open(
+            crate::fs::StdDir::new(tmp.path()),
+            crate::Durability::Durable,
+        )
+        .unwrap();
+        let mut config = crate::store::Config::new(crate::keyring::Secret::RawKey(vec![5; 32]));
+        config.cache_bytes = 0;
+        let mut store =
+            crate::store::Store::open(log, crate::store::ManualClock::new(100), config).unwrap();
+        store.create(&session("a", "u", 900)).unwrap();
+        assert!(store.get("a").unwrap().is_some());
+        assert_eq!(store.cached(), 0);
+    }
 
     #[test]
     fn expired_sessions_vanish_on_every_path() {

@@ -113,12 +113,14 @@ impl<B: Backend, C: Clock> Store<B, C> {
         // Taken before the write: a failed write may still have landed.
         self.next_seq = seq.saturating_add(1);
         if let Err(error) = self.backend.write(id, &file, &summary) {
+            self.cache.forget(id);
             self.resync(id);
             return Err(error);
         }
         self.missing_key.remove(id);
         let entry = self.entry(session, self.keyring.current, version, seq);
         self.index.insert(id, entry);
+        self.cache.keep(session, &file);
         self.record(Event::Written, id, seq)
     }
 

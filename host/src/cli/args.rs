@@ -98,6 +98,10 @@ pub struct Args {
     /// Expire sessions not accessed for this many milliseconds (default: no idle timeout).
     #[arg(long, global = true, value_name = "MS")]
     pub idle_timeout_ms: Option<u64>,
+    /// Keep up to this many bytes of recently used sessions decrypted in memory
+    /// (default 8388608; 0 turns the cache off).
+    #[arg(long, global = true, value_name = "BYTES")]
+    pub cache_bytes: Option<u64>,
     /// Wait up to this many milliseconds for another process holding the store to let go
     /// (default 100); past it the command fails with `locked` (exit 4).
     #[arg(long, global = true, value_name = "MS", visible_alias = "lock-timeout")]
@@ -159,6 +163,10 @@ pub enum Command {
         /// The original store's built benchmark driver (a directory with dist/driver.js).
         #[arg(long, value_name = "DIR")]
         original: Option<PathBuf>,
+        /// Also append each table, in Markdown, to this file (scripts/bench puts them
+        /// in docs/PERFORMANCE.md).
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
     },
     /// An operation on the store in --dir.
     #[command(flatten)]

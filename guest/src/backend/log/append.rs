@@ -59,6 +59,7 @@ impl<D: Dir> Log<D> {
         }
         if let Some(segment) = self.segments.get_mut(&number) {
             segment.len += record.len() as u64;
+            segment.records += 1;
         }
         Ok((number, offset))
     }
@@ -68,6 +69,9 @@ impl<D: Dir> Log<D> {
     /// record in place, and open treats one left at the end as a torn tail.
     pub(super) fn undo(&mut self, number: u64, offset: u64) {
         if let Some(segment) = self.segments.get_mut(&number) {
+            if segment.len > offset {
+                segment.records = segment.records.saturating_sub(1);
+            }
             segment.len = offset;
             let _ = self.dir.truncate(&segment.file, offset);
         }
@@ -126,7 +130,14 @@ impl<D: Dir> Log<D> {
         self.dir
             .sync(LOG_DIR)
             .map_err(|e| StoreError::io(format!("syncing {LOG_DIR}/"), e))?;
-        self.segments.insert(number, Segment { file, len: 0 });
+        self.segments.insert(
+            number,
+            Segment {
+                file,
+                len: 0,
+                records: 0,
+            },
+        );
         Ok(())
     }
 

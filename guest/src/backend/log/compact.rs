@@ -13,17 +13,14 @@ use crate::fs::Dir;
 
 impl<D: Dir> Log<D> {
     /// Compacts when dead records pass [`COMPACT_DEAD_BYTES`] and either the log is small
-    /// or mostly dead, so a removed session's records do not outlive much more writing and
-    /// a big log is not rewritten for a little dead space. Called after a write that
+    /// or mostly dead, in bytes or in records, so a removed session's records do not
+    /// outlive much more writing, a big log is not rewritten for a little dead space, and
+    /// an open reads not many more hint entries than there are live records. Called after a write that
     /// succeeded, so a failed compaction is not that write's failure: nothing is lost (see
     /// [`Log::compact_segments`]) and the next write tries again; `cleanup` reports it.
     pub(super) fn maybe_compact(&mut self) {
-        let total = self.total_bytes();
-        let dead = total.saturating_sub(self.live_bytes);
-        if dead >= COMPACT_DEAD_BYTES
-            && (total < COMPACT_MIN_BYTES
-                || (self.live_bytes as f64) < COMPACT_LIVE_RATIO * total as f64)
-        {
+        let bytes = (self.live_bytes, self.total_bytes());
+        if compaction_due(bytes, (self.live_records(), self.total_records())) {
             let _ = self.compact_now();
         }
     }
@@ -125,6 +122,16 @@ impl<D: Dir> Log<D> {
     }
 }
 
+/// Whether a log of `(live, all)` bytes and `(live, all)` records is due for compaction
+/// (see [`Log::maybe_compact`]).
+fn compaction_due((live_bytes, bytes): (u64, u64), (live_records, records): (u64, u64)) -> bool {
+    let mostly_dead = |live: u64, all: u64| (live as f64) < COMPACT_LIVE_RATIO * all as f64;
+    bytes.saturating_sub(live_bytes) >= COMPACT_DEAD_BYTES
+        && (bytes < COMPACT_MIN_BYTES
+            || mostly_dead(live_bytes, bytes)
+            || mostly_dead(live_records, records))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +176,36 @@ mod tests {
         let mut log = small(tmp.path());
         assert_eq!(log.list().unwrap().ids.len(), 19);
         assert_eq!(log.read("s03", 100).unwrap(), Some(b"blob-3".to_vec()));
+    }
+
+    #[test]
+    fn compaction_is_due_when_dead_bytes_or_dead_records_dominate() {
+        const MIB: u64 = 1 << 20;
+        // Under 1 MiB dead: never.
+        assert!(!compaction_due((1, MIB), (1, 1_000_000)));
+        // A small log with 1 MiB dead: always.
+        assert!(compaction_due((MIB, 2 * MIB), (10, 11)));
+        // A big log: when over half its bytes are dead...
+        assert!(compaction_due((99 * MIB, 200 * MIB), (100, 100)));
+        assert!(!compaction_due((100 * MIB, 200 * MIB), (100, 100)));
+        // ...or over half its records (many small dead stamps), however few bytes.
+        assert!(compaction_due((180 * MIB, 200 * MIB), (199_999, 400_000)));
+        assert!(!compaction_due((180 * MIB, 200 * MIB), (200_000, 400_000)));
+    }
+
+    #[test]
+    fn a_segment_counts_its_records_through_appends_and_reopens() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut log = open(tmp.path());
+        for i in 0..10 {
+            log.write(&format!("s{i}"), b"blob", b"").unwrap();
+        }
+        log.write_stamp("s1", b"stamp").unwrap();
+        log.remove("s2").unwrap();
+        assert_eq!((log.total_records(), log.live_records()), (12, 10));
+        drop(log);
+        let log = open(tmp.path());
+        assert_eq!((log.total_records(), log.live_records()), (12, 10));
     }
 
     #[test]

@@ -47,7 +47,9 @@ pub const SEGMENT_LIMIT: u64 = 16 << 20;
 const COMPACT_DEAD_BYTES: u64 = 1 << 20;
 /// ...and the segments hold less than this...
 const COMPACT_MIN_BYTES: u64 = 16 << 20;
-/// ...or less than this fraction of them is live.
+/// ...or less than this fraction of them, in bytes or in records, is live. Records
+/// count on their own because open reads an entry of every record in the hints, dead or
+/// not: many small dead stamps slow every open while taking little space.
 const COMPACT_LIVE_RATIO: f64 = 0.5;
 
 /// Where the latest record of an id is.
@@ -91,6 +93,8 @@ impl Location {
 struct Segment<F> {
     file: F,
     len: u64,
+    /// Records in it, live or not: what its hint lists, and what open reads of it.
+    records: u64,
 }
 
 /// What open gathers for the store: the sealed summary or stamp of a record, by sequence
@@ -246,6 +250,16 @@ impl<D: Dir> Log<D> {
 
     fn total_bytes(&self) -> u64 {
         self.segments.values().map(|s| s.len).sum()
+    }
+
+    /// Records in the segments, live or not.
+    fn total_records(&self) -> u64 {
+        self.segments.values().map(|s| s.records).sum()
+    }
+
+    /// Records the key directory points to.
+    fn live_records(&self) -> u64 {
+        (self.sessions.len() + self.stamps.len()) as u64
     }
 
     fn forget(&mut self, location: Option<Location>) {

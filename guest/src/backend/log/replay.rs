@@ -105,7 +105,8 @@ impl<D: Dir> Log<D> {
                     for entry in &entries {
                         self.apply(number, entry, &mut gathered);
                     }
-                    self.segments.insert(number, Segment { file, len });
+                    let records = entries.len() as u64;
+                    self.segments.insert(number, Segment { file, len, records });
                     continue;
                 }
             }
@@ -141,7 +142,15 @@ impl<D: Dir> Log<D> {
             for (offset, stop) in damage {
                 self.quarantine_bytes(number, &file, offset, stop)?;
             }
-            self.segments.insert(number, Segment { file, len: end });
+            let records = replayed.len() as u64;
+            self.segments.insert(
+                number,
+                Segment {
+                    file,
+                    len: end,
+                    records,
+                },
+            );
             if closed {
                 // A closed segment without a usable hint (a crash before it was written,
                 // or damage): write it now, so the next open skips the replay.

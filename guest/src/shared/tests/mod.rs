@@ -52,6 +52,39 @@ fn two_hosts_see_one_store() {
 }
 
 #[test]
+fn a_host_serves_its_cache_only_for_the_bytes_the_server_holds() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut a = host(&bucket, &clock);
+    let mut b = host(&bucket, &clock);
+    a.create(&session("s1", "alice", 1_000)).unwrap();
+    a.create(&session("s2", "alice", 1_000)).unwrap();
+    assert_eq!(a.get("s1").unwrap().unwrap().security.access_count, 0);
+    assert_eq!(a.user_sessions("alice").unwrap().len(), 2);
+    assert_eq!(a.cache.borrow().len(), 2);
+    // Another host's write is new bytes: read, not served from memory.
+    b.update("s1", bump(7)).unwrap();
+    assert_eq!(a.get("s1").unwrap().unwrap().security.access_count, 7);
+    assert_eq!(a.touch("s1").unwrap().unwrap().security.access_count, 8);
+    // So is an edit, of one bit.
+    bucket.edit(|m| {
+        let record = &mut m.values.get_mut("s:s1").unwrap().0;
+        let last = record.len() - 1;
+        record[last] ^= 1;
+    });
+    assert!(matches!(a.get("s1"), Err(StoreError::Corrupted(_))));
+    // The stale slot went with the refused read; a removal forgets at once, another
+    // host's at the next read.
+    assert_eq!(a.cache.borrow().len(), 1);
+    assert_eq!(a.get("s2").unwrap().unwrap().session_id, "s2");
+    a.create(&session("s3", "alice", 1_000)).unwrap();
+    a.get("s3").unwrap();
+    assert!(a.delete("s3").unwrap());
+    assert_eq!(a.cache.borrow().len(), 1);
+    assert!(b.delete("s2").unwrap());
+    assert_eq!(a.get("s2").unwrap(), None);
+}
+
+#[test]
 fn a_wrong_key_and_an_edited_metadata_are_refused() {
     let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
     host(&bucket, &clock);

@@ -8,6 +8,7 @@ mod operations;
 mod original;
 pub mod peak;
 mod redis;
+mod table;
 mod target;
 
 use std::collections::BTreeMap;
@@ -38,6 +39,7 @@ pub fn run(
     modes: &[Durability],
     original: Option<&Original>,
     redis: Option<&str>,
+    markdown: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     if backends.contains(&BackendKind::Redis) && redis.is_none() {
         anyhow::bail!("bench --backend redis needs the server: --redis URL");
@@ -74,6 +76,21 @@ pub fn run(
                         results.insert(kind.name(), measured?);
                     }
                     print(n, backend, durability, &results, baseline.as_ref());
+                    if let (Some(path), Some(comp), Some(native), Some(floor)) = (
+                        markdown,
+                        results.get("component"),
+                        results.get("native"),
+                        results.get("floor"),
+                    ) {
+                        let table = table::markdown(
+                            n,
+                            backend,
+                            durability,
+                            [comp, native, floor],
+                            baseline.as_ref(),
+                        );
+                        append(path, &table)?;
+                    }
                 }
             }
         }
@@ -81,6 +98,17 @@ pub fn run(
     })();
     let _ = std::fs::remove_dir_all(&root);
     outcome
+}
+
+/// Appends `text` to the file at `path`, creating it.
+fn append(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .with_context(|| format!("appending the tables to {}", path.display()))
 }
 
 /// Every measurement of one target.
@@ -95,10 +123,15 @@ struct Results {
     session_bytes: usize,
 }
 
+/// Sessions the `get (hot)` pass reads over and over: what a server's active users
+/// touch, and what the default cache holds (1,000 sessions of ~2.5 KB take ~5.5 MiB).
+const HOT: usize = 1_000;
+
 /// The operations in the order they run and print.
-const OPS: [&str; 8] = [
+const OPS: [&str; 9] = [
     "create",
     "get",
+    "get (hot)",
     "update",
     "touch 1st",
     "touch",
@@ -137,6 +170,9 @@ fn measure(
         .ops
         .insert("create", time(&sessions, |s| t.create(s))?);
     results.ops.insert("get", time(&ids, |id| t.get(id))?);
+    // As many reads, of the first HOT sessions round and round.
+    let hot: Vec<&str> = ids.iter().take(HOT).copied().cycle().take(n).collect();
+    results.ops.insert("get (hot)", time(&hot, |id| t.get(id))?);
     results
         .ops
         .insert("update", time(&ids, |id| t.update(id, &patch))?);
@@ -262,13 +298,7 @@ fn print(
     for op in OPS {
         let stats = |r: &Results| r.ops.get(op).copied().unwrap_or_default();
         let (a, b, c) = (stats(comp), stats(native), stats(floor));
-        // The original's session layer records an access with a full update.
-        let original_op = if op.starts_with("touch") {
-            "update"
-        } else {
-            op
-        };
-        let orig = original.and_then(|o| o.ops.get(original_op).copied());
+        let orig = original.and_then(|o| o.ops.get(original_op(op)).copied());
         let latency = |s: Stats, v: u128| {
             if s.p50_us == 0 {
                 "-".to_owned()
@@ -327,6 +357,17 @@ fn print(
         "(a)/(b), (a)/(c): time per operation relative to the native core and the floor (1.00 = as fast).\n\
          (a)÷orig: speed-up over the original on Node in this run; its touch is a full update."
     );
+}
+
+/// The original's operation `op` is compared with.
+fn original_op(op: &str) -> &str {
+    match op {
+        // The original's session layer records an access with a full update.
+        _ if op.starts_with("touch") => "update",
+        // The original caches nothing: its hot read is its read.
+        "get (hot)" => "get",
+        _ => op,
+    }
 }
 
 /// Session `i`, shaped like the original's fixture sessions.
