@@ -5,7 +5,7 @@ use crate::backend::layout::META_FILE;
 use crate::backend::ledger::LedgerIo;
 use crate::backend::log::{self, Log};
 use crate::backend::{
-    Backend, BackendKind, Compaction, Durability, Files, Listing, Summaries, Usage,
+    Backend, BackendKind, Compaction, Durability, Files, IndexSealer, Listing, Summaries, Usage,
 };
 use crate::backend::{disk, files};
 use crate::error::StoreError;
@@ -306,5 +306,11 @@ impl<D: Dir> Backend for Medium<D> {
     }
     fn take_summaries(&mut self) -> Option<Summaries> {
         delegate!(self, b => b.take_summaries())
+    }
+    fn lend_sealer(&mut self, sealer: Box<dyn IndexSealer>) {
+        delegate!(self, b => b.lend_sealer(sealer))
+    }
+    fn is_latest(&self, id: &str, seq: u64, stamp: bool) -> bool {
+        delegate!(self, b => b.is_latest(id, seq, stamp))
     }
 }

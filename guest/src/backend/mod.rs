@@ -31,13 +31,51 @@ pub struct Listing {
 /// the store can build its index without reading every session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summaries {
-    /// Every id with a blob, with the sealed summary stored beside it (`None`: none was,
-    /// e.g. a blob written before summaries existed).
+    /// Every id with a blob, with the sealed summary stored beside it (`None`: none was
+    /// gathered: the blob was written before summaries existed, or its summary is in
+    /// one of `blocks`).
     pub sessions: Vec<(String, Option<Vec<u8>>)>,
-    /// The access stamp of each id that has one.
+    /// The access stamp of each id that has one (empty: it is in one of `blocks`, or
+    /// is read when needed).
     pub stamps: Vec<(String, Vec<u8>)>,
+    /// Sealed index blocks (see [`crate::seal::index_block`]), newest segment first;
+    /// their items count only where [`Backend::is_latest`] says so.
+    pub blocks: Vec<SealedBlock>,
     /// Entries that are not the backend's own.
     pub foreign: u64,
+}
+
+/// A sealed index block as a hint holds it, with the segment it must describe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedBlock {
+    /// The number of the segment whose hint holds it.
+    pub segment: u64,
+    /// That segment's length.
+    pub segment_len: u64,
+    /// The sealed block.
+    pub sealed: Vec<u8>,
+}
+
+/// A record's sealed summary or stamp, as a backend hands it to an [`IndexSealer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealedItem<'a> {
+    /// A stamp's (else a summary's).
+    pub stamp: bool,
+    /// The session's id.
+    pub id: &'a str,
+    /// The record's sequence number.
+    pub seq: u64,
+    /// The sealed summary or stamp.
+    pub sealed: &'a [u8],
+}
+
+/// Seals a hint's index block: the store's keys, lent to a backend that otherwise holds
+/// none, so that it can write a hint whose summaries open with one AEAD.
+pub trait IndexSealer {
+    /// The sealed index block of segment `segment` (`segment_len` bytes) holding
+    /// `items`; `None` if one of them does not open under the store's keys (the hint then
+    /// keeps them sealed one by one, as they are in the records).
+    fn seal(&self, segment: u64, segment_len: u64, items: &[SealedItem<'_>]) -> Option<Vec<u8>>;
 }
 
 /// How far a compaction got.
@@ -143,6 +181,17 @@ pub trait Backend {
     /// store must read every blob to index it.
     fn take_summaries(&mut self) -> Option<Summaries> {
         None
+    }
+    /// Gives the backend what seals its hints' index blocks, replacing any it had: the
+    /// store lends it at open and again whenever its key ring changes.
+    fn lend_sealer(&mut self, sealer: Box<dyn IndexSealer>) {
+        drop(sealer);
+    }
+    /// Whether the latest record of `id`'s blob (or, with `stamp`, its stamp) has
+    /// sequence number `seq`: which items of an index block still count.
+    fn is_latest(&self, id: &str, seq: u64, stamp: bool) -> bool {
+        let _ = (id, seq, stamp);
+        false
     }
 }
 

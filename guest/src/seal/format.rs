@@ -5,7 +5,7 @@
 //! offset  size  field
 //!      0     4  magic "SVLT"
 //!      4     1  format version = 2
-//!      5     1  record kind: 1 session, 2 access stamp, 3 summary
+//!      5     1  record kind: 1 session, 2 access stamp, 3 summary, 4 hint index block
 //!      6     4  key id, u32 little-endian
 //!     10     8  version: the session's write sequence number, u64 little-endian
 //!     18    12  nonce
@@ -39,6 +39,9 @@ pub enum Kind {
     /// A session's index summary, kept beside it in the `log` backend (see
     /// [`crate::seal::summary`]).
     Summary = 3,
+    /// The index block of a `log` hint: the summaries and stamps of a closed segment
+    /// under one seal (see [`crate::seal::index_block`]).
+    IndexBlock = 4,
 }
 /// Bytes before the ciphertext.
 pub const HEADER_LEN: usize = 30;

@@ -3,6 +3,7 @@
 
 pub mod crypto;
 pub mod format;
+pub mod index_block;
 pub mod ledger;
 pub mod stamp;
 pub mod summary;

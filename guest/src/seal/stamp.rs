@@ -11,7 +11,7 @@ use crate::seal::crypto::{Key, NONCE_LEN, TAG_LEN};
 use crate::seal::format::{self, HEADER_LEN, HEADER_LEN_V1, Kind, Scope};
 
 /// The plaintext length of a stamp.
-const PLAINTEXT_LEN: usize = 8 + 8 + NONCE_LEN;
+pub const PLAINTEXT_LEN: usize = 8 + 8 + NONCE_LEN;
 /// The length of every well-formed stamp file.
 pub const LEN: usize = HEADER_LEN + PLAINTEXT_LEN + TAG_LEN;
 /// The length of a format-v1 stamp.
@@ -38,13 +38,30 @@ impl Stamp {
         seq: u64,
         id: &str,
     ) -> Result<Vec<u8>, crate::StoreError> {
+        format::encode(Kind::Access, key_id, key, scope, seq, id, &self.plaintext())
+    }
+
+    /// The stamp's plaintext.
+    pub fn plaintext(&self) -> [u8; PLAINTEXT_LEN] {
         let mut plaintext = [0u8; PLAINTEXT_LEN];
         let (last, rest) = plaintext.split_at_mut(8);
         let (count, version) = rest.split_at_mut(8);
         last.copy_from_slice(&self.last_accessed_at.to_le_bytes());
         count.copy_from_slice(&self.access_count.to_le_bytes());
         version.copy_from_slice(&self.version);
-        format::encode(Kind::Access, key_id, key, scope, seq, id, &plaintext)
+        plaintext
+    }
+
+    /// The stamp whose plaintext is `plaintext`; `None` if it is not one.
+    pub fn parse(plaintext: &[u8]) -> Option<Stamp> {
+        let (last, rest) = plaintext.split_first_chunk::<8>()?;
+        let (count, rest) = rest.split_first_chunk::<8>()?;
+        let version: [u8; NONCE_LEN] = rest.try_into().ok()?;
+        Some(Stamp {
+            last_accessed_at: u64::from_le_bytes(*last),
+            access_count: u64::from_le_bytes(*count),
+            version,
+        })
     }
 
     /// Opens the stamp file of session `id`; `None` if it is void: torn, damaged, of the
@@ -61,14 +78,7 @@ impl Stamp {
         let plaintext = format::decode(file, Kind::Access, scope, id, key_for)
             .ok()?
             .plaintext;
-        let (last, rest) = plaintext.split_first_chunk::<8>()?;
-        let (count, rest) = rest.split_first_chunk::<8>()?;
-        let version: [u8; NONCE_LEN] = rest.try_into().ok()?;
-        Some(Stamp {
-            last_accessed_at: u64::from_le_bytes(*last),
-            access_count: u64::from_le_bytes(*count),
-            version,
-        })
+        Stamp::parse(&plaintext)
     }
 }
 

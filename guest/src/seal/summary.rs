@@ -55,13 +55,20 @@ impl Summary {
         scope: &Scope,
         id: &str,
     ) -> Result<Vec<u8>, crate::StoreError> {
+        let plaintext = self.plaintext();
+        format::encode(Kind::Summary, key_id, key, scope, self.seq, id, &plaintext)
+    }
+
+    /// The summary's plaintext (its sequence number is not in it: the sealed header, or
+    /// an index block's item, carries it).
+    pub fn plaintext(&self) -> Vec<u8> {
         let mut plaintext = Vec::with_capacity(FIXED_LEN + self.user.len());
         plaintext.extend_from_slice(&self.version);
         plaintext.extend_from_slice(&self.expires_at.to_le_bytes());
         plaintext.extend_from_slice(&self.last_accessed_at.to_le_bytes());
         plaintext.extend_from_slice(&self.access_count.to_le_bytes());
         plaintext.extend_from_slice(self.user.as_bytes());
-        format::encode(Kind::Summary, key_id, key, scope, self.seq, id, &plaintext)
+        plaintext
     }
 
     /// Opens the sealed summary of session `id`.
@@ -72,7 +79,11 @@ impl Summary {
         key_for: impl Fn(u32) -> Option<&'k Key>,
     ) -> Result<Summary, format::DecodeError> {
         let opened = format::decode(sealed, Kind::Summary, scope, id, key_for)?;
-        let plaintext = opened.plaintext;
+        Summary::parse(&opened.plaintext, opened.header.seq)
+    }
+
+    /// The summary of version `seq` whose plaintext is `plaintext`.
+    pub fn parse(plaintext: &[u8], seq: u64) -> Result<Summary, format::DecodeError> {
         let malformed =
             || format::DecodeError::Malformed(format!("a summary of {} bytes", plaintext.len()));
         let (version, rest) = plaintext
@@ -84,7 +95,7 @@ impl Summary {
         let user = String::from_utf8(user.to_vec())
             .map_err(|e| format::DecodeError::Malformed(format!("summary user id: {e}")))?;
         Ok(Summary {
-            seq: opened.header.seq,
+            seq,
             version: *version,
             expires_at: u64::from_le_bytes(*expires_at),
             last_accessed_at: u64::from_le_bytes(*last),

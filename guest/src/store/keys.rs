@@ -20,6 +20,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         self.backend.write_meta(&bytes)?;
         self.meta = meta;
         self.keyring = keyring;
+        self.lend_keys();
         let waiting: Vec<String> = self
             .missing_key
             .iter()
@@ -165,6 +166,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         self.backend.write_meta(&meta.sealed(&keyring)?)?;
         self.meta = meta;
         self.keyring = keyring;
+        self.lend_keys();
         // Nothing opened under the old ring is served again without it.
         self.cache.clear();
         Ok(())

@@ -10,6 +10,7 @@ mod keys;
 mod ledger;
 mod maintain;
 mod reads;
+mod sealer;
 mod writes;
 
 pub(crate) use reads::decode_named;
@@ -23,12 +24,13 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::backend::layout::{self, META_FILE};
-use crate::backend::{Backend, BackendKind, Summaries};
+use crate::backend::{Backend, BackendKind, SealedBlock, Summaries};
 use crate::document::model::SessionData;
 use crate::document::{DEFAULT_MAX_SESSION_BYTES, MAX_MAX_SESSION_BYTES, MIN_MAX_SESSION_BYTES};
 use crate::error::StoreError;
 use crate::keyring::{self, Keyring, Meta, Secret};
 use crate::seal::format::{self, DecodeError, Kind};
+use crate::seal::index_block::{self, ItemKind};
 use crate::seal::stamp::Stamp;
 use crate::seal::summary::Summary;
 use crate::store::cache::SessionCache;
@@ -289,6 +291,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         if store.meta.version < keyring::VERSION {
             store.upgrade_records()?;
         }
+        store.lend_keys();
         match &mut store.ledger {
             // A new store, or one whose creation stopped before its ledger existed (it
             // cannot hold sessions yet: the ledger is written before open returns).
@@ -358,9 +361,20 @@ impl<B: Backend, C: Clock> Store<B, C> {
         &self.backend
     }
 
-    /// Builds the index from the sealed `summaries` a backend gathered at open. A session
-    /// whose summary is absent or does not open is read and verified instead, as by
-    /// [`Store::check`]; one under a key the store lacks is remembered (`missing-key`).
+    /// Lends the backend the key ring, to seal its hints' index blocks with (again after
+    /// every change of the ring).
+    pub(super) fn lend_keys(&mut self) {
+        if self.backend.keeps_summaries() {
+            let sealer = sealer::BlockSealer::new(self.keyring.clone());
+            self.backend.lend_sealer(Box::new(sealer));
+        }
+    }
+
+    /// Builds the index from the sealed `summaries` a backend gathered at open: index
+    /// blocks first (one AEAD for each closed segment), then the summaries sealed one by
+    /// one. A session whose summary is absent or does not open is read and verified
+    /// instead, as by [`Store::check`]; one under a key the store lacks is remembered
+    /// (`missing-key`).
     fn index_summaries(&mut self, summaries: Summaries) -> Result<Report, StoreError> {
         let now = self.clock.now();
         let mut report = Report {
@@ -371,9 +385,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
         self.missing_key.clear();
         self.stamps.clear();
         for (id, file) in summaries.stamps {
-            if self.idle_timeout.is_none() {
+            if file.is_empty() || self.idle_timeout.is_none() {
                 // Only an idle timeout makes a stamp matter to the index: read it when
-                // its session is read.
+                // its session is read. An empty one is in an index block.
                 self.stamps.insert(id, None);
                 continue;
             }
@@ -386,7 +400,17 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 self.drop_stamp(&id);
             }
         }
+        let mut unstamped = HashMap::new();
+        for block in &summaries.blocks {
+            self.index_block(block, now, &mut report, &mut unstamped)?;
+        }
         for (id, sealed) in summaries.sessions {
+            if sealed.is_none()
+                && (self.index.entry(&id).is_some() || self.missing_key.contains_key(&id))
+            {
+                // Indexed from its block.
+                continue;
+            }
             let opened = sealed.as_deref().map(|sealed| {
                 let header = format::header(sealed, Kind::Summary);
                 let summary =
@@ -429,6 +453,92 @@ impl<B: Backend, C: Clock> Store<B, C> {
         Ok(report)
     }
 
+    /// Indexes the items of `block` that are still the latest of their id. Blocks come
+    /// newest segment first, and compaction may have moved a put past its stamp: a
+    /// session indexed before its stamp was seen is kept in `unstamped` (with its own
+    /// `expiresAt`), and its expiry moved when the stamp comes. A block that does not
+    /// open indexes nothing: its sessions are read one by one afterwards.
+    fn index_block(
+        &mut self,
+        block: &SealedBlock,
+        now: u64,
+        report: &mut Report,
+        unstamped: &mut HashMap<String, u64>,
+    ) -> Result<(), StoreError> {
+        let keyring = &self.keyring;
+        let opened = index_block::open(
+            &block.sealed,
+            block.segment,
+            block.segment_len,
+            &keyring.scope,
+            |k| keyring.key(k),
+        );
+        let Ok(opened) = opened else {
+            return Ok(());
+        };
+        let Ok(items) = opened.items() else {
+            return Ok(());
+        };
+        for item in items {
+            let stamp = item.kind == ItemKind::Stamp;
+            if !self.backend.is_latest(item.id, item.seq, stamp) {
+                continue;
+            }
+            if stamp {
+                let Some(stamp) = Stamp::parse(item.body) else {
+                    continue;
+                };
+                if self.idle_timeout.is_none() {
+                    continue;
+                }
+                self.stamps.insert(item.id.to_owned(), Some(stamp));
+                if let (Some(expires_at), Some(entry)) =
+                    (unstamped.remove(item.id), self.index.entry(item.id))
+                    && entry.version == stamp.version
+                {
+                    let mut entry = entry.clone();
+                    let was_live = now < entry.expires_at;
+                    entry.expires_at =
+                        expiry_at(expires_at, stamp.last_accessed_at, self.idle_timeout);
+                    if !was_live && now < entry.expires_at {
+                        report.expired -= 1;
+                        report.live += 1;
+                    }
+                    self.index.insert(item.id, entry);
+                }
+                continue;
+            }
+            if self.keyring.key(item.key_id).is_none() {
+                self.missing_key.insert(item.id.to_owned(), item.key_id);
+                report.missing_key += 1;
+                continue;
+            }
+            let Ok(summary) = Summary::parse(item.body, item.version) else {
+                // Left out: read in full afterwards.
+                continue;
+            };
+            let id = item.id.to_owned();
+            if self.check_version(&id, summary.seq).is_err() {
+                self.backend.quarantine(&id)?;
+                self.drop_stamp(&id);
+                report.newly_quarantined.push(id);
+                continue;
+            }
+            if self.idle_timeout.is_some() && matches!(self.stamps.get(&id), Some(None)) {
+                unstamped.insert(id.clone(), summary.expires_at);
+            }
+            self.next_seq = self.next_seq.max(summary.seq.saturating_add(1));
+            let entry = self.summary_entry(&id, summary, item.key_id);
+            if now >= entry.expires_at {
+                report.expired += 1;
+            } else {
+                report.live += 1;
+            }
+            self.index.insert(&id, entry);
+        }
+        Ok(())
+    }
+
     /// The index entry a summary gives, with the access stamp of its version applied.
     fn summary_entry(&self, id: &str, summary: Summary, key_id: u32) -> Entry {
         let mut last_accessed_at = summary.last_accessed_at;
@@ -437,12 +547,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
         {
             last_accessed_at = stamp.last_accessed_at;
         }
-        let idle = self
-            .idle_timeout
-            .map_or(u64::MAX, |t| last_accessed_at.saturating_add(t));
         Entry {
             user: summary.user,
-            expires_at: summary.expires_at.min(idle),
+            expires_at: expiry_at(summary.expires_at, last_accessed_at, self.idle_timeout),
             key_id,
             version: summary.version,
             seq: summary.seq,
@@ -453,10 +560,18 @@ impl<B: Backend, C: Clock> Store<B, C> {
 /// When `session` expires under `idle_timeout`: its `expiresAt`, or earlier if the idle
 /// timeout runs out first.
 pub(crate) fn expiry(session: &SessionData, idle_timeout: Option<u64>) -> u64 {
-    let idle = idle_timeout.map_or(u64::MAX, |t| {
-        session.security.last_accessed_at.saturating_add(t)
-    });
-    session.expires_at.min(idle)
+    expiry_at(
+        session.expires_at,
+        session.security.last_accessed_at,
+        idle_timeout,
+    )
+}
+
+/// When a session that expires at `expires_at` and was last accessed at
+/// `last_accessed_at` expires under `idle_timeout`.
+fn expiry_at(expires_at: u64, last_accessed_at: u64, idle_timeout: Option<u64>) -> u64 {
+    let idle = idle_timeout.map_or(u64::MAX, |t| last_accessed_at.saturating_add(t));
+    expires_at.min(idle)
 }
 
 fn missing_key_error(id: &str) -> StoreError {

@@ -5,8 +5,8 @@ use super::hint::{self, Entry, OwnedEntry};
 use super::record::{self, Kind};
 use super::scan::{Scan, Step};
 use super::{LOG_DIR, Location, Log, SEGMENT_LIMIT, Segment, hint_path, segment_path};
-use crate::backend::Durability;
 use crate::backend::disk;
+use crate::backend::{Durability, SealedItem};
 use crate::error::StoreError;
 use crate::fs::Dir;
 
@@ -180,12 +180,30 @@ impl<D: Dir> Log<D> {
                 .sync_file(&segment.file)
                 .map_err(|e| StoreError::io(format!("syncing {}", segment_path(number)), e))?;
         }
+        let block = self.index_block(number, len, entries);
         disk::replace(
             &self.dir,
             &hint_path(number),
-            &hint::encode(len, entries),
+            &hint::encode(len, entries, block.as_deref()),
             Durability::Durable,
         )
+    }
+
+    /// The sealed index block of `entries` of segment `number`, if the store has lent
+    /// the sealer and every summary and stamp among them opens.
+    fn index_block(&self, number: u64, len: u64, entries: &[Entry<'_>]) -> Option<Vec<u8>> {
+        let sealer = self.sealer.as_ref()?;
+        let items: Vec<SealedItem<'_>> = entries
+            .iter()
+            .filter(|e| e.kind != Kind::Tombstone)
+            .map(|e| SealedItem {
+                stamp: e.kind == Kind::Stamp,
+                id: e.id,
+                seq: e.seq,
+                sealed: e.extra,
+            })
+            .collect();
+        sealer.seal(number, len, &items)
     }
 }
 

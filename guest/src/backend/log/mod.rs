@@ -30,7 +30,9 @@ use names::{hint_number, hint_path, segment_number, segment_path};
 use crate::backend::disk;
 use crate::backend::layout::{self, META_FILE, QUARANTINE_DIR};
 use crate::backend::ledger::{Ledger, LedgerFile, LedgerIo};
-use crate::backend::{Backend, BackendKind, Compaction, Durability, Listing, Summaries, Usage};
+use crate::backend::{
+    Backend, BackendKind, Compaction, Durability, IndexSealer, Listing, Summaries, Usage,
+};
 use crate::error::StoreError;
 use crate::fs::Dir;
 use crate::seal::crypto;
@@ -73,10 +75,7 @@ impl Location {
             // Ids are at most 128 bytes, summaries at most u16::MAX (record::put_payload).
             id_len: u8::try_from(entry.id.len()).unwrap_or(u8::MAX),
             payload_len: entry.payload_len,
-            summary_len: match entry.kind {
-                Kind::Put => u16::try_from(entry.extra.len()).unwrap_or(u16::MAX),
-                _ => 0,
-            },
+            summary_len: entry.summary_len,
             seq: entry.seq,
         }
     }
@@ -118,6 +117,8 @@ pub struct Log<D: Dir> {
     segment_limit: u64,
     /// The summaries gathered at open, until the store takes them.
     summaries: Option<Box<Summaries>>,
+    /// What seals the index block of each hint written, once the store has lent it.
+    sealer: Option<Box<dyn IndexSealer>>,
     /// While a compaction pass is under way: the first segment it started, past which
     /// segments are not its work.
     compacting: Option<u64>,
@@ -200,6 +201,7 @@ impl<D: Dir> Log<D> {
             foreign: 0,
             segment_limit: limit,
             summaries: None,
+            sealer: None,
             compacting: None,
             ledger: LedgerFile::default(),
         };
@@ -477,6 +479,15 @@ impl<D: Dir> Backend for Log<D> {
         summaries.foreign = self.foreign().unwrap_or(self.foreign);
         Some(*summaries)
     }
+
+    fn lend_sealer(&mut self, sealer: Box<dyn IndexSealer>) {
+        self.sealer = Some(sealer);
+    }
+
+    fn is_latest(&self, id: &str, seq: u64, stamp: bool) -> bool {
+        let latest = if stamp { &self.stamps } else { &self.sessions };
+        latest.get(id).is_some_and(|l| l.seq == seq)
+    }
 }
 
 impl<D: Dir> Log<D> {
@@ -539,8 +550,8 @@ pub mod fuzzing {
             .get(5..13)
             .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()));
         match hint::decode(bytes, len) {
-            Some(entries) => {
-                assert_eq!(hint::encode(len, &entries), bytes);
+            Some((entries, block)) => {
+                assert_eq!(hint::encode(len, &entries, block), bytes);
                 entries.len()
             }
             None => 0,

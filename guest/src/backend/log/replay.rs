@@ -12,7 +12,7 @@ use super::{
 };
 use crate::backend::disk;
 use crate::backend::layout::{self, QUARANTINE_DIR};
-use crate::backend::{Durability, Summaries};
+use crate::backend::{Durability, SealedBlock, Summaries};
 use crate::error::StoreError;
 use crate::fs::Dir;
 
@@ -85,6 +85,7 @@ impl<D: Dir> Log<D> {
         let mut deleted: HashMap<String, u64> = HashMap::new();
         let mut summaries = Gathered::new();
         let mut stamps = Gathered::new();
+        let mut blocks = Vec::new();
         let mut gathered = (&mut deleted, &mut summaries, &mut stamps);
         // Newest first: the latest record of most ids comes first (see `newer`).
         for number in numbers.into_iter().rev() {
@@ -101,9 +102,17 @@ impl<D: Dir> Log<D> {
             let closed = Some(number) != newest;
             if closed && hints.binary_search(&number).is_ok() {
                 let bytes = self.read_hint(number)?;
-                if let Some(entries) = bytes.as_deref().and_then(|b| hint::decode(b, len)) {
+                if let Some((entries, block)) = bytes.as_deref().and_then(|b| hint::decode(b, len))
+                {
                     for entry in &entries {
                         self.apply(number, entry, &mut gathered);
+                    }
+                    if let Some(block) = block {
+                        blocks.push(SealedBlock {
+                            segment: number,
+                            segment_len: len,
+                            sealed: block.to_vec(),
+                        });
                     }
                     let records = entries.len() as u64;
                     self.segments.insert(number, Segment { file, len, records });
@@ -162,7 +171,9 @@ impl<D: Dir> Log<D> {
             .chain(self.stamps.values())
             .map(Location::record_len)
             .sum();
-        self.summaries = Some(Box::new(self.summaries_of(summaries, stamps)));
+        let mut gathered = self.summaries_of(summaries, stamps);
+        gathered.blocks = blocks;
+        self.summaries = Some(Box::new(gathered));
         Ok(())
     }
 
@@ -232,6 +243,7 @@ impl<D: Dir> Log<D> {
         Summaries {
             sessions,
             stamps,
+            blocks: Vec::new(),
             foreign: 0,
         }
     }
