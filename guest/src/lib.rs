@@ -46,6 +46,6 @@ pub use medium::Medium;
 pub use shared::Shared;
 pub use shared::bucket::{Bucket, MemoryBucket};
 pub use store::{
-    Clock, Compaction, Config, Erase, KeyInfo, ManualClock, RekeyProgress, Report, Store,
-    SystemClock,
+    Clock, Compaction, Config, DEFAULT_CACHE_BYTES, Erase, KeyInfo, ManualClock, RekeyProgress,
+    Report, Store, SystemClock,
 };

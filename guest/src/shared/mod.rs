@@ -197,7 +197,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
             Some(session) => session,
             None => {
                 let session = decode_named(&self.keyring, id, &name(), bytes)?;
-                self.cache.borrow_mut().keep(&session, bytes);
+                self.cache.borrow_mut().opened(&session, bytes);
                 session
             }
         };

@@ -7,15 +7,23 @@
 //! a server's value) and skips only the AEAD and the JSON parse when the bytes are equal.
 //! So the medium stays the authority: a record changed by anyone, in a single bit,
 //! misses and is verified (and refused) as without the cache, and a removed or replaced
-//! record cannot be served from memory. Writes keep the record they wrote; removals
-//! forget the slot at once, so a removed session's plaintext leaves memory with it.
+//! record cannot be served from memory. Removals forget the slot at once, so a removed
+//! session's plaintext leaves memory with it.
+//!
+//! A session enters the cache the second time it is read among the last few thousand
+//! reads (a doorkeeper of hashed ids, as in TinyLFU), and a write refreshes a slot the
+//! session already has: a store read uniformly over far more sessions than the cache
+//! holds (a scan, a benchmark) pays a hash per read, not a copy and an eviction, while a
+//! session a server validates on every request is served from memory from its third.
 //!
 //! Its size is counted in bytes of serialized session (plus a fixed overhead per slot);
 //! past the limit the least recently used slots go. A slot leaving the cache, by
 //! eviction, invalidation, removal or the store closing, has its strings zeroed
 //! ([`SessionData::wipe`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::BuildHasher;
 
 use crate::document::model::SessionData;
 
@@ -26,6 +34,9 @@ pub const DEFAULT_CACHE_BYTES: u64 = 8 << 20;
 /// What a slot costs beyond its serialized session: the id, the slot, the map entries
 /// and the allocations of a parsed session's strings.
 const SLOT_OVERHEAD: usize = 256;
+
+/// Bytes of cache per id the doorkeeper remembers (8,192 ids for the default 8 MiB).
+const BYTES_PER_SEEN: u64 = 1024;
 
 struct Slot {
     /// The record the session was opened from.
@@ -45,17 +56,28 @@ pub struct SessionCache {
     clock: u64,
     slots: HashMap<String, Slot>,
     recency: BTreeMap<u64, String>,
+    /// Hashes of ids read once lately, oldest first in `seen_order`.
+    seen: HashSet<u64>,
+    seen_order: VecDeque<u64>,
+    seen_limit: usize,
+    hasher: RandomState,
 }
 
 impl SessionCache {
     /// An empty cache of at most `limit` bytes; 0 keeps nothing.
     pub fn new(limit: u64) -> Self {
+        let seen_limit = (limit / BYTES_PER_SEEN).clamp(64, 1 << 16);
         SessionCache {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
             held: 0,
             clock: 0,
             slots: HashMap::new(),
             recency: BTreeMap::new(),
+            seen: HashSet::new(),
+            seen_order: VecDeque::new(),
+            // At most 2^16.
+            seen_limit: usize::try_from(seen_limit).unwrap_or(1 << 16),
+            hasher: RandomState::new(),
         }
     }
 
@@ -75,12 +97,44 @@ impl SessionCache {
         Some(slot.session.clone())
     }
 
+    /// `session` was just opened from `record`: kept if the cache holds the session
+    /// already (in another version) or has seen it read lately.
+    pub fn opened(&mut self, session: &SessionData, record: &[u8]) {
+        let id = session.session_id.as_str();
+        if self.limit > 0 && (self.slots.contains_key(id) || self.admit(id)) {
+            self.keep(session, record);
+        }
+    }
+
+    /// `session` was just written as `record`: its slot, if it has one, now holds it.
+    pub fn written(&mut self, session: &SessionData, record: &[u8]) {
+        if self.slots.contains_key(session.session_id.as_str()) {
+            self.keep(session, record);
+        }
+    }
+
+    /// Whether `id` was read lately (then it is let in); otherwise remembers it.
+    fn admit(&mut self, id: &str) -> bool {
+        let hash = self.hasher.hash_one(id);
+        if self.seen.remove(&hash) {
+            return true;
+        }
+        self.seen.insert(hash);
+        self.seen_order.push_back(hash);
+        if self.seen_order.len() > self.seen_limit
+            && let Some(oldest) = self.seen_order.pop_front()
+        {
+            self.seen.remove(&oldest);
+        }
+        false
+    }
+
     /// Keeps `session`, opened from (or sealed into) `record`, replacing what the cache
     /// held of it, then evicts until the cache fits its limit. A slot counts the record
     /// twice (the record, and the session parsed from about as many bytes) plus a fixed
     /// overhead; one larger than a quarter of the limit is not kept, so that a single
     /// session does not empty the cache.
-    pub fn keep(&mut self, session: &SessionData, record: &[u8]) {
+    fn keep(&mut self, session: &SessionData, record: &[u8]) {
         let id = session.session_id.as_str();
         self.forget(id);
         let bytes = record
@@ -186,6 +240,26 @@ mod tests {
         assert_eq!(cache.session("a", &record(1, 499)), None);
         assert!(cache.is_empty());
         assert_eq!(cache.held(), 0);
+    }
+
+    #[test]
+    fn a_session_enters_on_its_second_read_and_writes_only_refresh() {
+        let mut cache = SessionCache::new(1 << 20);
+        cache.written(&session("a"), &record(1, 500));
+        cache.opened(&session("a"), &record(1, 500));
+        assert!(cache.is_empty(), "a write and one read do not let it in");
+        cache.opened(&session("a"), &record(1, 500));
+        assert_eq!(cache.len(), 1, "the second read does");
+        cache.written(&session("a"), &record(2, 500));
+        assert_eq!(cache.session("a", &record(2, 500)), Some(session("a")));
+        // A read among many others is forgotten: the doorkeeper holds 1 MiB / 1 KiB ids.
+        cache.opened(&session("b"), &record(1, 500));
+        for i in 0..1024 {
+            cache.opened(&session(&format!("x{i}")), &record(1, 500));
+        }
+        cache.opened(&session("b"), &record(1, 500));
+        assert_eq!(cache.session("b", &record(1, 500)), None);
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         self.missing_key.remove(id);
         let entry = self.entry(session, self.keyring.current, version, seq);
         self.index.insert(id, entry);
-        self.cache.keep(session, &file);
+        self.cache.written(session, &file);
         self.record(Event::Written, id, seq)
     }
 

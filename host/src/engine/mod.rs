@@ -48,7 +48,7 @@ pub fn embedded(cache: Option<&Path>, variant: Variant) -> Result<SessionVaultPr
     if let Some(pre) = linked.as_ref() {
         return Ok(pre.clone());
     }
-    let engine = Engine::default();
+    let engine = engine()?;
     let component = match cache {
         Some(dir) => compiled::load(&engine, bytes, dir),
         None => Component::new(&engine, bytes),
@@ -61,9 +61,20 @@ pub fn embedded(cache: Option<&Path>, variant: Variant) -> Result<SessionVaultPr
 
 /// The component in the file at `path`, compiled and linked for this vault alone.
 pub fn from_file(path: &Path) -> Result<SessionVaultPre<Host>, Error> {
-    let engine = Engine::default();
+    let engine = engine()?;
     let component = Component::from_file(&engine, path).map_err(Error::Component)?;
     link(&engine, &component)
+}
+
+/// The engine components are compiled for. With `SESSION_VAULT_PROFILE=perfmap` in the
+/// environment, wasmtime writes `/tmp/perf-<pid>.map`, so that `perf report` names the
+/// component's functions (scripts/profile).
+fn engine() -> Result<Engine, Error> {
+    let mut config = wasmtime::Config::new();
+    if std::env::var_os("SESSION_VAULT_PROFILE").is_some_and(|v| v == "perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
+    Engine::new(&config).map_err(Error::Component)
 }
 
 fn link(engine: &Engine, component: &Component) -> Result<SessionVaultPre<Host>, Error> {

@@ -60,6 +60,8 @@ fn a_host_serves_its_cache_only_for_the_bytes_the_server_holds() {
     a.create(&session("s2", "alice", 1_000)).unwrap();
     assert_eq!(a.get("s1").unwrap().unwrap().security.access_count, 0);
     assert_eq!(a.user_sessions("alice").unwrap().len(), 2);
+    assert_eq!(a.cache.borrow().len(), 1, "s1 was read twice, s2 once");
+    a.get("s2").unwrap();
     assert_eq!(a.cache.borrow().len(), 2);
     // Another host's write is new bytes: read, not served from memory.
     b.update("s1", bump(7)).unwrap();
@@ -78,6 +80,8 @@ fn a_host_serves_its_cache_only_for_the_bytes_the_server_holds() {
     assert_eq!(a.get("s2").unwrap().unwrap().session_id, "s2");
     a.create(&session("s3", "alice", 1_000)).unwrap();
     a.get("s3").unwrap();
+    a.get("s3").unwrap();
+    assert_eq!(a.cache.borrow().len(), 2);
     assert!(a.delete("s3").unwrap());
     assert_eq!(a.cache.borrow().len(), 1);
     assert!(b.delete("s2").unwrap());

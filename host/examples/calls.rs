@@ -1,0 +1,92 @@
+//! Calls one operation of the host API over and over, to profile what one call of the
+//! component costs (scripts/profile runs it under `perf record` and sorts the samples
+//! into AEAD, JSON, the canonical ABI, WASI and the rest):
+//!
+//! ```sh
+//! cargo run --release --example calls -- OP N [CACHE_BYTES]
+//! ```
+//!
+//! OP is `get`, `create`, `update` or `touch`; N sessions of ~2.5 KB (the benchmark's
+//! shape) are created first (for `create`, into a second store), in a `log` store without
+//! fsync. With `PERF_CTL_FIFO` set, it writes `enable` to that `perf record --control`
+//! FIFO once the setup is done, so only the N measured calls are sampled. It prints the
+//! mean time per call.
+
+use std::io::Write as _;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use session_vault::{
+    BackendKind, Durability, Secret, SessionData, SessionPatch, Vault, VaultOptions,
+};
+
+fn session(i: usize, now: u64) -> anyhow::Result<SessionData> {
+    let filler = |len: usize, seed: usize| -> String {
+        (0..len)
+            .map(|j| char::from(b'A' + ((j * 7 + seed) % 26) as u8))
+            .collect()
+    };
+    Ok(serde_json::from_value(serde_json::json!({
+        "sessionId": format!("s{i:07}-calls"),
+        "sessionToken": filler(32, i),
+        "userContext": {"userId": format!("user-{}", i % 97), "email": "user@example.org",
+                        "name": "User Ünïcødé", "tenantId": "tenant-1", "roles": ["reader"]},
+        "tokenMetadata": {"accessToken": filler(400, i + 1), "refreshToken": filler(268, i + 2),
+                          "idToken": filler(1200, i + 3), "expiresAt": now + 3_600_000,
+                          "scopes": ["openid", "profile", "offline_access"]},
+        "security": {"ipAddress": "10.0.0.1", "userAgent": "Mozilla/5.0 (X11; Linux x86_64)",
+                     "createdAt": now, "lastAccessedAt": now, "accessCount": 1,
+                     "fingerprint": filler(32, i + 4)},
+        "expiresAt": now + 86_400_000,
+        "createdAt": now
+    }))?)
+}
+
+fn open(dir: &std::path::Path, cache_bytes: u64) -> anyhow::Result<Vault> {
+    Ok(VaultOptions::new()
+        .backend(BackendKind::Log)
+        .durability(Durability::Relaxed)
+        .cache_bytes(cache_bytes)
+        .open(dir, Secret::RawKey(vec![7; 32]))?)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(op), Some(n)) = (args.first(), args.get(1)) else {
+        bail!("usage: calls get|create|update|touch N [CACHE_BYTES]");
+    };
+    let n: usize = n.parse().context("N")?;
+    let cache_bytes = match args.get(2) {
+        Some(bytes) => bytes.parse().context("CACHE_BYTES")?,
+        None => session_vault::DEFAULT_CACHE_BYTES,
+    };
+    let now = session_vault::Clock::now(&session_vault::SystemClock);
+    let sessions: Vec<SessionData> = (0..n).map(|i| session(i, now)).collect::<Result<_, _>>()?;
+    let tmp = tempfile::tempdir()?;
+    let mut vault = open(&tmp.path().join("store"), cache_bytes)?;
+    let mut target = open(&tmp.path().join("target"), cache_bytes)?;
+    for s in &sessions {
+        vault.create(s)?;
+    }
+    let patch: SessionPatch = serde_json::from_value(serde_json::json!({
+        "security": {"lastAccessedAt": now + 1, "accessCount": 2}
+    }))?;
+    if let Some(fifo) = std::env::var_os("PERF_CTL_FIFO") {
+        let mut control = std::fs::OpenOptions::new().write(true).open(fifo)?;
+        control.write_all(b"enable\n")?;
+    }
+    let start = Instant::now();
+    for s in &sessions {
+        let id = s.session_id.as_str();
+        match op.as_str() {
+            "get" => drop(vault.get(id)?),
+            "touch" => drop(vault.touch(id)?),
+            "update" => drop(vault.update(id, &patch)?),
+            "create" => target.create(s)?,
+            other => bail!("unknown operation {other:?}"),
+        }
+    }
+    let per_call = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+    println!("{op}: {per_call:.1} µs per call over {n} calls");
+    Ok(())
+}
