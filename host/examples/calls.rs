@@ -10,7 +10,7 @@
 //! shape) are created first (for `create`, into a second store), in a `log` store without
 //! fsync. With `PERF_CTL_FIFO` set, it writes `enable` to that `perf record --control`
 //! FIFO once the setup is done, so only the N measured calls are sampled. It prints the
-//! mean time per call.
+//! mean time per call. `CALLS_COMPONENT=FILE` runs another build of the component.
 
 use std::io::Write as _;
 use std::time::Instant;
@@ -43,11 +43,15 @@ fn session(i: usize, now: u64) -> anyhow::Result<SessionData> {
 }
 
 fn open(dir: &std::path::Path, cache_bytes: u64) -> anyhow::Result<Vault> {
-    Ok(VaultOptions::new()
+    let mut options = VaultOptions::new()
         .backend(BackendKind::Log)
         .durability(Durability::Relaxed)
-        .cache_bytes(cache_bytes)
-        .open(dir, Secret::RawKey(vec![7; 32]))?)
+        .cache_bytes(cache_bytes);
+    // Another build of the component, to compare builds without rebuilding the host.
+    if let Some(path) = std::env::var_os("CALLS_COMPONENT") {
+        options = options.component(path);
+    }
+    Ok(options.open(dir, Secret::RawKey(vec![7; 32]))?)
 }
 
 fn main() -> anyhow::Result<()> {

@@ -418,6 +418,41 @@ pub fn a_session_damaged_while_open_is_reported_as_corrupted_once<F: Front>() {
     assert_eq!(crate::front::names(&setup.path("quarantine")).len(), 1);
 }
 
+/// The cache of opened sessions never answers for the disk: a session read often enough
+/// to be cached, then damaged, or replaced by an older authentic copy, or removed, is
+/// met as without it.
+pub fn a_cached_session_changed_on_disk_is_refused_not_served<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    for id in ["s1", "s2", "s3"] {
+        front.create(&doc(id, "u1", T0 + 60 * MINUTE)).unwrap();
+    }
+    let old = std::fs::read(setup.path("s2.svs")).unwrap();
+    front
+        .update("s2", &json!({"sessionToken": "tok-rotated"}))
+        .unwrap();
+    for _ in 0..3 {
+        for id in ["s1", "s2", "s3"] {
+            assert!(front.get(id).unwrap().is_some(), "{id}");
+        }
+    }
+    let mut flipped = std::fs::read(setup.path("s1.svs")).unwrap();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    std::fs::write(setup.path("s1.svs"), &flipped).unwrap();
+    std::fs::write(setup.path("s2.svs"), &old).unwrap();
+    std::fs::remove_file(setup.path("s3.svs")).unwrap();
+    let expected = if F::REOPENS {
+        Ok(None)
+    } else {
+        Err("corrupted".to_owned())
+    };
+    assert_eq!(front.get("s1"), expected);
+    assert_eq!(front.get("s2"), expected);
+    assert_eq!(front.get("s3"), Ok(None));
+    assert_eq!(crate::front::names(&setup.path("quarantine")).len(), 2);
+}
+
 pub fn a_damaged_file_can_be_deleted<F: Front>() {
     let setup = Setup::new();
     let mut front: F = open(&setup);
@@ -850,6 +885,7 @@ macro_rules! suite {
             $crate::suite!(@common $front, Files);
             // These also look at the `files` layout itself (names, bytes of `<id>.svs`).
             $crate::suite!(@cases $front, Files;
+                a_cached_session_changed_on_disk_is_refused_not_served,
                 a_damaged_file_can_be_deleted,
                 a_file_renamed_to_another_id_fails_to_decrypt,
                 a_flipped_byte_is_quarantined_and_the_rest_survives,

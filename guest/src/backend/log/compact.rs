@@ -4,8 +4,8 @@
 
 use super::record::{self, Kind};
 use super::{
-    COMPACT_DEAD_BYTES, COMPACT_LIVE_RATIO, COMPACT_MIN_BYTES, LOG_DIR, Location, Log, hint_path,
-    segment_path,
+    COMPACT_DEAD_BYTES, COMPACT_LIVE_RATIO, COMPACT_LIVE_RECORDS_RATIO, COMPACT_MIN_BYTES, LOG_DIR,
+    Location, Log, hint_path, segment_path,
 };
 use crate::backend::Compaction;
 use crate::error::StoreError;
@@ -15,7 +15,7 @@ impl<D: Dir> Log<D> {
     /// Compacts when dead records pass [`COMPACT_DEAD_BYTES`] and either the log is small
     /// or mostly dead, in bytes or in records, so a removed session's records do not
     /// outlive much more writing, a big log is not rewritten for a little dead space, and
-    /// an open reads not many more hint entries than there are live records. Called after a write that
+    /// an open reads at most about three hint entries for each live record. Called after a write that
     /// succeeded, so a failed compaction is not that write's failure: nothing is lost (see
     /// [`Log::compact_segments`]) and the next write tries again; `cleanup` reports it.
     pub(super) fn maybe_compact(&mut self) {
@@ -125,11 +125,11 @@ impl<D: Dir> Log<D> {
 /// Whether a log of `(live, all)` bytes and `(live, all)` records is due for compaction
 /// (see [`Log::maybe_compact`]).
 fn compaction_due((live_bytes, bytes): (u64, u64), (live_records, records): (u64, u64)) -> bool {
-    let mostly_dead = |live: u64, all: u64| (live as f64) < COMPACT_LIVE_RATIO * all as f64;
+    let under = |live: u64, all: u64, ratio: f64| (live as f64) < ratio * all as f64;
     bytes.saturating_sub(live_bytes) >= COMPACT_DEAD_BYTES
         && (bytes < COMPACT_MIN_BYTES
-            || mostly_dead(live_bytes, bytes)
-            || mostly_dead(live_records, records))
+            || under(live_bytes, bytes, COMPACT_LIVE_RATIO)
+            || under(live_records, records, COMPACT_LIVE_RECORDS_RATIO))
 }
 
 #[cfg(test)]
@@ -188,9 +188,10 @@ mod tests {
         // A big log: when over half its bytes are dead...
         assert!(compaction_due((99 * MIB, 200 * MIB), (100, 100)));
         assert!(!compaction_due((100 * MIB, 200 * MIB), (100, 100)));
-        // ...or over half its records (many small dead stamps), however few bytes.
-        assert!(compaction_due((180 * MIB, 200 * MIB), (199_999, 400_000)));
-        assert!(!compaction_due((180 * MIB, 200 * MIB), (200_000, 400_000)));
+        // ...or over two thirds of its records (many small dead stamps), however few
+        // bytes.
+        assert!(compaction_due((180 * MIB, 200 * MIB), (99_999, 300_000)));
+        assert!(!compaction_due((180 * MIB, 200 * MIB), (100_000, 300_000)));
     }
 
     #[test]

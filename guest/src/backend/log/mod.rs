@@ -49,10 +49,15 @@ pub const SEGMENT_LIMIT: u64 = 16 << 20;
 const COMPACT_DEAD_BYTES: u64 = 1 << 20;
 /// ...and the segments hold less than this...
 const COMPACT_MIN_BYTES: u64 = 16 << 20;
-/// ...or less than this fraction of them, in bytes or in records, is live. Records
-/// count on their own because open reads an entry of every record in the hints, dead or
-/// not: many small dead stamps slow every open while taking little space.
+/// ...or less than this fraction of their bytes is live...
 const COMPACT_LIVE_RATIO: f64 = 0.5;
+/// ...or less than this fraction of their records. Records count on their own because
+/// open reads an entry of every record in the hints, dead or not: many small dead stamps
+/// slow every open while taking little space. With at most two dead records for each
+/// live one, open time follows the live sessions, not the log's history, and a run of
+/// removals (each kills a put and a stamp and adds a tombstone) does not compact much
+/// more often than the bytes alone would.
+const COMPACT_LIVE_RECORDS_RATIO: f64 = 1.0 / 3.0;
 
 /// Where the latest record of an id is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
