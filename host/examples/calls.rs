@@ -8,7 +8,7 @@
 //!
 //! OP is `get`, `create`, `update` or `touch`; N sessions of ~2.5 KB (the benchmark's
 //! shape) are created first (for `create`, into a second store), in a `log` store without
-//! fsync. With `PERF_CTL_FIFO` set, it writes `enable` to that `perf record --control`
+//! fsync. OP `open` updates and touches each twice, then times a reopen of the store. With `PERF_CTL_FIFO` set, it writes `enable` to that `perf record --control`
 //! FIFO once the setup is done, so only the N measured calls are sampled. It prints the
 //! mean time per call. `CALLS_COMPONENT=FILE` runs another build of the component.
 
@@ -57,7 +57,7 @@ fn open(dir: &std::path::Path, cache_bytes: u64) -> anyhow::Result<Vault> {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(op), Some(n)) = (args.first(), args.get(1)) else {
-        bail!("usage: calls get|create|update|touch N [CACHE_BYTES]");
+        bail!("usage: calls get|create|update|touch|open N [CACHE_BYTES]");
     };
     let n: usize = n.parse().context("N")?;
     let cache_bytes = match args.get(2) {
@@ -75,10 +75,34 @@ fn main() -> anyhow::Result<()> {
     let patch: SessionPatch = serde_json::from_value(serde_json::json!({
         "security": {"lastAccessedAt": now + 1, "accessCount": 2}
     }))?;
-    if let Some(fifo) = std::env::var_os("PERF_CTL_FIFO") {
-        let mut control = std::fs::OpenOptions::new().write(true).open(fifo)?;
-        control.write_all(b"enable\n")?;
+    let profile = || -> anyhow::Result<()> {
+        if let Some(fifo) = std::env::var_os("PERF_CTL_FIFO") {
+            let mut control = std::fs::OpenOptions::new().write(true).open(fifo)?;
+            control.write_all(b"enable\n")?;
+        }
+        Ok(())
+    };
+    if op == "open" {
+        // A store with history: each session updated and touched twice, as the
+        // benchmark leaves it; then the time to open it again.
+        for s in &sessions {
+            vault.update(&s.session_id, &patch)?;
+            vault.touch(&s.session_id)?;
+            vault.touch(&s.session_id)?;
+        }
+        drop(vault);
+        profile()?;
+        let start = Instant::now();
+        let vault = open(&tmp.path().join("store"), cache_bytes)?;
+        let elapsed = start.elapsed();
+        drop(vault);
+        println!(
+            "open: {:.1} ms for {n} sessions",
+            elapsed.as_secs_f64() * 1e3
+        );
+        return Ok(());
     }
+    profile()?;
     let start = Instant::now();
     for s in &sessions {
         let id = s.session_id.as_str();

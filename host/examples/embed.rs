@@ -66,6 +66,7 @@ fn main() -> anyhow::Result<()> {
         backend: None,
         erase: None,
         bucket: None,
+        cache_bytes: None,
     };
     let vault = sessions
         .call_open(&mut store, &config)?
