@@ -5,7 +5,8 @@ use crate::backend::layout::META_FILE;
 use crate::backend::ledger::LedgerIo;
 use crate::backend::log::{self, Log};
 use crate::backend::{
-    Backend, BackendKind, Compaction, Durability, Files, IndexSealer, Listing, Summaries, Usage,
+    Backend, BackendKind, Compaction, Durability, Files, IndexSealer, Listing, SealedBlock,
+    Summaries, Usage,
 };
 use crate::backend::{disk, files};
 use crate::error::StoreError;
@@ -309,6 +310,9 @@ impl<D: Dir> Backend for Medium<D> {
     }
     fn lend_sealer(&mut self, sealer: Box<dyn IndexSealer>) {
         delegate!(self, b => b.lend_sealer(sealer))
+    }
+    fn read_block(&self, block: &SealedBlock) -> Result<Option<Vec<u8>>, StoreError> {
+        delegate!(self, b => b.read_block(block))
     }
     fn is_latest(&self, id: &str, seq: u64, stamp: bool) -> bool {
         delegate!(self, b => b.is_latest(id, seq, stamp))

@@ -10,7 +10,8 @@
 //! shape) are created first (for `create`, into a second store), in a `log` store without
 //! fsync. OP `open` updates and touches each twice, then times a reopen of the store. With `PERF_CTL_FIFO` set, it writes `enable` to that `perf record --control`
 //! FIFO once the setup is done, so only the N measured calls are sampled. It prints the
-//! mean time per call. `CALLS_COMPONENT=FILE` runs another build of the component.
+//! mean time per call. `CALLS_COMPONENT=FILE` runs another build of the component;
+//! `CALLS_DIR=DIR` keeps the store in `DIR/store` (raw key of 32 bytes 0x07).
 
 use std::io::Write as _;
 use std::time::Instant;
@@ -67,7 +68,9 @@ fn main() -> anyhow::Result<()> {
     let now = session_vault::Clock::now(&session_vault::SystemClock);
     let sessions: Vec<SessionData> = (0..n).map(|i| session(i, now)).collect::<Result<_, _>>()?;
     let tmp = tempfile::tempdir()?;
-    let mut vault = open(&tmp.path().join("store"), cache_bytes)?;
+    // CALLS_DIR keeps the store (raw key 0x07 × 32), e.g. for a one-shot `count` after `open`.
+    let root = std::env::var_os("CALLS_DIR").map_or_else(|| tmp.path().to_owned(), Into::into);
+    let mut vault = open(&root.join("store"), cache_bytes)?;
     let mut target = open(&tmp.path().join("target"), cache_bytes)?;
     for s in &sessions {
         vault.create(s)?;
@@ -93,7 +96,7 @@ fn main() -> anyhow::Result<()> {
         drop(vault);
         profile()?;
         let start = Instant::now();
-        let vault = open(&tmp.path().join("store"), cache_bytes)?;
+        let vault = open(&root.join("store"), cache_bytes)?;
         let elapsed = start.elapsed();
         drop(vault);
         println!(

@@ -38,22 +38,26 @@ pub struct Summaries {
     /// The access stamp of each id that has one (empty: it is in one of `blocks`, or
     /// is read when needed).
     pub stamps: Vec<(String, Vec<u8>)>,
-    /// Sealed index blocks (see [`crate::seal::index_block`]), newest segment first;
-    /// their items count only where [`Backend::is_latest`] says so.
+    /// Where the sealed index blocks are (see [`crate::seal::index_block`]), newest
+    /// segment first: the store reads them one at a time ([`Backend::read_block`]), so
+    /// an open never holds more than one. Their items count only where
+    /// [`Backend::is_latest`] says so.
     pub blocks: Vec<SealedBlock>,
     /// Entries that are not the backend's own.
     pub foreign: u64,
 }
 
-/// A sealed index block as a hint holds it, with the segment it must describe.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a hint holds a sealed index block, with the segment it must describe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SealedBlock {
     /// The number of the segment whose hint holds it.
     pub segment: u64,
     /// That segment's length.
     pub segment_len: u64,
-    /// The sealed block.
-    pub sealed: Vec<u8>,
+    /// Where the sealed block starts in the hint.
+    pub offset: u64,
+    /// Its length in bytes.
+    pub len: usize,
 }
 
 /// A record's sealed summary or stamp, as a backend hands it to an [`IndexSealer`].
@@ -186,6 +190,13 @@ pub trait Backend {
     /// store lends it at open and again whenever its key ring changes.
     fn lend_sealer(&mut self, sealer: Box<dyn IndexSealer>) {
         drop(sealer);
+    }
+    /// The sealed bytes of `block`, one of those [`Summaries::blocks`] named; `None` if
+    /// its hint is gone or shorter than it was (the store then reads the block's
+    /// sessions one by one).
+    fn read_block(&self, block: &SealedBlock) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = block;
+        Ok(None)
     }
     /// Whether the latest record of `id`'s blob (or, with `stamp`, its stamp) has
     /// sequence number `seq`: which items of an index block still count.

@@ -31,6 +31,13 @@ impl Index {
         self.sessions.get(id)
     }
 
+    /// Makes room for `more` sessions at once: an open that knows how many it will insert
+    /// then builds the table once, instead of holding the old and the new one at each
+    /// doubling (the component's memory never shrinks, so that peak stays).
+    pub fn reserve(&mut self, more: usize) {
+        self.sessions.reserve(more);
+    }
+
     /// Records `id` with `entry`, moving it between users if its user changed.
     pub fn insert(&mut self, id: &str, entry: Entry) {
         // Allocates only what is new: opening a store inserts every session once, and most

@@ -382,8 +382,10 @@ impl<B: Backend, C: Clock> Store<B, C> {
             ..Report::default()
         };
         self.index.clear();
+        self.index.reserve(summaries.sessions.len());
         self.missing_key.clear();
         self.stamps.clear();
+        self.stamps.reserve(summaries.stamps.len());
         for (id, file) in summaries.stamps {
             if file.is_empty() || self.idle_timeout.is_none() {
                 // Only an idle timeout makes a stamp matter to the index: read it when
@@ -465,9 +467,12 @@ impl<B: Backend, C: Clock> Store<B, C> {
         report: &mut Report,
         unstamped: &mut HashMap<String, u64>,
     ) -> Result<(), StoreError> {
+        let Some(sealed) = self.backend.read_block(block)? else {
+            return Ok(());
+        };
         let keyring = &self.keyring;
         let opened = index_block::open(
-            &block.sealed,
+            &sealed,
             block.segment,
             block.segment_len,
             &keyring.scope,

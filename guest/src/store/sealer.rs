@@ -70,6 +70,7 @@ mod tests {
     use crate::document::patch::SessionPatch;
     use crate::fs::StdDir;
     use crate::keyring::Secret;
+    use crate::seal::index_block::{self, ItemKind};
     use crate::store::tests::{access, session};
     use crate::store::{Config, ManualClock, Store};
     use std::path::Path;
@@ -144,6 +145,52 @@ mod tests {
         // The store writes on from where the blocks left it.
         store.create(&session("new", "u0", 10_000)).unwrap();
         assert_eq!(store.count(), 30);
+    }
+
+    #[test]
+    fn a_block_leaves_out_the_records_superseded_before_its_segment_closed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let segments = |path: &Path| {
+            let log = Log::open_with_segment_limit(StdDir::new(path), Durability::Durable, 4 << 10);
+            let config = Config::new(Secret::RawKey(vec![5; 32]));
+            Store::open(log.unwrap(), ManualClock::new(100), config).unwrap()
+        };
+        let mut store = segments(tmp.path());
+        // Two puts and four stamps of one id, all in the first segment; then enough
+        // sessions to close it.
+        store.create(&session("hot", "u0", 10_000)).unwrap();
+        for _ in 0..4 {
+            store.touch("hot").unwrap();
+        }
+        store.update("hot", SessionPatch::default()).unwrap();
+        store.touch("hot").unwrap();
+        fill(&mut store, 12);
+        drop(store);
+        let mut store = segments(tmp.path());
+        let keyring = &store.keyring;
+        let (mut summaries, mut stamps) = (0, 0);
+        for hint in hints(tmp.path()) {
+            let bytes = std::fs::read(&hint).unwrap();
+            let len = u32::from_le_bytes(bytes[17..21].try_into().unwrap()) as usize;
+            let segment: u64 = hint.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+            let segment_len = std::fs::metadata(hint.with_extension("seg")).unwrap().len();
+            let block = index_block::open(
+                &bytes[21..21 + len],
+                segment,
+                segment_len,
+                &keyring.scope,
+                |k| keyring.key(k),
+            )
+            .unwrap();
+            for item in block.items().unwrap().iter().filter(|i| i.id == "hot") {
+                match item.kind {
+                    ItemKind::Summary => summaries += 1,
+                    ItemKind::Stamp => stamps += 1,
+                }
+            }
+        }
+        assert_eq!((summaries, stamps), (1, 1), "only the latest put and stamp");
+        assert_eq!(access(&store.get("hot").unwrap().unwrap()), (100, 5));
     }
 
     #[test]

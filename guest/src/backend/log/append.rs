@@ -6,7 +6,7 @@ use super::record::{self, Kind};
 use super::scan::{Scan, Step};
 use super::{LOG_DIR, Location, Log, SEGMENT_LIMIT, Segment, hint_path, segment_path};
 use crate::backend::disk;
-use crate::backend::{Durability, SealedItem};
+use crate::backend::{Backend as _, Durability, SealedItem};
 use crate::error::StoreError;
 use crate::fs::Dir;
 
@@ -190,12 +190,17 @@ impl<D: Dir> Log<D> {
     }
 
     /// The sealed index block of `entries` of segment `number`, if the store has lent
-    /// the sealer and every summary and stamp among them opens.
+    /// the sealer and every summary and stamp among them opens. Only the records that
+    /// are still the latest of their id go in: one already superseded (a session
+    /// touched twice before its segment closed) can never count again, and leaving it
+    /// out spares every later open its decryption. Should a newer record be lost to
+    /// damage, the older one is read in full instead (see `Store::index_summaries`).
     fn index_block(&self, number: u64, len: u64, entries: &[Entry<'_>]) -> Option<Vec<u8>> {
         let sealer = self.sealer.as_ref()?;
         let items: Vec<SealedItem<'_>> = entries
             .iter()
             .filter(|e| e.kind != Kind::Tombstone)
+            .filter(|e| self.is_latest(e.id, e.seq, e.kind == Kind::Stamp))
             .map(|e| SealedItem {
                 stamp: e.kind == Kind::Stamp,
                 id: e.id,

@@ -31,6 +31,8 @@ const MAGIC: [u8; 4] = *b"SVLH";
 const VERSION: u8 = 1;
 const VERSION_BLOCK: u8 = 2;
 const HEADER: usize = 17;
+/// Where a format-2 hint's sealed index block starts: after the header and its length.
+pub const BLOCK_OFFSET: u64 = HEADER as u64 + 4;
 const ENTRY_HEADER: usize = 24;
 const TRAILER: usize = 4;
 

@@ -108,10 +108,12 @@ impl<D: Dir> Log<D> {
                         self.apply(number, entry, &mut gathered);
                     }
                     if let Some(block) = block {
+                        // Located, not kept: the store reads one block at a time.
                         blocks.push(SealedBlock {
                             segment: number,
                             segment_len: len,
-                            sealed: block.to_vec(),
+                            offset: hint::BLOCK_OFFSET,
+                            len: block.len(),
                         });
                     }
                     let records = entries.len() as u64;
