@@ -76,6 +76,15 @@ pub fn lock_dir(dir: &Path, timeout: Duration) -> Result<File, StoreError> {
     let mut pause = Duration::from_millis(1);
     loop {
         match file.try_lock() {
+            // Taken the other way round by the npm package (its lock file, then a look for
+            // this flock): whichever looks second sees the other and lets go.
+            Ok(()) if held_by_node(dir) && start.elapsed() < timeout => {
+                file.unlock()
+                    .map_err(|e| StoreError::io(format!("unlocking {}", dir.display()), e))?;
+                std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Ok(()) if held_by_node(dir) => return Err(StoreError::Locked),
             Ok(()) => return Ok(file),
             Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {
                 std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
@@ -86,5 +95,81 @@ pub fn lock_dir(dir: &Path, timeout: Duration) -> Result<File, StoreError> {
                 return Err(StoreError::io(format!("locking {}", dir.display()), e));
             }
         }
+    }
+}
+
+/// Whether a live process on this machine holds `dir` through the npm package's lock file
+/// (`session-vault.lock`: JSON with its host, pid and start time; see
+/// packages/node/src/lock.js). WASI has no locks, so that package keeps one of its own; a
+/// file whose holder has gone (killed, say) or that does not parse holds nothing here.
+fn held_by_node(dir: &Path) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Holder {
+        host: String,
+        pid: u32,
+        started: Option<String>,
+    }
+    let Ok(bytes) = std::fs::read(dir.join(session_vault_guest::backend::layout::LOCK_FILE)) else {
+        return false;
+    };
+    let Ok(holder) = serde_json::from_slice::<Holder>(&bytes) else {
+        return false;
+    };
+    let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") else {
+        // Not Linux: the holder cannot be checked, so it counts.
+        return true;
+    };
+    if holder.host != host.trim_end() {
+        // Another machine's process, on a shared directory: it cannot be checked from here.
+        return true;
+    }
+    // Field 22 of /proc/PID/stat, counted after the command name (which ends at ")").
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", holder.pid)) else {
+        return false;
+    };
+    let started = (stat.rsplit_once(") "))
+        .and_then(|(_, fields)| fields.split(' ').nth(19).map(str::to_owned));
+    holder.started.is_none() || started == holder.started
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node_lock(dir: &Path, pid: u32, started: Option<String>) {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        let record = serde_json::json!({
+            "host": host.trim_end(), "pid": pid, "started": started, "token": "t",
+        });
+        std::fs::write(dir.join("session-vault.lock"), record.to_string()).unwrap();
+    }
+
+    fn own_start() -> Option<String> {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let (_, fields) = stat.rsplit_once(") ").unwrap();
+        fields.split(' ').nth(19).map(str::to_owned)
+    }
+
+    #[test]
+    fn a_live_node_holder_is_locked_and_a_gone_one_is_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        let wait = Duration::from_millis(30);
+        node_lock(tmp.path(), std::process::id(), own_start());
+        assert!(matches!(
+            lock_dir(tmp.path(), wait),
+            Err(StoreError::Locked)
+        ));
+        // The same pid with another start time: the pid was reused, the holder is gone.
+        node_lock(tmp.path(), std::process::id(), Some("1".into()));
+        assert!(lock_dir(tmp.path(), wait).is_ok());
+        // A process that has exited.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        node_lock(tmp.path(), pid, None);
+        assert!(lock_dir(tmp.path(), wait).is_ok());
+        // A file that does not parse holds nothing.
+        std::fs::write(tmp.path().join("session-vault.lock"), b"{").unwrap();
+        assert!(lock_dir(tmp.path(), wait).is_ok());
     }
 }

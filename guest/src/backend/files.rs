@@ -4,7 +4,8 @@ use std::io;
 
 use super::disk::{self, quarantined, remove_leftovers, root_entries};
 use super::layout::{
-    META_FILE, QUARANTINE_DIR, ledger_generation, session_id, session_name, stamp_id, stamp_name,
+    LOCK_FILE, META_FILE, QUARANTINE_DIR, ledger_generation, session_id, session_name, stamp_id,
+    stamp_name,
 };
 use super::ledger::{Ledger, LedgerFile, LedgerIo};
 use super::{Backend, BackendKind, Durability, Listing, Usage};
@@ -119,7 +120,7 @@ impl<D: Dir> Backend for Files<D> {
                 _ if entry.is_file && stamp.is_some() => {
                     listing.stamps.extend(stamp.map(str::to_owned));
                 }
-                _ if entry.name == META_FILE && entry.is_file => {}
+                _ if (entry.name == META_FILE || entry.name == LOCK_FILE) && entry.is_file => {}
                 _ if ledger_generation(&entry.name).is_some() && entry.is_file => {}
                 _ if entry.name == QUARANTINE_DIR && !entry.is_file => {}
                 _ => listing.foreign += 1,
@@ -293,6 +294,8 @@ mod tests {
         files.write_stamp("a", b"x").unwrap();
         files.write_stamp("z", b"x").unwrap();
         std::fs::create_dir(tmp.path().join("d.sva")).unwrap();
+        // A host's lock file is not foreign.
+        std::fs::write(tmp.path().join(LOCK_FILE), b"{}").unwrap();
         let listing = files.list().unwrap();
         assert_eq!(listing.ids, vec!["a", "b"]);
         assert_eq!(listing.stamps, vec!["a", "z"]);

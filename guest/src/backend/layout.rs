@@ -13,6 +13,10 @@ pub const MAX_META_LEN: u64 = 1024 * 1024;
 pub const SESSION_EXT: &str = ".svs";
 /// The extension of access stamps.
 pub const STAMP_EXT: &str = ".sva";
+/// The lock file a host without directory locks (the npm package: WASI has none) keeps in
+/// the store directory while it has the store open. The store never reads it: it is not
+/// foreign, and a directory holding only it is still empty.
+pub const LOCK_FILE: &str = "session-vault.lock";
 /// The subdirectory that holds quarantined files.
 pub const QUARANTINE_DIR: &str = "quarantine";
 const TEMP_EXT: &str = ".tmp";

@@ -214,7 +214,9 @@ fn directory<D: Dir>(
         // Not a store: it must be empty (a folder of anything else is no place for one).
         let entries = (medium.dir().entries(""))
             .map_err(|e| StoreError::io("listing the directory to move to", e))?;
-        return match entries.unwrap_or_default().is_empty() {
+        let mut entries = entries.unwrap_or_default();
+        entries.retain(|e| !(e.name == crate::backend::layout::LOCK_FILE && e.is_file));
+        return match entries.is_empty() {
             true => Ok(Found::Empty),
             false => Err(StoreError::InvalidInput(
                 "the directory to move the store to is not empty: give an empty or new one".into(),

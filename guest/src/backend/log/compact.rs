@@ -277,6 +277,8 @@ mod tests {
         drop(log);
         let orphan = tmp.path().join(LOG_DIR).join(format!("{:016x}.hint", 1));
         std::fs::write(&orphan, b"left by a crash").unwrap();
+        // A host's lock file is not foreign either.
+        std::fs::write(tmp.path().join(crate::backend::layout::LOCK_FILE), b"{}").unwrap();
         let mut log = small(tmp.path());
         assert!(!orphan.exists());
         assert_eq!(log.list().unwrap().ids, vec!["kept"]);

@@ -515,6 +515,7 @@ impl<D: Dir> Log<D> {
         let mut foreign = self.foreign;
         for entry in disk::root_entries(&self.dir)? {
             let ours = ((entry.name == META_FILE
+                || entry.name == layout::LOCK_FILE
                 || layout::ledger_generation(&entry.name).is_some())
                 && entry.is_file)
                 || ((entry.name == QUARANTINE_DIR || entry.name == LOG_DIR) && !entry.is_file);
