@@ -31,6 +31,23 @@ const { files } = await transpile(bytes, {
   quiet: true,
 });
 
+// jco's glue asks `process.env.JCO_DEBUG` on every one of its many debug-log calls, and an
+// environment lookup is a call into C++ each time (a tenth of a `get`): it is read once, when
+// the module loads, instead.
+const glue = "session-vault.js";
+const debugCheck = "if (!globalThis?.process?.env?.JCO_DEBUG) { return; }";
+const text = Buffer.from(files[glue]).toString("utf8");
+if (!text.includes(debugCheck)) {
+  console.error(`jco's ${glue} no longer checks JCO_DEBUG as expected: update scripts/build.mjs`);
+  process.exit(1);
+}
+files[glue] = Buffer.from(
+  `const JCO_DEBUG = Boolean(globalThis?.process?.env?.JCO_DEBUG);\n${text.replaceAll(
+    debugCheck,
+    "if (!JCO_DEBUG) { return; }",
+  )}`,
+);
+
 // Written beside and renamed into place: an interrupted build leaves the old output whole.
 const out = path.join(root, "component");
 const partial = `${out}.partial`;

@@ -1,10 +1,15 @@
 // The session-vault component as the package ships it (component/, transpiled by jco at
 // build time), instantiated with a WASI sandbox of its own for each store: the store
-// directory is its only filesystem access, and it has no network and no environment.
+// directory is its only filesystem access (./filesystem.js), and it has no network and
+// no environment.
 
 import * as wasi from "@bytecodealliance/preview2-shim";
 import { WASIShim } from "@bytecodealliance/preview2-shim/instantiation";
+import { randomBytes } from "node:crypto";
+import { realpathSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+
+import { filesystem } from "./filesystem.js";
 
 const componentDir = new URL("../component/", import.meta.url);
 
@@ -20,6 +25,32 @@ function coreModule(name) {
   return compiled;
 }
 
+// Random bytes for the component (nonces, salts) from a pool refilled 64 KiB at a time by
+// the CSPRNG: one system call per several thousand requests instead of one per request.
+// Each byte is handed out once.
+const POOL = 65536;
+let pool = Buffer.alloc(0);
+let used = 0;
+function randomBytesFor(len) {
+  len = Number(len);
+  if (len > POOL / 4) return randomBytes(len);
+  if (used + len > pool.length) {
+    pool = randomBytes(POOL);
+    used = 0;
+  }
+  const bytes = Uint8Array.from(pool.subarray(used, used + len));
+  pool.fill(0, used, used + len);
+  used += len;
+  return bytes;
+}
+const random = {
+  ...wasi.random,
+  random: {
+    getRandomBytes: randomBytesFor,
+    getRandomU64: () => new DataView(randomBytesFor(8).buffer).getBigUint64(0, true),
+  },
+};
+
 let bindings;
 
 /**
@@ -29,7 +60,11 @@ let bindings;
 export async function instantiate(preopens, now) {
   bindings ??= import(new URL("session-vault.js", componentDir));
   const { instantiate } = await bindings;
-  const config = { sandbox: { preopens, env: {}, enableNetwork: false } };
+  const config = {
+    sandbox: { env: {}, enableNetwork: false },
+    filesystem: filesystem(preopens, realpathSync.native),
+    random,
+  };
   if (now !== Date.now) {
     config.clocks = {
       ...wasi.clocks,

@@ -10,7 +10,16 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
@@ -419,6 +428,17 @@ test("the bad inputs of docs/RELIABILITY.md give the CLI's error cases", async (
   writeFileSync(file, "x");
   await assert.rejects(open(file).ready, (e) => e.code === "io");
   assert.equal(runCli(file, ["count"]).code, "io");
+  // A link planted in the store directory does not take the store elsewhere.
+  const planted = freshDir();
+  const plantedStore = open(planted);
+  await plantedStore.create(session("s1", "u1", now));
+  await plantedStore.close();
+  const outside = path.join(scratch, "outside");
+  renameSync(path.join(planted, "log"), outside);
+  symlinkSync(outside, path.join(planted, "log"));
+  await assert.rejects(open(planted).ready, (e) => e.code === "io");
+  assert.equal(runCli(planted, ["count"]).code, "io");
+  assert.deepEqual(readdirSync(outside), ["0000000000000001.seg"]);
   // Sizes: the component's limit is the one the CLI has.
   const small = open(freshDir(), { maxSessionBytes: 2048 });
   await assert.rejects(small.create(session("big", "u", now, { pad: "x".repeat(4096) })), TooLargeError);
