@@ -109,13 +109,20 @@ class Descriptor {
   /** Its file descriptor; opened on demand for a preopen (only to sync it). */
   #fd;
   #directory;
+  /** Under a read-only preopen: nothing is created, written, renamed or removed. */
+  #readOnly;
 
-  static create(path, fd, directory) {
+  static create(path, fd, directory, readOnly) {
     const descriptor = new Descriptor();
     descriptor.#path = path;
     descriptor.#fd = fd;
     descriptor.#directory = directory;
+    descriptor.#readOnly = readOnly;
     return descriptor;
+  }
+
+  #writable() {
+    if (this.#readOnly) throw "read-only";
   }
 
   /** The host path of `subpath` under this directory, refusing any way out of it. */
@@ -148,6 +155,7 @@ class Descriptor {
 
   openAt(pathFlags, path, openFlags, descriptorFlags) {
     const full = this.#resolve(path);
+    if (openFlags.create || openFlags.truncate || descriptorFlags.write) this.#writable();
     let flags = 0;
     if (openFlags.create) flags |= constants.O_CREAT;
     if (openFlags.directory) flags |= constants.O_DIRECTORY;
@@ -165,7 +173,7 @@ class Descriptor {
       closeSync(fd);
       throw "is-directory";
     }
-    return Descriptor.create(full, fd, directory);
+    return Descriptor.create(full, fd, directory, this.#readOnly);
   }
 
   read(length, offset) {
@@ -177,10 +185,12 @@ class Descriptor {
 
   write(buffer, offset) {
     if (this.#directory) throw "is-directory";
+    this.#writable();
     return BigInt(fs(() => writeSync(this.#fd, buffer, 0, buffer.length, Number(offset))));
   }
 
   setSize(size) {
+    this.#writable();
     fs(() => ftruncateSync(this.#fd, Number(size)));
   }
 
@@ -211,22 +221,27 @@ class Descriptor {
   }
 
   createDirectoryAt(path) {
+    this.#writable();
     const full = this.#resolve(path);
     fs(() => mkdirSync(full, 0o700));
   }
 
   removeDirectoryAt(path) {
+    this.#writable();
     const full = this.#resolve(path);
     fs(() => rmdirSync(full));
   }
 
   renameAt(oldPath, newDescriptor, newPath) {
+    this.#writable();
+    newDescriptor.#writable();
     const from = this.#resolve(oldPath);
     const to = newDescriptor.#resolve(newPath);
     fs(() => renameSync(from, to));
   }
 
   unlinkFileAt(path) {
+    this.#writable();
     const full = this.#resolve(path);
     fs(() => unlinkSync(full));
   }
@@ -269,14 +284,15 @@ for (const name of [
 }
 
 /**
- * The wasi:filesystem imports for `preopens` ({ guestPath: hostPath }); each host path
- * is resolved once here (the store directory itself may be reached through a link).
+ * The wasi:filesystem imports for `preopens` ({ guestPath: hostPath, or { path, readOnly } });
+ * each host path is resolved once here (the store directory itself may be reached through
+ * a link).
  */
 export function filesystem(preopens, realpath) {
-  const entries = Object.entries(preopens).map(([guest, host]) => [
-    Descriptor.create(realpath(host), undefined, true),
-    guest,
-  ]);
+  const entries = Object.entries(preopens).map(([guest, host]) => {
+    const { path, readOnly = false } = typeof host === "string" ? { path: host } : host;
+    return [Descriptor.create(realpath(path), undefined, true, readOnly), guest];
+  });
   return {
     types: {
       Descriptor,

@@ -1,7 +1,7 @@
 // session-vault for Node: the original FileSessionStore's interface (ISessionStore, name
 // for name), run by the session-vault component. See types/index.d.ts for the API.
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 
 import { instantiate } from "./component.js";
@@ -312,7 +312,12 @@ export class SessionVaultStore {
       this.#detach();
       const report = { imported: [], expired: [], alreadyPresent: [], failed: [] };
       try {
-        await this.#attach({ [STORE]: this.#dir, [LEGACY]: path.resolve(legacyDir) });
+        // The original's directory is read, never written (read-only to the component).
+        const legacyPath = path.resolve(legacyDir);
+        if (!statSync(legacyPath, { throwIfNoEntry: false })?.isDirectory()) {
+          throw storeError("io", { operation: `opening ${legacyPath}`, reason: "not a directory" });
+        }
+        await this.#attach({ [STORE]: this.#dir, [LEGACY]: { path: legacyPath, readOnly: true } });
         const legacy = this.#call(() => this.#sessions.LegacyStore.open(LEGACY, secret));
         try {
           const files = this.#call(() => legacy.files());
