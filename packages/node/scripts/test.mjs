@@ -38,6 +38,11 @@ try {
   });
   const installed = readdirSync(path.join(project, "node_modules", "session-vault"));
   console.log(`installed ${tarball}: ${installed.sort().join(" ")}`);
+  // The shipped declarations, as a TypeScript user of the original resolves them.
+  run(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", "test/tsconfig.json"], {
+    cwd: project,
+  });
+  console.log("types: test/types-check.ts compiles against the installed package");
   const tests = readdirSync(path.join(project, "test"))
     .filter((name) => name.endsWith(".test.mjs"))
     .map((name) => path.join("test", name));
