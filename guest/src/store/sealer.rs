@@ -194,6 +194,37 @@ mod tests {
     }
 
     #[test]
+    fn the_blocks_of_segments_with_nothing_live_are_not_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = small(tmp.path(), 100, None);
+        fill(&mut store, 12);
+        // Every session written again: the first segments hold nothing live any more.
+        let patch = SessionPatch {
+            session_token: Some("rewritten".into()),
+            ..SessionPatch::default()
+        };
+        for i in 0..12 {
+            store.update(&format!("s{i:02}"), patch.clone()).unwrap();
+        }
+        drop(store);
+        let mut log =
+            Log::open_with_segment_limit(StdDir::new(tmp.path()), Durability::Durable, 1 << 10)
+                .unwrap();
+        let blocks = crate::backend::Backend::take_summaries(&mut log)
+            .unwrap()
+            .blocks;
+        drop(log);
+        let hints = hints(tmp.path()).len();
+        assert!(blocks.len() < hints, "{} of {hints} blocks", blocks.len());
+        let mut store = small(tmp.path(), 100, None);
+        assert_eq!(store.count(), 12);
+        for i in 0..12 {
+            let session = store.get(&format!("s{i:02}")).unwrap().unwrap();
+            assert_eq!(session.session_token, "rewritten");
+        }
+    }
+
+    #[test]
     fn a_block_that_does_not_open_costs_a_read_of_each_session_not_the_sessions() {
         let tmp = tempfile::tempdir().unwrap();
         let mut store = small(tmp.path(), 100, None);

@@ -173,6 +173,14 @@ impl<D: Dir> Log<D> {
             .chain(self.stamps.values())
             .map(Location::record_len)
             .sum();
+        // A segment none of whose records is still the latest of its id (all rewritten,
+        // touched again or removed since) has a block with nothing to index: it is not
+        // read, which spares an open the decryption of the log's history.
+        let live: std::collections::BTreeSet<u64> = (self.sessions.values())
+            .chain(self.stamps.values())
+            .map(|l| l.segment)
+            .collect();
+        blocks.retain(|b| live.contains(&b.segment));
         let mut gathered = self.summaries_of(summaries, stamps);
         gathered.blocks = blocks;
         self.summaries = Some(Box::new(gathered));
