@@ -23,6 +23,9 @@ pub struct Entry {
 pub struct Index {
     sessions: HashMap<String, Entry>,
     by_user: HashMap<String, BTreeSet<String>>,
+    /// How many sessions expire at each time: `count` and `cleanup` look only at the
+    /// times already past (few, once `cleanup` runs now and then) instead of every session.
+    expiries: BTreeMap<u64, u32>,
 }
 
 impl Index {
@@ -44,11 +47,16 @@ impl Index {
         // users already have a set.
         if let Some(current) = self.sessions.get_mut(id) {
             if current.user == entry.user {
+                let was = current.expires_at;
                 *current = entry;
+                let now = current.expires_at;
+                self.expiry(was, false);
+                self.expiry(now, true);
                 return;
             }
             self.remove(id);
         }
+        self.expiry(entry.expires_at, true);
         match self.by_user.get_mut(&entry.user) {
             Some(ids) => {
                 ids.insert(id.to_owned());
@@ -64,6 +72,7 @@ impl Index {
     /// Forgets `id`; returns its entry if it was indexed.
     pub fn remove(&mut self, id: &str) -> Option<Entry> {
         let entry = self.sessions.remove(id)?;
+        self.expiry(entry.expires_at, false);
         if let Some(ids) = self.by_user.get_mut(&entry.user) {
             ids.remove(id);
             if ids.is_empty() {
@@ -81,8 +90,31 @@ impl Index {
             .unwrap_or_default()
     }
 
+    /// Counts a session in (`add`) or out of the sessions expiring at `at`.
+    fn expiry(&mut self, at: u64, add: bool) {
+        let count = self.expiries.entry(at).or_insert(0);
+        if add {
+            *count += 1;
+        } else {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.expiries.remove(&at);
+            }
+        }
+    }
+
+    /// How many indexed sessions have expired at `now`.
+    fn expired(&self, now: u64) -> u64 {
+        (self.expiries.range(..=now))
+            .map(|(_, count)| u64::from(*count))
+            .sum()
+    }
+
     /// The ids of sessions expired at `now`.
     pub fn expired_ids(&self, now: u64) -> Vec<String> {
+        if self.expired(now) == 0 {
+            return Vec::new();
+        }
         self.sessions
             .iter()
             .filter(|(_, entry)| now >= entry.expires_at)
@@ -133,16 +165,14 @@ impl Index {
 
     /// How many indexed sessions are live at `now`.
     pub fn live(&self, now: u64) -> u64 {
-        self.sessions
-            .values()
-            .filter(|entry| now < entry.expires_at)
-            .count() as u64
+        (self.sessions.len() as u64).saturating_sub(self.expired(now))
     }
 
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.sessions.clear();
         self.by_user.clear();
+        self.expiries.clear();
     }
 }
 
@@ -171,6 +201,50 @@ mod tests {
         index.remove("s2");
         assert!(index.user_ids("u1").is_empty());
         assert!(!index.by_user.contains_key("u1"));
+    }
+
+    #[test]
+    fn the_live_count_follows_every_insert_move_and_removal() {
+        // Against a count over every entry, through inserts, rewrites with a new expiry,
+        // moves between users, removals and a clear.
+        let mut index = Index::default();
+        let mut model: HashMap<String, u64> = HashMap::new();
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for step in 0..2_000 {
+            let id = format!("s{}", next(50));
+            match next(10) {
+                0..=5 => {
+                    let expires_at = next(100);
+                    index.insert(&id, entry(&format!("u{}", next(3)), expires_at));
+                    model.insert(id, expires_at);
+                }
+                6..=8 => {
+                    assert_eq!(index.remove(&id).is_some(), model.remove(&id).is_some());
+                }
+                _ if step % 500 == 0 => {
+                    index.clear();
+                    model.clear();
+                }
+                _ => {}
+            }
+            let now = next(100);
+            let live = model.values().filter(|at| now < **at).count() as u64;
+            assert_eq!(index.live(now), live, "step {step} at {now}");
+            let mut expired = index.expired_ids(now);
+            expired.sort();
+            let mut want: Vec<String> = (model.iter())
+                .filter(|(_, at)| now >= **at)
+                .map(|(id, _)| id.clone())
+                .collect();
+            want.sort();
+            assert_eq!(expired, want, "step {step} at {now}");
+        }
     }
 
     #[test]

@@ -156,8 +156,9 @@ export function toPatch(updates) {
     if (kind === undefined) {
       const field = extra(name, value, "updates");
       if (field) patch.extra.push(field);
-    } else if (value === undefined) {
-      // Spread by the original as "no change" for every member it kept.
+    } else if (value === undefined || (value === null && kind in schema)) {
+      // No change: the original's spread kept a nested object given as null (its
+      // `updates.userContext ? … : existing` test), as the CLI's patch does.
       continue;
     } else if (value === null) {
       throw invalid(`${at}: a required field cannot be removed`);

@@ -252,6 +252,9 @@ test("the original's behaviours its users rely on", async () => {
   assert.deepEqual(updated.tokenMetadata.scopes, ["a", "b"]);
   assert.equal(updated.tokenMetadata.refreshToken, "rt");
   assert.equal(updated.custom, "replaced");
+  // A nested object given as null is left as it is, as the original's spread left it.
+  await store.update("keep-1", { security: null, userContext: undefined });
+  assert.deepEqual((await store.get("keep-1")).security, updated.security);
   // Moving a session to another user moves it between users' lists.
   await store.update("keep-1", { userContext: { userId: "u2" } });
   assert.deepEqual(await store.getUserSessions("u1"), []);
