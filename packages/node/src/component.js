@@ -55,14 +55,16 @@ let bindings;
 
 /**
  * A new instance of the component's `sessions` interface whose filesystem is `preopens`
- * ({ guestPath: hostPath }) and whose wall clock is `now` (milliseconds since the epoch).
+ * ({ guestPath: hostPath or { path, readOnly } }) and whose wall clock is `now`
+ * (milliseconds since the epoch); `close()` lets go of the preopened directories.
  */
 export async function instantiate(preopens, now) {
   bindings ??= import(new URL("session-vault.js", componentDir));
   const { instantiate } = await bindings;
+  const files = filesystem(preopens, realpathSync.native);
   const config = {
     sandbox: { env: {}, enableNetwork: false },
-    filesystem: filesystem(preopens, realpathSync.native),
+    filesystem: files,
     random,
   };
   if (now !== Date.now) {
@@ -70,7 +72,10 @@ export async function instantiate(preopens, now) {
       ...wasi.clocks,
       wallClock: {
         now() {
-          const ms = now();
+          // Checked when the store was made; a clock that goes bad later is not obeyed.
+          let ms = now();
+          if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) ms = Date.now();
+          ms = Math.floor(ms);
           return { seconds: BigInt(Math.floor(ms / 1000)), nanoseconds: (ms % 1000) * 1e6 };
         },
         resolution: () => ({ seconds: 0n, nanoseconds: 1e6 }),
@@ -79,5 +84,5 @@ export async function instantiate(preopens, now) {
   }
   const shim = new WASIShim(config);
   const instance = await instantiate(coreModule, shim.getImportObject());
-  return instance.sessions;
+  return { sessions: instance.sessions, close: files.close };
 }

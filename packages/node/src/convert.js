@@ -70,6 +70,8 @@ function time(value, where) {
 
 function string(value, where) {
   if (typeof value !== "string") throw invalid(`${where}: expected a string, got ${show(value)}`);
+  // A lone surrogate would reach the store as U+FFFD: two different ids or users the same.
+  if (!value.isWellFormed()) throw invalid(`${where}: not well-formed UTF-16 (a lone surrogate)`);
   return value;
 }
 
@@ -135,7 +137,15 @@ export function toDocument(record, level = "session") {
     else if (kind in schema) doc[name] = toDocument(value, kind);
     else doc[name] = value;
   }
-  for (const { name, value } of record.extra) doc[name] = JSON.parse(value);
+  for (const { name, value } of record.extra) {
+    // Defined, not assigned: an extra named `__proto__` stays a member.
+    Object.defineProperty(doc, name, {
+      value: JSON.parse(value),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
   return doc;
 }
 

@@ -7,8 +7,8 @@
 // listing, mkdir, rmdir, rename, unlink); the rest answers `unsupported`. Paths stay inside
 // their preopen: an absolute path or one that climbs out with `..` is `not-permitted`, and
 // so is any directory on the way that is a symbolic link, so a link planted in the store
-// directory cannot send the store elsewhere. The last component is opened with
-// O_NOFOLLOW unless the component asks to follow it.
+// directory cannot send the store elsewhere. The last component is never followed
+// either (O_NOFOLLOW, lstat), whatever the component asks.
 
 import {
   closeSync,
@@ -24,7 +24,6 @@ import {
   readdirSync,
   renameSync,
   rmdirSync,
-  statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
@@ -48,6 +47,14 @@ const codes = {
   ENOENT: "no-entry",
   ENOSPC: "insufficient-space",
   ENOTDIR: "not-directory",
+  ENOTSUP: "unsupported",
+  EOPNOTSUPP: "unsupported",
+  ENOMEM: "insufficient-memory",
+  EINTR: "interrupted",
+  ETXTBSY: "text-file-busy",
+  EOVERFLOW: "overflow",
+  ENXIO: "no-such-device",
+  ENODEV: "no-such-device",
   ENOTEMPTY: "not-empty",
   EPERM: "not-permitted",
   EROFS: "read-only",
@@ -164,7 +171,8 @@ class Descriptor {
     if (descriptorFlags.read && descriptorFlags.write) flags |= constants.O_RDWR;
     else if (descriptorFlags.write) flags |= constants.O_WRONLY;
     else flags |= constants.O_RDONLY;
-    if (!pathFlags.symlinkFollow) flags |= constants.O_NOFOLLOW;
+    // Never followed, whatever the component asks: a link could point out of the preopen.
+    flags |= constants.O_NOFOLLOW;
     if (descriptorFlags.fileIntegritySync || descriptorFlags.dataIntegritySync) throw "unsupported";
     if (descriptorFlags.requestedWriteSync || descriptorFlags.mutateDirectory) throw "unsupported";
     const fd = fs(() => openSync(full, flags, 0o600));
@@ -212,7 +220,8 @@ class Descriptor {
 
   statAt(pathFlags, path) {
     const full = this.#resolve(path);
-    return stat(fs(() => (pathFlags.symlinkFollow ? statSync : lstatSync)(full, { bigint: true })));
+    // Not followed either (see openAt).
+    return stat(fs(() => lstatSync(full, { bigint: true })));
   }
 
   readDirectory() {
@@ -300,5 +309,9 @@ export function filesystem(preopens, realpath) {
       filesystemErrorCode: () => undefined,
     },
     preopens: { getDirectories: () => [...entries] },
+    /** Closes what the preopens opened themselves (a directory opened to sync it). */
+    close() {
+      for (const [descriptor] of entries) descriptor[dispose]();
+    },
   };
 }

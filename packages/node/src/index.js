@@ -27,6 +27,7 @@ export {
 export { LOCK_FILE } from "./lock.js";
 
 const STORE = "/store";
+const dispose = Symbol.dispose ?? Symbol.for("dispose");
 const LEGACY = "/legacy";
 /** How long `ready` waits for another process's lock by default, as the CLI does. */
 const LOCK_TIMEOUT_MS = 100;
@@ -40,6 +41,9 @@ function invalid(message) {
 /** The WIT secret of the configuration; checked in the constructor, as the original did. */
 function secretOf(config) {
   if (config.rawKey !== undefined) {
+    if (typeof config.rawKey === "string" && !/^[0-9a-fA-F]{64}$/.test(config.rawKey)) {
+      throw invalid("rawKey must be 32 bytes (a Uint8Array, or 64 hex digits)");
+    }
     const key =
       typeof config.rawKey === "string" ? Buffer.from(config.rawKey, "hex") : config.rawKey;
     if (!(key instanceof Uint8Array) || key.length !== 32) {
@@ -55,6 +59,10 @@ function secretOf(config) {
     throw invalid("Encryption secret must be at least 32 characters");
   }
   return { tag: "passphrase", val: config.encryptionKey };
+}
+
+function validTime(ms) {
+  return typeof ms === "number" && Number.isFinite(ms) && ms >= 0;
 }
 
 function optionalInteger(value, name, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
@@ -90,6 +98,7 @@ export class SessionVaultStore {
   #lock;
   #queue;
   #failed;
+  #release;
   #closed = false;
 
   constructor(config) {
@@ -103,7 +112,9 @@ export class SessionVaultStore {
     this.#secret = secretOf(config);
     this.#legacySecret = config.encryptionKey;
     this.#now = config.now ?? Date.now;
-    if (typeof this.#now !== "function") throw invalid("now must be a function returning ms");
+    if (typeof this.#now !== "function" || !validTime(this.#now())) {
+      throw invalid("now must be a function returning milliseconds since the epoch (≥ 0)");
+    }
     this.#lockTimeoutMs = optionalInteger(config.lockTimeoutMs, "lockTimeoutMs") ?? LOCK_TIMEOUT_MS;
     const idle = optionalInteger(config.idleTimeoutMs, "idleTimeoutMs", { min: 1 });
     const cache = optionalInteger(config.cacheBytes, "cacheBytes");
@@ -145,14 +156,29 @@ export class SessionVaultStore {
 
   /** A new component instance over `preopens`, with the store opened in it. */
   async #attach(preopens) {
-    this.#sessions = await instantiate(preopens, this.#now);
-    this.#store = this.#call(() => this.#sessions.Store.open(this.#config));
+    const { sessions, close } = await instantiate(preopens, this.#now);
+    this.#sessions = sessions;
+    this.#release = close;
+    this.#store = this.#call(() => sessions.Store.open(this.#config));
   }
 
+  /** Drops the store resource (closing the store in the component) and the instance's files. */
   #detach() {
     const store = this.#store;
     this.#store = undefined;
-    store?.[Symbol.dispose]?.();
+    try {
+      if (store) this.#call(() => store[dispose]?.());
+    } finally {
+      this.#release?.();
+      this.#release = undefined;
+    }
+  }
+
+  /** Closes for good after a failure: later calls reject with `error`. */
+  #fail(error) {
+    this.#failed = error;
+    this.#closed = true;
+    this.#lock?.release();
   }
 
   /** Calls the component, turning what it throws into the package's errors. */
@@ -165,6 +191,7 @@ export class SessionVaultStore {
         // The instance cannot be trusted after a trap: the store is closed.
         this.#store = undefined;
         this.#closed = true;
+        this.#release?.();
         this.#lock?.release();
       }
       throw error;
@@ -285,7 +312,9 @@ export class SessionVaultStore {
       for (;;) {
         const { rekeyed, remaining } = this.#call(() => store.rekey(IMPORT_BATCH));
         total += Number(rekeyed);
-        if (remaining === 0n) return total;
+        // A session that cannot be opened is counted in `remaining` but never rekeyed:
+        // `check` reports it.
+        if (remaining === 0n || rekeyed === 0n) return total;
       }
     });
   }
@@ -293,6 +322,9 @@ export class SessionVaultStore {
   /** Retires key `id` (no session may still be sealed under it: `rekey` first). */
   retireKey(id) {
     return this.#run((store) => {
+      if (!Number.isInteger(id) || id < 0 || id > 2 ** 32 - 1) {
+        throw invalid(`a key id is a whole number from 0 to 4294967295, got ${id}`);
+      }
       this.#call(() => store.retireKey(id));
     });
   }
@@ -304,19 +336,25 @@ export class SessionVaultStore {
    * ones are skipped; resolves to the report (imported, expired, alreadyPresent, failed).
    */
   importLegacy(legacyDir, secret = this.#legacySecret) {
-    return this.#run(async (store) => {
+    return this.#run(async () => {
       if (typeof legacyDir !== "string") throw invalid("importLegacy needs the original's directory");
       if (typeof secret !== "string") throw invalid("importLegacy needs the original's encryptionKey");
-      // The component reaches the legacy directory only for the import: an instance with
-      // both directories opens the store while this one has let go of it.
+      const legacyPath = path.resolve(legacyDir);
+      let stats;
+      try {
+        stats = statSync(legacyPath);
+      } catch (e) {
+        throw storeError("io", { operation: `opening ${legacyPath}`, reason: e.message });
+      }
+      if (!stats.isDirectory()) {
+        throw storeError("io", { operation: `opening ${legacyPath}`, reason: "not a directory" });
+      }
+      // The component reaches the legacy directory only for the import, read-only: an
+      // instance with both directories opens the store while this one has let go of it.
       this.#detach();
       const report = { imported: [], expired: [], alreadyPresent: [], failed: [] };
+      let outcome;
       try {
-        // The original's directory is read, never written (read-only to the component).
-        const legacyPath = path.resolve(legacyDir);
-        if (!statSync(legacyPath, { throwIfNoEntry: false })?.isDirectory()) {
-          throw storeError("io", { operation: `opening ${legacyPath}`, reason: "not a directory" });
-        }
         await this.#attach({ [STORE]: this.#dir, [LEGACY]: { path: legacyPath, readOnly: true } });
         const legacy = this.#call(() => this.#sessions.LegacyStore.open(LEGACY, secret));
         try {
@@ -327,12 +365,20 @@ export class SessionVaultStore {
             for (const key of Object.keys(report)) report[key].push(...part[key]);
           }
         } finally {
-          legacy[Symbol.dispose]?.();
+          legacy[dispose]?.();
         }
-      } finally {
+      } catch (e) {
+        outcome = e;
+      }
+      // Back to an instance that sees the store directory only.
+      try {
         this.#detach();
         if (!this.#closed) await this.#attach({ [STORE]: this.#dir });
+      } catch (e) {
+        this.#fail(e);
+        throw outcome ?? e;
       }
+      if (outcome) throw outcome;
       return report;
     });
   }
@@ -340,9 +386,12 @@ export class SessionVaultStore {
   /** Closes the store and lets go of its directory; later calls reject. Idempotent. */
   async close() {
     await this.#queue;
-    if (this.#closed) return;
+    if (this.#closed && this.#store === undefined) return;
     this.#closed = true;
-    this.#detach();
-    this.#lock?.release();
+    try {
+      this.#detach();
+    } finally {
+      this.#lock?.release();
+    }
   }
 }

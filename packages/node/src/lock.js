@@ -11,12 +11,12 @@ import {
   closeSync,
   openSync,
   readFileSync,
-  renameSync,
   statSync,
   unlinkSync,
   writeSync,
   fsyncSync,
   linkSync,
+  readlinkSync,
 } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -48,10 +48,34 @@ function alive(pid) {
   }
 }
 
+/** This process's pid namespace: pids mean nothing across namespaces (containers). */
+function pidNamespace() {
+  try {
+    return readlinkSync("/proc/self/ns/pid");
+  } catch {
+    return null;
+  }
+}
+
+/** What a lock file says of its holder, this process being it. */
+function holder(token) {
+  return {
+    host: os.hostname(),
+    pid: process.pid,
+    started: startTime(process.pid),
+    pidns: pidNamespace(),
+    token,
+  };
+}
+
 /** Whether the holder `record` describes has gone, so its lock can be taken over. */
 function gone(record) {
   if (!record || record.host !== os.hostname() || !Number.isSafeInteger(record.pid)) {
-    // Unreadable (being written, or damaged) or another host's: treated as held.
+    // Unreadable (damaged) or another host's: treated as held.
+    return false;
+  }
+  if (record.pidns !== undefined && record.pidns !== pidNamespace()) {
+    // Another container on this host: its pids cannot be checked from here.
     return false;
   }
   if (!alive(record.pid)) return true;
@@ -71,16 +95,52 @@ function readRecord(file) {
 /** Whether a process holds an flock on `dir` (the Rust host's lock), per /proc/locks. */
 function flocked(dir) {
   let locks;
+  let stats;
   try {
     locks = readFileSync("/proc/locks", "utf8");
+    stats = statSync(dir, { bigint: true });
   } catch {
     return false;
   }
-  const { ino } = statSync(dir, { bigint: true });
-  // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF": the inode closes the device field.
+  // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF": major:minor in hex, then the inode.
+  const { dev, ino } = stats;
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  const hex = (n) => n.toString(16).padStart(2, "0");
+  const file = `${hex(major)}:${hex(minor)}:${ino}`;
   return locks
     .split("\n")
-    .some((line) => /\bFLOCK\b/.test(line) && line.split(/\s+/).some((f) => f.endsWith(`:${ino}`)));
+    .some((line) => /\bFLOCK\b/.test(line) && line.split(/\s+/).includes(file));
+}
+
+/**
+ * Creates `file` holding `text`, or returns false if it exists. The text is written to a
+ * temporary file first and linked into place, so the file never exists empty or half
+ * written (a crash leaves only the temporary, which the store removes at its next open).
+ */
+function createWith(file, text) {
+  const temp = `${file}.${randomBytes(8).toString("hex")}.tmp`;
+  const fd = openSync(temp, "wx", 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(temp, file);
+    return true;
+  } catch (e) {
+    // ENOENT: the temporary was swept away by a store opening meanwhile; try again later.
+    if (e.code === "EEXIST" || e.code === "ENOENT") return false;
+    throw e;
+  } finally {
+    try {
+      unlinkSync(temp);
+    } catch {
+      // Swept already.
+    }
+  }
 }
 
 /** A lock that is held; `release()` lets it go (once). */
@@ -125,25 +185,15 @@ export async function lock(dir, timeoutMs) {
 
 function tryLock(dir, file) {
   const token = randomBytes(16).toString("hex");
-  const record = {
-    host: os.hostname(),
-    pid: process.pid,
-    started: startTime(process.pid),
-    token,
-  };
-  let fd;
+  let created;
   try {
-    fd = openSync(file, "wx", 0o600);
+    created = createWith(file, `${JSON.stringify(holder(token))}\n`);
   } catch (e) {
-    if (e.code !== "EEXIST") throw storeError("io", { operation: `creating ${file}`, reason: e.message });
+    throw storeError("io", { operation: `creating ${file}`, reason: e.message });
+  }
+  if (!created) {
     takeOverIfGone(file);
     return null;
-  }
-  try {
-    writeSync(fd, `${JSON.stringify(record)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
   const held = new Held(file, token);
   // Taken the other way round by the Rust host (flock, then this file): whichever looks
@@ -156,30 +206,38 @@ function tryLock(dir, file) {
 }
 
 /**
- * Removes the lock file if its holder is gone. It is first renamed aside, and removed only
- * if it still names the gone holder: two processes that both found it stale cannot remove
- * the lock one of them has just taken.
+ * Removes the lock file if its holder is gone. Takeovers are serialised by a guard file
+ * (`<lock>.takeover`, created like the lock), and the lock is removed only if, under the
+ * guard, it still names the same gone holder: two starters that both found it stale cannot
+ * remove the lock one of them has just taken. A guard whose own holder has gone (a crash
+ * in the middle of a takeover) is removed in turn.
  */
 function takeOverIfGone(file) {
   const seen = readRecord(file);
   if (!gone(seen)) return;
-  const aside = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.stale`;
-  try {
-    renameSync(file, aside);
-  } catch {
+  const guard = `${file}.takeover`;
+  const token = randomBytes(16).toString("hex");
+  if (!createWith(guard, `${JSON.stringify(holder(token))}\n`)) {
+    const other = readRecord(guard);
+    if (gone(other)) removeIf(guard, other.token);
     return;
   }
-  const moved = readRecord(aside);
-  if (moved?.token === seen.token) {
-    unlinkSync(aside);
-    return;
-  }
-  // Someone else's fresh lock: put it back (a hard link fails rather than replace a
-  // newer one), then drop the copy aside.
   try {
-    linkSync(aside, file);
+    const now = readRecord(file);
+    if (now?.token === seen.token && gone(now)) unlinkSync(file);
   } catch {
-    // A newer lock is in place: its holder goes on.
+    // Gone already: the next attempt creates it.
+  } finally {
+    removeIf(guard, token);
   }
-  unlinkSync(aside);
+}
+
+/** Removes `file` if it still holds `token`. */
+function removeIf(file, token) {
+  if (readRecord(file)?.token !== token) return;
+  try {
+    unlinkSync(file);
+  } catch {
+    // Gone already.
+  }
 }

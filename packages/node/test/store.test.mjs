@@ -482,6 +482,52 @@ test("importLegacy moves a store the original wrote", async () => {
   await rotated.close();
 });
 
+test("hostile values: __proto__ members, lone surrogates, odd key ids and raw keys", async () => {
+  const store = open(freshDir());
+  // As JSON.parse leaves it: an own member named __proto__, at the top and nested.
+  const text = JSON.stringify(session("proto", "u", Date.now()));
+  const doc = JSON.parse(
+    `${text.slice(0, -1)},"__proto__":{"isAdmin":true}}`.replace(
+      '"userContext":{',
+      '"userContext":{"__proto__":{"isAdmin":true},',
+    ),
+  );
+  await store.create(doc);
+  const back = await store.get("proto");
+  assert.ok(Object.hasOwn(back, "__proto__"), "kept as a member");
+  assert.equal(back.isAdmin, undefined, "not a prototype");
+  assert.equal(Object.getPrototypeOf(back), Object.prototype);
+  assert.ok(Object.hasOwn(back.userContext, "__proto__"));
+  assert.equal(back.userContext.isAdmin, undefined);
+  await assert.rejects(store.create(session("s", "u\uD800", Date.now())), InvalidInputError);
+  await assert.rejects(store.retireKey(undefined), InvalidInputError);
+  await assert.rejects(store.retireKey(-1), InvalidInputError);
+  await store.close();
+  assert.throws(
+    () => new SessionVaultStore({ storageDir: freshDir(), rawKey: "ab".repeat(32) + "zz" }),
+    InvalidInputError,
+  );
+  assert.throws(() => open(freshDir(), { now: () => Number.NaN }), InvalidInputError);
+});
+
+test("a lock and a takeover guard left by processes that are gone do not block", async () => {
+  const dir = freshDir();
+  const first = open(dir);
+  await first.create(session("kept", "u", Date.now()));
+  await first.close();
+  // A pid that has exited, on this host.
+  const gone = spawnSync(process.execPath, ["-e", ""]).pid;
+  const record = (token) =>
+    JSON.stringify({ host: os.hostname(), pid: gone, started: null, token });
+  writeFileSync(path.join(dir, LOCK_FILE), record("a"));
+  writeFileSync(path.join(dir, `${LOCK_FILE}.takeover`), record("b"));
+  const next = open(dir, { lockTimeoutMs: 5_000 });
+  assert.equal(await next.getSessionCount(), 1);
+  assert.ok(!existsSync(path.join(dir, `${LOCK_FILE}.takeover`)));
+  assert.deepEqual((await next.check()).foreign, 0);
+  await next.close();
+});
+
 test("errors are Error subclasses with the WIT case as code", async () => {
   const store = open(freshDir());
   await store.create(session("dup", "u", Date.now()));

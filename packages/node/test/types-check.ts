@@ -41,7 +41,11 @@ export async function ours(): Promise<number> {
   return touched?.security.accessCount ?? (await store.cleanup());
 }
 
+export const removal = (s: SessionVaultStore) =>
+  s.update("id", { userContext: { email: null }, security: { accessCount: 3 } });
+// @ts-expect-error a secret is required
+export const noSecret = new SessionVaultStore({ storageDir: "x" });
 // @ts-expect-error a session needs its token and the rest
 export const incomplete: SessionData = { sessionId: "x" };
 // @ts-expect-error the durability modes are named
-export const wrong = new SessionVaultStore({ storageDir: "x", durability: "sometimes" });
+export const wrong = new SessionVaultStore({ storageDir: "x", encryptionKey: "k", durability: "sometimes" });

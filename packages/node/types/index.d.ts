@@ -58,14 +58,26 @@ export interface ISessionStore {
   getSessionCount(): Promise<number>;
 }
 
-/** The original's configuration, plus session-vault's own options. */
-export interface SessionVaultStoreConfig {
+/** The original's configuration (a passphrase), or a raw key, plus session-vault's options. */
+export type SessionVaultStoreConfig = SessionVaultOptions &
+  (
+    | {
+        /** A passphrase of at least 32 characters (the original's `encryptionKey`). */
+        encryptionKey: string;
+        rawKey?: undefined;
+      }
+    | {
+        /** A 256-bit key (32 bytes, or 64 hex digits) instead of a passphrase: no scrypt at open. */
+        rawKey: Uint8Array | string;
+        /** Kept as the default secret of `importLegacy`. */
+        encryptionKey?: string;
+      }
+  );
+
+/** session-vault's options beside the secret. */
+export interface SessionVaultOptions {
   /** The store directory (created with mode 0700 if missing). */
   storageDir: string;
-  /** A passphrase of at least 32 characters (the original's `encryptionKey`). */
-  encryptionKey?: string;
-  /** Instead of a passphrase: a 256-bit key (32 bytes, or 64 hex digits); no scrypt at open. */
-  rawKey?: Uint8Array | string;
   /** Where a new store keeps its sessions (default `log`); an existing store keeps its own. */
   backend?: "log" | "files";
   /**
@@ -83,6 +95,25 @@ export interface SessionVaultStoreConfig {
   lockTimeoutMs?: number;
   /** The clock the store reads, in milliseconds since the epoch (default `Date.now`). */
   now?: () => number;
+}
+
+/** An optional member may be `null` (or `undefined`) in an update: it is removed. */
+type Removable<T> = { [K in keyof T]?: undefined extends T[K] ? T[K] | null : T[K] };
+
+/**
+ * What `update` takes: the original's `Partial<SessionData>`, and also partial nested
+ * objects (merged member by member) with `null` removing an optional member. A nested
+ * object given as `null` is left as it is.
+ */
+export interface SessionUpdate {
+  sessionId?: string;
+  sessionToken?: string;
+  userContext?: Removable<UserContext> | null;
+  tokenMetadata?: Removable<TokenMetadata> | null;
+  security?: Removable<SecurityTracking> | null;
+  expiresAt?: number;
+  createdAt?: number;
+  [extra: string]: unknown;
 }
 
 /** What `check` found. */
@@ -113,7 +144,10 @@ export interface ImportReport {
   failed: { file: string; reason: string }[];
 }
 
-/** An encrypted, crash-safe session store with the original FileSessionStore's methods. */
+/**
+ * An encrypted, crash-safe session store with the original FileSessionStore's methods.
+ * After `close()` (or a trap) every call rejects with a plain `Error` ("the store is closed").
+ */
 export class SessionVaultStore implements ISessionStore {
   /** Throws InvalidInputError for a configuration the store cannot use. */
   constructor(config: SessionVaultStoreConfig);
@@ -124,7 +158,7 @@ export class SessionVaultStore implements ISessionStore {
   /** The session, or null if it is absent or expired. */
   get(sessionId: string): Promise<SessionData | null>;
   /** Merges `updates` (the original's rules). Rejects with NotFoundError if absent or expired. */
-  update(sessionId: string, updates: Partial<SessionData>): Promise<void>;
+  update(sessionId: string, updates: SessionUpdate): Promise<void>;
   /** Removes the session; resolves whether or not it existed. */
   delete(sessionId: string): Promise<void>;
   /** Removes every expired session; resolves to how many. */
@@ -174,6 +208,7 @@ export type ErrorCode =
 
 /** Any error the store reports. */
 export class SessionVaultError extends Error {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown });
   readonly code: ErrorCode;
   /** For `io` and `unavailable`: what failed, and why. */
   readonly operation?: string;
