@@ -16,11 +16,20 @@
 
 mod append;
 mod compact;
+#[cfg(fuzzing)]
+#[allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+pub mod fuzzing;
 mod hint;
 mod names;
 mod record;
 mod replay;
 mod scan;
+mod usage;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -37,7 +46,6 @@ use crate::backend::{
 use crate::error::StoreError;
 use crate::fs::Dir;
 use crate::seal::crypto;
-use crate::seal::format;
 use hint::Entry;
 use record::Kind;
 
@@ -409,64 +417,9 @@ impl<D: Dir> Backend for Log<D> {
     }
 
     fn usage(&mut self) -> Result<Usage, StoreError> {
-        let mut key_ids = std::collections::BTreeSet::new();
-        for (&number, segment) in &self.segments {
-            let path = segment_path(number);
-            let mut scan = scan::Scan::new(segment.len, self.segment_limit.max(SEGMENT_LIMIT));
-            while let Some(step) = scan
-                .step(&self.dir, &segment.file)
-                .map_err(|e| StoreError::io(format!("reading {path}"), e))?
-            {
-                // Damage is replay's business (quarantined at open).
-                let scan::Step::Record { bytes, .. } = step else {
-                    continue;
-                };
-                let Some(found) = record::parse(&bytes, 0) else {
-                    continue;
-                };
-                let sealed = match found.kind {
-                    Kind::Put => record::split_put(found.payload)
-                        .map(|(summary, blob)| if summary.is_empty() { blob } else { summary }),
-                    Kind::Stamp => Some(found.payload),
-                    Kind::Tombstone => None,
-                };
-                if let Some(key_id) = sealed.and_then(format::key_id) {
-                    key_ids.insert(key_id);
-                }
-            }
-        }
-        // Files in `log/` that are not open segments (hints, and anything a failed
-        // removal left) may hold sealed bytes too.
-        let entries = (self.dir.entries(LOG_DIR))
-            .map_err(|e| StoreError::io(format!("listing {LOG_DIR}/"), e))?
-            .unwrap_or_default();
-        for entry in entries.into_iter().filter(|e| e.is_file) {
-            let tracked =
-                names::segment_number(&entry.name).is_some_and(|n| self.segments.contains_key(&n));
-            if tracked {
-                continue;
-            }
-            let path = format!("{LOG_DIR}/{}", entry.name);
-            let file = (self.dir.open_file(&path, false))
-                .map_err(|e| StoreError::io(format!("opening {path}"), e))?;
-            let Some(file) = file else { continue };
-            let len = (self.dir.file_len(&file))
-                .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
-            let mut at = 0;
-            // In chunks that overlap by a header, so no header is cut in two.
-            while at < len {
-                let chunk = (self.dir.read_at(&file, at, 1 << 20))
-                    .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
-                key_ids.extend(format::key_ids_in(&chunk));
-                if chunk.len() <= format::HEADER_LEN {
-                    break;
-                }
-                at += (chunk.len() - format::HEADER_LEN) as u64;
-            }
-        }
         Ok(Usage {
             dead_bytes: self.total_bytes().saturating_sub(self.live_bytes),
-            key_ids,
+            key_ids: self.key_ids_on_disk()?,
         })
     }
 
@@ -506,76 +459,6 @@ impl<D: Dir> Backend for Log<D> {
     fn is_latest(&self, id: &str, seq: u64, stamp: bool) -> bool {
         let latest = if stamp { &self.stamps } else { &self.sessions };
         latest.get(id).is_some_and(|l| l.seq == seq)
-    }
-}
-
-impl<D: Dir> Log<D> {
-    /// Entries that are not ours, in the store directory and in `log/`.
-    fn foreign(&self) -> Result<u64, StoreError> {
-        let mut foreign = self.foreign;
-        for entry in disk::root_entries(&self.dir)? {
-            let ours = ((entry.name == META_FILE
-                || entry.name == layout::LOCK_FILE
-                || layout::ledger_generation(&entry.name).is_some())
-                && entry.is_file)
-                || ((entry.name == QUARANTINE_DIR || entry.name == LOG_DIR) && !entry.is_file);
-            if !ours {
-                foreign += 1;
-            }
-        }
-        Ok(foreign)
-    }
-}
-
-/// Entry points for the cargo-fuzz targets in `fuzz/` (built only with `--cfg fuzzing`).
-#[cfg(fuzzing)]
-#[allow(
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing
-)]
-pub mod fuzzing {
-    use super::{hint, record};
-
-    /// Scans `bytes` as open's replay does, resynchronising after damage; every record it
-    /// accepts must re-encode to exactly its bytes. Returns how many it accepted.
-    pub fn scan(bytes: &[u8]) -> usize {
-        let mut pos = 0;
-        let mut found = 0;
-        while pos < bytes.len() {
-            match record::parse(bytes, pos) {
-                Some(r) => {
-                    let again = record::encode(r.kind, r.id, r.payload, r.seq).unwrap();
-                    assert_eq!(again, bytes[pos..pos + r.len]);
-                    found += 1;
-                    pos += r.len;
-                }
-                None => match record::next(bytes, pos + 1) {
-                    Some(next) => {
-                        assert!(next > pos);
-                        pos = next;
-                    }
-                    None => break,
-                },
-            }
-        }
-        found
-    }
-
-    /// Decodes `bytes` as a hint of the segment length it declares; an accepted hint must
-    /// re-encode to exactly its bytes.
-    pub fn hint(bytes: &[u8]) -> usize {
-        let len = bytes
-            .get(5..13)
-            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()));
-        match hint::decode(bytes, len) {
-            Some((entries, block)) => {
-                assert_eq!(hint::encode(len, &entries, block), bytes);
-                entries.len()
-            }
-            None => 0,
-        }
     }
 }
 
