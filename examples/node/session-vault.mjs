@@ -1,5 +1,5 @@
-// Loads the session-vault component on Node through jco, and converts between the
-// store's JSON session documents (what the CLI prints) and the WIT records.
+// Loads the session-vault component on Node through jco; converts between the store's
+// JSON session documents (what the CLI prints) and the WIT records.
 
 import { createHash } from "node:crypto";
 import { access, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
@@ -84,72 +84,6 @@ export function errorCase(e) {
   return payload.tag;
 }
 
-// Each level's fields in the store's order: "string", "time" (u64 ms, a bigint in JS),
-// "list" (of strings) or the name of a nested level. Other JSON members travel as extras.
-const schema = {
-  session: [
-    ["sessionId", "string"],
-    ["sessionToken", "string"],
-    ["userContext", "userContext"],
-    ["tokenMetadata", "tokenMetadata"],
-    ["security", "security"],
-    ["expiresAt", "time"],
-    ["createdAt", "time"],
-  ],
-  userContext: [
-    ["userId", "string"],
-    ["email", "string"],
-    ["name", "string"],
-    ["tenantId", "string"],
-    ["roles", "list"],
-  ],
-  tokenMetadata: [
-    ["accessToken", "string"],
-    ["refreshToken", "string"],
-    ["idToken", "string"],
-    ["expiresAt", "time"],
-    ["scopes", "list"],
-  ],
-  security: [
-    ["ipAddress", "string"],
-    ["userAgent", "string"],
-    ["createdAt", "time"],
-    ["lastAccessedAt", "time"],
-    ["accessCount", "time"],
-    ["fingerprint", "string"],
-  ],
-};
-
-/** A JSON session document as the WIT `session-data` record. */
-export function toRecord(doc, level = "session") {
-  const fields = new Map(schema[level]);
-  const record = { extra: [] };
-  for (const [name, value] of Object.entries(doc)) {
-    const kind = fields.get(name);
-    if (kind === undefined) record.extra.push({ name, value: JSON.stringify(value) });
-    else if (kind === "time") record[name] = BigInt(value);
-    else if (kind in schema) record[name] = toRecord(value, kind);
-    else record[name] = value ?? undefined;
-  }
-  return record;
-}
-
-/** A WIT `session-data` record as the JSON document the CLI prints. */
-export function toDocument(record, level = "session") {
-  const doc = {};
-  for (const [name, kind] of schema[level]) {
-    const value = record[name];
-    if (value === undefined) continue;
-    if (kind === "time") doc[name] = Number(value);
-    else if (kind in schema) doc[name] = toDocument(value, kind);
-    else doc[name] = value;
-  }
-  for (const { name, value } of record.extra) doc[name] = JSON.parse(value);
-  return doc;
-}
-
-/** The JSON form of anything the component returns (bigints as numbers). */
-export function plain(value) {
-  const text = JSON.stringify(value, (_, v) => (typeof v === "bigint" ? Number(v) : v));
-  return text === undefined ? null : JSON.parse(text);
-}
+// Between JSON session documents and the WIT records: the npm package's conversion (the
+// same schema, every value checked as the CLI checks JSON).
+export { plain, toDocument, toRecord } from "../../packages/node/src/convert.js";
