@@ -76,25 +76,22 @@ pub fn lock_dir(dir: &Path, timeout: Duration) -> Result<File, StoreError> {
     let mut pause = Duration::from_millis(1);
     loop {
         match file.try_lock() {
+            Ok(()) if !held_by_node(dir) => return Ok(file),
             // Taken the other way round by the npm package (its lock file, then a look for
             // this flock): whichever looks second sees the other and lets go.
-            Ok(()) if held_by_node(dir) && start.elapsed() < timeout => {
-                file.unlock()
-                    .map_err(|e| StoreError::io(format!("unlocking {}", dir.display()), e))?;
-                std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
-                pause = (pause * 2).min(Duration::from_millis(20));
-            }
-            Ok(()) if held_by_node(dir) => return Err(StoreError::Locked),
-            Ok(()) => return Ok(file),
-            Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {
-                std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
-                pause = (pause * 2).min(Duration::from_millis(20));
-            }
-            Err(TryLockError::WouldBlock) => return Err(StoreError::Locked),
+            Ok(()) => file
+                .unlock()
+                .map_err(|e| StoreError::io(format!("unlocking {}", dir.display()), e))?,
+            Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(e)) => {
                 return Err(StoreError::io(format!("locking {}", dir.display()), e));
             }
         }
+        if start.elapsed() >= timeout {
+            return Err(StoreError::Locked);
+        }
+        std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 
