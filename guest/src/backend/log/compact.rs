@@ -3,6 +3,7 @@
 //! nothing deleted.
 
 use super::record::{self, Kind};
+use super::scan::ReadAhead;
 use super::{
     COMPACT_DEAD_BYTES, COMPACT_LIVE_RATIO, COMPACT_LIVE_RECORDS_RATIO, COMPACT_MIN_BYTES, LOG_DIR,
     Location, Log, hint_path, segment_path,
@@ -72,9 +73,16 @@ impl<D: Dir> Log<D> {
                 .filter(|(_, _, l)| l.segment == number)
                 .collect();
             moves.sort_by_key(|(_, _, l)| l.seq);
-            let mut window = None;
+            // A segment's live records come in order of sequence number, which is their
+            // order in the segment: read ahead, a read per MiB instead of one per record.
+            let mut ahead = ReadAhead::default();
             for (kind, id, location) in moves {
-                let payload = self.payload_through(&mut window, &location)?;
+                let payload = self.read_payload_with(
+                    &location,
+                    0,
+                    record::MAX_PAYLOAD as u64,
+                    |file, at, len| ahead.read(&self.dir, file, at, len),
+                )?;
                 // The record keeps its sequence number: order across segments is by seq.
                 let bytes = record::encode(kind, &id, &payload, location.seq)?;
                 let (segment, offset) = self.write_record(&bytes)?;
@@ -120,55 +128,6 @@ impl<D: Dir> Log<D> {
             }
         }
         Ok(progress)
-    }
-}
-
-/// How much of a segment compaction reads at once.
-const WINDOW: usize = 1 << 20;
-
-/// Bytes read from one segment, starting at `start`.
-struct Window {
-    start: u64,
-    bytes: Vec<u8>,
-}
-
-impl<D: Dir> Log<D> {
-    /// The payload of the record at `location`, out of `window` if it holds it, else read
-    /// with the window's worth of bytes after it. A segment's live records come in order
-    /// of sequence number, which is their order in the segment, so copying a segment
-    /// takes a read per MiB instead of one per record (each read is a call out of the
-    /// component, which costs more than the copy in some runtimes). The checks are
-    /// those of `read_payload`.
-    fn payload_through(
-        &self,
-        window: &mut Option<Window>,
-        location: &Location,
-    ) -> Result<Vec<u8>, StoreError> {
-        let path = segment_path(location.segment);
-        let len = usize::try_from(location.payload_len).unwrap_or(usize::MAX);
-        if len > record::MAX_PAYLOAD {
-            return Err(StoreError::Corrupted(format!(
-                "{path}: a record of {len} bytes is longer than the {}-byte limit",
-                record::MAX_PAYLOAD
-            )));
-        }
-        let start = location.payload_offset();
-        let held = window.as_ref().and_then(|w| {
-            let from = usize::try_from(start.checked_sub(w.start)?).ok()?;
-            w.bytes.get(from..from.checked_add(len)?)
-        });
-        if let Some(payload) = held {
-            return Ok(payload.to_vec());
-        }
-        let segment = (self.segments.get(&location.segment))
-            .ok_or_else(|| StoreError::Corrupted(format!("{path} is not open")))?;
-        let bytes = (self.dir.read_at(&segment.file, start, len.max(WINDOW)))
-            .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
-        let payload = bytes.get(..len).map(<[u8]>::to_vec).ok_or_else(|| {
-            StoreError::Corrupted(format!("{path}: a record ends past the end of the file"))
-        })?;
-        *window = Some(Window { start, bytes });
-        Ok(payload)
     }
 }
 

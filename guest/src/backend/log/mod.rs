@@ -230,6 +230,19 @@ impl<D: Dir> Log<D> {
         skip: u64,
         limit: u64,
     ) -> Result<Vec<u8>, StoreError> {
+        self.read_payload_with(location, skip, limit, |file, at, len| {
+            self.dir.read_at(file, at, len)
+        })
+    }
+
+    /// [`Log::read_payload`], reading the bytes with `read` (e.g. through a read-ahead).
+    fn read_payload_with(
+        &self,
+        location: &Location,
+        skip: u64,
+        limit: u64,
+        read: impl FnOnce(&D::File, u64, usize) -> std::io::Result<Vec<u8>>,
+    ) -> Result<Vec<u8>, StoreError> {
         let path = segment_path(location.segment);
         let len = u64::from(location.payload_len)
             .checked_sub(skip)
@@ -246,9 +259,7 @@ impl<D: Dir> Log<D> {
             .get(&location.segment)
             .ok_or_else(|| StoreError::Corrupted(format!("{path} is not open")))?;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
-        let bytes = self
-            .dir
-            .read_at(&segment.file, location.payload_offset() + skip, len)
+        let bytes = read(&segment.file, location.payload_offset() + skip, len)
             .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
         if bytes.len() != len {
             return Err(StoreError::Corrupted(format!(

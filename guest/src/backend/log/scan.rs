@@ -11,6 +11,38 @@ const CHUNK: usize = 1 << 20;
 /// which costs more than the copy in some runtimes, and records are ~1–3 KB.
 const AHEAD: usize = 1 << 20;
 
+/// Reads of one file in increasing order, served from the last [`AHEAD`] bytes read where
+/// they hold the whole request (the segment scan, and compaction's copy of a segment).
+#[derive(Default)]
+pub(super) struct ReadAhead {
+    /// The bytes last read, and where they start.
+    window: Option<(u64, Vec<u8>)>,
+}
+
+impl ReadAhead {
+    /// Up to `len` bytes at `at`, as `read_at` gives them (fewer only at the end of the
+    /// file): out of the window if it holds them all, else read afresh with the window's
+    /// worth after them.
+    pub(super) fn read<D: Dir>(
+        &mut self,
+        dir: &D,
+        file: &D::File,
+        at: u64,
+        len: usize,
+    ) -> std::io::Result<Vec<u8>> {
+        if let Some((start, bytes)) = &self.window {
+            let from = at.checked_sub(*start).and_then(|d| usize::try_from(d).ok());
+            if let Some(held) = from.and_then(|from| bytes.get(from..from.checked_add(len)?)) {
+                return Ok(held.to_vec());
+            }
+        }
+        let bytes = dir.read_at(file, at, len.max(AHEAD))?;
+        let wanted = bytes.get(..len).unwrap_or(&bytes).to_vec();
+        self.window = Some((at, bytes));
+        Ok(wanted)
+    }
+}
+
 /// What the next stretch of a segment holds.
 pub(super) enum Step {
     /// A whole record at `offset`, in `bytes` (exactly the record).
@@ -27,8 +59,7 @@ pub(super) struct Scan {
     /// the limit and one record can be ours; the rest is damage, never searched.
     searched: u64,
     pos: u64,
-    /// The bytes last read ahead, and where they start.
-    ahead: std::cell::RefCell<Option<(u64, Vec<u8>)>>,
+    ahead: std::cell::RefCell<ReadAhead>,
 }
 
 /// The file a step reads.
@@ -37,7 +68,7 @@ struct Source<'a, D: Dir> {
     file: &'a D::File,
     len: u64,
     searched: u64,
-    ahead: &'a std::cell::RefCell<Option<(u64, Vec<u8>)>>,
+    ahead: &'a std::cell::RefCell<ReadAhead>,
 }
 
 impl Scan {
@@ -48,7 +79,7 @@ impl Scan {
             len,
             searched,
             pos: 0,
-            ahead: std::cell::RefCell::new(None),
+            ahead: std::cell::RefCell::default(),
         }
     }
 
@@ -103,20 +134,8 @@ impl<D: Dir> Source<'_, D> {
             .then_some(bytes))
     }
 
-    /// Up to `len` bytes at `at`, as `read_at` gives them (fewer only at the end of the
-    /// file): out of the read-ahead window if it holds them all, else read afresh with
-    /// the window's worth after them.
     fn read(&self, at: u64, len: usize) -> std::io::Result<Vec<u8>> {
-        if let Some((start, bytes)) = self.ahead.borrow().as_ref() {
-            let from = at.checked_sub(*start).and_then(|d| usize::try_from(d).ok());
-            if let Some(held) = from.and_then(|from| bytes.get(from..from.checked_add(len)?)) {
-                return Ok(held.to_vec());
-            }
-        }
-        let bytes = self.dir.read_at(self.file, at, len.max(AHEAD))?;
-        let wanted = bytes.get(..len).unwrap_or(&bytes).to_vec();
-        *self.ahead.borrow_mut() = Some((at, bytes));
-        Ok(wanted)
+        self.ahead.borrow_mut().read(self.dir, self.file, at, len)
     }
 
     /// The offset of the first whole record at or after `from`, searched chunk by chunk.
@@ -227,7 +246,7 @@ mod tests {
             len: bytes.len() as u64,
             searched: 5,
             pos: 0,
-            ahead: std::cell::RefCell::new(None),
+            ahead: std::cell::RefCell::default(),
         };
         let first = scan.step(&dir, &file).unwrap();
         assert!(
