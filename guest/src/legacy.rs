@@ -8,12 +8,12 @@
 use serde::Serialize;
 
 use crate::backend::Backend;
+use crate::directory_store::{Clock, Store};
 use crate::document::id;
 use crate::document::model::SessionData;
 use crate::error::StoreError;
 use crate::fs::Dir;
 use crate::seal::crypto::{Key, ScryptParams, Unauthentic};
-use crate::store::{Clock, Store};
 
 /// The extension of the original's session files.
 pub const EXT: &str = ".session";
@@ -41,12 +41,14 @@ impl<B: Backend, C: Clock> Target for Store<B, C> {
     }
 }
 
-impl<K: crate::shared::bucket::Bucket, C: Clock> Target for crate::shared::Shared<K, C> {
+impl<K: crate::bucket_store::bucket::Bucket, C: Clock> Target
+    for crate::bucket_store::Shared<K, C>
+{
     fn is_expired(&self, session: &SessionData) -> bool {
-        crate::shared::Shared::is_expired(self, session)
+        crate::bucket_store::Shared::is_expired(self, session)
     }
     fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
-        crate::shared::Shared::create(self, session)
+        crate::bucket_store::Shared::create(self, session)
     }
 }
 

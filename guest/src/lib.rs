@@ -19,33 +19,34 @@
 )]
 
 pub mod backend;
+pub mod bucket_store;
+pub mod directory_store;
 pub mod document;
 pub mod error;
 pub mod fs;
 pub mod keyring;
 pub mod legacy;
-pub mod medium;
+pub mod migrate;
 pub mod seal;
-pub mod shared;
-pub mod store;
+pub mod sessions;
 
 // wit-bindgen's generated export glue is `unsafe extern "C"`; the code written here has none.
 #[cfg(target_family = "wasm")]
 #[allow(unsafe_code)]
 mod component;
 
+pub use backend::directory::Medium;
 pub use backend::log::Log;
 pub use backend::{Backend, BackendKind, Durability, Files};
+pub use bucket_store::Shared;
+pub use bucket_store::bucket::{Bucket, MemoryBucket};
+pub use directory_store::{
+    Clock, Compaction, Config, DEFAULT_CACHE_BYTES, Erase, KeyInfo, ManualClock, RekeyProgress,
+    Report, Store, SystemClock,
+};
 pub use document::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
 pub use document::patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
 pub use error::StoreError;
 pub use fs::{Dir, StdDir};
 pub use keyring::Secret;
 pub use legacy::{ImportFailure, ImportReport, LegacyStore};
-pub use medium::Medium;
-pub use shared::Shared;
-pub use shared::bucket::{Bucket, MemoryBucket};
-pub use store::{
-    Clock, Compaction, Config, DEFAULT_CACHE_BYTES, Erase, KeyInfo, ManualClock, RekeyProgress,
-    Report, Store, SystemClock,
-};

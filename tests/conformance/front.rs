@@ -1006,7 +1006,7 @@ impl Front for Native {
         let bucket =
             session_vault::RedisBucket::open(&redis, &server.prefix).map_err(native_fail)?;
         let (moved, _) =
-            session_vault_guest::shared::moving::move_into(&mut self.0, bucket, clock, config)
+            session_vault_guest::migrate::bucket::move_into(&mut self.0, bucket, clock, config)
                 .map_err(native_fail)?;
         Ok(moved)
     }
@@ -1144,7 +1144,7 @@ impl Front for NativeRedis {
             .expect("creating the store directory");
         let medium = Medium::open(StdDir::new(&dir), Some(to), durability).map_err(native_fail)?;
         let (moved, _) =
-            session_vault_guest::shared::moving::move_out(&mut self.0, medium, clock, config)
+            session_vault_guest::migrate::bucket::move_out(&mut self.0, medium, clock, config)
                 .map_err(native_fail)?;
         Ok(moved)
     }

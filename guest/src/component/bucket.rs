@@ -2,8 +2,8 @@
 
 use super::session_vault::store::indexes;
 use super::wasi::keyvalue::{atomics, batch, store};
+use crate::bucket_store::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
 use crate::error::StoreError;
-use crate::shared::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
 
 /// The bucket a store opens when its config names none.
 pub const DEFAULT_BUCKET: &str = "session-vault";

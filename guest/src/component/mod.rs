@@ -8,12 +8,12 @@ mod opened;
 
 use std::cell::RefCell;
 
+use crate::backend::directory::Medium;
 use crate::backend::{BackendKind, Durability};
+use crate::directory_store::{Config, DEFAULT_CACHE_BYTES, Erase, Report, Store, SystemClock};
 use crate::error::StoreError;
 use crate::fs::wasi::WasiDir;
 use crate::legacy::LegacyStore;
-use crate::medium::Medium;
-use crate::store::{Config, DEFAULT_CACHE_BYTES, Erase, Report, Store, SystemClock};
 use convert::{patch_from_wit, secret_from_wit, session_from_wit, session_to_wit};
 use opened::{Destination, Opened};
 
@@ -276,7 +276,7 @@ impl From<StoreError> for wit::Error {
 fn open_shared(target: &Destination, config: Config) -> Result<Opened, StoreError> {
     let name = target.bucket.as_deref().unwrap_or(bucket::DEFAULT_BUCKET);
     let bucket = bucket::WasiBucket::open(name)?;
-    let store = crate::shared::Shared::open(bucket, SystemClock, config)?;
+    let store = crate::bucket_store::Shared::open(bucket, SystemClock, config)?;
     Ok(Opened::Shared(Box::new(store)))
 }
 

@@ -1,17 +1,19 @@
 //! The store a `store` resource opened: in a directory, or (the key-value component)
 //! in a shared bucket. One set of calls over both, so the exports name each once.
 
+use crate::backend::directory::Medium;
 use crate::backend::{BackendKind, Durability};
+use crate::directory_store::{
+    Compaction, Config, KeyInfo, RekeyProgress, Report, Store, SystemClock,
+};
 use crate::document::model::SessionData;
 use crate::document::patch::SessionPatch;
 use crate::error::StoreError;
 use crate::fs::wasi::WasiDir;
 use crate::keyring::Secret;
 use crate::legacy::Target;
-use crate::medium::Medium;
 #[cfg(feature = "keyvalue")]
-use crate::shared::moving;
-use crate::store::{Compaction, Config, KeyInfo, RekeyProgress, Report, Store, SystemClock};
+use crate::migrate::bucket as moving;
 
 /// A store in a directory.
 pub type Local = Store<Medium<WasiDir>, SystemClock>;
@@ -51,7 +53,7 @@ pub fn handed_over(_dir: &WasiDir, _target: &Destination) -> Result<Option<Opene
 
 /// A store in a shared bucket.
 #[cfg(feature = "keyvalue")]
-pub type Shared = crate::shared::Shared<super::bucket::WasiBucket, SystemClock>;
+pub type Shared = crate::bucket_store::Shared<super::bucket::WasiBucket, SystemClock>;
 
 /// The store behind one `store` resource.
 pub enum Opened {

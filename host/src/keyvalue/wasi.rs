@@ -4,7 +4,7 @@
 //!
 //! [`Server`]: super::Server
 
-use session_vault_guest::shared::bucket::{Change, Entry, Member};
+use session_vault_guest::bucket_store::bucket::{Change, Entry, Member};
 use wasmtime::component::Resource;
 
 use super::bucket_prefix;

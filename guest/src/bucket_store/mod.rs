@@ -10,7 +10,6 @@
 
 pub mod bucket;
 pub mod layout;
-pub mod moving;
 mod sessions;
 mod upkeep;
 
@@ -19,13 +18,13 @@ use std::cell::RefCell;
 use zeroize::Zeroizing;
 
 use crate::backend::BackendKind;
+use crate::directory_store::{Clock, Config, decode_named, expiry};
 use crate::document::model::SessionData;
 use crate::error::StoreError;
 use crate::keyring::{self, Keyring, Meta};
 use crate::seal::crypto;
 use crate::seal::format::{self, Kind};
-use crate::store::cache::SessionCache;
-use crate::store::{Clock, Config, decode_named, expiry};
+use crate::sessions::cache::SessionCache;
 use bucket::{Bucket, Change, Entry, Member};
 
 /// How often a write re-reads and retries after another host changed its record.
@@ -36,13 +35,13 @@ const BATCH: u32 = 256;
 
 /// A store in a shared bucket.
 pub struct Shared<K, C> {
-    bucket: K,
+    pub(crate) bucket: K,
     clock: C,
-    meta: Meta,
+    pub(crate) meta: Meta,
     /// The metadata as this host last read or wrote it: a key-ring change by another
     /// host since is refused rather than overwritten.
     meta_bytes: Vec<u8>,
-    keyring: Keyring,
+    pub(crate) keyring: Keyring,
     names: Zeroizing<[u8; 32]>,
     scrypt_log_n: u8,
     max_session_bytes: u32,
@@ -67,7 +66,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
     }
 
     /// [`Shared::open`] as `mode` asks (see [`Mode`]).
-    fn open_as(
+    pub(crate) fn open_as(
         mut bucket: K,
         clock: C,
         config: Config,
@@ -286,7 +285,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
     /// Fences the bucket for a move to the directory backend `to`: the metadata says so
     /// (no host opens it for writing from here), then the fence key stops every commit
     /// of every host already open.
-    fn fence(&mut self, to: BackendKind) -> Result<(), StoreError> {
+    pub(crate) fn fence(&mut self, to: BackendKind) -> Result<(), StoreError> {
         if let Some(other) = self.meta.migrating_to.filter(|kind| *kind != to) {
             return Err(StoreError::InvalidInput(format!(
                 "this store is moving to the {} backend: run `migrate --to {}` again",
@@ -305,7 +304,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
     /// Hands a fenced bucket over to the directory store it was copied into: metadata
     /// naming that backend (every open of the bucket is refused from here), then every
     /// record, index and the names key erased. The fence stays.
-    fn hand_over(&mut self, to: BackendKind) -> Result<(), StoreError> {
+    pub(crate) fn hand_over(&mut self, to: BackendKind) -> Result<(), StoreError> {
         let found = self.bucket.get(layout::META)?;
         if found.as_deref() != Some(self.meta_bytes.as_slice()) {
             return Err(StoreError::InvalidInput(
@@ -360,7 +359,7 @@ impl Change {
 
 /// What a bucket's metadata must say for [`Shared::open_as`] to open it.
 #[derive(Debug, Clone, Copy)]
-enum Mode<'a> {
+pub(crate) enum Mode<'a> {
     /// A store open to every host: not being filled by a move in.
     Open,
     /// The bucket a move of the directory store `store_id` (kept in `from`) fills:
@@ -513,4 +512,4 @@ fn open_names(keyring: &Keyring, bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, St
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

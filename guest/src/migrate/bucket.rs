@@ -7,10 +7,10 @@
 //!    same store left there by an earlier try is cleared.
 //! 2. Every live session is sealed into the bucket.
 //! 3. The directory's metadata is replaced by one naming `redis`: the directory no longer
-//!    opens as a store ([`medium::hand_over`]).
+//!    opens as a store ([`directory::hand_over`]).
 //! 4. The bucket's metadata is marked finished: hosts may open it.
 //! 5. The directory's sessions, stamps and ledger are erased
-//!    ([`medium::erase_handed_over`]).
+//!    ([`directory::erase_handed_over`]).
 //!
 //! A crash before 3 leaves the directory store as it was: running the move again starts
 //! the copy over. After 3, opening the directory with the bucket ([`finish`]) does 4 and 5
@@ -33,14 +33,15 @@
 //! 2 and 3 leaves a complete directory store (usable, and kept by a second run, which
 //! only does 3).
 
-use super::{Bucket, Mode, Shared, layout};
+use crate::backend::directory::{self, Medium};
 use crate::backend::disk;
 use crate::backend::{Backend, BackendKind};
+use crate::bucket_store::bucket::Bucket;
+use crate::bucket_store::{Mode, Shared, layout};
+use crate::directory_store::{Clock, Config, Store};
 use crate::error::StoreError;
 use crate::fs::Dir;
 use crate::keyring::{Keyring, Meta};
-use crate::medium::{self, Medium};
-use crate::store::{Clock, Config, Store};
 
 /// Moves `local` into `bucket` (opened with `config`, whose secret opened `local`);
 /// returns how many sessions moved and the store in the bucket. `local` is left handed
@@ -90,9 +91,9 @@ pub fn move_into<D: Dir, C: Clock, K: Bucket, C2: Clock>(
     }
     let (meta, keyring) = local.meta();
     let dir = local.backend().dir();
-    let handed = medium::hand_over(dir, meta, keyring, from)?;
+    let handed = directory::hand_over(dir, meta, keyring, from)?;
     shared.finish_migration()?;
-    medium::erase_handed_over(dir, &handed, keyring)?;
+    directory::erase_handed_over(dir, &handed, keyring)?;
     Ok((moved, shared))
 }
 
@@ -129,7 +130,7 @@ pub fn finish<D: Dir, K: Bucket, C: Clock>(
     let mut shared = Shared::open_as(bucket()?, clock, config, mode)?;
     shared.finish_migration()?;
     if meta.migrated_from.is_some() {
-        medium::erase_handed_over(dir, &meta, &keyring)?;
+        directory::erase_handed_over(dir, &meta, &keyring)?;
     }
     Ok(Some(shared))
 }
@@ -171,7 +172,7 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
         }
         Found::Partial | Found::Empty => {
             if let Found::Partial = found {
-                medium::wipe(medium.dir())?;
+                directory::wipe(medium.dir())?;
                 // What the backend read of the wiped copy when it opened is gone too.
                 let (dir, durability) = (medium.dir().clone(), medium.durability());
                 medium = Medium::open(dir, Some(to), durability)?;
@@ -182,7 +183,7 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
             // Marks it incomplete: no open but this move's until it is filled.
             meta.migrated_from = Some(BackendKind::Redis);
             let keyring = Keyring::single(meta.current_key, key, meta.scope()?);
-            medium::write_meta(medium.dir(), &meta, &keyring)?;
+            directory::write_meta(medium.dir(), &meta, &keyring)?;
             let mut local = Store::open_incoming(medium, clock, config)?;
             let moved = fill(shared, &mut local, &sessions)?;
             local.finish_incoming()?;

@@ -67,12 +67,12 @@ impl IndexSealer for BlockSealer {
 mod tests {
     use crate::Durability;
     use crate::backend::log::Log;
+    use crate::directory_store::tests::{access, session};
+    use crate::directory_store::{Config, ManualClock, Store};
     use crate::document::patch::SessionPatch;
     use crate::fs::StdDir;
     use crate::keyring::Secret;
     use crate::seal::index_block::{self, ItemKind};
-    use crate::store::tests::{access, session};
-    use crate::store::{Config, ManualClock, Store};
     use std::path::Path;
 
     type Small = Store<Log<StdDir>, ManualClock>;

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
+use crate::directory_store::index::Index;
 use crate::seal::ledger::{Change, Event};
-use crate::store::index::Index;
 
 /// What the ledger says of one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,7 @@ impl Known {
 
 /// The ledger's state while the store is open.
 #[derive(Debug)]
-pub(in crate::store) struct Ledger {
+pub(in crate::directory_store) struct Ledger {
     /// The generation the metadata names.
     pub(super) generation: u64,
     /// Where frame 0 is.
@@ -59,7 +59,7 @@ pub(in crate::store) struct Ledger {
 impl Ledger {
     /// Why version `seq` of session `id` is not to be served, if it is not: an older
     /// version than the ledger knows, or one of a session removed since.
-    pub(in crate::store) fn refuses(&self, id: &str, seq: u64) -> Option<String> {
+    pub(in crate::directory_store) fn refuses(&self, id: &str, seq: u64) -> Option<String> {
         match self.known.get(id) {
             Some(known) if seq < known.seq && known.removed => Some(format!(
                 "version {seq} of a session removed at sequence {}: a removed session was put back",
@@ -80,7 +80,7 @@ impl Ledger {
 
     /// Keeps version `seq` of `id`, which the index no longer holds (unless it knows of a
     /// later change).
-    pub(in crate::store) fn keep(&mut self, id: &str, seq: u64) {
+    pub(in crate::directory_store) fn keep(&mut self, id: &str, seq: u64) {
         self.learn(id, Known::written(seq));
     }
 
@@ -94,21 +94,21 @@ impl Ledger {
     }
 
     /// Forgets what the index now holds (its versions are the latest).
-    pub(in crate::store) fn settle(&mut self, index: &Index) {
+    pub(in crate::directory_store) fn settle(&mut self, index: &Index) {
         self.known
             .retain(|id, known| known.removed || index.entry(id).is_none());
     }
 
     /// Takes the index's versions back before the index is rebuilt from the medium (a
     /// verification), so every session is read against them.
-    pub(in crate::store) fn remember(&mut self, index: &Index) {
+    pub(in crate::directory_store) fn remember(&mut self, index: &Index) {
         for (id, seq) in index.versions() {
             self.learn(&id, Known::written(seq));
         }
     }
 
     /// The highest sequence number spent, as far as the ledger knows.
-    pub(in crate::store) fn max_seq(&self) -> u64 {
+    pub(in crate::directory_store) fn max_seq(&self) -> u64 {
         self.max_seq.max(self.floor)
     }
 }
@@ -129,7 +129,7 @@ impl Ledger {
     }
 
     /// Whether frames were damaged (so the next snapshot quarantines this generation).
-    pub(in crate::store) fn is_damaged(&self) -> bool {
+    pub(in crate::directory_store) fn is_damaged(&self) -> bool {
         self.damaged > 0
     }
 }

@@ -149,7 +149,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 }
 
-impl<D: crate::fs::Dir + Clone, C: Clock> Store<crate::medium::Medium<D>, C> {
+impl<D: crate::fs::Dir + Clone, C: Clock> Store<crate::backend::directory::Medium<D>, C> {
     /// Moves every session to the `to` backend; returns how many moved (0 if the store
     /// is already there). Safe to interrupt at any point: the next open either discards
     /// the partial copy (the store is still where it was) or finishes removing the old
@@ -195,13 +195,13 @@ fn summarize(keyring: &Keyring, id: &str, blob: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::directory::Medium;
     use crate::backend::layout::{META_FILE, ledger_name};
     use crate::backend::{BackendKind, Durability};
+    use crate::directory_store::{Config, ManualClock};
     use crate::document::model::SessionData;
     use crate::fs::{StdDir, names};
     use crate::keyring::{Meta, Secret};
-    use crate::medium::Medium;
-    use crate::store::{Config, ManualClock};
 
     type TestStore = Store<Medium<StdDir>, ManualClock>;
 
@@ -294,12 +294,12 @@ mod tests {
 #[cfg(test)]
 mod forged {
     use super::*;
+    use crate::backend::directory::Medium;
     use crate::backend::layout::META_FILE;
     use crate::backend::{BackendKind, Durability};
+    use crate::directory_store::{Config, ManualClock};
     use crate::fs::{StdDir, names};
     use crate::keyring::{Meta, Secret};
-    use crate::medium::Medium;
-    use crate::store::{Config, ManualClock};
 
     /// Regression (issue: attacker-edited metadata): a migration marker written without
     /// the key made the next open delete `log/` and every session in it. Now an

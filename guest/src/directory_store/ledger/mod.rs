@@ -269,9 +269,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
 mod tests {
     use super::*;
     use crate::backend::layout::ledger_name;
+    use crate::directory_store::tests::{open, session};
     use crate::document::patch::SessionPatch;
     use crate::error::StoreError;
-    use crate::store::tests::{open, session};
     use std::cell::Cell;
     use std::rc::Rc;
 

@@ -3,9 +3,9 @@ use std::rc::Rc;
 
 use super::bucket::{Bucket, Change, Entry, Member, MemoryBucket, MemoryCas, Page};
 use super::*;
+use crate::directory_store::ManualClock;
 use crate::document::patch::{SecurityPatch, SessionPatch};
 use crate::keyring::Secret;
-use crate::store::ManualClock;
 
 type Host = Shared<MemoryBucket, ManualClock>;
 
@@ -322,16 +322,16 @@ fn cleanup_of_a_vanished_record_keeps_the_entry_of_a_create_that_raced_it() {
 /// host writing just then), and fails, as an unreachable server, every write (commit or
 /// set) once `left` more went through and every read of a session record once `reads`
 /// more did.
-struct Testing {
+pub(crate) struct Testing {
     inner: MemoryBucket,
-    before_commit: Rc<RefCell<Box<dyn FnMut()>>>,
+    pub(crate) before_commit: Rc<RefCell<Box<dyn FnMut()>>>,
     left: Rc<std::cell::Cell<u32>>,
     reads: u32,
 }
 
 impl Testing {
     /// Over `inner`, failing nothing, interfering with nothing.
-    fn new(inner: &MemoryBucket) -> Self {
+    pub(crate) fn new(inner: &MemoryBucket) -> Self {
         Testing {
             inner: inner.clone(),
             before_commit: Rc::new(RefCell::new(Box::new(|| {}))),
@@ -341,13 +341,13 @@ impl Testing {
     }
 
     /// Fails every write once `left` more went through.
-    fn writes(mut self, left: u32) -> Self {
+    pub(crate) fn writes(mut self, left: u32) -> Self {
         self.left = Rc::new(std::cell::Cell::new(left));
         self
     }
 
     /// Fails every read of a session record once `reads` more went through.
-    fn reads(mut self, reads: u32) -> Self {
+    pub(crate) fn reads(mut self, reads: u32) -> Self {
         self.reads = reads;
         self
     }
@@ -411,5 +411,3 @@ impl Bucket for Testing {
         self.inner.count(index, min, max)
     }
 }
-
-mod moving;

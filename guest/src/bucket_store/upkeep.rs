@@ -5,15 +5,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::bucket::{Bucket, Change, Entry, Member};
 use super::{Shared, layout, names, seal_names};
+use crate::directory_store::{Clock, KeyInfo, RekeyProgress, Report};
 use crate::error::StoreError;
 use crate::keyring::Secret;
 use crate::seal::format::{self, Kind};
-use crate::store::{Clock, KeyInfo, RekeyProgress, Report};
 
 /// Every record key of the bucket, by kind, from one full listing.
 #[derive(Default)]
-pub(super) struct Listing {
-    pub(super) sessions: Vec<String>,
+pub(crate) struct Listing {
+    pub(crate) sessions: Vec<String>,
     quarantined: u64,
     users: Vec<String>,
     foreign: u64,
@@ -156,8 +156,8 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
     }
 
     /// Does nothing: the server reclaims space itself. Reports no work.
-    pub fn compact(&mut self) -> crate::store::Compaction {
-        crate::store::Compaction::default()
+    pub fn compact(&mut self) -> crate::directory_store::Compaction {
+        crate::directory_store::Compaction::default()
     }
 
     /// The store's keys, with how many session records each encrypts.
@@ -273,7 +273,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
     }
 
     /// How many session records each key id seals (from their headers).
-    pub(super) fn records_by_key(&mut self) -> Result<BTreeMap<u32, u64>, StoreError> {
+    pub(crate) fn records_by_key(&mut self) -> Result<BTreeMap<u32, u64>, StoreError> {
         let mut counts = BTreeMap::new();
         let sessions = self.listing()?.sessions;
         for chunk in sessions.chunks(super::BATCH as usize) {
@@ -288,7 +288,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
     }
 
     /// Lists the whole bucket once.
-    pub(super) fn listing(&mut self) -> Result<Listing, StoreError> {
+    pub(crate) fn listing(&mut self) -> Result<Listing, StoreError> {
         let mut listing = Listing::default();
         let mut cursor = None;
         loop {

@@ -257,8 +257,8 @@ pub(crate) fn decode_named(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory_store::tests::{access, open, open_log, session};
     use crate::document::patch::SessionPatch;
-    use crate::store::tests::{access, open, open_log, session};
     use std::cell::Cell;
     use std::rc::Rc;
 
@@ -345,10 +345,15 @@ mod tests {
             crate::Durability::Durable,
         )
         .unwrap();
-        let mut config = crate::store::Config::new(crate::keyring::Secret::RawKey(vec![5; 32]));
+        let mut config =
+            crate::directory_store::Config::new(crate::keyring::Secret::RawKey(vec![5; 32]));
         config.cache_bytes = 0;
-        let mut store =
-            crate::store::Store::open(log, crate::store::ManualClock::new(100), config).unwrap();
+        let mut store = crate::directory_store::Store::open(
+            log,
+            crate::directory_store::ManualClock::new(100),
+            config,
+        )
+        .unwrap();
         store.create(&session("a", "u", 900)).unwrap();
         for _ in 0..3 {
             assert!(store.get("a").unwrap().is_some());

@@ -2,20 +2,25 @@
 //! before the fence, reads on a fenced bucket.
 
 use super::*;
-use crate::shared::moving;
+use crate::migrate::bucket as moving;
+use std::cell::RefCell;
+use std::rc::Rc;
 
-type Local = crate::store::Store<crate::medium::Medium<crate::fs::StdDir>, ManualClock>;
+type Local = crate::directory_store::Store<
+    crate::backend::directory::Medium<crate::fs::StdDir>,
+    ManualClock,
+>;
 
 /// A `log` store in `dir` holding a1, a2 (alice), b1 (bob, touched twice) and an
 /// expired one.
 fn directory_store(dir: &std::path::Path, clock: &ManualClock) -> Local {
-    let medium = crate::medium::Medium::open(
+    let medium = crate::backend::directory::Medium::open(
         crate::fs::StdDir::new(dir),
         Some(BackendKind::Log),
         crate::backend::Durability::Durable,
     )
     .unwrap();
-    let mut local = crate::store::Store::open(medium, clock.clone(), config(5)).unwrap();
+    let mut local = crate::directory_store::Store::open(medium, clock.clone(), config(5)).unwrap();
     for (id, user) in [("a1", "alice"), ("a2", "alice"), ("b1", "bob")] {
         local.create(&session(id, user, 10_000)).unwrap();
     }
@@ -27,12 +32,12 @@ fn directory_store(dir: &std::path::Path, clock: &ManualClock) -> Local {
 }
 
 fn reopen_directory(dir: &std::path::Path, clock: &ManualClock) -> Result<Local, StoreError> {
-    let medium = crate::medium::Medium::open(
+    let medium = crate::backend::directory::Medium::open(
         crate::fs::StdDir::new(dir),
         None,
         crate::backend::Durability::Durable,
     )?;
-    crate::store::Store::open(medium, clock.clone(), config(5))
+    crate::directory_store::Store::open(medium, clock.clone(), config(5))
 }
 
 fn assert_moved(store: &mut Shared<impl Bucket, ManualClock>) {
@@ -147,8 +152,8 @@ fn a_move_into_a_bucket_holding_another_store_is_refused() {
 fn empty_directory(
     dir: &std::path::Path,
     kind: BackendKind,
-) -> crate::medium::Medium<crate::fs::StdDir> {
-    crate::medium::Medium::open(
+) -> crate::backend::directory::Medium<crate::fs::StdDir> {
+    crate::backend::directory::Medium::open(
         crate::fs::StdDir::new(dir),
         Some(kind),
         crate::backend::Durability::Durable,

@@ -3,8 +3,6 @@
 //! The index is authoritative while the store is open (the host holds an exclusive lock
 //! on the directory); `check`, `cleanup` and `clear` also reconcile it with the medium.
 
-pub(crate) mod cache;
-mod clock;
 pub mod index;
 mod keys;
 mod ledger;
@@ -17,8 +15,8 @@ mod writes;
 pub(crate) use reads::decode_named;
 
 pub use crate::backend::Compaction;
-pub use cache::DEFAULT_CACHE_BYTES;
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use crate::sessions::cache::DEFAULT_CACHE_BYTES;
+pub use crate::sessions::clock::{Clock, ManualClock, SystemClock};
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -26,13 +24,13 @@ use serde::Serialize;
 
 use crate::backend::layout::{self, META_FILE};
 use crate::backend::{Backend, BackendKind};
+use crate::directory_store::index::Index;
 use crate::document::model::SessionData;
 use crate::document::{DEFAULT_MAX_SESSION_BYTES, MAX_MAX_SESSION_BYTES, MIN_MAX_SESSION_BYTES};
 use crate::error::StoreError;
 use crate::keyring::{self, Keyring, Meta, Secret};
 use crate::seal::stamp::Stamp;
-use crate::store::cache::SessionCache;
-use crate::store::index::Index;
+use crate::sessions::cache::SessionCache;
 
 /// How to open a store.
 #[derive(Debug, Clone)]

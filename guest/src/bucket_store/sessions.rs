@@ -3,11 +3,11 @@
 
 use super::bucket::{Bucket, Change, Member};
 use super::{RETRIES, Record, Shared, layout, lost};
+use crate::directory_store::Clock;
 use crate::document::id;
 use crate::document::model::SessionData;
 use crate::document::patch::SessionPatch;
 use crate::error::StoreError;
-use crate::store::Clock;
 
 /// What a write makes of the record it read.
 enum Decision<T> {
@@ -56,7 +56,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
 
     /// The live session `id` as stored, changing nothing (a damaged record is an error,
     /// not quarantined): what a move out of a fenced bucket reads.
-    pub(super) fn peek(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    pub(crate) fn peek(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         let Some(bytes) = self.bucket.get(&layout::session(id))? else {
             return Ok(None);
         };

@@ -189,7 +189,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
 mod tests {
     use super::*;
     use crate::backend::layout::META_FILE;
-    use crate::store::tests::{access, open, session};
+    use crate::directory_store::tests::{access, open, session};
     use std::cell::Cell;
     use std::rc::Rc;
 

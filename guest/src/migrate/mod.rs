@@ -1,0 +1,6 @@
+//! Moving a store between backends.
+
+pub mod bucket;
+
+#[cfg(test)]
+mod tests;
