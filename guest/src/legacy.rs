@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use crate::backend::Backend;
-use crate::directory_store::{Clock, Store};
+use crate::directory_store::{Clock, DirectoryStore};
 use crate::document::id;
 use crate::document::model::SessionData;
 use crate::error::StoreError;
@@ -32,23 +32,23 @@ pub trait Target {
     fn create(&mut self, session: &SessionData) -> Result<(), StoreError>;
 }
 
-impl<B: Backend, C: Clock> Target for Store<B, C> {
+impl<B: Backend, C: Clock> Target for DirectoryStore<B, C> {
     fn is_expired(&self, session: &SessionData) -> bool {
-        Store::is_expired(self, session)
+        DirectoryStore::is_expired(self, session)
     }
     fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
-        Store::create(self, session)
+        DirectoryStore::create(self, session)
     }
 }
 
 impl<K: crate::bucket_store::bucket::Bucket, C: Clock> Target
-    for crate::bucket_store::Shared<K, C>
+    for crate::bucket_store::BucketStore<K, C>
 {
     fn is_expired(&self, session: &SessionData) -> bool {
-        crate::bucket_store::Shared::is_expired(self, session)
+        crate::bucket_store::BucketStore::is_expired(self, session)
     }
     fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
-        crate::bucket_store::Shared::create(self, session)
+        crate::bucket_store::BucketStore::create(self, session)
     }
 }
 
@@ -155,7 +155,7 @@ impl<D: Dir> LegacyStore<D> {
                 Ok(_) => return Ok(legacy),
                 Err(Failure::Legacy(LegacyError::Unauthentic(_))) => unauthentic += 1,
                 Err(Failure::Legacy(_) | Failure::Unreadable(_)) => {}
-                Err(Failure::Store(e)) => return Err(e),
+                Err(Failure::DirectoryStore(e)) => return Err(e),
             }
         }
         if unauthentic > 0 {
@@ -195,7 +195,7 @@ impl<D: Dir> LegacyStore<D> {
             };
             let session = match self.read(file) {
                 Ok(session) => session,
-                Err(Failure::Store(e)) => return Err(e),
+                Err(Failure::DirectoryStore(e)) => return Err(e),
                 Err(Failure::Legacy(e)) => {
                     report.failed.push(fail(e.to_string()));
                     continue;
@@ -242,7 +242,7 @@ impl<D: Dir> LegacyStore<D> {
                 return Err(Failure::Unreadable(e.to_string()));
             }
             Err(e) => {
-                return Err(Failure::Store(StoreError::io(
+                return Err(Failure::DirectoryStore(StoreError::io(
                     format!("reading legacy {file}"),
                     e,
                 )));
@@ -256,7 +256,7 @@ impl<D: Dir> LegacyStore<D> {
 enum Failure {
     Legacy(LegacyError),
     Unreadable(String),
-    Store(StoreError),
+    DirectoryStore(StoreError),
 }
 
 impl From<LegacyError> for Failure {

@@ -6,10 +6,10 @@
 //! fast and the component's overhead measured against it.
 //!
 //! ```
-//! use session_vault_guest::{Config, Files, Secret, StdDir, Store, SystemClock};
+//! use session_vault_guest::{Config, Files, Secret, StdDir, DirectoryStore, SystemClock};
 //! # let tmp = tempfile::tempdir()?;
 //! let backend = Files::new(StdDir::new(tmp.path()));
-//! let mut store = Store::open(backend, SystemClock, Config::new(Secret::RawKey(vec![7; 32])))?;
+//! let mut store = DirectoryStore::open(backend, SystemClock, Config::new(Secret::RawKey(vec![7; 32])))?;
 //! assert_eq!(store.get("no-such-session")?, None);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -35,14 +35,14 @@ pub mod sessions;
 #[allow(unsafe_code)]
 mod component;
 
-pub use backend::directory::Medium;
+pub use backend::directory::DirectoryBackend;
 pub use backend::log::Log;
 pub use backend::{Backend, BackendKind, Durability, Files};
-pub use bucket_store::Shared;
+pub use bucket_store::BucketStore;
 pub use bucket_store::bucket::{Bucket, MemoryBucket};
 pub use directory_store::{
-    Clock, Compaction, Config, DEFAULT_CACHE_BYTES, Erase, KeyInfo, ManualClock, RekeyProgress,
-    Report, Store, SystemClock,
+    Clock, Compaction, Config, DEFAULT_CACHE_BYTES, DirectoryStore, Erase, KeyInfo, ManualClock,
+    RekeyProgress, Report, SystemClock,
 };
 pub use document::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
 pub use document::patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};

@@ -10,18 +10,18 @@ use std::collections::BTreeMap;
 
 use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch, StoreError};
 use session_vault_guest::fs::fault::{Call, Fault, Faults, FaultyDir, Plan};
-use session_vault_guest::{Config, Medium, Secret, StdDir, Store};
+use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, Secret, StdDir};
 
 use crate::cases::doc;
 use crate::front::T0;
 
-type FaultyStore = Store<Medium<FaultyDir<StdDir>>, ManualClock>;
+type FaultyStore = DirectoryStore<DirectoryBackend<FaultyDir<StdDir>>, ManualClock>;
 
 fn open(path: &std::path::Path, backend: BackendKind, faults: &Faults) -> FaultyStore {
     let dir = FaultyDir::new(StdDir::new(path), faults.clone());
-    let medium = Medium::open(dir, Some(backend), Durability::Durable).unwrap();
+    let backend = DirectoryBackend::open(dir, Some(backend), Durability::Durable).unwrap();
     let config = Config::new(Secret::RawKey(vec![0x42; 32]));
-    Store::open(medium, ManualClock::new(T0), config).unwrap()
+    DirectoryStore::open(backend, ManualClock::new(T0), config).unwrap()
 }
 
 fn session(id: &str, user: &str) -> SessionData {

@@ -12,7 +12,7 @@ use session_vault::{
     BackendKind, Durability, Erase, ManualClock, Secret, SessionData, SessionPatch, StoreError,
     Vault, VaultOptions,
 };
-use session_vault_guest::{Config, LegacyStore, Medium, StdDir, Store};
+use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, LegacyStore, StdDir};
 
 /// A failure, as its WIT error case name (`not-found`, `invalid-id`, ...).
 pub type Fail = String;
@@ -869,7 +869,7 @@ impl Front for Cli {
 /// `migrate --to redis` moves the store into that bucket; the front then holds a store
 /// handed over, so the caller opens the bucket with [`NativeRedis`].
 pub struct Native(
-    Store<Medium<StdDir>, ManualClock>,
+    DirectoryStore<DirectoryBackend<StdDir>, ManualClock>,
     Option<(RedisStore, Config, ManualClock)>,
 );
 
@@ -892,7 +892,7 @@ impl Front for Native {
         config.max_session_bytes = setup.max_session_bytes;
         config.idle_timeout = setup.idle_timeout;
         config.erase = setup.erase;
-        let backend = Medium::open(
+        let backend = DirectoryBackend::open(
             StdDir::new(&setup.dir),
             Some(setup.backend),
             setup.durability,
@@ -900,7 +900,7 @@ impl Front for Native {
         .map_err(native_fail)?;
         let server =
             (setup.server.clone()).map(|server| (server, config.clone(), setup.clock.clone()));
-        Store::open(backend, setup.clock.clone(), config)
+        DirectoryStore::open(backend, setup.clock.clone(), config)
             .map(|store| Native(store, server))
             .map_err(native_fail)
     }
@@ -1024,7 +1024,7 @@ impl Front for Native {
 /// The shared store core built natively over a Redis server: the `redis` backend's
 /// logic without wasm, on the same server the other fronts use.
 pub struct NativeRedis(
-    session_vault::Shared<session_vault::RedisBucket, ManualClock>,
+    session_vault::BucketStore<session_vault::RedisBucket, ManualClock>,
     /// Where `migrate --to files|log` moves it: the setup's directory, with its config.
     (PathBuf, Config, ManualClock, Durability),
 );
@@ -1053,7 +1053,7 @@ impl Front for NativeRedis {
             setup.clock.clone(),
             setup.durability,
         );
-        session_vault::Shared::open(bucket, setup.clock.clone(), store_config)
+        session_vault::BucketStore::open(bucket, setup.clock.clone(), store_config)
             .map(|store| NativeRedis(store, directory))
             .map_err(native_fail)
     }
@@ -1142,9 +1142,10 @@ impl Front for NativeRedis {
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
             .create(&dir)
             .expect("creating the store directory");
-        let medium = Medium::open(StdDir::new(&dir), Some(to), durability).map_err(native_fail)?;
+        let backend =
+            DirectoryBackend::open(StdDir::new(&dir), Some(to), durability).map_err(native_fail)?;
         let (moved, _) =
-            session_vault_guest::migrate::bucket::move_out(&mut self.0, medium, clock, config)
+            session_vault_guest::migrate::bucket::move_out(&mut self.0, backend, clock, config)
                 .map_err(native_fail)?;
         Ok(moved)
     }

@@ -16,12 +16,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch, StoreError};
 use session_vault_guest::fs::power_cut::{Fate, Model, PowerCut, PowerCutDir, Rng};
-use session_vault_guest::{Config, Erase, LegacyStore, Medium, Secret, Store};
+use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, Erase, LegacyStore, Secret};
 
 use crate::cases::doc;
 use crate::front::T0;
 
-type CutStore = Store<Medium<PowerCutDir>, ManualClock>;
+type CutStore = DirectoryStore<DirectoryBackend<PowerCutDir>, ManualClock>;
 
 /// Small segments, so runs roll segments over and write hints.
 const SEGMENT_LIMIT: u64 = 3 * 1024;
@@ -40,11 +40,15 @@ fn open(
     clock: &ManualClock,
     erase: Erase,
 ) -> Result<CutStore, StoreError> {
-    let medium =
-        Medium::open_with_segment_limit(disk.dir(STORE), backend, durability, SEGMENT_LIMIT)?;
+    let backend = DirectoryBackend::open_with_segment_limit(
+        disk.dir(STORE),
+        backend,
+        durability,
+        SEGMENT_LIMIT,
+    )?;
     let mut config = Config::new(secret(key));
     config.erase = erase;
-    Store::open(medium, clock.clone(), config)
+    DirectoryStore::open(backend, clock.clone(), config)
 }
 
 /// The operations of a run.

@@ -14,17 +14,17 @@ use crate::fs::Dir;
 use crate::keyring::{Keyring, Meta};
 
 /// Either backend over one directory.
-pub enum Medium<D: Dir> {
+pub enum DirectoryBackend<D: Dir> {
     /// One file per session.
     Files(Files<D>),
     /// Records appended to segments.
     Log(Log<D>),
 }
 
-impl<D: Dir> Medium<D> {
+impl<D: Dir> DirectoryBackend<D> {
     /// Opens the backend of the store in `dir`: the one its metadata records, or for a
     /// new store `requested` (default `log`). Asking an existing store for the other
-    /// backend is `invalid-input` once its metadata authenticates ([`crate::Store::open`]).
+    /// backend is `invalid-input` once its metadata authenticates ([`crate::DirectoryStore::open`]).
     /// Nothing is removed here: the metadata is not
     /// authenticated yet. The store settles an interrupted migration once it is
     /// ([`Backend::settle`]): before its commit the partial copy is discarded, after it
@@ -37,7 +37,7 @@ impl<D: Dir> Medium<D> {
         Self::open_with_segment_limit(dir, requested, durability, log::SEGMENT_LIMIT)
     }
 
-    /// [`Medium::open`] with a `log` backend's segments closed past `limit` bytes (see
+    /// [`DirectoryBackend::open`] with a `log` backend's segments closed past `limit` bytes (see
     /// [`Log::open_with_segment_limit`]).
     pub fn open_with_segment_limit(
         dir: D,
@@ -66,8 +66,10 @@ impl<D: Dir> Medium<D> {
         limit: u64,
     ) -> Result<Self, StoreError> {
         Ok(match kind {
-            BackendKind::Log => Medium::Log(Log::open_with_segment_limit(dir, durability, limit)?),
-            BackendKind::Files => Medium::Files(Files::with_durability(dir, durability)),
+            BackendKind::Log => {
+                DirectoryBackend::Log(Log::open_with_segment_limit(dir, durability, limit)?)
+            }
+            BackendKind::Files => DirectoryBackend::Files(Files::with_durability(dir, durability)),
             BackendKind::Redis => {
                 return Err(StoreError::InvalidInput(
                     "the redis backend keeps a store in a key-value bucket, not a directory: \
@@ -81,8 +83,8 @@ impl<D: Dir> Medium<D> {
     /// The store directory.
     pub fn dir(&self) -> &D {
         match self {
-            Medium::Files(files) => files.dir(),
-            Medium::Log(log) => log.dir(),
+            DirectoryBackend::Files(files) => files.dir(),
+            DirectoryBackend::Log(log) => log.dir(),
         }
     }
 
@@ -132,7 +134,7 @@ impl<D: Dir> Medium<D> {
                 target.write_stamp(id, &stamp)?;
             }
         }
-        if let Medium::Log(log) = &mut target {
+        if let DirectoryBackend::Log(log) = &mut target {
             log.sync()?;
         }
         meta.backend = to;
@@ -221,13 +223,13 @@ pub fn write_meta<D: Dir>(dir: &D, meta: &Meta, keyring: &Keyring) -> Result<(),
 macro_rules! delegate {
     ($self:ident, $backend:ident => $call:expr) => {
         match $self {
-            Medium::Files($backend) => $call,
-            Medium::Log($backend) => $call,
+            DirectoryBackend::Files($backend) => $call,
+            DirectoryBackend::Log($backend) => $call,
         }
     };
 }
 
-impl<D: Dir> Backend for Medium<D> {
+impl<D: Dir> Backend for DirectoryBackend<D> {
     fn kind(&self) -> BackendKind {
         delegate!(self, b => b.kind())
     }

@@ -7,7 +7,7 @@ use super::layout::{
     LOCK_FILE, META_FILE, QUARANTINE_DIR, ledger_generation, session_id, session_name, stamp_id,
     stamp_name,
 };
-use super::ledger::{Ledger, LedgerFile, LedgerIo};
+use super::ledger::{LedgerFile, LedgerFiles, LedgerIo};
 use super::{Backend, BackendKind, Durability, Listing, Usage};
 use crate::error::StoreError;
 use crate::fs::{Dir, Entry};
@@ -62,7 +62,7 @@ impl<D: Dir> Backend for Files<D> {
     }
 
     fn ledger(&mut self) -> Box<dyn LedgerIo + '_> {
-        Box::new(Ledger {
+        Box::new(LedgerFiles {
             dir: &self.dir,
             file: &mut self.ledger,
             durability: self.durability,

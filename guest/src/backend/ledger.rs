@@ -1,6 +1,9 @@
 //! The version ledger's files, `session-vault.<16 hex>.ledger` in the store directory,
 //! one per generation: the I/O both backends share. What the bytes mean is
 //! [`crate::seal::ledger`]'s; when they are written is the store's.
+//!
+//! The three ledger modules: the bytes (`seal::ledger`), these files ([`LedgerFiles`]), and
+//! what the open store knows (`directory_store::ledger`, its `LedgerState`).
 
 use super::Durability;
 use super::disk::{self, root_entries};
@@ -29,7 +32,7 @@ pub trait LedgerIo {
 }
 
 /// A backend's [`LedgerIo`]: its directory, its durability and its open ledger file.
-pub struct Ledger<'a, D: Dir> {
+pub struct LedgerFiles<'a, D: Dir> {
     /// The store directory.
     pub dir: &'a D,
     /// The backend's open ledger file.
@@ -49,7 +52,7 @@ impl<F> Default for LedgerFile<F> {
     }
 }
 
-impl<D: Dir> LedgerIo for Ledger<'_, D> {
+impl<D: Dir> LedgerIo for LedgerFiles<'_, D> {
     fn len(&mut self, generation: u64) -> Result<Option<u64>, StoreError> {
         self.file.len(self.dir, generation)
     }

@@ -217,7 +217,7 @@ pub enum BackendKind {
     /// Records appended to segment files ([`crate::backend::log::Log`]): the default for new stores.
     #[default]
     Log,
-    /// Records in a shared key-value bucket ([`crate::bucket_store::Shared`]), not a directory.
+    /// Records in a shared key-value bucket ([`crate::bucket_store::BucketStore`]), not a directory.
     Redis,
 }
 

@@ -34,7 +34,7 @@ pub const RETRIES: u32 = 64;
 const BATCH: u32 = 256;
 
 /// A store in a shared bucket.
-pub struct Shared<K, C> {
+pub struct BucketStore<K, C> {
     pub(crate) bucket: K,
     clock: C,
     pub(crate) meta: Meta,
@@ -57,7 +57,7 @@ struct Record {
     seq: u64,
 }
 
-impl<K: Bucket, C: Clock> Shared<K, C> {
+impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// Opens the store in `bucket`: verifies its metadata, or writes it (with a
     /// compare-and-swap: of hosts racing to create a store, one wins and the others
     /// open what it wrote).
@@ -65,7 +65,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
         Self::open_as(bucket, clock, config, Mode::Open)
     }
 
-    /// [`Shared::open`] as `mode` asks (see [`Mode`]).
+    /// [`BucketStore::open`] as `mode` asks (see [`Mode`]).
     pub(crate) fn open_as(
         mut bucket: K,
         clock: C,
@@ -138,7 +138,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
                 }
             };
             let names = names(&mut bucket, &keyring)?;
-            return Ok(Shared {
+            return Ok(BucketStore {
                 bucket,
                 clock,
                 meta,
@@ -357,7 +357,7 @@ impl Change {
     }
 }
 
-/// What a bucket's metadata must say for [`Shared::open_as`] to open it.
+/// What a bucket's metadata must say for [`BucketStore::open_as`] to open it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Mode<'a> {
     /// A store open to every host: not being filled by a move in.

@@ -2,7 +2,7 @@
 //! is a compare-and-swap on the record it read.
 
 use super::bucket::{Bucket, Change, Member};
-use super::{RETRIES, Record, Shared, layout, lost};
+use super::{BucketStore, RETRIES, Record, layout, lost};
 use crate::directory_store::Clock;
 use crate::document::id;
 use crate::document::model::SessionData;
@@ -17,7 +17,7 @@ enum Decision<T> {
     Commit(Change, T),
 }
 
-impl<K: Bucket, C: Clock> Shared<K, C> {
+impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// Stores a new session, replacing an expired one of the same id; `already-exists`
     /// if any host holds it live.
     pub fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::bucket::{Bucket, Change, Entry, Member};
-use super::{Shared, layout, names, seal_names};
+use super::{BucketStore, layout, names, seal_names};
 use crate::directory_store::{Clock, KeyInfo, RekeyProgress, Report};
 use crate::error::StoreError;
 use crate::keyring::Secret;
@@ -19,7 +19,7 @@ pub(crate) struct Listing {
     foreign: u64,
 }
 
-impl<K: Bucket, C: Clock> Shared<K, C> {
+impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// Removes every expired session; returns how many. Reads only what the expiry index
     /// says is due, a batch at a time: the cost follows the expired sessions, not the store.
     pub fn cleanup(&mut self) -> Result<u64, StoreError> {
@@ -176,7 +176,7 @@ impl<K: Bucket, C: Clock> Shared<K, C> {
             .collect())
     }
 
-    /// Adds the key of `secret` (see [`crate::Store::add_key`]). Other hosts keep
+    /// Adds the key of `secret` (see [`crate::DirectoryStore::add_key`]). Other hosts keep
     /// writing under the key they opened with until they reopen with the new secret;
     /// they still read what this one writes only if they hold the new key too.
     pub fn add_key(&mut self, secret: &Secret) -> Result<u32, StoreError> {

@@ -8,9 +8,11 @@ mod opened;
 
 use std::cell::RefCell;
 
-use crate::backend::directory::Medium;
+use crate::backend::directory::DirectoryBackend;
 use crate::backend::{BackendKind, Durability};
-use crate::directory_store::{Config, DEFAULT_CACHE_BYTES, Erase, Report, Store, SystemClock};
+use crate::directory_store::{
+    Config, DEFAULT_CACHE_BYTES, DirectoryStore, Erase, Report, SystemClock,
+};
 use crate::error::StoreError;
 use crate::fs::wasi::WasiDir;
 use crate::legacy::LegacyStore;
@@ -129,8 +131,12 @@ impl wit::GuestStore for StoreResource {
             match opened::handed_over(&dir, &target)? {
                 Some(shared) => shared,
                 None => {
-                    let backend = Medium::open(dir, requested, durability)?;
-                    Opened::Local(Box::new(Store::open(backend, SystemClock, store_config)?))
+                    let backend = DirectoryBackend::open(dir, requested, durability)?;
+                    Opened::Directory(Box::new(DirectoryStore::open(
+                        backend,
+                        SystemClock,
+                        store_config,
+                    )?))
                 }
             }
         };
@@ -276,8 +282,8 @@ impl From<StoreError> for wit::Error {
 fn open_shared(target: &Destination, config: Config) -> Result<Opened, StoreError> {
     let name = target.bucket.as_deref().unwrap_or(bucket::DEFAULT_BUCKET);
     let bucket = bucket::WasiBucket::open(name)?;
-    let store = crate::bucket_store::Shared::open(bucket, SystemClock, config)?;
-    Ok(Opened::Shared(Box::new(store)))
+    let store = crate::bucket_store::BucketStore::open(bucket, SystemClock, config)?;
+    Ok(Opened::Bucket(Box::new(store)))
 }
 
 #[cfg(not(feature = "keyvalue"))]

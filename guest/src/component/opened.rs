@@ -1,10 +1,10 @@
 //! The store a `store` resource opened: in a directory, or (the key-value component)
 //! in a shared bucket. One set of calls over both, so the exports name each once.
 
-use crate::backend::directory::Medium;
+use crate::backend::directory::DirectoryBackend;
 use crate::backend::{BackendKind, Durability};
 use crate::directory_store::{
-    Compaction, Config, KeyInfo, RekeyProgress, Report, Store, SystemClock,
+    Compaction, Config, DirectoryStore, KeyInfo, RekeyProgress, Report, SystemClock,
 };
 use crate::document::model::SessionData;
 use crate::document::patch::SessionPatch;
@@ -16,7 +16,7 @@ use crate::legacy::Target;
 use crate::migrate::bucket as moving;
 
 /// A store in a directory.
-pub type Local = Store<Medium<WasiDir>, SystemClock>;
+pub type Local = DirectoryStore<DirectoryBackend<WasiDir>, SystemClock>;
 
 /// Where a store may move: the bucket a directory store moves into, the directory a
 /// bucket's store moves out to, and the config to open it there with.
@@ -42,7 +42,7 @@ pub fn handed_over(dir: &WasiDir, target: &Destination) -> Result<Option<Opened>
     };
     let bucket = || super::bucket::WasiBucket::open(name);
     let shared = moving::finish(dir, bucket, SystemClock, target.config.clone())?;
-    Ok(shared.map(|shared| Opened::Shared(Box::new(shared))))
+    Ok(shared.map(|shared| Opened::Bucket(Box::new(shared))))
 }
 
 /// Without the key-value imports no store is in a bucket.
@@ -53,24 +53,24 @@ pub fn handed_over(_dir: &WasiDir, _target: &Destination) -> Result<Option<Opene
 
 /// A store in a shared bucket.
 #[cfg(feature = "keyvalue")]
-pub type Shared = crate::bucket_store::Shared<super::bucket::WasiBucket, SystemClock>;
+pub type BucketStore = crate::bucket_store::BucketStore<super::bucket::WasiBucket, SystemClock>;
 
 /// The store behind one `store` resource.
 pub enum Opened {
     /// In a directory (`files` or `log`).
-    Local(Box<Local>),
+    Directory(Box<Local>),
     /// In a shared bucket (`redis`).
     #[cfg(feature = "keyvalue")]
-    Shared(Box<Shared>),
+    Bucket(Box<BucketStore>),
 }
 
 /// Runs the same call on whichever store this is.
 macro_rules! each {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
-            Opened::Local($store) => $call,
+            Opened::Directory($store) => $call,
             #[cfg(feature = "keyvalue")]
-            Opened::Shared($store) => $call,
+            Opened::Bucket($store) => $call,
         }
     };
 }
@@ -106,9 +106,9 @@ impl Opened {
 
     pub fn count(&mut self) -> Result<u64, StoreError> {
         match self {
-            Opened::Local(s) => Ok(s.count()),
+            Opened::Directory(s) => Ok(s.count()),
             #[cfg(feature = "keyvalue")]
-            Opened::Shared(s) => s.count(),
+            Opened::Bucket(s) => s.count(),
         }
     }
 
@@ -126,9 +126,9 @@ impl Opened {
 
     pub fn keys(&mut self) -> Result<Vec<KeyInfo>, StoreError> {
         match self {
-            Opened::Local(s) => Ok(s.keys()),
+            Opened::Directory(s) => Ok(s.keys()),
             #[cfg(feature = "keyvalue")]
-            Opened::Shared(s) => s.keys(),
+            Opened::Bucket(s) => s.keys(),
         }
     }
 
@@ -146,9 +146,9 @@ impl Opened {
 
     pub fn compact(&mut self, limit: u64) -> Result<Compaction, StoreError> {
         match self {
-            Opened::Local(s) => s.compact(limit),
+            Opened::Directory(s) => s.compact(limit),
             #[cfg(feature = "keyvalue")]
-            Opened::Shared(s) => Ok(s.compact()),
+            Opened::Bucket(s) => Ok(s.compact()),
         }
     }
 
@@ -157,7 +157,7 @@ impl Opened {
     pub fn migrate(&mut self, to: BackendKind, target: &Destination) -> Result<u64, StoreError> {
         match self {
             #[cfg(feature = "keyvalue")]
-            Opened::Local(local) if to == BackendKind::Redis => {
+            Opened::Directory(local) if to == BackendKind::Redis => {
                 let name = target.bucket.as_deref().ok_or_else(|| {
                     StoreError::InvalidInput(
                         "`migrate --to redis` needs the server to move into (--redis URL)".into(),
@@ -166,17 +166,17 @@ impl Opened {
                 let bucket = super::bucket::WasiBucket::open(name)?;
                 let (moved, shared) =
                     moving::move_into(local, bucket, SystemClock, target.config.clone())?;
-                *self = Opened::Shared(Box::new(shared));
+                *self = Opened::Bucket(Box::new(shared));
                 Ok(moved)
             }
-            Opened::Local(s) => {
+            Opened::Directory(s) => {
                 let _ = target;
                 s.migrate(to)
             }
             #[cfg(feature = "keyvalue")]
-            Opened::Shared(_) if to == BackendKind::Redis => Ok(0),
+            Opened::Bucket(_) if to == BackendKind::Redis => Ok(0),
             #[cfg(feature = "keyvalue")]
-            Opened::Shared(shared) => {
+            Opened::Bucket(shared) => {
                 if target.directory.is_none() {
                     return Err(StoreError::InvalidInput(
                         "`migrate --to files|log` of a redis store needs the directory to move \
@@ -185,10 +185,10 @@ impl Opened {
                     ));
                 }
                 let dir = WasiDir::preopened(target.directory.as_deref())?;
-                let medium = Medium::open(dir, Some(to), target.durability)?;
+                let backend = DirectoryBackend::open(dir, Some(to), target.durability)?;
                 let (moved, local) =
-                    moving::move_out(shared, medium, SystemClock, target.config.clone())?;
-                *self = Opened::Local(Box::new(local));
+                    moving::move_out(shared, backend, SystemClock, target.config.clone())?;
+                *self = Opened::Directory(Box::new(local));
                 Ok(moved)
             }
         }
@@ -197,9 +197,9 @@ impl Opened {
     /// The store as an import target.
     pub fn target(&mut self) -> &mut dyn Target {
         match self {
-            Opened::Local(s) => &mut **s,
+            Opened::Directory(s) => &mut **s,
             #[cfg(feature = "keyvalue")]
-            Opened::Shared(s) => &mut **s,
+            Opened::Bucket(s) => &mut **s,
         }
     }
 }

@@ -14,7 +14,7 @@ pub struct Entry {
     /// The nonce of its file, which names this version of it: an access stamp applies
     /// only to the version it was written for.
     pub version: [u8; crate::seal::crypto::NONCE_LEN],
-    /// Its sequence number: an older one found on the medium was put back (rolled back).
+    /// Its sequence number: an older one found on the backend was put back (rolled back).
     pub seq: u64,
 }
 

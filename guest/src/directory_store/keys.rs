@@ -1,13 +1,13 @@
 //! The store's keys: add, list, rekey, retire.
 
-use super::{Clock, KeyInfo, RekeyProgress, Store};
+use super::{Clock, DirectoryStore, KeyInfo, RekeyProgress};
 use crate::backend::Backend;
 use crate::backend::layout::MAX_META_LEN;
 use crate::error::StoreError;
 use crate::keyring::Secret;
 use crate::seal::format;
 
-impl<B: Backend, C: Clock> Store<B, C> {
+impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Adds the key of `secret`: a new secret becomes the current key; the secret of a
     /// retired key restores it (and the sessions that needed it become readable).
     /// Returns the key's id.
@@ -114,7 +114,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
 
     /// Retires key `id`, refusing while any session file is still encrypted under it or
     /// `quarantine/` holds files. Before the metadata forgets the key, its stale access
-    /// stamps are removed and the medium compacted, so no record sealed under it remains.
+    /// stamps are removed and the backend compacted, so no record sealed under it remains.
     pub fn retire_key(&mut self, id: u32) -> Result<(), StoreError> {
         let dependent = self
             .keys()

@@ -2,14 +2,14 @@
 //! session and rebuild the index), and migration between backends.
 
 use super::reads::decode;
-use super::{Clock, Erase, Report, Store};
+use super::{Clock, DirectoryStore, Erase, Report};
 use crate::backend::{Backend, Compaction, Listing};
 use crate::error::StoreError;
 use crate::keyring::Keyring;
 use crate::seal::format::{self, Kind};
 use crate::seal::summary::Summary;
 
-impl<B: Backend, C: Clock> Store<B, C> {
+impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Removes every expired session, indexing first any session file the index lacks.
     pub fn cleanup(&mut self) -> Result<u64, StoreError> {
         let listing = self.backend.list()?;
@@ -68,7 +68,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 
     /// Verifies every session file, quarantines the damaged ones and rebuilds the index.
-    /// Also reports the dead bytes and the oldest key still on the medium.
+    /// Also reports the dead bytes and the oldest key still on the backend.
     pub fn check(&mut self) -> Result<Report, StoreError> {
         let mut report = self.verify_all()?;
         let usage = self.backend.usage()?;
@@ -77,13 +77,13 @@ impl<B: Backend, C: Clock> Store<B, C> {
         Ok(report)
     }
 
-    /// Compacts up to `limit` units of the medium (log segments), oldest first; call until
+    /// Compacts up to `limit` units of the backend (log segments), oldest first; call until
     /// `remaining` is 0. Safe to interrupt: what a step did not finish, the next one does.
     pub fn compact(&mut self, limit: u64) -> Result<Compaction, StoreError> {
         self.backend.compact_step(limit)
     }
 
-    /// Erases what removals left on the medium, if the store was opened to.
+    /// Erases what removals left on the backend, if the store was opened to.
     pub(super) fn erase_removed(&mut self) -> Result<(), StoreError> {
         match self.erase {
             Erase::Immediate => self.backend.compact(),
@@ -117,7 +117,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         Ok(report)
     }
 
-    /// Reads and decrypts session `id` (see [`Store::read`]) and counts what it found in
+    /// Reads and decrypts session `id` (see [`DirectoryStore::read`]) and counts what it found in
     /// `report`; only an error that is not about the session itself is returned.
     pub(super) fn verify(
         &mut self,
@@ -136,7 +136,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         Ok(())
     }
 
-    /// Takes the stamps of `listing` as the ones on the medium, removing those whose
+    /// Takes the stamps of `listing` as the ones on the backend, removing those whose
     /// session file is gone.
     pub(super) fn adopt_stamps(&mut self, listing: &Listing) {
         self.stamps = listing.stamps.iter().map(|id| (id.clone(), None)).collect();
@@ -149,7 +149,9 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 }
 
-impl<D: crate::fs::Dir + Clone, C: Clock> Store<crate::backend::directory::Medium<D>, C> {
+impl<D: crate::fs::Dir + Clone, C: Clock>
+    DirectoryStore<crate::backend::directory::DirectoryBackend<D>, C>
+{
     /// Moves every session to the `to` backend; returns how many moved (0 if the store
     /// is already there). Safe to interrupt at any point: the next open either discards
     /// the partial copy (the store is still where it was) or finishes removing the old
@@ -195,7 +197,7 @@ fn summarize(keyring: &Keyring, id: &str, blob: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::directory::Medium;
+    use crate::backend::directory::DirectoryBackend;
     use crate::backend::layout::{META_FILE, ledger_name};
     use crate::backend::{BackendKind, Durability};
     use crate::directory_store::{Config, ManualClock};
@@ -203,12 +205,13 @@ mod tests {
     use crate::fs::{StdDir, names};
     use crate::keyring::{Meta, Secret};
 
-    type TestStore = Store<Medium<StdDir>, ManualClock>;
+    type TestStore = DirectoryStore<DirectoryBackend<StdDir>, ManualClock>;
 
     fn open(path: &std::path::Path, backend: Option<BackendKind>) -> TestStore {
-        let medium = Medium::open(StdDir::new(path), backend, Durability::Durable).unwrap();
+        let backend =
+            DirectoryBackend::open(StdDir::new(path), backend, Durability::Durable).unwrap();
         let config = Config::new(Secret::RawKey(vec![3; 32]));
-        Store::open(medium, ManualClock::new(100), config).unwrap()
+        DirectoryStore::open(backend, ManualClock::new(100), config).unwrap()
     }
 
     fn session(id: &str) -> SessionData {
@@ -277,7 +280,7 @@ mod tests {
         let a = store.get("a").unwrap().unwrap();
         assert_eq!(a.security.access_count, 1, "the stamp moved too");
         drop(store);
-        let files = Medium::open(
+        let files = DirectoryBackend::open(
             StdDir::new(tmp.path()),
             Some(BackendKind::Files),
             Durability::Durable,
@@ -285,7 +288,7 @@ mod tests {
         .unwrap();
         let config = Config::new(Secret::RawKey(vec![3; 32]));
         assert!(matches!(
-            Store::open(files, ManualClock::new(100), config),
+            DirectoryStore::open(files, ManualClock::new(100), config),
             Err(StoreError::InvalidInput(_))
         ));
     }
@@ -294,7 +297,7 @@ mod tests {
 #[cfg(test)]
 mod forged {
     use super::*;
-    use crate::backend::directory::Medium;
+    use crate::backend::directory::DirectoryBackend;
     use crate::backend::layout::META_FILE;
     use crate::backend::{BackendKind, Durability};
     use crate::directory_store::{Config, ManualClock};
@@ -309,8 +312,9 @@ mod forged {
         let tmp = tempfile::tempdir().unwrap();
         let secret = || Secret::RawKey(vec![3; 32]);
         let open = |backend| {
-            let medium = Medium::open(StdDir::new(tmp.path()), backend, Durability::Durable)?;
-            Store::open(medium, ManualClock::new(100), Config::new(secret()))
+            let backend =
+                DirectoryBackend::open(StdDir::new(tmp.path()), backend, Durability::Durable)?;
+            DirectoryStore::open(backend, ManualClock::new(100), Config::new(secret()))
         };
         let mut store = open(Some(BackendKind::Log)).unwrap();
         store

@@ -1,7 +1,7 @@
 //! The store: encryption, expiry, merge and the index over a [`Backend`].
 //!
 //! The index is authoritative while the store is open (the host holds an exclusive lock
-//! on the directory); `check`, `cleanup` and `clear` also reconcile it with the medium.
+//! on the directory); `check`, `cleanup` and `clear` also reconcile it with the backend.
 
 pub mod index;
 mod keys;
@@ -44,14 +44,14 @@ pub struct Config {
     /// Sessions not accessed (`security.lastAccessedAt`) for this many milliseconds are
     /// expired, on top of their `expiresAt`; `None` turns the idle timeout off.
     pub idle_timeout: Option<u64>,
-    /// When removed sessions are erased from the medium.
+    /// When removed sessions are erased from the backend.
     pub erase: Erase,
     /// The most bytes of opened sessions kept in memory, so that a read of a recently
-    /// used session skips the medium and the decryption (see `cache.rs`); 0 keeps none.
+    /// used session skips the backend and the decryption (see `cache.rs`); 0 keeps none.
     pub cache_bytes: u64,
 }
 
-/// When the records of removed sessions leave the medium (the `files` backend unlinks
+/// When the records of removed sessions leave the backend (the `files` backend unlinks
 /// a removed session's file at once either way).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -143,7 +143,7 @@ pub struct RekeyProgress {
 }
 
 /// An open session store.
-pub struct Store<B, C> {
+pub struct DirectoryStore<B, C> {
     backend: B,
     clock: C,
     meta: Meta,
@@ -152,7 +152,7 @@ pub struct Store<B, C> {
     index: Index,
     /// Session files under a key the keyring lacks, with that key's id.
     missing_key: BTreeMap<String, u32>,
-    /// Ids with an access stamp on the medium (see [`crate::seal::stamp`]), with the stamp
+    /// Ids with an access stamp on the backend (see [`crate::seal::stamp`]), with the stamp
     /// once it has been read or written (`None`: not read yet).
     stamps: HashMap<String, Option<Stamp>>,
     max_session_bytes: u32,
@@ -162,23 +162,23 @@ pub struct Store<B, C> {
     /// The sequence number of the next write: above every version the store has seen.
     next_seq: u64,
     /// The version ledger; `None` until a store of an older format is upgraded.
-    ledger: Option<ledger::Ledger>,
+    ledger: Option<ledger::LedgerState>,
     /// Sessions recently read or written, with the records they came from.
     cache: SessionCache,
 }
 
-impl<B: Backend, C: Clock> Store<B, C> {
+impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Opens the store on `backend`: recovers from interrupted writes, creates or
     /// verifies the metadata, and indexes every session. A backend that keeps sealed
     /// summaries is indexed from them (a few dozen bytes a session); otherwise every session
-    /// is read and verified as [`Store::check`] does, quarantining damaged ones.
+    /// is read and verified as [`DirectoryStore::check`] does, quarantining damaged ones.
     pub fn open(backend: B, clock: C, config: Config) -> Result<Self, StoreError> {
         Self::open_as(backend, clock, config, false)
     }
 
     /// Opens the store a move out of a bucket is filling (its metadata says it comes from
-    /// `redis`, which [`Store::open`] refuses): the mark stays until
-    /// [`Store::finish_incoming`].
+    /// `redis`, which [`DirectoryStore::open`] refuses): the mark stays until
+    /// [`DirectoryStore::finish_incoming`].
     pub(crate) fn open_incoming(backend: B, clock: C, config: Config) -> Result<Self, StoreError> {
         Self::open_as(backend, clock, config, true)
     }
@@ -257,7 +257,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
                 (meta, keyring)
             }
         };
-        let mut store = Store {
+        let mut store = DirectoryStore {
             backend,
             clock,
             meta,
@@ -352,7 +352,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         self.missing_key.len()
     }
 
-    /// The medium the sessions are kept in.
+    /// The backend the sessions are kept in.
     pub fn backend(&self) -> &B {
         &self.backend
     }
@@ -399,7 +399,7 @@ mod tests {
     use std::cell::Cell;
     use std::rc::Rc;
 
-    pub(super) type TestStore = Store<Files<StdDir>, Box<dyn Fn() -> u64>>;
+    pub(super) type TestStore = DirectoryStore<Files<StdDir>, Box<dyn Fn() -> u64>>;
 
     pub(super) fn open(
         dir: &std::path::Path,
@@ -407,7 +407,7 @@ mod tests {
     ) -> Result<TestStore, StoreError> {
         let now = Rc::clone(now);
         let clock: Box<dyn Fn() -> u64> = Box::new(move || now.get());
-        Store::open(
+        DirectoryStore::open(
             Files::new(StdDir::new(dir)),
             clock,
             Config::new(Secret::RawKey(vec![5; 32])),
@@ -425,14 +425,14 @@ mod tests {
         )
     }
 
-    pub(super) type LogStore = Store<crate::backend::log::Log<StdDir>, ManualClock>;
+    pub(super) type LogStore = DirectoryStore<crate::backend::log::Log<StdDir>, ManualClock>;
 
     pub(super) fn open_log(dir: &std::path::Path, now: u64, idle: Option<u64>) -> LogStore {
         let log =
             crate::backend::log::Log::open(StdDir::new(dir), crate::Durability::Durable).unwrap();
         let mut config = Config::new(Secret::RawKey(vec![5; 32]));
         config.idle_timeout = idle;
-        Store::open(log, ManualClock::new(now), config).unwrap()
+        DirectoryStore::open(log, ManualClock::new(now), config).unwrap()
     }
 
     #[test]

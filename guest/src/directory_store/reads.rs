@@ -2,7 +2,7 @@
 //! access stamp applied, keeping the index in step with what is found.
 
 use super::index::Entry;
-use super::{Clock, Store, missing_key_error};
+use super::{Clock, DirectoryStore, missing_key_error};
 use crate::backend::Backend;
 use crate::backend::layout::{self};
 use crate::document::MAX_MAX_SESSION_BYTES;
@@ -14,7 +14,7 @@ use crate::seal::crypto::{NONCE_LEN, TAG_LEN};
 use crate::seal::format::{self, DecodeError, HEADER_LEN, Kind};
 use crate::seal::stamp::Stamp;
 
-impl<B: Backend, C: Clock> Store<B, C> {
+impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// The session with this id; `None` if absent or expired (an expired one is removed).
     pub fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         id::validate(id)?;
@@ -187,7 +187,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         let stamp = match self.stamps.get(id) {
             None => return Ok(session),
             // The store holds the directory exclusively, so the stamp it wrote or read is
-            // the one on the medium.
+            // the one on the backend.
             Some(Some(stamp)) => Some(*stamp),
             Some(None) => match self.backend.read_stamp(id) {
                 Ok(Some(file)) => Stamp::open(&file, &self.keyring.scope, id, |key_id| {
@@ -262,7 +262,7 @@ mod tests {
     use std::cell::Cell;
     use std::rc::Rc;
 
-    /// Every write path leaves the cache serving what the medium holds: the model test
+    /// Every write path leaves the cache serving what the backend holds: the model test
     /// (tests/conformance) runs the same with random sequences through the component.
     #[test]
     fn the_cache_follows_every_write_and_removal() {
@@ -348,7 +348,7 @@ mod tests {
         let mut config =
             crate::directory_store::Config::new(crate::keyring::Secret::RawKey(vec![5; 32]));
         config.cache_bytes = 0;
-        let mut store = crate::directory_store::Store::open(
+        let mut store = crate::directory_store::DirectoryStore::open(
             log,
             crate::directory_store::ManualClock::new(100),
             config,

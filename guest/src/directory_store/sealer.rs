@@ -68,14 +68,14 @@ mod tests {
     use crate::Durability;
     use crate::backend::log::Log;
     use crate::directory_store::tests::{access, session};
-    use crate::directory_store::{Config, ManualClock, Store};
+    use crate::directory_store::{Config, DirectoryStore, ManualClock};
     use crate::document::patch::SessionPatch;
     use crate::fs::StdDir;
     use crate::keyring::Secret;
     use crate::seal::index_block::{self, ItemKind};
     use std::path::Path;
 
-    type Small = Store<Log<StdDir>, ManualClock>;
+    type Small = DirectoryStore<Log<StdDir>, ManualClock>;
 
     /// A `log` store whose segments close every KiB (two sessions or so), so that
     /// most of its records are described by hints.
@@ -84,7 +84,7 @@ mod tests {
             Log::open_with_segment_limit(StdDir::new(path), Durability::Durable, 1 << 10).unwrap();
         let mut config = Config::new(Secret::RawKey(vec![5; 32]));
         config.idle_timeout = idle;
-        Store::open(log, ManualClock::new(now), config).unwrap()
+        DirectoryStore::open(log, ManualClock::new(now), config).unwrap()
     }
 
     fn hints(path: &Path) -> Vec<std::path::PathBuf> {
@@ -153,7 +153,7 @@ mod tests {
         let segments = |path: &Path| {
             let log = Log::open_with_segment_limit(StdDir::new(path), Durability::Durable, 4 << 10);
             let config = Config::new(Secret::RawKey(vec![5; 32]));
-            Store::open(log.unwrap(), ManualClock::new(100), config).unwrap()
+            DirectoryStore::open(log.unwrap(), ManualClock::new(100), config).unwrap()
         };
         let mut store = segments(tmp.path());
         // Two puts and four stamps of one id, all in the first segment; then enough

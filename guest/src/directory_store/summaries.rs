@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::index::Entry;
-use super::{Clock, Report, Store, expiry_at};
+use super::{Clock, DirectoryStore, Report, expiry_at};
 use crate::backend::{Backend, SealedBlock, Summaries};
 use crate::error::StoreError;
 use crate::seal::format::{self, DecodeError, Kind};
@@ -13,11 +13,11 @@ use crate::seal::index_block::{self, ItemKind};
 use crate::seal::stamp::Stamp;
 use crate::seal::summary::Summary;
 
-impl<B: Backend, C: Clock> Store<B, C> {
+impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Builds the index from the sealed `summaries` a backend gathered at open: index
     /// blocks first (one AEAD for each closed segment), then the summaries sealed one by
     /// one. A session whose summary is absent or does not open is read and verified
-    /// instead, as by [`Store::check`]; one under a key the store lacks is remembered
+    /// instead, as by [`DirectoryStore::check`]; one under a key the store lacks is remembered
     /// (`missing-key`).
     pub(super) fn index_summaries(&mut self, summaries: Summaries) -> Result<Report, StoreError> {
         let now = self.clock.now();

@@ -1,7 +1,7 @@
 //! Writing sessions: create, update, touch (access stamps), delete, and the index kept
-//! in step with the medium after a failed write.
+//! in step with the backend after a failed write.
 
-use super::{Clock, Store, missing_key_error};
+use super::{Clock, DirectoryStore, missing_key_error};
 use crate::backend::Backend;
 use crate::document::id;
 use crate::document::model::SessionData;
@@ -14,7 +14,7 @@ use crate::seal::ledger::Event;
 use crate::seal::stamp::Stamp;
 use crate::seal::summary::Summary;
 
-impl<B: Backend, C: Clock> Store<B, C> {
+impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Stores a new session, replacing an expired one of the same id.
     pub fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
         id::validate(&session.session_id)?;
@@ -174,7 +174,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
         Ok(existed)
     }
 
-    /// After a failed write or removal of `id`, makes the index follow what the medium
+    /// After a failed write or removal of `id`, makes the index follow what the backend
     /// holds: the failure may have come after the change became visible (a directory sync
     /// failing after the rename), or before it. Best effort, after the error the caller
     /// returns: a read that fails on I/O leaves the entry as it was (the file may well be

@@ -33,12 +33,12 @@
 //! 2 and 3 leaves a complete directory store (usable, and kept by a second run, which
 //! only does 3).
 
-use crate::backend::directory::{self, Medium};
+use crate::backend::directory::{self, DirectoryBackend};
 use crate::backend::disk;
 use crate::backend::{Backend, BackendKind};
 use crate::bucket_store::bucket::Bucket;
-use crate::bucket_store::{Mode, Shared, layout};
-use crate::directory_store::{Clock, Config, Store};
+use crate::bucket_store::{BucketStore, Mode, layout};
+use crate::directory_store::{Clock, Config, DirectoryStore};
 use crate::error::StoreError;
 use crate::fs::Dir;
 use crate::keyring::{Keyring, Meta};
@@ -52,11 +52,11 @@ use crate::keyring::{Keyring, Meta};
 /// sessions are quarantined in the directory and not carried; `unavailable` and `io` as
 /// the two sides report them. Safe to interrupt and run again.
 pub fn move_into<D: Dir, C: Clock, K: Bucket, C2: Clock>(
-    local: &mut Store<Medium<D>, C>,
+    local: &mut DirectoryStore<DirectoryBackend<D>, C>,
     bucket: K,
     clock: C2,
     config: Config,
-) -> Result<(u64, Shared<K, C2>), StoreError> {
+) -> Result<(u64, BucketStore<K, C2>), StoreError> {
     if local.missing_keys() > 0 {
         return Err(StoreError::InvalidInput(format!(
             "{} sessions are under a key this store lacks and could not be carried: add the \
@@ -74,7 +74,7 @@ pub fn move_into<D: Dir, C: Clock, K: Bucket, C2: Clock>(
         store_id: &store_id,
         from,
     };
-    let mut shared = Shared::open_as(bucket, clock, config, mode)?;
+    let mut shared = BucketStore::open_as(bucket, clock, config, mode)?;
     // A partial copy of this store from an earlier try: start over.
     shared.clear()?;
     let mut moved = 0;
@@ -110,7 +110,7 @@ pub fn finish<D: Dir, K: Bucket, C: Clock>(
     bucket: impl FnOnce() -> Result<K, StoreError>,
     clock: C,
     config: Config,
-) -> Result<Option<Shared<K, C>>, StoreError> {
+) -> Result<Option<BucketStore<K, C>>, StoreError> {
     let Some(bytes) = disk::read_meta(dir)? else {
         return Ok(None);
     };
@@ -127,7 +127,7 @@ pub fn finish<D: Dir, K: Bucket, C: Clock>(
     let mode = Mode::Finish {
         store_id: &store_id,
     };
-    let mut shared = Shared::open_as(bucket()?, clock, config, mode)?;
+    let mut shared = BucketStore::open_as(bucket()?, clock, config, mode)?;
     shared.finish_migration()?;
     if meta.migrated_from.is_some() {
         directory::erase_handed_over(dir, &meta, &keyring)?;
@@ -144,12 +144,12 @@ pub fn finish<D: Dir, K: Bucket, C: Clock>(
 /// `io` as the two sides report them. Other hosts' writes fail with `invalid-input` from
 /// the fence on. Safe to interrupt and run again.
 pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
-    shared: &mut Shared<K, C>,
-    mut medium: Medium<D>,
+    shared: &mut BucketStore<K, C>,
+    mut backend: DirectoryBackend<D>,
     clock: C2,
     config: Config,
-) -> Result<(u64, Store<Medium<D>, C2>), StoreError> {
-    let to = medium.kind();
+) -> Result<(u64, DirectoryStore<DirectoryBackend<D>, C2>), StoreError> {
+    let to = backend.kind();
     let store_id = shared
         .meta
         .store_id
@@ -158,7 +158,7 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
     // What would stop the move is refused before every host's writes are stopped: a
     // wrong directory, or sessions it could not carry (the fence would then also stop
     // the `key add` that could carry them).
-    let found = directory(&medium, &store_id, &config)?;
+    let found = directory(&backend, &store_id, &config)?;
     refuse_missing_keys(shared)?;
     shared.fence(to)?;
     // Listed again: what other hosts wrote before the fence is carried too.
@@ -167,15 +167,15 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
         // Filled and marked complete before a crash: the bucket is fenced since, so
         // nothing was written there that the directory lacks.
         Found::Complete => {
-            let local = Store::open(medium, clock, config)?;
+            let local = DirectoryStore::open(backend, clock, config)?;
             (local.count(), local)
         }
         Found::Partial | Found::Empty => {
             if let Found::Partial = found {
-                directory::wipe(medium.dir())?;
+                directory::wipe(backend.dir())?;
                 // What the backend read of the wiped copy when it opened is gone too.
-                let (dir, durability) = (medium.dir().clone(), medium.durability());
-                medium = Medium::open(dir, Some(to), durability)?;
+                let (dir, durability) = (backend.dir().clone(), backend.durability());
+                backend = DirectoryBackend::open(dir, Some(to), durability)?;
             }
             let (mut meta, key) = Meta::create_with_cost(&config.secret, config.scrypt_log_n)?;
             meta.store_id = Some(store_id);
@@ -183,8 +183,8 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
             // Marks it incomplete: no open but this move's until it is filled.
             meta.migrated_from = Some(BackendKind::Redis);
             let keyring = Keyring::single(meta.current_key, key, meta.scope()?);
-            directory::write_meta(medium.dir(), &meta, &keyring)?;
-            let mut local = Store::open_incoming(medium, clock, config)?;
+            directory::write_meta(backend.dir(), &meta, &keyring)?;
+            let mut local = DirectoryStore::open_incoming(backend, clock, config)?;
             let moved = fill(shared, &mut local, &sessions)?;
             local.finish_incoming()?;
             (moved, local)
@@ -207,13 +207,13 @@ enum Found {
 /// What `medium`'s directory holds, for a move out of the store `store_id`; another
 /// store (or session files of none) is refused. Its metadata is authenticated first.
 fn directory<D: Dir>(
-    medium: &Medium<D>,
+    backend: &DirectoryBackend<D>,
     store_id: &str,
     config: &Config,
 ) -> Result<Found, StoreError> {
-    let Some(bytes) = disk::read_meta(medium.dir())? else {
+    let Some(bytes) = disk::read_meta(backend.dir())? else {
         // Not a store: it must be empty (a folder of anything else is no place for one).
-        let entries = (medium.dir().entries(""))
+        let entries = (backend.dir().entries(""))
             .map_err(|e| StoreError::io("listing the directory to move to", e))?;
         let mut entries = entries.unwrap_or_default();
         entries.retain(|e| !(e.name == crate::backend::layout::LOCK_FILE && e.is_file));
@@ -239,7 +239,9 @@ fn directory<D: Dir>(
 }
 
 /// Refuses a move out while any record is sealed under a key the ring lacks.
-fn refuse_missing_keys<K: Bucket, C: Clock>(shared: &mut Shared<K, C>) -> Result<(), StoreError> {
+fn refuse_missing_keys<K: Bucket, C: Clock>(
+    shared: &mut BucketStore<K, C>,
+) -> Result<(), StoreError> {
     let counts = shared.records_by_key()?;
     let lacking: u64 = (counts.iter())
         .filter(|(key_id, _)| shared.keyring.key(**key_id).is_none())
@@ -258,8 +260,8 @@ fn refuse_missing_keys<K: Bucket, C: Clock>(shared: &mut Shared<K, C>) -> Result
 /// returns how many. A damaged record is kept in the bucket's quarantine, which the
 /// hand-over leaves.
 fn fill<K: Bucket, C: Clock, D: Dir, C2: Clock>(
-    shared: &mut Shared<K, C>,
-    local: &mut Store<Medium<D>, C2>,
+    shared: &mut BucketStore<K, C>,
+    local: &mut DirectoryStore<DirectoryBackend<D>, C2>,
     sessions: &[String],
 ) -> Result<u64, StoreError> {
     let mut moved = 0;

@@ -1,4 +1,5 @@
-//! The version ledger's bytes: a sealed snapshot of every session's latest version, then
+//! The version ledger's bytes (its files: `backend::ledger`'s `LedgerFiles`; what the open
+//! store knows: `directory_store::ledger`'s `LedgerState`): a sealed snapshot of every session's latest version, then
 //! one fixed-size sealed frame per change since (see `docs/FORMAT.md`):
 //!
 //! ```text

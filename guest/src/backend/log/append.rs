@@ -194,7 +194,7 @@ impl<D: Dir> Log<D> {
     /// are still the latest of their id go in: one already superseded (a session
     /// touched twice before its segment closed) can never count again, and leaving it
     /// out spares every later open its decryption. Should a newer record be lost to
-    /// damage, the older one is read in full instead (see `Store::index_summaries`).
+    /// damage, the older one is read in full instead (see `DirectoryStore::index_summaries`).
     fn index_block(&self, number: u64, len: u64, entries: &[Entry<'_>]) -> Option<Vec<u8>> {
         let sealer = self.sealer.as_ref()?;
         let items: Vec<SealedItem<'_>> = entries

@@ -38,7 +38,7 @@ use names::{hint_number, hint_path, segment_number, segment_path};
 
 use crate::backend::disk;
 use crate::backend::layout::{self, META_FILE, QUARANTINE_DIR};
-use crate::backend::ledger::{Ledger, LedgerFile, LedgerIo};
+use crate::backend::ledger::{LedgerFile, LedgerFiles, LedgerIo};
 use crate::backend::{
     Backend, BackendKind, Compaction, Durability, IndexSealer, Listing, SealedBlock, Summaries,
     Usage,
@@ -306,7 +306,7 @@ impl<D: Dir> Backend for Log<D> {
     }
 
     fn ledger(&mut self) -> Box<dyn LedgerIo + '_> {
-        Box::new(Ledger {
+        Box::new(LedgerFiles {
             dir: &self.dir,
             file: &mut self.ledger,
             durability: self.durability,

@@ -7,14 +7,14 @@ use crate::directory_store::ManualClock;
 use crate::document::patch::{SecurityPatch, SessionPatch};
 use crate::keyring::Secret;
 
-type Host = Shared<MemoryBucket, ManualClock>;
+type Host = BucketStore<MemoryBucket, ManualClock>;
 
 fn config(key: u8) -> Config {
     Config::new(Secret::RawKey(vec![key; 32]))
 }
 
 fn host(bucket: &MemoryBucket, clock: &ManualClock) -> Host {
-    Shared::open(bucket.clone(), clock.clone(), config(5)).unwrap()
+    BucketStore::open(bucket.clone(), clock.clone(), config(5)).unwrap()
 }
 
 fn session(id: &str, user: &str, expires_at: u64) -> SessionData {
@@ -92,14 +92,14 @@ fn a_host_serves_its_cache_only_for_the_bytes_the_server_holds() {
 fn a_wrong_key_and_an_edited_metadata_are_refused() {
     let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
     host(&bucket, &clock);
-    let wrong = Shared::open(bucket.clone(), clock.clone(), config(6));
+    let wrong = BucketStore::open(bucket.clone(), clock.clone(), config(6));
     assert!(matches!(wrong, Err(StoreError::WrongKey)));
     bucket.edit(|m| {
         let meta = &mut m.values.get_mut(layout::META).unwrap().0;
         let text = String::from_utf8(meta.clone()).unwrap();
         *meta = text.replace("\"redis\"", "\"files\"").into_bytes();
     });
-    let edited = Shared::open(bucket.clone(), clock.clone(), config(5));
+    let edited = BucketStore::open(bucket.clone(), clock.clone(), config(5));
     assert!(matches!(edited, Err(StoreError::Corrupted(_))));
 }
 
@@ -110,7 +110,7 @@ fn records_without_metadata_are_not_overwritten_by_a_new_store() {
         .create(&session("s1", "u", 1_000))
         .unwrap();
     bucket.edit(|m| m.values.remove(layout::META));
-    let reopened = Shared::open(bucket.clone(), clock.clone(), config(5));
+    let reopened = BucketStore::open(bucket.clone(), clock.clone(), config(5));
     assert!(matches!(reopened, Err(StoreError::Corrupted(m)) if m.contains("no metadata")));
 }
 
@@ -200,7 +200,7 @@ fn the_idle_timeout_moves_expiry_with_each_touch() {
     let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
     let mut idle = config(5);
     idle.idle_timeout = Some(50);
-    let mut store = Shared::open(bucket.clone(), clock.clone(), idle).unwrap();
+    let mut store = BucketStore::open(bucket.clone(), clock.clone(), idle).unwrap();
     let mut s = session("a", "u", 10_000);
     s.security.last_accessed_at = 100;
     store.create(&s).unwrap();
@@ -224,7 +224,7 @@ fn an_update_that_loses_the_swap_is_retried_on_the_winner() {
     let hook: Rc<RefCell<Box<dyn FnMut()>>> = Rc::new(RefCell::new(Box::new(|| {})));
     let mut interfering = Testing::new(&bucket);
     interfering.before_commit = Rc::clone(&hook);
-    let mut a = Shared::open(interfering, clock.clone(), config(5)).unwrap();
+    let mut a = BucketStore::open(interfering, clock.clone(), config(5)).unwrap();
     // Host b adds a role the first two times a commits: a must re-read and keep it.
     let mut b = host(&bucket, &clock);
     let mut turns = 0;
@@ -265,10 +265,10 @@ fn a_rotated_key_reencrypts_and_retires() {
     store.retire_key(1).unwrap();
     drop(store);
     assert!(matches!(
-        Shared::open(bucket.clone(), clock.clone(), config(5)),
+        BucketStore::open(bucket.clone(), clock.clone(), config(5)),
         Err(StoreError::WrongKey)
     ));
-    let mut reopened = Shared::open(bucket.clone(), clock.clone(), config(8)).unwrap();
+    let mut reopened = BucketStore::open(bucket.clone(), clock.clone(), config(8)).unwrap();
     assert_eq!(reopened.user_sessions("u").unwrap().len(), 3);
     let keys = reopened.keys().unwrap();
     assert_eq!(keys.iter().find(|k| k.id == new).unwrap().sessions, 3);
@@ -298,7 +298,7 @@ fn cleanup_of_a_vanished_record_keeps_the_entry_of_a_create_that_raced_it() {
     let hook: Rc<RefCell<Box<dyn FnMut()>>> = Rc::new(RefCell::new(Box::new(|| {})));
     let mut interfering = Testing::new(&bucket);
     interfering.before_commit = Rc::clone(&hook);
-    let mut a = Shared::open(interfering, clock.clone(), config(5)).unwrap();
+    let mut a = BucketStore::open(interfering, clock.clone(), config(5)).unwrap();
     // Host b creates the id again just before a's first commit.
     let mut b = host(&bucket, &clock);
     let mut once = true;

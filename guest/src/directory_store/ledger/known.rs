@@ -1,6 +1,7 @@
 //! What the version ledger knows while the store is open: the latest version or removal
 //! of each session the index does not hold, the floor below which every version was
-//! spent, and the rule that refuses an older copy.
+//! spent, and the rule that refuses an older copy ([`LedgerState`]). Its bytes are
+//! `seal::ledger`'s, its files `backend::ledger`'s (`LedgerFiles`).
 
 use std::collections::HashMap;
 
@@ -33,7 +34,7 @@ impl Known {
 
 /// The ledger's state while the store is open.
 #[derive(Debug)]
-pub(in crate::directory_store) struct Ledger {
+pub(in crate::directory_store) struct LedgerState {
     /// The generation the metadata names.
     pub(super) generation: u64,
     /// Where frame 0 is.
@@ -56,7 +57,7 @@ pub(in crate::directory_store) struct Ledger {
     pub(super) stale: bool,
 }
 
-impl Ledger {
+impl LedgerState {
     /// Why version `seq` of session `id` is not to be served, if it is not: an older
     /// version than the ledger knows, or one of a session removed since.
     pub(in crate::directory_store) fn refuses(&self, id: &str, seq: u64) -> Option<String> {
@@ -99,7 +100,7 @@ impl Ledger {
             .retain(|id, known| known.removed || index.entry(id).is_none());
     }
 
-    /// Takes the index's versions back before the index is rebuilt from the medium (a
+    /// Takes the index's versions back before the index is rebuilt from the backend (a
     /// verification), so every session is read against them.
     pub(in crate::directory_store) fn remember(&mut self, index: &Index) {
         for (id, seq) in index.versions() {
@@ -113,7 +114,7 @@ impl Ledger {
     }
 }
 
-impl Ledger {
+impl LedgerState {
     /// Takes in one frame read at open. A relaxed change may have been undone by a power
     /// loss that kept its frame, so it only raises the sequence number.
     pub(super) fn apply(&mut self, change: Change) {
@@ -138,8 +139,8 @@ impl Ledger {
 mod tests {
     use super::*;
 
-    fn ledger() -> Ledger {
-        Ledger {
+    fn ledger() -> LedgerState {
+        LedgerState {
             generation: 1,
             frames_at: 0,
             frames: 0,

@@ -4,7 +4,7 @@
 //! can, because it is written with every change and anchored by the metadata, which names
 //! its generation under the MAC.
 //!
-//! Each write and removal appends a frame once the change is on the medium (synced with
+//! Each write and removal appends a frame once the change is on the backend (synced with
 //! it when durable); every so many frames a new generation starts from a snapshot of the
 //! index. What a power loss can legitimately undo is never held against the store: a
 //! frame or snapshot of a `relaxed` store only raises the next sequence number.
@@ -14,9 +14,9 @@ mod known;
 use std::collections::HashMap;
 
 use known::Known;
-pub(super) use known::Ledger;
+pub(super) use known::LedgerState;
 
-use super::{Clock, Store};
+use super::{Clock, DirectoryStore};
 use crate::backend::Backend;
 use crate::backend::Durability;
 use crate::backend::layout::{META_FILE, ledger_name};
@@ -32,10 +32,10 @@ const FRAMES_PER_READ: u64 = 4096;
 /// larger ledger is damaged or hostile, and its tail is ignored (the file quarantined).
 const MAX_FRAMES: u64 = 1 << 24;
 
-impl<B: Backend, C: Clock> Store<B, C> {
+impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Reads the ledger generation the metadata names. Missing, or with a damaged header
     /// or snapshot, it is `corrupted`: nothing else records which versions are current.
-    pub(super) fn load_ledger(&mut self, generation: u64) -> Result<Ledger, StoreError> {
+    pub(super) fn load_ledger(&mut self, generation: u64) -> Result<LedgerState, StoreError> {
         let name = ledger_name(generation);
         let corrupted = |why: String| StoreError::Corrupted(format!("{name}: {why}"));
         let mut io = self.backend.ledger();
@@ -60,7 +60,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             other => corrupted(other.to_string()),
         };
         let relaxed = header.relaxed;
-        let mut ledger = Ledger {
+        let mut ledger = LedgerState {
             generation,
             frames_at: 0,
             frames: 0,
@@ -141,7 +141,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
     }
 
     /// Appends the frame of `event` of session `id` at sequence `seq`, once the change is
-    /// on the medium; starts a new generation when the frames outgrow the sessions.
+    /// on the backend; starts a new generation when the frames outgrow the sessions.
     pub(super) fn record(&mut self, event: Event, id: &str, seq: u64) -> Result<(), StoreError> {
         let Some(ledger) = self.ledger.as_mut() else {
             return Ok(());
@@ -239,7 +239,7 @@ impl<B: Backend, C: Clock> Store<B, C> {
             .filter(|(id, _)| self.index.entry(id).is_none())
             .map(|(id, seq)| (id, Known::written(seq)))
             .collect();
-        self.ledger = Some(Ledger {
+        self.ledger = Some(LedgerState {
             generation,
             frames_at: bytes.len() as u64,
             frames: 0,
@@ -307,7 +307,7 @@ mod tests {
         assert!(store.ledger.as_ref().is_some_and(|l| l.max_seq() >= 1027));
         assert_eq!(
             store.next_seq,
-            store.ledger.as_ref().map_or(0, Ledger::max_seq) + 1
+            store.ledger.as_ref().map_or(0, LedgerState::max_seq) + 1
         );
     }
 

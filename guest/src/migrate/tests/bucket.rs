@@ -6,21 +6,22 @@ use crate::migrate::bucket as moving;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-type Local = crate::directory_store::Store<
-    crate::backend::directory::Medium<crate::fs::StdDir>,
+type Local = crate::directory_store::DirectoryStore<
+    crate::backend::directory::DirectoryBackend<crate::fs::StdDir>,
     ManualClock,
 >;
 
 /// A `log` store in `dir` holding a1, a2 (alice), b1 (bob, touched twice) and an
 /// expired one.
 fn directory_store(dir: &std::path::Path, clock: &ManualClock) -> Local {
-    let medium = crate::backend::directory::Medium::open(
+    let backend = crate::backend::directory::DirectoryBackend::open(
         crate::fs::StdDir::new(dir),
         Some(BackendKind::Log),
         crate::backend::Durability::Durable,
     )
     .unwrap();
-    let mut local = crate::directory_store::Store::open(medium, clock.clone(), config(5)).unwrap();
+    let mut local =
+        crate::directory_store::DirectoryStore::open(backend, clock.clone(), config(5)).unwrap();
     for (id, user) in [("a1", "alice"), ("a2", "alice"), ("b1", "bob")] {
         local.create(&session(id, user, 10_000)).unwrap();
     }
@@ -32,15 +33,15 @@ fn directory_store(dir: &std::path::Path, clock: &ManualClock) -> Local {
 }
 
 fn reopen_directory(dir: &std::path::Path, clock: &ManualClock) -> Result<Local, StoreError> {
-    let medium = crate::backend::directory::Medium::open(
+    let backend = crate::backend::directory::DirectoryBackend::open(
         crate::fs::StdDir::new(dir),
         None,
         crate::backend::Durability::Durable,
     )?;
-    crate::directory_store::Store::open(medium, clock.clone(), config(5))
+    crate::directory_store::DirectoryStore::open(backend, clock.clone(), config(5))
 }
 
-fn assert_moved(store: &mut Shared<impl Bucket, ManualClock>) {
+fn assert_moved(store: &mut BucketStore<impl Bucket, ManualClock>) {
     assert_eq!(store.count().unwrap(), 3);
     let alice: Vec<String> = (store.user_sessions("alice").unwrap().into_iter())
         .map(|s| s.session_id)
@@ -93,7 +94,7 @@ fn a_move_cut_short_during_the_copy_leaves_the_directory_store_whole() {
     drop(local);
     // No host opens the half-filled bucket; the directory store is as it was.
     assert!(matches!(
-        Shared::open(bucket.clone(), clock.clone(), config(5)),
+        BucketStore::open(bucket.clone(), clock.clone(), config(5)),
         Err(StoreError::InvalidInput(m)) if m.contains("did not finish")
     ));
     let mut local = reopen_directory(tmp.path(), &clock).unwrap();
@@ -119,7 +120,7 @@ fn a_move_cut_short_after_the_hand_over_is_finished_by_opening_the_directory() {
     drop(local);
     // Neither side opens as it is: the directory was handed over, the bucket not finished.
     assert!(reopen_directory(tmp.path(), &clock).is_err());
-    assert!(Shared::open(bucket.clone(), clock.clone(), config(5)).is_err());
+    assert!(BucketStore::open(bucket.clone(), clock.clone(), config(5)).is_err());
     // Opening the directory with the bucket finishes the move.
     let dir = crate::fs::StdDir::new(tmp.path());
     let mut finished = moving::finish(&dir, || Ok(bucket.clone()), clock.clone(), config(5))
@@ -152,8 +153,8 @@ fn a_move_into_a_bucket_holding_another_store_is_refused() {
 fn empty_directory(
     dir: &std::path::Path,
     kind: BackendKind,
-) -> crate::backend::directory::Medium<crate::fs::StdDir> {
-    crate::backend::directory::Medium::open(
+) -> crate::backend::directory::DirectoryBackend<crate::fs::StdDir> {
+    crate::backend::directory::DirectoryBackend::open(
         crate::fs::StdDir::new(dir),
         Some(kind),
         crate::backend::Durability::Durable,
@@ -190,9 +191,9 @@ fn a_bucket_store_moves_out_to_a_directory_and_fences_every_host() {
     let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
     let mut store = bucket_store(&bucket, &clock);
     let mut other = host(&bucket, &clock);
-    let medium = empty_directory(tmp.path(), BackendKind::Log);
+    let backend = empty_directory(tmp.path(), BackendKind::Log);
     let (moved, mut local) =
-        moving::move_out(&mut store, medium, clock.clone(), config(5)).unwrap();
+        moving::move_out(&mut store, backend, clock.clone(), config(5)).unwrap();
     assert_eq!(moved, 3);
     assert_moved_out(&mut local);
     drop(local);
@@ -209,7 +210,7 @@ fn a_bucket_store_moves_out_to_a_directory_and_fences_every_host() {
     assert_eq!(left, [layout::META, layout::FENCE]);
     assert!(bucket.edit(|m| m.indexes.is_empty()));
     assert!(matches!(
-        Shared::open(bucket.clone(), clock.clone(), config(5)),
+        BucketStore::open(bucket.clone(), clock.clone(), config(5)),
         Err(StoreError::InvalidInput(m)) if m.contains("log backend")
     ));
 }
@@ -220,18 +221,18 @@ fn a_move_out_cut_short_is_run_again_over_its_partial_copy() {
     let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
     drop(bucket_store(&bucket, &clock));
     // The server goes away after the fence and the copy, before the bucket is handed over.
-    let medium = empty_directory(tmp.path(), BackendKind::Files);
+    let backend = empty_directory(tmp.path(), BackendKind::Files);
     let failing = Testing::new(&bucket).writes(2);
-    let mut cut = Shared::open(failing, clock.clone(), config(5)).unwrap();
-    let outcome = moving::move_out(&mut cut, medium, clock.clone(), config(5)).map(drop);
+    let mut cut = BucketStore::open(failing, clock.clone(), config(5)).unwrap();
+    let outcome = moving::move_out(&mut cut, backend, clock.clone(), config(5)).map(drop);
     assert!(matches!(outcome, Err(StoreError::Unavailable { .. })));
     // The bucket still opens (fenced: it reads, refuses writes) so the move can run again.
     let mut store = host(&bucket, &clock);
     assert_eq!(store.count().unwrap(), 3);
     assert!(store.create(&session("late", "u", 10_000)).is_err());
-    let medium = empty_directory(tmp.path(), BackendKind::Files);
+    let backend = empty_directory(tmp.path(), BackendKind::Files);
     let (moved, mut local) =
-        moving::move_out(&mut store, medium, clock.clone(), config(5)).unwrap();
+        moving::move_out(&mut store, backend, clock.clone(), config(5)).unwrap();
     assert_eq!(moved, 3);
     assert_moved_out(&mut local);
     // A directory holding another store is refused, and nothing there changes.
@@ -241,8 +242,8 @@ fn a_move_out_cut_short_is_run_again_over_its_partial_copy() {
     drop(stranger);
     let bucket2 = MemoryBucket::new();
     let mut store2 = bucket_store(&bucket2, &clock);
-    let medium = empty_directory(other_dir.path(), BackendKind::Log);
-    let refused = moving::move_out(&mut store2, medium, clock.clone(), config(5));
+    let backend = empty_directory(other_dir.path(), BackendKind::Log);
+    let refused = moving::move_out(&mut store2, backend, clock.clone(), config(5));
     assert!(matches!(refused, Err(StoreError::InvalidInput(m)) if m.contains("another store")));
     assert_eq!(
         reopen_directory(other_dir.path(), &clock).unwrap().count(),
@@ -256,9 +257,9 @@ fn a_move_out_cut_short_during_the_copy_leaves_a_directory_that_refuses_to_open(
     let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
     drop(bucket_store(&bucket, &clock));
     let failing = Testing::new(&bucket).reads(1);
-    let mut cut = Shared::open(failing, clock.clone(), config(5)).unwrap();
-    let medium = empty_directory(tmp.path(), BackendKind::Log);
-    let outcome = moving::move_out(&mut cut, medium, clock.clone(), config(5)).map(drop);
+    let mut cut = BucketStore::open(failing, clock.clone(), config(5)).unwrap();
+    let backend = empty_directory(tmp.path(), BackendKind::Log);
+    let outcome = moving::move_out(&mut cut, backend, clock.clone(), config(5)).map(drop);
     assert!(matches!(outcome, Err(StoreError::Unavailable { .. })));
     // Half a store is not served: the directory refuses until the move is run again.
     assert!(matches!(
@@ -266,9 +267,9 @@ fn a_move_out_cut_short_during_the_copy_leaves_a_directory_that_refuses_to_open(
         Err(StoreError::InvalidInput(m)) if m.contains("not complete")
     ));
     let mut store = host(&bucket, &clock);
-    let medium = empty_directory(tmp.path(), BackendKind::Log);
+    let backend = empty_directory(tmp.path(), BackendKind::Log);
     let (moved, mut local) =
-        moving::move_out(&mut store, medium, clock.clone(), config(5)).unwrap();
+        moving::move_out(&mut store, backend, clock.clone(), config(5)).unwrap();
     assert_eq!(moved, 3);
     assert_moved_out(&mut local);
     drop(local);
@@ -282,8 +283,8 @@ fn a_wrong_directory_is_refused_before_the_bucket_is_fenced() {
     drop(directory_store(other_dir.path(), &clock));
     let bucket = MemoryBucket::new();
     let mut store = bucket_store(&bucket, &clock);
-    let medium = empty_directory(other_dir.path(), BackendKind::Log);
-    let refused = moving::move_out(&mut store, medium, clock.clone(), config(5));
+    let backend = empty_directory(other_dir.path(), BackendKind::Log);
+    let refused = moving::move_out(&mut store, backend, clock.clone(), config(5));
     assert!(matches!(refused, Err(StoreError::InvalidInput(m)) if m.contains("another store")));
     // Not fenced: every host still writes.
     host(&bucket, &clock)
@@ -299,9 +300,9 @@ fn a_store_moves_into_a_bucket_and_back_to_its_directory() {
     let (_, mut shared) =
         moving::move_into(&mut local, bucket.clone(), clock.clone(), config(5)).unwrap();
     drop(local);
-    let medium = empty_directory(tmp.path(), BackendKind::Files);
+    let backend = empty_directory(tmp.path(), BackendKind::Files);
     let (moved, mut back) =
-        moving::move_out(&mut shared, medium, clock.clone(), config(5)).unwrap();
+        moving::move_out(&mut shared, backend, clock.clone(), config(5)).unwrap();
     assert_eq!(moved, 3);
     assert_moved_out(&mut back);
     drop(back);
@@ -340,7 +341,7 @@ fn a_move_out_refuses_what_would_strand_it_before_fencing_and_keeps_damage_aside
     store.retire_key(1).unwrap();
     bucket.edit(|m| m.values.insert("s:a1".into(), old));
     let config8 = || Config::new(Secret::RawKey(vec![8; 32]));
-    let mut store = Shared::open(bucket.clone(), clock.clone(), config8()).unwrap();
+    let mut store = BucketStore::open(bucket.clone(), clock.clone(), config8()).unwrap();
     let empty = tempfile::tempdir().unwrap();
     let refused = moving::move_out(
         &mut store,
@@ -396,7 +397,7 @@ fn a_session_written_just_before_the_fence_is_carried() {
     let hook: Rc<RefCell<Box<dyn FnMut()>>> = Rc::new(RefCell::new(Box::new(|| {})));
     let mut watched = Testing::new(&bucket);
     watched.before_commit = Rc::clone(&hook);
-    let mut store = Shared::open(watched, clock.clone(), config(5)).unwrap();
+    let mut store = BucketStore::open(watched, clock.clone(), config(5)).unwrap();
     // Another host creates a session just as the fence goes up.
     let mut other = host(&bucket, &clock);
     let mut once = true;
@@ -405,9 +406,9 @@ fn a_session_written_just_before_the_fence_is_carried() {
             other.create(&session("late", "carol", 10_000)).unwrap();
         }
     });
-    let medium = empty_directory(tmp.path(), BackendKind::Log);
+    let backend = empty_directory(tmp.path(), BackendKind::Log);
     let (moved, mut local) =
-        moving::move_out(&mut store, medium, clock.clone(), config(5)).unwrap();
+        moving::move_out(&mut store, backend, clock.clone(), config(5)).unwrap();
     assert_eq!(moved, 4);
     assert!(local.get("late").unwrap().is_some());
 }

@@ -6,20 +6,20 @@ use crate::backend::BackendKind;
 use crate::bucket_store::bucket::Bucket;
 use crate::bucket_store::bucket::MemoryBucket;
 use crate::bucket_store::tests::Testing;
-use crate::bucket_store::{Shared, layout};
+use crate::bucket_store::{BucketStore, layout};
 use crate::directory_store::{Config, ManualClock};
 use crate::document::model::SessionData;
 use crate::error::StoreError;
 use crate::keyring::Secret;
 
-type Host = Shared<MemoryBucket, ManualClock>;
+type Host = BucketStore<MemoryBucket, ManualClock>;
 
 fn config(key: u8) -> Config {
     Config::new(Secret::RawKey(vec![key; 32]))
 }
 
 fn host(bucket: &MemoryBucket, clock: &ManualClock) -> Host {
-    Shared::open(bucket.clone(), clock.clone(), config(5)).unwrap()
+    BucketStore::open(bucket.clone(), clock.clone(), config(5)).unwrap()
 }
 
 fn session(id: &str, user: &str, expires_at: u64) -> SessionData {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use session_vault::{
-    Clock, ManualClock, RedisBucket, RedisConfig, Secret, SessionData, SessionPatch, Shared,
+    BucketStore, Clock, ManualClock, RedisBucket, RedisConfig, Secret, SessionData, SessionPatch,
 };
 use session_vault_guest::Config;
 
@@ -60,7 +60,7 @@ pub struct Native {
     prefix: String,
     clock: ManualClock,
     key: Vec<u8>,
-    store: Option<Shared<RedisBucket, ManualClock>>,
+    store: Option<BucketStore<RedisBucket, ManualClock>>,
 }
 
 impl Native {
@@ -81,7 +81,7 @@ impl Native {
         Ok(native)
     }
 
-    fn store(&mut self) -> anyhow::Result<&mut Shared<RedisBucket, ManualClock>> {
+    fn store(&mut self) -> anyhow::Result<&mut BucketStore<RedisBucket, ManualClock>> {
         self.store.as_mut().context("the store is closed")
     }
 }
@@ -122,7 +122,7 @@ impl Target for Native {
     fn reopen(&mut self) -> anyhow::Result<()> {
         self.store = None;
         let bucket = RedisBucket::open(&config(&self.url), &self.prefix)?;
-        let store = Shared::open(
+        let store = BucketStore::open(
             bucket,
             self.clock.clone(),
             Config::new(Secret::RawKey(self.key.clone())),

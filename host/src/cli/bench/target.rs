@@ -9,7 +9,7 @@ use anyhow::Context;
 use session_vault::{
     BackendKind, Durability, ManualClock, Secret, SessionData, SessionPatch, VaultOptions,
 };
-use session_vault_guest::{Config, Medium, StdDir, Store};
+use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, StdDir};
 
 pub use super::operations::Target;
 
@@ -174,11 +174,13 @@ struct Native {
     durability: Durability,
     clock: ManualClock,
     key: Vec<u8>,
-    store: Option<Store<Medium<StdDir>, ManualClock>>,
+    store: Option<DirectoryStore<DirectoryBackend<StdDir>, ManualClock>>,
 }
 
 impl Native {
-    fn store(&mut self) -> anyhow::Result<&mut Store<Medium<StdDir>, ManualClock>> {
+    fn store(
+        &mut self,
+    ) -> anyhow::Result<&mut DirectoryStore<DirectoryBackend<StdDir>, ManualClock>> {
         self.store.as_mut().context("the store is closed")
     }
 }
@@ -218,9 +220,10 @@ impl Target for Native {
     }
     fn reopen(&mut self) -> anyhow::Result<()> {
         self.store = None;
-        let backend = Medium::open(StdDir::new(&self.dir), Some(self.backend), self.durability)?;
+        let backend =
+            DirectoryBackend::open(StdDir::new(&self.dir), Some(self.backend), self.durability)?;
         let config = Config::new(Secret::RawKey(self.key.clone()));
-        self.store = Some(Store::open(backend, self.clock.clone(), config)?);
+        self.store = Some(DirectoryStore::open(backend, self.clock.clone(), config)?);
         Ok(())
     }
 }
