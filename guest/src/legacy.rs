@@ -7,13 +7,12 @@
 
 use serde::Serialize;
 
-use crate::backend::Backend;
-use crate::directory_store::{Clock, DirectoryStore};
 use crate::document::id;
 use crate::document::model::SessionData;
 use crate::error::StoreError;
 use crate::fs::Dir;
 use crate::seal::crypto::{Key, ScryptParams, Unauthentic};
+use crate::sessions::Sessions;
 
 /// The extension of the original's session files.
 pub const EXT: &str = ".session";
@@ -23,34 +22,6 @@ pub const SALT: &[u8] = b"salt";
 pub const LOG_N: u8 = 14;
 /// The largest legacy file read: the hex of a 16 MiB session and its IV and tag.
 pub const MAX_FILE_LEN: u64 = 2 * (16 * 1024 * 1024 + 32) + 2;
-
-/// A store sessions can be imported into.
-pub trait Target {
-    /// Whether `session` has expired by the store's clock and idle timeout.
-    fn is_expired(&self, session: &SessionData) -> bool;
-    /// Creates `session`; `already-exists` if its id is live.
-    fn create(&mut self, session: &SessionData) -> Result<(), StoreError>;
-}
-
-impl<B: Backend, C: Clock> Target for DirectoryStore<B, C> {
-    fn is_expired(&self, session: &SessionData) -> bool {
-        DirectoryStore::is_expired(self, session)
-    }
-    fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
-        DirectoryStore::create(self, session)
-    }
-}
-
-impl<K: crate::bucket_store::bucket::Bucket, C: Clock> Target
-    for crate::bucket_store::BucketStore<K, C>
-{
-    fn is_expired(&self, session: &SessionData) -> bool {
-        crate::bucket_store::BucketStore::is_expired(self, session)
-    }
-    fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
-        crate::bucket_store::BucketStore::create(self, session)
-    }
-}
 
 /// Derives the original store's key from its secret.
 pub fn key(secret: &str) -> Result<Key, StoreError> {
@@ -184,7 +155,7 @@ impl<D: Dir> LegacyStore<D> {
     /// store already holds and files that fail are reported, and nothing is overwritten.
     pub fn import_into(
         &self,
-        store: &mut (impl Target + ?Sized),
+        store: &mut dyn Sessions,
         files: &[String],
     ) -> Result<ImportReport, StoreError> {
         let mut report = ImportReport::default();

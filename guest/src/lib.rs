@@ -6,7 +6,7 @@
 //! fast and the component's overhead measured against it.
 //!
 //! ```
-//! use session_vault_guest::{Config, Files, Secret, StdDir, DirectoryStore, SystemClock};
+//! use session_vault_guest::{Config, DirectoryStore, Files, Secret, Sessions, StdDir, SystemClock};
 //! # let tmp = tempfile::tempdir()?;
 //! let backend = Files::new(StdDir::new(tmp.path()));
 //! let mut store = DirectoryStore::open(backend, SystemClock, Config::new(Secret::RawKey(vec![7; 32])))?;
@@ -29,6 +29,7 @@ pub mod legacy;
 pub mod migrate;
 pub mod seal;
 pub mod sessions;
+pub mod store;
 
 // wit-bindgen's generated export glue is `unsafe extern "C"`; the code written here has none.
 #[cfg(target_family = "wasm")]
@@ -40,13 +41,13 @@ pub use backend::log::Log;
 pub use backend::{Backend, BackendKind, Durability, Files};
 pub use bucket_store::BucketStore;
 pub use bucket_store::bucket::{Bucket, MemoryBucket};
-pub use directory_store::{
-    Clock, Compaction, Config, DEFAULT_CACHE_BYTES, DirectoryStore, Erase, KeyInfo, ManualClock,
-    RekeyProgress, Report, SystemClock,
-};
+pub use directory_store::DirectoryStore;
 pub use document::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
 pub use document::patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
 pub use error::StoreError;
 pub use fs::{Dir, StdDir};
 pub use keyring::Secret;
 pub use legacy::{ImportFailure, ImportReport, LegacyStore};
+pub use sessions::cache::DEFAULT_CACHE_BYTES;
+pub use sessions::clock::{Clock, ManualClock, SystemClock};
+pub use sessions::{Compaction, Config, Erase, KeyInfo, RekeyProgress, Report, Sessions};

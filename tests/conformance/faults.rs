@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch, StoreError};
 use session_vault_guest::fs::fault::{Call, Fault, Faults, FaultyDir, Plan};
-use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, Secret, StdDir};
+use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, Secret, Sessions, StdDir};
 
 use crate::cases::doc;
 use crate::front::T0;
@@ -141,7 +141,7 @@ fn one(backend: BackendKind, call: Call, fault: Fault, op: Op) -> bool {
             "{what} after a reopen: {id}"
         );
     }
-    assert_eq!(store.count(), acknowledged.len() as u64, "{what}");
+    assert_eq!(store.count().unwrap(), acknowledged.len() as u64, "{what}");
     let report = store.check().unwrap();
     assert_eq!(
         (report.quarantined, report.newly_quarantined.len()),

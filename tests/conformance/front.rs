@@ -12,7 +12,10 @@ use session_vault::{
     BackendKind, Durability, Erase, ManualClock, Secret, SessionData, SessionPatch, StoreError,
     Vault, VaultOptions,
 };
-use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, LegacyStore, StdDir};
+use session_vault_guest::store::{Destination, OpenBucket, OpenDirectory, Store};
+use session_vault_guest::{
+    BucketStore, Config, DirectoryBackend, DirectoryStore, LegacyStore, Sessions, StdDir,
+};
 
 /// A failure, as its WIT error case name (`not-found`, `invalid-id`, ...).
 pub type Fail = String;
@@ -328,10 +331,6 @@ pub trait Front: Sized {
     /// Whether every file the front's store writes is 0600 whatever the umask (the CLI
     /// sets its own; the native core sets modes; the library leaves them to the process).
     const PRIVATE_FILES: bool;
-    /// The front of the same kind for a store in a bucket (the native core is a
-    /// different type there).
-    type InBucket: Front;
-
     fn open(setup: &Setup) -> Result<Self, Fail>;
     /// `create` with a document as JSON text, which may be malformed.
     fn create_text(&mut self, text: &str) -> Result<(), Fail>;
@@ -420,7 +419,6 @@ fn api_fail(error: session_vault::Error) -> Fail {
 }
 
 impl Front for Api {
-    type InBucket = Self;
     const LOCKS: bool = true;
     const REOPENS: bool = false;
     const PRIVATE_FILES: bool = false;
@@ -698,7 +696,6 @@ fn error_kind(code: i32, stderr: &str) -> Fail {
 }
 
 impl Front for Cli {
-    type InBucket = Self;
     const LOCKS: bool = true;
     const REOPENS: bool = true;
     const PRIVATE_FILES: bool = true;
@@ -864,114 +861,160 @@ impl Front for Cli {
     }
 }
 
-/// The store core built natively over `std::fs`: the same logic without wasm. With a
-/// server attached (`Setup::server`: its bucket, the config and clock to open it with),
-/// `migrate --to redis` moves the store into that bucket; the front then holds a store
-/// handed over, so the caller opens the bucket with [`NativeRedis`].
-pub struct Native(
-    DirectoryStore<DirectoryBackend<StdDir>, ManualClock>,
-    Option<(RedisStore, Config, ManualClock)>,
-);
+/// The store core built natively, the same logic without wasm: over `std::fs` for a
+/// directory setup, over the test server for a `redis` one. Like the component, it
+/// moves between the setup's directory and the server attached to it (`Setup::server`)
+/// and then serves the store where it went.
+pub struct Native {
+    store: Store<StdDir, session_vault::RedisBucket, ManualClock>,
+    /// Where `migrate` may move the store.
+    places: NativePlaces,
+}
+
+/// The setup's directory and server, and how to open a store there.
+#[derive(Clone)]
+struct NativePlaces {
+    dir: PathBuf,
+    durability: Durability,
+    server: Option<RedisStore>,
+    config: Config,
+    clock: ManualClock,
+}
 
 fn native_fail(error: StoreError) -> Fail {
     error.kind().to_owned()
 }
 
+/// The bucket `server` names, as the native core opens it.
+fn native_bucket(server: &RedisStore) -> Result<session_vault::RedisBucket, StoreError> {
+    let config = session_vault::RedisConfig {
+        url: server.url.clone(),
+        timeout: std::time::Duration::from_secs(2),
+    };
+    session_vault::RedisBucket::open(&config, &server.prefix)
+}
+
+/// The `to` backend in `dir`, created private as the host creates it.
+fn native_directory(
+    dir: &Path,
+    to: BackendKind,
+    durability: Durability,
+) -> Result<DirectoryBackend<StdDir>, StoreError> {
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(dir)
+        .expect("creating the store directory");
+    DirectoryBackend::open(StdDir::new(dir), Some(to), durability)
+}
+
+impl Native {
+    fn sessions(&mut self) -> &mut dyn Sessions {
+        self.store.sessions()
+    }
+}
+
 impl Front for Native {
-    type InBucket = NativeRedis;
     const LOCKS: bool = false;
     const REOPENS: bool = false;
     const PRIVATE_FILES: bool = true;
 
     fn open(setup: &Setup) -> Result<Self, Fail> {
-        // Created private, as the host creates it.
-        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
-            .create(&setup.dir)
-            .expect("creating the store directory");
         let mut config = Config::new(setup.secret.secret());
         config.max_session_bytes = setup.max_session_bytes;
         config.idle_timeout = setup.idle_timeout;
         config.erase = setup.erase;
-        let backend = DirectoryBackend::open(
-            StdDir::new(&setup.dir),
-            Some(setup.backend),
-            setup.durability,
-        )
-        .map_err(native_fail)?;
-        let server =
-            (setup.server.clone()).map(|server| (server, config.clone(), setup.clock.clone()));
-        DirectoryStore::open(backend, setup.clock.clone(), config)
-            .map(|store| Native(store, server))
-            .map_err(native_fail)
+        let places = NativePlaces {
+            dir: setup.dir.clone(),
+            durability: setup.durability,
+            server: setup.server.clone(),
+            config: config.clone(),
+            clock: setup.clock.clone(),
+        };
+        let clock = setup.clock.clone();
+        let store = match &setup.redis {
+            Some(redis) => {
+                let bucket = native_bucket(redis).map_err(native_fail)?;
+                Store::Bucket(Box::new(
+                    BucketStore::open(bucket, clock, config).map_err(native_fail)?,
+                ))
+            }
+            None => {
+                let backend = native_directory(&setup.dir, setup.backend, setup.durability)
+                    .map_err(native_fail)?;
+                Store::Directory(Box::new(
+                    DirectoryStore::open(backend, clock, config).map_err(native_fail)?,
+                ))
+            }
+        };
+        Ok(Native { store, places })
     }
 
     fn create_text(&mut self, text: &str) -> Result<(), Fail> {
         let session: SessionData = parse(text)?;
-        self.0.create(&session).map_err(native_fail)
+        self.sessions().create(&session).map_err(native_fail)
     }
 
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
-        Ok(self.0.get(id).map_err(native_fail)?.as_ref().map(value))
+        let session = self.sessions().get(id).map_err(native_fail)?;
+        Ok(session.as_ref().map(value))
     }
 
     fn touch(&mut self, id: &str) -> Result<Option<Value>, Fail> {
-        Ok(self.0.touch(id).map_err(native_fail)?.as_ref().map(value))
+        let session = self.sessions().touch(id).map_err(native_fail)?;
+        Ok(session.as_ref().map(value))
     }
 
     fn update_text(&mut self, id: &str, patch: &str) -> Result<Value, Fail> {
         let patch: SessionPatch = parse(patch)?;
-        Ok(value(&self.0.update(id, patch).map_err(native_fail)?))
+        Ok(value(
+            &self.sessions().update(id, patch).map_err(native_fail)?,
+        ))
     }
 
     fn delete(&mut self, id: &str) -> Result<bool, Fail> {
-        self.0.delete(id).map_err(native_fail)
+        self.sessions().delete(id).map_err(native_fail)
     }
 
     fn cleanup(&mut self) -> Result<u64, Fail> {
-        self.0.cleanup().map_err(native_fail)
+        self.sessions().cleanup().map_err(native_fail)
     }
 
     fn list(&mut self, user: &str) -> Result<Vec<Value>, Fail> {
-        Ok(self
-            .0
-            .user_sessions(user)
-            .map_err(native_fail)?
-            .iter()
-            .map(value)
-            .collect())
+        let sessions = self.sessions().user_sessions(user).map_err(native_fail)?;
+        Ok(sessions.iter().map(value).collect())
     }
 
     fn count(&mut self) -> Result<u64, Fail> {
-        Ok(self.0.count())
+        self.sessions().count().map_err(native_fail)
     }
 
     fn clear(&mut self) -> Result<u64, Fail> {
-        self.0.clear().map_err(native_fail)
+        self.sessions().clear().map_err(native_fail)
     }
 
     fn revoke_user(&mut self, user: &str) -> Result<u64, Fail> {
-        self.0.revoke_user(user).map_err(native_fail)
+        self.sessions().revoke_user(user).map_err(native_fail)
     }
 
     fn check(&mut self) -> Result<Value, Fail> {
-        Ok(
-            serde_json::to_value(self.0.check().map_err(native_fail)?)
-                .expect("a report serializes"),
-        )
+        let report = self.sessions().check().map_err(native_fail)?;
+        Ok(serde_json::to_value(report).expect("a report serializes"))
     }
 
     fn add_key(&mut self, secret: &TestSecret) -> Result<u32, Fail> {
-        self.0.add_key(&secret.secret()).map_err(native_fail)
+        self.sessions()
+            .add_key(&secret.secret())
+            .map_err(native_fail)
     }
 
     fn keys(&mut self) -> Result<Value, Fail> {
-        Ok(serde_json::to_value(self.0.keys()).expect("keys serialize"))
+        let keys = self.sessions().keys().map_err(native_fail)?;
+        Ok(serde_json::to_value(keys).expect("keys serialize"))
     }
 
     fn rekey(&mut self) -> Result<u64, Fail> {
         let mut total = 0;
         loop {
-            let step = self.0.rekey(7).map_err(native_fail)?;
+            let step = self.sessions().rekey(7).map_err(native_fail)?;
             total += step.rekeyed;
             if step.remaining == 0 {
                 return Ok(total);
@@ -980,13 +1023,13 @@ impl Front for Native {
     }
 
     fn retire_key(&mut self, id: u32) -> Result<(), Fail> {
-        self.0.retire_key(id).map_err(native_fail)
+        self.sessions().retire_key(id).map_err(native_fail)
     }
 
     fn compact(&mut self) -> Result<u64, Fail> {
         let mut reclaimed = 0;
         loop {
-            let step = self.0.compact(2).map_err(native_fail)?;
+            let step = self.sessions().compact(2).map_err(native_fail)?;
             reclaimed += step.reclaimed;
             if step.remaining == 0 {
                 return Ok(reclaimed);
@@ -995,166 +1038,27 @@ impl Front for Native {
     }
 
     fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {
-        let Some((server, config, clock)) = self.1.clone().filter(|_| to == BackendKind::Redis)
-        else {
-            return self.0.migrate(to).map_err(native_fail);
+        let places = self.places.clone();
+        let bucket = places.server.map(|server| {
+            Box::new(move || native_bucket(&server)) as OpenBucket<'_, session_vault::RedisBucket>
+        });
+        let (dir, durability) = (places.dir, places.durability);
+        let directory: OpenDirectory<'_, StdDir> =
+            Box::new(move |to| native_directory(&dir, to, durability));
+        let destination = Destination {
+            bucket,
+            directory: Some(directory),
+            clock: places.clock,
+            config: places.config,
         };
-        let redis = session_vault::RedisConfig {
-            url: server.url,
-            timeout: std::time::Duration::from_secs(2),
-        };
-        let bucket =
-            session_vault::RedisBucket::open(&redis, &server.prefix).map_err(native_fail)?;
-        let (moved, _) =
-            session_vault_guest::migrate::bucket::move_into(&mut self.0, bucket, clock, config)
-                .map_err(native_fail)?;
-        Ok(moved)
+        self.store.migrate(to, destination).map_err(native_fail)
     }
 
     fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {
         let legacy = LegacyStore::open(StdDir::new(from), secret).map_err(native_fail)?;
         let files = legacy.files().map_err(native_fail)?;
         Ok(legacy
-            .import_into(&mut self.0, &files)
-            .map_err(native_fail)?
-            .into())
-    }
-}
-
-/// The shared store core built natively over a Redis server: the `redis` backend's
-/// logic without wasm, on the same server the other fronts use.
-pub struct NativeRedis(
-    session_vault::BucketStore<session_vault::RedisBucket, ManualClock>,
-    /// Where `migrate --to files|log` moves it: the setup's directory, with its config.
-    (PathBuf, Config, ManualClock, Durability),
-);
-
-impl Front for NativeRedis {
-    type InBucket = Self;
-    const LOCKS: bool = false;
-    const REOPENS: bool = false;
-    const PRIVATE_FILES: bool = true;
-
-    fn open(setup: &Setup) -> Result<Self, Fail> {
-        let redis = setup.redis.as_ref().expect("a redis setup");
-        let config = session_vault::RedisConfig {
-            url: redis.url.clone(),
-            timeout: std::time::Duration::from_secs(2),
-        };
-        let bucket =
-            session_vault::RedisBucket::open(&config, &redis.prefix).map_err(native_fail)?;
-        let mut store_config = Config::new(setup.secret.secret());
-        store_config.max_session_bytes = setup.max_session_bytes;
-        store_config.idle_timeout = setup.idle_timeout;
-        store_config.erase = setup.erase;
-        let directory = (
-            setup.dir.clone(),
-            store_config.clone(),
-            setup.clock.clone(),
-            setup.durability,
-        );
-        session_vault::BucketStore::open(bucket, setup.clock.clone(), store_config)
-            .map(|store| NativeRedis(store, directory))
-            .map_err(native_fail)
-    }
-
-    fn create_text(&mut self, text: &str) -> Result<(), Fail> {
-        let session: SessionData = parse(text)?;
-        self.0.create(&session).map_err(native_fail)
-    }
-
-    fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
-        Ok(self.0.get(id).map_err(native_fail)?.as_ref().map(value))
-    }
-
-    fn touch(&mut self, id: &str) -> Result<Option<Value>, Fail> {
-        Ok(self.0.touch(id).map_err(native_fail)?.as_ref().map(value))
-    }
-
-    fn update_text(&mut self, id: &str, patch: &str) -> Result<Value, Fail> {
-        let patch: SessionPatch = parse(patch)?;
-        Ok(value(&self.0.update(id, patch).map_err(native_fail)?))
-    }
-
-    fn delete(&mut self, id: &str) -> Result<bool, Fail> {
-        self.0.delete(id).map_err(native_fail)
-    }
-
-    fn cleanup(&mut self) -> Result<u64, Fail> {
-        self.0.cleanup().map_err(native_fail)
-    }
-
-    fn list(&mut self, user: &str) -> Result<Vec<Value>, Fail> {
-        let sessions = self.0.user_sessions(user).map_err(native_fail)?;
-        Ok(sessions.iter().map(value).collect())
-    }
-
-    fn count(&mut self) -> Result<u64, Fail> {
-        self.0.count().map_err(native_fail)
-    }
-
-    fn clear(&mut self) -> Result<u64, Fail> {
-        self.0.clear().map_err(native_fail)
-    }
-
-    fn revoke_user(&mut self, user: &str) -> Result<u64, Fail> {
-        self.0.revoke_user(user).map_err(native_fail)
-    }
-
-    fn check(&mut self) -> Result<Value, Fail> {
-        let report = self.0.check().map_err(native_fail)?;
-        Ok(serde_json::to_value(report).expect("a report serializes"))
-    }
-
-    fn add_key(&mut self, secret: &TestSecret) -> Result<u32, Fail> {
-        self.0.add_key(&secret.secret()).map_err(native_fail)
-    }
-
-    fn keys(&mut self) -> Result<Value, Fail> {
-        let keys = self.0.keys().map_err(native_fail)?;
-        Ok(serde_json::to_value(keys).expect("keys serialize"))
-    }
-
-    fn rekey(&mut self) -> Result<u64, Fail> {
-        let mut total = 0;
-        loop {
-            let step = self.0.rekey(7).map_err(native_fail)?;
-            total += step.rekeyed;
-            if step.remaining == 0 {
-                return Ok(total);
-            }
-        }
-    }
-
-    fn retire_key(&mut self, id: u32) -> Result<(), Fail> {
-        self.0.retire_key(id).map_err(native_fail)
-    }
-
-    fn compact(&mut self) -> Result<u64, Fail> {
-        Ok(self.0.compact().reclaimed)
-    }
-
-    fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {
-        if to == BackendKind::Redis {
-            return Ok(0);
-        }
-        let (dir, config, clock, durability) = self.1.clone();
-        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
-            .create(&dir)
-            .expect("creating the store directory");
-        let backend =
-            DirectoryBackend::open(StdDir::new(&dir), Some(to), durability).map_err(native_fail)?;
-        let (moved, _) =
-            session_vault_guest::migrate::bucket::move_out(&mut self.0, backend, clock, config)
-                .map_err(native_fail)?;
-        Ok(moved)
-    }
-
-    fn import_legacy(&mut self, from: &Path, secret: &str) -> Result<Imported, Fail> {
-        let legacy = LegacyStore::open(StdDir::new(from), secret).map_err(native_fail)?;
-        let files = legacy.files().map_err(native_fail)?;
-        Ok(legacy
-            .import_into(&mut self.0, &files)
+            .import_into(self.sessions(), &files)
             .map_err(native_fail)?
             .into())
     }

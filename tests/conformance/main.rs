@@ -33,7 +33,7 @@ suite!(cli_log, crate::front::Cli, log);
 suite!(native_log, crate::front::Native, log);
 suite!(api_redis, crate::front::Api, redis);
 suite!(cli_redis, crate::front::Cli, redis);
-suite!(native_redis, crate::front::NativeRedis, redis);
+suite!(native_redis, crate::front::Native, redis);
 
 /// The `redis` backend across hosts, with a real server (see `shared`).
 mod redis_hosts {

@@ -50,7 +50,7 @@ pub fn migrate_moves_a_store_into_redis_and_back<F: Front>() {
     // Every host opens the bucket and finds what the directory held.
     setup.server = None;
     setup.redis = Some(bucket);
-    let mut front: F::InBucket = open(&setup);
+    let mut front: F = open(&setup);
     assert_eq!(front.count().unwrap(), 3);
     assert_eq!(ids(&front.list("alice").unwrap()), ["a1", "a2"]);
     let a2 = front.get("a2").unwrap().unwrap();
@@ -81,10 +81,7 @@ pub fn migrate_moves_a_store_into_redis_and_back<F: Front>() {
     assert_eq!(b1["security"]["accessCount"], 2);
     assert!(front.get("c1").unwrap().is_some());
     setup.redis = Some(redis);
-    assert_eq!(
-        F::InBucket::open(&setup).err(),
-        Some("invalid-input".into())
-    );
+    assert_eq!(F::open(&setup).err(), Some("invalid-input".into()));
 }
 
 /// A setup on the same clock and secret as `setup`, for opening its directory again.

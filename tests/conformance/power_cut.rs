@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch, StoreError};
 use session_vault_guest::fs::power_cut::{Fate, Model, PowerCut, PowerCutDir, Rng};
-use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, Erase, LegacyStore, Secret};
+use session_vault_guest::{
+    Config, DirectoryBackend, DirectoryStore, Erase, LegacyStore, Secret, Sessions,
+};
 
 use crate::cases::doc;
 use crate::front::T0;
@@ -291,9 +293,15 @@ fn play(
             // One segment at a time: a cut between steps leaves a pass half done.
             Kind::Compact => store.compact(1).map(drop),
             Kind::Retire => {
-                let current = store.keys().into_iter().find(|k| k.current).map(|k| k.id);
+                let current = store
+                    .keys()
+                    .expect("a directory store's keys")
+                    .into_iter()
+                    .find(|k| k.current)
+                    .map(|k| k.id);
                 let retirable = store
                     .keys()
+                    .expect("a directory store's keys")
                     .into_iter()
                     .find(|k| Some(k.id) != current && !k.retired && k.sessions == 0);
                 match retirable {
@@ -554,11 +562,9 @@ fn verify(
         }
         live += u64::from(found.is_some());
     }
-    if store.count() != live {
-        return Err(format!(
-            "count {} but {live} sessions read back",
-            store.count()
-        ));
+    let count = store.count().expect("a directory store's count");
+    if count != live {
+        return Err(format!("count {count} but {live} sessions read back"));
     }
     let opened = store.opened().clone();
     let report = store.check().map_err(|e| format!("check: {e}"))?;

@@ -1,5 +1,5 @@
-//! The backend a store's metadata names, chosen when the store is opened, and the
-//! crash-safe move of a store from one backend to the other.
+//! The backend a store directory's metadata names (`files` or `log`), chosen when the
+//! store is opened. Moving a store between them is `crate::migrate`'s.
 
 use crate::backend::layout::META_FILE;
 use crate::backend::ledger::LedgerIo;
@@ -59,7 +59,7 @@ impl<D: Dir> DirectoryBackend<D> {
         Self::of_kind(dir, kind, durability, limit)
     }
 
-    fn of_kind(
+    pub(crate) fn of_kind(
         dir: D,
         kind: BackendKind,
         durability: Durability,
@@ -87,125 +87,9 @@ impl<D: Dir> DirectoryBackend<D> {
             DirectoryBackend::Log(log) => log.dir(),
         }
     }
-
-    /// Copies every session and stamp of this backend into a fresh `to` backend over
-    /// the same directory, commits the move in the metadata `store_meta` (updated as each
-    /// metadata write lands), removes this backend's data, becomes the `to` backend and returns how
-    /// many sessions moved. Each step is durable before the next; see [`settle`] for a crash
-    /// between them. `summarize` gives the sealed index summary of a blob for a target that
-    /// keeps summaries (empty if it cannot: the store then reads that blob at open).
-    pub fn migrate(
-        &mut self,
-        store_meta: &mut Meta,
-        keyring: &Keyring,
-        to: BackendKind,
-        summarize: &mut dyn FnMut(&str, &[u8]) -> Vec<u8>,
-    ) -> Result<u64, StoreError>
-    where
-        D: Clone,
-    {
-        let from = self.kind();
-        let durability = self.durability();
-        let dir = self.dir().clone();
-        let mut meta = store_meta.clone();
-        meta.migrating_to = Some(to);
-        write_meta(&dir, &meta, keyring)?;
-        discard(&dir, to)?;
-        // Copies are always synced: the commit below must not outrun them.
-        let mut target = Self::of_kind(dir.clone(), to, Durability::Durable, log::SEGMENT_LIMIT)?;
-        let listing = self.list()?;
-        let limit = u64::from(crate::document::MAX_MAX_SESSION_BYTES) + 64;
-        let mut moved = 0;
-        for id in &listing.ids {
-            if let Some(blob) = self.read(id, limit)? {
-                let summary = if target.keeps_summaries() {
-                    summarize(id, &blob)
-                } else {
-                    Vec::new()
-                };
-                target.write(id, &blob, &summary)?;
-                moved += 1;
-            }
-        }
-        for id in &listing.stamps {
-            if listing.ids.binary_search(id).is_ok()
-                && let Ok(Some(stamp)) = self.read_stamp(id)
-            {
-                target.write_stamp(id, &stamp)?;
-            }
-        }
-        if let DirectoryBackend::Log(log) = &mut target {
-            log.sync()?;
-        }
-        meta.backend = to;
-        meta.migrating_to = None;
-        meta.migrated_from = Some(from);
-        write_meta(&dir, &meta, keyring)?;
-        drop(target);
-        // Committed: from here the store is `to`, whatever happens next, and its metadata
-        // says so even if a step below fails (the next open finishes it).
-        *store_meta = meta.clone();
-        *self = Self::of_kind(dir.clone(), to, durability, log::SEGMENT_LIMIT)?;
-        discard(&dir, from)?;
-        meta.migrated_from = None;
-        write_meta(&dir, &meta, keyring)?;
-        *store_meta = meta;
-        Ok(moved)
-    }
 }
 
-/// Marks the store in `dir` as handed over to a bucket it was copied into: metadata
-/// naming the `redis` backend, so the directory never opens as a store again, and `from`,
-/// the backend whose data [`erase_handed_over`] is still to remove. Durable when it
-/// returns; returns the metadata written.
-pub fn hand_over<D: Dir>(
-    dir: &D,
-    meta: &Meta,
-    keyring: &Keyring,
-    from: BackendKind,
-) -> Result<Meta, StoreError> {
-    let mut moved = meta.clone();
-    moved.backend = BackendKind::Redis;
-    moved.migrating_to = None;
-    moved.migrated_from = Some(from);
-    moved.ledger = None;
-    write_meta(dir, &moved, keyring)?;
-    Ok(moved)
-}
-
-/// Erases what a store handed over to a bucket left in `dir` (its authentic metadata
-/// `meta`): the sessions and stamps of the backend it was in, and its version ledger; then
-/// records that nothing is left. Quarantined files stay, as `clear` leaves them.
-pub fn erase_handed_over<D: Dir>(
-    dir: &D,
-    meta: &Meta,
-    keyring: &Keyring,
-) -> Result<(), StoreError> {
-    if let Some(from) = meta
-        .migrated_from
-        .filter(|kind| *kind != BackendKind::Redis)
-    {
-        discard(dir, from)?;
-    }
-    crate::backend::ledger::remove_all(dir)?;
-    let mut done = meta.clone();
-    done.migrated_from = None;
-    write_meta(dir, &done, keyring)
-}
-
-/// Erases a store from `dir`: the data of both backends, the ledger and the metadata
-/// (a partial copy a move out of a bucket left). Quarantined files stay.
-pub fn wipe<D: Dir>(dir: &D) -> Result<(), StoreError> {
-    discard(dir, BackendKind::Log)?;
-    discard(dir, BackendKind::Files)?;
-    crate::backend::ledger::remove_all(dir)?;
-    dir.remove(META_FILE)
-        .map_err(|e| StoreError::io(format!("removing {META_FILE}"), e))?;
-    dir.sync("")
-        .map_err(|e| StoreError::io("syncing the store directory", e))
-}
-
-fn discard<D: Dir>(dir: &D, kind: BackendKind) -> Result<(), StoreError> {
+pub(crate) fn discard<D: Dir>(dir: &D, kind: BackendKind) -> Result<(), StoreError> {
     match kind {
         BackendKind::Log => log::discard(dir),
         BackendKind::Files => files::discard(dir).map(drop),
@@ -215,7 +99,11 @@ fn discard<D: Dir>(dir: &D, kind: BackendKind) -> Result<(), StoreError> {
 }
 
 /// Writes the metadata file (durably, through a synced temporary file).
-pub fn write_meta<D: Dir>(dir: &D, meta: &Meta, keyring: &Keyring) -> Result<(), StoreError> {
+pub(crate) fn write_meta<D: Dir>(
+    dir: &D,
+    meta: &Meta,
+    keyring: &Keyring,
+) -> Result<(), StoreError> {
     disk::replace(dir, META_FILE, &meta.sealed(keyring)?, Durability::Durable)
 }
 

@@ -104,6 +104,46 @@ pub trait Bucket {
     fn count(&mut self, index: &str, min: u64, max: u64) -> Result<u64, StoreError>;
 }
 
+/// The bucket of a build that has none (the plain component, without the key-value
+/// imports): no value of it exists, so no store is ever in one.
+impl Bucket for std::convert::Infallible {
+    type Cas = std::convert::Infallible;
+
+    fn get(&mut self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match *self {}
+    }
+    fn get_many(&mut self, _: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        match *self {}
+    }
+    fn watch(&mut self, _: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
+        match *self {}
+    }
+    fn commit(&mut self, _: Self::Cas, _: Change) -> Result<bool, StoreError> {
+        match *self {}
+    }
+    fn set(&mut self, _: &str, _: &[u8]) -> Result<(), StoreError> {
+        match *self {}
+    }
+    fn delete_many(&mut self, _: &[String]) -> Result<(), StoreError> {
+        match *self {}
+    }
+    fn list_keys(&mut self, _: Option<u64>) -> Result<Page, StoreError> {
+        match *self {}
+    }
+    fn add(&mut self, _: &[Entry]) -> Result<(), StoreError> {
+        match *self {}
+    }
+    fn remove(&mut self, _: &[Member]) -> Result<(), StoreError> {
+        match *self {}
+    }
+    fn range(&mut self, _: &str, _: u64, _: u64, _: u32) -> Result<Vec<String>, StoreError> {
+        match *self {}
+    }
+    fn count(&mut self, _: &str, _: u64, _: u64) -> Result<u64, StoreError> {
+        match *self {}
+    }
+}
+
 /// What a [`MemoryBucket`] holds: values with their expiry, and the indexes.
 #[derive(Debug, Default)]
 pub struct Memory {

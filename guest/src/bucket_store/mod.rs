@@ -18,13 +18,17 @@ use std::cell::RefCell;
 use zeroize::Zeroizing;
 
 use crate::backend::BackendKind;
-use crate::directory_store::{Clock, Config, decode_named, expiry};
 use crate::document::model::SessionData;
+use crate::document::patch::SessionPatch;
 use crate::error::StoreError;
+use crate::keyring::Secret;
 use crate::keyring::{self, Keyring, Meta};
 use crate::seal::crypto;
 use crate::seal::format::{self, Kind};
 use crate::sessions::cache::SessionCache;
+use crate::sessions::clock::Clock;
+use crate::sessions::lifetime::Lifetime;
+use crate::sessions::{Compaction, Config, KeyInfo, RekeyProgress, Report, Sessions, record};
 use bucket::{Bucket, Change, Entry, Member};
 
 /// How often a write re-reads and retries after another host changed its record.
@@ -36,7 +40,7 @@ const BATCH: u32 = 256;
 /// A store in a shared bucket.
 pub struct BucketStore<K, C> {
     pub(crate) bucket: K,
-    clock: C,
+    lifetime: Lifetime<C>,
     pub(crate) meta: Meta,
     /// The metadata as this host last read or wrote it: a key-ring change by another
     /// host since is refused rather than overwritten.
@@ -45,7 +49,6 @@ pub struct BucketStore<K, C> {
     names: Zeroizing<[u8; 32]>,
     scrypt_log_n: u8,
     max_session_bytes: u32,
-    idle_timeout: Option<u64>,
     /// Sessions this host opened, each served again only for the exact record bytes it
     /// was opened from (other hosts write the bucket: the bytes fetched decide).
     cache: RefCell<SessionCache>,
@@ -140,14 +143,16 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             let names = names(&mut bucket, &keyring)?;
             return Ok(BucketStore {
                 bucket,
-                clock,
+                lifetime: Lifetime {
+                    clock,
+                    idle_timeout: config.idle_timeout,
+                },
                 meta,
                 meta_bytes,
                 keyring,
                 names,
                 scrypt_log_n: config.scrypt_log_n,
                 max_session_bytes,
-                idle_timeout: config.idle_timeout,
                 cache: RefCell::new(SessionCache::new(config.cache_bytes)),
             });
         }
@@ -170,21 +175,6 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         (&self.meta, &self.keyring)
     }
 
-    /// The store's clock reading now.
-    pub fn now(&self) -> u64 {
-        self.clock.now()
-    }
-
-    /// When `session` expires: its `expiresAt`, or earlier if the idle timeout runs out first.
-    pub fn expiry(&self, session: &SessionData) -> u64 {
-        expiry(session, self.idle_timeout)
-    }
-
-    /// Whether `session` has expired now (absolute or idle).
-    pub fn is_expired(&self, session: &SessionData) -> bool {
-        self.clock.now() >= self.expiry(session)
-    }
-
     /// Decrypts the record of session `id`: `missing-key` under a key the ring lacks,
     /// `corrupted` for anything else wrong with it.
     fn open_record(&self, id: &str, bytes: &[u8]) -> Result<Record, StoreError> {
@@ -195,7 +185,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         let session = match cached {
             Some(session) => session,
             None => {
-                let session = decode_named(&self.keyring, id, &name(), bytes)?;
+                let session = record::decode(&self.keyring, id, &name(), bytes)?;
                 self.cache.borrow_mut().opened(&session, bytes);
                 session
             }
@@ -231,7 +221,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             &plaintext,
         )?;
         let user = session.user_context.user_id.as_str();
-        let expires_at = self.expiry(session);
+        let expires_at = self.lifetime.expiry(session);
         let mut change = Change {
             value: Some(sealed),
             expires_at: Some(expires_at),
@@ -344,6 +334,66 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         self.meta = meta;
         self.meta_bytes = sealed;
         Ok(())
+    }
+}
+
+/// The WIT's operations: sessions.rs serves the sessions, upkeep.rs the maintenance and
+/// keys.
+impl<K: Bucket, C: Clock> Sessions for BucketStore<K, C> {
+    fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
+        BucketStore::create(self, session)
+    }
+    fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+        BucketStore::get(self, id)
+    }
+    fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+        BucketStore::touch(self, id)
+    }
+    fn update(&mut self, id: &str, patch: SessionPatch) -> Result<SessionData, StoreError> {
+        BucketStore::update(self, id, patch)
+    }
+    fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
+        BucketStore::delete(self, id)
+    }
+    fn cleanup(&mut self) -> Result<u64, StoreError> {
+        BucketStore::cleanup(self)
+    }
+    fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError> {
+        BucketStore::user_sessions(self, user)
+    }
+    fn count(&mut self) -> Result<u64, StoreError> {
+        BucketStore::count(self)
+    }
+    fn clear(&mut self) -> Result<u64, StoreError> {
+        BucketStore::clear(self)
+    }
+    fn revoke_user(&mut self, user: &str) -> Result<u64, StoreError> {
+        BucketStore::revoke_user(self, user)
+    }
+    fn add_key(&mut self, secret: &Secret) -> Result<u32, StoreError> {
+        BucketStore::add_key(self, secret)
+    }
+    fn keys(&mut self) -> Result<Vec<KeyInfo>, StoreError> {
+        BucketStore::keys(self)
+    }
+    fn rekey(&mut self, limit: usize) -> Result<RekeyProgress, StoreError> {
+        BucketStore::rekey(self, limit)
+    }
+    fn retire_key(&mut self, id: u32) -> Result<(), StoreError> {
+        BucketStore::retire_key(self, id)
+    }
+    fn check(&mut self) -> Result<Report, StoreError> {
+        BucketStore::check(self)
+    }
+    /// The server reclaims space itself: there is nothing to compact.
+    fn compact(&mut self, _limit: u64) -> Result<Compaction, StoreError> {
+        Ok(BucketStore::compact(self))
+    }
+    fn now(&self) -> u64 {
+        self.lifetime.now()
+    }
+    fn is_expired(&self, session: &SessionData) -> bool {
+        self.lifetime.is_expired(session)
     }
 }
 

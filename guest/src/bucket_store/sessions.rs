@@ -3,11 +3,11 @@
 
 use super::bucket::{Bucket, Change, Member};
 use super::{BucketStore, RETRIES, Record, layout, lost};
-use crate::directory_store::Clock;
 use crate::document::id;
 use crate::document::model::SessionData;
 use crate::document::patch::SessionPatch;
 use crate::error::StoreError;
+use crate::sessions::clock::Clock;
 
 /// What a write makes of the record it read.
 enum Decision<T> {
@@ -20,12 +20,14 @@ enum Decision<T> {
 impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// Stores a new session, replacing an expired one of the same id; `already-exists`
     /// if any host holds it live.
-    pub fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
+    pub(crate) fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
         id::validate(&session.session_id)?;
-        let now = self.clock.now();
+        let now = self.lifetime.now();
         self.write(&session.session_id, |store, found| match found {
             None => Ok(Decision::Commit(store.put(session, 1, None)?, ())),
-            Some(record) if now < store.expiry(&record.session) => Err(StoreError::AlreadyExists),
+            Some(record) if now < store.lifetime.expiry(&record.session) => {
+                Err(StoreError::AlreadyExists)
+            }
             Some(record) => {
                 let previous = record.session.user_context.user_id.as_str();
                 let change = store.put(session, record.seq.saturating_add(1), Some(previous))?;
@@ -35,13 +37,13 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     }
 
     /// The live session `id`; `None` if absent or expired.
-    pub fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    pub(crate) fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         id::validate(id)?;
         let Some(bytes) = self.bucket.get(&layout::session(id))? else {
             return Ok(None);
         };
         match self.open_record(id, &bytes) {
-            Ok(record) if self.is_expired(&record.session) => {
+            Ok(record) if self.lifetime.is_expired(&record.session) => {
                 // Removed as a directory store removes it, unless rewritten meanwhile.
                 let (cas, found) = self.bucket.watch(&layout::session(id))?;
                 if found.as_deref() == Some(bytes.as_slice()) {
@@ -61,15 +63,15 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             return Ok(None);
         };
         let record = self.open_record(id, &bytes)?;
-        Ok(Some(record.session).filter(|s| !self.is_expired(s)))
+        Ok(Some(record.session).filter(|s| !self.lifetime.is_expired(s)))
     }
 
     /// Records an access (`lastAccessedAt` now, `accessCount` + 1); `None` if absent or expired.
-    pub fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    pub(crate) fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         id::validate(id)?;
-        let now = self.clock.now();
+        let now = self.lifetime.now();
         self.write(id, |store, found| match found {
-            Some(record) if now < store.expiry(&record.session) => {
+            Some(record) if now < store.lifetime.expiry(&record.session) => {
                 let mut session = record.session;
                 session.security.last_accessed_at = now;
                 session.security.access_count = session.security.access_count.saturating_add(1);
@@ -82,11 +84,15 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
 
     /// Merges `patch` into the live session and returns the result; `not-found` if it
     /// is absent or expired.
-    pub fn update(&mut self, id: &str, patch: SessionPatch) -> Result<SessionData, StoreError> {
+    pub(crate) fn update(
+        &mut self,
+        id: &str,
+        patch: SessionPatch,
+    ) -> Result<SessionData, StoreError> {
         id::validate(id)?;
-        let now = self.clock.now();
+        let now = self.lifetime.now();
         self.write(id, |store, found| match found {
-            Some(record) if now < store.expiry(&record.session) => {
+            Some(record) if now < store.lifetime.expiry(&record.session) => {
                 let previous = record.session.user_context.user_id.clone();
                 let session = patch.clone().apply(record.session)?;
                 let change = store.put(&session, record.seq.saturating_add(1), Some(&previous))?;
@@ -97,7 +103,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     }
 
     /// Removes the session, whatever its record holds; `false` if nothing was stored.
-    pub fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
+    pub(crate) fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
         id::validate(id)?;
         let key = layout::session(id);
         for _ in 0..RETRIES {
@@ -118,7 +124,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
 
     /// The live sessions of `user`, by `created_at` then id. Index members whose record
     /// is gone (Redis expired it) are dropped from the index.
-    pub fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError> {
+    pub(crate) fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError> {
         let index = self.user_index(user);
         let ids = self.bucket.range(&index, 0, u64::MAX, u32::MAX)?;
         let keys: Vec<String> = ids.iter().map(|id| layout::session(id)).collect();
@@ -137,7 +143,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             // hint), is not this user's session.
             if let Ok(record) = self.open_record(id, &bytes)
                 && record.session.user_context.user_id == user
-                && !self.is_expired(&record.session)
+                && !self.lifetime.is_expired(&record.session)
             {
                 sessions.push(record.session);
             }
@@ -158,7 +164,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     }
 
     /// Removes every session of `user`; returns how many live ones were removed.
-    pub fn revoke_user(&mut self, user: &str) -> Result<u64, StoreError> {
+    pub(crate) fn revoke_user(&mut self, user: &str) -> Result<u64, StoreError> {
         let index = self.user_index(user);
         let mut removed = 0;
         loop {
@@ -167,10 +173,10 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 return Ok(removed);
             }
             for id in &ids {
-                let now = self.clock.now();
+                let now = self.lifetime.now();
                 let live = self.write(id, |store, found| match found {
                     Some(record) if record.session.user_context.user_id == user => {
-                        let live = now < store.expiry(&record.session);
+                        let live = now < store.lifetime.expiry(&record.session);
                         Ok(Decision::Commit(store.removal(id, Some(user)), live))
                     }
                     _ => Ok(Decision::Done(false)),
@@ -194,8 +200,8 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     }
 
     /// How many live sessions the store holds, from the expiry index.
-    pub fn count(&mut self) -> Result<u64, StoreError> {
-        let now = self.clock.now();
+    pub(crate) fn count(&mut self) -> Result<u64, StoreError> {
+        let now = self.lifetime.now();
         self.bucket
             .count(layout::EXPIRY, now.saturating_add(1), u64::MAX)
     }
@@ -221,7 +227,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             // The user of an expired record, which is removed unless this write replaces it.
             let expired = record
                 .as_ref()
-                .filter(|r| self.is_expired(&r.session))
+                .filter(|r| self.lifetime.is_expired(&r.session))
                 .map(|r| r.session.user_context.user_id.clone());
             match decide(self, record) {
                 Ok(Decision::Commit(change, value)) => {

@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::bucket::{Bucket, Change, Entry, Member};
 use super::{BucketStore, layout, names, seal_names};
-use crate::directory_store::{Clock, KeyInfo, RekeyProgress, Report};
 use crate::error::StoreError;
 use crate::keyring::Secret;
 use crate::seal::format::{self, Kind};
+use crate::sessions::clock::Clock;
+use crate::sessions::{KeyInfo, RekeyProgress, Report, key_infos};
 
 /// Every record key of the bucket, by kind, from one full listing.
 #[derive(Default)]
@@ -22,10 +23,10 @@ pub(crate) struct Listing {
 impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// Removes every expired session; returns how many. Reads only what the expiry index
     /// says is due, a batch at a time: the cost follows the expired sessions, not the store.
-    pub fn cleanup(&mut self) -> Result<u64, StoreError> {
+    pub(crate) fn cleanup(&mut self) -> Result<u64, StoreError> {
         let mut removed = 0;
         loop {
-            let now = self.clock.now();
+            let now = self.lifetime.now();
             let due = self.bucket.range(layout::EXPIRY, 0, now, super::BATCH)?;
             if due.is_empty() {
                 return Ok(removed);
@@ -49,7 +50,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                     continue;
                 };
                 match self.open_record(id, &bytes) {
-                    Ok(record) if now >= self.expiry(&record.session) => {
+                    Ok(record) if now >= self.lifetime.expiry(&record.session) => {
                         let user = record.session.user_context.user_id;
                         if self.bucket.commit(cas, self.removal(id, Some(&user)))? {
                             removed += 1;
@@ -59,7 +60,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                     Ok(record) => self.bucket.add(&[Entry {
                         index: layout::EXPIRY.into(),
                         member: id.clone(),
-                        score: self.expiry(&record.session),
+                        score: self.lifetime.expiry(&record.session),
                     }])?,
                     // A damaged record is quarantined with its entries, unless another
                     // host rewrote it meanwhile (the next pass reads that).
@@ -85,15 +86,15 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     }
 
     /// Removes every session record and index; returns how many records.
-    pub fn clear(&mut self) -> Result<u64, StoreError> {
+    pub(crate) fn clear(&mut self) -> Result<u64, StoreError> {
         super::clear_sessions(&mut self.bucket)
     }
 
     /// Verifies every record, quarantines the damaged ones and rebuilds both indexes
     /// from the records (adding what they lack, dropping what no record backs).
-    pub fn check(&mut self) -> Result<Report, StoreError> {
+    pub(crate) fn check(&mut self) -> Result<Report, StoreError> {
         let listing = self.listing()?;
-        let now = self.clock.now();
+        let now = self.lifetime.now();
         let mut report = Report {
             quarantined: listing.quarantined,
             foreign: listing.foreign,
@@ -117,7 +118,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 match self.open_record(id, &bytes) {
                     Ok(record) => {
                         let session = record.session;
-                        let live = now < self.expiry(&session);
+                        let live = now < self.lifetime.expiry(&session);
                         *(if live {
                             &mut report.live
                         } else {
@@ -127,7 +128,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                         entries.push(Entry {
                             index: layout::EXPIRY.into(),
                             member: id.clone(),
-                            score: self.expiry(&session),
+                            score: self.lifetime.expiry(&session),
                         });
                         entries.push(Entry {
                             index: user.clone(),
@@ -156,30 +157,20 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     }
 
     /// Does nothing: the server reclaims space itself. Reports no work.
-    pub fn compact(&mut self) -> crate::directory_store::Compaction {
-        crate::directory_store::Compaction::default()
+    pub(crate) fn compact(&mut self) -> crate::sessions::Compaction {
+        crate::sessions::Compaction::default()
     }
 
     /// The store's keys, with how many session records each encrypts.
-    pub fn keys(&mut self) -> Result<Vec<KeyInfo>, StoreError> {
+    pub(crate) fn keys(&mut self) -> Result<Vec<KeyInfo>, StoreError> {
         let counts = self.records_by_key()?;
-        Ok(self
-            .meta
-            .entries()
-            .iter()
-            .map(|entry| KeyInfo {
-                id: entry.id,
-                current: entry.id == self.keyring.current,
-                retired: entry.retired,
-                sessions: counts.get(&entry.id).copied().unwrap_or(0),
-            })
-            .collect())
+        Ok(key_infos(&self.meta, &self.keyring, &counts))
     }
 
     /// Adds the key of `secret` (see [`crate::DirectoryStore::add_key`]). Other hosts keep
     /// writing under the key they opened with until they reopen with the new secret;
     /// they still read what this one writes only if they hold the new key too.
-    pub fn add_key(&mut self, secret: &Secret) -> Result<u32, StoreError> {
+    pub(crate) fn add_key(&mut self, secret: &Secret) -> Result<u32, StoreError> {
         let mut meta = self.meta.clone();
         let mut keyring = self.keyring.clone();
         let id = meta.add_key(&mut keyring, secret, self.scrypt_log_n)?;
@@ -194,7 +185,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// Re-encrypts up to `limit` records under an older key with the current key, each
     /// with a compare-and-swap (a record another host rewrote meanwhile is skipped: it
     /// is under that host's key).
-    pub fn rekey(&mut self, limit: usize) -> Result<RekeyProgress, StoreError> {
+    pub(crate) fn rekey(&mut self, limit: usize) -> Result<RekeyProgress, StoreError> {
         let mut progress = RekeyProgress::default();
         let current = self.keyring.current;
         let names_stale = self
@@ -233,7 +224,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
 
     /// Retires key `id`, refusing while any record (session, quarantined, the names key)
     /// is still sealed under it.
-    pub fn retire_key(&mut self, id: u32) -> Result<(), StoreError> {
+    pub(crate) fn retire_key(&mut self, id: u32) -> Result<(), StoreError> {
         let dependent = self.records_by_key()?.get(&id).copied().unwrap_or(0);
         if dependent > 0 {
             return Err(StoreError::InvalidInput(format!(

@@ -16,8 +16,9 @@ use crate::directory_store::{
 use crate::error::StoreError;
 use crate::fs::wasi::WasiDir;
 use crate::legacy::LegacyStore;
+use crate::store::Store;
 use convert::{patch_from_wit, secret_from_wit, session_from_wit, session_to_wit};
-use opened::{Destination, Opened};
+use opened::{Opened, Places};
 
 #[cfg(not(feature = "keyvalue"))]
 wit_bindgen::generate!({
@@ -68,7 +69,7 @@ impl wit::GuestLegacyStore for LegacyResource {
         let target: &StoreResource = target.get();
         let report = self
             .legacy
-            .import_into(target.store.borrow_mut().target(), &files)?;
+            .import_into(target.store.borrow_mut().sessions(), &files)?;
         Ok(wit::ImportReport {
             imported: report.imported,
             expired: report.expired,
@@ -88,9 +89,8 @@ impl wit::GuestLegacyStore for LegacyResource {
 /// The `store` resource: the store, borrowed mutably by one call at a time.
 struct StoreResource {
     store: RefCell<Opened>,
-    /// The bucket the config named, and how to open it: where a `migrate --to redis`
-    /// moves a directory store.
-    destination: Destination,
+    /// The bucket and directory the config named: where a `migrate` moves the store.
+    places: Places,
 }
 
 fn backend_from_wit(backend: wit::Backend) -> BackendKind {
@@ -118,21 +118,21 @@ impl wit::GuestStore for StoreResource {
             Some(wit::Durability::Relaxed) => Durability::Relaxed,
         };
         let requested = config.backend.map(backend_from_wit);
-        let target = Destination {
+        let places = Places {
             bucket: config.bucket.clone(),
             directory: config.directory.clone(),
             durability,
             config: store_config.clone(),
         };
         let opened = if requested == Some(BackendKind::Redis) {
-            open_shared(&target, store_config)?
+            open_shared(&places, store_config)?
         } else {
             let dir = WasiDir::preopened(config.directory.as_deref())?;
-            match opened::handed_over(&dir, &target)? {
+            match opened::handed_over(&dir, &places)? {
                 Some(shared) => shared,
                 None => {
                     let backend = DirectoryBackend::open(dir, requested, durability)?;
-                    Opened::Directory(Box::new(DirectoryStore::open(
+                    Store::Directory(Box::new(DirectoryStore::open(
                         backend,
                         SystemClock,
                         store_config,
@@ -142,62 +142,66 @@ impl wit::GuestStore for StoreResource {
         };
         Ok(wit::Store::new(StoreResource {
             store: RefCell::new(opened),
-            destination: target,
+            places,
         }))
     }
 
     fn create(&self, session: wit::SessionData) -> WitResult<()> {
         let session = session_from_wit(session)?;
-        Ok(self.store.borrow_mut().create(&session)?)
+        Ok(self.store.borrow_mut().sessions().create(&session)?)
     }
 
     fn get(&self, id: String) -> WitResult<Option<wit::SessionData>> {
-        let session = self.store.borrow_mut().get(&id)?;
+        let session = self.store.borrow_mut().sessions().get(&id)?;
         Ok(session.map(session_to_wit))
     }
 
     fn touch(&self, id: String) -> WitResult<Option<wit::SessionData>> {
-        let session = self.store.borrow_mut().touch(&id)?;
+        let session = self.store.borrow_mut().sessions().touch(&id)?;
         Ok(session.map(session_to_wit))
     }
 
     fn update(&self, id: String, patch: wit::SessionPatch) -> WitResult<wit::SessionData> {
         let patch = patch_from_wit(patch)?;
-        let session = self.store.borrow_mut().update(&id, patch)?;
+        let session = self.store.borrow_mut().sessions().update(&id, patch)?;
         Ok(session_to_wit(session))
     }
 
     fn delete(&self, id: String) -> WitResult<bool> {
-        Ok(self.store.borrow_mut().delete(&id)?)
+        Ok(self.store.borrow_mut().sessions().delete(&id)?)
     }
 
     fn cleanup(&self) -> WitResult<u64> {
-        Ok(self.store.borrow_mut().cleanup()?)
+        Ok(self.store.borrow_mut().sessions().cleanup()?)
     }
 
     fn user_sessions(&self, user_id: String) -> WitResult<Vec<wit::SessionData>> {
-        let sessions = self.store.borrow_mut().user_sessions(&user_id)?;
+        let sessions = self.store.borrow_mut().sessions().user_sessions(&user_id)?;
         Ok(sessions.into_iter().map(session_to_wit).collect())
     }
 
     fn count(&self) -> WitResult<u64> {
-        Ok(self.store.borrow_mut().count()?)
+        Ok(self.store.borrow_mut().sessions().count()?)
     }
 
     fn clear(&self) -> WitResult<u64> {
-        Ok(self.store.borrow_mut().clear()?)
+        Ok(self.store.borrow_mut().sessions().clear()?)
     }
 
     fn revoke_user(&self, user_id: String) -> WitResult<u64> {
-        Ok(self.store.borrow_mut().revoke_user(&user_id)?)
+        Ok(self.store.borrow_mut().sessions().revoke_user(&user_id)?)
     }
 
     fn add_key(&self, secret: wit::Secret) -> WitResult<u32> {
-        Ok(self.store.borrow_mut().add_key(&secret_from_wit(secret))?)
+        Ok(self
+            .store
+            .borrow_mut()
+            .sessions()
+            .add_key(&secret_from_wit(secret))?)
     }
 
     fn keys(&self) -> WitResult<Vec<wit::KeyInfo>> {
-        let keys = self.store.borrow_mut().keys()?;
+        let keys = self.store.borrow_mut().sessions().keys()?;
         Ok(keys
             .into_iter()
             .map(|k| wit::KeyInfo {
@@ -211,7 +215,7 @@ impl wit::GuestStore for StoreResource {
 
     fn rekey(&self, limit: u32) -> WitResult<wit::RekeyProgress> {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let progress = self.store.borrow_mut().rekey(limit)?;
+        let progress = self.store.borrow_mut().sessions().rekey(limit)?;
         Ok(wit::RekeyProgress {
             rekeyed: progress.rekeyed,
             remaining: progress.remaining,
@@ -219,16 +223,17 @@ impl wit::GuestStore for StoreResource {
     }
 
     fn retire_key(&self, id: u32) -> WitResult<()> {
-        Ok(self.store.borrow_mut().retire_key(id)?)
+        Ok(self.store.borrow_mut().sessions().retire_key(id)?)
     }
 
     fn migrate(&self, to: wit::Backend) -> WitResult<u64> {
         let to = backend_from_wit(to);
-        Ok(self.store.borrow_mut().migrate(to, &self.destination)?)
+        let destination = self.places.destination();
+        Ok(self.store.borrow_mut().migrate(to, destination)?)
     }
 
     fn check(&self) -> WitResult<wit::Report> {
-        let report: Report = self.store.borrow_mut().check()?;
+        let report: Report = self.store.borrow_mut().sessions().check()?;
         Ok(wit::Report {
             live: report.live,
             expired: report.expired,
@@ -242,7 +247,11 @@ impl wit::GuestStore for StoreResource {
     }
 
     fn compact(&self, limit: u32) -> WitResult<wit::CompactProgress> {
-        let progress = self.store.borrow_mut().compact(u64::from(limit))?;
+        let progress = self
+            .store
+            .borrow_mut()
+            .sessions()
+            .compact(u64::from(limit))?;
         Ok(wit::CompactProgress {
             segments: progress.segments,
             remaining: progress.remaining,
@@ -277,17 +286,17 @@ impl From<StoreError> for wit::Error {
     }
 }
 
-/// Opens the store in the shared bucket `target` names (default `session-vault`).
+/// Opens the store in the shared bucket `places` names (default `session-vault`).
 #[cfg(feature = "keyvalue")]
-fn open_shared(target: &Destination, config: Config) -> Result<Opened, StoreError> {
-    let name = target.bucket.as_deref().unwrap_or(bucket::DEFAULT_BUCKET);
+fn open_shared(places: &Places, config: Config) -> Result<Opened, StoreError> {
+    let name = places.bucket.as_deref().unwrap_or(bucket::DEFAULT_BUCKET);
     let bucket = bucket::WasiBucket::open(name)?;
     let store = crate::bucket_store::BucketStore::open(bucket, SystemClock, config)?;
-    Ok(Opened::Bucket(Box::new(store)))
+    Ok(Store::Bucket(Box::new(store)))
 }
 
 #[cfg(not(feature = "keyvalue"))]
-fn open_shared(_target: &Destination, _config: Config) -> Result<Opened, StoreError> {
+fn open_shared(_places: &Places, _config: Config) -> Result<Opened, StoreError> {
     Err(StoreError::InvalidInput(
         "this is the plain-WASI session-vault component: the redis backend needs the \
          session-vault-keyvalue component, which imports wasi:keyvalue"

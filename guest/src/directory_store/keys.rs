@@ -6,12 +6,13 @@ use crate::backend::layout::MAX_META_LEN;
 use crate::error::StoreError;
 use crate::keyring::Secret;
 use crate::seal::format;
+use crate::sessions::key_infos;
 
 impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Adds the key of `secret`: a new secret becomes the current key; the secret of a
     /// retired key restores it (and the sessions that needed it become readable).
     /// Returns the key's id.
-    pub fn add_key(&mut self, secret: &Secret) -> Result<u32, StoreError> {
+    pub(crate) fn add_key(&mut self, secret: &Secret) -> Result<u32, StoreError> {
         let mut meta = self.meta.clone();
         let mut keyring = self.keyring.clone();
         let id = meta.add_key(&mut keyring, secret, self.scrypt_log_n)?;
@@ -42,27 +43,18 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     }
 
     /// The store's keys, with how many sessions each encrypts.
-    pub fn keys(&self) -> Vec<KeyInfo> {
+    pub(crate) fn keys(&self) -> Vec<KeyInfo> {
         let mut counts = self.index.by_key();
         for key_id in self.missing_key.values() {
             *counts.entry(*key_id).or_insert(0) += 1;
         }
-        self.meta
-            .entries()
-            .iter()
-            .map(|entry| KeyInfo {
-                id: entry.id,
-                current: entry.id == self.keyring.current,
-                retired: entry.retired,
-                sessions: counts.get(&entry.id).copied().unwrap_or(0),
-            })
-            .collect()
+        key_infos(&self.meta, &self.keyring, &counts)
     }
 
     /// Re-encrypts up to `limit` sessions still under an older key with the current key.
     /// Each session is rewritten atomically, so an interrupted rekey loses nothing and
     /// can simply be run again.
-    pub fn rekey(&mut self, limit: usize) -> Result<RekeyProgress, StoreError> {
+    pub(crate) fn rekey(&mut self, limit: usize) -> Result<RekeyProgress, StoreError> {
         let mut progress = RekeyProgress::default();
         for id in self.index.not_under(self.keyring.current, limit) {
             match self.read(&id) {
@@ -115,7 +107,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Retires key `id`, refusing while any session file is still encrypted under it or
     /// `quarantine/` holds files. Before the metadata forgets the key, its stale access
     /// stamps are removed and the backend compacted, so no record sealed under it remains.
-    pub fn retire_key(&mut self, id: u32) -> Result<(), StoreError> {
+    pub(crate) fn retire_key(&mut self, id: u32) -> Result<(), StoreError> {
         let dependent = self
             .keys()
             .iter()

@@ -12,140 +12,29 @@ mod sealer;
 mod summaries;
 mod writes;
 
-pub(crate) use reads::decode_named;
-
 pub use crate::backend::Compaction;
 pub use crate::sessions::cache::DEFAULT_CACHE_BYTES;
 pub use crate::sessions::clock::{Clock, ManualClock, SystemClock};
+pub use crate::sessions::{Config, Erase, KeyInfo, RekeyProgress, Report};
 
 use std::collections::{BTreeMap, HashMap};
-
-use serde::Serialize;
 
 use crate::backend::layout::{self, META_FILE};
 use crate::backend::{Backend, BackendKind};
 use crate::directory_store::index::Index;
 use crate::document::model::SessionData;
-use crate::document::{DEFAULT_MAX_SESSION_BYTES, MAX_MAX_SESSION_BYTES, MIN_MAX_SESSION_BYTES};
+use crate::document::patch::SessionPatch;
 use crate::error::StoreError;
 use crate::keyring::{self, Keyring, Meta, Secret};
 use crate::seal::stamp::Stamp;
+use crate::sessions::Sessions;
 use crate::sessions::cache::SessionCache;
-
-/// How to open a store.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The store's secret.
-    pub secret: Secret,
-    /// The largest serialized session accepted; `None` is 64 KiB.
-    pub max_session_bytes: Option<u32>,
-    /// scrypt's log2 N for a new passphrase store.
-    pub scrypt_log_n: u8,
-    /// Sessions not accessed (`security.lastAccessedAt`) for this many milliseconds are
-    /// expired, on top of their `expiresAt`; `None` turns the idle timeout off.
-    pub idle_timeout: Option<u64>,
-    /// When removed sessions are erased from the backend.
-    pub erase: Erase,
-    /// The most bytes of opened sessions kept in memory, so that a read of a recently
-    /// used session skips the backend and the decryption (see `cache.rs`); 0 keeps none.
-    pub cache_bytes: u64,
-}
-
-/// When the records of removed sessions leave the backend (the `files` backend unlinks
-/// a removed session's file at once either way).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Erase {
-    /// At the next compaction: `cleanup`, `compact`, or once dead records pass 1 MiB in
-    /// a log under 16 MiB (half the log above that).
-    #[default]
-    Deferred,
-    /// Before `delete`, `revoke-user`, `clear` or `cleanup` returns: the log is compacted.
-    Immediate,
-}
-
-impl Config {
-    /// The session size limit, after checking it and the idle timeout are allowed.
-    pub(crate) fn checked_max_session_bytes(&self) -> Result<u32, StoreError> {
-        let max_session_bytes = self.max_session_bytes.unwrap_or(DEFAULT_MAX_SESSION_BYTES);
-        if !(MIN_MAX_SESSION_BYTES..=MAX_MAX_SESSION_BYTES).contains(&max_session_bytes) {
-            return Err(StoreError::InvalidInput(format!(
-                "max-session-bytes is {max_session_bytes}; it must be between \
-                 {MIN_MAX_SESSION_BYTES} and {MAX_MAX_SESSION_BYTES}"
-            )));
-        }
-        if self.idle_timeout == Some(0) {
-            return Err(StoreError::InvalidInput(
-                "idle-timeout must be at least 1 ms (or none to turn it off)".into(),
-            ));
-        }
-        Ok(max_session_bytes)
-    }
-
-    /// A configuration with the defaults and `secret`.
-    pub fn new(secret: Secret) -> Self {
-        Config {
-            secret,
-            max_session_bytes: None,
-            scrypt_log_n: keyring::DEFAULT_LOG_N,
-            idle_timeout: None,
-            erase: Erase::Deferred,
-            cache_bytes: DEFAULT_CACHE_BYTES,
-        }
-    }
-}
-
-/// What `check` found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Report {
-    /// Sessions that decrypted and have not expired.
-    pub live: u64,
-    /// Sessions that decrypted and have expired.
-    pub expired: u64,
-    /// SessionData files under a key this store does not hold.
-    pub missing_key: u64,
-    /// Files in `quarantine/`.
-    pub quarantined: u64,
-    /// Ids moved to `quarantine/` by this check.
-    pub newly_quarantined: Vec<String>,
-    /// Entries that are not session-vault files.
-    pub foreign: u64,
-    /// Bytes of removed or replaced records still on disk (`check` only; 0 at open).
-    pub dead_bytes: u64,
-    /// The oldest key id any record on disk is sealed under, live or dead (`check`
-    /// only; `None` at open).
-    pub oldest_key: Option<u32>,
-}
-
-/// One key of the store, as `keys` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KeyInfo {
-    /// The id session files record in their header.
-    pub id: u32,
-    /// Whether new writes use this key.
-    pub current: bool,
-    /// Whether the key was retired (the store no longer holds it).
-    pub retired: bool,
-    /// How many session files are encrypted under it.
-    pub sessions: u64,
-}
-
-/// How far `rekey` got.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RekeyProgress {
-    /// Sessions re-encrypted under the current key by this call.
-    pub rekeyed: u64,
-    /// Sessions still under an older key.
-    pub remaining: u64,
-}
+use crate::sessions::lifetime::Lifetime;
 
 /// An open session store.
 pub struct DirectoryStore<B, C> {
     backend: B,
-    clock: C,
+    lifetime: Lifetime<C>,
     meta: Meta,
     keyring: Keyring,
     scrypt_log_n: u8,
@@ -156,7 +45,6 @@ pub struct DirectoryStore<B, C> {
     /// once it has been read or written (`None`: not read yet).
     stamps: HashMap<String, Option<Stamp>>,
     max_session_bytes: u32,
-    idle_timeout: Option<u64>,
     erase: Erase,
     opened: Report,
     /// The sequence number of the next write: above every version the store has seen.
@@ -259,7 +147,10 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         };
         let mut store = DirectoryStore {
             backend,
-            clock,
+            lifetime: Lifetime {
+                clock,
+                idle_timeout: config.idle_timeout,
+            },
             meta,
             keyring,
             scrypt_log_n: config.scrypt_log_n,
@@ -267,7 +158,6 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
             missing_key: BTreeMap::new(),
             stamps: HashMap::new(),
             max_session_bytes,
-            idle_timeout: config.idle_timeout,
             erase: config.erase,
             opened: Report::default(),
             next_seq: 1,
@@ -317,21 +207,6 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         self.cache.len()
     }
 
-    /// The store's clock reading now.
-    pub fn now(&self) -> u64 {
-        self.clock.now()
-    }
-
-    /// When `session` expires: its `expiresAt`, or earlier if the idle timeout runs out first.
-    pub fn expiry(&self, session: &SessionData) -> u64 {
-        expiry(session, self.idle_timeout)
-    }
-
-    /// Whether `session` has expired now (absolute or idle).
-    pub fn is_expired(&self, session: &SessionData) -> bool {
-        self.clock.now() >= self.expiry(session)
-    }
-
     /// What the verification at open found.
     pub fn opened(&self) -> &Report {
         &self.opened
@@ -352,6 +227,12 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         self.missing_key.len()
     }
 
+    /// What a move between backends changes: the backend, the metadata (which records the
+    /// move), and the key ring it is sealed with.
+    pub(crate) fn migration_parts(&mut self) -> (&mut B, &mut Meta, &Keyring) {
+        (&mut self.backend, &mut self.meta, &self.keyring)
+    }
+
     /// The backend the sessions are kept in.
     pub fn backend(&self) -> &B {
         &self.backend
@@ -367,21 +248,62 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     }
 }
 
-/// When `session` expires under `idle_timeout`: its `expiresAt`, or earlier if the idle
-/// timeout runs out first.
-pub(crate) fn expiry(session: &SessionData, idle_timeout: Option<u64>) -> u64 {
-    expiry_at(
-        session.expires_at,
-        session.security.last_accessed_at,
-        idle_timeout,
-    )
-}
-
-/// When a session that expires at `expires_at` and was last accessed at
-/// `last_accessed_at` expires under `idle_timeout`.
-fn expiry_at(expires_at: u64, last_accessed_at: u64, idle_timeout: Option<u64>) -> u64 {
-    let idle = idle_timeout.map_or(u64::MAX, |t| last_accessed_at.saturating_add(t));
-    expires_at.min(idle)
+/// The WIT's operations, each done by the module named beside it.
+impl<B: Backend, C: Clock> Sessions for DirectoryStore<B, C> {
+    fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
+        DirectoryStore::create(self, session) // writes.rs
+    }
+    fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+        DirectoryStore::get(self, id) // reads.rs
+    }
+    fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+        DirectoryStore::touch(self, id) // writes.rs
+    }
+    fn update(&mut self, id: &str, patch: SessionPatch) -> Result<SessionData, StoreError> {
+        DirectoryStore::update(self, id, patch) // writes.rs
+    }
+    fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
+        DirectoryStore::delete(self, id) // writes.rs
+    }
+    fn cleanup(&mut self) -> Result<u64, StoreError> {
+        DirectoryStore::cleanup(self) // maintain.rs
+    }
+    fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError> {
+        DirectoryStore::user_sessions(self, user) // reads.rs
+    }
+    fn count(&mut self) -> Result<u64, StoreError> {
+        Ok(DirectoryStore::count(self)) // reads.rs
+    }
+    fn clear(&mut self) -> Result<u64, StoreError> {
+        DirectoryStore::clear(self) // maintain.rs
+    }
+    fn revoke_user(&mut self, user: &str) -> Result<u64, StoreError> {
+        DirectoryStore::revoke_user(self, user) // maintain.rs
+    }
+    fn add_key(&mut self, secret: &Secret) -> Result<u32, StoreError> {
+        DirectoryStore::add_key(self, secret) // keys.rs
+    }
+    fn keys(&mut self) -> Result<Vec<KeyInfo>, StoreError> {
+        Ok(DirectoryStore::keys(self)) // keys.rs
+    }
+    fn rekey(&mut self, limit: usize) -> Result<RekeyProgress, StoreError> {
+        DirectoryStore::rekey(self, limit) // keys.rs
+    }
+    fn retire_key(&mut self, id: u32) -> Result<(), StoreError> {
+        DirectoryStore::retire_key(self, id) // keys.rs
+    }
+    fn check(&mut self) -> Result<Report, StoreError> {
+        DirectoryStore::check(self) // maintain.rs
+    }
+    fn compact(&mut self, limit: u64) -> Result<Compaction, StoreError> {
+        DirectoryStore::compact(self, limit) // maintain.rs
+    }
+    fn now(&self) -> u64 {
+        self.lifetime.now()
+    }
+    fn is_expired(&self, session: &SessionData) -> bool {
+        self.lifetime.is_expired(session)
+    }
 }
 
 fn missing_key_error(id: &str) -> StoreError {
@@ -471,7 +393,7 @@ mod tests {
         store.create(&session("a", "alice", 10_000)).unwrap();
         store.create(&session("b", "alice", 10_000)).unwrap();
         store.create(&session("c", "bob", 500)).unwrap();
-        store.clock.set(900);
+        store.lifetime.clock.set(900);
         store.touch("b").unwrap();
         drop(store);
         // At 1,200: a idled out (last access 1 + 1,000), b was touched at 900, c expired.

@@ -11,26 +11,26 @@ use crate::document::model::SessionData;
 use crate::error::StoreError;
 use crate::keyring::Keyring;
 use crate::seal::crypto::{NONCE_LEN, TAG_LEN};
-use crate::seal::format::{self, DecodeError, HEADER_LEN, Kind};
+use crate::seal::format::{self, HEADER_LEN, Kind};
 use crate::seal::stamp::Stamp;
 
 impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// The session with this id; `None` if absent or expired (an expired one is removed).
-    pub fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    pub(crate) fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         id::validate(id)?;
         self.live(id)
     }
 
     /// The live sessions of `user`, by `created_at` then id.
-    pub fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError> {
-        let now = self.clock.now();
+    pub(crate) fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError> {
+        let now = self.lifetime.now();
         let mut sessions = Vec::new();
         for id in self.index.user_ids(user) {
             if self.index.entry(&id).is_some_and(|e| now >= e.expires_at) {
                 continue;
             }
             match self.read(&id) {
-                Ok(Some(session)) if now < self.expiry(&session) => sessions.push(session),
+                Ok(Some(session)) if now < self.lifetime.expiry(&session) => sessions.push(session),
                 Ok(_) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
                 Err(other) => return Err(other),
             }
@@ -40,8 +40,8 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     }
 
     /// How many live sessions the store holds.
-    pub fn count(&self) -> u64 {
-        self.index.live(self.clock.now())
+    pub(crate) fn count(&self) -> u64 {
+        self.index.live(self.lifetime.now())
     }
 
     /// The live session `id`, removing it if it has expired.
@@ -49,7 +49,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         if self.missing_key.contains_key(id) {
             return Err(missing_key_error(id));
         }
-        let now = self.clock.now();
+        let now = self.lifetime.now();
         match self.index.entry(id) {
             None => return Ok(None),
             Some(entry) if now >= entry.expires_at => {
@@ -60,7 +60,9 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
             }
             Some(_) => {}
         }
-        Ok(self.read(id)?.filter(|session| now < self.expiry(session)))
+        Ok(self
+            .read(id)?
+            .filter(|session| now < self.lifetime.expiry(session)))
     }
 
     /// Reads and decrypts session `id`, keeping the index in step with what it finds:
@@ -134,7 +136,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     ) -> Entry {
         Entry {
             user: session.user_context.user_id.clone(),
-            expires_at: self.expiry(session),
+            expires_at: self.lifetime.expiry(session),
             key_id,
             version,
             seq,
@@ -220,38 +222,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
 /// Decrypts and parses the session file `file` of session `id` with `keyring`: a key the
 /// ring lacks is `missing-key`; anything else wrong with the file is `corrupted`.
 pub(crate) fn decode(keyring: &Keyring, id: &str, file: &[u8]) -> Result<SessionData, StoreError> {
-    decode_named(keyring, id, &layout::session_name(id), file)
-}
-
-/// [`decode`], naming the record `name` in errors.
-pub(crate) fn decode_named(
-    keyring: &Keyring,
-    id: &str,
-    name: &str,
-    file: &[u8],
-) -> Result<SessionData, StoreError> {
-    let plaintext = format::decode(file, Kind::Session, &keyring.scope, id, |key_id| {
-        keyring.key(key_id)
-    })
-    .map_err(|e| match e {
-        DecodeError::MissingKey(key_id) => StoreError::MissingKey(format!(
-            "{name} is encrypted under key id {key_id}, which this store does not hold"
-        )),
-        other => StoreError::Corrupted(format!("{name}: {other}")),
-    })?
-    .plaintext;
-    let session: SessionData = serde_json::from_slice(&plaintext).map_err(|e| {
-        StoreError::Corrupted(format!(
-            "{name}: decrypted, but not a session document: {e}"
-        ))
-    })?;
-    if session.session_id != id {
-        return Err(StoreError::Corrupted(format!(
-            "{name} holds session {:?}",
-            session.session_id
-        )));
-    }
-    Ok(session)
+    crate::sessions::record::decode(keyring, id, &layout::session_name(id), file)
 }
 
 #[cfg(test)]
@@ -282,7 +253,7 @@ mod tests {
         };
         store.update("a", patch).unwrap();
         assert_eq!(store.get("a").unwrap().unwrap().session_token, "rotated");
-        store.clock.set(150);
+        store.lifetime.clock.set(150);
         store.touch("a").unwrap();
         assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 1));
         assert_eq!(store.user_sessions("u").unwrap().len(), 2);

@@ -263,7 +263,7 @@ mod tests {
         fill(&mut store, 12);
         // s00's stamp lands in a later segment than its put; then everything before it
         // dies, so compaction moves the put past the stamp.
-        store.clock.set(900);
+        store.lifetime.clock.set(900);
         store.touch("s00").unwrap();
         for i in 1..12 {
             store.delete(&format!("s{i:02}")).unwrap();

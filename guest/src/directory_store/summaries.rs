@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 
 use super::index::Entry;
-use super::{Clock, DirectoryStore, Report, expiry_at};
+use super::{Clock, DirectoryStore, Report};
 use crate::backend::{Backend, SealedBlock, Summaries};
 use crate::error::StoreError;
 use crate::seal::format::{self, DecodeError, Kind};
 use crate::seal::index_block::{self, ItemKind};
 use crate::seal::stamp::Stamp;
 use crate::seal::summary::Summary;
+use crate::sessions::lifetime::expiry_at;
 
 impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Builds the index from the sealed `summaries` a backend gathered at open: index
@@ -20,7 +21,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// instead, as by [`DirectoryStore::check`]; one under a key the store lacks is remembered
     /// (`missing-key`).
     pub(super) fn index_summaries(&mut self, summaries: Summaries) -> Result<Report, StoreError> {
-        let now = self.clock.now();
+        let now = self.lifetime.now();
         let mut report = Report {
             foreign: summaries.foreign,
             ..Report::default()
@@ -31,7 +32,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         self.stamps.clear();
         self.stamps.reserve(summaries.stamps.len());
         for (id, file) in summaries.stamps {
-            if file.is_empty() || self.idle_timeout.is_none() {
+            if file.is_empty() || self.lifetime.idle_timeout.is_none() {
                 // Only an idle timeout makes a stamp matter to the index: read it when
                 // its session is read. An empty one is in an index block.
                 self.stamps.insert(id, None);
@@ -137,7 +138,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
                 let Some(stamp) = Stamp::parse(item.body) else {
                     continue;
                 };
-                if self.idle_timeout.is_none() {
+                if self.lifetime.idle_timeout.is_none() {
                     continue;
                 }
                 self.stamps.insert(item.id.to_owned(), Some(stamp));
@@ -147,8 +148,11 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
                 {
                     let mut entry = entry.clone();
                     let was_live = now < entry.expires_at;
-                    entry.expires_at =
-                        expiry_at(expires_at, stamp.last_accessed_at, self.idle_timeout);
+                    entry.expires_at = expiry_at(
+                        expires_at,
+                        stamp.last_accessed_at,
+                        self.lifetime.idle_timeout,
+                    );
                     if !was_live && now < entry.expires_at {
                         report.expired -= 1;
                         report.live += 1;
@@ -173,7 +177,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
                 report.newly_quarantined.push(id);
                 continue;
             }
-            if self.idle_timeout.is_some() && matches!(self.stamps.get(&id), Some(None)) {
+            if self.lifetime.idle_timeout.is_some() && matches!(self.stamps.get(&id), Some(None)) {
                 unstamped.insert(id.clone(), summary.expires_at);
             }
             self.next_seq = self.next_seq.max(summary.seq.saturating_add(1));
@@ -198,7 +202,11 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         }
         Entry {
             user: summary.user,
-            expires_at: expiry_at(summary.expires_at, last_accessed_at, self.idle_timeout),
+            expires_at: expiry_at(
+                summary.expires_at,
+                last_accessed_at,
+                self.lifetime.idle_timeout,
+            ),
             key_id,
             version: summary.version,
             seq: summary.seq,

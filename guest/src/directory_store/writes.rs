@@ -16,13 +16,13 @@ use crate::seal::summary::Summary;
 
 impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Stores a new session, replacing an expired one of the same id.
-    pub fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
+    pub(crate) fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
         id::validate(&session.session_id)?;
         let id = session.session_id.as_str();
         if self.missing_key.contains_key(id) {
             return Err(missing_key_error(id));
         }
-        let now = self.clock.now();
+        let now = self.lifetime.now();
         if self.index.entry(id).is_some_and(|e| now < e.expires_at) {
             return Err(StoreError::AlreadyExists);
         }
@@ -30,7 +30,11 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     }
 
     /// Merges `patch` into the session and returns the stored result.
-    pub fn update(&mut self, id: &str, patch: SessionPatch) -> Result<SessionData, StoreError> {
+    pub(crate) fn update(
+        &mut self,
+        id: &str,
+        patch: SessionPatch,
+    ) -> Result<SessionData, StoreError> {
         id::validate(id)?;
         let session = self.live(id)?.ok_or(StoreError::NotFound)?;
         let session = patch.apply(session)?;
@@ -43,12 +47,12 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     ///
     /// The access goes to the session's access stamp, written in place without a sync,
     /// not to its file: a crash may lose the latest accesses, never the session.
-    pub fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    pub(crate) fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
         id::validate(id)?;
         let Some(mut session) = self.live(id)? else {
             return Ok(None);
         };
-        session.security.last_accessed_at = self.clock.now();
+        session.security.last_accessed_at = self.lifetime.now();
         session.security.access_count = session.security.access_count.saturating_add(1);
         // `live` has just indexed the session it returned.
         let Some(entry) = self.index.entry(id).cloned() else {
@@ -68,7 +72,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     }
 
     /// Removes the session without reading it; `false` if nothing was stored.
-    pub fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
+    pub(crate) fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
         id::validate(id)?;
         let existed = self.remove_files(id)?;
         self.unindex(id);

@@ -7,10 +7,10 @@
 //!    same store left there by an earlier try is cleared.
 //! 2. Every live session is sealed into the bucket.
 //! 3. The directory's metadata is replaced by one naming `redis`: the directory no longer
-//!    opens as a store ([`directory::hand_over`]).
+//!    opens as a store ([`hand_over`]).
 //! 4. The bucket's metadata is marked finished: hosts may open it.
 //! 5. The directory's sessions, stamps and ledger are erased
-//!    ([`directory::erase_handed_over`]).
+//!    ([`erase_handed_over`]).
 //!
 //! A crash before 3 leaves the directory store as it was: running the move again starts
 //! the copy over. After 3, opening the directory with the bucket ([`finish`]) does 4 and 5
@@ -33,9 +33,10 @@
 //! 2 and 3 leaves a complete directory store (usable, and kept by a second run, which
 //! only does 3).
 
-use crate::backend::directory::{self, DirectoryBackend};
-use crate::backend::disk;
+use crate::backend::directory::{DirectoryBackend, discard, write_meta};
+use crate::backend::layout::META_FILE;
 use crate::backend::{Backend, BackendKind};
+use crate::backend::{disk, ledger};
 use crate::bucket_store::bucket::Bucket;
 use crate::bucket_store::{BucketStore, Mode, layout};
 use crate::directory_store::{Clock, Config, DirectoryStore};
@@ -91,9 +92,9 @@ pub fn move_into<D: Dir, C: Clock, K: Bucket, C2: Clock>(
     }
     let (meta, keyring) = local.meta();
     let dir = local.backend().dir();
-    let handed = directory::hand_over(dir, meta, keyring, from)?;
+    let handed = hand_over(dir, meta, keyring, from)?;
     shared.finish_migration()?;
-    directory::erase_handed_over(dir, &handed, keyring)?;
+    erase_handed_over(dir, &handed, keyring)?;
     Ok((moved, shared))
 }
 
@@ -130,7 +131,7 @@ pub fn finish<D: Dir, K: Bucket, C: Clock>(
     let mut shared = BucketStore::open_as(bucket()?, clock, config, mode)?;
     shared.finish_migration()?;
     if meta.migrated_from.is_some() {
-        directory::erase_handed_over(dir, &meta, &keyring)?;
+        erase_handed_over(dir, &meta, &keyring)?;
     }
     Ok(Some(shared))
 }
@@ -172,7 +173,7 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
         }
         Found::Partial | Found::Empty => {
             if let Found::Partial = found {
-                directory::wipe(backend.dir())?;
+                wipe(backend.dir())?;
                 // What the backend read of the wiped copy when it opened is gone too.
                 let (dir, durability) = (backend.dir().clone(), backend.durability());
                 backend = DirectoryBackend::open(dir, Some(to), durability)?;
@@ -183,7 +184,7 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
             // Marks it incomplete: no open but this move's until it is filled.
             meta.migrated_from = Some(BackendKind::Redis);
             let keyring = Keyring::single(meta.current_key, key, meta.scope()?);
-            directory::write_meta(backend.dir(), &meta, &keyring)?;
+            write_meta(backend.dir(), &meta, &keyring)?;
             let mut local = DirectoryStore::open_incoming(backend, clock, config)?;
             let moved = fill(shared, &mut local, &sessions)?;
             local.finish_incoming()?;
@@ -288,4 +289,51 @@ fn another_store() -> StoreError {
     StoreError::InvalidInput(
         "the directory holds another store: move into an empty directory".into(),
     )
+}
+
+/// Marks the store in `dir` as handed over to a bucket it was copied into: metadata
+/// naming the `redis` backend, so the directory never opens as a store again, and `from`,
+/// the backend whose data [`erase_handed_over`] is still to remove. Durable when it
+/// returns; returns the metadata written.
+fn hand_over<D: Dir>(
+    dir: &D,
+    meta: &Meta,
+    keyring: &Keyring,
+    from: BackendKind,
+) -> Result<Meta, StoreError> {
+    let mut moved = meta.clone();
+    moved.backend = BackendKind::Redis;
+    moved.migrating_to = None;
+    moved.migrated_from = Some(from);
+    moved.ledger = None;
+    write_meta(dir, &moved, keyring)?;
+    Ok(moved)
+}
+
+/// Erases what a store handed over to a bucket left in `dir` (its authentic metadata
+/// `meta`): the sessions and stamps of the backend it was in, and its version ledger; then
+/// records that nothing is left. Quarantined files stay, as `clear` leaves them.
+fn erase_handed_over<D: Dir>(dir: &D, meta: &Meta, keyring: &Keyring) -> Result<(), StoreError> {
+    if let Some(from) = meta
+        .migrated_from
+        .filter(|kind| *kind != BackendKind::Redis)
+    {
+        discard(dir, from)?;
+    }
+    ledger::remove_all(dir)?;
+    let mut done = meta.clone();
+    done.migrated_from = None;
+    write_meta(dir, &done, keyring)
+}
+
+/// Erases a store from `dir`: the data of both backends, the ledger and the metadata
+/// (a partial copy a move out of a bucket left). Quarantined files stay.
+fn wipe<D: Dir>(dir: &D) -> Result<(), StoreError> {
+    discard(dir, BackendKind::Log)?;
+    discard(dir, BackendKind::Files)?;
+    ledger::remove_all(dir)?;
+    dir.remove(META_FILE)
+        .map_err(|e| StoreError::io(format!("removing {META_FILE}"), e))?;
+    dir.sync("")
+        .map_err(|e| StoreError::io("syncing the store directory", e))
 }

@@ -1,4 +1,128 @@
-//! What both stores share: the clock and the cache of opened sessions.
+//! The operations a store offers, as one trait ([`Sessions`], named for the WIT interface
+//! `sessions`), and what both stores share: how a store is opened ([`Config`]), when a
+//! session expires, the clock, the cache of opened sessions, opening a sealed record, and
+//! the reports of the maintenance calls.
+//!
+//! [`crate::DirectoryStore`] (a directory: `files` or `log`) and [`crate::BucketStore`]
+//! (a key-value bucket: `redis`) implement [`Sessions`]; the component's exports, the
+//! legacy import, the conformance suite's native fronts and the benchmark call a store
+//! only through it. The methods are the WIT's `store` functions, name for name, with the
+//! WIT's meaning (see `wit/store.wit`).
 
 pub(crate) mod cache;
 pub mod clock;
+mod config;
+pub(crate) mod lifetime;
+pub(crate) mod record;
+mod reports;
+
+pub use config::{Config, Erase};
+pub(crate) use reports::key_infos;
+pub use reports::{KeyInfo, RekeyProgress, Report};
+
+pub use crate::backend::Compaction;
+use crate::document::model::SessionData;
+use crate::document::patch::SessionPatch;
+use crate::error::StoreError;
+use crate::keyring::Secret;
+
+/// The operations of a session store, whichever medium holds it. Each returns the WIT's
+/// error cases as [`StoreError`]; an absent id is never an error but where the WIT says
+/// so (`update` of an absent or expired session is `not-found`).
+pub trait Sessions {
+    /// Stores a new session under its `sessionId`, replacing an expired one.
+    ///
+    /// Errors: `invalid-id`, `invalid-input`, `too-large`; `already-exists` if a live
+    /// session has this id; `io`, `unavailable`.
+    fn create(&mut self, session: &SessionData) -> Result<(), StoreError>;
+
+    /// The session with this id; `None` if it is absent or expired (an expired one is
+    /// removed).
+    ///
+    /// Errors: `invalid-id`; `corrupted` (the record is quarantined; later reads give
+    /// `None`); `missing-key`; `io`, `unavailable`.
+    fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError>;
+
+    /// Records an access (`lastAccessedAt` = now, `accessCount` + 1) and returns the
+    /// session so changed; `None` if it is absent or expired (absolute or idle).
+    ///
+    /// Errors: as [`Sessions::get`].
+    fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError>;
+
+    /// Merges `patch` into the session and returns the stored result.
+    ///
+    /// Errors: `not-found` if it is absent or expired; `invalid-id`, `invalid-input`,
+    /// `too-large`, `corrupted`, `missing-key`, `io`, `unavailable`.
+    fn update(&mut self, id: &str, patch: SessionPatch) -> Result<SessionData, StoreError>;
+
+    /// Removes the session; `false` if nothing was stored under this id.
+    ///
+    /// Errors: `invalid-id`; `io`, `unavailable`.
+    fn delete(&mut self, id: &str) -> Result<bool, StoreError>;
+
+    /// Removes every expired session; returns how many.
+    ///
+    /// Errors: `io`, `unavailable`.
+    fn cleanup(&mut self) -> Result<u64, StoreError>;
+
+    /// The user's live sessions, oldest `createdAt` first (then by id); empty for a user
+    /// with none. A damaged record found on the way is quarantined and left out.
+    ///
+    /// Errors: `io`, `unavailable`.
+    fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError>;
+
+    /// How many live sessions the store holds.
+    ///
+    /// Errors: none for a directory store; `unavailable` for a bucket.
+    fn count(&mut self) -> Result<u64, StoreError>;
+
+    /// Removes every session, live or expired; returns how many.
+    ///
+    /// Errors: `io`, `unavailable`.
+    fn clear(&mut self) -> Result<u64, StoreError>;
+
+    /// Removes every session of a user; returns how many live ones; 0 for a user with
+    /// none.
+    ///
+    /// Errors: `io`, `unavailable`.
+    fn revoke_user(&mut self, user: &str) -> Result<u64, StoreError>;
+
+    /// Adds the key of `secret` (current from now on, or a retired key restored);
+    /// returns its id.
+    ///
+    /// Errors: `invalid-input` (already active, malformed, metadata too large); `io`,
+    /// `unavailable`.
+    fn add_key(&mut self, secret: &Secret) -> Result<u32, StoreError>;
+
+    /// Every key, retired ones included, with how many sessions each seals.
+    ///
+    /// Errors: none for a directory store; `unavailable` for a bucket.
+    fn keys(&mut self) -> Result<Vec<KeyInfo>, StoreError>;
+
+    /// Re-seals up to `limit` sessions still under an older key with the current key.
+    ///
+    /// Errors: `io`, `unavailable`.
+    fn rekey(&mut self, limit: usize) -> Result<RekeyProgress, StoreError>;
+
+    /// Retires key `id`: refused (`invalid-input`) while anything may still need it.
+    ///
+    /// Errors: `invalid-input`; `io`, `unavailable`.
+    fn retire_key(&mut self, id: u32) -> Result<(), StoreError>;
+
+    /// Verifies every session, quarantines the damaged ones, reports what is held.
+    ///
+    /// Errors: `io`, `unavailable`.
+    fn check(&mut self) -> Result<Report, StoreError>;
+
+    /// Compacts up to `limit` segments of a `log` store; nothing to do elsewhere
+    /// (`remaining` is 0 at once).
+    ///
+    /// Errors: `io`.
+    fn compact(&mut self, limit: u64) -> Result<Compaction, StoreError>;
+
+    /// The store's clock reading now, in milliseconds since the Unix epoch.
+    fn now(&self) -> u64;
+
+    /// Whether `session` has expired by the store's clock and idle timeout.
+    fn is_expired(&self, session: &SessionData) -> bool;
+}

@@ -9,7 +9,7 @@ use anyhow::Context;
 use session_vault::{
     BucketStore, Clock, ManualClock, RedisBucket, RedisConfig, Secret, SessionData, SessionPatch,
 };
-use session_vault_guest::Config;
+use session_vault_guest::{Config, Sessions};
 
 use super::operations::Target;
 

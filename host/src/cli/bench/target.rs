@@ -9,7 +9,7 @@ use anyhow::Context;
 use session_vault::{
     BackendKind, Durability, ManualClock, Secret, SessionData, SessionPatch, VaultOptions,
 };
-use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, StdDir};
+use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, Sessions, StdDir};
 
 pub use super::operations::Target;
 

@@ -1,0 +1,94 @@
+//! The store one WIT `store` resource serves: in a directory (`files`, `log`) or in a
+//! key-value bucket (`redis`). One [`Sessions`] over both, and the moves that turn one
+//! into the other, so a caller (the component, the conformance suite, the benchmark)
+//! names each operation once.
+
+use crate::backend::BackendKind;
+use crate::backend::directory::DirectoryBackend;
+use crate::bucket_store::BucketStore;
+use crate::bucket_store::bucket::Bucket;
+use crate::directory_store::DirectoryStore;
+use crate::error::StoreError;
+use crate::fs::Dir;
+use crate::migrate::bucket;
+use crate::sessions::clock::Clock;
+use crate::sessions::{Config, Sessions};
+
+/// A store in a directory over `D`, or in a bucket `K`, on clock `C`.
+pub enum Store<D: Dir, K, C> {
+    /// In a directory (`files` or `log`).
+    Directory(Box<DirectoryStore<DirectoryBackend<D>, C>>),
+    /// In a shared key-value bucket (`redis`).
+    Bucket(Box<BucketStore<K, C>>),
+}
+
+/// Opens the bucket a directory store moves into.
+pub type OpenBucket<'a, K> = Box<dyn FnOnce() -> Result<K, StoreError> + 'a>;
+
+/// Opens the directory backend (of the kind given) a bucket's store moves out to.
+pub type OpenDirectory<'a, D> =
+    Box<dyn FnOnce(BackendKind) -> Result<DirectoryBackend<D>, StoreError> + 'a>;
+
+/// Where a store may move, each side opened only if the move needs it, and how to open
+/// the store there.
+pub struct Destination<'a, D: Dir, K, C> {
+    /// The bucket a directory store moves into; `None`: no server is attached.
+    pub bucket: Option<OpenBucket<'a, K>>,
+    /// The directory a bucket's store moves out to; `None`: none was given.
+    pub directory: Option<OpenDirectory<'a, D>>,
+    /// The clock of the store on the other side.
+    pub clock: C,
+    /// How to open the store on the other side (the secret that opened this one).
+    pub config: Config,
+}
+
+impl<D: Dir + Clone, K: Bucket, C: Clock> Store<D, K, C> {
+    /// The store's operations, whichever medium holds it.
+    pub fn sessions(&mut self) -> &mut dyn Sessions {
+        match self {
+            Store::Directory(store) => &mut **store,
+            Store::Bucket(store) => &mut **store,
+        }
+    }
+
+    /// Moves the store to the `to` backend; returns how many sessions moved (0 if it is
+    /// there already). Between a directory's backends the move stays in the directory;
+    /// a directory store moves into `destination`'s bucket, a bucket's store out to its
+    /// directory, and from then `self` is the store there.
+    ///
+    /// Errors: `invalid-input` if the side a move needs is missing from `destination`,
+    /// and as [`bucket::move_into`], [`bucket::move_out`] and
+    /// [`DirectoryStore::migrate`] report. Safe to interrupt and run again.
+    pub fn migrate(
+        &mut self,
+        to: BackendKind,
+        destination: Destination<'_, D, K, C>,
+    ) -> Result<u64, StoreError> {
+        match self {
+            Store::Directory(local) => match destination.bucket {
+                Some(open) if to == BackendKind::Redis => {
+                    let (moved, shared) =
+                        bucket::move_into(local, open()?, destination.clock, destination.config)?;
+                    *self = Store::Bucket(Box::new(shared));
+                    Ok(moved)
+                }
+                // Without a server the directory store says how a move to redis is made.
+                _ => local.migrate(to),
+            },
+            Store::Bucket(_) if to == BackendKind::Redis => Ok(0),
+            Store::Bucket(shared) => {
+                let open = destination.directory.ok_or_else(|| {
+                    StoreError::InvalidInput(
+                        "`migrate --to files|log` of a redis store needs the directory to move \
+                         to (--dir DIR)"
+                            .into(),
+                    )
+                })?;
+                let (moved, local) =
+                    bucket::move_out(shared, open(to)?, destination.clock, destination.config)?;
+                *self = Store::Directory(Box::new(local));
+                Ok(moved)
+            }
+        }
+    }
+}
