@@ -7,13 +7,13 @@ mod compiled;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{SessionVaultKeyvalue, SessionVaultKeyvaluePre as SessionVaultPre};
+use crate::bindings::SessionVaultKeyvaluePre as SessionVaultPre;
 use crate::error::Error;
-use crate::keyvalue::Server;
+use crate::keyvalue::{self, KeyvalueCtx, KeyvalueView, Server};
 
 /// The component built from `guest/` by this crate's build script: imports only WASI.
 pub static COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/session-vault.wasm"));
@@ -80,8 +80,10 @@ fn engine() -> Result<Engine, Error> {
 fn link(engine: &Engine, component: &Component) -> Result<SessionVaultPre<Host>, Error> {
     let mut linker = Linker::<Host>::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::Component)?;
-    SessionVaultKeyvalue::add_to_linker::<_, HasSelf<_>>(&mut linker, |host| host)
-        .map_err(Error::Component)?;
+    keyvalue::add_to_linker(&mut linker, |host| {
+        KeyvalueView::new(&mut host.keyvalue, &mut host.table)
+    })
+    .map_err(Error::Component)?;
     let pre = linker
         .instantiate_pre(component)
         .map_err(Error::Component)?;
@@ -101,20 +103,22 @@ pub fn store(
         wasi,
         table: ResourceTable::new(),
         limits: StoreLimitsBuilder::new().memory_size(memory_limit).build(),
-        keyvalue,
+        keyvalue: KeyvalueCtx::new(keyvalue),
     };
     let mut store = Store::new(engine, host);
     store.limiter(|host| &mut host.limits);
     store
 }
 
-/// The state the component's WASI imports run against.
+/// The state the component's imports run against: WASI's, the key-value imports' (which
+/// they reach through a [`KeyvalueView`] of it), and the resource table where both keep
+/// the guest's handles.
 pub struct Host {
     wasi: WasiCtx,
-    pub(crate) table: ResourceTable,
+    table: ResourceTable,
     limits: StoreLimits,
-    /// The server behind `wasi:keyvalue`; `None`: every bucket is `no-such-store`.
-    pub(crate) keyvalue: Option<Server>,
+    /// The server behind `wasi:keyvalue`, if any.
+    keyvalue: KeyvalueCtx,
 }
 
 impl WasiView for Host {

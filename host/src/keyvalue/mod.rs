@@ -1,6 +1,7 @@
 //! The key-value component's imports over a Redis server: `wasi:keyvalue` (`store`,
-//! `atomics`, `batch`) and session-vault's `indexes` (in [`wasi`]), and the same bucket
-//! natively ([`RedisBucket`]). Both send the commands of [`commands`].
+//! `atomics`, `batch`) and session-vault's `indexes` (in [`wasi`], linked by
+//! [`add_to_linker`] on a [`KeyvalueView`] of whatever holds the store's data), and the
+//! same bucket natively ([`RedisBucket`]). Both send the commands of [`commands`].
 //!
 //! A bucket named `P` is every key `{P}:…`: the braces are a Redis Cluster hash tag,
 //! so one store's keys share a slot and one script may touch them all. A
@@ -15,6 +16,7 @@ mod wasi;
 
 pub use native::{RedisBucket, RedisCas};
 pub use server::{DEFAULT_TIMEOUT, RedisConfig, Server};
+pub use wasi::{KeyvalueCtx, KeyvalueView, add_to_linker};
 
 use session_vault_guest::StoreError;
 

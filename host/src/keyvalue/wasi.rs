@@ -2,33 +2,81 @@
 //! A server failure is the WIT `error::other` with its cause; a bucket when the vault
 //! has no server is `no-such-store`.
 //!
-//! [`Server`]: super::Server
+//! As in wasmtime's own `wasi-keyvalue`, the imports run on a view ([`KeyvalueView`])
+//! that borrows this module's state ([`KeyvalueCtx`]) and the store's resource table,
+//! so that whoever owns the store data links them with [`add_to_linker`] and this
+//! module needs to know nothing of it.
 
 use session_vault_guest::bucket_store::bucket::{Change, Entry, Member};
-use wasmtime::component::Resource;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::bucket_prefix;
 use super::commands::Commit;
 use super::handles::{Bucket, Cas};
 use super::server::Server;
 use crate::bindings::{atomics, batch, indexes, store};
-use crate::engine::Host;
 
 type Outcome<T> = wasmtime::Result<Result<T, store::Error>>;
 
-impl Host {
+/// The state the key-value imports run against, kept in the store's data.
+pub struct KeyvalueCtx {
+    /// The server behind `wasi:keyvalue`; `None`: every bucket is `no-such-store`.
+    server: Option<Server>,
+}
+
+impl KeyvalueCtx {
+    /// The imports over `server`, or over no server (every bucket `no-such-store`).
+    pub fn new(server: Option<Server>) -> KeyvalueCtx {
+        KeyvalueCtx { server }
+    }
+}
+
+/// What the key-value imports see of the store's data: its [`KeyvalueCtx`], and the
+/// resource table, shared with WASI, that holds the guest's bucket and `cas` handles.
+pub struct KeyvalueView<'a> {
+    ctx: &'a mut KeyvalueCtx,
+    table: &'a mut ResourceTable,
+}
+
+impl<'a> KeyvalueView<'a> {
+    /// The view of `ctx` and `table`.
+    pub fn new(ctx: &'a mut KeyvalueCtx, table: &'a mut ResourceTable) -> KeyvalueView<'a> {
+        KeyvalueView { ctx, table }
+    }
+
     /// Runs `request` on the server, a failure as `other` with its cause.
     fn on_server<T>(
         &mut self,
         request: impl FnOnce(&mut Server) -> Result<T, String>,
     ) -> Result<T, store::Error> {
-        let server = self.keyvalue.as_mut().ok_or(store::Error::NoSuchStore)?;
+        let server = self.ctx.server.as_mut().ok_or(store::Error::NoSuchStore)?;
         request(server).map_err(store::Error::Other)
     }
 
     fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<&Bucket> {
         Ok(self.table.get(bucket)?)
     }
+}
+
+/// Tells the generated bindings that the imports run on a [`KeyvalueView`], which
+/// borrows the store's data for as long as one call.
+struct HasKeyvalue;
+
+impl HasData for HasKeyvalue {
+    type Data<'a> = KeyvalueView<'a>;
+}
+
+/// Adds the key-value imports (`wasi:keyvalue` `store`, `atomics` and `batch`, and
+/// `indexes`) to `linker`; `view` makes the [`KeyvalueView`] of a store's data.
+pub fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> KeyvalueView<'_>,
+) -> wasmtime::Result<()> {
+    store::add_to_linker::<T, HasKeyvalue>(linker, view)?;
+    atomics::add_to_linker::<T, HasKeyvalue>(linker, view)?;
+    batch::add_to_linker::<T, HasKeyvalue>(linker, view)?;
+    indexes::add_to_linker::<T, HasKeyvalue>(linker, view)?;
+    Ok(())
 }
 
 fn entry(entry: indexes::Entry) -> Entry {
@@ -46,9 +94,9 @@ fn member(member: indexes::Member) -> Member {
     }
 }
 
-impl store::Host for Host {
+impl store::Host for KeyvalueView<'_> {
     fn open(&mut self, identifier: String) -> Outcome<Resource<Bucket>> {
-        if self.keyvalue.is_none() {
+        if self.ctx.server.is_none() {
             return Ok(Err(store::Error::NoSuchStore));
         }
         let Some(prefix) = bucket_prefix(&identifier) else {
@@ -60,7 +108,7 @@ impl store::Host for Host {
     }
 }
 
-impl store::HostBucket for Host {
+impl store::HostBucket for KeyvalueView<'_> {
     fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<Option<Vec<u8>>> {
         let key = self.bucket(&bucket)?.key(&key);
         Ok(self.on_server(|s| s.get(&key)))
@@ -97,7 +145,7 @@ impl store::HostBucket for Host {
     }
 }
 
-impl atomics::Host for Host {
+impl atomics::Host for KeyvalueView<'_> {
     fn increment(&mut self, bucket: Resource<Bucket>, key: String, delta: i64) -> Outcome<i64> {
         let key = self.bucket(&bucket)?.key(&key);
         Ok(self.on_server(|s| s.increment(&key, delta)))
@@ -116,7 +164,7 @@ impl atomics::Host for Host {
     }
 }
 
-impl atomics::HostCas for Host {
+impl atomics::HostCas for KeyvalueView<'_> {
     fn new(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<Resource<Cas>> {
         let bucket = self.bucket(&bucket)?;
         let (key, prefix) = (bucket.key(&key), bucket.prefix.clone());
@@ -137,7 +185,7 @@ impl atomics::HostCas for Host {
     }
 }
 
-impl Host {
+impl KeyvalueView<'_> {
     /// Applies `change` through `cas`: the handle is consumed when applied or failed,
     /// and given back when the key changed (as `wasi:keyvalue`'s `swap` does).
     fn commit_cas(
@@ -172,7 +220,7 @@ impl Host {
     }
 }
 
-impl batch::Host for Host {
+impl batch::Host for KeyvalueView<'_> {
     fn get_many(
         &mut self,
         bucket: Resource<Bucket>,
@@ -209,7 +257,7 @@ impl batch::Host for Host {
     }
 }
 
-impl indexes::Host for Host {
+impl indexes::Host for KeyvalueView<'_> {
     fn commit(
         &mut self,
         cas: Resource<Cas>,
