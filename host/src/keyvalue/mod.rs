@@ -8,8 +8,9 @@
 //! compare-and-swap remembers the value it read; its commit is one Lua script that
 //! compares, writes (with a TTL) and updates the indexes atomically.
 
+pub(crate) mod bindings;
 mod commands;
-pub(crate) mod handles;
+mod handles;
 mod native;
 mod server;
 mod wasi;

@@ -10,11 +10,11 @@
 use session_vault_guest::bucket_store::bucket::{Change, Entry, Member};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
+use super::bindings::{atomics, batch, indexes, store};
 use super::bucket_prefix;
 use super::commands::Commit;
 use super::handles::{Bucket, Cas};
 use super::server::Server;
-use crate::bindings::{atomics, batch, indexes, store};
 
 type Outcome<T> = wasmtime::Result<Result<T, store::Error>>;
 
