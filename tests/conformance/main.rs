@@ -18,12 +18,12 @@ mod front;
 mod keys;
 mod legacy;
 mod log_cases;
+mod many_hosts;
 mod metadata;
 mod migrate_redis;
 mod model;
 mod power_cut;
 mod rollback;
-mod shared;
 
 suite!(api, crate::front::Api, files);
 suite!(cli, crate::front::Cli, files);
@@ -35,30 +35,30 @@ suite!(api_redis, crate::front::Api, redis);
 suite!(cli_redis, crate::front::Cli, redis);
 suite!(native_redis, crate::front::Native, redis);
 
-/// The `redis` backend across hosts, with a real server (see `shared`).
+/// The `redis` backend across hosts, with a real server (see `many_hosts`).
 mod redis_hosts {
     #[test]
     fn many_hosts_lose_no_update() {
-        crate::shared::many_hosts_lose_no_update();
+        crate::many_hosts::many_hosts_lose_no_update();
     }
     #[test]
     fn a_live_id_is_created_once_across_hosts() {
-        crate::shared::a_live_id_is_created_once_across_hosts();
+        crate::many_hosts::a_live_id_is_created_once_across_hosts();
     }
     #[test]
     fn a_server_killed_and_restarted_loses_nothing_acknowledged() {
-        crate::shared::a_server_killed_and_restarted_loses_nothing_acknowledged();
+        crate::many_hosts::a_server_killed_and_restarted_loses_nothing_acknowledged();
     }
     #[test]
     fn foreign_keys_and_tampered_values_are_refused() {
-        crate::shared::foreign_keys_and_tampered_values_are_refused();
+        crate::many_hosts::foreign_keys_and_tampered_values_are_refused();
     }
     #[test]
     fn a_moved_directory_opens_its_bucket_and_the_vault_serves_on() {
-        crate::shared::a_moved_directory_opens_its_bucket_and_the_vault_serves_on();
+        crate::many_hosts::a_moved_directory_opens_its_bucket_and_the_vault_serves_on();
     }
     #[test]
     fn an_unreachable_server_is_unavailable_not_a_hang() {
-        crate::shared::an_unreachable_server_is_unavailable_not_a_hang();
+        crate::many_hosts::an_unreachable_server_is_unavailable_not_a_hang();
     }
 }
