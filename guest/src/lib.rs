@@ -36,12 +36,12 @@ pub mod store;
 #[allow(unsafe_code)]
 mod component;
 
-pub use backend::directory::DirectoryBackend;
 pub use backend::log::Log;
 pub use backend::{Backend, BackendKind, Durability, Files};
 pub use bucket_store::BucketStore;
 pub use bucket_store::bucket::{Bucket, MemoryBucket};
 pub use directory_store::DirectoryStore;
+pub use directory_store::directory_backend::DirectoryBackend;
 pub use document::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
 pub use document::patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
 pub use error::StoreError;

@@ -4,10 +4,10 @@
 //! names each operation once.
 
 use crate::backend::BackendKind;
-use crate::backend::directory::DirectoryBackend;
 use crate::bucket_store::BucketStore;
 use crate::bucket_store::bucket::Bucket;
 use crate::directory_store::DirectoryStore;
+use crate::directory_store::directory_backend::DirectoryBackend;
 use crate::error::StoreError;
 use crate::fs::Dir;
 use crate::migrate::bucket;

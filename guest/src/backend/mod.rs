@@ -5,7 +5,6 @@
 //! [`layout`] owns the names and limits of a store directory; [`disk`] the directory
 //! operations both backends share (atomic replacement, leftovers, quarantine count).
 
-pub mod directory;
 pub mod disk;
 pub mod files;
 pub mod layout;
@@ -217,7 +216,7 @@ pub enum BackendKind {
     /// Records appended to segment files ([`crate::backend::log::Log`]): the default for new stores.
     #[default]
     Log,
-    /// Records in a shared key-value bucket ([`crate::bucket_store::BucketStore`]), not a directory.
+    /// Records in a shared key-value bucket (the bucket store), not a directory.
     Redis,
 }
 

@@ -167,7 +167,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         Ok(key_infos(&self.meta, &self.keyring, &counts))
     }
 
-    /// Adds the key of `secret` (see [`crate::DirectoryStore::add_key`]). Other hosts keep
+    /// Adds the key of `secret` (see [`crate::directory_store::DirectoryStore::add_key`]). Other hosts keep
     /// writing under the key they opened with until they reopen with the new secret;
     /// they still read what this one writes only if they hold the new key too.
     pub(crate) fn add_key(&mut self, secret: &Secret) -> Result<u32, StoreError> {

@@ -8,8 +8,8 @@ mod opened;
 
 use std::cell::RefCell;
 
-use crate::backend::directory::DirectoryBackend;
 use crate::backend::{BackendKind, Durability};
+use crate::directory_store::directory_backend::DirectoryBackend;
 use crate::directory_store::{
     Config, DEFAULT_CACHE_BYTES, DirectoryStore, Erase, Report, SystemClock,
 };

@@ -1,8 +1,8 @@
 //! The store a `store` resource opened, and where it may move: the crate's [`Store`]
 //! over the preopened directory and (the key-value component) the imported bucket.
 
-use crate::backend::directory::DirectoryBackend;
 use crate::backend::{BackendKind, Durability};
+use crate::directory_store::directory_backend::DirectoryBackend;
 use crate::directory_store::{Config, SystemClock};
 use crate::error::StoreError;
 use crate::fs::wasi::WasiDir;

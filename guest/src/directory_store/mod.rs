@@ -3,6 +3,7 @@
 //! The index is authoritative while the store is open (the host holds an exclusive lock
 //! on the directory); `check`, `cleanup` and `clear` also reconcile it with the backend.
 
+pub mod directory_backend;
 pub mod index;
 mod keys;
 mod ledger;
@@ -351,7 +352,8 @@ mod tests {
 
     pub(super) fn open_log(dir: &std::path::Path, now: u64, idle: Option<u64>) -> LogStore {
         let log =
-            crate::backend::log::Log::open(StdDir::new(dir), crate::Durability::Durable).unwrap();
+            crate::backend::log::Log::open(StdDir::new(dir), crate::backend::Durability::Durable)
+                .unwrap();
         let mut config = Config::new(Secret::RawKey(vec![5; 32]));
         config.idle_timeout = idle;
         DirectoryStore::open(log, ManualClock::new(now), config).unwrap()
@@ -421,9 +423,11 @@ mod tests {
             store.create(&session(id, "u", 10_000)).unwrap();
         }
         drop(store);
-        let mut log =
-            crate::backend::log::Log::open(StdDir::new(tmp.path()), crate::Durability::Durable)
-                .unwrap();
+        let mut log = crate::backend::log::Log::open(
+            StdDir::new(tmp.path()),
+            crate::backend::Durability::Durable,
+        )
+        .unwrap();
         let summaries = log.take_summaries().unwrap();
         let summary = |id: &str| {
             (summaries.sessions.iter())

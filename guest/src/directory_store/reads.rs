@@ -313,7 +313,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let log = crate::backend::log::Log::open(
             crate::fs::StdDir::new(tmp.path()),
-            crate::Durability::Durable,
+            crate::backend::Durability::Durable,
         )
         .unwrap();
         let mut config =

@@ -65,7 +65,7 @@ impl IndexSealer for BlockSealer {
 
 #[cfg(test)]
 mod tests {
-    use crate::Durability;
+    use crate::backend::Durability;
     use crate::backend::log::Log;
     use crate::directory_store::tests::{access, session};
     use crate::directory_store::{Config, DirectoryStore, ManualClock};

@@ -6,10 +6,10 @@
 //! partial copy); after it, the next open finishes removing the old data
 //! ([`Backend::settle`]).
 
-use crate::backend::directory::{DirectoryBackend, discard, write_meta};
 use crate::backend::layout;
 use crate::backend::log;
 use crate::backend::{Backend, BackendKind, Durability};
+use crate::directory_store::directory_backend::{DirectoryBackend, discard, write_meta};
 use crate::directory_store::{Clock, DirectoryStore};
 use crate::error::StoreError;
 use crate::fs::Dir;
@@ -128,10 +128,10 @@ impl<D: Dir> DirectoryBackend<D> {
 
 #[cfg(test)]
 mod tests {
-    use crate::backend::directory::DirectoryBackend;
     use crate::backend::layout::{META_FILE, ledger_name};
     use crate::backend::{BackendKind, Durability};
     use crate::directory_store::DirectoryStore;
+    use crate::directory_store::directory_backend::DirectoryBackend;
     use crate::directory_store::{Config, ManualClock};
     use crate::document::model::SessionData;
     use crate::error::StoreError;
@@ -229,10 +229,10 @@ mod tests {
 
 #[cfg(test)]
 mod forged {
-    use crate::backend::directory::DirectoryBackend;
     use crate::backend::layout::META_FILE;
     use crate::backend::{BackendKind, Durability};
     use crate::directory_store::DirectoryStore;
+    use crate::directory_store::directory_backend::DirectoryBackend;
     use crate::directory_store::{Config, ManualClock};
     use crate::error::StoreError;
     use crate::fs::{StdDir, names};

@@ -33,12 +33,12 @@
 //! 2 and 3 leaves a complete directory store (usable, and kept by a second run, which
 //! only does 3).
 
-use crate::backend::directory::{DirectoryBackend, discard, write_meta};
 use crate::backend::layout::META_FILE;
 use crate::backend::{Backend, BackendKind};
 use crate::backend::{disk, ledger};
 use crate::bucket_store::bucket::Bucket;
 use crate::bucket_store::{BucketStore, Mode, layout};
+use crate::directory_store::directory_backend::{DirectoryBackend, discard, write_meta};
 use crate::directory_store::{Clock, Config, DirectoryStore};
 use crate::error::StoreError;
 use crate::fs::Dir;

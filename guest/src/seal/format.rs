@@ -153,7 +153,7 @@ pub fn encode(
     seq: u64,
     id: &str,
     plaintext: &[u8],
-) -> Result<Vec<u8>, crate::StoreError> {
+) -> Result<Vec<u8>, crate::error::StoreError> {
     let header = Header {
         format: VERSION,
         key_id,

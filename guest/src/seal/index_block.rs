@@ -66,7 +66,7 @@ pub fn seal(
     key_id: u32,
     key: &Key,
     scope: &Scope,
-) -> Result<Vec<u8>, crate::StoreError> {
+) -> Result<Vec<u8>, crate::error::StoreError> {
     let body: usize = items
         .iter()
         .map(|i| ITEM_FIXED + i.id.len() + i.body.len())

@@ -103,7 +103,7 @@ pub fn seal_snapshot(
     generation: u64,
     key_id: u32,
     key: &Key,
-) -> Result<Vec<u8>, crate::StoreError> {
+) -> Result<Vec<u8>, crate::error::StoreError> {
     let mut blocks: Vec<Vec<u8>> = vec![Vec::new()];
     for (id, seq) in &snapshot.sessions {
         let entry_len = 8 + 1 + id.len();
@@ -121,7 +121,7 @@ pub fn seal_snapshot(
         }
     }
     let count = u32::try_from(blocks.len()).map_err(|e| {
-        crate::StoreError::TooLarge(format!("{} snapshot blocks: {e}", blocks.len()))
+        crate::error::StoreError::TooLarge(format!("{} snapshot blocks: {e}", blocks.len()))
     })?;
     let mut file = Vec::with_capacity(HEADER_LEN + blocks.iter().map(Vec::len).sum::<usize>());
     file.extend_from_slice(&MAGIC);
@@ -234,7 +234,7 @@ pub fn seal_frame(
     index: u64,
     key_id: u32,
     key: &Key,
-) -> Result<Vec<u8>, crate::StoreError> {
+) -> Result<Vec<u8>, crate::error::StoreError> {
     id::validate(&change.id)?;
     let mut plaintext = Vec::with_capacity(CHANGE_LEN);
     plaintext.push(match change.event {

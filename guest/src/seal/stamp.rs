@@ -37,7 +37,7 @@ impl Stamp {
         scope: &Scope,
         seq: u64,
         id: &str,
-    ) -> Result<Vec<u8>, crate::StoreError> {
+    ) -> Result<Vec<u8>, crate::error::StoreError> {
         format::encode(Kind::Access, key_id, key, scope, seq, id, &self.plaintext())
     }
 

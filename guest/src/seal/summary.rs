@@ -54,7 +54,7 @@ impl Summary {
         key: &Key,
         scope: &Scope,
         id: &str,
-    ) -> Result<Vec<u8>, crate::StoreError> {
+    ) -> Result<Vec<u8>, crate::error::StoreError> {
         let plaintext = self.plaintext();
         format::encode(Kind::Summary, key_id, key, scope, self.seq, id, &plaintext)
     }

@@ -3,7 +3,7 @@
 //! session expires, the clock, the cache of opened sessions, opening a sealed record, and
 //! the reports of the maintenance calls.
 //!
-//! [`crate::DirectoryStore`] (a directory: `files` or `log`) and [`crate::BucketStore`]
+//! `DirectoryStore` (a directory: `files` or `log`) and `BucketStore`
 //! (a key-value bucket: `redis`) implement [`Sessions`]; the component's exports, the
 //! legacy import, the conformance suite's native fronts and the benchmark call a store
 //! only through it. The methods are the WIT's `store` functions, name for name, with the

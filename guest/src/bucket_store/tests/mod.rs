@@ -3,9 +3,9 @@ use std::rc::Rc;
 
 use super::bucket::{Bucket, Change, Entry, Member, MemoryBucket, MemoryCas, Page};
 use super::*;
-use crate::directory_store::ManualClock;
 use crate::document::patch::{SecurityPatch, SessionPatch};
 use crate::keyring::Secret;
+use crate::sessions::clock::ManualClock;
 
 type Host = BucketStore<MemoryBucket, ManualClock>;
 

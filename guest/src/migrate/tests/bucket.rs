@@ -7,14 +7,14 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 type Local = crate::directory_store::DirectoryStore<
-    crate::backend::directory::DirectoryBackend<crate::fs::StdDir>,
+    crate::directory_store::directory_backend::DirectoryBackend<crate::fs::StdDir>,
     ManualClock,
 >;
 
 /// A `log` store in `dir` holding a1, a2 (alice), b1 (bob, touched twice) and an
 /// expired one.
 fn directory_store(dir: &std::path::Path, clock: &ManualClock) -> Local {
-    let backend = crate::backend::directory::DirectoryBackend::open(
+    let backend = crate::directory_store::directory_backend::DirectoryBackend::open(
         crate::fs::StdDir::new(dir),
         Some(BackendKind::Log),
         crate::backend::Durability::Durable,
@@ -33,7 +33,7 @@ fn directory_store(dir: &std::path::Path, clock: &ManualClock) -> Local {
 }
 
 fn reopen_directory(dir: &std::path::Path, clock: &ManualClock) -> Result<Local, StoreError> {
-    let backend = crate::backend::directory::DirectoryBackend::open(
+    let backend = crate::directory_store::directory_backend::DirectoryBackend::open(
         crate::fs::StdDir::new(dir),
         None,
         crate::backend::Durability::Durable,
@@ -153,8 +153,8 @@ fn a_move_into_a_bucket_holding_another_store_is_refused() {
 fn empty_directory(
     dir: &std::path::Path,
     kind: BackendKind,
-) -> crate::backend::directory::DirectoryBackend<crate::fs::StdDir> {
-    crate::backend::directory::DirectoryBackend::open(
+) -> crate::directory_store::directory_backend::DirectoryBackend<crate::fs::StdDir> {
+    crate::directory_store::directory_backend::DirectoryBackend::open(
         crate::fs::StdDir::new(dir),
         Some(kind),
         crate::backend::Durability::Durable,
