@@ -18,7 +18,7 @@ fn base() -> SessionData {
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(session) = serde_json::from_slice::<SessionData>(data) {
-        let _ = session_vault_guest::document::validate(&session);
+        let _ = session_vault_guest::testing::validate(&session);
         let text = serde_json::to_vec(&session).unwrap();
         let again: SessionData = serde_json::from_slice(&text).unwrap();
         assert_eq!(again, session);
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(patch) = serde_json::from_slice::<SessionPatch>(data) {
         if let Ok(merged) = patch.apply(base()) {
             assert_eq!(merged.session_id, "s1");
-            let _ = session_vault_guest::document::validate(&merged);
+            let _ = session_vault_guest::testing::validate(&merged);
         }
     }
 });

@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    session_vault_guest::backend::log::fuzzing::hint(data);
+    session_vault_guest::testing::fuzzing::hint(data);
 });

@@ -11,9 +11,13 @@ fuzz_target!(|data: &[u8]| {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    assert_eq!(session_vault_guest::document::id::is_valid(id), expected, "{id:?}");
     assert_eq!(
-        session_vault_guest::document::id::validate(id).is_ok(),
+        session_vault_guest::testing::id::is_valid(id),
+        expected,
+        "{id:?}"
+    );
+    assert_eq!(
+        session_vault_guest::testing::id::validate(id).is_ok(),
         expected,
         "{id:?}"
     );

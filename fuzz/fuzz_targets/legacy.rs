@@ -4,16 +4,17 @@
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
-use session_vault_guest::seal::crypto::Key;
+use session_vault_guest::testing::crypto::Key;
 
 fn key() -> &'static Key {
     static KEY: OnceLock<Key> = OnceLock::new();
     // scrypt is slow: derive once.
     KEY.get_or_init(|| {
-        session_vault_guest::legacy::key("an-example-secret-of-at-least-32-characters!").unwrap()
+        session_vault_guest::testing::legacy_key("an-example-secret-of-at-least-32-characters!")
+            .unwrap()
     })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let _ = session_vault_guest::legacy::decode(key(), data);
+    let _ = session_vault_guest::testing::legacy_decode(key(), data);
 });

@@ -18,36 +18,65 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
-pub mod backend;
-pub mod bucket_store;
-pub mod directory_store;
-pub mod document;
-pub mod error;
-pub mod fs;
-pub mod keyring;
-pub mod legacy;
-pub mod migrate;
-pub mod seal;
-pub mod sessions;
-pub mod store;
+// Every module is private: the surface below is the crate's whole public API.
+mod backend;
+mod bucket_store;
+mod directory_store;
+mod document;
+mod error;
+mod fs;
+mod keyring;
+mod legacy;
+mod migrate;
+mod seal;
+mod sessions;
+mod store;
 
 // wit-bindgen's generated export glue is `unsafe extern "C"`; the code written here has none.
 #[cfg(target_family = "wasm")]
 #[allow(unsafe_code)]
 mod component;
 
-pub use backend::log::Log;
-pub use backend::{Backend, BackendKind, Durability, Files};
+// One store, whichever medium holds it: the operations, and how a store is opened.
+pub use sessions::clock::{Clock, ManualClock, SystemClock};
+pub use sessions::{
+    Compaction, Config, DEFAULT_CACHE_BYTES, Erase, KeyInfo, RekeyProgress, Report, Sessions,
+};
+pub use store::{Destination, OpenBucket, OpenDirectory, Store};
+
+// A store in a directory: its backends and the directory calls they make.
+pub use backend::{Backend, BackendKind, Durability, Files, LOCK_FILE, Log};
+pub use directory_store::{DirectoryBackend, DirectoryStore};
+pub use fs::{Dir, StdDir, create_dirs};
+
+// A store in a key-value bucket.
 pub use bucket_store::BucketStore;
-pub use bucket_store::bucket::{Bucket, MemoryBucket};
-pub use directory_store::DirectoryStore;
-pub use directory_store::directory_backend::DirectoryBackend;
+
+// The session document, the caller's secret, the errors, the original's stores.
 pub use document::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
 pub use document::patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
 pub use error::StoreError;
-pub use fs::{Dir, StdDir};
 pub use keyring::Secret;
 pub use legacy::{ImportFailure, ImportReport, LegacyStore};
-pub use sessions::cache::DEFAULT_CACHE_BYTES;
-pub use sessions::clock::{Clock, ManualClock, SystemClock};
-pub use sessions::{Compaction, Config, Erase, KeyInfo, RekeyProgress, Report, Sessions};
+
+/// The contract of the key-value bucket a [`BucketStore`] keeps its store in: what a host
+/// implements over its server (the session-vault host does over Redis).
+pub mod bucket {
+    pub use crate::bucket_store::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
+    pub use crate::bucket_store::layout::FENCE;
+}
+
+/// What the conformance suite and the fuzz targets reach inside the store: the test
+/// doubles (faults, power cuts), the sealed byte layouts to craft and inspect records
+/// with, and the parsers the fuzz targets drive. Only with the `testing` feature, which
+/// neither the component nor the CLI is built with.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    #[cfg(fuzzing)]
+    pub use crate::backend::log::fuzzing;
+    pub use crate::bucket_store::memory::MemoryBucket;
+    pub use crate::document::{id, validate};
+    pub use crate::fs::{fault, power_cut};
+    pub use crate::legacy::{decode as legacy_decode, key as legacy_key};
+    pub use crate::seal::{crypto, format, stamp, summary};
+}

@@ -43,6 +43,21 @@ pub struct Destination<'a, D: Dir, K, C> {
 }
 
 impl<D: Dir + Clone, K: Bucket, C: Clock> Store<D, K, C> {
+    /// The store in the bucket `open_bucket` opens, if the directory `dir` says its store
+    /// was handed over to that bucket (finishing the move if a crash interrupted it);
+    /// `None` if the directory holds no handed-over store (open it as a directory store).
+    ///
+    /// Errors: as [`bucket::finish`] reports.
+    pub fn handed_over(
+        dir: &D,
+        open_bucket: OpenBucket<'_, K>,
+        clock: C,
+        config: Config,
+    ) -> Result<Option<Self>, StoreError> {
+        let shared = bucket::finish(dir, open_bucket, clock, config)?;
+        Ok(shared.map(|shared| Store::Bucket(Box::new(shared))))
+    }
+
     /// The store's operations, whichever medium holds it.
     pub fn sessions(&mut self) -> &mut dyn Sessions {
         match self {

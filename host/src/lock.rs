@@ -41,7 +41,7 @@ pub fn prepare_dir(dir: &Path) -> Result<(), StoreError> {
                     std::io::Error::new(std::io::ErrorKind::InvalidInput, "not UTF-8"),
                 )
             })?;
-        session_vault_guest::fs::create_dirs(&StdDir::new(base), &path.join("/"))
+        session_vault_guest::create_dirs(&StdDir::new(base), &path.join("/"))
             .map_err(|e| StoreError::io(context(), e))?;
     }
     if !std::fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
@@ -106,7 +106,7 @@ fn held_by_node(dir: &Path) -> bool {
         pid: u32,
         started: Option<String>,
     }
-    let Ok(bytes) = std::fs::read(dir.join(session_vault_guest::backend::layout::LOCK_FILE)) else {
+    let Ok(bytes) = std::fs::read(dir.join(session_vault_guest::LOCK_FILE)) else {
         return false;
     };
     let Ok(holder) = serde_json::from_slice::<Holder>(&bytes) else {

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use session_vault::Erase;
-use session_vault_guest::seal::crypto::Key;
-use session_vault_guest::seal::format::{self, Kind, MAGIC, Scope, VERSION, VERSION_1};
+use session_vault_guest::testing::crypto::Key;
+use session_vault_guest::testing::format::{self, Kind, MAGIC, Scope, VERSION, VERSION_1};
 
 use crate::cases::{MINUTE, doc, open};
 use crate::front::{Front, Setup, T0, TestSecret};

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch, StoreError};
-use session_vault_guest::fs::fault::{Call, Fault, Faults, FaultyDir, Plan};
+use session_vault_guest::testing::fault::{Call, Fault, Faults, FaultyDir, Plan};
 use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, Secret, Sessions, StdDir};
 
 use crate::cases::doc;

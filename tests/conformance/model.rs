@@ -11,7 +11,7 @@ use session_vault::Durability;
 
 /// A small deterministic generator (SplitMix64), so a failing seed replays exactly: the
 /// one the power-cut disk draws its fates from.
-pub use session_vault_guest::fs::power_cut::Rng;
+pub use session_vault_guest::testing::power_cut::Rng;
 
 /// Picks one of `items`.
 trait Pick {

@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod log;
 
 pub use files::Files;
+pub use layout::LOCK_FILE;
 pub use log::Log;
 
 use crate::error::StoreError;

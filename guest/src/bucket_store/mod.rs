@@ -10,6 +10,8 @@
 
 pub mod bucket;
 pub mod layout;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 mod sessions;
 mod upkeep;
 

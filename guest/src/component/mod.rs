@@ -9,13 +9,13 @@ mod opened;
 use std::cell::RefCell;
 
 use crate::backend::{BackendKind, Durability};
+use crate::directory_store::DirectoryStore;
 use crate::directory_store::directory_backend::DirectoryBackend;
-use crate::directory_store::{
-    Config, DEFAULT_CACHE_BYTES, DirectoryStore, Erase, Report, SystemClock,
-};
 use crate::error::StoreError;
 use crate::fs::wasi::WasiDir;
 use crate::legacy::LegacyStore;
+use crate::sessions::clock::SystemClock;
+use crate::sessions::{Config, DEFAULT_CACHE_BYTES, Erase, Report};
 use crate::store::Store;
 use convert::{patch_from_wit, secret_from_wit, session_from_wit, session_to_wit};
 use opened::{Opened, Places};

@@ -3,9 +3,10 @@
 
 use crate::backend::{BackendKind, Durability};
 use crate::directory_store::directory_backend::DirectoryBackend;
-use crate::directory_store::{Config, SystemClock};
 use crate::error::StoreError;
 use crate::fs::wasi::WasiDir;
+use crate::sessions::Config;
+use crate::sessions::clock::SystemClock;
 use crate::store::{Destination, Store};
 
 /// The bucket a store may be in: the imported `wasi:keyvalue` bucket.
@@ -69,9 +70,8 @@ pub fn handed_over(dir: &WasiDir, places: &Places) -> Result<Option<Opened>, Sto
     let Some(name) = places.bucket.as_deref() else {
         return Ok(None);
     };
-    let bucket = || super::bucket::WasiBucket::open(name);
-    let shared = crate::migrate::bucket::finish(dir, bucket, SystemClock, places.config.clone())?;
-    Ok(shared.map(|shared| Store::Bucket(Box::new(shared))))
+    let bucket = Box::new(move || super::bucket::WasiBucket::open(name));
+    Store::handed_over(dir, bucket, SystemClock, places.config.clone())
 }
 
 /// Without the key-value imports no store is in a bucket.

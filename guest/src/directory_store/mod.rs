@@ -14,9 +14,11 @@ mod summaries;
 mod writes;
 
 pub use crate::backend::Compaction;
-pub use crate::sessions::cache::DEFAULT_CACHE_BYTES;
-pub use crate::sessions::clock::{Clock, ManualClock, SystemClock};
+pub use crate::sessions::clock::Clock;
+#[cfg(test)]
+pub use crate::sessions::clock::ManualClock;
 pub use crate::sessions::{Config, Erase, KeyInfo, RekeyProgress, Report};
+pub use directory_backend::DirectoryBackend;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -4,7 +4,10 @@
 //! Paths are relative to the store directory and built only from validated ids and
 //! fixed names: they never contain `..` or start with `/`.
 
+// Test doubles: a directory that fails on cue, a disk that loses what was not synced.
+#[cfg(any(test, feature = "testing"))]
 pub mod fault;
+#[cfg(any(test, feature = "testing"))]
 pub mod power_cut;
 #[cfg(target_family = "wasm")]
 pub(crate) mod wasi;

@@ -10,7 +10,7 @@
 mod entry;
 mod secret;
 
-pub use entry::{Checks, Kdf, KeyEntry, WrappedKey};
+pub use entry::{Checks, KeyEntry, WrappedKey};
 pub use secret::Secret;
 
 use serde::{Deserialize, Serialize};
@@ -425,6 +425,7 @@ fn wrap_aad(current: u32, wrapped: u32) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::entry::Kdf;
     use super::*;
 
     const PHRASE: &str = "a passphrase that is long enough to pass";

@@ -16,6 +16,7 @@ pub(crate) mod lifetime;
 pub(crate) mod record;
 mod reports;
 
+pub use cache::DEFAULT_CACHE_BYTES;
 pub use config::{Config, Erase};
 pub(crate) use reports::key_infos;
 pub use reports::{KeyInfo, RekeyProgress, Report};

@@ -6,8 +6,8 @@
 use std::sync::LazyLock;
 
 use redis::Script;
-use session_vault_guest::bucket_store::bucket::{Change, Entry, Member};
-use session_vault_guest::bucket_store::layout::FENCE;
+use session_vault_guest::bucket::FENCE;
+use session_vault_guest::bucket::{Change, Entry, Member};
 
 use super::server::Server;
 

@@ -3,7 +3,7 @@
 //! column of `bench --backend redis`).
 
 use session_vault_guest::StoreError;
-use session_vault_guest::bucket_store::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
+use session_vault_guest::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
 
 use super::commands::Commit;
 use super::server::{RedisConfig, Server};

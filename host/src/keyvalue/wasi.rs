@@ -7,7 +7,7 @@
 //! so that whoever owns the store data links them with [`add_to_linker`] and this
 //! module needs to know nothing of it.
 
-use session_vault_guest::bucket_store::bucket::{Change, Entry, Member};
+use session_vault_guest::bucket::{Change, Entry, Member};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::bindings::{atomics, batch, indexes, store};

@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch, StoreError};
-use session_vault_guest::store::{Destination, OpenBucket, OpenDirectory, Store};
 use session_vault_guest::{
     BucketStore, Config, DirectoryBackend, DirectoryStore, LegacyStore, Sessions, StdDir,
 };
+use session_vault_guest::{Destination, OpenBucket, OpenDirectory, Store};
 
 use super::*;
 

@@ -22,7 +22,7 @@ mod verify;
 use std::collections::{BTreeMap, BTreeSet};
 
 use session_vault::{BackendKind, Durability, ManualClock, SessionData, StoreError};
-use session_vault_guest::fs::power_cut::{PowerCut, PowerCutDir};
+use session_vault_guest::testing::power_cut::{PowerCut, PowerCutDir};
 use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, Erase, Secret, Sessions};
 
 use crate::cases::doc;
@@ -213,7 +213,7 @@ fn full_random_campaign() {
 #[test]
 fn a_new_log_directory_is_durable_before_anything_in_it_is_acknowledged() {
     let disk = PowerCut::new();
-    session_vault_guest::fs::create_dirs(&disk.dir(""), STORE).unwrap();
+    session_vault_guest::create_dirs(&disk.dir(""), STORE).unwrap();
     let mut log = session_vault_guest::Log::open(disk.dir(STORE), Durability::Durable).unwrap();
     use session_vault_guest::Backend;
     log.write("a", b"blob", b"").unwrap();
@@ -231,7 +231,7 @@ fn a_new_log_directory_is_durable_before_anything_in_it_is_acknowledged() {
 fn a_new_store_directory_is_durable_before_the_store_opens_in_it() {
     use session_vault_guest::Dir;
     let disk = PowerCut::new();
-    session_vault_guest::fs::create_dirs(&disk.dir(""), "a/b/store").unwrap();
+    session_vault_guest::create_dirs(&disk.dir(""), "a/b/store").unwrap();
     let after = disk.cut_with(&[]);
     assert_eq!(
         after.dir("a/b").entries("").unwrap().map(|e| e.len()),
@@ -247,7 +247,7 @@ fn a_new_store_directory_is_durable_before_the_store_opens_in_it() {
 fn a_relaxed_rekey_is_durable_before_its_old_key_is_retired() {
     for backend in [BackendKind::Log, BackendKind::Files] {
         let disk = PowerCut::new();
-        session_vault_guest::fs::create_dirs(&disk.dir(""), STORE).unwrap();
+        session_vault_guest::create_dirs(&disk.dir(""), STORE).unwrap();
         let clock = ManualClock::new(T0);
         let relaxed = Durability::Relaxed;
         let mut store = open(&disk, Some(backend), relaxed, 1, &clock, Erase::Deferred).unwrap();

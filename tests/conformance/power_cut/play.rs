@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch, StoreError};
-use session_vault_guest::fs::power_cut::{PowerCut, Rng};
+use session_vault_guest::testing::power_cut::{PowerCut, Rng};
 use session_vault_guest::{Erase, LegacyStore, Sessions};
 
 use crate::cases::doc;
@@ -22,7 +22,7 @@ pub(super) fn play(
 ) -> Result<Played, String> {
     let disk = PowerCut::new();
     seed_legacy(&disk);
-    session_vault_guest::fs::create_dirs(&disk.dir(""), STORE).map_err(|e| e.to_string())?;
+    session_vault_guest::create_dirs(&disk.dir(""), STORE).map_err(|e| e.to_string())?;
     let mut now = T0;
     let mut known = Known {
         key: 1,
@@ -241,7 +241,7 @@ pub(super) fn play(
 /// Copies the original store's real files onto the disk, synced.
 fn seed_legacy(disk: &PowerCut) {
     let root = disk.dir("");
-    session_vault_guest::fs::create_dirs(&root, "legacy").unwrap();
+    session_vault_guest::create_dirs(&root, "legacy").unwrap();
     let fixture =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/legacy-ts/store");
     for entry in std::fs::read_dir(fixture).unwrap() {
@@ -263,8 +263,8 @@ fn import(
 ) -> Result<(), StoreError> {
     thread_local! {
         // scrypt once per thread, not once per run.
-        static KEY: session_vault_guest::seal::crypto::Key =
-            session_vault_guest::legacy::key(LEGACY_SECRET).unwrap();
+        static KEY: session_vault_guest::testing::crypto::Key =
+            session_vault_guest::testing::legacy_key(LEGACY_SECRET).unwrap();
     }
     let key = KEY.with(Clone::clone);
     let legacy = LegacyStore::with_key(disk.dir("legacy"), key)?;

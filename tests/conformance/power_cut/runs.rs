@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use session_vault::{BackendKind, Durability};
-use session_vault_guest::fs::power_cut::{Fate, Model, Rng};
+use session_vault_guest::testing::power_cut::{Fate, Model, Rng};
 
 use super::play::play;
 use super::{Explored, Kind, Script};

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use session_vault::{Durability, ManualClock, SessionData};
-use session_vault_guest::fs::power_cut::PowerCut;
+use session_vault_guest::testing::power_cut::PowerCut;
 use session_vault_guest::{Erase, Sessions};
 
 use super::{Kind, Known, Played, open};
@@ -55,7 +55,7 @@ impl Played {
             if entry["retired"] != true {
                 return Err(format!("the retirement of key {key_id} was lost"));
             }
-            let key = session_vault_guest::seal::crypto::Key::from_raw(&[key_id as u8; 32])
+            let key = session_vault_guest::testing::crypto::Key::from_raw(&[key_id as u8; 32])
                 .map_err(|e| e.to_string())?;
             let ids: Vec<&str> = self.known.history.keys().map(String::as_str).collect();
             let found = crate::erasure::opened_in(files.clone(), &key, key_id, &ids);

@@ -1,7 +1,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::bucket::{Bucket, Change, Entry, Member, MemoryBucket, MemoryCas, Page};
+use super::bucket::{Bucket, Change, Entry, Member, Page};
+use super::memory::{MemoryBucket, MemoryCas};
 use super::*;
 use crate::document::patch::{SecurityPatch, SessionPatch};
 use crate::keyring::Secret;

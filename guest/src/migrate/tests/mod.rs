@@ -4,7 +4,7 @@ mod bucket;
 
 use crate::backend::BackendKind;
 use crate::bucket_store::bucket::Bucket;
-use crate::bucket_store::bucket::MemoryBucket;
+use crate::bucket_store::memory::MemoryBucket;
 use crate::bucket_store::tests::Testing;
 use crate::bucket_store::{BucketStore, layout};
 use crate::directory_store::{Config, ManualClock};
