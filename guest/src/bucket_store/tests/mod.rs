@@ -8,17 +8,18 @@ use crate::document::patch::{SecurityPatch, SessionPatch};
 use crate::keyring::Secret;
 use crate::sessions::clock::ManualClock;
 
-type Host = BucketStore<MemoryBucket, ManualClock>;
+/// A host of the store in a memory bucket (the moves' tests use these too).
+pub(crate) type Host = BucketStore<MemoryBucket, ManualClock>;
 
-fn config(key: u8) -> Config {
+pub(crate) fn config(key: u8) -> Config {
     Config::new(Secret::RawKey(vec![key; 32]))
 }
 
-fn host(bucket: &MemoryBucket, clock: &ManualClock) -> Host {
+pub(crate) fn host(bucket: &MemoryBucket, clock: &ManualClock) -> Host {
     BucketStore::open(bucket.clone(), clock.clone(), config(5)).unwrap()
 }
 
-fn session(id: &str, user: &str, expires_at: u64) -> SessionData {
+pub(crate) fn session(id: &str, user: &str, expires_at: u64) -> SessionData {
     crate::document::example(id, user, expires_at)
 }
 
