@@ -5,6 +5,11 @@
 //! directory. Natively it is the same store over `std::fs`, so the logic can be tested
 //! fast and the component's overhead measured against it.
 //!
+//! A store is used through one trait, [`Sessions`] (the WIT's operations); [`Store`] is a
+//! store in a directory or a key-value bucket. The `testing` feature adds the module
+//! `testing`: what the conformance suite and the fuzz targets reach inside (test doubles,
+//! byte layouts, fuzz entry points); the component and the CLI are built without it.
+//!
 //! ```
 //! use session_vault_guest::{Config, DirectoryStore, Files, Secret, Sessions, StdDir, SystemClock};
 //! # let tmp = tempfile::tempdir()?;
@@ -72,7 +77,6 @@ pub mod bucket {
 /// neither the component nor the CLI is built with.
 #[cfg(any(test, feature = "testing"))]
 pub mod testing {
-    #[cfg(fuzzing)]
     pub use crate::backend::log::fuzzing;
     pub use crate::bucket_store::memory::MemoryBucket;
     pub use crate::document::{id, validate};

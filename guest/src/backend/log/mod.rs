@@ -16,7 +16,8 @@
 
 mod append;
 mod compact;
-#[cfg(fuzzing)]
+// The fuzz targets' entry points: for the fuzz crate (the `testing` feature).
+#[cfg(any(test, feature = "testing"))]
 #[allow(
     missing_docs,
     clippy::unwrap_used,

@@ -195,7 +195,7 @@ pub fn declared_len(header: &[u8]) -> Option<usize> {
 
 /// The offset of the next whole record at or after `from`, in a buffer (the fuzz target's
 /// model of [`super::scan`], which searches a file chunk by chunk).
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, feature = "testing"))]
 pub fn next(bytes: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while let Some(rest) = bytes.get(at..) {

@@ -99,8 +99,8 @@ impl PowerCut {
         }
     }
 
-    /// The directory at `path` on this disk (`""` is the root), as a [`Dir`]. It need
-    /// not exist yet: calls resolve the path each time.
+    /// The directory at `path` on this disk (`""` is the root), as a
+    /// [`Dir`](crate::fs::Dir). It need not exist yet: calls resolve the path each time.
     pub fn dir(&self, path: &str) -> PowerCutDir {
         PowerCutDir {
             disk: Rc::clone(&self.disk),
