@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     }
     let args = Args::parse();
     let outcome = run(&args);
-    cli::bench::peak::report();
+    cli::peak::report();
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(error) => {

@@ -4,5 +4,6 @@ pub mod args;
 pub mod bench;
 pub mod demo;
 pub mod exit;
+pub mod peak;
 pub mod progress;
 pub mod secret;

@@ -6,7 +6,7 @@
 
 mod operations;
 mod original;
-pub mod peak;
+mod peak;
 mod redis;
 mod table;
 mod target;

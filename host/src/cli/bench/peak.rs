@@ -2,7 +2,8 @@
 //!
 //! Not `wait4`'s `ru_maxrss`: a child forked from the benchmark process starts out sharing
 //! the parent's pages, and that maximum survives `exec`, so it would report the benchmark's
-//! own size. The kernel's `VmHWM` is reset by `exec`: the child reports it itself.
+//! own size. The kernel's `VmHWM` is reset by `exec`: the child reports it itself (the
+//! CLI's `cli::peak::report`, at exit).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -10,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-/// The variable that asks `session-vault` to write its peak RSS (KiB) to a file at exit.
+/// The variable that asks `session-vault` to write its peak RSS (KiB) to a file at exit
+/// (the CLI's `cli::peak::PEAK_FILE_ENV`).
 pub const PEAK_FILE_ENV: &str = "SESSION_VAULT_PEAK_RSS_FILE";
 
 /// Runs `session-vault --dir DIR count` on the benchmark's store and returns the peak
@@ -42,26 +44,4 @@ pub fn one_shot(dir: &Path, command: &str) -> anyhow::Result<(Duration, Option<u
     // Best effort: the file is beside the benchmark's temporary store.
     let _ = std::fs::remove_file(&report);
     Ok((elapsed, peak))
-}
-
-/// Writes this process's peak RSS in KiB to the file `PEAK_FILE_ENV` names, if set.
-/// Best effort: a benchmark without the figure just prints none.
-pub fn report() {
-    let Some(path) = std::env::var_os(PEAK_FILE_ENV) else {
-        return;
-    };
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        });
-    if let Some(kib) = peak {
-        let _ = std::fs::write(path, kib.to_string());
-    }
 }
