@@ -48,45 +48,6 @@ fn run(args: &Args) -> anyhow::Result<u8> {
             cli::demo::run(args)?;
             return Ok(exit::OK);
         }
-        Command::Bench {
-            sessions,
-            original,
-            markdown,
-        } => {
-            let original = original
-                .as_deref()
-                .map(cli::bench::Original::new)
-                .transpose()?;
-            let modes = match args.durability {
-                Some(durability) => vec![durability.into()],
-                None => vec![
-                    session_vault::Durability::Durable,
-                    session_vault::Durability::Relaxed,
-                ],
-            };
-            let backends = match args.backend {
-                Some(backend) => vec![backend.into()],
-                None => {
-                    let mut all = vec![
-                        session_vault::BackendKind::Files,
-                        session_vault::BackendKind::Log,
-                    ];
-                    if args.redis.is_some() {
-                        all.push(session_vault::BackendKind::Redis);
-                    }
-                    all
-                }
-            };
-            cli::bench::run(
-                sessions,
-                &backends,
-                &modes,
-                original.as_ref(),
-                args.redis.as_deref(),
-                markdown.as_deref(),
-            )?;
-            return Ok(exit::OK);
-        }
         Command::Store(command) => command,
     };
     if let StoreCommand::Clear { yes: false } = command {

@@ -154,20 +154,6 @@ pub struct Args {
 pub enum Command {
     /// Walk through the store's features on a throwaway store.
     Demo,
-    /// Measure every operation side by side: the component, the native core, the raw
-    /// I/O floor and (with --original) the original store, on throwaway stores.
-    Bench {
-        /// Store sizes to measure, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "1000")]
-        sessions: Vec<usize>,
-        /// The original store's built benchmark driver (a directory with dist/driver.js).
-        #[arg(long, value_name = "DIR")]
-        original: Option<PathBuf>,
-        /// Also append each table, in Markdown, to this file (scripts/bench puts them
-        /// in docs/PERFORMANCE.md).
-        #[arg(long, value_name = "FILE")]
-        markdown: Option<PathBuf>,
-    },
     /// An operation on the store in --dir.
     #[command(flatten)]
     Store(StoreCommand),

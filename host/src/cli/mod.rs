@@ -1,7 +1,6 @@
 //! The `session-vault` command line: arguments, the secret, exit codes, the demo.
 
 pub mod args;
-pub mod bench;
 pub mod demo;
 pub mod exit;
 pub mod peak;

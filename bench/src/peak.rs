@@ -24,7 +24,10 @@ pub fn one_shot_count(dir: &Path) -> anyhow::Result<Option<u64>> {
 /// Runs `session-vault --dir DIR COMMAND` on the benchmark's store; returns how long the
 /// process took and its peak resident set size in KiB (`None` where the OS does not say).
 pub fn one_shot(dir: &Path, command: &str) -> anyhow::Result<(Duration, Option<u64>)> {
-    let exe = std::env::current_exe().context("finding this executable")?;
+    // The CLI built beside this executable (cargo puts both in one target directory).
+    let exe = std::env::current_exe()
+        .context("finding this executable")?
+        .with_file_name("session-vault");
     let report = dir.with_extension("peak");
     let start = Instant::now();
     let status = Command::new(exe)

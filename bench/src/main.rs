@@ -1,9 +1,10 @@
-//! `session-vault bench`: every operation's throughput and latency, side by side, for
+//! `session-vault-bench`: every operation's throughput and latency, side by side, for
 //! (a) the component through the host API, (b) the same core compiled natively, (c) the
 //! raw I/O floor of the same file layout, and (d) the original TypeScript store when its
 //! driver is given — in one run, on throwaway stores of sessions shaped like the
 //! original's (~2.5 KB).
 
+mod args;
 mod operations;
 mod original;
 mod peak;
@@ -12,13 +13,73 @@ mod table;
 mod target;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use clap::Parser;
 use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch};
 
+use args::Args;
 pub use original::Original;
 use target::{Kind, Target};
+
+fn main() -> ExitCode {
+    // As in the CLI, whose process this used to be: every file and directory the
+    // benchmark's stores create is private (0600, 0700).
+    #[cfg(unix)]
+    // SAFETY: umask only sets this process's file mode creation mask; it cannot fail.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::umask(0o077);
+    }
+    let args = Args::parse();
+    match bench(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, whatever the error chain holds.
+            let message = format!("{error:#}").replace('\n', " ");
+            eprintln!("session-vault-bench: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every size × backend × mode the flags ask for: both modes unless --durability, and
+/// `files` and `log` (and `redis` with --redis) unless --backend.
+fn bench(args: &Args) -> anyhow::Result<()> {
+    let original = args.original.as_deref().map(Original::new).transpose()?;
+    let modes = match args.durability {
+        Some(durability) => vec![durability.into()],
+        None => vec![Durability::Durable, Durability::Relaxed],
+    };
+    let backends = match args.backend {
+        Some(backend) => vec![backend.into()],
+        None => {
+            let mut all = vec![BackendKind::Files, BackendKind::Log];
+            if args.redis.is_some() {
+                all.push(BackendKind::Redis);
+            }
+            all
+        }
+    };
+    run(
+        &args.sessions,
+        &backends,
+        &modes,
+        original.as_ref(),
+        args.redis.as_deref(),
+        args.markdown.as_deref(),
+    )
+}
+
+/// A fresh, not yet created directory under the system's temporary directory.
+fn temp_dir() -> anyhow::Result<PathBuf> {
+    let mut suffix = [0u8; 8];
+    getrandom::fill(&mut suffix).map_err(|e| anyhow::anyhow!("reading random bytes: {e}"))?;
+    Ok(std::env::temp_dir().join(format!("session-vault-bench-{}", hex::encode(suffix))))
+}
 
 /// Users the sessions are spread over (as in the legacy import benchmark).
 const USERS: usize = 97;
@@ -42,9 +103,9 @@ pub fn run(
     markdown: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     if backends.contains(&BackendKind::Redis) && redis.is_none() {
-        anyhow::bail!("bench --backend redis needs the server: --redis URL");
+        anyhow::bail!("--backend redis needs the server: --redis URL");
     }
-    let root = super::demo::temp_dir()?;
+    let root = temp_dir()?;
     let outcome = (|| {
         for &n in sizes {
             let baseline = match original {
