@@ -1,5 +1,6 @@
 //! The benchmark's command line, as clap parses it: the flags `session-vault bench` took,
-//! its own and the CLI's global ones it used (--durability, --backend, --redis).
+//! its own and the CLI's global ones it used (--durability, --backend, --redis), and the
+//! CLI it runs one-shot (--cli).
 
 use std::path::PathBuf;
 
@@ -31,6 +32,11 @@ pub struct Args {
     /// `redis://[user:password@]HOST:PORT/DB`. Each store is a throwaway key prefix.
     #[arg(long, value_name = "URL", env = "SESSION_VAULT_REDIS_URL")]
     pub redis: Option<String>,
+    /// The `session-vault` CLI whose one-shot `count` and `compact` of the `files` and
+    /// `log` stores are measured. (Default: the one beside this executable, where
+    /// `cargo build [--release] --bin session-vault` puts it.)
+    #[arg(long, value_name = "PATH")]
+    pub cli: Option<PathBuf>,
 }
 
 /// `--durability`.

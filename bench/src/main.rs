@@ -64,6 +64,10 @@ fn bench(args: &Args) -> anyhow::Result<()> {
             all
         }
     };
+    let cli = match &args.cli {
+        Some(cli) => cli.clone(),
+        None => peak::cli_beside_this_exe()?,
+    };
     run(
         &args.sessions,
         &backends,
@@ -71,6 +75,7 @@ fn bench(args: &Args) -> anyhow::Result<()> {
         original.as_ref(),
         args.redis.as_deref(),
         args.markdown.as_deref(),
+        &cli,
     )
 }
 
@@ -93,7 +98,7 @@ struct Stats {
 }
 
 /// Runs the benchmark for each store size, backend and durability mode and prints the
-/// tables.
+/// tables; the one-shot runs on directory stores are of the CLI at `cli`.
 pub fn run(
     sizes: &[usize],
     backends: &[BackendKind],
@@ -101,9 +106,22 @@ pub fn run(
     original: Option<&Original>,
     redis: Option<&str>,
     markdown: Option<&std::path::Path>,
+    cli: &std::path::Path,
 ) -> anyhow::Result<()> {
     if backends.contains(&BackendKind::Redis) && redis.is_none() {
         anyhow::bail!("--backend redis needs the server: --redis URL");
+    }
+    if backends
+        .iter()
+        .any(|&backend| backend != BackendKind::Redis)
+    {
+        anyhow::ensure!(
+            cli.is_file(),
+            "{} is missing: the one-shot count and compact need the CLI; build it with the \
+             same profile (cargo build [--release] --bin session-vault; scripts/bench does) \
+             or give --cli PATH",
+            cli.display()
+        );
     }
     let root = temp_dir()?;
     let outcome = (|| {
@@ -128,7 +146,7 @@ pub fn run(
                         let server = redis
                             .filter(|_| backend == BackendKind::Redis)
                             .map(|url| (url, prefix.as_str()));
-                        let measured = measure(kind, &dir, n, backend, durability, server);
+                        let measured = measure(kind, &dir, n, backend, durability, server, cli);
                         // Best effort: the directory is under the system's temporary directory.
                         let _ = std::fs::remove_dir_all(&dir);
                         if let Some((url, prefix)) = server {
@@ -208,6 +226,7 @@ fn measure(
     backend: BackendKind,
     durability: Durability,
     redis: Option<(&str, &str)>,
+    cli: &std::path::Path,
 ) -> anyhow::Result<Results> {
     let now = session_vault::Clock::now(&session_vault::SystemClock);
     let clock = ManualClock::new(now);
@@ -247,7 +266,7 @@ fn measure(
     );
     t.close();
     if kind == Kind::Component && local {
-        results.peak_rss_kib = peak::one_shot_count(dir)?;
+        results.peak_rss_kib = peak::one_shot_count(cli, dir)?;
     }
     let start = Instant::now();
     t.reopen()?;
@@ -257,7 +276,7 @@ fn measure(
     if kind == Kind::Component && local {
         // Every session updated and touched twice, half deleted: most records are dead.
         t.close();
-        results.compact = Some(peak::one_shot(dir, "compact")?);
+        results.compact = Some(peak::one_shot(cli, dir, "compact")?);
         t.reopen()?;
     }
     // Every session expires within a day: a day later, cleanup removes the other half.

@@ -5,7 +5,7 @@
 //! own size. The kernel's `VmHWM` is reset by `exec`: the child reports it itself (the
 //! CLI's `cli::peak::report`, at exit).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,22 +15,26 @@ use anyhow::Context;
 /// (the CLI's `cli::peak::PEAK_FILE_ENV`).
 pub const PEAK_FILE_ENV: &str = "SESSION_VAULT_PEAK_RSS_FILE";
 
-/// Runs `session-vault --dir DIR count` on the benchmark's store and returns the peak
-/// resident set size of that process in KiB (`None` where the OS does not say).
-pub fn one_shot_count(dir: &Path) -> anyhow::Result<Option<u64>> {
-    one_shot(dir, "count").map(|(_, peak)| peak)
+/// The `session-vault` CLI beside this executable: cargo builds both into one target
+/// directory.
+pub fn cli_beside_this_exe() -> anyhow::Result<PathBuf> {
+    Ok(std::env::current_exe()
+        .context("finding this executable")?
+        .with_file_name("session-vault"))
 }
 
-/// Runs `session-vault --dir DIR COMMAND` on the benchmark's store; returns how long the
-/// process took and its peak resident set size in KiB (`None` where the OS does not say).
-pub fn one_shot(dir: &Path, command: &str) -> anyhow::Result<(Duration, Option<u64>)> {
-    // The CLI built beside this executable (cargo puts both in one target directory).
-    let exe = std::env::current_exe()
-        .context("finding this executable")?
-        .with_file_name("session-vault");
+/// Runs `CLI --dir DIR count` on the benchmark's store and returns the peak resident set
+/// size of that process in KiB (`None` where the OS does not say).
+pub fn one_shot_count(cli: &Path, dir: &Path) -> anyhow::Result<Option<u64>> {
+    one_shot(cli, dir, "count").map(|(_, peak)| peak)
+}
+
+/// Runs `CLI --dir DIR COMMAND` on the benchmark's store; returns how long the process
+/// took and its peak resident set size in KiB (`None` where the OS does not say).
+pub fn one_shot(cli: &Path, dir: &Path, command: &str) -> anyhow::Result<(Duration, Option<u64>)> {
     let report = dir.with_extension("peak");
     let start = Instant::now();
-    let status = Command::new(exe)
+    let status = Command::new(cli)
         .arg("--dir")
         .arg(dir)
         .arg(command)
@@ -38,7 +42,7 @@ pub fn one_shot(dir: &Path, command: &str) -> anyhow::Result<(Duration, Option<u
         .env(PEAK_FILE_ENV, &report)
         .stdout(Stdio::null())
         .status()
-        .with_context(|| format!("running session-vault {command}"))?;
+        .with_context(|| format!("running {} {command}", cli.display()))?;
     let elapsed = start.elapsed();
     anyhow::ensure!(status.success(), "session-vault {command} failed: {status}");
     let peak = std::fs::read_to_string(&report)
