@@ -107,13 +107,11 @@ pub struct Args {
     #[arg(long, global = true, value_name = "MS", visible_alias = "lock-timeout")]
     pub lock_timeout_ms: Option<u64>,
     /// `durable` syncs every session write and removal before it returns; `relaxed` does
-    /// not (faster; a power loss can lose or empty recent writes).
-    /// (Default: durable; `bench` measures both unless given.)
+    /// not (faster; a power loss can lose or empty recent writes). (Default: durable.)
     #[arg(long, global = true, value_name = "MODE")]
     pub durability: Option<DurabilityArg>,
     /// Where a new store keeps its sessions: `log` (appended records, the default) or
     /// `files` (one file per session). An existing store keeps what it was created with.
-    /// (`bench` measures both unless given.)
     #[arg(long, global = true, value_name = "BACKEND")]
     pub backend: Option<BackendArg>,
     /// When the records of removed sessions leave the disk: `deferred` (the default: at

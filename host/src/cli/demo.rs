@@ -167,7 +167,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// A fresh, not yet created directory under the system's temporary directory.
-pub fn temp_dir() -> anyhow::Result<PathBuf> {
+fn temp_dir() -> anyhow::Result<PathBuf> {
     let mut suffix = [0u8; 8];
     getrandom::fill(&mut suffix).map_err(|e| anyhow::anyhow!("reading random bytes: {e}"))?;
     Ok(std::env::temp_dir().join(format!("session-vault-demo-{}", hex::encode(suffix))))

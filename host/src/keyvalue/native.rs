@@ -1,6 +1,6 @@
 //! [`RedisBucket`]: the guest's [`Bucket`] over Redis without the component, so the
 //! shared store's logic runs natively against the same server (tests, and the native
-//! column of `bench --backend redis`).
+//! column of `session-vault-bench --backend redis`).
 
 use session_vault_guest::StoreError;
 use session_vault_guest::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
