@@ -1,4 +1,4 @@
-//! The benchmark's results as Markdown tables (`bench --markdown FILE`), which
+//! The benchmark's results as Markdown tables (`session-vault-bench --markdown FILE`), which
 //! `scripts/bench` splices into docs/PERFORMANCE.md: the figures there are generated.
 
 use std::fmt::Write as _;
