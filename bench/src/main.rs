@@ -5,6 +5,7 @@
 //! original's (~2.5 KB).
 
 mod args;
+mod native;
 mod operations;
 mod original;
 mod peak;

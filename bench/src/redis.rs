@@ -1,22 +1,19 @@
-//! The `redis` backend's benchmark targets: the same core natively over
-//! [`RedisBucket`], and the floor: the raw Redis round trips each operation needs
+//! The `redis` backend's benchmark floor: the raw Redis round trips each operation needs
 //! (a read, then a write of a session-sized value and its index entries), with no crypto
 //! and no compare-and-swap.
 
 use std::collections::HashMap;
 
 use anyhow::Context;
-use session_vault::{
-    BucketStore, Clock, ManualClock, RedisBucket, RedisConfig, Secret, SessionData, SessionPatch,
-};
-use session_vault_guest::{Config, Sessions};
+use session_vault::{Clock, ManualClock, RedisConfig, SessionData, SessionPatch};
 
 use super::operations::Target;
 
 /// How long a benchmark call may wait for the server.
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-fn config(url: &str) -> RedisConfig {
+/// How the benchmark connects to the server at `url`.
+pub fn config(url: &str) -> RedisConfig {
     RedisConfig {
         url: url.to_owned(),
         timeout: TIMEOUT,
@@ -51,84 +48,6 @@ pub fn discard(url: &str, prefix: &str) -> anyhow::Result<()> {
             return Ok(());
         }
         cursor = next;
-    }
-}
-
-/// (b) the shared store's core compiled natively, on the same server.
-pub struct Native {
-    url: String,
-    prefix: String,
-    clock: ManualClock,
-    key: Vec<u8>,
-    store: Option<BucketStore<RedisBucket, ManualClock>>,
-}
-
-impl Native {
-    pub fn open(
-        url: &str,
-        prefix: &str,
-        clock: &ManualClock,
-        key: Vec<u8>,
-    ) -> anyhow::Result<Self> {
-        let mut native = Native {
-            url: url.to_owned(),
-            prefix: prefix.to_owned(),
-            clock: clock.clone(),
-            key,
-            store: None,
-        };
-        native.reopen()?;
-        Ok(native)
-    }
-
-    fn store(&mut self) -> anyhow::Result<&mut BucketStore<RedisBucket, ManualClock>> {
-        self.store.as_mut().context("the store is closed")
-    }
-}
-
-impl Target for Native {
-    fn create(&mut self, session: &SessionData) -> anyhow::Result<()> {
-        Ok(self.store()?.create(session)?)
-    }
-    fn get(&mut self, id: &str) -> anyhow::Result<()> {
-        self.store()?
-            .get(id)?
-            .context("a benchmark session is missing")?;
-        Ok(())
-    }
-    fn update(&mut self, id: &str, patch: &SessionPatch) -> anyhow::Result<()> {
-        self.store()?.update(id, patch.clone())?;
-        Ok(())
-    }
-    fn touch(&mut self, id: &str) -> anyhow::Result<()> {
-        self.store()?
-            .touch(id)?
-            .context("a benchmark session is missing")?;
-        Ok(())
-    }
-    fn delete(&mut self, id: &str) -> anyhow::Result<()> {
-        self.store()?.delete(id)?;
-        Ok(())
-    }
-    fn user_sessions(&mut self, user: &str) -> anyhow::Result<usize> {
-        Ok(self.store()?.user_sessions(user)?.len())
-    }
-    fn cleanup(&mut self) -> anyhow::Result<u64> {
-        Ok(self.store()?.cleanup()?)
-    }
-    fn close(&mut self) {
-        self.store = None;
-    }
-    fn reopen(&mut self) -> anyhow::Result<()> {
-        self.store = None;
-        let bucket = RedisBucket::open(&config(&self.url), &self.prefix)?;
-        let store = BucketStore::open(
-            bucket,
-            self.clock.clone(),
-            Config::new(Secret::RawKey(self.key.clone())),
-        )?;
-        self.store = Some(store);
-        Ok(())
     }
 }
 

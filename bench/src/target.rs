@@ -9,8 +9,8 @@ use anyhow::Context;
 use session_vault::{
     BackendKind, Durability, ManualClock, Secret, SessionData, SessionPatch, VaultOptions,
 };
-use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, Sessions, StdDir};
 
+use super::native::Native;
 pub use super::operations::Target;
 
 /// Which target.
@@ -65,7 +65,7 @@ impl Kind {
                         key,
                     })
                 }
-                Kind::Native => Box::new(super::redis::Native::open(url, prefix, clock, key)?),
+                Kind::Native => Box::new(Native::in_bucket(url, prefix, clock, key)?),
                 Kind::Floor => Box::new(super::redis::Floor::open(url, prefix, clock)?),
             });
         }
@@ -83,19 +83,7 @@ impl Kind {
                     key,
                 })
             }
-            Kind::Native => {
-                let native = Native {
-                    dir: dir.to_owned(),
-                    backend,
-                    durability,
-                    clock: clock.clone(),
-                    key,
-                    store: None,
-                };
-                let mut native = native;
-                native.reopen()?;
-                Box::new(native)
-            }
+            Kind::Native => Box::new(Native::in_directory(dir, backend, durability, clock, key)?),
             Kind::Floor if backend == BackendKind::Log => Box::new(LogFloor::new(
                 dir,
                 durability == Durability::Durable,
@@ -164,66 +152,6 @@ impl Target for Component {
         self.vault = None;
         let secret = Secret::RawKey(self.key.clone());
         self.vault = Some(self.options.open(&self.dir, secret)?);
-        Ok(())
-    }
-}
-
-struct Native {
-    dir: PathBuf,
-    backend: BackendKind,
-    durability: Durability,
-    clock: ManualClock,
-    key: Vec<u8>,
-    store: Option<DirectoryStore<DirectoryBackend<StdDir>, ManualClock>>,
-}
-
-impl Native {
-    fn store(
-        &mut self,
-    ) -> anyhow::Result<&mut DirectoryStore<DirectoryBackend<StdDir>, ManualClock>> {
-        self.store.as_mut().context("the store is closed")
-    }
-}
-
-impl Target for Native {
-    fn create(&mut self, session: &SessionData) -> anyhow::Result<()> {
-        Ok(self.store()?.create(session)?)
-    }
-    fn get(&mut self, id: &str) -> anyhow::Result<()> {
-        self.store()?
-            .get(id)?
-            .context("a benchmark session is missing")?;
-        Ok(())
-    }
-    fn update(&mut self, id: &str, patch: &SessionPatch) -> anyhow::Result<()> {
-        self.store()?.update(id, patch.clone())?;
-        Ok(())
-    }
-    fn touch(&mut self, id: &str) -> anyhow::Result<()> {
-        self.store()?
-            .touch(id)?
-            .context("a benchmark session is missing")?;
-        Ok(())
-    }
-    fn delete(&mut self, id: &str) -> anyhow::Result<()> {
-        self.store()?.delete(id)?;
-        Ok(())
-    }
-    fn user_sessions(&mut self, user: &str) -> anyhow::Result<usize> {
-        Ok(self.store()?.user_sessions(user)?.len())
-    }
-    fn cleanup(&mut self) -> anyhow::Result<u64> {
-        Ok(self.store()?.cleanup()?)
-    }
-    fn close(&mut self) {
-        self.store = None;
-    }
-    fn reopen(&mut self) -> anyhow::Result<()> {
-        self.store = None;
-        let backend =
-            DirectoryBackend::open(StdDir::new(&self.dir), Some(self.backend), self.durability)?;
-        let config = Config::new(Secret::RawKey(self.key.clone()));
-        self.store = Some(DirectoryStore::open(backend, self.clock.clone(), config)?);
         Ok(())
     }
 }
