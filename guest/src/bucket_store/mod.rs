@@ -46,7 +46,7 @@ pub struct BucketStore<K, C> {
     pub(crate) meta: Meta,
     /// The metadata as this host last read or wrote it: a key-ring change by another
     /// host since is refused rather than overwritten.
-    meta_bytes: Vec<u8>,
+    pub(crate) meta_bytes: Vec<u8>,
     pub(crate) keyring: Keyring,
     names: Zeroizing<[u8; 32]>,
     scrypt_log_n: u8,
@@ -161,17 +161,6 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         Err(lost("creating the store's metadata"))
     }
 
-    /// Ends a migration into this bucket: from here hosts may open it.
-    pub fn finish_migration(&mut self) -> Result<(), StoreError> {
-        if self.meta.migrating_to != Some(BackendKind::Redis) {
-            return Ok(());
-        }
-        let mut meta = self.meta.clone();
-        meta.migrating_to = None;
-        meta.migrated_from = None;
-        self.write_meta(meta)
-    }
-
     /// The authentic metadata and keys (for a migration out of the bucket).
     pub fn meta(&self) -> (&Meta, &Keyring) {
         (&self.meta, &self.keyring)
@@ -274,49 +263,8 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         layout::user(&self.names, user)
     }
 
-    /// Fences the bucket for a move to the directory backend `to`: the metadata says so
-    /// (no host opens it for writing from here), then the fence key stops every commit
-    /// of every host already open.
-    pub(crate) fn fence(&mut self, to: BackendKind) -> Result<(), StoreError> {
-        if let Some(other) = self.meta.migrating_to.filter(|kind| *kind != to) {
-            return Err(StoreError::InvalidInput(format!(
-                "this store is moving to the {} backend: run `migrate --to {}` again",
-                other.name(),
-                other.name()
-            )));
-        }
-        if self.meta.migrating_to != Some(to) {
-            let mut meta = self.meta.clone();
-            meta.migrating_to = Some(to);
-            self.write_meta(meta)?;
-        }
-        self.bucket.set(layout::FENCE, to.name().as_bytes())
-    }
-
-    /// Hands a fenced bucket over to the directory store it was copied into: metadata
-    /// naming that backend (every open of the bucket is refused from here), then every
-    /// record, index and the names key erased. The fence stays.
-    pub(crate) fn hand_over(&mut self, to: BackendKind) -> Result<(), StoreError> {
-        let found = self.bucket.get(layout::META)?;
-        if found.as_deref() != Some(self.meta_bytes.as_slice()) {
-            return Err(StoreError::InvalidInput(
-                "another host changed the store's key ring during the move: run it again".into(),
-            ));
-        }
-        let mut meta = self.meta.clone();
-        meta.backend = to;
-        meta.migrating_to = None;
-        // Fenced: no commit goes through, so the metadata is set as it is.
-        let sealed = meta.sealed(&self.keyring)?;
-        self.bucket.set(layout::META, &sealed)?;
-        self.meta = meta;
-        self.meta_bytes = sealed;
-        clear_sessions(&mut self.bucket)?;
-        self.bucket.delete_many(&[layout::NAMES.to_owned()])
-    }
-
     /// Replaces the metadata with `meta` if no other host changed it since this one read it.
-    fn write_meta(&mut self, meta: Meta) -> Result<(), StoreError> {
+    pub(crate) fn write_meta(&mut self, meta: Meta) -> Result<(), StoreError> {
         let (cas, found) = self.bucket.watch(layout::META)?;
         if found.as_deref() != Some(self.meta_bytes.as_slice()) {
             return Err(StoreError::InvalidInput(
@@ -485,7 +433,7 @@ fn refuse_orphans<K: Bucket>(bucket: &mut K) -> Result<(), StoreError> {
 }
 
 /// Removes every session record and index of the bucket; returns how many records.
-fn clear_sessions<K: Bucket>(bucket: &mut K) -> Result<u64, StoreError> {
+pub(crate) fn clear_sessions<K: Bucket>(bucket: &mut K) -> Result<u64, StoreError> {
     let mut doomed = Vec::new();
     let mut sessions = 0;
     let mut cursor = None;

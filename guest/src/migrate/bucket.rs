@@ -7,7 +7,7 @@
 //!    same store left there by an earlier try is cleared.
 //! 2. Every live session is sealed into the bucket.
 //! 3. The directory's metadata is replaced by one naming `redis`: the directory no longer
-//!    opens as a store ([`hand_over`]).
+//!    opens as a store ([`hand_over_directory`]).
 //! 4. The bucket's metadata is marked finished: hosts may open it.
 //! 5. The directory's sessions, stamps and ledger are erased
 //!    ([`erase_handed_over`]).
@@ -37,7 +37,7 @@ use crate::backend::layout::META_FILE;
 use crate::backend::{Backend, BackendKind};
 use crate::backend::{disk, ledger};
 use crate::bucket_store::bucket::Bucket;
-use crate::bucket_store::{BucketStore, Mode, layout};
+use crate::bucket_store::{BucketStore, Mode, clear_sessions, layout};
 use crate::directory_store::directory_backend::{DirectoryBackend, discard, write_meta};
 use crate::directory_store::{Clock, Config, DirectoryStore};
 use crate::error::StoreError;
@@ -92,8 +92,8 @@ pub fn move_into<D: Dir, C: Clock, K: Bucket, C2: Clock>(
     }
     let (meta, keyring) = local.meta();
     let dir = local.backend().dir();
-    let handed = hand_over(dir, meta, keyring, from)?;
-    shared.finish_migration()?;
+    let handed = hand_over_directory(dir, meta, keyring, from)?;
+    finish_migration(&mut shared)?;
     erase_handed_over(dir, &handed, keyring)?;
     Ok((moved, shared))
 }
@@ -129,7 +129,7 @@ pub fn finish<D: Dir, K: Bucket, C: Clock>(
         store_id: &store_id,
     };
     let mut shared = BucketStore::open_as(bucket()?, clock, config, mode)?;
-    shared.finish_migration()?;
+    finish_migration(&mut shared)?;
     if meta.migrated_from.is_some() {
         erase_handed_over(dir, &meta, &keyring)?;
     }
@@ -161,7 +161,7 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
     // the `key add` that could carry them).
     let found = directory(&backend, &store_id, &config)?;
     refuse_missing_keys(shared)?;
-    shared.fence(to)?;
+    fence(shared, to)?;
     // Listed again: what other hosts wrote before the fence is carried too.
     let sessions = shared.listing()?.sessions;
     let (moved, local) = match found {
@@ -191,7 +191,7 @@ pub fn move_out<K: Bucket, C: Clock, D: Dir + Clone, C2: Clock>(
             (moved, local)
         }
     };
-    shared.hand_over(to)?;
+    hand_over_bucket(shared, to)?;
     Ok((moved, local))
 }
 
@@ -295,7 +295,7 @@ fn another_store() -> StoreError {
 /// naming the `redis` backend, so the directory never opens as a store again, and `from`,
 /// the backend whose data [`erase_handed_over`] is still to remove. Durable when it
 /// returns; returns the metadata written.
-fn hand_over<D: Dir>(
+fn hand_over_directory<D: Dir>(
     dir: &D,
     meta: &Meta,
     keyring: &Keyring,
@@ -336,4 +336,62 @@ fn wipe<D: Dir>(dir: &D) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io(format!("removing {META_FILE}"), e))?;
     dir.sync("")
         .map_err(|e| StoreError::io("syncing the store directory", e))
+}
+
+/// Ends a migration into this bucket: from here hosts may open it.
+fn finish_migration<K: Bucket, C: Clock>(shared: &mut BucketStore<K, C>) -> Result<(), StoreError> {
+    if shared.meta.migrating_to != Some(BackendKind::Redis) {
+        return Ok(());
+    }
+    let mut meta = shared.meta.clone();
+    meta.migrating_to = None;
+    meta.migrated_from = None;
+    shared.write_meta(meta)
+}
+
+/// Fences the bucket for a move to the directory backend `to`: the metadata says so
+/// (no host opens it for writing from here), then the fence key stops every commit
+/// of every host already open.
+fn fence<K: Bucket, C: Clock>(
+    shared: &mut BucketStore<K, C>,
+    to: BackendKind,
+) -> Result<(), StoreError> {
+    if let Some(other) = shared.meta.migrating_to.filter(|kind| *kind != to) {
+        return Err(StoreError::InvalidInput(format!(
+            "this store is moving to the {} backend: run `migrate --to {}` again",
+            other.name(),
+            other.name()
+        )));
+    }
+    if shared.meta.migrating_to != Some(to) {
+        let mut meta = shared.meta.clone();
+        meta.migrating_to = Some(to);
+        shared.write_meta(meta)?;
+    }
+    shared.bucket.set(layout::FENCE, to.name().as_bytes())
+}
+
+/// Hands a fenced bucket over to the directory store it was copied into: metadata
+/// naming that backend (every open of the bucket is refused from here), then every
+/// record, index and the names key erased. The fence stays.
+fn hand_over_bucket<K: Bucket, C: Clock>(
+    shared: &mut BucketStore<K, C>,
+    to: BackendKind,
+) -> Result<(), StoreError> {
+    let found = shared.bucket.get(layout::META)?;
+    if found.as_deref() != Some(shared.meta_bytes.as_slice()) {
+        return Err(StoreError::InvalidInput(
+            "another host changed the store's key ring during the move: run it again".into(),
+        ));
+    }
+    let mut meta = shared.meta.clone();
+    meta.backend = to;
+    meta.migrating_to = None;
+    // Fenced: no commit goes through, so the metadata is set as it is.
+    let sealed = meta.sealed(&shared.keyring)?;
+    shared.bucket.set(layout::META, &sealed)?;
+    shared.meta = meta;
+    shared.meta_bytes = sealed;
+    clear_sessions(&mut shared.bucket)?;
+    shared.bucket.delete_many(&[layout::NAMES.to_owned()])
 }
