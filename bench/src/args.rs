@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use session_vault::{BackendKind, Durability};
 
 /// Measure every operation side by side: the component, the native core, the raw I/O
 /// floor and (with --original) the original store, on throwaway stores.
@@ -23,11 +24,11 @@ pub struct Args {
     pub markdown: Option<PathBuf>,
     /// Measure only this durability mode: `durable` syncs every session write and removal
     /// before it returns, `relaxed` does not. (Default: both.)
-    #[arg(long, value_name = "MODE")]
-    pub durability: Option<DurabilityArg>,
+    #[arg(long, value_name = "MODE", value_parser = durability)]
+    pub durability: Option<Durability>,
     /// Measure only this backend. (Default: `files` and `log`, and `redis` with --redis.)
-    #[arg(long, value_name = "BACKEND")]
-    pub backend: Option<BackendArg>,
+    #[arg(long, value_name = "BACKEND", value_parser = backend)]
+    pub backend: Option<BackendKind>,
     /// Also measure the `redis` backend in this Redis (or Valkey) server:
     /// `redis://[user:password@]HOST:PORT/DB`. Each store is a throwaway key prefix.
     #[arg(long, value_name = "URL", env = "SESSION_VAULT_REDIS_URL")]
@@ -39,41 +40,19 @@ pub struct Args {
     pub cli: Option<PathBuf>,
 }
 
-/// `--durability`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum DurabilityArg {
-    /// Synced before each command returns.
-    Durable,
-    /// Not synced.
-    Relaxed,
-}
-
-impl From<DurabilityArg> for session_vault::Durability {
-    fn from(arg: DurabilityArg) -> Self {
-        match arg {
-            DurabilityArg::Durable => session_vault::Durability::Durable,
-            DurabilityArg::Relaxed => session_vault::Durability::Relaxed,
-        }
+/// `--durability`: `durable` or `relaxed`, the CLI's names.
+fn durability(name: &str) -> Result<Durability, String> {
+    match name {
+        "durable" => Ok(Durability::Durable),
+        "relaxed" => Ok(Durability::Relaxed),
+        _ => Err(format!("{name:?}: the modes are durable and relaxed")),
     }
 }
 
-/// `--backend`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum BackendArg {
-    /// One file per session.
-    Files,
-    /// Records appended to segment files.
-    Log,
-    /// Sealed records in a Redis server shared by many hosts (needs --redis).
-    Redis,
-}
-
-impl From<BackendArg> for session_vault::BackendKind {
-    fn from(arg: BackendArg) -> Self {
-        match arg {
-            BackendArg::Files => session_vault::BackendKind::Files,
-            BackendArg::Log => session_vault::BackendKind::Log,
-            BackendArg::Redis => session_vault::BackendKind::Redis,
-        }
-    }
+/// `--backend`: `files`, `log` or `redis`, the names the store records.
+fn backend(name: &str) -> Result<BackendKind, String> {
+    [BackendKind::Files, BackendKind::Log, BackendKind::Redis]
+        .into_iter()
+        .find(|kind| kind.name() == name)
+        .ok_or_else(|| format!("{name:?}: the backends are files, log and redis"))
 }

@@ -27,14 +27,6 @@ pub use original::Original;
 use target::{Kind, Target};
 
 fn main() -> ExitCode {
-    // As in the CLI, whose process this used to be: every file and directory the
-    // benchmark's stores create is private (0600, 0700).
-    #[cfg(unix)]
-    // SAFETY: umask only sets this process's file mode creation mask; it cannot fail.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::umask(0o077);
-    }
     let args = Args::parse();
     match bench(&args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -52,11 +44,11 @@ fn main() -> ExitCode {
 fn bench(args: &Args) -> anyhow::Result<()> {
     let original = args.original.as_deref().map(Original::new).transpose()?;
     let modes = match args.durability {
-        Some(durability) => vec![durability.into()],
+        Some(durability) => vec![durability],
         None => vec![Durability::Durable, Durability::Relaxed],
     };
     let backends = match args.backend {
-        Some(backend) => vec![backend.into()],
+        Some(backend) => vec![backend],
         None => {
             let mut all = vec![BackendKind::Files, BackendKind::Log];
             if args.redis.is_some() {

@@ -54,7 +54,7 @@ impl Native {
             let bucket = RedisBucket::open(&super::redis::config(&url), &prefix)?;
             let config = Config::new(Secret::RawKey(key.clone()));
             let store = BucketStore::open(bucket, clock.clone(), config)?;
-            Ok(Store::Bucket(Box::new(store)))
+            Ok(Store::Bucket(store))
         }))
     }
 

@@ -15,11 +15,15 @@ use crate::sessions::clock::Clock;
 use crate::sessions::{Config, Sessions};
 
 /// A store in a directory over `D`, or in a bucket `K`, on clock `C`.
+// The bucket store is not boxed: with a bucket type that has no values (the plain
+// component's `Infallible`) the variant cannot exist, and the compiler leaves out the
+// bucket store's code altogether.
+#[allow(clippy::large_enum_variant)]
 pub enum Store<D: Dir, K, C> {
     /// In a directory (`files` or `log`).
     Directory(Box<DirectoryStore<DirectoryBackend<D>, C>>),
     /// In a shared key-value bucket (`redis`).
-    Bucket(Box<BucketStore<K, C>>),
+    Bucket(BucketStore<K, C>),
 }
 
 /// Opens the bucket a directory store moves into.
@@ -55,14 +59,16 @@ impl<D: Dir + Clone, K: Bucket, C: Clock> Store<D, K, C> {
         config: Config,
     ) -> Result<Option<Self>, StoreError> {
         let shared = bucket::finish(dir, open_bucket, clock, config)?;
-        Ok(shared.map(|shared| Store::Bucket(Box::new(shared))))
+        Ok(shared.map(|shared| Store::Bucket(shared)))
     }
 
     /// The store's operations, whichever medium holds it.
     pub fn sessions(&mut self) -> &mut dyn Sessions {
         match self {
             Store::Directory(store) => &mut **store,
-            Store::Bucket(store) => &mut **store,
+            // Decided when compiled: without buckets no code of a bucket store is built.
+            Store::Bucket(store) if K::EXISTS => store,
+            Store::Bucket(_) => unreachable!("no store is in a bucket that cannot exist"),
         }
     }
 
@@ -81,17 +87,17 @@ impl<D: Dir + Clone, K: Bucket, C: Clock> Store<D, K, C> {
     ) -> Result<u64, StoreError> {
         match self {
             Store::Directory(local) => match destination.bucket {
-                Some(open) if to == BackendKind::Redis => {
+                Some(open) if K::EXISTS && to == BackendKind::Redis => {
                     let (moved, shared) =
                         bucket::move_into(local, open()?, destination.clock, destination.config)?;
-                    *self = Store::Bucket(Box::new(shared));
+                    *self = Store::Bucket(shared);
                     Ok(moved)
                 }
                 // Without a server the directory store says how a move to redis is made.
                 _ => local.migrate(to),
             },
             Store::Bucket(_) if to == BackendKind::Redis => Ok(0),
-            Store::Bucket(shared) => {
+            Store::Bucket(shared) if K::EXISTS => {
                 let open = destination.directory.ok_or_else(|| {
                     StoreError::InvalidInput(
                         "`migrate --to files|log` of a redis store needs the directory to move \
@@ -104,6 +110,7 @@ impl<D: Dir + Clone, K: Bucket, C: Clock> Store<D, K, C> {
                 *self = Store::Directory(Box::new(local));
                 Ok(moved)
             }
+            Store::Bucket(_) => unreachable!("no store is in a bucket that cannot exist"),
         }
     }
 }

@@ -58,6 +58,10 @@ pub trait Bucket {
     /// What a compare-and-swap remembers of the key it read.
     type Cas;
 
+    /// Whether a store can be in a bucket of this type: `false` only for the bucket of a
+    /// build that has none, so that such a build leaves the bucket store's code out.
+    const EXISTS: bool = true;
+
     /// The value of `key`; `None` if absent.
     fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
@@ -104,6 +108,7 @@ pub trait Bucket {
 /// imports): no value of it exists, so no store is ever in one.
 impl Bucket for std::convert::Infallible {
     type Cas = std::convert::Infallible;
+    const EXISTS: bool = false;
 
     fn get(&mut self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match *self {}

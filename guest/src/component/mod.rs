@@ -292,7 +292,7 @@ fn open_shared(places: &Places, config: Config) -> Result<Opened, StoreError> {
     let name = places.bucket.as_deref().unwrap_or(bucket::DEFAULT_BUCKET);
     let bucket = bucket::WasiBucket::open(name)?;
     let store = crate::bucket_store::BucketStore::open(bucket, SystemClock, config)?;
-    Ok(Store::Bucket(Box::new(store)))
+    Ok(Store::Bucket(store))
 }
 
 #[cfg(not(feature = "keyvalue"))]

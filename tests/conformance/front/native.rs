@@ -83,9 +83,7 @@ impl Front for Native {
         let store = match &setup.redis {
             Some(redis) => {
                 let bucket = native_bucket(redis).map_err(native_fail)?;
-                Store::Bucket(Box::new(
-                    BucketStore::open(bucket, clock, config).map_err(native_fail)?,
-                ))
+                Store::Bucket(BucketStore::open(bucket, clock, config).map_err(native_fail)?)
             }
             None => {
                 let backend = native_directory(&setup.dir, setup.backend, setup.durability)
