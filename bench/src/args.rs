@@ -1,6 +1,6 @@
-//! The benchmark's command line, as clap parses it: the flags `session-vault bench` took,
-//! its own and the CLI's global ones it used (--durability, --backend, --redis), and the
-//! CLI it runs one-shot (--cli).
+//! The benchmark's command line, as clap parses it: the sizes, the original store to run
+//! beside, the tables file, the modes and backends (--durability, --backend, --redis), and
+//! the CLI it runs one-shot (--cli).
 
 use std::path::PathBuf;
 

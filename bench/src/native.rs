@@ -35,9 +35,9 @@ impl Native {
     ) -> anyhow::Result<Self> {
         let (dir, clock) = (dir.to_owned(), clock.clone());
         Self::opened(Box::new(move || {
-            let medium = DirectoryBackend::open(StdDir::new(&dir), Some(backend), durability)?;
+            let backend = DirectoryBackend::open(StdDir::new(&dir), Some(backend), durability)?;
             let config = Config::new(Secret::RawKey(key.clone()));
-            let store = DirectoryStore::open(medium, clock.clone(), config)?;
+            let store = DirectoryStore::open(backend, clock.clone(), config)?;
             Ok(Store::Directory(Box::new(store)))
         }))
     }

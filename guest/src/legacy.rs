@@ -126,7 +126,7 @@ impl<D: Dir> LegacyStore<D> {
                 Ok(_) => return Ok(legacy),
                 Err(Failure::Legacy(LegacyError::Unauthentic(_))) => unauthentic += 1,
                 Err(Failure::Legacy(_) | Failure::Unreadable(_)) => {}
-                Err(Failure::DirectoryStore(e)) => return Err(e),
+                Err(Failure::Store(e)) => return Err(e),
             }
         }
         if unauthentic > 0 {
@@ -166,7 +166,7 @@ impl<D: Dir> LegacyStore<D> {
             };
             let session = match self.read(file) {
                 Ok(session) => session,
-                Err(Failure::DirectoryStore(e)) => return Err(e),
+                Err(Failure::Store(e)) => return Err(e),
                 Err(Failure::Legacy(e)) => {
                     report.failed.push(fail(e.to_string()));
                     continue;
@@ -213,7 +213,7 @@ impl<D: Dir> LegacyStore<D> {
                 return Err(Failure::Unreadable(e.to_string()));
             }
             Err(e) => {
-                return Err(Failure::DirectoryStore(StoreError::io(
+                return Err(Failure::Store(StoreError::io(
                     format!("reading legacy {file}"),
                     e,
                 )));
@@ -227,7 +227,7 @@ impl<D: Dir> LegacyStore<D> {
 enum Failure {
     Legacy(LegacyError),
     Unreadable(String),
-    DirectoryStore(StoreError),
+    Store(StoreError),
 }
 
 impl From<LegacyError> for Failure {

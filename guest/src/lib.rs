@@ -14,7 +14,8 @@
 //! use session_vault_guest::{Config, DirectoryStore, Files, Secret, Sessions, StdDir, SystemClock};
 //! # let tmp = tempfile::tempdir()?;
 //! let backend = Files::new(StdDir::new(tmp.path()));
-//! let mut store = DirectoryStore::open(backend, SystemClock, Config::new(Secret::RawKey(vec![7; 32])))?;
+//! let config = Config::new(Secret::RawKey(vec![7; 32]));
+//! let mut store = DirectoryStore::open(backend, SystemClock, config)?;
 //! assert_eq!(store.get("no-such-session")?, None);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

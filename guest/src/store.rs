@@ -93,7 +93,11 @@ impl<D: Dir + Clone, K: Bucket, C: Clock> Store<D, K, C> {
                     *self = Store::Bucket(shared);
                     Ok(moved)
                 }
-                // Without a server the directory store says how a move to redis is made.
+                None if K::EXISTS && to == BackendKind::Redis => Err(StoreError::InvalidInput(
+                    "`migrate --to redis` needs the server to move into (--redis URL)".into(),
+                )),
+                // A build without buckets: the directory store says how a move to redis
+                // is made.
                 _ => local.migrate(to),
             },
             Store::Bucket(_) if to == BackendKind::Redis => Ok(0),
@@ -112,5 +116,59 @@ impl<D: Dir + Clone, K: Bucket, C: Clock> Store<D, K, C> {
             }
             Store::Bucket(_) => unreachable!("no store is in a bucket that cannot exist"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+    use crate::bucket_store::memory::MemoryBucket;
+    use crate::fs::StdDir;
+    use crate::keyring::Secret;
+    use crate::sessions::clock::ManualClock;
+
+    fn directory_store<K: Bucket>(dir: &std::path::Path) -> Store<StdDir, K, ManualClock> {
+        let backend =
+            DirectoryBackend::open(StdDir::new(dir), Some(BackendKind::Log), Default::default())
+                .unwrap();
+        let config = Config::new(Secret::RawKey(vec![4; 32]));
+        Store::Directory(Box::new(
+            DirectoryStore::open(backend, ManualClock::new(100), config).unwrap(),
+        ))
+    }
+
+    fn nowhere<K>() -> Destination<'static, StdDir, K, ManualClock> {
+        Destination {
+            bucket: None,
+            directory: None,
+            clock: ManualClock::new(100),
+            config: Config::new(Secret::RawKey(vec![4; 32])),
+        }
+    }
+
+    #[test]
+    fn a_move_to_redis_without_a_server_says_what_is_missing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = directory_store::<MemoryBucket>(tmp.path());
+        let refused = store.migrate(BackendKind::Redis, nowhere());
+        assert!(matches!(&refused, Err(StoreError::InvalidInput(m)) if m.contains("--redis URL")));
+        assert!(
+            matches!(store, Store::Directory(_)),
+            "still the directory store"
+        );
+    }
+
+    #[test]
+    fn a_build_without_buckets_serves_a_directory_store_and_refuses_redis() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = directory_store::<Infallible>(tmp.path());
+        let session = crate::document::example("s1", "alice", 1_000);
+        store.sessions().create(&session).unwrap();
+        assert_eq!(store.sessions().get("s1").unwrap(), Some(session));
+        let refused = store.migrate(BackendKind::Redis, nowhere());
+        assert!(matches!(&refused, Err(StoreError::InvalidInput(m)) if m.contains("key-value")));
+        assert_eq!(store.migrate(BackendKind::Files, nowhere()).unwrap(), 1);
     }
 }

@@ -46,9 +46,9 @@ pub use error::Error;
 pub use keyvalue::{RedisBucket, RedisCas, RedisConfig};
 pub use options::VaultOptions;
 pub use session_vault_guest::{
-    BackendKind, BucketStore, Clock, Compaction, DEFAULT_CACHE_BYTES, Durability, Erase, Extra,
-    ImportFailure, ImportReport, KeyInfo, ManualClock, Report, Secret, Security, SecurityPatch,
-    SessionData, SessionPatch, StoreError, SystemClock, TokenMetadata, TokenMetadataPatch,
-    UserContext, UserContextPatch,
+    BackendKind, BucketStore, Clock, Compaction, Config, DEFAULT_CACHE_BYTES, Durability, Erase,
+    Extra, ImportFailure, ImportReport, KeyInfo, ManualClock, Report, Secret, Security,
+    SecurityPatch, SessionData, SessionPatch, Sessions, StoreError, SystemClock, TokenMetadata,
+    TokenMetadataPatch, UserContext, UserContextPatch,
 };
 pub use vault::Vault;

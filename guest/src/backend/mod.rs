@@ -160,7 +160,7 @@ pub trait Backend {
     /// Discards what an interrupted migration left, once the metadata that says so has
     /// authenticated: the partial copy in the `partial` backend (not committed), or the
     /// old data in the `old` backend (committed). Only a backend that moves between kinds
-    /// (the medium) has any; a plain backend refuses.
+    /// (`DirectoryBackend`) has any; a plain backend refuses.
     fn settle(
         &mut self,
         partial: Option<BackendKind>,
@@ -170,7 +170,7 @@ pub trait Backend {
             (None, None) => Ok(()),
             _ => Err(StoreError::InvalidInput(
                 "the store's metadata records an interrupted migration: open it through \
-                 the medium, which finishes it"
+                 its DirectoryBackend, which finishes it"
                     .into(),
             )),
         }

@@ -58,8 +58,10 @@ pub trait Bucket {
     /// What a compare-and-swap remembers of the key it read.
     type Cas;
 
-    /// Whether a store can be in a bucket of this type: `false` only for the bucket of a
-    /// build that has none, so that such a build leaves the bucket store's code out.
+    /// Whether a store can be in a bucket of this type: `false` only for a type with no
+    /// values (the plain component's `Infallible`), so that such a build leaves the bucket
+    /// store's code out. A bucket that exists must leave it `true`: `Store` treats a
+    /// store in a bucket of a `false` type as impossible.
     const EXISTS: bool = true;
 
     /// The value of `key`; `None` if absent.

@@ -167,8 +167,8 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         Ok(key_infos(&self.meta, &self.keyring, &counts))
     }
 
-    /// Adds the key of `secret` (see [`crate::directory_store::DirectoryStore::add_key`]). Other hosts keep
-    /// writing under the key they opened with until they reopen with the new secret;
+    /// Adds the key of `secret` (as a directory store's `add_key` does). Other hosts
+    /// keep writing under the key they opened with until they reopen with the new secret;
     /// they still read what this one writes only if they hold the new key too.
     pub(crate) fn add_key(&mut self, secret: &Secret) -> Result<u32, StoreError> {
         let mut meta = self.meta.clone();

@@ -18,7 +18,7 @@ use crate::sessions::clock::SystemClock;
 use crate::sessions::{Config, DEFAULT_CACHE_BYTES, Erase, Report};
 use crate::store::Store;
 use convert::{patch_from_wit, secret_from_wit, session_from_wit, session_to_wit};
-use opened::{Opened, Places};
+use opened::{DestinationConfig, Opened};
 
 #[cfg(not(feature = "keyvalue"))]
 wit_bindgen::generate!({
@@ -90,7 +90,7 @@ impl wit::GuestLegacyStore for LegacyResource {
 struct StoreResource {
     store: RefCell<Opened>,
     /// The bucket and directory the config named: where a `migrate` moves the store.
-    places: Places,
+    moves: DestinationConfig,
 }
 
 fn backend_from_wit(backend: wit::Backend) -> BackendKind {
@@ -118,17 +118,17 @@ impl wit::GuestStore for StoreResource {
             Some(wit::Durability::Relaxed) => Durability::Relaxed,
         };
         let requested = config.backend.map(backend_from_wit);
-        let places = Places {
+        let moves = DestinationConfig {
             bucket: config.bucket.clone(),
             directory: config.directory.clone(),
             durability,
             config: store_config.clone(),
         };
         let opened = if requested == Some(BackendKind::Redis) {
-            open_shared(&places, store_config)?
+            open_shared(&moves, store_config)?
         } else {
             let dir = WasiDir::preopened(config.directory.as_deref())?;
-            match opened::handed_over(&dir, &places)? {
+            match opened::handed_over(&dir, &moves)? {
                 Some(shared) => shared,
                 None => {
                     let backend = DirectoryBackend::open(dir, requested, durability)?;
@@ -142,7 +142,7 @@ impl wit::GuestStore for StoreResource {
         };
         Ok(wit::Store::new(StoreResource {
             store: RefCell::new(opened),
-            places,
+            moves,
         }))
     }
 
@@ -228,7 +228,7 @@ impl wit::GuestStore for StoreResource {
 
     fn migrate(&self, to: wit::Backend) -> WitResult<u64> {
         let to = backend_from_wit(to);
-        let destination = self.places.destination();
+        let destination = self.moves.destination();
         Ok(self.store.borrow_mut().migrate(to, destination)?)
     }
 
@@ -286,17 +286,17 @@ impl From<StoreError> for wit::Error {
     }
 }
 
-/// Opens the store in the shared bucket `places` names (default `session-vault`).
+/// Opens the store in the shared bucket `moves` names (default `session-vault`).
 #[cfg(feature = "keyvalue")]
-fn open_shared(places: &Places, config: Config) -> Result<Opened, StoreError> {
-    let name = places.bucket.as_deref().unwrap_or(bucket::DEFAULT_BUCKET);
+fn open_shared(moves: &DestinationConfig, config: Config) -> Result<Opened, StoreError> {
+    let name = moves.bucket.as_deref().unwrap_or(bucket::DEFAULT_BUCKET);
     let bucket = bucket::WasiBucket::open(name)?;
     let store = crate::bucket_store::BucketStore::open(bucket, SystemClock, config)?;
     Ok(Store::Bucket(store))
 }
 
 #[cfg(not(feature = "keyvalue"))]
-fn open_shared(_places: &Places, _config: Config) -> Result<Opened, StoreError> {
+fn open_shared(_moves: &DestinationConfig, _config: Config) -> Result<Opened, StoreError> {
     Err(StoreError::InvalidInput(
         "this is the plain-WASI session-vault component: the redis backend needs the \
          session-vault-keyvalue component, which imports wasi:keyvalue"

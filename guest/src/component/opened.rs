@@ -21,7 +21,7 @@ pub type ImportedBucket = std::convert::Infallible;
 pub type Opened = Store<WasiDir, ImportedBucket, SystemClock>;
 
 /// What a move needs from the resource's config: the bucket and the directory it named.
-pub struct Places {
+pub struct DestinationConfig {
     /// The bucket's name (the key prefix), if the host attached a server.
     // Read only by the key-value component; the plain one refuses `redis` before.
     #[cfg_attr(not(feature = "keyvalue"), allow(dead_code))]
@@ -34,7 +34,7 @@ pub struct Places {
     pub config: Config,
 }
 
-impl Places {
+impl DestinationConfig {
     /// Where this resource's store may move: each side opened only when a move needs it.
     pub fn destination(&self) -> Destination<'_, WasiDir, ImportedBucket, SystemClock> {
         let durability = self.durability;
@@ -63,19 +63,22 @@ impl Places {
     }
 }
 
-/// The store in `places`' bucket if the directory `dir` says its store was handed over
+/// The store in `moves`' bucket if the directory `dir` says its store was handed over
 /// to it (finishing an interrupted move); `None` otherwise, or without a bucket.
 #[cfg(feature = "keyvalue")]
-pub fn handed_over(dir: &WasiDir, places: &Places) -> Result<Option<Opened>, StoreError> {
-    let Some(name) = places.bucket.as_deref() else {
+pub fn handed_over(dir: &WasiDir, moves: &DestinationConfig) -> Result<Option<Opened>, StoreError> {
+    let Some(name) = moves.bucket.as_deref() else {
         return Ok(None);
     };
     let bucket = Box::new(move || super::bucket::WasiBucket::open(name));
-    Store::handed_over(dir, bucket, SystemClock, places.config.clone())
+    Store::handed_over(dir, bucket, SystemClock, moves.config.clone())
 }
 
 /// Without the key-value imports no store is in a bucket.
 #[cfg(not(feature = "keyvalue"))]
-pub fn handed_over(_dir: &WasiDir, _places: &Places) -> Result<Option<Opened>, StoreError> {
+pub fn handed_over(
+    _dir: &WasiDir,
+    _moves: &DestinationConfig,
+) -> Result<Option<Opened>, StoreError> {
     Ok(None)
 }

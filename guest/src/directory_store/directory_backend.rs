@@ -24,8 +24,8 @@ pub enum DirectoryBackend<D: Dir> {
 impl<D: Dir> DirectoryBackend<D> {
     /// Opens the backend of the store in `dir`: the one its metadata records, or for a
     /// new store `requested` (default `log`). Asking an existing store for the other
-    /// backend is `invalid-input` once its metadata authenticates ([`super::DirectoryStore::open`]).
-    /// Nothing is removed here: the metadata is not
+    /// backend is `invalid-input` once its metadata authenticates
+    /// ([`super::DirectoryStore::open`]). Nothing is removed here: the metadata is not
     /// authenticated yet. The store settles an interrupted migration once it is
     /// ([`Backend::settle`]): before its commit the partial copy is discarded, after it
     /// the old data is removed.

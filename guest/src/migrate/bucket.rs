@@ -136,7 +136,7 @@ pub fn finish<D: Dir, K: Bucket, C: Clock>(
     Ok(Some(shared))
 }
 
-/// Moves the store of `shared` into a directory store on `medium` (empty, or holding a
+/// Moves the store of `shared` into a directory store on `backend` (empty, or holding a
 /// copy of this store from an earlier try); returns how many sessions are there and the
 /// directory store. `shared` is left handed over: its bucket no longer opens.
 ///
@@ -205,7 +205,7 @@ enum Found {
     Complete,
 }
 
-/// What `medium`'s directory holds, for a move out of the store `store_id`; another
+/// What `backend`'s directory holds, for a move out of the store `store_id`; another
 /// store (or session files of none) is refused. Its metadata is authenticated first.
 fn directory<D: Dir>(
     backend: &DirectoryBackend<D>,

@@ -1,6 +1,7 @@
-//! The version ledger's bytes (its files: `backend::ledger`'s `LedgerFiles`; what the open
-//! store knows: `directory_store::ledger`'s `LedgerState`): a sealed snapshot of every session's latest version, then
-//! one fixed-size sealed frame per change since (see `docs/FORMAT.md`):
+//! The version ledger's bytes: a sealed snapshot of every session's latest version, then
+//! one fixed-size sealed frame per change since (see `docs/FORMAT.md`). Its files are
+//! `backend::ledger`'s (`LedgerFiles`); what the open store knows, `directory_store::ledger`'s
+//! (`LedgerState`):
 //!
 //! ```text
 //! offset  size  field (integers little-endian)

@@ -6,8 +6,9 @@
 //! `DirectoryStore` (a directory: `files` or `log`) and `BucketStore`
 //! (a key-value bucket: `redis`) implement [`Sessions`]; the component's exports, the
 //! legacy import, the conformance suite's native fronts and the benchmark call a store
-//! only through it. The methods are the WIT's `store` functions, name for name, with the
-//! WIT's meaning (see `wit/store.wit`).
+//! only through it. Its fallible methods are the WIT's `store` functions, name for name,
+//! with the WIT's meaning (see `wit/store.wit`), beside two helpers (`now`, `is_expired`);
+//! `migrate`, which turns one kind of store into the other, is `crate::Store`'s.
 
 pub(crate) mod cache;
 pub mod clock;

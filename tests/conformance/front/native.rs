@@ -18,12 +18,12 @@ use super::*;
 pub struct Native {
     store: Store<StdDir, session_vault::RedisBucket, ManualClock>,
     /// Where `migrate` may move the store.
-    places: NativePlaces,
+    moves: NativeDestination,
 }
 
 /// The setup's directory and server, and how to open a store there.
 #[derive(Clone)]
-struct NativePlaces {
+struct NativeDestination {
     dir: PathBuf,
     durability: Durability,
     server: Option<RedisStore>,
@@ -72,7 +72,7 @@ impl Front for Native {
         config.max_session_bytes = setup.max_session_bytes;
         config.idle_timeout = setup.idle_timeout;
         config.erase = setup.erase;
-        let places = NativePlaces {
+        let moves = NativeDestination {
             dir: setup.dir.clone(),
             durability: setup.durability,
             server: setup.server.clone(),
@@ -93,7 +93,7 @@ impl Front for Native {
                 ))
             }
         };
-        Ok(Native { store, places })
+        Ok(Native { store, moves })
     }
 
     fn create_text(&mut self, text: &str) -> Result<(), Fail> {
@@ -186,18 +186,18 @@ impl Front for Native {
     }
 
     fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {
-        let places = self.places.clone();
-        let bucket = places.server.map(|server| {
+        let moves = self.moves.clone();
+        let bucket = moves.server.map(|server| {
             Box::new(move || native_bucket(&server)) as OpenBucket<'_, session_vault::RedisBucket>
         });
-        let (dir, durability) = (places.dir, places.durability);
+        let (dir, durability) = (moves.dir, moves.durability);
         let directory: OpenDirectory<'_, StdDir> =
             Box::new(move |to| native_directory(&dir, to, durability));
         let destination = Destination {
             bucket,
             directory: Some(directory),
-            clock: places.clock,
-            config: places.config,
+            clock: moves.clock,
+            config: moves.config,
         };
         self.store.migrate(to, destination).map_err(native_fail)
     }

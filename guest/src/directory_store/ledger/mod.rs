@@ -2,7 +2,9 @@
 //! copy of a session (or of a removed one) put back on disk is refused as `corrupted`
 //! instead of served. A record alone cannot say whether it is the latest: the ledger
 //! can, because it is written with every change and anchored by the metadata, which names
-//! its generation under the MAC.
+//! its generation under the MAC. Its bytes are `seal::ledger`'s, its files
+//! `backend::ledger`'s (`LedgerFiles`); what the open store knows is `known.rs`'s
+//! `LedgerState`.
 //!
 //! Each write and removal appends a frame once the change is on the backend (synced with
 //! it when durable); every so many frames a new generation starts from a snapshot of the
