@@ -1,5 +1,5 @@
 //! The backend a store directory's metadata names (`files` or `log`), chosen when the
-//! store is opened. Moving a store between them is `crate::migrate`'s.
+//! store is opened. Moving a store between them is the `migrate` module's.
 
 use crate::backend::layout::META_FILE;
 use crate::backend::ledger::LedgerIo;
