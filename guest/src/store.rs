@@ -51,7 +51,9 @@ impl<D: Dir + Clone, K: Bucket, C: Clock> Store<D, K, C> {
     /// was handed over to that bucket (finishing the move if a crash interrupted it);
     /// `None` if the directory holds no handed-over store (open it as a directory store).
     ///
-    /// Errors: as [`bucket::finish`] reports.
+    /// Errors: `wrong-key` or `corrupted` if the directory's metadata does not authenticate
+    /// under `config`'s secret (nothing is acted on before it does); `invalid-input` if the
+    /// bucket holds another store; `unavailable` and `io` as the two sides report them.
     pub fn handed_over(
         dir: &D,
         open_bucket: OpenBucket<'_, K>,
@@ -77,9 +79,10 @@ impl<D: Dir + Clone, K: Bucket, C: Clock> Store<D, K, C> {
     /// a directory store moves into `destination`'s bucket, a bucket's store out to its
     /// directory, and from then `self` is the store there.
     ///
-    /// Errors: `invalid-input` if the side a move needs is missing from `destination`,
-    /// and as [`bucket::move_into`], [`bucket::move_out`] and
-    /// [`DirectoryStore::migrate`] report. Safe to interrupt and run again.
+    /// Errors: `invalid-input` if the side a move needs is missing from `destination`, if
+    /// the other side holds another store, or if sessions are under a key the ring lacks
+    /// (they could not be carried); `unavailable` and `io` as the two sides report them.
+    /// Safe to interrupt and run again.
     pub fn migrate(
         &mut self,
         to: BackendKind,

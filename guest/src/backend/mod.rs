@@ -192,7 +192,7 @@ pub trait Backend {
     fn lend_sealer(&mut self, sealer: Box<dyn IndexSealer>) {
         drop(sealer);
     }
-    /// The sealed bytes of `block`, one of those [`Summaries::blocks`] named; `None` if
+    /// The sealed bytes of `block`, one of those the summaries' blocks named; `None` if
     /// its hint is gone or shorter than it was (the store then reads the block's
     /// sessions one by one).
     fn read_block(&self, block: &SealedBlock) -> Result<Option<Vec<u8>>, StoreError> {

@@ -62,7 +62,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Opens the store on `backend`: recovers from interrupted writes, creates or
     /// verifies the metadata, and indexes every session. A backend that keeps sealed
     /// summaries is indexed from them (a few dozen bytes a session); otherwise every session
-    /// is read and verified as [`DirectoryStore::check`] does, quarantining damaged ones.
+    /// is read and verified as `check` does, quarantining damaged ones.
     pub fn open(backend: B, clock: C, config: Config) -> Result<Self, StoreError> {
         Self::open_as(backend, clock, config, false)
     }

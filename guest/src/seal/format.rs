@@ -40,7 +40,7 @@ pub enum Kind {
     /// [`crate::seal::summary`]).
     Summary = 3,
     /// The index block of a `log` hint: the summaries and stamps of a closed segment
-    /// under one seal (see [`crate::seal::index_block`]).
+    /// under one seal (see `seal/index_block.rs`).
     IndexBlock = 4,
 }
 /// Bytes before the ciphertext.

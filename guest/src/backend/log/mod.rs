@@ -198,7 +198,8 @@ impl<D: Dir> Log<D> {
     }
 
     /// [`Log::open`] with segments closed past `limit` bytes instead of
-    /// [`SEGMENT_LIMIT`]: small segments make tests roll over and write hints often.
+    /// the 16 MiB `SEGMENT_LIMIT`: small segments make tests roll over and write hints
+    /// often.
     pub fn open_with_segment_limit(
         dir: D,
         durability: Durability,
