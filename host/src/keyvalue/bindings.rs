@@ -1,5 +1,5 @@
 //! The bindings of the key-value imports alone, generated here so that this module
-//! needs nothing of the crate's world bindings: those reuse these (`crate::bindings`
+//! needs nothing of the crate's world bindings: those reuse these (the crate's `bindings`
 //! maps the four interfaces onto them), and the dependency goes one way.
 // bindgen! emits `unsafe` blocks around typed function handles it has checked itself.
 #![allow(unsafe_code, missing_docs)]
