@@ -5,10 +5,9 @@ use std::path::Path;
 
 use anyhow::Context;
 use session_vault::{
-    BackendKind, BucketStore, Durability, ManualClock, RedisBucket, Secret, SessionData,
-    SessionPatch,
+    BackendKind, Durability, ManualClock, RedisBucket, Secret, SessionData, SessionPatch,
 };
-use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, Sessions, StdDir, Store};
+use session_vault_guest::{Config, DirectoryBackend, Sessions, StdDir, Store};
 
 use super::operations::Target;
 
@@ -37,8 +36,7 @@ impl Native {
         Self::opened(Box::new(move || {
             let backend = DirectoryBackend::open(StdDir::new(&dir), Some(backend), durability)?;
             let config = Config::new(Secret::RawKey(key.clone()));
-            let store = DirectoryStore::open(backend, clock.clone(), config)?;
-            Ok(Store::Directory(Box::new(store)))
+            Ok(Store::in_directory(backend, clock.clone(), config)?)
         }))
     }
 
@@ -53,8 +51,7 @@ impl Native {
         Self::opened(Box::new(move || {
             let bucket = RedisBucket::open(&super::redis::config(&url), &prefix)?;
             let config = Config::new(Secret::RawKey(key.clone()));
-            let store = BucketStore::open(bucket, clock.clone(), config)?;
-            Ok(Store::Bucket(store))
+            Ok(Store::in_bucket(bucket, clock.clone(), config)?)
         }))
     }
 

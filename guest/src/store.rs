@@ -47,6 +47,21 @@ pub struct Destination<'a, D: Dir, K, C> {
 }
 
 impl<D: Dir + Clone, K: Bucket, C: Clock> Store<D, K, C> {
+    /// Opens the store in the directory `backend` is over (see [`DirectoryStore::open`]).
+    pub fn in_directory(
+        backend: DirectoryBackend<D>,
+        clock: C,
+        config: Config,
+    ) -> Result<Self, StoreError> {
+        let store = DirectoryStore::open(backend, clock, config)?;
+        Ok(Store::Directory(Box::new(store)))
+    }
+
+    /// Opens the store in `bucket` (see [`BucketStore::open`]).
+    pub fn in_bucket(bucket: K, clock: C, config: Config) -> Result<Self, StoreError> {
+        Ok(Store::Bucket(BucketStore::open(bucket, clock, config)?))
+    }
+
     /// The store in the bucket `open_bucket` opens, if the directory `dir` says its store
     /// was handed over to that bucket (finishing the move if a crash interrupted it);
     /// `None` if the directory holds no handed-over store (open it as a directory store).
@@ -61,7 +76,7 @@ impl<D: Dir + Clone, K: Bucket, C: Clock> Store<D, K, C> {
         config: Config,
     ) -> Result<Option<Self>, StoreError> {
         let shared = bucket::finish(dir, open_bucket, clock, config)?;
-        Ok(shared.map(|shared| Store::Bucket(shared)))
+        Ok(shared.map(Store::Bucket))
     }
 
     /// The store's operations, whichever medium holds it.
@@ -137,9 +152,7 @@ mod tests {
             DirectoryBackend::open(StdDir::new(dir), Some(BackendKind::Log), Default::default())
                 .unwrap();
         let config = Config::new(Secret::RawKey(vec![4; 32]));
-        Store::Directory(Box::new(
-            DirectoryStore::open(backend, ManualClock::new(100), config).unwrap(),
-        ))
+        Store::in_directory(backend, ManualClock::new(100), config).unwrap()
     }
 
     fn nowhere<K>() -> Destination<'static, StdDir, K, ManualClock> {

@@ -9,7 +9,6 @@ mod opened;
 use std::cell::RefCell;
 
 use crate::backend::{BackendKind, Durability};
-use crate::directory_store::DirectoryStore;
 use crate::directory_store::directory_backend::DirectoryBackend;
 use crate::error::StoreError;
 use crate::fs::wasi::WasiDir;
@@ -132,11 +131,7 @@ impl wit::GuestStore for StoreResource {
                 Some(shared) => shared,
                 None => {
                     let backend = DirectoryBackend::open(dir, requested, durability)?;
-                    Store::Directory(Box::new(DirectoryStore::open(
-                        backend,
-                        SystemClock,
-                        store_config,
-                    )?))
+                    Store::in_directory(backend, SystemClock, store_config)?
                 }
             }
         };
@@ -291,8 +286,7 @@ impl From<StoreError> for wit::Error {
 fn open_shared(moves: &DestinationConfig, config: Config) -> Result<Opened, StoreError> {
     let name = moves.bucket.as_deref().unwrap_or(bucket::DEFAULT_BUCKET);
     let bucket = bucket::WasiBucket::open(name)?;
-    let store = crate::bucket_store::BucketStore::open(bucket, SystemClock, config)?;
-    Ok(Store::Bucket(store))
+    Store::in_bucket(bucket, SystemClock, config)
 }
 
 #[cfg(not(feature = "keyvalue"))]

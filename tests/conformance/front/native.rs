@@ -4,9 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch, StoreError};
-use session_vault_guest::{
-    BucketStore, Config, DirectoryBackend, DirectoryStore, LegacyStore, Sessions, StdDir,
-};
+use session_vault_guest::{Config, DirectoryBackend, LegacyStore, Sessions, StdDir};
 use session_vault_guest::{Destination, OpenBucket, OpenDirectory, Store};
 
 use super::*;
@@ -83,14 +81,12 @@ impl Front for Native {
         let store = match &setup.redis {
             Some(redis) => {
                 let bucket = native_bucket(redis).map_err(native_fail)?;
-                Store::Bucket(BucketStore::open(bucket, clock, config).map_err(native_fail)?)
+                Store::in_bucket(bucket, clock, config).map_err(native_fail)?
             }
             None => {
                 let backend = native_directory(&setup.dir, setup.backend, setup.durability)
                     .map_err(native_fail)?;
-                Store::Directory(Box::new(
-                    DirectoryStore::open(backend, clock, config).map_err(native_fail)?,
-                ))
+                Store::in_directory(backend, clock, config).map_err(native_fail)?
             }
         };
         Ok(Native { store, moves })
