@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch};
+use session_vault::{BackendKind, Durability, ManualClock, Session, SessionPatch};
 
 use args::Args;
 pub use original::Original;
@@ -223,8 +223,8 @@ fn measure(
 ) -> anyhow::Result<Results> {
     let now = session_vault::Clock::now(&session_vault::SystemClock);
     let clock = ManualClock::new(now);
-    let sessions: Vec<SessionData> = (0..n).map(|i| session(i, now)).collect::<Result<_, _>>()?;
-    let ids: Vec<&str> = sessions.iter().map(|s| s.session_id.as_str()).collect();
+    let sessions: Vec<Session> = (0..n).map(|i| session(i, now)).collect::<Result<_, _>>()?;
+    let ids: Vec<&str> = sessions.iter().map(|s| s.id()).collect();
     let users: Vec<String> = (0..USERS).map(|u| format!("user-{u}")).collect();
     let patch: SessionPatch = serde_json::from_value(serde_json::json!({
         "security": {"lastAccessedAt": now + 1, "accessCount": 2}
@@ -444,7 +444,7 @@ fn original_op(op: &str) -> &str {
 }
 
 /// Session `i`, shaped like the original's fixture sessions.
-fn session(i: usize, now: u64) -> anyhow::Result<SessionData> {
+fn session(i: usize, now: u64) -> anyhow::Result<Session> {
     let filler = |len: usize, seed: usize| -> String {
         (0..len)
             .map(|j| char::from(b'A' + ((j * 7 + seed) % 26) as u8))

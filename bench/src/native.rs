@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use session_vault::{
-    BackendKind, Durability, ManualClock, RedisBucket, Secret, SessionData, SessionPatch,
+    BackendKind, Durability, ManualClock, RedisBucket, Secret, Session, SessionPatch,
 };
 use session_vault_guest::{Config, DirectoryBackend, Sessions, StdDir, Store};
 
@@ -73,7 +73,7 @@ impl Native {
 }
 
 impl Target for Native {
-    fn create(&mut self, session: &SessionData) -> anyhow::Result<()> {
+    fn create(&mut self, session: &Session) -> anyhow::Result<()> {
         Ok(self.sessions()?.create(session)?)
     }
     fn get(&mut self, id: &str) -> anyhow::Result<()> {

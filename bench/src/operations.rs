@@ -1,11 +1,11 @@
 //! What every benchmark target runs: the store's operations, behind one trait.
 
-use session_vault::{SessionData, SessionPatch};
+use session_vault::{Session, SessionPatch};
 
 /// One way of running the store's operations on a directory.
 pub trait Target {
     /// Stores a new session.
-    fn create(&mut self, session: &SessionData) -> anyhow::Result<()>;
+    fn create(&mut self, session: &Session) -> anyhow::Result<()>;
     /// Reads a session.
     fn get(&mut self, id: &str) -> anyhow::Result<()>;
     /// Merges a patch into a session.

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use anyhow::Context;
-use session_vault::{Clock, ManualClock, RedisConfig, SessionData, SessionPatch};
+use session_vault::{Clock, ManualClock, RedisConfig, Session, SessionPatch};
 
 use super::operations::Target;
 
@@ -132,12 +132,11 @@ impl Floor {
 }
 
 impl Target for Floor {
-    fn create(&mut self, session: &SessionData) -> anyhow::Result<()> {
+    fn create(&mut self, session: &Session) -> anyhow::Result<()> {
         let len = serde_json::to_vec(session)?.len();
-        let user = session.user_context.user_id.clone();
-        self.write(&session.session_id, &user, len, session.expires_at)?;
-        self.sessions
-            .insert(session.session_id.clone(), (user, len));
+        let user = session.user().unwrap_or_default().to_owned();
+        self.write(session.id(), &user, len, session.expires_at())?;
+        self.sessions.insert(session.id().to_owned(), (user, len));
         Ok(())
     }
     fn get(&mut self, id: &str) -> anyhow::Result<()> {

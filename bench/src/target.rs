@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use session_vault::{
-    BackendKind, Durability, ManualClock, Secret, SessionData, SessionPatch, VaultOptions,
+    BackendKind, Durability, ManualClock, Secret, Session, SessionPatch, VaultOptions,
 };
 
 use super::native::Native;
@@ -115,7 +115,7 @@ impl Component {
 }
 
 impl Target for Component {
-    fn create(&mut self, session: &SessionData) -> anyhow::Result<()> {
+    fn create(&mut self, session: &Session) -> anyhow::Result<()> {
         Ok(self.vault()?.create(session)?)
     }
     fn get(&mut self, id: &str) -> anyhow::Result<()> {
@@ -217,13 +217,13 @@ impl Floor {
 }
 
 impl Target for Floor {
-    fn create(&mut self, session: &SessionData) -> anyhow::Result<()> {
+    fn create(&mut self, session: &Session) -> anyhow::Result<()> {
         let len = serde_json::to_vec(session)?.len() + FILE_OVERHEAD;
-        let id = session.session_id.clone();
+        let id = session.id().to_owned();
         self.replace(&id, len)?;
-        let user = session.user_context.user_id.clone();
+        let user = session.user().unwrap_or_default().to_owned();
         self.users.entry(user.clone()).or_default().push(id.clone());
-        self.sessions.insert(id, (len, session.expires_at, user));
+        self.sessions.insert(id, (len, session.expires_at(), user));
         Ok(())
     }
     fn get(&mut self, id: &str) -> anyhow::Result<()> {
@@ -359,14 +359,14 @@ impl LogFloor {
 }
 
 impl Target for LogFloor {
-    fn create(&mut self, session: &SessionData) -> anyhow::Result<()> {
-        let id = &session.session_id;
+    fn create(&mut self, session: &Session) -> anyhow::Result<()> {
+        let id = session.id();
         let len = RECORD_HEADER + id.len() + serde_json::to_vec(session)?.len() + FILE_OVERHEAD;
         self.put(
             id,
             len,
-            session.expires_at,
-            session.user_context.user_id.clone(),
+            session.expires_at(),
+            session.user().unwrap_or_default().to_owned(),
         )
     }
     fn get(&mut self, id: &str) -> anyhow::Result<()> {

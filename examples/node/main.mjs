@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 
-import { defaultComponent, errorCase, load, plain, secret, toDocument, toRecord } from "./session-vault.mjs";
+import { defaultComponent, errorCase, load, plain, secret, fromText, toText } from "./session-vault.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -48,7 +48,7 @@ const attempt = (what, f) => {
 const store = sessions.Store.open({ secret: storeSecret, directory: "/store" });
 const now = Date.now();
 const session = (id, user) =>
-  toRecord({
+  toText({
     sessionId: id,
     sessionToken: `token-${id}`,
     userContext: { userId: user, email: `${user}@example.org`, roles: ["reader"] },
@@ -63,13 +63,13 @@ store.create(session("node-1", "alice"));
 store.create(session("node-2", "alice"));
 store.create(session("node-3", "bob"));
 console.log("created node-1, node-2 (alice), node-3 (bob)");
-show("get node-1", toDocument(store.get("node-1")));
+show("get node-1", fromText(store.get("node-1")));
 show("get absent", store.get("absent") ?? null);
 attempt("create node-1 again", () => store.create(session("node-1", "alice")));
 attempt("get ../etc/passwd", () => store.get("../etc/passwd"));
 
 const touched = store.touch("node-1");
-show("touch node-1 -> security", toDocument(touched).security);
+show("touch node-1 -> security", fromText(touched).security);
 
 const none = { tag: "none" };
 const keep = { email: none, name: none, tenantId: none, roles: none, extra: [] };
@@ -79,10 +79,10 @@ const updated = store.update("node-1", {
   tokenMetadata: { refreshToken: { tag: "some", val: undefined }, idToken: none, extra: [] },
   extra: [{ name: "plan", value: '"enterprise"' }],
 });
-show("update node-1", toDocument(updated));
+show("update node-1", fromText(updated));
 attempt("update absent", () => store.update("absent", { extra: [] }));
 
-show("user-sessions alice", store.userSessions("alice").map((s) => s.sessionId));
+show("user-sessions alice", store.userSessions("alice").map((s) => fromText(s).sessionId));
 show("count", store.count());
 show("delete node-2", store.delete("node-2"));
 show("delete node-2 again", store.delete("node-2"));
@@ -95,7 +95,7 @@ show("keys", store.keys());
 show("rekey", store.rekey(100));
 show("retire-key 1", store.retireKey(1));
 show("keys", store.keys());
-show("get node-1 after rotation", toDocument(store.get("node-1")).sessionToken);
+show("get node-1 after rotation", fromText(store.get("node-1")).sessionToken);
 
 const legacy = sessions.LegacyStore.open("/legacy", legacySecret);
 const files = legacy.files();

@@ -86,4 +86,4 @@ export function errorCase(e) {
 
 // Between JSON session documents and the WIT records: the npm package's conversion (the
 // same schema, every value checked as the CLI checks JSON).
-export { plain, toDocument, toRecord } from "../../packages/node/src/convert.js";
+export { fromText, plain, toText } from "../../packages/node/src/convert.js";

@@ -16,7 +16,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { errorCase, load, secret, toDocument, toRecord } from "./session-vault.mjs";
+import { errorCase, load, secret, fromText, toText } from "./session-vault.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cliPath =
@@ -86,10 +86,10 @@ test("the Node example runs every operation of the interface", () => {
 test("a store written through jco is read by the Rust CLI", async () => {
   const dir = await tempDir();
   const store = await open(dir);
-  for (const doc of sample) store.create(toRecord(doc));
-  const touched = toDocument(store.touch(sample[0].sessionId));
+  for (const doc of sample) store.create(toText(doc));
+  const touched = fromText(store.touch(sample[0].sessionId));
   const none = { tag: "none" };
-  const updated = toDocument(
+  const updated = fromText(
     store.update(sample[1].sessionId, {
       sessionToken: "rotated-in-node",
       userContext: { email: none, name: none, tenantId: none, roles: { tag: "some", val: ["owner"] }, extra: [] },
@@ -125,7 +125,7 @@ test("a store written and rotated by the Rust CLI is read through jco", async ()
 
   await assert.rejects(open(dir, SECRET), (e) => errorCase(e) === "wrong-key");
   const store = await open(dir, next);
-  for (const doc of written) assert.deepEqual(toDocument(store.get(doc.sessionId)), doc);
+  for (const doc of written) assert.deepEqual(fromText(store.get(doc.sessionId)), doc);
   assert.equal(written[0].security.accessCount, sample[0].security.accessCount + 1);
   assert.equal(written[1].security.fingerprint, "fp-cli");
   assert.deepEqual(
@@ -156,7 +156,7 @@ test("the Python example and the Rust CLI read each other's stores", { skip: !py
   assert.deepEqual(JSON.parse(read.stdout), sample[0]);
 
   const store = await open(dir);
-  assert.deepEqual(toDocument(store.get("py-1")), written);
+  assert.deepEqual(fromText(store.get("py-1")), written);
   store[Symbol.dispose]?.();
   // A new store defaults to the log backend: its sessions are records under log/, beside
   // the metadata and the version ledger it names.

@@ -19,57 +19,18 @@ from wasmtime import component as wc
 
 HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_COMPONENT = HERE / "../../target/guest/wasm32-wasip2/release/session_vault_guest.wasm"
-INTERFACE = "session-vault:store/sessions@0.1.0"
+INTERFACE = "session-vault:store/sessions@0.2.0"
 
-# Each level's fields: "string", "int" (u64), "list" (of strings) or a nested level.
-# Other JSON members travel as `extra` fields (name + JSON text).
-SCHEMA = {
-    "session": [("sessionId", "string"), ("sessionToken", "string"),
-                ("userContext", "userContext"), ("tokenMetadata", "tokenMetadata"),
-                ("security", "security"), ("expiresAt", "int"), ("createdAt", "int")],
-    "userContext": [("userId", "string"), ("email", "string"), ("name", "string"),
-                    ("tenantId", "string"), ("roles", "list")],
-    "tokenMetadata": [("accessToken", "string"), ("refreshToken", "string"),
-                      ("idToken", "string"), ("expiresAt", "int"), ("scopes", "list")],
-    "security": [("ipAddress", "string"), ("userAgent", "string"), ("createdAt", "int"),
-                 ("lastAccessedAt", "int"), ("accessCount", "int"), ("fingerprint", "string")],
-}
+# A session travels as its JSON text (the WIT `session`): any JSON object with a
+# `sessionId` and an `expiresAt`, read back exactly as written.
 
 
-def wit_name(name):
-    """camelCase JSON name -> kebab-case WIT name."""
-    return "".join("-" + c.lower() if c.isupper() else c for c in name)
+def to_text(doc):
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
-def to_record(doc, level="session"):
-    fields = dict(SCHEMA[level])
-    record = wc.Record()
-    for name, kind in fields.items():
-        value = doc.get(name)
-        if kind in SCHEMA:
-            value = to_record(value, kind)
-        setattr(record, wit_name(name), value)
-    record.extra = [extra_field(k, v) for k, v in doc.items() if k not in fields]
-    return record
-
-
-def extra_field(name, value):
-    field = wc.Record()
-    field.name = name
-    field.value = json.dumps(value)
-    return field
-
-
-def to_document(record, level="session"):
-    doc = {}
-    for name, kind in SCHEMA[level]:
-        value = getattr(record, wit_name(name))
-        if value is None:
-            continue
-        doc[name] = to_document(value, kind) if kind in SCHEMA else value
-    for field in record.extra:
-        doc[field.name] = json.loads(field.value)
-    return doc
+def from_text(text):
+    return json.loads(text)
 
 
 class StoreError(Exception):
@@ -122,18 +83,18 @@ class Vault:
         return self.call(f"[method]store.{name}", self.handle, *args)
 
     def create(self, doc):
-        self.method("create", to_record(doc))
+        self.method("create", to_text(doc))
 
     def get(self, session_id):
         found = self.method("get", session_id)
-        return None if found is None else to_document(found)
+        return None if found is None else from_text(found)
 
     def touch(self, session_id):
         found = self.method("touch", session_id)
-        return None if found is None else to_document(found)
+        return None if found is None else from_text(found)
 
     def user_sessions(self, user):
-        return [to_document(r) for r in self.method("user-sessions", user)]
+        return [from_text(r) for r in self.method("user-sessions", user)]
 
     def count(self):
         return self.method("count")

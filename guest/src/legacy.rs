@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use crate::document::id;
-use crate::document::model::SessionData;
+use crate::document::session::Session;
 use crate::error::StoreError;
 use crate::fs::Dir;
 use crate::seal::crypto::{Key, ScryptParams, Unauthentic};
@@ -53,7 +53,7 @@ pub enum LegacyError {
 }
 
 /// Decrypts and parses one legacy file's bytes.
-pub fn decode(key: &Key, file: &[u8]) -> Result<SessionData, LegacyError> {
+pub fn decode(key: &Key, file: &[u8]) -> Result<Session, LegacyError> {
     let text = file.trim_ascii();
     let bytes = hex::decode(text).map_err(|e| LegacyError::NotHex(e.to_string()))?;
     let (iv, rest) = bytes
@@ -177,20 +177,22 @@ impl<D: Dir> LegacyStore<D> {
                 }
             };
             let named = file.strip_suffix(EXT).unwrap_or(file);
-            if session.session_id != named {
+            if session.id() != named {
                 report.failed.push(fail(format!(
                     "the file is named for session {named:?} but holds session {:?}; imported under neither",
-                    session.session_id
+                    session.id()
                 )));
                 continue;
             }
             if store.is_expired(&session) {
-                report.expired.push(session.session_id);
+                report.expired.push(session.id().to_owned());
                 continue;
             }
             match store.create(&session) {
-                Ok(()) => report.imported.push(session.session_id),
-                Err(StoreError::AlreadyExists) => report.already_present.push(session.session_id),
+                Ok(()) => report.imported.push(session.id().to_owned()),
+                Err(StoreError::AlreadyExists) => {
+                    report.already_present.push(session.id().to_owned())
+                }
                 Err(
                     e @ (StoreError::InvalidId(_)
                     | StoreError::InvalidInput(_)
@@ -203,7 +205,7 @@ impl<D: Dir> LegacyStore<D> {
         Ok(report)
     }
 
-    fn read(&self, file: &str) -> Result<SessionData, Failure> {
+    fn read(&self, file: &str) -> Result<Session, Failure> {
         let named = file.strip_suffix(EXT).unwrap_or(file);
         id::validate(named).map_err(|e| Failure::Unreadable(e.to_string()))?;
         let bytes = match self.dir.read(file, MAX_FILE_LEN) {

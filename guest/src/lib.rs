@@ -61,6 +61,7 @@ pub use bucket_store::BucketStore;
 // The session document, the caller's secret, the errors, the original's stores.
 pub use document::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
 pub use document::patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
+pub use document::session::{MAX_DEPTH, Session};
 pub use error::StoreError;
 pub use keyring::Secret;
 pub use legacy::{ImportFailure, ImportReport, LegacyStore};

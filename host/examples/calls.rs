@@ -17,11 +17,9 @@ use std::io::Write as _;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use session_vault::{
-    BackendKind, Durability, Secret, SessionData, SessionPatch, Vault, VaultOptions,
-};
+use session_vault::{BackendKind, Durability, Secret, Session, SessionPatch, Vault, VaultOptions};
 
-fn session(i: usize, now: u64) -> anyhow::Result<SessionData> {
+fn session(i: usize, now: u64) -> anyhow::Result<Session> {
     let filler = |len: usize, seed: usize| -> String {
         (0..len)
             .map(|j| char::from(b'A' + ((j * 7 + seed) % 26) as u8))
@@ -66,7 +64,7 @@ fn main() -> anyhow::Result<()> {
         None => session_vault::DEFAULT_CACHE_BYTES,
     };
     let now = session_vault::Clock::now(&session_vault::SystemClock);
-    let sessions: Vec<SessionData> = (0..n).map(|i| session(i, now)).collect::<Result<_, _>>()?;
+    let sessions: Vec<Session> = (0..n).map(|i| session(i, now)).collect::<Result<_, _>>()?;
     let tmp = tempfile::tempdir()?;
     // CALLS_DIR keeps the store (raw key 0x07 × 32), e.g. for a one-shot `count` after `open`.
     let root = std::env::var_os("CALLS_DIR").map_or_else(|| tmp.path().to_owned(), Into::into);
@@ -89,9 +87,9 @@ fn main() -> anyhow::Result<()> {
         // A store with history: each session updated and touched twice, as the
         // benchmark leaves it; then the time to open it again.
         for s in &sessions {
-            vault.update(&s.session_id, &patch)?;
-            vault.touch(&s.session_id)?;
-            vault.touch(&s.session_id)?;
+            vault.update(s.id(), &patch)?;
+            vault.touch(s.id())?;
+            vault.touch(s.id())?;
         }
         drop(vault);
         profile()?;
@@ -108,7 +106,7 @@ fn main() -> anyhow::Result<()> {
     profile()?;
     let start = Instant::now();
     for s in &sessions {
-        let id = s.session_id.as_str();
+        let id = s.id();
         match op.as_str() {
             "get" => drop(vault.get(id)?),
             "touch" => drop(vault.touch(id)?),

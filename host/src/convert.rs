@@ -2,11 +2,9 @@
 
 use std::io;
 
-use serde_json::Value;
 use session_vault_guest::{
     BackendKind, Durability, Erase, Extra, ImportFailure, ImportReport, KeyInfo, Report, Secret,
-    Security, SecurityPatch, SessionData, SessionPatch, StoreError, TokenMetadata,
-    TokenMetadataPatch, UserContext, UserContextPatch,
+    SecurityPatch, Session, SessionPatch, StoreError, TokenMetadataPatch, UserContextPatch,
 };
 
 use crate::bindings::wit;
@@ -96,94 +94,18 @@ fn extra_to_wit(extra: &Extra) -> Vec<wit::ExtraField> {
         .collect()
 }
 
-fn extra_from_wit(fields: Vec<wit::ExtraField>) -> Result<Extra, StoreError> {
-    fields
-        .into_iter()
-        .map(|field| {
-            let value: Value = serde_json::from_str(&field.value).map_err(|e| {
-                StoreError::Corrupted(format!(
-                    "the component returned extra member {:?} that is not JSON: {e}",
-                    field.name
-                ))
-            })?;
-            Ok((field.name, value))
-        })
-        .collect()
+/// A session as the JSON text the WIT passes.
+pub fn session_to_wit(session: &Session) -> String {
+    session.to_string()
 }
 
-pub fn session_to_wit(s: &SessionData) -> wit::SessionData {
-    let u = &s.user_context;
-    let t = &s.token_metadata;
-    let c = &s.security;
-    wit::SessionData {
-        session_id: s.session_id.clone(),
-        session_token: s.session_token.clone(),
-        user_context: wit::UserContext {
-            user_id: u.user_id.clone(),
-            email: u.email.clone(),
-            name: u.name.clone(),
-            tenant_id: u.tenant_id.clone(),
-            roles: u.roles.clone(),
-            extra: extra_to_wit(&u.extra),
-        },
-        token_metadata: wit::TokenMetadata {
-            access_token: t.access_token.clone(),
-            refresh_token: t.refresh_token.clone(),
-            id_token: t.id_token.clone(),
-            expires_at: t.expires_at,
-            scopes: t.scopes.clone(),
-            extra: extra_to_wit(&t.extra),
-        },
-        security: wit::Security {
-            ip_address: c.ip_address.clone(),
-            user_agent: c.user_agent.clone(),
-            created_at: c.created_at,
-            last_accessed_at: c.last_accessed_at,
-            access_count: c.access_count,
-            fingerprint: c.fingerprint.clone(),
-            extra: extra_to_wit(&c.extra),
-        },
-        expires_at: s.expires_at,
-        created_at: s.created_at,
-        extra: extra_to_wit(&s.extra),
-    }
-}
-
-pub fn session_from_wit(s: wit::SessionData) -> Result<SessionData, StoreError> {
-    let u = s.user_context;
-    let t = s.token_metadata;
-    let c = s.security;
-    Ok(SessionData {
-        session_id: s.session_id,
-        session_token: s.session_token,
-        user_context: UserContext {
-            user_id: u.user_id,
-            email: u.email,
-            name: u.name,
-            tenant_id: u.tenant_id,
-            roles: u.roles,
-            extra: extra_from_wit(u.extra)?,
-        },
-        token_metadata: TokenMetadata {
-            access_token: t.access_token,
-            refresh_token: t.refresh_token,
-            id_token: t.id_token,
-            expires_at: t.expires_at,
-            scopes: t.scopes,
-            extra: extra_from_wit(t.extra)?,
-        },
-        security: Security {
-            ip_address: c.ip_address,
-            user_agent: c.user_agent,
-            created_at: c.created_at,
-            last_accessed_at: c.last_accessed_at,
-            access_count: c.access_count,
-            fingerprint: c.fingerprint,
-            extra: extra_from_wit(c.extra)?,
-        },
-        expires_at: s.expires_at,
-        created_at: s.created_at,
-        extra: extra_from_wit(s.extra)?,
+/// The session whose JSON text the component returned: parsed as strictly as any input,
+/// and a text that is no session is `corrupted` (the component never returns one).
+pub fn session_from_wit(text: String) -> Result<Session, StoreError> {
+    Session::parse(text.as_bytes()).map_err(|e| {
+        StoreError::Corrupted(format!(
+            "the component returned a session that is not one: {e}"
+        ))
     })
 }
 
@@ -254,27 +176,19 @@ mod tests {
 
     #[test]
     fn sessions_survive_the_wit_round_trip() {
-        let doc = serde_json::json!({
-            "sessionId": "s", "sessionToken": "t",
-            "userContext": {"userId": "u", "roles": ["a"], "x": {"y": [1, 2]}},
-            "tokenMetadata": {"accessToken": "a", "expiresAt": 3, "scopes": []},
-            "security": {"ipAddress": "i", "userAgent": "u", "createdAt": 1, "lastAccessedAt": 2, "accessCount": 3, "fingerprint": "f"},
-            "expiresAt": 9, "createdAt": 1, "z": null
-        });
-        let session: SessionData = serde_json::from_value(doc.clone()).unwrap();
-        let back = session_from_wit(session_to_wit(&session)).unwrap();
-        assert_eq!(serde_json::to_value(back).unwrap(), doc);
+        let text = r#"{"sessionId":"s","cookie":{"expires":"2030-01-01T00:00:00.000Z"},"n":[1,2.5,null],"expiresAt":9}"#;
+        let session = Session::parse(text.as_bytes()).unwrap();
+        assert_eq!(session_to_wit(&session), text);
+        assert_eq!(session_from_wit(text.to_owned()).unwrap(), session);
     }
 
     #[test]
-    fn non_json_extra_from_the_component_is_corruption() {
-        let fields = vec![wit::ExtraField {
-            name: "x".into(),
-            value: "{".into(),
-        }];
-        assert!(matches!(
-            extra_from_wit(fields),
-            Err(StoreError::Corrupted(_))
-        ));
+    fn a_session_from_the_component_that_is_none_is_corruption() {
+        for text in ["{", "[]", r#"{"sessionId":"s","expiresAt":1,"a":1,"a":2}"#] {
+            assert!(
+                matches!(session_from_wit(text.into()), Err(StoreError::Corrupted(_))),
+                "{text}"
+            );
+        }
     }
 }

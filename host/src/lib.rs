@@ -6,18 +6,16 @@
 //! the component its wall clock, and offers one typed method per WIT operation.
 //!
 //! ```no_run
-//! use session_vault::{Secret, SessionData, Vault};
+//! use session_vault::{Secret, Session, Vault};
 //!
 //! let mut vault = Vault::open("./.sessions", Secret::Passphrase(std::env::var("SESSION_VAULT_SECRET")?))?;
-//! let session: SessionData = serde_json::from_str(r#"{
-//!     "sessionId": "s-1", "sessionToken": "t",
-//!     "userContext": {"userId": "alice"},
-//!     "tokenMetadata": {"accessToken": "at", "expiresAt": 4102444800000, "scopes": ["openid"]},
-//!     "security": {"ipAddress": "10.0.0.1", "userAgent": "curl", "createdAt": 0,
-//!                  "lastAccessedAt": 0, "accessCount": 0},
-//!     "expiresAt": 4102444800000, "createdAt": 0
+//! // A session is any JSON object with a `sessionId` and an `expiresAt` (ms since the
+//! // epoch); `userContext.userId`, where present, indexes it by user.
+//! let session = Session::parse(br#"{
+//!     "sessionId": "s-1", "expiresAt": 4102444800000,
+//!     "userContext": {"userId": "alice"}, "cart": [{"sku": "A-1", "qty": 2}]
 //! }"#)?;
-//! vault.create(&session)?;
+//! vault.set(&session)?;
 //! assert_eq!(vault.get("s-1")?, Some(session));
 //! assert_eq!(vault.user_sessions("alice")?.len(), 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -47,8 +45,8 @@ pub use keyvalue::{RedisBucket, RedisCas, RedisConfig};
 pub use options::VaultOptions;
 pub use session_vault_guest::{
     BackendKind, BucketStore, Clock, Compaction, Config, DEFAULT_CACHE_BYTES, Durability, Erase,
-    Extra, ImportFailure, ImportReport, KeyInfo, ManualClock, Report, Secret, Security,
-    SecurityPatch, SessionData, SessionPatch, Sessions, StoreError, SystemClock, TokenMetadata,
-    TokenMetadataPatch, UserContext, UserContextPatch,
+    Extra, ImportFailure, ImportReport, KeyInfo, MAX_DEPTH, ManualClock, Report, Secret, Security,
+    SecurityPatch, Session, SessionData, SessionPatch, Sessions, StoreError, SystemClock,
+    TokenMetadata, TokenMetadataPatch, UserContext, UserContextPatch,
 };
 pub use vault::Vault;

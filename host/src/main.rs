@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use serde::Serialize;
-use session_vault::{ManualClock, SessionData, SessionPatch, StoreError, Vault, VaultOptions};
+use session_vault::{ManualClock, Session, SessionPatch, StoreError, Vault, VaultOptions};
 
 use cli::args::{Args, BackendArg, Command, KeyAction, StoreCommand};
 use cli::exit::{self, Usage};
@@ -100,9 +100,14 @@ fn run(args: &Args) -> anyhow::Result<u8> {
 fn execute(vault: &mut Vault, command: &StoreCommand) -> anyhow::Result<u8> {
     match command {
         StoreCommand::Create => {
-            let session: SessionData = read_stdin("a session document")?;
+            let session = read_session()?;
             vault.create(&session)?;
-            print(&serde_json::json!({ "sessionId": session.session_id }))
+            print(&serde_json::json!({ "sessionId": session.id() }))
+        }
+        StoreCommand::Set => {
+            let session = read_session()?;
+            vault.set(&session)?;
+            print(&serde_json::json!({ "sessionId": session.id() }))
         }
         StoreCommand::Get { id } => print_found(id, vault.get(id)?),
         StoreCommand::Touch { id } => print_found(id, vault.touch(id)?),
@@ -257,7 +262,7 @@ fn compiled_cache() -> Option<std::path::PathBuf> {
 }
 
 /// Prints a session, or fails with `not-found` naming the id.
-fn print_found(id: &str, session: Option<SessionData>) -> anyhow::Result<()> {
+fn print_found(id: &str, session: Option<Session>) -> anyhow::Result<()> {
     match session {
         Some(session) => print(&session),
         None => Err(anyhow::Error::new(StoreError::NotFound)
@@ -265,7 +270,19 @@ fn print_found(id: &str, session: Option<SessionData>) -> anyhow::Result<()> {
     }
 }
 
+/// The session document on stdin, refused as the store refuses it (`invalid-id` for a
+/// bad `sessionId`, `invalid-input` for the rest).
+fn read_session() -> anyhow::Result<Session> {
+    Ok(Session::parse(&read_stdin_bytes()?)?)
+}
+
 fn read_stdin<T: serde::de::DeserializeOwned>(what: &str) -> anyhow::Result<T> {
+    serde_json::from_slice(&read_stdin_bytes()?)
+        .map_err(|e| StoreError::InvalidInput(format!("stdin is not {what}: {e}")).into())
+}
+
+/// Everything on stdin, up to [`STDIN_LIMIT`] (`too-large` past it).
+fn read_stdin_bytes() -> anyhow::Result<Vec<u8>> {
     let mut text = Vec::new();
     std::io::stdin()
         .take(STDIN_LIMIT)
@@ -278,8 +295,7 @@ fn read_stdin<T: serde::de::DeserializeOwned>(what: &str) -> anyhow::Result<T> {
         ))
         .into());
     }
-    serde_json::from_slice(&text)
-        .map_err(|e| StoreError::InvalidInput(format!("stdin is not {what}: {e}")).into())
+    Ok(text)
 }
 
 fn print(value: &impl Serialize) -> anyhow::Result<()> {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use session_vault_guest::{
-    BackendKind, ImportReport, KeyInfo, Report, Secret, SessionData, SessionPatch, StoreError,
+    BackendKind, ImportReport, KeyInfo, Report, Secret, Session, SessionPatch, StoreError,
     SystemClock,
 };
 use wasmtime::Store;
@@ -174,26 +174,33 @@ impl Vault {
     }
 
     /// Stores a new session. See the WIT `create` for every outcome.
-    pub fn create(&mut self, session: &SessionData) -> Result<(), Error> {
+    pub fn create(&mut self, session: &Session) -> Result<(), Error> {
         let session = convert::session_to_wit(session);
         self.call(|api, store, handle| api.call_create(store, handle, &session))
     }
 
+    /// Stores a session whether or not its id is live (create or replace), in one atomic
+    /// step. See the WIT `set` for every outcome.
+    pub fn set(&mut self, session: &Session) -> Result<(), Error> {
+        let session = convert::session_to_wit(session);
+        self.call(|api, store, handle| api.call_set(store, handle, &session))
+    }
+
     /// The session with this id; `Ok(None)` if it is absent or expired.
-    pub fn get(&mut self, id: &str) -> Result<Option<SessionData>, Error> {
+    pub fn get(&mut self, id: &str) -> Result<Option<Session>, Error> {
         let session = self.call(|api, store, handle| api.call_get(store, handle, id))?;
         Ok(session.map(convert::session_from_wit).transpose()?)
     }
 
     /// Records an access (now as `lastAccessedAt`, `accessCount` + 1) and returns the
     /// session; `Ok(None)` if it is absent or expired.
-    pub fn touch(&mut self, id: &str) -> Result<Option<SessionData>, Error> {
+    pub fn touch(&mut self, id: &str) -> Result<Option<Session>, Error> {
         let session = self.call(|api, store, handle| api.call_touch(store, handle, id))?;
         Ok(session.map(convert::session_from_wit).transpose()?)
     }
 
     /// Merges `patch` into the session and returns the result; `not-found` if absent or expired.
-    pub fn update(&mut self, id: &str, patch: &SessionPatch) -> Result<SessionData, Error> {
+    pub fn update(&mut self, id: &str, patch: &SessionPatch) -> Result<Session, Error> {
         let patch = convert::patch_to_wit(patch);
         let session = self.call(|api, store, handle| api.call_update(store, handle, id, &patch))?;
         Ok(convert::session_from_wit(session)?)
@@ -210,7 +217,7 @@ impl Vault {
     }
 
     /// The live sessions of `user_id`, oldest first.
-    pub fn user_sessions(&mut self, user_id: &str) -> Result<Vec<SessionData>, Error> {
+    pub fn user_sessions(&mut self, user_id: &str) -> Result<Vec<Session>, Error> {
         let sessions =
             self.call(|api, store, handle| api.call_user_sessions(store, handle, user_id))?;
         sessions
@@ -436,8 +443,8 @@ const _: () = {
 mod tests {
     use super::*;
 
-    fn session(id: &str, blob_len: usize) -> SessionData {
-        serde_json::from_value(serde_json::json!({
+    fn session(id: &str, blob_len: usize) -> Session {
+        Session::from_value(serde_json::json!({
             "sessionId": id, "sessionToken": "t",
             "userContext": {"userId": "u"},
             "tokenMetadata": {"accessToken": "a", "expiresAt": 1, "scopes": []},

@@ -67,6 +67,11 @@ fn fresh() -> Value {
 fn rows() -> Vec<Row> {
     let long = "x".repeat(129);
     let deep = format!("{{\"x\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+    let deep_set = format!(
+        "{{\"sessionId\":\"s2\",\"expiresAt\":1,\"x\":{}{}}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
     let mut rows = vec![
         row("id: empty", &["get", ""], Some("invalid-id"), 2),
         row(
@@ -103,12 +108,47 @@ fn rows() -> Vec<Row> {
             "invalid-input",
         ),
         create(
-            "document: a required field missing",
+            "document: `expiresAt` missing",
             with(fresh(), |d| {
-                drop(d.as_object_mut().map(|o| o.remove("sessionToken")))
+                drop(d.as_object_mut().map(|o| o.remove("expiresAt")))
             }),
             "invalid-input",
         ),
+        create(
+            "document: `userContext` without `userId`",
+            with(fresh(), |d| {
+                drop(d["userContext"].as_object_mut().map(|o| o.remove("userId")))
+            }),
+            "invalid-input",
+        ),
+        create(
+            "document: a string `expiresAt`",
+            with(fresh(), |d| d["expiresAt"] = json!("2030-01-01T00:00:00Z")),
+            "invalid-input",
+        ),
+        create(
+            "document: a member twice, nested",
+            r#"{"sessionId":"s2","expiresAt":1,"cookie":{"path":"/","path":"/x"}}"#,
+            "invalid-input",
+        ),
+        Row {
+            stdin: Some(deep_set.into_bytes()),
+            ..row(
+                "set: nesting 100,000 deep",
+                &["set"],
+                Some("invalid-input"),
+                2,
+            )
+        },
+        Row {
+            stdin: Some(b"[{\"sessionId\":\"s2\",\"expiresAt\":1}]".to_vec()),
+            ..row(
+                "set: an array of sessions",
+                &["set"],
+                Some("invalid-input"),
+                2,
+            )
+        },
         create(
             "document: wrong type (`roles` a string)",
             with(fresh(), |d| d["userContext"]["roles"] = json!("admin")),
@@ -337,8 +377,7 @@ fn run(row: &Row) {
         .backend(BackendKind::Log)
         .open(&setup.dir, setup.secret.secret())
         .unwrap();
-    let s1: session_vault::SessionData =
-        serde_json::from_value(doc("s1", "u1", T0 + 60_000)).unwrap();
+    let s1: session_vault::Session = serde_json::from_value(doc("s1", "u1", T0 + 60_000)).unwrap();
     vault.create(&s1).unwrap();
     drop(vault);
     (row.prepare)(&setup);

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use session_vault::{Durability, SessionData, SessionPatch, StoreError, Vault, VaultOptions};
+use session_vault::{Durability, Session, SessionPatch, StoreError, Vault, VaultOptions};
 
 use crate::cases::doc;
 use crate::front::{Setup, T0};
@@ -19,14 +19,14 @@ const OPS: u64 = 10_000;
 const IDS: u64 = 40;
 const USERS: u64 = 5;
 
-fn session(id: &str, user: u64) -> SessionData {
+fn session(id: &str, user: u64) -> Session {
     serde_json::from_value(doc(id, &format!("user-{user}"), T0 + 3_600_000)).unwrap()
 }
 
 /// One thread's load on its own ids (users are shared by all threads); returns its model.
-fn load(vault: &Mutex<Vault>, thread: u64) -> BTreeMap<String, SessionData> {
+fn load(vault: &Mutex<Vault>, thread: u64) -> BTreeMap<String, Session> {
     let mut rng = Rng(0x5EED_0000 + thread);
-    let mut model: BTreeMap<String, SessionData> = BTreeMap::new();
+    let mut model: BTreeMap<String, Session> = BTreeMap::new();
     let lock = || vault.lock().unwrap_or_else(PoisonError::into_inner);
     for step in 0..OPS {
         let k = rng.below(IDS);
@@ -58,7 +58,7 @@ fn load(vault: &Mutex<Vault>, thread: u64) -> BTreeMap<String, SessionData> {
                 let result = lock().update(&id, &patch);
                 match model.get_mut(&id) {
                     Some(expected) => {
-                        expected.user_context.name = Some(name);
+                        *expected = patch.clone().apply(expected.clone()).unwrap();
                         assert_eq!(result.as_ref().ok(), Some(&*expected), "{what}");
                     }
                     None => assert!(
@@ -73,8 +73,7 @@ fn load(vault: &Mutex<Vault>, thread: u64) -> BTreeMap<String, SessionData> {
             3 => {
                 let result = lock().touch(&id).unwrap_or_else(|e| panic!("{what}: {e}"));
                 if let Some(expected) = model.get_mut(&id) {
-                    expected.security.access_count += 1;
-                    expected.security.last_accessed_at = T0;
+                    expected.set_access(T0, expected.access().unwrap().1 + 1);
                 }
                 assert_eq!(result.as_ref(), model.get(&id), "{what}");
             }
@@ -88,16 +87,16 @@ fn load(vault: &Mutex<Vault>, thread: u64) -> BTreeMap<String, SessionData> {
                     .user_sessions(&user)
                     .unwrap_or_else(|e| panic!("{what}: {e}"));
                 let prefix = format!("t{thread}-");
-                let mine: Vec<&SessionData> = found
+                let mine: Vec<&Session> = found
                     .iter()
-                    .filter(|s| s.session_id.starts_with(&prefix))
+                    .filter(|s| s.id().starts_with(&prefix))
                     .collect();
-                let expected: Vec<&SessionData> = model
+                let expected: Vec<&Session> = model
                     .values()
-                    .filter(|s| s.user_context.user_id == user)
+                    .filter(|s| s.user().unwrap() == user)
                     .collect();
                 let mut mine = mine;
-                mine.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+                mine.sort_by(|a, b| a.id().cmp(b.id()));
                 assert_eq!(mine, expected, "{what}: {user}");
             }
             _ => {
@@ -124,7 +123,7 @@ fn eight_threads_sharing_one_vault_end_where_their_models_say() {
             std::thread::spawn(move || load(&vault, thread))
         })
         .collect();
-    let mut expected: BTreeMap<String, SessionData> = BTreeMap::new();
+    let mut expected: BTreeMap<String, Session> = BTreeMap::new();
     for thread in threads {
         expected.extend(thread.join().expect("a load thread panicked"));
     }

@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use session_vault::{SessionData, VaultOptions};
+use session_vault::{Session, VaultOptions};
 
 use crate::cases::doc;
 use crate::front::{Setup, T0, TestSecret, names};
@@ -14,7 +14,7 @@ fn rekey_killed_midway_and_run_again_loses_nothing() {
     let setup = Setup::new();
     let options = VaultOptions::new().clock(setup.clock.clone());
     let mut vault = options.open(&setup.dir, setup.secret.secret()).unwrap();
-    let docs: Vec<SessionData> = (0..400)
+    let docs: Vec<Session> = (0..400)
         .map(|i| serde_json::from_value(doc(&format!("s{i:03}"), "u", T0 + 3_600_000)).unwrap())
         .collect();
     for d in &docs {
@@ -62,7 +62,7 @@ fn rekey_killed_midway_and_run_again_loses_nothing() {
     );
     let mut vault = options.open(&setup.dir, second.secret()).unwrap();
     for d in &docs {
-        assert_eq!(vault.get(&d.session_id).unwrap().as_ref(), Some(d));
+        assert_eq!(vault.get(d.id()).unwrap().as_ref(), Some(d));
     }
     vault.rekey(|_, _| {}).unwrap();
     let keys = vault.keys().unwrap();
@@ -74,7 +74,7 @@ fn rekey_killed_midway_and_run_again_loses_nothing() {
     drop(vault);
     let mut vault = options.open(&setup.dir, second.secret()).unwrap();
     for d in &docs {
-        assert_eq!(vault.get(&d.session_id).unwrap().as_ref(), Some(d));
+        assert_eq!(vault.get(d.id()).unwrap().as_ref(), Some(d));
     }
     // The default backend: segments and hints under log/, nothing else.
     assert_eq!(

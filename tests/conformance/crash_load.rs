@@ -18,9 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use session_vault::{
-    BackendKind, Durability, Secret, SessionData, SessionPatch, Vault, VaultOptions,
-};
+use session_vault::{BackendKind, Durability, Secret, Session, SessionPatch, Vault, VaultOptions};
 
 use crate::cases::doc;
 use crate::front::{Setup, T0};
@@ -36,7 +34,7 @@ fn secret(rotations: u64) -> Secret {
     Secret::RawKey(key)
 }
 
-fn document(id: &str, n: u64) -> SessionData {
+fn document(id: &str, n: u64) -> Session {
     let mut value = doc(id, &format!("u{}", n % 4), T0 + 3_600_000);
     value["userContext"]["name"] = json!(format!("v{n}"));
     serde_json::from_value(value).unwrap()
@@ -142,7 +140,7 @@ fn child() {
 
 /// What the harness knows: acknowledged sessions, and the key rotations.
 struct Model {
-    sessions: BTreeMap<String, SessionData>,
+    sessions: BTreeMap<String, Session>,
     rotations: u64,
 }
 
@@ -204,7 +202,7 @@ fn replay(model: &mut Model, log: &Path) -> Option<Value> {
 
 /// The states session `id` may be in: the acknowledged one, or what the operation in
 /// flight would have made of it.
-fn allowed(model: &Model, pending: Option<&Value>, id: &str, found: &Option<SessionData>) -> bool {
+fn allowed(model: &Model, pending: Option<&Value>, id: &str, found: &Option<Session>) -> bool {
     let before = model.sessions.get(id).cloned();
     if *found == before {
         return true;
@@ -215,12 +213,13 @@ fn allowed(model: &Model, pending: Option<&Value>, id: &str, found: &Option<Sess
     let after = match op["op"].as_str().unwrap() {
         "create" if before.is_none() => Some(serde_json::from_value(op["doc"].clone()).unwrap()),
         "update" => before.map(|mut s| {
-            s.user_context.name = op["name"].as_str().map(str::to_owned);
+            let patch = serde_json::json!({"userContext": {"name": op["name"]}});
+            let patch: SessionPatch = serde_json::from_value(patch).unwrap();
+            s = patch.apply(s).unwrap();
             s
         }),
         "touch" => before.map(|mut s| {
-            s.security.access_count += 1;
-            s.security.last_accessed_at = T0;
+            s.set_access(T0, s.access().unwrap().1 + 1);
             s
         }),
         "delete" => None,

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch, StoreError};
+use session_vault::{BackendKind, Durability, ManualClock, Session, SessionPatch, StoreError};
 use session_vault_guest::testing::fault::{Call, Fault, Faults, FaultyDir, Plan};
 use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, Secret, Sessions, StdDir};
 
@@ -24,7 +24,7 @@ fn open(path: &std::path::Path, backend: BackendKind, faults: &Faults) -> Faulty
     DirectoryStore::open(backend, ManualClock::new(T0), config).unwrap()
 }
 
-fn session(id: &str, user: &str) -> SessionData {
+fn session(id: &str, user: &str) -> Session {
     serde_json::from_value(doc(id, user, T0 + 3_600_000)).unwrap()
 }
 
@@ -41,7 +41,7 @@ fn apply(
     store: &mut FaultyStore,
     op: Op,
     target: &str,
-) -> (Result<(), StoreError>, Option<SessionData>) {
+) -> (Result<(), StoreError>, Option<Session>) {
     match op {
         Op::Create => {
             let new = session(target, "u-new");
@@ -51,17 +51,15 @@ fn apply(
             let patch: SessionPatch =
                 serde_json::from_value(serde_json::json!({"userContext": {"name": "changed"}}))
                     .unwrap();
-            let result = store.update(target, patch);
-            let mut expected = session(target, "u1");
-            expected.user_context.name = Some("changed".into());
+            let result = store.update(target, patch.clone());
+            let expected = patch.clone().apply(session(target, "u1")).unwrap();
             (result.map(drop), Some(expected))
         }
         Op::Delete => (store.delete(target).map(drop), None),
         Op::Touch => {
             let result = store.touch(target);
             let mut expected = session(target, "u1");
-            expected.security.last_accessed_at = T0;
-            expected.security.access_count += 1;
+            expected.set_access(T0, expected.access().unwrap().1 + 1);
             (result.map(drop), Some(expected))
         }
     }
@@ -72,11 +70,11 @@ fn one(backend: BackendKind, call: Call, fault: Fault, op: Op) -> bool {
     let tmp = tempfile::tempdir().unwrap();
     let faults = Faults::default();
     let mut store = open(tmp.path(), backend, &faults);
-    let mut acknowledged: BTreeMap<String, SessionData> = BTreeMap::new();
+    let mut acknowledged: BTreeMap<String, Session> = BTreeMap::new();
     for i in 0..10 {
         let s = session(&format!("s{i}"), "u1");
         store.create(&s).unwrap();
-        acknowledged.insert(s.session_id.clone(), s);
+        acknowledged.insert(s.id().to_owned(), s);
     }
     let target = if op == Op::Create { "fresh" } else { "s3" };
     let before = acknowledged.get(target).cloned();
@@ -304,11 +302,7 @@ fn a_full_disk_under_the_component_is_an_io_error_and_loses_nothing() {
             acknowledged.len()
         );
         for s in &acknowledged {
-            assert_eq!(
-                vault.get(&s.session_id).unwrap().as_ref(),
-                Some(s),
-                "{backend:?}"
-            );
+            assert_eq!(vault.get(s.id()).unwrap().as_ref(), Some(s), "{backend:?}");
         }
         // Still full: refused again, nothing lost.
         assert_eq!(
@@ -332,11 +326,7 @@ fn a_full_disk_under_the_component_is_an_io_error_and_loses_nothing() {
             "{backend:?}"
         );
         for s in &acknowledged {
-            assert_eq!(
-                vault.get(&s.session_id).unwrap().as_ref(),
-                Some(s),
-                "{backend:?}"
-            );
+            assert_eq!(vault.get(s.id()).unwrap().as_ref(), Some(s), "{backend:?}");
         }
         let report = vault.check().unwrap();
         assert_eq!(

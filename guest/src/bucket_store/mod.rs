@@ -20,8 +20,8 @@ use std::cell::RefCell;
 use zeroize::Zeroizing;
 
 use crate::backend::BackendKind;
-use crate::document::model::SessionData;
 use crate::document::patch::SessionPatch;
+use crate::document::session::Session;
 use crate::error::StoreError;
 use crate::keyring::Secret;
 use crate::keyring::{self, Keyring, Meta};
@@ -58,7 +58,7 @@ pub struct BucketStore<K, C> {
 
 /// A session record as read: the session and the header fields a rewrite needs.
 struct Record {
-    session: SessionData,
+    session: Session,
     seq: u64,
 }
 
@@ -196,12 +196,12 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// `previous_user`'s (or none), with its TTL and index entries.
     fn put(
         &self,
-        session: &SessionData,
+        session: &Session,
         seq: u64,
         previous_user: Option<&str>,
     ) -> Result<Change, StoreError> {
         let plaintext = crate::document::serialize(session, self.max_session_bytes)?;
-        let id = session.session_id.as_str();
+        let id = session.id();
         let sealed = format::encode(
             Kind::Session,
             self.keyring.current,
@@ -211,26 +211,26 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             id,
             &plaintext,
         )?;
-        let user = session.user_context.user_id.as_str();
+        let user = session.user();
         let expires_at = self.lifetime.expiry(session);
         let mut change = Change {
             value: Some(sealed),
             expires_at: Some(expires_at),
-            add: vec![
-                Entry {
-                    index: layout::EXPIRY.into(),
-                    member: id.into(),
-                    score: expires_at,
-                },
-                Entry {
-                    index: self.user_index(user),
-                    member: id.into(),
-                    score: session.created_at,
-                },
-            ],
+            add: vec![Entry {
+                index: layout::EXPIRY.into(),
+                member: id.into(),
+                score: expires_at,
+            }],
             remove: Vec::new(),
         };
-        if let Some(previous) = previous_user.filter(|p| *p != user) {
+        if let Some(user) = user {
+            change.add.push(Entry {
+                index: self.user_index(user),
+                member: id.into(),
+                score: session.created_at().unwrap_or(0),
+            });
+        }
+        if let Some(previous) = previous_user.filter(|p| Some(*p) != user) {
             change.remove.push(Member {
                 index: self.user_index(previous),
                 member: id.into(),
@@ -290,16 +290,19 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
 /// The WIT's operations: sessions.rs serves the sessions, upkeep.rs the maintenance and
 /// keys.
 impl<K: Bucket, C: Clock> Sessions for BucketStore<K, C> {
-    fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
+    fn create(&mut self, session: &Session) -> Result<(), StoreError> {
         BucketStore::create(self, session)
     }
-    fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    fn set(&mut self, session: &Session) -> Result<(), StoreError> {
+        BucketStore::set(self, session)
+    }
+    fn get(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         BucketStore::get(self, id)
     }
-    fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    fn touch(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         BucketStore::touch(self, id)
     }
-    fn update(&mut self, id: &str, patch: SessionPatch) -> Result<SessionData, StoreError> {
+    fn update(&mut self, id: &str, patch: SessionPatch) -> Result<Session, StoreError> {
         BucketStore::update(self, id, patch)
     }
     fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
@@ -308,7 +311,7 @@ impl<K: Bucket, C: Clock> Sessions for BucketStore<K, C> {
     fn cleanup(&mut self) -> Result<u64, StoreError> {
         BucketStore::cleanup(self)
     }
-    fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError> {
+    fn user_sessions(&mut self, user: &str) -> Result<Vec<Session>, StoreError> {
         BucketStore::user_sessions(self, user)
     }
     fn count(&mut self) -> Result<u64, StoreError> {
@@ -342,7 +345,7 @@ impl<K: Bucket, C: Clock> Sessions for BucketStore<K, C> {
     fn now(&self) -> u64 {
         self.lifetime.now()
     }
-    fn is_expired(&self, session: &SessionData) -> bool {
+    fn is_expired(&self, session: &Session) -> bool {
         self.lifetime.is_expired(session)
     }
 }

@@ -4,8 +4,8 @@
 use super::bucket::{Bucket, Change, Member};
 use super::{BucketStore, RETRIES, Record, layout, lost};
 use crate::document::id;
-use crate::document::model::SessionData;
 use crate::document::patch::SessionPatch;
+use crate::document::session::Session;
 use crate::error::StoreError;
 use crate::sessions::clock::Clock;
 
@@ -20,24 +20,42 @@ enum Decision<T> {
 impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// Stores a new session, replacing an expired one of the same id; `already-exists`
     /// if any host holds it live.
-    pub(crate) fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
-        id::validate(&session.session_id)?;
+    pub(crate) fn create(&mut self, session: &Session) -> Result<(), StoreError> {
+        id::validate(session.id())?;
         let now = self.lifetime.now();
-        self.write(&session.session_id, |store, found| match found {
+        self.write(session.id(), |store, found| match found {
             None => Ok(Decision::Commit(store.put(session, 1, None)?, ())),
             Some(record) if now < store.lifetime.expiry(&record.session) => {
                 Err(StoreError::AlreadyExists)
             }
             Some(record) => {
-                let previous = record.session.user_context.user_id.as_str();
-                let change = store.put(session, record.seq.saturating_add(1), Some(previous))?;
+                let previous = record.session.user();
+                let change = store.put(session, record.seq.saturating_add(1), previous)?;
                 Ok(Decision::Commit(change, ()))
             }
         })
     }
 
+    /// Stores `session` whether or not its id is live, by compare-and-swap on whatever
+    /// record any host holds. A damaged record is quarantined first, then replaced; one
+    /// under a key the ring lacks is not (`missing-key`).
+    pub(crate) fn set(&mut self, session: &Session) -> Result<(), StoreError> {
+        id::validate(session.id())?;
+        let mut put = |store: &Self, found: Option<Record>| {
+            let (seq, previous) = found.as_ref().map_or((1, None), |record| {
+                (record.seq.saturating_add(1), record.session.user())
+            });
+            Ok(Decision::Commit(store.put(session, seq, previous)?, ()))
+        };
+        match self.write(session.id(), &mut put) {
+            // `write` moved the damaged record to quarantine: the id is free now.
+            Err(StoreError::Corrupted(_)) => self.write(session.id(), put),
+            other => other,
+        }
+    }
+
     /// The live session `id`; `None` if absent or expired.
-    pub(crate) fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    pub(crate) fn get(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         id::validate(id)?;
         let Some(bytes) = self.bucket.get(&layout::session(id))? else {
             return Ok(None);
@@ -47,7 +65,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 // Removed as a directory store removes it, unless rewritten meanwhile.
                 let (cas, found) = self.bucket.watch(&layout::session(id))?;
                 if found.as_deref() == Some(bytes.as_slice()) {
-                    self.drop_expired(cas, id, Some(&record.session.user_context.user_id))?;
+                    self.tidy(cas, self.removal(id, record.session.user()))?;
                 }
                 Ok(None)
             }
@@ -58,7 +76,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
 
     /// The live session `id` as stored, changing nothing (a damaged record is an error,
     /// not quarantined): what a move out of a fenced bucket reads.
-    pub(crate) fn peek(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    pub(crate) fn peek(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         let Some(bytes) = self.bucket.get(&layout::session(id))? else {
             return Ok(None);
         };
@@ -67,14 +85,15 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     }
 
     /// Records an access (`lastAccessedAt` now, `accessCount` + 1); `None` if absent or expired.
-    pub(crate) fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    pub(crate) fn touch(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         id::validate(id)?;
         let now = self.lifetime.now();
         self.write(id, |store, found| match found {
             Some(record) if now < store.lifetime.expiry(&record.session) => {
                 let mut session = record.session;
-                session.security.last_accessed_at = now;
-                session.security.access_count = session.security.access_count.saturating_add(1);
+                if let Some((_, count)) = session.access() {
+                    session.set_access(now, count.saturating_add(1));
+                }
                 let change = store.put(&session, record.seq.saturating_add(1), None)?;
                 Ok(Decision::Commit(change, Some(session)))
             }
@@ -84,18 +103,15 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
 
     /// Merges `patch` into the live session and returns the result; `not-found` if it
     /// is absent or expired.
-    pub(crate) fn update(
-        &mut self,
-        id: &str,
-        patch: SessionPatch,
-    ) -> Result<SessionData, StoreError> {
+    pub(crate) fn update(&mut self, id: &str, patch: SessionPatch) -> Result<Session, StoreError> {
         id::validate(id)?;
         let now = self.lifetime.now();
         self.write(id, |store, found| match found {
             Some(record) if now < store.lifetime.expiry(&record.session) => {
-                let previous = record.session.user_context.user_id.clone();
+                let previous = record.session.user().map(str::to_owned);
                 let session = patch.clone().apply(record.session)?;
-                let change = store.put(&session, record.seq.saturating_add(1), Some(&previous))?;
+                let change =
+                    store.put(&session, record.seq.saturating_add(1), previous.as_deref())?;
                 Ok(Decision::Commit(change, session))
             }
             _ => Err(StoreError::NotFound),
@@ -114,7 +130,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             let user = self
                 .open_record(id, &bytes)
                 .ok()
-                .map(|r| r.session.user_context.user_id);
+                .and_then(|r| r.session.user().map(str::to_owned));
             if self.bucket.commit(cas, self.removal(id, user.as_deref()))? {
                 return Ok(true);
             }
@@ -124,7 +140,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
 
     /// The live sessions of `user`, by `created_at` then id. Index members whose record
     /// is gone (Redis expired it) are dropped from the index.
-    pub(crate) fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError> {
+    pub(crate) fn user_sessions(&mut self, user: &str) -> Result<Vec<Session>, StoreError> {
         let index = self.user_index(user);
         let ids = self.bucket.range(&index, 0, u64::MAX, u32::MAX)?;
         let keys: Vec<String> = ids.iter().map(|id| layout::session(id)).collect();
@@ -142,7 +158,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             // A record that does not open, or is another user's (an index is only a
             // hint), is not this user's session.
             if let Ok(record) = self.open_record(id, &bytes)
-                && record.session.user_context.user_id == user
+                && record.session.user() == Some(user)
                 && !self.lifetime.is_expired(&record.session)
             {
                 sessions.push(record.session);
@@ -159,7 +175,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 self.tidy(cas, change)?;
             }
         }
-        sessions.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));
+        sessions.sort_by(|a, b| (a.created_at(), a.id()).cmp(&(b.created_at(), b.id())));
         Ok(sessions)
     }
 
@@ -175,7 +191,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             for id in &ids {
                 let now = self.lifetime.now();
                 let live = self.write(id, |store, found| match found {
-                    Some(record) if record.session.user_context.user_id == user => {
+                    Some(record) if record.session.user() == Some(user) => {
                         let live = now < store.lifetime.expiry(&record.session);
                         Ok(Decision::Commit(store.removal(id, Some(user)), live))
                     }
@@ -224,11 +240,12 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                     Err(error) => return Err(self.damaged(id, bytes, error)?),
                 },
             };
-            // The user of an expired record, which is removed unless this write replaces it.
+            // An expired record (with its user, if any), which is removed unless this write
+            // replaces it.
             let expired = record
                 .as_ref()
                 .filter(|r| self.lifetime.is_expired(&r.session))
-                .map(|r| r.session.user_context.user_id.clone());
+                .map(|r| r.session.user().map(str::to_owned));
             match decide(self, record) {
                 Ok(Decision::Commit(change, value)) => {
                     if self.bucket.commit(cas, change)? {
@@ -236,11 +253,11 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                     }
                 }
                 Ok(Decision::Done(value)) => {
-                    self.drop_expired(cas, id, expired.as_deref())?;
+                    self.drop_expired(cas, id, expired)?;
                     return Ok(value);
                 }
                 Err(error) => {
-                    self.drop_expired(cas, id, expired.as_deref())?;
+                    self.drop_expired(cas, id, expired)?;
                     return Err(error);
                 }
             }
@@ -248,16 +265,17 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         Err(lost(&format!("writing session {id:?}")))
     }
 
-    /// Removes the expired record of `user`'s session `id` that `cas` read (if `user`
-    /// is some); losing the race means another host already changed it.
+    /// Removes the expired record of session `id` that `cas` read, if `expired` says it
+    /// was one (with its user, if any); losing the race means another host already
+    /// changed it.
     fn drop_expired(
         &mut self,
         cas: K::Cas,
         id: &str,
-        user: Option<&str>,
+        expired: Option<Option<String>>,
     ) -> Result<(), StoreError> {
-        match user {
-            Some(user) => self.tidy(cas, self.removal(id, Some(user))),
+        match expired {
+            Some(user) => self.tidy(cas, self.removal(id, user.as_deref())),
             None => Ok(()),
         }
     }

@@ -51,8 +51,8 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 };
                 match self.open_record(id, &bytes) {
                     Ok(record) if now >= self.lifetime.expiry(&record.session) => {
-                        let user = record.session.user_context.user_id;
-                        if self.bucket.commit(cas, self.removal(id, Some(&user)))? {
+                        let user = record.session.user();
+                        if self.bucket.commit(cas, self.removal(id, user))? {
                             removed += 1;
                         }
                     }
@@ -124,19 +124,21 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                         } else {
                             &mut report.expired
                         }) += 1;
-                        let user = self.user_index(&session.user_context.user_id);
                         entries.push(Entry {
                             index: layout::EXPIRY.into(),
                             member: id.clone(),
                             score: self.lifetime.expiry(&session),
                         });
-                        entries.push(Entry {
-                            index: user.clone(),
-                            member: id.clone(),
-                            score: session.created_at,
-                        });
                         expiry.insert(id.clone());
-                        users.entry(user).or_default().insert(id.clone());
+                        if let Some(user) = session.user() {
+                            let user = self.user_index(user);
+                            entries.push(Entry {
+                                index: user.clone(),
+                                member: id.clone(),
+                                score: session.created_at().unwrap_or(0),
+                            });
+                            users.entry(user).or_default().insert(id.clone());
+                        }
                     }
                     Err(StoreError::MissingKey(_)) => report.missing_key += 1,
                     Err(error) => {
@@ -325,7 +327,10 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                     .and_then(|bytes| self.open_record(id, &bytes).ok())
                     .is_some_and(|record| {
                         index == layout::EXPIRY
-                            || self.user_index(&record.session.user_context.user_id) == index
+                            || record
+                                .session
+                                .user()
+                                .is_some_and(|user| self.user_index(user) == index)
                     });
                 if !backs {
                     doomed.push(Member {

@@ -3,8 +3,9 @@
 use serde_json::Value;
 
 use super::wit;
-use crate::document::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
+use crate::document::model::Extra;
 use crate::document::patch::{SecurityPatch, SessionPatch, TokenMetadataPatch, UserContextPatch};
+use crate::document::session::Session;
 use crate::error::StoreError;
 use crate::keyring::Secret;
 
@@ -34,90 +35,14 @@ fn extra_from_wit(object: &str, fields: Vec<wit::ExtraField>) -> Result<Extra, S
     Ok(extra)
 }
 
-fn extra_to_wit(extra: Extra) -> Vec<wit::ExtraField> {
-    extra
-        .into_iter()
-        .map(|(name, value)| wit::ExtraField {
-            name,
-            value: value.to_string(),
-        })
-        .collect()
+/// The session whose JSON text the caller passed; refused as `Session::parse` says.
+pub(super) fn session_from_wit(text: String) -> Result<Session, StoreError> {
+    Session::parse(text.as_bytes())
 }
 
-pub(super) fn session_from_wit(s: wit::SessionData) -> Result<SessionData, StoreError> {
-    let u = s.user_context;
-    let t = s.token_metadata;
-    let c = s.security;
-    Ok(SessionData {
-        session_id: s.session_id,
-        session_token: s.session_token,
-        user_context: UserContext {
-            user_id: u.user_id,
-            email: u.email,
-            name: u.name,
-            tenant_id: u.tenant_id,
-            roles: u.roles,
-            extra: extra_from_wit("userContext", u.extra)?,
-        },
-        token_metadata: TokenMetadata {
-            access_token: t.access_token,
-            refresh_token: t.refresh_token,
-            id_token: t.id_token,
-            expires_at: t.expires_at,
-            scopes: t.scopes,
-            extra: extra_from_wit("tokenMetadata", t.extra)?,
-        },
-        security: Security {
-            ip_address: c.ip_address,
-            user_agent: c.user_agent,
-            created_at: c.created_at,
-            last_accessed_at: c.last_accessed_at,
-            access_count: c.access_count,
-            fingerprint: c.fingerprint,
-            extra: extra_from_wit("security", c.extra)?,
-        },
-        expires_at: s.expires_at,
-        created_at: s.created_at,
-        extra: extra_from_wit("the session", s.extra)?,
-    })
-}
-
-pub(super) fn session_to_wit(s: SessionData) -> wit::SessionData {
-    let u = s.user_context;
-    let t = s.token_metadata;
-    let c = s.security;
-    wit::SessionData {
-        session_id: s.session_id,
-        session_token: s.session_token,
-        user_context: wit::UserContext {
-            user_id: u.user_id,
-            email: u.email,
-            name: u.name,
-            tenant_id: u.tenant_id,
-            roles: u.roles,
-            extra: extra_to_wit(u.extra),
-        },
-        token_metadata: wit::TokenMetadata {
-            access_token: t.access_token,
-            refresh_token: t.refresh_token,
-            id_token: t.id_token,
-            expires_at: t.expires_at,
-            scopes: t.scopes,
-            extra: extra_to_wit(t.extra),
-        },
-        security: wit::Security {
-            ip_address: c.ip_address,
-            user_agent: c.user_agent,
-            created_at: c.created_at,
-            last_accessed_at: c.last_accessed_at,
-            access_count: c.access_count,
-            fingerprint: c.fingerprint,
-            extra: extra_to_wit(c.extra),
-        },
-        expires_at: s.expires_at,
-        created_at: s.created_at,
-        extra: extra_to_wit(s.extra),
-    }
+/// A session as the JSON text the WIT passes.
+pub(super) fn session_to_wit(session: Session) -> String {
+    session.to_string()
 }
 
 pub(super) fn patch_from_wit(p: wit::SessionPatch) -> Result<SessionPatch, StoreError> {

@@ -141,22 +141,27 @@ impl wit::GuestStore for StoreResource {
         }))
     }
 
-    fn create(&self, session: wit::SessionData) -> WitResult<()> {
+    fn create(&self, session: String) -> WitResult<()> {
         let session = session_from_wit(session)?;
         Ok(self.store.borrow_mut().sessions().create(&session)?)
     }
 
-    fn get(&self, id: String) -> WitResult<Option<wit::SessionData>> {
+    fn set(&self, session: String) -> WitResult<()> {
+        let session = session_from_wit(session)?;
+        Ok(self.store.borrow_mut().sessions().set(&session)?)
+    }
+
+    fn get(&self, id: String) -> WitResult<Option<String>> {
         let session = self.store.borrow_mut().sessions().get(&id)?;
         Ok(session.map(session_to_wit))
     }
 
-    fn touch(&self, id: String) -> WitResult<Option<wit::SessionData>> {
+    fn touch(&self, id: String) -> WitResult<Option<String>> {
         let session = self.store.borrow_mut().sessions().touch(&id)?;
         Ok(session.map(session_to_wit))
     }
 
-    fn update(&self, id: String, patch: wit::SessionPatch) -> WitResult<wit::SessionData> {
+    fn update(&self, id: String, patch: wit::SessionPatch) -> WitResult<String> {
         let patch = patch_from_wit(patch)?;
         let session = self.store.borrow_mut().sessions().update(&id, patch)?;
         Ok(session_to_wit(session))
@@ -170,7 +175,7 @@ impl wit::GuestStore for StoreResource {
         Ok(self.store.borrow_mut().sessions().cleanup()?)
     }
 
-    fn user_sessions(&self, user_id: String) -> WitResult<Vec<wit::SessionData>> {
+    fn user_sessions(&self, user_id: String) -> WitResult<Vec<String>> {
         let sessions = self.store.borrow_mut().sessions().user_sessions(&user_id)?;
         Ok(sessions.into_iter().map(session_to_wit).collect())
     }

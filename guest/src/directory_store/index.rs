@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// What the index keeps of one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// The session's `userContext.userId`.
-    pub user: String,
+    /// The session's `userContext.userId`, if it has one.
+    pub user: Option<String>,
     /// When the session expires: its `expiresAt`, or earlier under an idle timeout.
     pub expires_at: u64,
     /// The id of the key its file is encrypted under.
@@ -57,14 +57,19 @@ impl Index {
             self.remove(id);
         }
         self.expiry(entry.expires_at, true);
-        match self.by_user.get_mut(&entry.user) {
-            Some(ids) => {
+        match entry
+            .user
+            .as_ref()
+            .map(|user| (user, self.by_user.get_mut(user)))
+        {
+            Some((_, Some(ids))) => {
                 ids.insert(id.to_owned());
             }
-            None => {
+            Some((user, None)) => {
                 self.by_user
-                    .insert(entry.user.clone(), BTreeSet::from([id.to_owned()]));
+                    .insert(user.clone(), BTreeSet::from([id.to_owned()]));
             }
+            None => {}
         }
         self.sessions.insert(id.to_owned(), entry);
     }
@@ -73,10 +78,12 @@ impl Index {
     pub fn remove(&mut self, id: &str) -> Option<Entry> {
         let entry = self.sessions.remove(id)?;
         self.expiry(entry.expires_at, false);
-        if let Some(ids) = self.by_user.get_mut(&entry.user) {
+        if let Some(user) = &entry.user
+            && let Some(ids) = self.by_user.get_mut(user)
+        {
             ids.remove(id);
             if ids.is_empty() {
-                self.by_user.remove(&entry.user);
+                self.by_user.remove(user);
             }
         }
         Some(entry)
@@ -182,7 +189,7 @@ mod tests {
 
     fn entry(user: &str, expires_at: u64) -> Entry {
         Entry {
-            user: user.into(),
+            user: Some(user.into()),
             expires_at,
             key_id: 1,
             version: [0; crate::seal::crypto::NONCE_LEN],

@@ -25,8 +25,8 @@ use std::collections::{BTreeMap, HashMap};
 use crate::backend::layout::{self, META_FILE};
 use crate::backend::{Backend, BackendKind};
 use crate::directory_store::index::Index;
-use crate::document::model::SessionData;
 use crate::document::patch::SessionPatch;
+use crate::document::session::Session;
 use crate::error::StoreError;
 use crate::keyring::{self, Keyring, Meta, Secret};
 use crate::seal::stamp::Stamp;
@@ -253,16 +253,19 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
 
 /// The WIT's operations, each done by the module named beside it.
 impl<B: Backend, C: Clock> Sessions for DirectoryStore<B, C> {
-    fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
+    fn create(&mut self, session: &Session) -> Result<(), StoreError> {
         DirectoryStore::create(self, session) // writes.rs
     }
-    fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    fn set(&mut self, session: &Session) -> Result<(), StoreError> {
+        DirectoryStore::set(self, session) // writes.rs
+    }
+    fn get(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         DirectoryStore::get(self, id) // reads.rs
     }
-    fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    fn touch(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         DirectoryStore::touch(self, id) // writes.rs
     }
-    fn update(&mut self, id: &str, patch: SessionPatch) -> Result<SessionData, StoreError> {
+    fn update(&mut self, id: &str, patch: SessionPatch) -> Result<Session, StoreError> {
         DirectoryStore::update(self, id, patch) // writes.rs
     }
     fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
@@ -271,7 +274,7 @@ impl<B: Backend, C: Clock> Sessions for DirectoryStore<B, C> {
     fn cleanup(&mut self) -> Result<u64, StoreError> {
         DirectoryStore::cleanup(self) // maintain.rs
     }
-    fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError> {
+    fn user_sessions(&mut self, user: &str) -> Result<Vec<Session>, StoreError> {
         DirectoryStore::user_sessions(self, user) // reads.rs
     }
     fn count(&mut self) -> Result<u64, StoreError> {
@@ -304,7 +307,7 @@ impl<B: Backend, C: Clock> Sessions for DirectoryStore<B, C> {
     fn now(&self) -> u64 {
         self.lifetime.now()
     }
-    fn is_expired(&self, session: &SessionData) -> bool {
+    fn is_expired(&self, session: &Session) -> bool {
         self.lifetime.is_expired(session)
     }
 }
@@ -339,15 +342,12 @@ mod tests {
         )
     }
 
-    pub(super) fn session(id: &str, user: &str, expires_at: u64) -> SessionData {
+    pub(super) fn session(id: &str, user: &str, expires_at: u64) -> Session {
         crate::document::example(id, user, expires_at)
     }
 
-    pub(super) fn access(session: &SessionData) -> (u64, u64) {
-        (
-            session.security.last_accessed_at,
-            session.security.access_count,
-        )
+    pub(super) fn access(session: &Session) -> (u64, u64) {
+        (session.access().unwrap().0, session.access().unwrap().1)
     }
 
     pub(super) type LogStore = DirectoryStore<crate::backend::log::Log<StdDir>, ManualClock>;
@@ -371,7 +371,7 @@ mod tests {
         drop(store);
         let mut store = open(tmp.path(), &now).unwrap();
         assert_eq!(store.count(), 2);
-        assert_eq!(store.user_sessions("w").unwrap()[0].session_id, "b");
+        assert_eq!(store.user_sessions("w").unwrap()[0].id(), "b");
         assert_eq!(store.opened().live, 2);
     }
 
@@ -406,13 +406,10 @@ mod tests {
         assert_eq!((opened.live, opened.expired), (1, 2));
         assert_eq!(store.count(), 1);
         let ids: Vec<String> = (store.user_sessions("alice").unwrap().into_iter())
-            .map(|s| s.session_id)
+            .map(|s| s.id().to_owned())
             .collect();
         assert_eq!(ids, vec!["b"]);
-        assert_eq!(
-            store.get("b").unwrap().unwrap().security.last_accessed_at,
-            900
-        );
+        assert_eq!(store.get("b").unwrap().unwrap().access().unwrap().0, 900);
         // Expired sessions stay on disk (and under their key) until removed.
         assert_eq!(store.keys()[0].sessions, 3);
     }

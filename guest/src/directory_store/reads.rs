@@ -7,7 +7,7 @@ use crate::backend::Backend;
 use crate::backend::layout::{self};
 use crate::document::MAX_MAX_SESSION_BYTES;
 use crate::document::id;
-use crate::document::model::SessionData;
+use crate::document::session::Session;
 use crate::error::StoreError;
 use crate::keyring::Keyring;
 use crate::seal::crypto::{NONCE_LEN, TAG_LEN};
@@ -16,13 +16,13 @@ use crate::seal::stamp::Stamp;
 
 impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// The session with this id; `None` if absent or expired (an expired one is removed).
-    pub(crate) fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    pub(crate) fn get(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         id::validate(id)?;
         self.live(id)
     }
 
     /// The live sessions of `user`, by `created_at` then id.
-    pub(crate) fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError> {
+    pub(crate) fn user_sessions(&mut self, user: &str) -> Result<Vec<Session>, StoreError> {
         let now = self.lifetime.now();
         let mut sessions = Vec::new();
         for id in self.index.user_ids(user) {
@@ -35,7 +35,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
                 Err(other) => return Err(other),
             }
         }
-        sessions.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));
+        sessions.sort_by(|a, b| (a.created_at(), a.id()).cmp(&(b.created_at(), b.id())));
         Ok(sessions)
     }
 
@@ -45,7 +45,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     }
 
     /// The live session `id`, removing it if it has expired.
-    pub(super) fn live(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    pub(super) fn live(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         if self.missing_key.contains_key(id) {
             return Err(missing_key_error(id));
         }
@@ -69,7 +69,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// a missing file is forgotten, a damaged one quarantined (`corrupted`), one under
     /// an unknown key remembered (`missing-key`). A file whose bytes are exactly those
     /// the cache opened (or wrote) last is not decrypted again: it passed these checks.
-    pub(super) fn read(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    pub(super) fn read(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         let limit = (MAX_MAX_SESSION_BYTES as usize + HEADER_LEN + TAG_LEN) as u64;
         let mut key_id = 0;
         let mut version = [0; NONCE_LEN];
@@ -129,13 +129,13 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// The index entry of `session`, its expiry including the idle timeout.
     pub(super) fn entry(
         &self,
-        session: &SessionData,
+        session: &Session,
         key_id: u32,
         version: [u8; NONCE_LEN],
         seq: u64,
     ) -> Entry {
         Entry {
-            user: session.user_context.user_id.clone(),
+            user: session.user().map(str::to_owned),
             expires_at: self.lifetime.expiry(session),
             key_id,
             version,
@@ -183,9 +183,9 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     pub(super) fn apply_stamp(
         &mut self,
         id: &str,
-        mut session: SessionData,
+        mut session: Session,
         version: [u8; NONCE_LEN],
-    ) -> Result<SessionData, StoreError> {
+    ) -> Result<Session, StoreError> {
         let stamp = match self.stamps.get(id) {
             None => return Ok(session),
             // The store holds the directory exclusively, so the stamp it wrote or read is
@@ -208,8 +208,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
                 self.stamps.insert(id.to_owned(), Some(stamp));
                 // A stamp of an older version stays, void, for the next touch to overwrite.
                 if stamp.version == version {
-                    session.security.last_accessed_at = stamp.last_accessed_at;
-                    session.security.access_count = stamp.access_count;
+                    session.set_access(stamp.last_accessed_at, stamp.access_count);
                 }
             }
             // Torn or damaged: removed, so that the next touch starts a clean one.
@@ -221,7 +220,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
 
 /// Decrypts and parses the session file `file` of session `id` with `keyring`: a key the
 /// ring lacks is `missing-key`; anything else wrong with the file is `corrupted`.
-pub(crate) fn decode(keyring: &Keyring, id: &str, file: &[u8]) -> Result<SessionData, StoreError> {
+pub(crate) fn decode(keyring: &Keyring, id: &str, file: &[u8]) -> Result<Session, StoreError> {
     crate::sessions::record::decode(keyring, id, &layout::session_name(id), file)
 }
 
@@ -252,7 +251,10 @@ mod tests {
             ..SessionPatch::default()
         };
         store.update("a", patch).unwrap();
-        assert_eq!(store.get("a").unwrap().unwrap().session_token, "rotated");
+        assert_eq!(
+            store.get("a").unwrap().unwrap().members()["sessionToken"],
+            "rotated"
+        );
         store.lifetime.clock.set(150);
         store.touch("a").unwrap();
         assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 1));

@@ -220,7 +220,7 @@ mod tests {
         assert_eq!(store.count(), 12);
         for i in 0..12 {
             let session = store.get(&format!("s{i:02}")).unwrap().unwrap();
-            assert_eq!(session.session_token, "rewritten");
+            assert_eq!(session.members()["sessionToken"], "rewritten");
         }
     }
 

@@ -4,9 +4,9 @@
 use super::{Clock, DirectoryStore, missing_key_error};
 use crate::backend::Backend;
 use crate::document::id;
-use crate::document::model::SessionData;
 use crate::document::patch::SessionPatch;
 use crate::document::serialize;
+use crate::document::session::Session;
 use crate::error::StoreError;
 use crate::seal::crypto::NONCE_LEN;
 use crate::seal::format::{self, Kind};
@@ -16,9 +16,9 @@ use crate::seal::summary::Summary;
 
 impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Stores a new session, replacing an expired one of the same id.
-    pub(crate) fn create(&mut self, session: &SessionData) -> Result<(), StoreError> {
-        id::validate(&session.session_id)?;
-        let id = session.session_id.as_str();
+    pub(crate) fn create(&mut self, session: &Session) -> Result<(), StoreError> {
+        id::validate(session.id())?;
+        let id = session.id();
         if self.missing_key.contains_key(id) {
             return Err(missing_key_error(id));
         }
@@ -29,12 +29,18 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         self.write(session)
     }
 
+    /// Stores `session` whether or not its id is live: one durable write, like `create`'s.
+    /// A stored session under a key the ring lacks is not overwritten (`missing-key`).
+    pub(crate) fn set(&mut self, session: &Session) -> Result<(), StoreError> {
+        id::validate(session.id())?;
+        if self.missing_key.contains_key(session.id()) {
+            return Err(missing_key_error(session.id()));
+        }
+        self.write(session)
+    }
+
     /// Merges `patch` into the session and returns the stored result.
-    pub(crate) fn update(
-        &mut self,
-        id: &str,
-        patch: SessionPatch,
-    ) -> Result<SessionData, StoreError> {
+    pub(crate) fn update(&mut self, id: &str, patch: SessionPatch) -> Result<Session, StoreError> {
         id::validate(id)?;
         let session = self.live(id)?.ok_or(StoreError::NotFound)?;
         let session = patch.apply(session)?;
@@ -43,17 +49,20 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     }
 
     /// Records an access: sets `security.lastAccessedAt` to now and adds one to
-    /// `security.accessCount`; returns the session, or `None` if absent or expired.
+    /// `security.accessCount`; returns the session, or `None` if absent or expired. A
+    /// session without `security` records no access: nothing is written.
     ///
     /// The access goes to the session's access stamp, written in place without a sync,
     /// not to its file: a crash may lose the latest accesses, never the session.
-    pub(crate) fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError> {
+    pub(crate) fn touch(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         id::validate(id)?;
         let Some(mut session) = self.live(id)? else {
             return Ok(None);
         };
-        session.security.last_accessed_at = self.lifetime.now();
-        session.security.access_count = session.security.access_count.saturating_add(1);
+        let Some((_, count)) = session.access() else {
+            return Ok(Some(session));
+        };
+        session.set_access(self.lifetime.now(), count.saturating_add(1));
         // `live` has just indexed the session it returned.
         let Some(entry) = self.index.entry(id).cloned() else {
             self.write(&session)?;
@@ -86,8 +95,8 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Encrypts and durably writes `session` under the current key. Its access fields are
     /// now in the file, so its access stamp (which names the previous file) is void; it
     /// stays, to be overwritten in place by the next touch, which is cheaper than a new file.
-    pub(super) fn write(&mut self, session: &SessionData) -> Result<(), StoreError> {
-        let id = session.session_id.as_str();
+    pub(super) fn write(&mut self, session: &Session) -> Result<(), StoreError> {
+        let id = session.id();
         let plaintext = serialize(session, self.max_session_bytes)?;
         let key = self.keyring.current_key()?;
         let seq = self.next_seq;
@@ -133,13 +142,14 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     pub(super) fn stamp(
         &mut self,
         id: &str,
-        session: &SessionData,
+        session: &Session,
         version: [u8; NONCE_LEN],
         seq: u64,
     ) -> Result<(), StoreError> {
+        let (last_accessed_at, access_count) = session.access().unwrap_or_default();
         let stamp = Stamp {
-            last_accessed_at: session.security.last_accessed_at,
-            access_count: session.security.access_count,
+            last_accessed_at,
+            access_count,
             version,
         };
         let key = self.keyring.current_key()?;
@@ -209,7 +219,7 @@ mod tests {
         ));
         now.set(250);
         store.create(&session("a", "v", 300)).unwrap();
-        assert_eq!(store.get("a").unwrap().unwrap().user_context.user_id, "v");
+        assert_eq!(store.get("a").unwrap().unwrap().user().unwrap(), "v");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! SessionData ids: the only part of a session that reaches a file name, so checked first.
+//! Session ids: the only part of a session that reaches a file name, so checked first.
 
 use crate::error::StoreError;
 

@@ -1,11 +1,15 @@
-//! The session document: its model, update's patch and merge rules, and the id rule.
+//! The session document: any JSON object with a `sessionId` and an `expiresAt`
+//! ([`session::Session`]), the original's typed model of one ([`model::SessionData`]),
+//! update's patch and merge rules, and the id rule.
 
 pub mod id;
 pub mod model;
 pub mod patch;
+pub mod session;
 
 use crate::error::StoreError;
 use model::{Extra, SessionData, names};
+use session::Session;
 
 /// The default largest serialized session, in bytes.
 pub const DEFAULT_MAX_SESSION_BYTES: u32 = 64 * 1024;
@@ -14,7 +18,8 @@ pub const MIN_MAX_SESSION_BYTES: u32 = 1024;
 /// The largest value `max_session_bytes` may take; also bounds every read.
 pub const MAX_MAX_SESSION_BYTES: u32 = 16 * 1024 * 1024;
 
-/// Checks what serde cannot: a valid id, and no extra member that repeats a schema name.
+/// Checks what serde cannot in an original-shaped session: a valid id, and no extra
+/// member that repeats a schema name.
 pub fn validate(session: &SessionData) -> Result<(), StoreError> {
     id::validate(&session.session_id)?;
     check_extra("the session", &session.extra, names::SESSION)?;
@@ -31,19 +36,45 @@ pub fn validate(session: &SessionData) -> Result<(), StoreError> {
     check_extra("security", &session.security.extra, names::SECURITY)
 }
 
-/// `session` validated and serialized, `too-large` past `max_bytes`.
-pub fn serialize(session: &SessionData, max_bytes: u32) -> Result<Vec<u8>, StoreError> {
-    validate(session)?;
-    let plaintext = serde_json::to_vec(session)
-        .map_err(|e| StoreError::InvalidInput(format!("cannot serialize the session: {e}")))?;
+/// `session` as stored: its JSON text, `too-large` past `max_bytes`.
+pub fn serialize(session: &Session, max_bytes: u32) -> Result<Vec<u8>, StoreError> {
+    let plaintext = session.to_vec();
     if plaintext.len() > max_bytes as usize {
         return Err(StoreError::TooLarge(format!(
             "session {:?} serializes to {} bytes; the limit is {max_bytes}",
-            session.session_id,
+            session.id(),
             plaintext.len(),
         )));
     }
     Ok(plaintext)
+}
+
+impl TryFrom<&SessionData> for Session {
+    type Error = StoreError;
+
+    /// The document of an original-shaped session; `invalid-id` or `invalid-input` as
+    /// [`validate`].
+    fn try_from(session: &SessionData) -> Result<Session, StoreError> {
+        validate(session)?;
+        let value = serde_json::to_value(session)
+            .map_err(|e| StoreError::InvalidInput(format!("cannot serialize the session: {e}")))?;
+        Session::from_value(value)
+    }
+}
+
+impl TryFrom<&Session> for SessionData {
+    type Error = StoreError;
+
+    /// The original's typed view of `session`; `invalid-input` if it is not
+    /// original-shaped (a member missing or of another type).
+    fn try_from(session: &Session) -> Result<SessionData, StoreError> {
+        serde_json::from_value(session.to_value()).map_err(|e| {
+            StoreError::InvalidInput(format!(
+                "session {:?} is not an original-shaped session: {e}",
+                session.id()
+            ))
+        })
+    }
 }
 
 fn check_extra(object: &str, extra: &Extra, schema: &[&str]) -> Result<(), StoreError> {
@@ -55,9 +86,10 @@ fn check_extra(object: &str, extra: &Extra, schema: &[&str]) -> Result<(), Store
     }
 }
 
-/// A minimal valid session for tests: `id` of `user`, expiring at `expires_at`.
+/// A minimal valid original-shaped session for tests: `id` of `user`, expiring at
+/// `expires_at`.
 #[cfg(test)]
-pub(crate) fn example(id: &str, user: &str, expires_at: u64) -> SessionData {
+pub(crate) fn example(id: &str, user: &str, expires_at: u64) -> Session {
     let document = serde_json::json!({
         "sessionId": id, "sessionToken": "t",
         "userContext": {"userId": user},
@@ -66,7 +98,7 @@ pub(crate) fn example(id: &str, user: &str, expires_at: u64) -> SessionData {
         "expiresAt": expires_at, "createdAt": 1
     });
     // Every required field is present with its type: this document always parses.
-    serde_json::from_value(document).unwrap_or_else(|e| panic!("example session: {e}"))
+    Session::from_value(document).unwrap_or_else(|e| panic!("example session: {e}"))
 }
 
 #[cfg(test)]
@@ -75,11 +107,15 @@ mod tests {
 
     #[test]
     fn extra_members_may_not_shadow_schema_fields() {
-        let mut bad = example("a", "u", 200);
+        let mut bad = SessionData::try_from(&example("a", "u", 200)).unwrap();
         assert!(validate(&bad).is_ok());
         bad.user_context
             .extra
             .insert("userId".into(), serde_json::json!("x"));
         assert!(matches!(validate(&bad), Err(StoreError::InvalidInput(_))));
+        assert!(matches!(
+            Session::try_from(&bad),
+            Err(StoreError::InvalidInput(_))
+        ));
     }
 }

@@ -7,7 +7,10 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::document::model::{Extra, Security, SessionData, TokenMetadata, UserContext};
+use serde_json::Value;
+
+use crate::document::model::Extra;
+use crate::document::session::Session;
 use crate::error::StoreError;
 
 /// A change for `update`.
@@ -208,82 +211,109 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 impl SessionPatch {
-    /// Returns `session` with this patch merged in.
+    /// Returns `session` with this patch merged in. A nested object the session lacks is
+    /// created from the patch (which must then give its required members).
     ///
-    /// Fails with `invalid-input` if the patch would change the session id.
-    pub fn apply(self, mut session: SessionData) -> Result<SessionData, StoreError> {
+    /// Fails with `invalid-input` if the patch would change the session id, or leaves a
+    /// document that is no valid session (see [`Session::from_value`]).
+    pub fn apply(self, session: Session) -> Result<Session, StoreError> {
         if let Some(id) = self.session_id
-            && id != session.session_id
+            && id != session.id()
         {
             return Err(StoreError::InvalidInput(format!(
                 "a patch cannot change sessionId (from {:?} to {id:?})",
-                session.session_id
+                session.id()
             )));
         }
-        set(&mut session.session_token, self.session_token);
+        let mut members = session.into_members();
+        set(&mut members, "sessionToken", self.session_token);
         if let Some(patch) = self.user_context {
-            patch.apply(&mut session.user_context);
+            merge(&mut members, "userContext", |target| patch.apply(target));
         }
         if let Some(patch) = self.token_metadata {
-            patch.apply(&mut session.token_metadata);
+            merge(&mut members, "tokenMetadata", |target| patch.apply(target));
         }
         if let Some(patch) = self.security {
-            patch.apply(&mut session.security);
+            merge(&mut members, "security", |target| patch.apply(target));
         }
-        set(&mut session.expires_at, self.expires_at);
-        set(&mut session.created_at, self.created_at);
-        session.extra.extend(self.extra);
-        Ok(session)
+        set(&mut members, "expiresAt", self.expires_at);
+        set(&mut members, "createdAt", self.created_at);
+        members.extend(self.extra);
+        Session::from_value(Value::Object(members))
     }
 }
 
 impl UserContextPatch {
-    fn apply(self, target: &mut UserContext) {
-        set(&mut target.user_id, self.user_id);
-        set(&mut target.email, self.email);
-        set(&mut target.name, self.name);
-        set(&mut target.tenant_id, self.tenant_id);
-        set(&mut target.roles, self.roles);
-        target.extra.extend(self.extra);
+    fn apply(self, target: &mut Extra) {
+        set(target, "userId", self.user_id);
+        set_or_remove(target, "email", self.email);
+        set_or_remove(target, "name", self.name);
+        set_or_remove(target, "tenantId", self.tenant_id);
+        set_or_remove(target, "roles", self.roles);
+        target.extend(self.extra);
     }
 }
 
 impl TokenMetadataPatch {
-    fn apply(self, target: &mut TokenMetadata) {
-        set(&mut target.access_token, self.access_token);
-        set(&mut target.refresh_token, self.refresh_token);
-        set(&mut target.id_token, self.id_token);
-        set(&mut target.expires_at, self.expires_at);
-        set(&mut target.scopes, self.scopes);
-        target.extra.extend(self.extra);
+    fn apply(self, target: &mut Extra) {
+        set(target, "accessToken", self.access_token);
+        set_or_remove(target, "refreshToken", self.refresh_token);
+        set_or_remove(target, "idToken", self.id_token);
+        set(target, "expiresAt", self.expires_at);
+        set(target, "scopes", self.scopes);
+        target.extend(self.extra);
     }
 }
 
 impl SecurityPatch {
-    fn apply(self, target: &mut Security) {
-        set(&mut target.ip_address, self.ip_address);
-        set(&mut target.user_agent, self.user_agent);
-        set(&mut target.created_at, self.created_at);
-        set(&mut target.last_accessed_at, self.last_accessed_at);
-        set(&mut target.access_count, self.access_count);
-        set(&mut target.fingerprint, self.fingerprint);
-        target.extra.extend(self.extra);
+    fn apply(self, target: &mut Extra) {
+        set(target, "ipAddress", self.ip_address);
+        set(target, "userAgent", self.user_agent);
+        set(target, "createdAt", self.created_at);
+        set(target, "lastAccessedAt", self.last_accessed_at);
+        set(target, "accessCount", self.access_count);
+        set_or_remove(target, "fingerprint", self.fingerprint);
+        target.extend(self.extra);
     }
 }
 
-fn set<T>(target: &mut T, value: Option<T>) {
+/// Applies `change` to the object member `name` of `members`, in place (created empty
+/// where absent; validation has made every original member present an object).
+fn merge(members: &mut Extra, name: &str, change: impl FnOnce(&mut Extra)) {
+    let mut inner = match members.get_mut(name).map(std::mem::take) {
+        Some(Value::Object(inner)) => inner,
+        _ => Extra::new(),
+    };
+    change(&mut inner);
+    members.insert(name.to_owned(), Value::Object(inner));
+}
+
+/// Sets member `name` to `value` if given (in place, where it already is).
+fn set<T: Into<Value>>(target: &mut Extra, name: &str, value: Option<T>) {
     if let Some(value) = value {
-        *target = value;
+        target.insert(name.to_owned(), value.into());
+    }
+}
+
+/// `Some(Some(v))` sets member `name`, `Some(None)` removes it (keeping the others'
+/// order), `None` leaves it.
+fn set_or_remove<T: Into<Value>>(target: &mut Extra, name: &str, value: Option<Option<T>>) {
+    match value {
+        Some(Some(value)) => set(target, name, Some(value)),
+        Some(None) => {
+            target.shift_remove(name);
+        }
+        None => {}
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
+    use serde_json::json;
 
-    fn session() -> SessionData {
-        serde_json::from_value(json!({
+    fn session() -> Session {
+        Session::from_value(json!({
             "sessionId": "s1", "sessionToken": "t1",
             "userContext": {"userId": "u1", "email": "a@b.c", "name": "A", "x": 1},
             "tokenMetadata": {"accessToken": "at", "refreshToken": "rt", "expiresAt": 5, "scopes": ["a"]},
@@ -295,7 +325,7 @@ mod tests {
 
     fn patched(patch: Value) -> Result<Value, StoreError> {
         let patch: SessionPatch = serde_json::from_value(patch).unwrap();
-        Ok(serde_json::to_value(patch.apply(session())?).unwrap())
+        Ok(patch.apply(session())?.to_value())
     }
 
     #[test]

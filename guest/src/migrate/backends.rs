@@ -133,7 +133,7 @@ mod tests {
     use crate::directory_store::DirectoryStore;
     use crate::directory_store::directory_backend::DirectoryBackend;
     use crate::directory_store::{Config, ManualClock};
-    use crate::document::model::SessionData;
+    use crate::document::session::Session;
     use crate::error::StoreError;
     use crate::fs::{StdDir, names};
     use crate::keyring::{Meta, Secret};
@@ -147,7 +147,7 @@ mod tests {
         DirectoryStore::open(backend, ManualClock::new(100), config).unwrap()
     }
 
-    fn session(id: &str) -> SessionData {
+    fn session(id: &str) -> Session {
         crate::document::example(id, "u", 1000)
     }
 
@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(names(tmp.path()), vec!["log", &ledger_name(1), META_FILE]);
         assert_eq!(meta(tmp.path()).migrated_from, None);
         let a = store.get("a").unwrap().unwrap();
-        assert_eq!(a.security.access_count, 1, "the stamp moved too");
+        assert_eq!(a.access().unwrap().1, 1, "the stamp moved too");
         drop(store);
         let files = DirectoryBackend::open(
             StdDir::new(tmp.path()),

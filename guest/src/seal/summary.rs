@@ -5,15 +5,21 @@
 //! A summary is a sealed record of kind [`Kind::Summary`] whose plaintext is
 //! `version (12 bytes) || expiresAt (u64 LE) || lastAccessedAt (u64 LE) || accessCount
 //! (u64 LE) || userId (UTF-8)`, where `version` is the nonce of the session document it
-//! summarises. The `log` backend stores it inside the same record as that document, so the
+//! summarises. A session without a user has the single byte 0xFF (never UTF-8) for its
+//! user id, and one without `security` has `lastAccessedAt` 2^64 - 1 (no idle timeout
+//! applies to it) and `accessCount` 0. The `log` backend stores it inside the same record as that document, so the
 //! two are written, synced and compacted together.
 
-use crate::document::model::SessionData;
+use crate::document::session::Session;
 use crate::seal::crypto::{Key, NONCE_LEN};
 use crate::seal::format::{self, Kind, Scope};
 
 /// Plaintext bytes before the user id.
 const FIXED_LEN: usize = NONCE_LEN + 8 + 8 + 8;
+/// The user id of a session without one: a byte no UTF-8 text holds.
+const NO_USER: &[u8] = &[0xFF];
+/// The last access of a session without `security`, which records none.
+pub const NO_ACCESS: u64 = u64::MAX;
 
 /// What the index keeps of one version of a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,12 +28,12 @@ pub struct Summary {
     pub version: [u8; NONCE_LEN],
     /// The session's `expiresAt`.
     pub expires_at: u64,
-    /// Its `security.lastAccessedAt`.
+    /// Its `security.lastAccessedAt`; [`NO_ACCESS`] without `security`.
     pub last_accessed_at: u64,
-    /// Its `security.accessCount`.
+    /// Its `security.accessCount`; 0 without `security`.
     pub access_count: u64,
-    /// Its `userContext.userId`.
-    pub user: String,
+    /// Its `userContext.userId`, if it has one.
+    pub user: Option<String>,
     /// The session's version (write sequence number), from the sealed header: 0 in a
     /// format-v1 summary.
     pub seq: u64,
@@ -36,14 +42,15 @@ pub struct Summary {
 impl Summary {
     /// The summary of `session`, whose document has nonce `version` and sequence number
     /// `seq`.
-    pub fn of(session: &SessionData, version: [u8; NONCE_LEN], seq: u64) -> Self {
+    pub fn of(session: &Session, version: [u8; NONCE_LEN], seq: u64) -> Self {
+        let (last_accessed_at, access_count) = session.access().unwrap_or((NO_ACCESS, 0));
         Summary {
             seq,
             version,
-            expires_at: session.expires_at,
-            last_accessed_at: session.security.last_accessed_at,
-            access_count: session.security.access_count,
-            user: session.user_context.user_id.clone(),
+            expires_at: session.expires_at(),
+            last_accessed_at,
+            access_count,
+            user: session.user().map(str::to_owned),
         }
     }
 
@@ -62,12 +69,13 @@ impl Summary {
     /// The summary's plaintext (its sequence number is not in it: the sealed header, or
     /// an index block's item, carries it).
     pub fn plaintext(&self) -> Vec<u8> {
-        let mut plaintext = Vec::with_capacity(FIXED_LEN + self.user.len());
+        let user = self.user.as_deref().map_or(NO_USER, str::as_bytes);
+        let mut plaintext = Vec::with_capacity(FIXED_LEN + user.len());
         plaintext.extend_from_slice(&self.version);
         plaintext.extend_from_slice(&self.expires_at.to_le_bytes());
         plaintext.extend_from_slice(&self.last_accessed_at.to_le_bytes());
         plaintext.extend_from_slice(&self.access_count.to_le_bytes());
-        plaintext.extend_from_slice(self.user.as_bytes());
+        plaintext.extend_from_slice(user);
         plaintext
     }
 
@@ -92,8 +100,13 @@ impl Summary {
         let (expires_at, rest) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
         let (last, rest) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
         let (count, user) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
-        let user = String::from_utf8(user.to_vec())
-            .map_err(|e| format::DecodeError::Malformed(format!("summary user id: {e}")))?;
+        let user = match user {
+            NO_USER => None,
+            user => Some(
+                String::from_utf8(user.to_vec())
+                    .map_err(|e| format::DecodeError::Malformed(format!("summary user id: {e}")))?,
+            ),
+        };
         Ok(Summary {
             seq,
             version: *version,
@@ -116,7 +129,7 @@ mod tests {
             expires_at: 1_893_456_000_000,
             last_accessed_at: 1_893_000_000_000,
             access_count: 7,
-            user: "user-ü".into(),
+            user: Some("user-ü".into()),
             seq: 12,
         }
     }
@@ -139,5 +152,24 @@ mod tests {
             Summary::open(&sealed, &SCOPE, "s1", |_| None),
             Err(format::DecodeError::MissingKey(4))
         );
+    }
+
+    #[test]
+    fn a_session_without_user_or_security_says_so() {
+        let key = Key::from_raw(&[3; 32]).unwrap();
+        let session = Session::parse(br#"{"sessionId":"s1","expiresAt":9}"#).unwrap();
+        let plain = Summary::of(&session, [1; NONCE_LEN], 2);
+        assert_eq!(
+            (plain.user.as_deref(), plain.last_accessed_at),
+            (None, NO_ACCESS)
+        );
+        let sealed = plain.seal(4, &key, &SCOPE, "s1").unwrap();
+        let opened = Summary::open(&sealed, &SCOPE, "s1", |k| (k == 4).then_some(&key));
+        assert_eq!(opened, Ok(plain));
+        let empty_user = Summary {
+            user: Some(String::new()),
+            ..summary()
+        };
+        assert_eq!(Summary::parse(&empty_user.plaintext(), 12), Ok(empty_user));
     }
 }

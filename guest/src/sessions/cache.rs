@@ -19,13 +19,13 @@
 //! Its size is counted in bytes of serialized session (plus a fixed overhead per slot);
 //! past the limit the least recently used slots go. A slot leaving the cache, by
 //! eviction, invalidation, removal or the store closing, has its strings zeroed
-//! ([`SessionData::wipe`]).
+//! ([`Session::wipe`]).
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
 
-use crate::document::model::SessionData;
+use crate::document::session::Session;
 
 /// The cache's size when the configuration does not give one: a few thousand sessions
 /// of the original's shape (~2.5 KB each).
@@ -45,7 +45,7 @@ struct Slot {
     used: u64,
     /// What the slot counts against the limit.
     bytes: usize,
-    session: SessionData,
+    session: Session,
 }
 
 /// Opened sessions by id, each with the record it was opened from; least recently used
@@ -83,7 +83,7 @@ impl SessionCache {
 
     /// A copy of session `id` if the cache opened it from exactly `record`. A slot of
     /// other bytes is stale: it is dropped.
-    pub fn session(&mut self, id: &str, record: &[u8]) -> Option<SessionData> {
+    pub fn session(&mut self, id: &str, record: &[u8]) -> Option<Session> {
         let slot = self.slots.get_mut(id)?;
         if slot.record != record {
             self.forget(id);
@@ -99,16 +99,16 @@ impl SessionCache {
 
     /// `session` was just opened from `record`: kept if the cache holds the session
     /// already (in another version) or has seen it read lately.
-    pub fn opened(&mut self, session: &SessionData, record: &[u8]) {
-        let id = session.session_id.as_str();
+    pub fn opened(&mut self, session: &Session, record: &[u8]) {
+        let id = session.id();
         if self.limit > 0 && (self.slots.contains_key(id) || self.admit(id)) {
             self.keep(session, record);
         }
     }
 
     /// `session` was just written as `record`: its slot, if it has one, now holds it.
-    pub fn written(&mut self, session: &SessionData, record: &[u8]) {
-        if self.slots.contains_key(session.session_id.as_str()) {
+    pub fn written(&mut self, session: &Session, record: &[u8]) {
+        if self.slots.contains_key(session.id()) {
             self.keep(session, record);
         }
     }
@@ -134,8 +134,8 @@ impl SessionCache {
     /// twice (the record, and the session parsed from about as many bytes) plus a fixed
     /// overhead; one larger than a quarter of the limit is not kept, so that a single
     /// session does not empty the cache.
-    fn keep(&mut self, session: &SessionData, record: &[u8]) {
-        let id = session.session_id.as_str();
+    fn keep(&mut self, session: &Session, record: &[u8]) {
+        let id = session.id();
         self.forget(id);
         let bytes = record
             .len()
@@ -216,7 +216,7 @@ fn wipe_all(cache: &mut SessionCache) {
 mod tests {
     use super::*;
 
-    fn session(id: &str) -> SessionData {
+    fn session(id: &str) -> Session {
         crate::document::example(id, "u", 100)
     }
 

@@ -1,7 +1,7 @@
 //! When a session expires: its `expiresAt`, or earlier once the idle timeout runs out,
 //! by the store's clock. One rule for both stores.
 
-use crate::document::model::SessionData;
+use crate::document::session::Session;
 use crate::sessions::clock::Clock;
 
 /// A store's clock and idle timeout.
@@ -20,17 +20,16 @@ impl<C: Clock> Lifetime<C> {
     }
 
     /// When `session` expires: its `expiresAt`, or earlier if the idle timeout runs out
-    /// first.
-    pub(crate) fn expiry(&self, session: &SessionData) -> u64 {
-        expiry_at(
-            session.expires_at,
-            session.security.last_accessed_at,
-            self.idle_timeout,
-        )
+    /// first. The idle timeout counts from `security.lastAccessedAt`: a session without
+    /// `security` records no access, and expires at its `expiresAt` (which `touch` can
+    /// move).
+    pub(crate) fn expiry(&self, session: &Session) -> u64 {
+        let last_accessed_at = session.access().map_or(u64::MAX, |(last, _)| last);
+        expiry_at(session.expires_at(), last_accessed_at, self.idle_timeout)
     }
 
     /// Whether `session` has expired now (absolute or idle).
-    pub(crate) fn is_expired(&self, session: &SessionData) -> bool {
+    pub(crate) fn is_expired(&self, session: &Session) -> bool {
         self.now() >= self.expiry(session)
     }
 }

@@ -23,8 +23,8 @@ pub(crate) use reports::key_infos;
 pub use reports::{KeyInfo, RekeyProgress, Report};
 
 pub use crate::backend::Compaction;
-use crate::document::model::SessionData;
 use crate::document::patch::SessionPatch;
+use crate::document::session::Session;
 use crate::error::StoreError;
 use crate::keyring::Secret;
 
@@ -36,26 +36,33 @@ pub trait Sessions {
     ///
     /// Errors: `invalid-id`, `invalid-input`, `too-large`; `already-exists` if a live
     /// session has this id; `io`, `unavailable`.
-    fn create(&mut self, session: &SessionData) -> Result<(), StoreError>;
+    fn create(&mut self, session: &Session) -> Result<(), StoreError>;
+
+    /// Stores `session` whether or not its id is live (create or replace), in one atomic
+    /// step, as durably as `create`.
+    ///
+    /// Errors: `invalid-id`, `invalid-input`, `too-large`; `missing-key` if the stored
+    /// session is under a key the store lacks; `io`, `unavailable`.
+    fn set(&mut self, session: &Session) -> Result<(), StoreError>;
 
     /// The session with this id; `None` if it is absent or expired (an expired one is
     /// removed).
     ///
     /// Errors: `invalid-id`; `corrupted` (the record is quarantined; later reads give
     /// `None`); `missing-key`; `io`, `unavailable`.
-    fn get(&mut self, id: &str) -> Result<Option<SessionData>, StoreError>;
+    fn get(&mut self, id: &str) -> Result<Option<Session>, StoreError>;
 
     /// Records an access (`lastAccessedAt` = now, `accessCount` + 1) and returns the
     /// session so changed; `None` if it is absent or expired (absolute or idle).
     ///
     /// Errors: as [`Sessions::get`].
-    fn touch(&mut self, id: &str) -> Result<Option<SessionData>, StoreError>;
+    fn touch(&mut self, id: &str) -> Result<Option<Session>, StoreError>;
 
     /// Merges `patch` into the session and returns the stored result.
     ///
     /// Errors: `not-found` if it is absent or expired; `invalid-id`, `invalid-input`,
     /// `too-large`, `corrupted`, `missing-key`, `io`, `unavailable`.
-    fn update(&mut self, id: &str, patch: SessionPatch) -> Result<SessionData, StoreError>;
+    fn update(&mut self, id: &str, patch: SessionPatch) -> Result<Session, StoreError>;
 
     /// Removes the session; `false` if nothing was stored under this id.
     ///
@@ -71,7 +78,7 @@ pub trait Sessions {
     /// with none. A damaged record found on the way is quarantined and left out.
     ///
     /// Errors: `io`, `unavailable`.
-    fn user_sessions(&mut self, user: &str) -> Result<Vec<SessionData>, StoreError>;
+    fn user_sessions(&mut self, user: &str) -> Result<Vec<Session>, StoreError>;
 
     /// How many live sessions the store holds.
     ///
@@ -126,5 +133,5 @@ pub trait Sessions {
     fn now(&self) -> u64;
 
     /// Whether `session` has expired by the store's clock and idle timeout.
-    fn is_expired(&self, session: &SessionData) -> bool;
+    fn is_expired(&self, session: &Session) -> bool;
 }

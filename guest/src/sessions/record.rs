@@ -1,7 +1,7 @@
 //! Opening a session's sealed record: the same checks for a file, a log record and a
 //! bucket's value.
 
-use crate::document::model::SessionData;
+use crate::document::session::Session;
 use crate::error::StoreError;
 use crate::keyring::Keyring;
 use crate::seal::format::{self, DecodeError, Kind};
@@ -15,7 +15,7 @@ pub(crate) fn decode(
     id: &str,
     name: &str,
     file: &[u8],
-) -> Result<SessionData, StoreError> {
+) -> Result<Session, StoreError> {
     let plaintext = format::decode(file, Kind::Session, &keyring.scope, id, |key_id| {
         keyring.key(key_id)
     })
@@ -26,15 +26,15 @@ pub(crate) fn decode(
         other => StoreError::Corrupted(format!("{name}: {other}")),
     })?
     .plaintext;
-    let session: SessionData = serde_json::from_slice(&plaintext).map_err(|e| {
+    let session = Session::parse(&plaintext).map_err(|e| {
         StoreError::Corrupted(format!(
             "{name}: decrypted, but not a session document: {e}"
         ))
     })?;
-    if session.session_id != id {
+    if session.id() != id {
         return Err(StoreError::Corrupted(format!(
             "{name} holds session {:?}",
-            session.session_id
+            session.id()
         )));
     }
     Ok(session)

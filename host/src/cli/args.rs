@@ -162,6 +162,9 @@ pub enum Command {
 pub enum StoreCommand {
     /// Store a new session: its JSON document is read from stdin.
     Create,
+    /// Store a session whether or not its id is live (create or replace, one atomic
+    /// step): its JSON document is read from stdin; prints `{"sessionId":ID}`.
+    Set,
     /// Print a session's JSON document (exit 1 if absent or expired).
     Get {
         /// The session id.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use session_vault::{ManualClock, Secret, SessionData, SessionPatch, StoreError, Vault};
+use session_vault::{ManualClock, Secret, Session, SessionPatch, StoreError, Vault};
 
 use super::args::Args;
 
@@ -60,10 +60,12 @@ fn walk(dir: &std::path::Path) -> anyhow::Result<()> {
         "userContext": {"name": "Alice Liddell"},
         "security": {"lastAccessedAt": now + 1000, "accessCount": 2}
     }))?;
-    let updated = vault.update("s-alice-laptop", &patch)?;
+    let updated = vault.update("s-alice-laptop", &patch)?.to_value();
     println!(
-        "4. update merged field by field: name = {:?}, email kept = {:?}, accessCount = {}.",
-        updated.user_context.name, updated.user_context.email, updated.security.access_count
+        "4. update merged field by field: name = {}, email kept = {}, accessCount = {}.",
+        updated.pointer("/userContext/name").unwrap_or_default(),
+        updated.pointer("/userContext/email").unwrap_or_default(),
+        updated.pointer("/security/accessCount").unwrap_or_default()
     );
 
     let files = files_under(dir)?;
@@ -117,7 +119,7 @@ fn walk(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn session(id: &str, user: &str, now: u64, expires_at: u64) -> SessionData {
+fn session(id: &str, user: &str, now: u64, expires_at: u64) -> Session {
     let doc = serde_json::json!({
         "sessionId": id,
         "sessionToken": format!("token-{id}"),
@@ -132,7 +134,7 @@ fn session(id: &str, user: &str, now: u64, expires_at: u64) -> SessionData {
         "mfa": {"method": "totp", "verifiedAt": now}
     });
     // The literal above has every required field with the right type.
-    serde_json::from_value(doc).unwrap_or_else(|e| unreachable!("demo document: {e}"))
+    Session::from_value(doc).unwrap_or_else(|e| unreachable!("demo document: {e}"))
 }
 
 /// Every file under `dir`, by path relative to it, with its bytes.

@@ -1,6 +1,7 @@
-// Between the original's SessionData objects and the WIT records: every value is checked
-// as the Rust CLI's JSON parser checks it, so a bad document is `invalid-input` with a
-// message that names the field, never a silently coerced value.
+// Between JavaScript objects and the WIT: a session travels as its JSON text (the
+// component validates it); a patch as the WIT `session-patch`, every value checked as the
+// Rust CLI's JSON parser checks it, so a bad patch is `invalid-input` with a message that
+// names the field, never a silently coerced value.
 
 import { InvalidInputError } from "./errors.js";
 
@@ -102,51 +103,30 @@ function extra(name, value, where) {
   return text === undefined ? undefined : { name, value: text };
 }
 
-/** A SessionData object as the WIT `session-data` record. */
-export function toRecord(doc, level = "session", where = "session") {
-  if (!isObject(doc)) throw invalid(`${where}: expected an object, got ${show(doc)}`);
-  const record = { extra: [] };
-  for (const [name, kind] of schema[level]) {
-    const value = doc[name];
-    const at = `${where}.${name}`;
-    if (kind.endsWith("?")) {
-      if (value === undefined || value === null) continue;
-      record[name] = kind === "list?" ? list(value, at) : string(value, at);
-    } else if (value === undefined) {
-      throw invalid(`${where}: missing field ${name}`);
-    } else if (kind === "time") record[name] = time(value, at);
-    else if (kind === "string") record[name] = string(value, at);
-    else if (kind === "list") record[name] = list(value, at);
-    else record[name] = toRecord(value, kind, at);
+/**
+ * A session object as the JSON text the WIT `session` carries, written as JSON.stringify
+ * writes it (the original store's own serializer: `toJSON` is honoured, `undefined`
+ * members are left out). The component checks the rest (`sessionId`, `expiresAt`, the
+ * original members' types) and refuses what breaks its rules as `invalid-input`.
+ */
+export function toText(doc) {
+  if (!isObject(doc)) throw invalid(`session: expected an object, got ${show(doc)}`);
+  try {
+    return JSON.stringify(doc, (key, v) => {
+      if (typeof v !== "bigint") return v;
+      // Times may be given as bigints, as before; JSON has no bigint beyond 2^53.
+      if (v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+      throw invalid(`session.${key}: ${v}n is beyond what JSON carries exactly (2^53)`);
+    });
+  } catch (e) {
+    if (e instanceof InvalidInputError) throw e;
+    throw invalid(`session: not JSON (${e.message})`);
   }
-  for (const [name, value] of Object.entries(doc)) {
-    if (fields[level].has(name)) continue;
-    const field = extra(name, value, where);
-    if (field) record.extra.push(field);
-  }
-  return record;
 }
 
-/** A WIT `session-data` record as the SessionData object the original returned. */
-export function toDocument(record, level = "session") {
-  const doc = {};
-  for (const [name, kind] of schema[level]) {
-    const value = record[name];
-    if (value === undefined) continue;
-    if (kind === "time") doc[name] = Number(value);
-    else if (kind in schema) doc[name] = toDocument(value, kind);
-    else doc[name] = value;
-  }
-  for (const { name, value } of record.extra) {
-    // Defined, not assigned: an extra named `__proto__` stays a member.
-    Object.defineProperty(doc, name, {
-      value: JSON.parse(value),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
-  return doc;
+/** The JSON text of a session the component returned, as an object. */
+export function fromText(text) {
+  return JSON.parse(text);
 }
 
 const NONE = { tag: "none" };

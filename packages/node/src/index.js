@@ -5,7 +5,7 @@ import { mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 
 import { instantiate } from "./component.js";
-import { plain, toDocument, toPatch, toRecord } from "./convert.js";
+import { fromText, plain, toPatch, toText } from "./convert.js";
 import { InvalidInputError, SessionVaultTrap, fromComponent, storeError } from "./errors.js";
 import { lock } from "./lock.js";
 
@@ -214,17 +214,17 @@ export class SessionVaultStore {
   /** Stores a new session; resolves to its id. A live id is refused (`already-exists`). */
   create(sessionData) {
     return this.#run((store) => {
-      const record = toRecord(sessionData);
-      this.#call(() => store.create(record));
-      return record.sessionId;
+      const text = toText(sessionData);
+      this.#call(() => store.create(text));
+      return sessionData.sessionId;
     });
   }
 
   /** The session, or null if it is absent or expired. */
   get(sessionId) {
     return this.#run((store) => {
-      const record = this.#call(() => store.get(sessionId));
-      return record === undefined ? null : toDocument(record);
+      const text = this.#call(() => store.get(sessionId));
+      return text === undefined ? null : fromText(text);
     });
   }
 
@@ -254,7 +254,7 @@ export class SessionVaultStore {
 
   /** The live sessions of `userId`. */
   getUserSessions(userId) {
-    return this.#run((store) => this.#call(() => store.userSessions(userId)).map((r) => toDocument(r)));
+    return this.#run((store) => this.#call(() => store.userSessions(userId)).map(fromText));
   }
 
   /** How many live sessions the store holds. */
@@ -277,8 +277,21 @@ export class SessionVaultStore {
    */
   touch(sessionId) {
     return this.#run((store) => {
-      const record = this.#call(() => store.touch(sessionId));
-      return record === undefined ? null : toDocument(record);
+      const text = this.#call(() => store.touch(sessionId));
+      return text === undefined ? null : fromText(text);
+    });
+  }
+
+  /**
+   * Stores a session whether or not its id is live (create or replace, one atomic step,
+   * as durable as `create`); resolves to its id. Any JSON object with `sessionId` and
+   * `expiresAt` (ms since the epoch) is a session; it reads back as exactly this JSON.
+   */
+  set(session) {
+    return this.#run((store) => {
+      const text = toText(session);
+      this.#call(() => store.set(text));
+      return session.sessionId;
     });
   }
 

@@ -47,6 +47,25 @@ export interface SessionData {
   [extra: string]: unknown;
 }
 
+/**
+ * Any session: a JSON object with a `sessionId` and an `expiresAt`; every other member is
+ * the caller's and reads back exactly as written. The original's members are optional,
+ * and keep their types where present (`userContext.userId` indexes the session by user;
+ * `security` is where `touch` records accesses).
+ */
+export interface Session {
+  /** 1 to 128 characters of [A-Za-z0-9_-]. */
+  sessionId: string;
+  /** Milliseconds since the epoch; from then on the session is absent. */
+  expiresAt: number;
+  sessionToken?: string;
+  userContext?: UserContext;
+  tokenMetadata?: TokenMetadata;
+  security?: SecurityTracking;
+  createdAt?: number;
+  [member: string]: unknown;
+}
+
 /** The original's store interface. */
 export interface ISessionStore {
   create(sessionData: SessionData): Promise<string>;
@@ -171,6 +190,11 @@ export class SessionVaultStore implements ISessionStore {
   clearAll(): Promise<void>;
   /** Records an access (lastAccessedAt = now, accessCount + 1); null if absent or expired. */
   touch(sessionId: string): Promise<SessionData | null>;
+  /**
+   * Stores any session whether or not its id is live (create or replace, one atomic step,
+   * as durable as `create`); resolves to its id.
+   */
+  set<S extends Session>(session: S): Promise<string>;
   /** Removes every session of `userId`; resolves to how many. */
   revokeUser(userId: string): Promise<number>;
   /** Verifies every session, quarantines damaged ones, and reports. */

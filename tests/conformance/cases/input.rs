@@ -76,7 +76,12 @@ pub fn malformed_documents_and_patches_are_invalid_input<F: Front>() {
     let original = doc("s1", "u1", T0 + 60 * MINUTE);
     front.create(&original).unwrap();
     let mut missing = doc("s2", "u", T0 + MINUTE);
-    missing.as_object_mut().unwrap().remove("sessionToken");
+    missing.as_object_mut().unwrap().remove("expiresAt");
+    let mut no_user = doc("s2", "u", T0 + MINUTE);
+    no_user["userContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("userId");
     let mut negative = doc("s2", "u", T0 + MINUTE);
     negative["expiresAt"] = json!(-1);
     let mut fraction = doc("s2", "u", T0 + MINUTE);
@@ -88,18 +93,35 @@ pub fn malformed_documents_and_patches_are_invalid_input<F: Front>() {
         "not json".to_owned(),
         "[]".to_owned(),
         "{\"sessionId\": \"s2\"".to_owned(),
+        "7".to_owned(),
+        "null".to_owned(),
         missing.to_string(),
+        no_user.to_string(),
         negative.to_string(),
         fraction.to_string(),
         wrong_type.to_string(),
+        r#"{"sessionId": "s2", "expiresAt": 1e3}"#.to_owned(),
+        r#"{"sessionId": "s2", "expiresAt": "2030-01-01"}"#.to_owned(),
+        r#"{"sessionId": 2, "expiresAt": 1}"#.to_owned(),
+        r#"{"sessionId": "s2", "expiresAt": 1, "a": 1, "a": 2}"#.to_owned(),
+        r#"{"sessionId": "s2", "expiresAt": 1, "o": {"b": 1, "b": 1}}"#.to_owned(),
+        r#"{"sessionId": "s2", "sessionId": "s3", "expiresAt": 1}"#.to_owned(),
+        r#"{"sessionId": "s2", "expiresAt": 1} trailing"#.to_owned(),
         format!("{}{}", "[".repeat(200), "]".repeat(200)),
+        nested(session_vault::MAX_DEPTH + 1),
+        nested(100_000),
     ] {
-        assert_eq!(
-            front.create_text(&bad),
-            Err("invalid-input".into()),
-            "{bad:.60}"
-        );
+        for (what, result) in [
+            ("create", front.create_text(&bad)),
+            ("set", front.set_text(&bad)),
+        ] {
+            assert_eq!(result, Err("invalid-input".into()), "{what} {bad:.60}");
+        }
     }
+    assert!(
+        front.create_text(&nested(session_vault::MAX_DEPTH)).is_ok(),
+        "at the limit"
+    );
     for bad in [
         "",
         "nope",
@@ -117,7 +139,21 @@ pub fn malformed_documents_and_patches_are_invalid_input<F: Front>() {
         Some(original),
         "nothing stored before is lost"
     );
-    assert_eq!(front.count().unwrap(), 1);
+    assert_eq!(
+        front.count().unwrap(),
+        2,
+        "s1 and the one at the depth limit"
+    );
+}
+
+/// A session whose member `deep` nests arrays so that the document is `depth` deep.
+fn nested(depth: usize) -> String {
+    format!(
+        r#"{{"sessionId": "deep", "expiresAt": {}, "deep": {}{}}}"#,
+        T0 + MINUTE,
+        "[".repeat(depth - 1),
+        "]".repeat(depth - 1)
+    )
 }
 
 pub fn oversized_sessions_are_too_large<F: Front>() {

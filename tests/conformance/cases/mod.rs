@@ -7,6 +7,8 @@
 
 mod damage;
 mod expiry;
+mod fixtures;
+mod free_form;
 mod input;
 mod layout;
 mod migrate;
@@ -133,6 +135,10 @@ macro_rules! suite {
                 expiry_applies_on_every_path,
                 idle_timeout_expires_on_every_path_and_touch_extends_it,
                 invalid_ids_are_refused_on_every_operation,
+                free_form_sessions_read_back_exactly,
+                set_creates_or_replaces_whole,
+                update_merges_into_free_form_sessions,
+                stores_written_by_0_1_read_exactly_as_before,
             );
         }
     };
@@ -180,6 +186,10 @@ macro_rules! suite {
             a_record_of_another_store_under_the_same_key_is_refused,
             a_missing_or_edited_ledger_refuses_to_open_and_changes_nothing,
             migrate_moves_a_store_into_redis_and_back,
+            free_form_sessions_read_back_exactly,
+            set_creates_or_replaces_whole,
+            update_merges_into_free_form_sessions,
+            stores_written_by_0_1_read_exactly_as_before,
         );
     };
     (@cases $front:ty, $backend:ident; $($case:ident),* $(,)?) => {
@@ -196,6 +206,8 @@ macro_rules! suite {
 
 pub use damage::*;
 pub use expiry::*;
+pub use fixtures::*;
+pub use free_form::*;
 pub use input::*;
 pub use layout::*;
 pub use migrate::*;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use session_vault::{BackendKind, Secret, SessionData, SessionPatch, Vault, VaultOptions};
+use session_vault::{BackendKind, Secret, SessionPatch, Vault, VaultOptions};
 
 use super::*;
 
@@ -63,8 +63,13 @@ impl Front for Api {
     }
 
     fn create_text(&mut self, text: &str) -> Result<(), Fail> {
-        let session: SessionData = parse(text)?;
+        let session = parse_session(text)?;
         self.vault().create(&session).map_err(api_fail)
+    }
+
+    fn set_text(&mut self, text: &str) -> Result<(), Fail> {
+        let session = parse_session(text)?;
+        self.vault().set(&session).map_err(api_fail)
     }
 
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {

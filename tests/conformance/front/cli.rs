@@ -167,6 +167,19 @@ impl Front for Cli {
         self.run(&["create"], Some(text)).map(drop)
     }
 
+    fn set_text(&mut self, text: &str) -> Result<(), Fail> {
+        let printed = self.run(&["set"], Some(text))?;
+        let id = Session::parse(text.as_bytes())
+            .map(|s| s.id().to_owned())
+            .ok();
+        assert_eq!(
+            printed,
+            serde_json::json!({ "sessionId": id }),
+            "set prints the id"
+        );
+        Ok(())
+    }
+
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
         self.found(&["get", "--", id])
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use session_vault::{BackendKind, Durability, Erase, ManualClock, Secret, SessionData};
+use session_vault::{BackendKind, Durability, Erase, ManualClock, Secret, Session};
 
 mod api;
 mod cli;
@@ -258,6 +258,8 @@ pub trait Front: Sized {
     fn open(setup: &Setup) -> Result<Self, Fail>;
     /// `create` with a document as JSON text, which may be malformed.
     fn create_text(&mut self, text: &str) -> Result<(), Fail>;
+    /// `set` (create or replace) with a document as JSON text, which may be malformed.
+    fn set_text(&mut self, text: &str) -> Result<(), Fail>;
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail>;
     fn touch(&mut self, id: &str) -> Result<Option<Value>, Fail>;
     /// `update` with a patch as JSON text, which may be malformed.
@@ -287,6 +289,10 @@ pub trait Front: Sized {
         self.create_text(&doc.to_string())
     }
 
+    fn set(&mut self, doc: &Value) -> Result<(), Fail> {
+        self.set_text(&doc.to_string())
+    }
+
     fn update(&mut self, id: &str, patch: &Value) -> Result<Value, Fail> {
         self.update_text(id, &patch.to_string())
     }
@@ -313,10 +319,15 @@ impl From<session_vault::ImportReport> for Imported {
     }
 }
 
+/// A session document as the Rust API takes it, refused with the store's error case.
+fn parse_session(text: &str) -> Result<Session, Fail> {
+    Session::parse(text.as_bytes()).map_err(|e| e.kind().to_owned())
+}
+
 fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Fail> {
     serde_json::from_str(text).map_err(|_| "invalid-input".to_owned())
 }
 
-fn value(session: &SessionData) -> Value {
+fn value(session: &Session) -> Value {
     serde_json::to_value(session).expect("a session serializes")
 }

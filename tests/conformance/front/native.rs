@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch, StoreError};
+use session_vault::{BackendKind, Durability, ManualClock, SessionPatch, StoreError};
 use session_vault_guest::{Config, DirectoryBackend, LegacyStore, Sessions, StdDir};
 use session_vault_guest::{Destination, OpenBucket, OpenDirectory, Store};
 
@@ -93,8 +93,13 @@ impl Front for Native {
     }
 
     fn create_text(&mut self, text: &str) -> Result<(), Fail> {
-        let session: SessionData = parse(text)?;
+        let session = parse_session(text)?;
         self.sessions().create(&session).map_err(native_fail)
+    }
+
+    fn set_text(&mut self, text: &str) -> Result<(), Fail> {
+        let session = parse_session(text)?;
+        self.sessions().set(&session).map_err(native_fail)
     }
 
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {

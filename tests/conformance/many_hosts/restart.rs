@@ -169,7 +169,7 @@ pub fn a_server_killed_and_restarted_loses_nothing_acknowledged() {
         assert!(reopened.get(id).unwrap().is_some(), "{id} was acknowledged");
     }
     let hot = reopened.get("hot").unwrap().unwrap();
-    let count = hot.security.access_count;
+    let count = hot.access().unwrap().1;
     assert!(
         count >= touches_acked && count <= touches_acked + touches_failed,
         "accessCount {count}: {touches_acked} acknowledged, {touches_failed} in doubt"

@@ -79,7 +79,7 @@ pub fn foreign_keys_and_tampered_values_are_refused() {
         );
     }
     assert_eq!(
-        vault.get("b1").unwrap().unwrap().session_id,
+        vault.get("b1").unwrap().unwrap().id(),
         "b1",
         "the record that was copied is untouched"
     );
@@ -106,7 +106,7 @@ pub fn foreign_keys_and_tampered_values_are_refused() {
             .unwrap();
     }
     let mut short = session("b3", "bob");
-    short.expires_at = T0 + 1_000;
+    short.set_expires_at(T0 + 1_000);
     vault.create(&short).unwrap();
     let listed = vault.user_sessions("bob").unwrap();
     assert_eq!(listed.len(), 2);

@@ -21,7 +21,7 @@ mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use session_vault::{BackendKind, Durability, ManualClock, SessionData, StoreError};
+use session_vault::{BackendKind, Durability, ManualClock, Session, StoreError};
 use session_vault_guest::testing::power_cut::{PowerCut, PowerCutDir};
 use session_vault_guest::{Config, DirectoryBackend, DirectoryStore, Erase, Secret, Sessions};
 
@@ -81,14 +81,14 @@ pub enum Kind {
 /// What the model knows: the acknowledged state, every state each id had, and the key.
 #[derive(Debug, Clone, Default)]
 struct Known {
-    sessions: BTreeMap<String, SessionData>,
-    history: BTreeMap<String, Vec<Option<SessionData>>>,
+    sessions: BTreeMap<String, Session>,
+    history: BTreeMap<String, Vec<Option<Session>>>,
     key: u8,
     old_keys: Vec<u8>,
 }
 
 impl Known {
-    fn set(&mut self, id: &str, session: Option<SessionData>) {
+    fn set(&mut self, id: &str, session: Option<Session>) {
         match &session {
             Some(s) => self.sessions.insert(id.to_owned(), s.clone()),
             None => self.sessions.remove(id),
@@ -104,7 +104,7 @@ struct Played {
     known: Known,
     in_flight: Option<Kind>,
     /// (id, its state before, its state if the in-flight operation took effect)
-    maybe: Vec<(String, Option<SessionData>, Option<SessionData>)>,
+    maybe: Vec<(String, Option<Session>, Option<Session>)>,
     now: u64,
     /// The backend the store was in at the last acknowledged migration.
     backend: BackendKind,
@@ -251,7 +251,7 @@ fn a_relaxed_rekey_is_durable_before_its_old_key_is_retired() {
         let clock = ManualClock::new(T0);
         let relaxed = Durability::Relaxed;
         let mut store = open(&disk, Some(backend), relaxed, 1, &clock, Erase::Deferred).unwrap();
-        let session: SessionData = serde_json::from_value(doc("r-a", "u", T0 + 3_600_000)).unwrap();
+        let session: Session = serde_json::from_value(doc("r-a", "u", T0 + 3_600_000)).unwrap();
         store.create(&session).unwrap();
         store.add_key(&secret(2)).unwrap();
         store.rekey(usize::MAX).unwrap();

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use session_vault::{BackendKind, Durability, ManualClock, SessionData, SessionPatch, StoreError};
+use session_vault::{BackendKind, Durability, ManualClock, Session, SessionPatch, StoreError};
 use session_vault_guest::testing::power_cut::{PowerCut, Rng};
 use session_vault_guest::{Erase, LegacyStore, Sessions};
 
@@ -45,7 +45,7 @@ pub(super) fn play(
     let mut retired = BTreeSet::new();
     let mut rng = Rng(seed);
     let mut in_flight = None;
-    let mut maybe: Vec<(String, Option<SessionData>, Option<SessionData>)> = Vec::new();
+    let mut maybe: Vec<(String, Option<Session>, Option<Session>)> = Vec::new();
     let mut next_key = 2u8;
     let mut imported = false;
     let steps = match script {
@@ -87,7 +87,7 @@ pub(super) fn play(
                     0 => now + 1_000 * (5 + rng.below(60)),
                     _ => T0 + 30 * 86_400_000,
                 };
-                let session: SessionData =
+                let session: Session =
                     serde_json::from_value(doc(&id, &user, expires)).map_err(|e| e.to_string())?;
                 maybe.push((id.clone(), None, Some(session.clone())));
                 store
@@ -104,10 +104,10 @@ pub(super) fn play(
                             serde_json::json!({"userContext": {"name": name}}),
                         )
                         .map_err(|e| e.to_string())?;
-                        let mut after = before.clone();
-                        if let Some(s) = &mut after {
-                            s.user_context.name = Some(name);
-                        }
+                        let after = (before.clone())
+                            .map(|s| patch.clone().apply(s))
+                            .transpose()
+                            .map_err(|e| e.to_string())?;
                         maybe.push((id.clone(), before, after));
                         store
                             .update(&id, patch)
@@ -131,7 +131,7 @@ pub(super) fn play(
                 now += 10_000;
                 clock.set(now);
                 let expired: Vec<String> = (known.sessions.iter())
-                    .filter(|(_, s)| s.expires_at <= now)
+                    .filter(|(_, s)| s.expires_at() <= now)
                     .map(|(id, _)| id.clone())
                     .collect();
                 for id in &expired {
@@ -146,7 +146,7 @@ pub(super) fn play(
             Kind::RevokeUser | Kind::Clear => {
                 let user = format!("u{}", rng.below(3));
                 let gone: Vec<String> = (known.sessions.iter())
-                    .filter(|(_, s)| kind == Kind::Clear || s.user_context.user_id == user)
+                    .filter(|(_, s)| kind == Kind::Clear || s.user().unwrap() == user)
                     .map(|(id, _)| id.clone())
                     .collect();
                 for id in &gone {
@@ -259,7 +259,7 @@ fn import(
     disk: &PowerCut,
     store: &mut CutStore,
     known: &mut Known,
-    maybe: &mut Vec<(String, Option<SessionData>, Option<SessionData>)>,
+    maybe: &mut Vec<(String, Option<Session>, Option<Session>)>,
 ) -> Result<(), StoreError> {
     thread_local! {
         // scrypt once per thread, not once per run.
@@ -269,7 +269,7 @@ fn import(
     let key = KEY.with(Clone::clone);
     let legacy = LegacyStore::with_key(disk.dir("legacy"), key)?;
     let files = legacy.files()?;
-    let expected: Vec<SessionData> = serde_json::from_str(
+    let expected: Vec<Session> = serde_json::from_str(
         &std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../tests/fixtures/legacy-ts/expected.json"),
@@ -278,14 +278,14 @@ fn import(
     )
     .unwrap();
     let now = store.now();
-    let live: Vec<&SessionData> = expected.iter().filter(|s| s.expires_at > now).collect();
+    let live: Vec<&Session> = expected.iter().filter(|s| s.expires_at() > now).collect();
     for session in &live {
-        maybe.push((session.session_id.clone(), None, Some((*session).clone())));
+        maybe.push((session.id().to_owned(), None, Some((*session).clone())));
     }
     let report = legacy.import_into(store, &files)?;
     for session in live {
-        if report.imported.contains(&session.session_id) {
-            known.set(&session.session_id, Some(session.clone()));
+        if report.imported.iter().any(|id| id == session.id()) {
+            known.set(session.id(), Some(session.clone()));
         }
     }
     Ok(())

@@ -2,17 +2,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use session_vault::{Durability, ManualClock, SessionData};
+use session_vault::{Durability, ManualClock, Session};
 use session_vault_guest::testing::power_cut::PowerCut;
 use session_vault_guest::{Erase, Sessions};
 
 use super::{Kind, Known, Played, open};
 
 /// The document without the fields `touch` writes to stamps (which may be lost).
-fn settled(session: &SessionData) -> SessionData {
+fn settled(session: &Session) -> Session {
     let mut session = session.clone();
-    session.security.last_accessed_at = 0;
-    session.security.access_count = 0;
+    session.set_access(0, 0);
     session
 }
 
@@ -73,7 +72,7 @@ fn verify(
     durability: Durability,
     known: &Known,
     in_flight: Option<Kind>,
-    maybe: &[(String, Option<SessionData>, Option<SessionData>)],
+    maybe: &[(String, Option<Session>, Option<Session>)],
     now: u64,
 ) -> Result<(), String> {
     if std::env::var_os("POWER_CUT_DEBUG").is_some() {
@@ -121,7 +120,7 @@ fn verify(
             }
         }
     }
-    let in_doubt: BTreeMap<&str, (&Option<SessionData>, &Option<SessionData>)> = maybe
+    let in_doubt: BTreeMap<&str, (&Option<Session>, &Option<Session>)> = maybe
         .iter()
         .map(|(id, a, b)| (id.as_str(), (a, b)))
         .collect();
@@ -131,8 +130,8 @@ fn verify(
     for id in &ids {
         let found = store.get(id).map_err(|e| format!("get {id}: {e}"))?;
         let found = found.as_ref().map(settled);
-        let acked = known.sessions.get(id).filter(|s| s.expires_at > now);
-        let mut allowed: Vec<Option<SessionData>> = Vec::new();
+        let acked = known.sessions.get(id).filter(|s| s.expires_at() > now);
+        let mut allowed: Vec<Option<Session>> = Vec::new();
         match durability {
             Durability::Durable => allowed.push(acked.map(settled)),
             _ => {
@@ -146,8 +145,8 @@ fn verify(
             allowed.push(before.as_ref().map(settled));
             allowed.push(after.as_ref().map(settled));
         }
-        let allowed: Vec<Option<SessionData>> = (allowed.into_iter())
-            .map(|s| s.filter(|s| s.expires_at > now))
+        let allowed: Vec<Option<Session>> = (allowed.into_iter())
+            .map(|s| s.filter(|s| s.expires_at() > now))
             .collect();
         if !allowed.contains(&found) {
             return Err(format!(

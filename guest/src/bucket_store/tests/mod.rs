@@ -19,7 +19,7 @@ pub(crate) fn host(bucket: &MemoryBucket, clock: &ManualClock) -> Host {
     BucketStore::open(bucket.clone(), clock.clone(), config(5)).unwrap()
 }
 
-pub(crate) fn session(id: &str, user: &str, expires_at: u64) -> SessionData {
+pub(crate) fn session(id: &str, user: &str, expires_at: u64) -> Session {
     crate::document::example(id, user, expires_at)
 }
 
@@ -44,7 +44,7 @@ fn two_hosts_see_one_store() {
         Err(StoreError::AlreadyExists)
     ));
     b.update("s1", bump(7)).unwrap();
-    assert_eq!(a.get("s1").unwrap().unwrap().security.access_count, 7);
+    assert_eq!(a.get("s1").unwrap().unwrap().access().unwrap().1, 7);
     assert_eq!(b.user_sessions("alice").unwrap().len(), 1);
     assert_eq!(a.count().unwrap(), 1);
     assert_eq!(b.revoke_user("alice").unwrap(), 1);
@@ -60,15 +60,15 @@ fn a_host_serves_its_cache_only_for_the_bytes_the_server_holds() {
     let mut b = host(&bucket, &clock);
     a.create(&session("s1", "alice", 1_000)).unwrap();
     a.create(&session("s2", "alice", 1_000)).unwrap();
-    assert_eq!(a.get("s1").unwrap().unwrap().security.access_count, 0);
+    assert_eq!(a.get("s1").unwrap().unwrap().access().unwrap().1, 0);
     assert_eq!(a.user_sessions("alice").unwrap().len(), 2);
     assert_eq!(a.cache.borrow().len(), 1, "s1 was read twice, s2 once");
     a.get("s2").unwrap();
     assert_eq!(a.cache.borrow().len(), 2);
     // Another host's write is new bytes: read, not served from memory.
     b.update("s1", bump(7)).unwrap();
-    assert_eq!(a.get("s1").unwrap().unwrap().security.access_count, 7);
-    assert_eq!(a.touch("s1").unwrap().unwrap().security.access_count, 8);
+    assert_eq!(a.get("s1").unwrap().unwrap().access().unwrap().1, 7);
+    assert_eq!(a.touch("s1").unwrap().unwrap().access().unwrap().1, 8);
     // So is an edit, of one bit.
     bucket.edit(|m| {
         let record = &mut m.values.get_mut("s:s1").unwrap().0;
@@ -79,7 +79,7 @@ fn a_host_serves_its_cache_only_for_the_bytes_the_server_holds() {
     // The stale slot went with the refused read; a removal forgets at once, another
     // host's at the next read.
     assert_eq!(a.cache.borrow().len(), 1);
-    assert_eq!(a.get("s2").unwrap().unwrap().session_id, "s2");
+    assert_eq!(a.get("s2").unwrap().unwrap().id(), "s2");
     a.create(&session("s3", "alice", 1_000)).unwrap();
     a.get("s3").unwrap();
     a.get("s3").unwrap();
@@ -160,7 +160,7 @@ fn index_entries_are_hints_checked_against_the_records() {
             .insert("victim".into(), 1);
     });
     let ids: Vec<String> = (store.user_sessions("mallory").unwrap().into_iter())
-        .map(|s| s.session_id)
+        .map(|s| s.id().to_owned())
         .collect();
     assert_eq!(ids, ["mallory1"]);
     assert_eq!(store.revoke_user("mallory").unwrap(), 1);
@@ -204,10 +204,10 @@ fn the_idle_timeout_moves_expiry_with_each_touch() {
     idle.idle_timeout = Some(50);
     let mut store = BucketStore::open(bucket.clone(), clock.clone(), idle).unwrap();
     let mut s = session("a", "u", 10_000);
-    s.security.last_accessed_at = 100;
+    s.set_access(100, s.access().unwrap().1);
     store.create(&s).unwrap();
     clock.set(140);
-    assert_eq!(store.touch("a").unwrap().unwrap().security.access_count, 1);
+    assert_eq!(store.touch("a").unwrap().unwrap().access().unwrap().1, 1);
     assert_eq!(bucket.edit(|m| m.values["s:a"].1), Some(190));
     clock.set(190);
     assert_eq!(store.get("a").unwrap(), None);
@@ -244,8 +244,11 @@ fn an_update_that_loses_the_swap_is_retried_on_the_winner() {
         }
     });
     let merged = a.update("s", bump(9)).unwrap();
-    assert_eq!(merged.security.access_count, 9);
-    assert_eq!(merged.user_context.roles, Some(vec!["b2".to_string()]));
+    assert_eq!(merged.access().unwrap().1, 9);
+    assert_eq!(
+        merged.members()["userContext"]["roles"],
+        serde_json::json!(["b2"])
+    );
     let mut c = host(&bucket, &clock);
     assert_eq!(c.get("s").unwrap().unwrap(), merged);
 }

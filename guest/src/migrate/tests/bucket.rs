@@ -44,11 +44,11 @@ fn reopen_directory(dir: &std::path::Path, clock: &ManualClock) -> Result<Local,
 fn assert_moved(store: &mut BucketStore<impl Bucket, ManualClock>) {
     assert_eq!(store.count().unwrap(), 3);
     let alice: Vec<String> = (store.user_sessions("alice").unwrap().into_iter())
-        .map(|s| s.session_id)
+        .map(|s| s.id().to_owned())
         .collect();
     assert_eq!(alice, ["a1", "a2"]);
     let b1 = store.get("b1").unwrap().unwrap();
-    assert_eq!(b1.security.access_count, 2, "the touches moved with it");
+    assert_eq!(b1.access().unwrap().1, 2, "the touches moved with it");
     assert_eq!(store.get("gone").unwrap(), None);
 }
 
@@ -178,10 +178,10 @@ fn bucket_store(bucket: &MemoryBucket, clock: &ManualClock) -> Host {
 fn assert_moved_out(local: &mut Local) {
     assert_eq!(local.count(), 3);
     let alice: Vec<String> = (local.user_sessions("alice").unwrap().into_iter())
-        .map(|s| s.session_id)
+        .map(|s| s.id().to_owned())
         .collect();
     assert_eq!(alice, ["a1", "a2"]);
-    assert_eq!(local.get("b1").unwrap().unwrap().security.access_count, 2);
+    assert_eq!(local.get("b1").unwrap().unwrap().access().unwrap().1, 2);
     assert_eq!(local.get("gone").unwrap(), None);
 }
 

@@ -1,0 +1,140 @@
+//! Free-form sessions (any JSON object with `sessionId` and `expiresAt`, read back as
+//! exactly the JSON written) and `set` (create or replace).
+
+use serde_json::{Value, json};
+
+use super::{MINUTE, doc, open, reopen};
+use crate::front::{Front, Setup, T0};
+
+/// What express-session stores for a logged-in user (its `cookie`, the app's members),
+/// with the `sessionId` and `expiresAt` an adapter adds.
+pub fn express_doc(id: &str, expires_at: u64) -> Value {
+    json!({
+        "cookie": {
+            "originalMaxAge": 86_400_000, "expires": "2030-01-02T00:00:00.000Z",
+            "secure": false, "httpOnly": true, "domain": null, "path": "/", "sameSite": "lax"
+        },
+        "passport": {"user": "zoë-ü@example.org"},
+        "cart": [{"sku": "A-1", "qty": 2, "price": 19.99}, {"sku": "B-2", "qty": 1, "price": 0.1}],
+        "flash": {},
+        "sessionId": id,
+        "expiresAt": expires_at
+    })
+}
+
+/// A tower-sessions record as an adapter would store it: data members as they are.
+pub fn tower_doc(id: &str, expires_at: u64) -> Value {
+    json!({
+        "sessionId": id,
+        "expiresAt": expires_at,
+        "data": {"counter": 9_007_199_254_740_992u64, "negative": -42, "ratio": 0.333_333_333_333_333_3,
+                 "emoji": "😀 \u{2028} \" \\ \u{0007}", "nothing": null, "list": [[], {}, [[1]]]}
+    })
+}
+
+pub fn free_form_sessions_read_back_exactly<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    let express = express_doc("exp-1", T0 + 60 * MINUTE);
+    let tower = tower_doc("tow-1", T0 + 60 * MINUTE);
+    front.create(&express).unwrap();
+    front.set(&tower).unwrap();
+    let minimal = json!({"expiresAt": T0 + MINUTE, "sessionId": "min-1"});
+    front.create(&minimal).unwrap();
+    for (id, expected) in [("exp-1", &express), ("tow-1", &tower), ("min-1", &minimal)] {
+        let found = front.get(id).unwrap().expect(id);
+        assert_eq!(&found, expected, "{id}");
+        assert_eq!(
+            found.to_string(),
+            expected.to_string(),
+            "{id}: same members in the same order"
+        );
+    }
+    assert_eq!(front.count().unwrap(), 3, "sessions without a user count");
+    assert_eq!(front.list("exp-1").unwrap(), Vec::<Value>::new());
+    // A touch of a session without `security` records nothing in its document.
+    assert_eq!(front.touch("exp-1").unwrap(), Some(express.clone()));
+    let mut front = reopen(front, &setup);
+    assert_eq!(front.get("exp-1").unwrap(), Some(express.clone()));
+    assert_eq!(
+        front.get("tow-1").unwrap().unwrap().to_string(),
+        tower.to_string()
+    );
+    // They expire and are cleaned up like any other.
+    setup.clock.set(T0 + 2 * MINUTE);
+    assert_eq!(front.get("min-1").unwrap(), None);
+    setup.clock.set(T0 + 61 * MINUTE);
+    assert_eq!(front.cleanup().unwrap(), 2);
+    assert_eq!(front.count().unwrap(), 0);
+}
+
+pub fn set_creates_or_replaces_whole<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    let first = doc("s1", "alice", T0 + 60 * MINUTE);
+    front.set(&first).unwrap();
+    assert_eq!(front.get("s1").unwrap(), Some(first.clone()));
+    assert_eq!(front.list("alice").unwrap(), vec![first.clone()]);
+    // Replaced whole: nothing of the first document is merged in, and the user index
+    // follows the new document.
+    let second = doc("s1", "bob", T0 + 30 * MINUTE);
+    front.set(&second).unwrap();
+    assert_eq!(front.get("s1").unwrap(), Some(second.clone()));
+    assert_eq!(front.list("alice").unwrap(), Vec::<Value>::new());
+    assert_eq!(front.list("bob").unwrap(), vec![second.clone()]);
+    let free = express_doc("s1", T0 + 10 * MINUTE);
+    front.set(&free).unwrap();
+    assert_eq!(front.get("s1").unwrap(), Some(free.clone()));
+    assert_eq!(front.list("bob").unwrap(), Vec::<Value>::new());
+    assert_eq!(front.count().unwrap(), 1);
+    // `create` still refuses a live id; `set` does not.
+    assert_eq!(front.create(&first), Err("already-exists".into()));
+    front.set(&first).unwrap();
+    assert_eq!(front.revoke_user("alice").unwrap(), 1);
+    // Over an expired session, `set` stores the new one.
+    front.set(&express_doc("s2", T0 + MINUTE)).unwrap();
+    setup.clock.set(T0 + 2 * MINUTE);
+    assert_eq!(front.get("s2").unwrap(), None);
+    let again = express_doc("s2", T0 + 60 * MINUTE);
+    front.set(&again).unwrap();
+    let mut front = reopen(front, &setup);
+    assert_eq!(front.get("s2").unwrap(), Some(again));
+    assert_eq!(front.count().unwrap(), 1);
+    // Too large or malformed: nothing changes.
+    let mut big = express_doc("s2", T0 + 60 * MINUTE);
+    big["blob"] = json!("x".repeat(70_000));
+    assert_eq!(front.set(&big), Err("too-large".into()));
+    assert_eq!(
+        front.get("s2").unwrap(),
+        Some(express_doc("s2", T0 + 60 * MINUTE))
+    );
+}
+
+pub fn update_merges_into_free_form_sessions<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front.create(&express_doc("e1", T0 + 60 * MINUTE)).unwrap();
+    let updated = front
+        .update("e1", &json!({"cart": [], "expiresAt": T0 + 90 * MINUTE}))
+        .unwrap();
+    let mut expected = express_doc("e1", T0 + 90 * MINUTE);
+    expected["cart"] = json!([]);
+    assert_eq!(updated, expected);
+    assert_eq!(
+        updated.to_string(),
+        expected.to_string(),
+        "replaced in place"
+    );
+    // A nested original object the session lacks is created from the patch, which must
+    // then give its required members.
+    assert_eq!(
+        front.update("e1", &json!({"userContext": {"email": "a@b.c"}})),
+        Err("invalid-input".into())
+    );
+    let owned = front
+        .update("e1", &json!({"userContext": {"userId": "zoë"}}))
+        .unwrap();
+    assert_eq!(owned["userContext"], json!({"userId": "zoë"}));
+    assert_eq!(front.list("zoë").unwrap(), vec![owned]);
+    assert_eq!(front.get("e1").unwrap().unwrap()["cart"], json!([]));
+}
