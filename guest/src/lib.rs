@@ -46,7 +46,8 @@ mod component;
 // One store, whichever medium holds it: the operations, and how a store is opened.
 pub use sessions::clock::{Clock, ManualClock, SystemClock};
 pub use sessions::{
-    Compaction, Config, DEFAULT_CACHE_BYTES, Erase, KeyInfo, RekeyProgress, Report, Sessions,
+    Compaction, Config, DEFAULT_CACHE_BYTES, Erase, IdPage, KeyInfo, MAX_PAGE, RekeyProgress,
+    Report, SessionPage, Sessions,
 };
 pub use store::{Destination, OpenBucket, OpenDirectory, Store};
 

@@ -45,8 +45,8 @@ pub use keyvalue::{RedisBucket, RedisCas, RedisConfig};
 pub use options::VaultOptions;
 pub use session_vault_guest::{
     BackendKind, BucketStore, Clock, Compaction, Config, DEFAULT_CACHE_BYTES, Durability, Erase,
-    Extra, ImportFailure, ImportReport, KeyInfo, MAX_DEPTH, ManualClock, Report, Secret, Security,
-    SecurityPatch, Session, SessionData, SessionPatch, Sessions, StoreError, SystemClock,
-    TokenMetadata, TokenMetadataPatch, UserContext, UserContextPatch,
+    Extra, IdPage, ImportFailure, ImportReport, KeyInfo, MAX_DEPTH, MAX_PAGE, ManualClock, Report,
+    Secret, Security, SecurityPatch, Session, SessionData, SessionPage, SessionPatch, Sessions,
+    StoreError, SystemClock, TokenMetadata, TokenMetadataPatch, UserContext, UserContextPatch,
 };
 pub use vault::Vault;

@@ -120,7 +120,23 @@ fn execute(vault: &mut Vault, command: &StoreCommand) -> anyhow::Result<u8> {
         }
         StoreCommand::Delete { id } => print(&serde_json::json!({ "deleted": vault.delete(id)? })),
         StoreCommand::Cleanup => print(&serde_json::json!({ "removed": vault.cleanup()? })),
-        StoreCommand::List { user } => print(&vault.user_sessions(user)?),
+        StoreCommand::List {
+            user: Some(user), ..
+        } => print(&vault.user_sessions(user)?),
+        StoreCommand::List {
+            user: None,
+            limit,
+            after,
+            ids,
+        } => {
+            if *ids {
+                let page = vault.list_ids(after.as_deref(), *limit)?;
+                print(&serde_json::json!({ "ids": page.ids, "next": page.next }))
+            } else {
+                let page = vault.list(after.as_deref(), *limit)?;
+                print(&serde_json::json!({ "sessions": page.sessions, "next": page.next }))
+            }
+        }
         StoreCommand::Count => print(&serde_json::json!({ "count": vault.count()? })),
         StoreCommand::Clear { .. } => print(&serde_json::json!({ "removed": vault.clear()? })),
         StoreCommand::RevokeUser { user } => {

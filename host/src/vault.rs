@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use session_vault_guest::{
-    BackendKind, ImportReport, KeyInfo, Report, Secret, Session, SessionPatch, StoreError,
-    SystemClock,
+    BackendKind, IdPage, ImportReport, KeyInfo, Report, Secret, Session, SessionPage, SessionPatch,
+    StoreError, SystemClock,
 };
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
@@ -224,6 +224,30 @@ impl Vault {
             .into_iter()
             .map(|s| convert::session_from_wit(s).map_err(Error::Store))
             .collect()
+    }
+
+    /// Up to `limit` (1 to [`MAX_PAGE`](session_vault_guest::MAX_PAGE)) ids of live
+    /// sessions after `after` (from the first if `None`), in id order, with the cursor of
+    /// the next page. See the WIT `list-ids`.
+    pub fn list_ids(&mut self, after: Option<&str>, limit: u32) -> Result<IdPage, Error> {
+        let page =
+            self.call(|api, store, handle| api.call_list_ids(store, handle, after, limit))?;
+        Ok(IdPage {
+            ids: page.ids,
+            next: page.next,
+        })
+    }
+
+    /// As [`Vault::list_ids`], with the sessions. See the WIT `list`.
+    pub fn list(&mut self, after: Option<&str>, limit: u32) -> Result<SessionPage, Error> {
+        let page = self.call(|api, store, handle| api.call_list(store, handle, after, limit))?;
+        let sessions = (page.sessions.into_iter())
+            .map(convert::session_from_wit)
+            .collect::<Result<_, _>>()?;
+        Ok(SessionPage {
+            sessions,
+            next: page.next,
+        })
     }
 
     /// How many live sessions the store holds.

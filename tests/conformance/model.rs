@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::cases::doc;
+use crate::cases::{doc, express_doc};
 use crate::front::{Front, Setup, T0};
 use session_vault::Durability;
 
@@ -25,6 +25,10 @@ impl Pick for Rng {
 }
 
 const IDS: &[&str] = &["s0", "s1", "s2", "s3", "s4", "s5"];
+/// Ids that `set` stores free-form (express-session shaped) documents under.
+const FREE_IDS: &[&str] = &["f0", "f1", "f2"];
+/// Both.
+const ALL_IDS: &[&str] = &["s0", "s1", "s2", "s3", "s4", "s5", "f0", "f1", "f2"];
 const USERS: &[&str] = &["u0", "u1", "u2"];
 
 /// What the store should hold: every stored document, expired or not, until removed.
@@ -126,7 +130,7 @@ fn run<F: Front>(
         let now = session_vault::Clock::now(&setup.clock);
         let store = front.as_mut().expect("the store is open");
         let context = format!("seed {seed} step {step}");
-        match rng.below(13) {
+        match rng.below(15) {
             0 | 1 => {
                 let id = rng.pick(IDS);
                 let mut d = doc(id, rng.pick(USERS), now + 1 + rng.below(5_000));
@@ -140,7 +144,7 @@ fn run<F: Front>(
                 assert_eq!(store.create(&d), expected, "{context}: create {id}");
             }
             2 | 3 => {
-                let id = rng.pick(IDS);
+                let id = rng.pick(ALL_IDS);
                 let expected = model.live(id, now).cloned();
                 if expected.is_none() {
                     model.docs.remove(id);
@@ -148,6 +152,7 @@ fn run<F: Front>(
                 assert_eq!(store.get(id), Ok(expected), "{context}: get {id}");
             }
             4 | 5 => {
+                // Only original-shaped ids: the patches below assume their members.
                 let id = rng.pick(IDS);
                 let patch = random_patch(&mut rng, now);
                 let expected = match model.live(id, now).cloned() {
@@ -168,7 +173,7 @@ fn run<F: Front>(
                 );
             }
             6 => {
-                let id = rng.pick(IDS);
+                let id = rng.pick(ALL_IDS);
                 let existed = model.docs.remove(id).is_some();
                 assert_eq!(store.delete(id), Ok(existed), "{context}: delete {id}");
             }
@@ -210,12 +215,14 @@ fn run<F: Front>(
             }
             10 => setup.clock.advance(rng.below(1_500)),
             11 => {
-                let id = rng.pick(IDS);
+                let id = rng.pick(ALL_IDS);
                 let expected = match model.docs.get_mut(id).filter(|d| now < expires(d)) {
                     Some(d) => {
-                        let count = d["security"]["accessCount"].as_u64().expect("count");
-                        d["security"]["lastAccessedAt"] = json!(now);
-                        d["security"]["accessCount"] = json!(count + 1);
+                        // A free-form session records no access.
+                        if let Some(count) = d["security"]["accessCount"].as_u64() {
+                            d["security"]["lastAccessedAt"] = json!(now);
+                            d["security"]["accessCount"] = json!(count + 1);
+                        }
                         Some(d.clone())
                     }
                     None => {
@@ -224,6 +231,37 @@ fn run<F: Front>(
                     }
                 };
                 assert_eq!(store.touch(id), Ok(expected), "{context}: touch {id}");
+            }
+            13 => {
+                let (id, d) = if rng.below(2) == 0 {
+                    let id = rng.pick(FREE_IDS);
+                    (id, express_doc(id, now + 1 + rng.below(5_000)))
+                } else {
+                    let id = rng.pick(IDS);
+                    (id, doc(id, rng.pick(USERS), now + 1 + rng.below(5_000)))
+                };
+                model.docs.insert(id.to_owned(), d.clone());
+                assert_eq!(store.set(&d), Ok(()), "{context}: set {id}");
+            }
+            14 => {
+                let limit = 1 + rng.below(4) as u32;
+                let mut listed = Vec::new();
+                let mut after: Option<String> = None;
+                loop {
+                    let (ids, next) = store
+                        .page_ids(after.as_deref(), limit)
+                        .unwrap_or_else(|e| panic!("{context}: list-ids: {e}"));
+                    listed.extend(ids);
+                    match next {
+                        Some(next) => after = Some(next),
+                        None => break,
+                    }
+                }
+                let live: Vec<String> = (model.docs.iter())
+                    .filter(|(_, d)| now < expires(d))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                assert_eq!(listed, live, "{context}: list-ids by {limit}");
             }
             _ => {
                 if rng.below(8) == 0 {

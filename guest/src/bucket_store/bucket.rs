@@ -102,6 +102,15 @@ pub trait Bucket {
         limit: u32,
     ) -> Result<Vec<String>, StoreError>;
 
+    /// Up to `limit` members of `index` greater than `after` in byte order (from the first
+    /// if `after` is empty), smallest first: the order of an index scored all 0.
+    fn members_after(
+        &mut self,
+        index: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// How many members of `index` are scored `min..=max`.
     fn count(&mut self, index: &str, min: u64, max: u64) -> Result<u64, StoreError>;
 }
@@ -140,6 +149,9 @@ impl Bucket for std::convert::Infallible {
         match *self {}
     }
     fn range(&mut self, _: &str, _: u64, _: u64, _: u32) -> Result<Vec<String>, StoreError> {
+        match *self {}
+    }
+    fn members_after(&mut self, _: &str, _: &str, _: u32) -> Result<Vec<String>, StoreError> {
         match *self {}
     }
     fn count(&mut self, _: &str, _: u64, _: u64) -> Result<u64, StoreError> {

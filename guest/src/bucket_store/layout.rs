@@ -13,6 +13,9 @@ pub const META: &str = "meta";
 pub const NAMES: &str = "names";
 /// The expiry index: every session id scored by when it expires.
 pub const EXPIRY: &str = "x";
+/// The id index: every session id, scored 0, so that the server keeps them in byte order
+/// (`list` pages through it).
+pub const IDS: &str = "i";
 /// The fence: present while the store moves out to a directory and after it moved,
 /// when every commit is refused. Its value is the backend it went to (a hint for the
 /// error only: anyone with access to the server can set it, which can only stop writes).
@@ -58,6 +61,8 @@ pub enum Name<'a> {
     Names,
     /// [`EXPIRY`].
     Expiry,
+    /// [`IDS`].
+    Ids,
     /// [`FENCE`].
     Fence,
     /// The record of this session.
@@ -77,6 +82,7 @@ pub fn parse(key: &str) -> Name<'_> {
         META => Name::Meta,
         NAMES => Name::Names,
         EXPIRY => Name::Expiry,
+        IDS => Name::Ids,
         FENCE => Name::Fence,
         _ => {
             if let Some(id) = key.strip_prefix(SESSION).filter(|id| valid(id)) {
@@ -104,6 +110,7 @@ mod tests {
         assert_eq!(parse(META), Name::Meta);
         assert_eq!(parse(NAMES), Name::Names);
         assert_eq!(parse(EXPIRY), Name::Expiry);
+        assert_eq!(parse(IDS), Name::Ids);
         assert_eq!(parse(FENCE), Name::Fence);
         assert_eq!(parse(&session("a-b_1")), Name::Session("a-b_1"));
         assert_eq!(parse(&quarantine("a")), Name::Quarantined("a"));

@@ -168,6 +168,22 @@ impl Bucket for MemoryBucket {
             .collect())
     }
 
+    fn members_after(
+        &mut self,
+        index: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let memory = self.memory.borrow();
+        let Some(index) = memory.indexes.get(index) else {
+            return Ok(Vec::new());
+        };
+        let mut members: Vec<&String> = index.keys().filter(|m| m.as_str() > after).collect();
+        members.sort();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(members.into_iter().take(limit).cloned().collect())
+    }
+
     fn count(&mut self, index: &str, min: u64, max: u64) -> Result<u64, StoreError> {
         let memory = self.memory.borrow();
         Ok(memory.indexes.get(index).map_or(0, |index| {

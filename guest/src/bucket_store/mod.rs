@@ -30,7 +30,9 @@ use crate::seal::format::{self, Kind};
 use crate::sessions::cache::SessionCache;
 use crate::sessions::clock::Clock;
 use crate::sessions::lifetime::Lifetime;
-use crate::sessions::{Compaction, Config, KeyInfo, RekeyProgress, Report, Sessions, record};
+use crate::sessions::{
+    Compaction, Config, IdPage, KeyInfo, RekeyProgress, Report, SessionPage, Sessions, record,
+};
 use bucket::{Bucket, Change, Entry, Member};
 
 /// How often a write re-reads and retries after another host changed its record.
@@ -143,7 +145,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 }
             };
             let names = names(&mut bucket, &keyring)?;
-            return Ok(BucketStore {
+            let mut store = BucketStore {
                 bucket,
                 lifetime: Lifetime {
                     clock,
@@ -156,7 +158,9 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 scrypt_log_n: config.scrypt_log_n,
                 max_session_bytes,
                 cache: RefCell::new(SessionCache::new(config.cache_bytes)),
-            });
+            };
+            store.index_ids()?;
+            return Ok(store);
         }
         Err(lost("creating the store's metadata"))
     }
@@ -216,11 +220,18 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         let mut change = Change {
             value: Some(sealed),
             expires_at: Some(expires_at),
-            add: vec![Entry {
-                index: layout::EXPIRY.into(),
-                member: id.into(),
-                score: expires_at,
-            }],
+            add: vec![
+                Entry {
+                    index: layout::EXPIRY.into(),
+                    member: id.into(),
+                    score: expires_at,
+                },
+                Entry {
+                    index: layout::IDS.into(),
+                    member: id.into(),
+                    score: 0,
+                },
+            ],
             remove: Vec::new(),
         };
         if let Some(user) = user {
@@ -243,10 +254,16 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// and its index entries.
     fn removal(&self, id: &str, user: Option<&str>) -> Change {
         self.forget(id);
-        let mut remove = vec![Member {
-            index: layout::EXPIRY.into(),
-            member: id.into(),
-        }];
+        let mut remove = vec![
+            Member {
+                index: layout::EXPIRY.into(),
+                member: id.into(),
+            },
+            Member {
+                index: layout::IDS.into(),
+                member: id.into(),
+            },
+        ];
         if let Some(user) = user {
             remove.push(Member {
                 index: self.user_index(user),
@@ -295,6 +312,15 @@ impl<K: Bucket, C: Clock> Sessions for BucketStore<K, C> {
     }
     fn set(&mut self, session: &Session) -> Result<(), StoreError> {
         BucketStore::set(self, session)
+    }
+    fn list_ids(&mut self, after: Option<&str>, limit: u32) -> Result<IdPage, StoreError> {
+        let (sessions, next) = self.live_page(after, limit)?;
+        let ids = sessions.iter().map(|s| s.id().to_owned()).collect();
+        Ok(IdPage { ids, next })
+    }
+    fn list(&mut self, after: Option<&str>, limit: u32) -> Result<SessionPage, StoreError> {
+        let (sessions, next) = self.live_page(after, limit)?;
+        Ok(SessionPage { sessions, next })
     }
     fn get(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         BucketStore::get(self, id)
@@ -445,7 +471,7 @@ pub(crate) fn clear_sessions<K: Bucket>(bucket: &mut K) -> Result<u64, StoreErro
         for key in keys {
             match layout::parse(&key) {
                 layout::Name::Session(_) => sessions += 1,
-                layout::Name::User | layout::Name::Expiry => {}
+                layout::Name::User | layout::Name::Expiry | layout::Name::Ids => {}
                 _ => continue,
             }
             doomed.push(key);

@@ -8,6 +8,7 @@ use crate::document::patch::SessionPatch;
 use crate::document::session::Session;
 use crate::error::StoreError;
 use crate::sessions::clock::Clock;
+use crate::sessions::page;
 
 /// What a write makes of the record it read.
 enum Decision<T> {
@@ -213,6 +214,67 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 .collect();
             self.bucket.remove(&members)?;
         }
+    }
+
+    /// Up to `limit` live sessions after `after`, in id order, from the id index, and the
+    /// cursor of the next page. The records of a page are read in one round trip and
+    /// opened (a listing of ids costs what one of sessions does); an expired, damaged or
+    /// unreadable one is left out, and an index member whose record is gone is dropped.
+    pub(crate) fn live_page(
+        &mut self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<Session>, Option<String>), StoreError> {
+        let limit = page::request(after, limit)?;
+        let fetch = u32::try_from(limit.saturating_add(1))
+            .unwrap_or(super::BATCH)
+            .min(super::BATCH);
+        let mut cursor = after.unwrap_or_default().to_owned();
+        let mut live = Vec::new();
+        loop {
+            let batch = self.bucket.members_after(layout::IDS, &cursor, fetch)?;
+            let Some(last) = batch.last() else {
+                return Ok((live, None));
+            };
+            cursor = last.clone();
+            let keys: Vec<String> = batch.iter().map(|id| layout::session(id)).collect();
+            let values = self.bucket.get_many(&keys)?;
+            for (id, value) in batch.iter().zip(values) {
+                let Some(bytes) = value.filter(|_| id::is_valid(id)) else {
+                    self.drop_unbacked_id(id)?;
+                    continue;
+                };
+                match self.open_record(id, &bytes) {
+                    Ok(record) if !self.lifetime.is_expired(&record.session) => {
+                        if live.len() == limit {
+                            let ids: Vec<String> =
+                                live.iter().map(|s: &Session| s.id().to_owned()).collect();
+                            return Ok((live, page::next(&ids, true)));
+                        }
+                        live.push(record.session);
+                    }
+                    // Expired (the expiry index's cleanup removes it), damaged (a read
+                    // quarantines it) or under a key the ring lacks: not listed.
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Drops `id` from the id index if no record backs it (still absent when re-read).
+    fn drop_unbacked_id(&mut self, id: &str) -> Result<(), StoreError> {
+        let (cas, found) = self.bucket.watch(&layout::session(id))?;
+        if found.is_none() || !id::is_valid(id) {
+            let change = Change {
+                remove: vec![Member {
+                    index: layout::IDS.into(),
+                    member: id.to_owned(),
+                }],
+                ..Change::default()
+            };
+            self.tidy(cas, change)?;
+        }
+        Ok(())
     }
 
     /// How many live sessions the store holds, from the expiry index.

@@ -35,15 +35,15 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             for id in &due {
                 let (cas, found) = self.bucket.watch(&layout::session(id))?;
                 let Some(bytes) = found else {
-                    // Redis dropped it at its TTL: only the index entry is left. Removed
-                    // only while the key is still absent, so a create racing this keeps
-                    // its entry.
-                    let entry = Member {
-                        index: layout::EXPIRY.into(),
+                    // Redis dropped it at its TTL: only the index entries are left.
+                    // Removed only while the key is still absent, so a create racing this
+                    // keeps its entries. (Its user's index drops it when next read.)
+                    let remove = [layout::EXPIRY, layout::IDS].map(|index| Member {
+                        index: index.into(),
                         member: id.clone(),
-                    };
+                    });
                     let change = Change {
-                        remove: vec![entry],
+                        remove: remove.into(),
                         ..Change::default()
                     };
                     self.tidy(cas, change)?;
@@ -90,8 +90,9 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         super::clear_sessions(&mut self.bucket)
     }
 
-    /// Verifies every record, quarantines the damaged ones and rebuilds both indexes
-    /// from the records (adding what they lack, dropping what no record backs).
+    /// Verifies every record, quarantines the damaged ones and rebuilds the indexes
+    /// (expiry, ids, users) from the records (adding what they lack, dropping what no
+    /// record backs).
     pub(crate) fn check(&mut self) -> Result<Report, StoreError> {
         let listing = self.listing()?;
         let now = self.lifetime.now();
@@ -130,6 +131,11 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                             score: self.lifetime.expiry(&session),
                         });
                         expiry.insert(id.clone());
+                        entries.push(Entry {
+                            index: layout::IDS.into(),
+                            member: id.clone(),
+                            score: 0,
+                        });
                         if let Some(user) = session.user() {
                             let user = self.user_index(user);
                             entries.push(Entry {
@@ -151,6 +157,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         }
         report.quarantined += report.newly_quarantined.len() as u64;
         self.drop_unbacked(layout::EXPIRY, &expiry)?;
+        self.drop_unbacked(layout::IDS, &expiry)?;
         for index in &listing.users {
             let backed = users.remove(index).unwrap_or_default();
             self.drop_unbacked(index, &backed)?;
@@ -280,6 +287,30 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         Ok(counts)
     }
 
+    /// Fills the id index of a store written before it existed (by 0.1.0): every session
+    /// record's id, scored 0. Run at open when the index is empty but records are
+    /// indexed by expiry; idempotent, and safe beside other hosts (their writes keep the
+    /// index too; a member whose record a host removes meanwhile is dropped by `list`).
+    pub(crate) fn index_ids(&mut self) -> Result<(), StoreError> {
+        if self.bucket.count(layout::IDS, 0, 0)? > 0
+            || self.bucket.count(layout::EXPIRY, 0, u64::MAX)? == 0
+        {
+            return Ok(());
+        }
+        let sessions = self.listing()?.sessions;
+        for chunk in sessions.chunks(super::BATCH as usize) {
+            let entries: Vec<Entry> = (chunk.iter())
+                .map(|id| Entry {
+                    index: layout::IDS.into(),
+                    member: id.clone(),
+                    score: 0,
+                })
+                .collect();
+            self.bucket.add(&entries)?;
+        }
+        Ok(())
+    }
+
     /// Lists the whole bucket once.
     pub(crate) fn listing(&mut self) -> Result<Listing, StoreError> {
         let mut listing = Listing::default();
@@ -295,6 +326,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                     layout::Name::Meta
                     | layout::Name::Names
                     | layout::Name::Expiry
+                    | layout::Name::Ids
                     | layout::Name::Fence => {}
                 }
             }

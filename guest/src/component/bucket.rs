@@ -127,6 +127,16 @@ impl Bucket for WasiBucket {
             .map_err(|e| failed(&format!("reading index {index}"), e))
     }
 
+    fn members_after(
+        &mut self,
+        index: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        indexes::members_after(&self.bucket, index, after, limit)
+            .map_err(|e| failed(&format!("reading index {index}"), e))
+    }
+
     fn count(&mut self, index: &str, min: u64, max: u64) -> Result<u64, StoreError> {
         indexes::count(&self.bucket, index, min, max)
             .map_err(|e| failed(&format!("counting index {index}"), e))

@@ -180,6 +180,22 @@ impl wit::GuestStore for StoreResource {
         Ok(sessions.into_iter().map(session_to_wit).collect())
     }
 
+    fn list_ids(&self, after: Option<String>, limit: u32) -> WitResult<wit::IdPage> {
+        let page = (self.store.borrow_mut().sessions()).list_ids(after.as_deref(), limit)?;
+        Ok(wit::IdPage {
+            ids: page.ids,
+            next: page.next,
+        })
+    }
+
+    fn list(&self, after: Option<String>, limit: u32) -> WitResult<wit::SessionPage> {
+        let page = (self.store.borrow_mut().sessions()).list(after.as_deref(), limit)?;
+        Ok(wit::SessionPage {
+            sessions: page.sessions.into_iter().map(session_to_wit).collect(),
+            next: page.next,
+        })
+    }
+
     fn count(&self) -> WitResult<u64> {
         Ok(self.store.borrow_mut().sessions().count()?)
     }

@@ -1,6 +1,7 @@
 //! The in-memory index: each session's user and expiry, and each user's sessions.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 
 /// What the index keeps of one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +22,8 @@ pub struct Entry {
 /// Sessions by id and by user.
 #[derive(Debug, Default)]
 pub struct Index {
-    sessions: HashMap<String, Entry>,
+    /// In id order, so that `list` pages through them with the last id as its cursor.
+    sessions: BTreeMap<String, Entry>,
     by_user: HashMap<String, BTreeSet<String>>,
     /// How many sessions expire at each time: `count` and `cleanup` look only at the
     /// times already past (few, once `cleanup` runs now and then) instead of every session.
@@ -32,13 +34,6 @@ impl Index {
     /// The entry of `id`, if indexed.
     pub fn entry(&self, id: &str) -> Option<&Entry> {
         self.sessions.get(id)
-    }
-
-    /// Makes room for `more` sessions at once: an open that knows how many it will insert
-    /// then builds the table once, instead of holding the old and the new one at each
-    /// doubling (the component's memory never shrinks, so that peak stays).
-    pub fn reserve(&mut self, more: usize) {
-        self.sessions.reserve(more);
     }
 
     /// Records `id` with `entry`, moving it between users if its user changed.
@@ -146,6 +141,19 @@ impl Index {
             .take(limit)
             .map(|(id, _)| id.clone())
             .collect()
+    }
+
+    /// Up to `limit` ids after `after` (from the first if `None`), in id order, of the
+    /// sessions live at `now`; and whether a live one follows them.
+    pub fn live_after(&self, after: Option<&str>, now: u64, limit: usize) -> (Vec<String>, bool) {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut live = (self.sessions)
+            .range::<str, _>((start, Bound::Unbounded))
+            .filter(|(_, entry)| now < entry.expires_at)
+            .map(|(id, _)| id);
+        let ids: Vec<String> = live.by_ref().take(limit).cloned().collect();
+        let more = live.next().is_some();
+        (ids, more)
     }
 
     /// Every indexed id.

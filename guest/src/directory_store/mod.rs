@@ -30,9 +30,9 @@ use crate::document::session::Session;
 use crate::error::StoreError;
 use crate::keyring::{self, Keyring, Meta, Secret};
 use crate::seal::stamp::Stamp;
-use crate::sessions::Sessions;
 use crate::sessions::cache::SessionCache;
 use crate::sessions::lifetime::Lifetime;
+use crate::sessions::{IdPage, Sessions};
 
 /// An open session store.
 pub struct DirectoryStore<B, C> {
@@ -258,6 +258,9 @@ impl<B: Backend, C: Clock> Sessions for DirectoryStore<B, C> {
     }
     fn set(&mut self, session: &Session) -> Result<(), StoreError> {
         DirectoryStore::set(self, session) // writes.rs
+    }
+    fn list_ids(&mut self, after: Option<&str>, limit: u32) -> Result<IdPage, StoreError> {
+        DirectoryStore::list_ids(self, after, limit) // reads.rs
     }
     fn get(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         DirectoryStore::get(self, id) // reads.rs

@@ -1,5 +1,5 @@
-//! Reading sessions: get, user sessions, count, and decrypting a session file with its
-//! access stamp applied, keeping the index in step with what is found.
+//! Reading sessions: get, user sessions, count, the pages of `list`, and decrypting a
+//! session file with its access stamp applied, keeping the index in step with what is found.
 
 use super::index::Entry;
 use super::{Clock, DirectoryStore, missing_key_error};
@@ -13,6 +13,7 @@ use crate::keyring::Keyring;
 use crate::seal::crypto::{NONCE_LEN, TAG_LEN};
 use crate::seal::format::{self, HEADER_LEN, Kind};
 use crate::seal::stamp::Stamp;
+use crate::sessions::page::{self, IdPage};
 
 impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// The session with this id; `None` if absent or expired (an expired one is removed).
@@ -42,6 +43,18 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// How many live sessions the store holds.
     pub(crate) fn count(&self) -> u64 {
         self.index.live(self.lifetime.now())
+    }
+
+    /// A page of live sessions' ids after `after`, from the index alone.
+    pub(crate) fn list_ids(
+        &mut self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<IdPage, StoreError> {
+        let limit = page::request(after, limit)?;
+        let (ids, more) = self.index.live_after(after, self.lifetime.now(), limit);
+        let next = page::next(&ids, more);
+        Ok(IdPage { ids, next })
     }
 
     /// The live session `id`, removing it if it has expired.

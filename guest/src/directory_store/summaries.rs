@@ -27,7 +27,6 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
             ..Report::default()
         };
         self.index.clear();
-        self.index.reserve(summaries.sessions.len());
         self.missing_key.clear();
         self.stamps.clear();
         self.stamps.reserve(summaries.stamps.len());

@@ -14,11 +14,13 @@ pub(crate) mod cache;
 pub mod clock;
 mod config;
 pub(crate) mod lifetime;
+pub mod page;
 pub(crate) mod record;
 mod reports;
 
 pub use cache::DEFAULT_CACHE_BYTES;
 pub use config::{Config, Erase};
+pub use page::{IdPage, MAX_PAGE, SessionPage};
 pub(crate) use reports::key_infos;
 pub use reports::{KeyInfo, RekeyProgress, Report};
 
@@ -84,6 +86,35 @@ pub trait Sessions {
     ///
     /// Errors: none for a directory store; `unavailable` for a bucket.
     fn count(&mut self) -> Result<u64, StoreError>;
+
+    /// Up to `limit` (1 to [`MAX_PAGE`]) ids of live sessions after the id `after` (from
+    /// the first if `None`), in id order, and the cursor of the next page. Reads no
+    /// session of a directory store (its index has what it needs).
+    ///
+    /// Errors: `invalid-input` for a limit out of range; `invalid-id` for a cursor that
+    /// is no id; `unavailable` for a bucket.
+    fn list_ids(&mut self, after: Option<&str>, limit: u32) -> Result<IdPage, StoreError>;
+
+    /// As [`Sessions::list_ids`], with the sessions themselves: each is read as `get`
+    /// reads it, and one that expired or was removed meanwhile, or is damaged (then
+    /// quarantined) or under a missing key, is left out of the page.
+    ///
+    /// Errors: as [`Sessions::list_ids`]; `io`.
+    fn list(&mut self, after: Option<&str>, limit: u32) -> Result<SessionPage, StoreError> {
+        let page = self.list_ids(after, limit)?;
+        let mut sessions = Vec::with_capacity(page.ids.len());
+        for id in &page.ids {
+            match self.get(id) {
+                Ok(Some(session)) => sessions.push(session),
+                Ok(None) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(SessionPage {
+            sessions,
+            next: page.next,
+        })
+    }
 
     /// Removes every session, live or expired; returns how many.
     ///

@@ -188,11 +188,22 @@ pub enum StoreCommand {
     },
     /// Remove every expired session.
     Cleanup,
-    /// Print the live sessions of a user as a JSON array.
+    /// Print the live sessions of a user as a JSON array (`--user`); without it, one page
+    /// of every live session in id order, as `{"sessions":[...],"next":CURSOR}` (`next` is
+    /// null on the last page; pass it as `--after` for the next).
     List {
-        /// The user id.
+        /// The user id: print all of this user's sessions, oldest first.
+        #[arg(long, conflicts_with_all = ["limit", "after", "ids"])]
+        user: Option<String>,
+        /// The most sessions on the page (1 to 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Start after this cursor (the `next` of the page before).
         #[arg(long)]
-        user: String,
+        after: Option<String>,
+        /// Print only the ids, as `{"ids":[...],"next":CURSOR}`: no session is read.
+        #[arg(long)]
+        ids: bool,
     },
     /// Print how many live sessions the store holds.
     Count,

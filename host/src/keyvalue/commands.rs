@@ -276,6 +276,38 @@ impl Server {
                 .arg(limit)
                 .query(c)
         })?;
+        self.utf8_members(key, members)
+    }
+
+    /// Up to `limit` members of index `key` greater than `after` in byte order (from the
+    /// first if `after` is empty): ZRANGE BYLEX, the order of an index scored all 0.
+    pub fn members_after(
+        &mut self,
+        key: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, Failure> {
+        let start = if after.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("({after}")
+        };
+        let members: Vec<Vec<u8>> = self.run(|c| {
+            redis::cmd("ZRANGE")
+                .arg(key)
+                .arg(&start)
+                .arg("+")
+                .arg("BYLEX")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .query(c)
+        })?;
+        self.utf8_members(key, members)
+    }
+
+    /// The members of index `key` that are UTF-8; the others are removed from it.
+    fn utf8_members(&mut self, key: &str, members: Vec<Vec<u8>>) -> Result<Vec<String>, Failure> {
         let (ids, junk): (Vec<_>, Vec<_>) = members
             .into_iter()
             .map(String::from_utf8)

@@ -131,6 +131,18 @@ impl Bucket for RedisBucket {
             .map_err(unavailable(format!("reading index {index}")))
     }
 
+    fn members_after(
+        &mut self,
+        index: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let full = self.key(index);
+        self.server
+            .members_after(&full, after, limit)
+            .map_err(unavailable(format!("reading index {index}")))
+    }
+
     fn count(&mut self, index: &str, min: u64, max: u64) -> Result<u64, StoreError> {
         let full = self.key(index);
         self.server

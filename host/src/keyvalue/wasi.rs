@@ -296,6 +296,17 @@ impl indexes::Host for KeyvalueView<'_> {
         Ok(self.on_server(|s| s.range(&key, min, max, limit)))
     }
 
+    fn members_after(
+        &mut self,
+        bucket: Resource<Bucket>,
+        index: String,
+        after: String,
+        limit: u32,
+    ) -> Outcome<Vec<String>> {
+        let key = self.bucket(&bucket)?.key(&index);
+        Ok(self.on_server(|s| s.members_after(&key, &after, limit)))
+    }
+
     fn count(
         &mut self,
         bucket: Resource<Bucket>,

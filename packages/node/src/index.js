@@ -295,6 +295,26 @@ export class SessionVaultStore {
     });
   }
 
+  /**
+   * One page of every live session's id, in id order: `{ ids, next }`, where `next` is the
+   * cursor of the following page (pass it as `after`), or null after the last. `limit` is
+   * 1 to 1000 (default 100). A session live throughout a listing is on exactly one page.
+   */
+  listIds({ after, limit = 100 } = {}) {
+    return this.#run((store) => {
+      const page = this.#call(() => store.listIds(after ?? undefined, limit));
+      return { ids: page.ids, next: page.next ?? null };
+    });
+  }
+
+  /** As `listIds`, with the sessions: `{ sessions, next }`. */
+  list({ after, limit = 100 } = {}) {
+    return this.#run((store) => {
+      const page = this.#call(() => store.list(after ?? undefined, limit));
+      return { sessions: page.sessions.map(fromText), next: page.next ?? null };
+    });
+  }
+
   /** Removes every session of `userId`; resolves to how many. */
   revokeUser(userId) {
     return this.#run((store) => Number(this.#call(() => store.revokeUser(userId))));

@@ -379,6 +379,14 @@ test("any JSON object with sessionId and expiresAt is a session, read back exact
   assert.deepEqual(await store.get("e1"), replaced, "replaced whole");
   await assert.rejects(store.create(replaced), (e) => e.code === "already-exists");
   assert.equal(await store.getSessionCount(), 1);
+  for (const id of ["e3", "e0", "e2"]) await store.set({ sessionId: id, expiresAt: now + 60_000 });
+  const first = await store.listIds({ limit: 2 });
+  assert.deepEqual(first, { ids: ["e0", "e1"], next: "e1" });
+  const rest = await store.list({ after: first.next, limit: 2 });
+  assert.deepEqual(rest.sessions.map((s) => s.sessionId), ["e2", "e3"]);
+  assert.equal(rest.next, null);
+  await assert.rejects(store.listIds({ limit: 0 }), (e) => e.code === "invalid-input");
+  await assert.rejects(store.list({ after: "../x" }), (e) => e.code === "invalid-id");
   await store.close();
 });
 

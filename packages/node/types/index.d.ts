@@ -197,6 +197,14 @@ export class SessionVaultStore implements ISessionStore {
   set<S extends Session>(session: S): Promise<string>;
   /** Removes every session of `userId`; resolves to how many. */
   revokeUser(userId: string): Promise<number>;
+  /**
+   * One page of every live session's id, in id order; `next` is the cursor of the
+   * following page (pass it as `after`), null after the last. `limit`: 1 to 1000
+   * (default 100).
+   */
+  listIds(options?: { after?: string | null; limit?: number }): Promise<{ ids: string[]; next: string | null }>;
+  /** As `listIds`, with the sessions. */
+  list(options?: { after?: string | null; limit?: number }): Promise<{ sessions: Session[]; next: string | null }>;
   /** Verifies every session, quarantines damaged ones, and reports. */
   check(): Promise<CheckReport>;
   /** Adds a key that seals new writes from now on; resolves to its id. */

@@ -119,5 +119,13 @@ pub fn stores_written_by_0_1_read_exactly_as_before<F: Front>() {
         Some(written(backend, 3))
     );
     assert_eq!(front.count().unwrap(), 4);
+    let (ids, next) = front.page_ids(None, 10).unwrap();
+    assert_eq!(next, None);
+    let mut expected: Vec<String> = (1..=3).map(|i| format!("v3-{backend}-{i}")).collect();
+    expected.insert(0, "fresh".into());
+    assert_eq!(
+        ids, expected,
+        "a bucket from before the id index is indexed at open"
+    );
     assert_eq!(front.check().unwrap()["live"], 4);
 }

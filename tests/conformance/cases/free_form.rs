@@ -138,3 +138,92 @@ pub fn update_merges_into_free_form_sessions<F: Front>() {
     assert_eq!(front.list("zoë").unwrap(), vec![owned]);
     assert_eq!(front.get("e1").unwrap().unwrap()["cart"], json!([]));
 }
+
+/// Every page of `list-ids` from the start: the ids in order, each page at most `limit`.
+fn all_ids<F: Front>(front: &mut F, limit: u32) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, next) = front.page_ids(after.as_deref(), limit).unwrap();
+        assert!(page.len() <= limit as usize);
+        ids.extend(page);
+        match next {
+            Some(next) => after = Some(next),
+            None => return ids,
+        }
+    }
+}
+
+pub fn list_pages_through_every_live_session_once<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    let mut live = Vec::new();
+    for i in 0..23 {
+        let id = format!("p{i:02}");
+        let expires_at = if i % 5 == 4 {
+            T0 + MINUTE
+        } else {
+            live.push(id.clone());
+            T0 + 60 * MINUTE
+        };
+        match i % 2 {
+            0 => front.create(&express_doc(&id, expires_at)).unwrap(),
+            _ => front.set(&doc(&id, "u", expires_at)).unwrap(),
+        }
+    }
+    setup.clock.set(T0 + 2 * MINUTE);
+    assert_eq!(all_ids(&mut front, 7), live, "live ones only, in id order");
+    assert_eq!(all_ids(&mut front, 1000), live);
+    // Pages of sessions hold what `get` returns, in the same order.
+    let (first, next) = front.page(None, 3).unwrap();
+    assert_eq!(next.as_deref(), Some("p02"));
+    for session in &first {
+        let id = session["sessionId"].as_str().unwrap();
+        assert_eq!(front.get(id).unwrap().as_ref(), Some(session));
+    }
+    let (last, next) = front.page(Some("p21"), 10).unwrap();
+    assert_eq!((last.len(), next), (1, None));
+    assert_eq!(front.page_ids(Some("p22"), 10).unwrap(), (vec![], None));
+    assert_eq!(front.page_ids(Some("zzz"), 10).unwrap(), (vec![], None));
+    // A cursor survives writes between pages: what was live throughout is listed exactly
+    // once; nothing is listed twice.
+    let (page, next) = front.page_ids(None, 5).unwrap();
+    let mut seen = page;
+    front.delete("p20").unwrap();
+    front.set(&express_doc("p00a", T0 + 60 * MINUTE)).unwrap();
+    front.set(&express_doc("p15z", T0 + 60 * MINUTE)).unwrap();
+    front.set(&express_doc("p07", T0 + 90 * MINUTE)).unwrap();
+    front.update("p11", &json!({"cart": [1]})).unwrap();
+    let mut after = next;
+    while let Some(cursor) = after {
+        let (page, next) = front.page_ids(Some(&cursor), 5).unwrap();
+        seen.extend(page);
+        after = next;
+    }
+    let mut sorted = seen.clone();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "in order, no id twice");
+    for id in live.iter().filter(|id| *id != "p20") {
+        assert!(seen.contains(id), "{id} was live throughout");
+    }
+    assert!(
+        seen.contains(&"p15z".to_owned()),
+        "created after the cursor"
+    );
+    assert!(
+        !seen.contains(&"p00a".to_owned()),
+        "created before the cursor"
+    );
+    // Bad requests.
+    for limit in [0, 1001] {
+        assert_eq!(front.page_ids(None, limit), Err("invalid-input".into()));
+        assert_eq!(
+            front.page(None, limit).map(drop),
+            Err("invalid-input".into())
+        );
+    }
+    assert_eq!(front.page_ids(Some("../x"), 5), Err("invalid-id".into()));
+    assert_eq!(front.page(Some(""), 5).map(drop), Err("invalid-id".into()));
+    let mut front = reopen(front, &setup);
+    assert_eq!(all_ids(&mut front, 4).len(), live.len() + 1);
+}

@@ -139,6 +139,7 @@ macro_rules! suite {
                 set_creates_or_replaces_whole,
                 update_merges_into_free_form_sessions,
                 stores_written_by_0_1_read_exactly_as_before,
+            list_pages_through_every_live_session_once,
             );
         }
     };
@@ -190,6 +191,7 @@ macro_rules! suite {
             set_creates_or_replaces_whole,
             update_merges_into_free_form_sessions,
             stores_written_by_0_1_read_exactly_as_before,
+            list_pages_through_every_live_session_once,
         );
     };
     (@cases $front:ty, $backend:ident; $($case:ident),* $(,)?) => {

@@ -98,6 +98,16 @@ impl Front for Api {
         self.vault().cleanup().map_err(api_fail)
     }
 
+    fn page_ids(&mut self, after: Option<&str>, limit: u32) -> Result<IdsPage, Fail> {
+        let page = self.vault().list_ids(after, limit).map_err(api_fail)?;
+        Ok((page.ids, page.next))
+    }
+
+    fn page(&mut self, after: Option<&str>, limit: u32) -> Result<Page, Fail> {
+        let page = self.vault().list(after, limit).map_err(api_fail)?;
+        Ok((page.sessions.iter().map(value).collect(), page.next))
+    }
+
     fn list(&mut self, user: &str) -> Result<Vec<Value>, Fail> {
         Ok(self
             .vault()

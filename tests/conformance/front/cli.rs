@@ -201,6 +201,24 @@ impl Front for Cli {
         Ok(Self::number(self.run(&["cleanup"], None)?, "removed"))
     }
 
+    fn page_ids(&mut self, after: Option<&str>, limit: u32) -> Result<IdsPage, Fail> {
+        let limit = limit.to_string();
+        let mut args = vec!["list", "--ids", "--limit", &limit];
+        args.extend(after.iter().flat_map(|a| ["--after", a]));
+        let out = self.run(&args, None)?;
+        let ids = serde_json::from_value(out["ids"].clone()).expect("list --ids prints ids");
+        Ok((ids, out["next"].as_str().map(str::to_owned)))
+    }
+
+    fn page(&mut self, after: Option<&str>, limit: u32) -> Result<Page, Fail> {
+        let limit = limit.to_string();
+        let mut args = vec!["list", "--limit", &limit];
+        args.extend(after.iter().flat_map(|a| ["--after", a]));
+        let out = self.run(&args, None)?;
+        let sessions = out["sessions"].as_array().expect("list prints sessions");
+        Ok((sessions.clone(), out["next"].as_str().map(str::to_owned)))
+    }
+
     fn list(&mut self, user: &str) -> Result<Vec<Value>, Fail> {
         let out = self.run(&["list", "--user", user], None)?;
         Ok(out.as_array().expect("list prints an array").clone())

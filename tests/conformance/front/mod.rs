@@ -267,6 +267,10 @@ pub trait Front: Sized {
     fn delete(&mut self, id: &str) -> Result<bool, Fail>;
     fn cleanup(&mut self) -> Result<u64, Fail>;
     fn list(&mut self, user: &str) -> Result<Vec<Value>, Fail>;
+    /// `list-ids`: one page of ids after `after`, and the next cursor.
+    fn page_ids(&mut self, after: Option<&str>, limit: u32) -> Result<IdsPage, Fail>;
+    /// `list`: one page of sessions after `after`, and the next cursor.
+    fn page(&mut self, after: Option<&str>, limit: u32) -> Result<Page, Fail>;
     fn count(&mut self) -> Result<u64, Fail>;
     fn clear(&mut self) -> Result<u64, Fail>;
     fn revoke_user(&mut self, user: &str) -> Result<u64, Fail>;
@@ -297,6 +301,11 @@ pub trait Front: Sized {
         self.update_text(id, &patch.to_string())
     }
 }
+
+/// A page of ids and the cursor of the next.
+pub type IdsPage = (Vec<String>, Option<String>);
+/// A page of sessions and the cursor of the next.
+pub type Page = (Vec<Value>, Option<String>);
 
 /// What an import reported, the same from every front.
 #[derive(Debug, Clone, PartialEq, Eq)]

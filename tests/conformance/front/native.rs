@@ -127,6 +127,19 @@ impl Front for Native {
         self.sessions().cleanup().map_err(native_fail)
     }
 
+    fn page_ids(&mut self, after: Option<&str>, limit: u32) -> Result<IdsPage, Fail> {
+        let page = self
+            .sessions()
+            .list_ids(after, limit)
+            .map_err(native_fail)?;
+        Ok((page.ids, page.next))
+    }
+
+    fn page(&mut self, after: Option<&str>, limit: u32) -> Result<Page, Fail> {
+        let page = self.sessions().list(after, limit).map_err(native_fail)?;
+        Ok((page.sessions.iter().map(value).collect(), page.next))
+    }
+
     fn list(&mut self, user: &str) -> Result<Vec<Value>, Fail> {
         let sessions = self.sessions().user_sessions(user).map_err(native_fail)?;
         Ok(sessions.iter().map(value).collect())

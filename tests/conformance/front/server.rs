@@ -31,7 +31,7 @@ impl RedisStore {
             .unwrap()
     }
 
-    /// Every key of the store's bucket but its indexes (`x`, `u:…`), prefix removed, sorted.
+    /// Every key of the store's bucket but its indexes (`x`, `i`, `u:…`), prefix removed, sorted.
     pub fn names(&self) -> Vec<String> {
         let prefix = format!("{{{}}}:", self.prefix);
         let keys: Vec<String> = redis::cmd("KEYS")
@@ -41,7 +41,7 @@ impl RedisStore {
         let mut names: Vec<String> = keys
             .iter()
             .filter_map(|k| k.strip_prefix(&prefix))
-            .filter(|n| *n != "x" && !n.starts_with("u:"))
+            .filter(|n| *n != "x" && *n != "i" && !n.starts_with("u:"))
             .map(str::to_owned)
             .collect();
         names.sort();

@@ -412,6 +412,9 @@ impl Bucket for Testing {
     fn range(&mut self, i: &str, min: u64, max: u64, l: u32) -> Result<Vec<String>, StoreError> {
         self.inner.range(i, min, max, l)
     }
+    fn members_after(&mut self, i: &str, after: &str, l: u32) -> Result<Vec<String>, StoreError> {
+        self.inner.members_after(i, after, l)
+    }
     fn count(&mut self, index: &str, min: u64, max: u64) -> Result<u64, StoreError> {
         self.inner.count(index, min, max)
     }
