@@ -88,7 +88,7 @@ impl Target for Native {
     }
     fn touch(&mut self, id: &str) -> anyhow::Result<()> {
         self.sessions()?
-            .touch(id)?
+            .touch(id, None)?
             .context("a benchmark session is missing")?;
         Ok(())
     }

@@ -90,7 +90,7 @@ class Vault:
         return None if found is None else from_text(found)
 
     def touch(self, session_id):
-        found = self.method("touch", session_id)
+        found = self.method("touch", session_id, None)
         return None if found is None else from_text(found)
 
     def user_sessions(self, user):

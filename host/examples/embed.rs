@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
         .call_create(&mut store, vault, &session)?
         .map_err(|e| anyhow!("create: {e:?}"))?;
     let touched = sessions
-        .call_touch(&mut store, vault, &id)?
+        .call_touch(&mut store, vault, &id, None)?
         .map_err(|e| anyhow!("touch: {e:?}"))?
         .context("the session just created is live")?;
     let absent = sessions.call_get(&mut store, vault, "no-such-session")?;

@@ -110,7 +110,9 @@ fn execute(vault: &mut Vault, command: &StoreCommand) -> anyhow::Result<u8> {
             print(&serde_json::json!({ "sessionId": session.id() }))
         }
         StoreCommand::Get { id } => print_found(id, vault.get(id)?),
-        StoreCommand::Touch { id } => print_found(id, vault.touch(id)?),
+        StoreCommand::Touch { id, expires_at } => {
+            print_found(id, vault.touch_until(id, *expires_at)?)
+        }
         StoreCommand::Update { id } => {
             let patch: SessionPatch = read_stdin("a session patch")?;
             let session = vault

@@ -195,7 +195,18 @@ impl Vault {
     /// Records an access (now as `lastAccessedAt`, `accessCount` + 1) and returns the
     /// session; `Ok(None)` if it is absent or expired.
     pub fn touch(&mut self, id: &str) -> Result<Option<Session>, Error> {
-        let session = self.call(|api, store, handle| api.call_touch(store, handle, id))?;
+        self.touch_until(id, None)
+    }
+
+    /// As [`Vault::touch`], and moves the session's `expiresAt` to `expires_at` if given
+    /// (a rolling expiry), without rewriting the session (see the WIT `touch`).
+    pub fn touch_until(
+        &mut self,
+        id: &str,
+        expires_at: Option<u64>,
+    ) -> Result<Option<Session>, Error> {
+        let session =
+            self.call(|api, store, handle| api.call_touch(store, handle, id, expires_at))?;
         Ok(session.map(convert::session_from_wit).transpose()?)
     }
 

@@ -57,7 +57,7 @@ fn apply(
         }
         Op::Delete => (store.delete(target).map(drop), None),
         Op::Touch => {
-            let result = store.touch(target);
+            let result = store.touch(target, None);
             let mut expected = session(target, "u1");
             expected.set_access(T0, expected.access().unwrap().1 + 1);
             (result.map(drop), Some(expected))
@@ -124,7 +124,7 @@ fn one(backend: BackendKind, call: Call, fault: Fault, op: Op) -> bool {
     let later = session("later", "u2");
     store.create(&later).unwrap();
     acknowledged.insert("later".into(), later);
-    let touched = store.touch("s0").unwrap().unwrap();
+    let touched = store.touch("s0", None).unwrap().unwrap();
     acknowledged.insert("s0".into(), touched);
     drop(store);
     // A reopen finds exactly what was acknowledged, the failed operation settled one way.

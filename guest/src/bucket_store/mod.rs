@@ -325,8 +325,8 @@ impl<K: Bucket, C: Clock> Sessions for BucketStore<K, C> {
     fn get(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         BucketStore::get(self, id)
     }
-    fn touch(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
-        BucketStore::touch(self, id)
+    fn touch(&mut self, id: &str, expires_at: Option<u64>) -> Result<Option<Session>, StoreError> {
+        BucketStore::touch(self, id, expires_at)
     }
     fn update(&mut self, id: &str, patch: SessionPatch) -> Result<Session, StoreError> {
         BucketStore::update(self, id, patch)

@@ -85,15 +85,27 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         Ok(Some(record.session).filter(|s| !self.lifetime.is_expired(s)))
     }
 
-    /// Records an access (`lastAccessedAt` now, `accessCount` + 1); `None` if absent or expired.
-    pub(crate) fn touch(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
+    /// Records an access (`lastAccessedAt` now, `accessCount` + 1) and moves `expiresAt`
+    /// to `expires_at` if given: the record is rewritten by compare-and-swap, and its TTL
+    /// follows the new expiry. `None` if absent or expired.
+    pub(crate) fn touch(
+        &mut self,
+        id: &str,
+        expires_at: Option<u64>,
+    ) -> Result<Option<Session>, StoreError> {
         id::validate(id)?;
         let now = self.lifetime.now();
         self.write(id, |store, found| match found {
             Some(record) if now < store.lifetime.expiry(&record.session) => {
                 let mut session = record.session;
+                if session.access().is_none() && expires_at.is_none() {
+                    return Ok(Decision::Done(Some(session)));
+                }
                 if let Some((_, count)) = session.access() {
                     session.set_access(now, count.saturating_add(1));
+                }
+                if let Some(at) = expires_at {
+                    session.set_expires_at(at);
                 }
                 let change = store.put(&session, record.seq.saturating_add(1), None)?;
                 Ok(Decision::Commit(change, Some(session)))

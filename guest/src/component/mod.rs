@@ -156,8 +156,8 @@ impl wit::GuestStore for StoreResource {
         Ok(session.map(session_to_wit))
     }
 
-    fn touch(&self, id: String) -> WitResult<Option<String>> {
-        let session = self.store.borrow_mut().sessions().touch(&id)?;
+    fn touch(&self, id: String, expires_at: Option<u64>) -> WitResult<Option<String>> {
+        let session = self.store.borrow_mut().sessions().touch(&id, expires_at)?;
         Ok(session.map(session_to_wit))
     }
 

@@ -265,8 +265,8 @@ impl<B: Backend, C: Clock> Sessions for DirectoryStore<B, C> {
     fn get(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         DirectoryStore::get(self, id) // reads.rs
     }
-    fn touch(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
-        DirectoryStore::touch(self, id) // writes.rs
+    fn touch(&mut self, id: &str, expires_at: Option<u64>) -> Result<Option<Session>, StoreError> {
+        DirectoryStore::touch(self, id, expires_at) // writes.rs
     }
     fn update(&mut self, id: &str, patch: SessionPatch) -> Result<Session, StoreError> {
         DirectoryStore::update(self, id, patch) // writes.rs
@@ -401,7 +401,7 @@ mod tests {
         store.create(&session("b", "alice", 10_000)).unwrap();
         store.create(&session("c", "bob", 500)).unwrap();
         store.lifetime.clock.set(900);
-        store.touch("b").unwrap();
+        store.touch("b", None).unwrap();
         drop(store);
         // At 1,200: a idled out (last access 1 + 1,000), b was touched at 900, c expired.
         let mut store = open_log(tmp.path(), 1_200, Some(1_000));

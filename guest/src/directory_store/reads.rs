@@ -222,6 +222,9 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
                 // A stamp of an older version stays, void, for the next touch to overwrite.
                 if stamp.version == version {
                     session.set_access(stamp.last_accessed_at, stamp.access_count);
+                    if let Some(at) = stamp.expires_at {
+                        session.set_expires_at(at);
+                    }
                 }
             }
             // Torn or damaged: removed, so that the next touch starts a clean one.
@@ -269,7 +272,7 @@ mod tests {
             "rotated"
         );
         store.lifetime.clock.set(150);
-        store.touch("a").unwrap();
+        store.touch("a", None).unwrap();
         assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 1));
         assert_eq!(store.user_sessions("u").unwrap().len(), 2);
         assert!(store.delete("a").unwrap());

@@ -127,7 +127,7 @@ mod tests {
         fill(&mut store, 30);
         // Records the blocks no longer describe as latest: a rewrite, a stamp, a removal.
         store.update("s01", SessionPatch::default()).unwrap();
-        store.touch("s02").unwrap();
+        store.touch("s02", None).unwrap();
         store.delete("s03").unwrap();
         drop(store);
         let hints = hints(tmp.path());
@@ -160,10 +160,10 @@ mod tests {
         // sessions to close it.
         store.create(&session("hot", "u0", 10_000)).unwrap();
         for _ in 0..4 {
-            store.touch("hot").unwrap();
+            store.touch("hot", None).unwrap();
         }
         store.update("hot", SessionPatch::default()).unwrap();
-        store.touch("hot").unwrap();
+        store.touch("hot", None).unwrap();
         fill(&mut store, 12);
         drop(store);
         let mut store = segments(tmp.path());
@@ -264,7 +264,7 @@ mod tests {
         // s00's stamp lands in a later segment than its put; then everything before it
         // dies, so compaction moves the put past the stamp.
         store.lifetime.clock.set(900);
-        store.touch("s00").unwrap();
+        store.touch("s00", None).unwrap();
         for i in 1..12 {
             store.delete(&format!("s{i:02}")).unwrap();
         }

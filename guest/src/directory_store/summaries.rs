@@ -31,9 +31,8 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         self.stamps.clear();
         self.stamps.reserve(summaries.stamps.len());
         for (id, file) in summaries.stamps {
-            if file.is_empty() || self.lifetime.idle_timeout.is_none() {
-                // Only an idle timeout makes a stamp matter to the index: read it when
-                // its session is read. An empty one is in an index block.
+            if file.is_empty() {
+                // In an index block: read with the block.
                 self.stamps.insert(id, None);
                 continue;
             }
@@ -137,9 +136,6 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
                 let Some(stamp) = Stamp::parse(item.body) else {
                     continue;
                 };
-                if self.lifetime.idle_timeout.is_none() {
-                    continue;
-                }
                 self.stamps.insert(item.id.to_owned(), Some(stamp));
                 if let (Some(expires_at), Some(entry)) =
                     (unstamped.remove(item.id), self.index.entry(item.id))
@@ -148,7 +144,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
                     let mut entry = entry.clone();
                     let was_live = now < entry.expires_at;
                     entry.expires_at = expiry_at(
-                        expires_at,
+                        stamp.expires_at.unwrap_or(expires_at),
                         stamp.last_accessed_at,
                         self.lifetime.idle_timeout,
                     );
@@ -176,7 +172,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
                 report.newly_quarantined.push(id);
                 continue;
             }
-            if self.lifetime.idle_timeout.is_some() && matches!(self.stamps.get(&id), Some(None)) {
+            if matches!(self.stamps.get(&id), Some(None)) {
                 unstamped.insert(id.clone(), summary.expires_at);
             }
             self.next_seq = self.next_seq.max(summary.seq.saturating_add(1));
@@ -194,18 +190,16 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// The index entry a summary gives, with the access stamp of its version applied.
     fn summary_entry(&self, id: &str, summary: Summary, key_id: u32) -> Entry {
         let mut last_accessed_at = summary.last_accessed_at;
+        let mut expires_at = summary.expires_at;
         if let Some(Some(stamp)) = self.stamps.get(id)
             && stamp.version == summary.version
         {
             last_accessed_at = stamp.last_accessed_at;
+            expires_at = stamp.expires_at.unwrap_or(expires_at);
         }
         Entry {
             user: summary.user,
-            expires_at: expiry_at(
-                summary.expires_at,
-                last_accessed_at,
-                self.lifetime.idle_timeout,
-            ),
+            expires_at: expiry_at(expires_at, last_accessed_at, self.lifetime.idle_timeout),
             key_id,
             version: summary.version,
             seq: summary.seq,

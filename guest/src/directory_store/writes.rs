@@ -12,7 +12,7 @@ use crate::seal::crypto::NONCE_LEN;
 use crate::seal::format::{self, Kind};
 use crate::seal::ledger::Event;
 use crate::seal::stamp::Stamp;
-use crate::seal::summary::Summary;
+use crate::seal::summary::{NO_ACCESS, Summary};
 
 impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Stores a new session, replacing an expired one of the same id.
@@ -49,20 +49,31 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     }
 
     /// Records an access: sets `security.lastAccessedAt` to now and adds one to
-    /// `security.accessCount`; returns the session, or `None` if absent or expired. A
-    /// session without `security` records no access: nothing is written.
+    /// `security.accessCount`, and moves `expiresAt` to `expires_at` if given; returns the
+    /// session, or `None` if absent or expired. A session without `security` records no
+    /// access: without `expires_at` nothing is written.
     ///
     /// The access goes to the session's access stamp, written in place without a sync,
     /// not to its file: a crash may lose the latest accesses, never the session.
-    pub(crate) fn touch(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
+    pub(crate) fn touch(
+        &mut self,
+        id: &str,
+        expires_at: Option<u64>,
+    ) -> Result<Option<Session>, StoreError> {
         id::validate(id)?;
         let Some(mut session) = self.live(id)? else {
             return Ok(None);
         };
-        let Some((_, count)) = session.access() else {
+        let access = session.access();
+        if access.is_none() && expires_at.is_none() {
             return Ok(Some(session));
-        };
-        session.set_access(self.lifetime.now(), count.saturating_add(1));
+        }
+        if let Some((_, count)) = access {
+            session.set_access(self.lifetime.now(), count.saturating_add(1));
+        }
+        if let Some(at) = expires_at {
+            session.set_expires_at(at);
+        }
         // `live` has just indexed the session it returned.
         let Some(entry) = self.index.entry(id).cloned() else {
             self.write(&session)?;
@@ -146,11 +157,12 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         version: [u8; NONCE_LEN],
         seq: u64,
     ) -> Result<(), StoreError> {
-        let (last_accessed_at, access_count) = session.access().unwrap_or_default();
+        let (last_accessed_at, access_count) = session.access().unwrap_or((NO_ACCESS, 0));
         let stamp = Stamp {
             last_accessed_at,
             access_count,
             version,
+            expires_at: Some(session.expires_at()),
         };
         let key = self.keyring.current_key()?;
         let file = stamp.seal(self.keyring.current, key, &self.keyring.scope, seq, id)?;
@@ -230,9 +242,9 @@ mod tests {
         store.create(&session("a", "u", 900)).unwrap();
         let file = std::fs::read(tmp.path().join("a.svs")).unwrap();
         now.set(150);
-        store.touch("a").unwrap().unwrap();
+        store.touch("a", None).unwrap().unwrap();
         now.set(160);
-        assert_eq!(access(&store.touch("a").unwrap().unwrap()), (160, 2));
+        assert_eq!(access(&store.touch("a", None).unwrap().unwrap()), (160, 2));
         assert_eq!(std::fs::read(tmp.path().join("a.svs")).unwrap(), file);
         assert_eq!(
             std::fs::metadata(tmp.path().join("a.sva")).unwrap().len(),
@@ -252,7 +264,7 @@ mod tests {
         let mut store = open(tmp.path(), &now).unwrap();
         store.create(&session("a", "u", 900)).unwrap();
         now.set(150);
-        store.touch("a").unwrap().unwrap();
+        store.touch("a", None).unwrap().unwrap();
         let stale = std::fs::read(tmp.path().join("a.sva")).unwrap();
         let patch: SessionPatch =
             serde_json::from_value(serde_json::json!({"security": {"accessCount": 40}})).unwrap();
@@ -265,7 +277,7 @@ mod tests {
         let mut store = open(tmp.path(), &now).unwrap();
         assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 40));
         now.set(170);
-        assert_eq!(access(&store.touch("a").unwrap().unwrap()), (170, 41));
+        assert_eq!(access(&store.touch("a", None).unwrap().unwrap()), (170, 41));
         // An older stamp put back over the current one is void too.
         std::fs::write(tmp.path().join("a.sva"), &stale).unwrap();
         drop(store);
@@ -281,7 +293,7 @@ mod tests {
         store.create(&session("a", "u", 900)).unwrap();
         store.create(&session("b", "u", 900)).unwrap();
         now.set(150);
-        store.touch("a").unwrap().unwrap();
+        store.touch("a", None).unwrap().unwrap();
         let stamp = std::fs::read(tmp.path().join("a.sva")).unwrap();
         drop(store);
         for torn in [&stamp[..0], &stamp[..40], &stamp[..stamp.len() - 1]] {
@@ -308,7 +320,7 @@ mod tests {
         let mut store = open(tmp.path(), &now).unwrap();
         for id in ["a", "b", "c"] {
             store.create(&session(id, "u", 900)).unwrap();
-            store.touch(id).unwrap().unwrap();
+            store.touch(id, None).unwrap().unwrap();
         }
         assert!(store.delete("a").unwrap());
         assert!(!tmp.path().join("a.sva").exists());
@@ -317,7 +329,7 @@ mod tests {
         assert_eq!(crate::fs::names(tmp.path()), vec![&ledger, META_FILE]);
         // An orphan stamp (its session deleted before a crash) goes at the next open.
         store.create(&session("d", "u", 900)).unwrap();
-        store.touch("d").unwrap().unwrap();
+        store.touch("d", None).unwrap().unwrap();
         drop(store);
         std::fs::remove_file(tmp.path().join("d.svs")).unwrap();
         let store = open(tmp.path(), &now).unwrap();
@@ -333,7 +345,7 @@ mod tests {
         store.create(&session("a", "u", 900)).unwrap();
         std::fs::create_dir(tmp.path().join("a.sva")).unwrap();
         now.set(150);
-        assert_eq!(access(&store.touch("a").unwrap().unwrap()), (150, 1));
+        assert_eq!(access(&store.touch("a", None).unwrap().unwrap()), (150, 1));
         drop(store);
         let mut store = open(tmp.path(), &now).unwrap();
         assert_eq!(access(&store.get("a").unwrap().unwrap()), (150, 1));

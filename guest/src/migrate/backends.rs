@@ -193,7 +193,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut store = open(tmp.path(), Some(BackendKind::Files));
         store.create(&session("a")).unwrap();
-        store.touch("a").unwrap();
+        store.touch("a", None).unwrap();
         let old: Vec<(String, Vec<u8>)> = ["a.svs", "a.sva"]
             .iter()
             .map(|n| (n.to_string(), std::fs::read(tmp.path().join(n)).unwrap()))

@@ -54,11 +54,13 @@ pub trait Sessions {
     /// `None`); `missing-key`; `io`, `unavailable`.
     fn get(&mut self, id: &str) -> Result<Option<Session>, StoreError>;
 
-    /// Records an access (`lastAccessedAt` = now, `accessCount` + 1) and returns the
-    /// session so changed; `None` if it is absent or expired (absolute or idle).
+    /// Records an access (`lastAccessedAt` = now, `accessCount` + 1, where the session has
+    /// `security`) and moves `expiresAt` to `expires_at` if given (a rolling expiry),
+    /// without rewriting a directory store's session; returns the session so changed;
+    /// `None` if it is absent or expired (absolute or idle).
     ///
     /// Errors: as [`Sessions::get`].
-    fn touch(&mut self, id: &str) -> Result<Option<Session>, StoreError>;
+    fn touch(&mut self, id: &str, expires_at: Option<u64>) -> Result<Option<Session>, StoreError>;
 
     /// Merges `patch` into the session and returns the stored result.
     ///

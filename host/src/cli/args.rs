@@ -175,6 +175,10 @@ pub enum StoreCommand {
     Touch {
         /// The session id.
         id: String,
+        /// Also move the session's `expiresAt` to this time (ms since the epoch): a rolling
+        /// expiry, written as cheaply as the access itself.
+        #[arg(long, value_name = "MS")]
+        expires_at: Option<u64>,
     },
     /// Merge a patch read from stdin into a session and print the result.
     Update {

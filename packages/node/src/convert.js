@@ -56,7 +56,7 @@ function isObject(value) {
 }
 
 /** A u64 of milliseconds from a JSON number (or a bigint). */
-function time(value, where) {
+export function time(value, where = "expiresAt") {
   if (typeof value === "bigint") {
     if (value < 0n || value > U64_MAX) throw invalid(`${where}: ${value} is not a u64`);
     return value;

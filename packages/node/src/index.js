@@ -5,7 +5,7 @@ import { mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 
 import { instantiate } from "./component.js";
-import { fromText, plain, toPatch, toText } from "./convert.js";
+import { fromText, plain, time, toPatch, toText } from "./convert.js";
 import { InvalidInputError, SessionVaultTrap, fromComponent, storeError } from "./errors.js";
 import { lock } from "./lock.js";
 
@@ -272,12 +272,15 @@ export class SessionVaultStore {
   // --- ours ---
 
   /**
-   * Records an access (security.lastAccessedAt = now, accessCount + 1) with a small
-   * write, and returns the session; null if it is absent or expired.
+   * Records an access (security.lastAccessedAt = now, accessCount + 1, where the session
+   * has `security`) with a small write, and returns the session; null if it is absent or
+   * expired. With `expiresAt` (ms since the epoch), also moves the session's expiry there
+   * (a rolling expiry), as cheaply.
    */
-  touch(sessionId) {
+  touch(sessionId, expiresAt) {
     return this.#run((store) => {
-      const text = this.#call(() => store.touch(sessionId));
+      const until = expiresAt === undefined || expiresAt === null ? undefined : time(expiresAt);
+      const text = this.#call(() => store.touch(sessionId, until));
       return text === undefined ? null : fromText(text);
     });
   }

@@ -374,6 +374,10 @@ test("any JSON object with sessionId and expiresAt is a session, read back exact
   assert.deepEqual(back, expected);
   assert.equal(JSON.stringify(back), JSON.stringify(expected), "same members, same order");
   assert.deepEqual(await store.touch("e1"), expected, "no access tracking is added");
+  const rolled = await store.touch("e1", now + 90_000);
+  assert.deepEqual(rolled, { ...expected, expiresAt: now + 90_000 }, "a rolling expiry");
+  assert.deepEqual(await store.get("e1"), rolled);
+  await assert.rejects(store.touch("e1", -5), (e) => e.code === "invalid-input");
   const replaced = { sessionId: "e1", expiresAt: now + 120_000, only: true };
   await store.set(replaced);
   assert.deepEqual(await store.get("e1"), replaced, "replaced whole");

@@ -189,7 +189,7 @@ export class SessionVaultStore implements ISessionStore {
   /** Removes every session. */
   clearAll(): Promise<void>;
   /** Records an access (lastAccessedAt = now, accessCount + 1); null if absent or expired. */
-  touch(sessionId: string): Promise<SessionData | null>;
+  touch(sessionId: string, expiresAt?: number): Promise<SessionData | null>;
   /**
    * Stores any session whether or not its id is live (create or replace, one atomic step,
    * as durable as `create`); resolves to its id.

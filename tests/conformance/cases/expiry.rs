@@ -91,7 +91,7 @@ pub fn touch_writes_a_stamp_that_survives_reopen_and_is_void_when_torn<F: Front>
         file,
         "touch does not rewrite the session file"
     );
-    assert_eq!(std::fs::metadata(setup.path("s1.sva")).unwrap().len(), 74);
+    assert_eq!(std::fs::metadata(setup.path("s1.sva")).unwrap().len(), 82);
     drop(front);
     let mut front: F = open(&setup);
     assert_eq!(front.get("s1").unwrap().as_ref(), Some(&touched));

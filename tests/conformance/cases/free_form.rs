@@ -227,3 +227,61 @@ pub fn list_pages_through_every_live_session_once<F: Front>() {
     let mut front = reopen(front, &setup);
     assert_eq!(all_ids(&mut front, 4).len(), live.len() + 1);
 }
+
+pub fn touch_rolls_the_expiry_on_every_path<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front.create(&express_doc("r1", T0 + 10 * MINUTE)).unwrap();
+    front.create(&doc("r2", "alice", T0 + 10 * MINUTE)).unwrap();
+    let stored = |setup: &Setup| match setup.backend {
+        session_vault::BackendKind::Files => std::fs::read(setup.path("r1.svs")).ok(),
+        _ => None,
+    };
+    let before = stored(&setup);
+    let mut rolled = express_doc("r1", T0 + 60 * MINUTE);
+    assert_eq!(
+        front.touch_until("r1", T0 + 60 * MINUTE).unwrap(),
+        Some(rolled.clone())
+    );
+    assert_eq!(stored(&setup), before, "the session file is not rewritten");
+    // With `security`, the access is recorded too.
+    let touched = front.touch_until("r2", T0 + 45 * MINUTE).unwrap().unwrap();
+    assert_eq!(touched["expiresAt"], T0 + 45 * MINUTE);
+    assert_eq!(touched["security"]["accessCount"], 2);
+    setup.clock.set(T0 + 20 * MINUTE);
+    assert_eq!(front.get("r1").unwrap(), Some(rolled.clone()));
+    assert_eq!(front.count().unwrap(), 2);
+    assert_eq!(front.page_ids(None, 10).unwrap().0, ["r1", "r2"]);
+    assert_eq!(front.list("alice").unwrap(), vec![touched.clone()]);
+    assert_eq!(front.cleanup().unwrap(), 0);
+    let mut front = reopen(front, &setup);
+    assert_eq!(
+        front.get("r1").unwrap(),
+        Some(rolled.clone()),
+        "after reopen"
+    );
+    assert_eq!(front.count().unwrap(), 2);
+    if let Some(redis) = &setup.redis {
+        let key = format!("{{{}}}:s:r1", redis.prefix);
+        let ttl: u64 = redis::cmd("PEXPIRETIME")
+            .arg(key)
+            .query(&mut crate::front::raw_connection(&redis.url))
+            .unwrap();
+        assert_eq!(ttl, T0 + 60 * MINUTE, "the record's TTL follows the expiry");
+    }
+    // A later full write keeps the rolled expiry it read.
+    let updated = front.update("r1", &json!({"cart": []})).unwrap();
+    assert_eq!(updated["expiresAt"], T0 + 60 * MINUTE);
+    rolled["cart"] = json!([]);
+    // Moved into the past, the session is gone from then on; an absent id stays absent.
+    assert_eq!(front.touch_until("r2", T0).unwrap().map(|_| ()), Some(()));
+    assert_eq!(front.get("r2").unwrap(), None);
+    assert_eq!(front.touch_until("nobody", T0 + 99 * MINUTE).unwrap(), None);
+    assert_eq!(front.get("nobody").unwrap(), None);
+    setup.clock.set(T0 + 59 * MINUTE);
+    let mut front = reopen(front, &setup);
+    assert_eq!(front.get("r1").unwrap(), Some(rolled));
+    setup.clock.set(T0 + 60 * MINUTE);
+    assert_eq!(front.count().unwrap(), 0);
+    assert_eq!(front.get("r1").unwrap(), None);
+}

@@ -140,6 +140,7 @@ macro_rules! suite {
                 update_merges_into_free_form_sessions,
                 stores_written_by_0_1_read_exactly_as_before,
             list_pages_through_every_live_session_once,
+            touch_rolls_the_expiry_on_every_path,
             );
         }
     };
@@ -192,6 +193,7 @@ macro_rules! suite {
             update_merges_into_free_form_sessions,
             stores_written_by_0_1_read_exactly_as_before,
             list_pages_through_every_live_session_once,
+            touch_rolls_the_expiry_on_every_path,
         );
     };
     (@cases $front:ty, $backend:ident; $($case:ident),* $(,)?) => {

@@ -76,6 +76,13 @@ impl Front for Api {
         Ok(self.vault().get(id).map_err(api_fail)?.as_ref().map(value))
     }
 
+    fn touch_until(&mut self, id: &str, expires_at: u64) -> Result<Option<Value>, Fail> {
+        let session = (self.vault())
+            .touch_until(id, Some(expires_at))
+            .map_err(api_fail)?;
+        Ok(session.as_ref().map(value))
+    }
+
     fn touch(&mut self, id: &str) -> Result<Option<Value>, Fail> {
         Ok(self
             .vault()

@@ -184,6 +184,11 @@ impl Front for Cli {
         self.found(&["get", "--", id])
     }
 
+    fn touch_until(&mut self, id: &str, expires_at: u64) -> Result<Option<Value>, Fail> {
+        let at = expires_at.to_string();
+        self.found(&["touch", "--expires-at", &at, "--", id])
+    }
+
     fn touch(&mut self, id: &str) -> Result<Option<Value>, Fail> {
         self.found(&["touch", "--", id])
     }

@@ -262,6 +262,8 @@ pub trait Front: Sized {
     fn set_text(&mut self, text: &str) -> Result<(), Fail>;
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail>;
     fn touch(&mut self, id: &str) -> Result<Option<Value>, Fail>;
+    /// `touch` that also moves `expiresAt` (a rolling expiry).
+    fn touch_until(&mut self, id: &str, expires_at: u64) -> Result<Option<Value>, Fail>;
     /// `update` with a patch as JSON text, which may be malformed.
     fn update_text(&mut self, id: &str, patch: &str) -> Result<Value, Fail>;
     fn delete(&mut self, id: &str) -> Result<bool, Fail>;

@@ -107,8 +107,15 @@ impl Front for Native {
         Ok(session.as_ref().map(value))
     }
 
+    fn touch_until(&mut self, id: &str, expires_at: u64) -> Result<Option<Value>, Fail> {
+        let session = (self.sessions())
+            .touch(id, Some(expires_at))
+            .map_err(native_fail)?;
+        Ok(session.as_ref().map(value))
+    }
+
     fn touch(&mut self, id: &str) -> Result<Option<Value>, Fail> {
-        let session = self.sessions().touch(id).map_err(native_fail)?;
+        let session = self.sessions().touch(id, None).map_err(native_fail)?;
         Ok(session.as_ref().map(value))
     }
 

@@ -64,8 +64,12 @@ fn open(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     Create,
+    /// `set` of a free-form session, over a stored id or a new one.
+    Set,
     Update,
     Touch,
+    /// `touch` that rolls the expiry (written to the stamp, unsynced).
+    TouchUntil,
     Delete,
     Cleanup,
     RevokeUser,
@@ -127,6 +131,9 @@ const SHORT: &[Kind] = &[
     Kind::Create,
     Kind::Update,
     Kind::Touch,
+    Kind::Set,
+    Kind::TouchUntil,
+    Kind::Set,
     Kind::Delete,
     Kind::Create,
     Kind::Cleanup,

@@ -7,10 +7,13 @@ use session_vault::{BackendKind, Durability, ManualClock, Session, SessionPatch,
 use session_vault_guest::testing::power_cut::{PowerCut, Rng};
 use session_vault_guest::{Erase, LegacyStore, Sessions};
 
-use crate::cases::doc;
+use crate::cases::{doc, express_doc};
 use crate::front::T0;
 
 use super::{CutStore, Kind, Known, LEGACY_SECRET, Played, STORE, Script, open, secret};
+
+/// Where most sessions expire: far past every step of a scenario.
+pub(super) const FAR: u64 = T0 + 30 * 86_400_000;
 
 /// Plays `script` from `seed`, the power going off after `cut_after` changes.
 pub(super) fn play(
@@ -62,9 +65,11 @@ pub(super) fn play(
         let kind = match script {
             Script::Fixed(kinds) => kinds.get(step as usize).copied().unwrap_or(Kind::Cleanup),
             Script::Random => match drawn {
-                0..=27 => Kind::Create,
-                28..=42 => Kind::Update,
-                43..=55 => Kind::Touch,
+                0..=21 => Kind::Create,
+                22..=27 => Kind::Set,
+                28..=40 => Kind::Update,
+                41..=49 => Kind::Touch,
+                50..=55 => Kind::TouchUntil,
                 56..=65 => Kind::Delete,
                 66..=71 => Kind::Cleanup,
                 72..=75 => Kind::RevokeUser,
@@ -85,7 +90,7 @@ pub(super) fn play(
                 // Most far in the future, so that nothing resurrected hides behind expiry.
                 let expires = match rng.below(4) {
                     0 => now + 1_000 * (5 + rng.below(60)),
-                    _ => T0 + 30 * 86_400_000,
+                    _ => FAR,
                 };
                 let session: Session =
                     serde_json::from_value(doc(&id, &user, expires)).map_err(|e| e.to_string())?;
@@ -94,10 +99,49 @@ pub(super) fn play(
                     .create(&session)
                     .map(|()| known.set(&id, Some(session)))
             }
+            Kind::Set => {
+                // A free-form session, over a stored id half the time.
+                let id = match pick(&mut rng).filter(|_| rng.below(2) == 0) {
+                    Some(id) => id,
+                    None => format!("f{step}-{}", rng.below(1000)),
+                };
+                let session =
+                    Session::from_value(express_doc(&id, FAR)).map_err(|e| e.to_string())?;
+                maybe.push((
+                    id.clone(),
+                    known.sessions.get(&id).cloned(),
+                    Some(session.clone()),
+                ));
+                store.set(&session).map(|()| known.set(&id, Some(session)))
+            }
+            Kind::TouchUntil => {
+                // Only far-off sessions are rolled further off: a stamp lost to the cut
+                // then leaves them live, as `settled` compares them.
+                let Some(id) = pick(&mut rng) else { continue };
+                let Some(before) = known.sessions.get(&id).filter(|s| s.expires_at() >= FAR) else {
+                    continue;
+                };
+                let before = Some(before.clone());
+                let mut after = before.clone();
+                if let Some(after) = &mut after {
+                    after.set_expires_at(FAR + 86_400_000);
+                }
+                maybe.push((id.clone(), before, after));
+                store.touch(&id, Some(FAR + 86_400_000)).map(|found| {
+                    if let Some(found) = found {
+                        known.set(&id, Some(found));
+                    }
+                })
+            }
             Kind::Update | Kind::Touch | Kind::Delete => {
                 let Some(id) = pick(&mut rng) else { continue };
                 let before = known.sessions.get(&id).cloned();
                 match kind {
+                    // The patch names a `userContext` member: a free-form session (no
+                    // user) would refuse it.
+                    Kind::Update if before.as_ref().is_some_and(|s| s.user().is_none()) => {
+                        continue;
+                    }
                     Kind::Update => {
                         let name = format!("name-{step}");
                         let patch: SessionPatch = serde_json::from_value(
@@ -115,7 +159,7 @@ pub(super) fn play(
                     }
                     Kind::Touch => {
                         maybe.push((id.clone(), before.clone(), before));
-                        store.touch(&id).map(|found| {
+                        store.touch(&id, None).map(|found| {
                             if let Some(found) = found {
                                 known.set(&id, Some(found));
                             }
@@ -146,7 +190,7 @@ pub(super) fn play(
             Kind::RevokeUser | Kind::Clear => {
                 let user = format!("u{}", rng.below(3));
                 let gone: Vec<String> = (known.sessions.iter())
-                    .filter(|(_, s)| kind == Kind::Clear || s.user().unwrap() == user)
+                    .filter(|(_, s)| kind == Kind::Clear || s.user() == Some(user.as_str()))
                     .map(|(id, _)| id.clone())
                     .collect();
                 for id in &gone {

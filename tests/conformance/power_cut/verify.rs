@@ -8,10 +8,15 @@ use session_vault_guest::{Erase, Sessions};
 
 use super::{Kind, Known, Played, open};
 
-/// The document without the fields `touch` writes to stamps (which may be lost).
+/// The document without the fields `touch` writes to stamps, which are not synced (so a
+/// cut may lose them): the access fields, and a rolled expiry (only far-off sessions are
+/// rolled, further off, so it stays far off either way).
 fn settled(session: &Session) -> Session {
     let mut session = session.clone();
     session.set_access(0, 0);
+    if session.expires_at() > super::play::FAR {
+        session.set_expires_at(super::play::FAR);
+    }
     session
 }
 

@@ -13,7 +13,7 @@
 //! 22+L  P  payload
 //!
 //! put payload:     summary length S (u16) | sealed index summary (S) | session blob
-//! stamp payload:   the 66-byte sealed access stamp
+//! stamp payload:   the sealed access stamp (82 bytes; 74 if written by 0.1.0)
 //! tombstone:       empty
 //! ```
 

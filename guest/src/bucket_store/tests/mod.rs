@@ -68,7 +68,7 @@ fn a_host_serves_its_cache_only_for_the_bytes_the_server_holds() {
     // Another host's write is new bytes: read, not served from memory.
     b.update("s1", bump(7)).unwrap();
     assert_eq!(a.get("s1").unwrap().unwrap().access().unwrap().1, 7);
-    assert_eq!(a.touch("s1").unwrap().unwrap().access().unwrap().1, 8);
+    assert_eq!(a.touch("s1", None).unwrap().unwrap().access().unwrap().1, 8);
     // So is an edit, of one bit.
     bucket.edit(|m| {
         let record = &mut m.values.get_mut("s:s1").unwrap().0;
@@ -182,7 +182,7 @@ fn expiry_is_enforced_by_the_store_and_set_as_a_ttl() {
         store.update("a", bump(1)),
         Err(StoreError::NotFound)
     ));
-    assert_eq!(store.touch("a").unwrap(), None);
+    assert_eq!(store.touch("a", None).unwrap(), None);
     assert_eq!(store.count().unwrap(), 1);
     assert_eq!(store.user_sessions("u").unwrap().len(), 1);
     // An expired id may be created again.
@@ -207,7 +207,10 @@ fn the_idle_timeout_moves_expiry_with_each_touch() {
     s.set_access(100, s.access().unwrap().1);
     store.create(&s).unwrap();
     clock.set(140);
-    assert_eq!(store.touch("a").unwrap().unwrap().access().unwrap().1, 1);
+    assert_eq!(
+        store.touch("a", None).unwrap().unwrap().access().unwrap().1,
+        1
+    );
     assert_eq!(bucket.edit(|m| m.values["s:a"].1), Some(190));
     clock.set(190);
     assert_eq!(store.get("a").unwrap(), None);

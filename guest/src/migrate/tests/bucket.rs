@@ -26,8 +26,8 @@ fn directory_store(dir: &std::path::Path, clock: &ManualClock) -> Local {
         local.create(&session(id, user, 10_000)).unwrap();
     }
     local.create(&session("gone", "bob", 150)).unwrap();
-    local.touch("b1").unwrap();
-    local.touch("b1").unwrap();
+    local.touch("b1", None).unwrap();
+    local.touch("b1", None).unwrap();
     clock.set(200);
     local
 }
@@ -169,8 +169,8 @@ fn bucket_store(bucket: &MemoryBucket, clock: &ManualClock) -> Host {
         store.create(&session(id, user, 10_000)).unwrap();
     }
     store.create(&session("gone", "bob", 150)).unwrap();
-    store.touch("b1").unwrap();
-    store.touch("b1").unwrap();
+    store.touch("b1", None).unwrap();
+    store.touch("b1", None).unwrap();
     clock.set(200);
     store
 }
@@ -384,7 +384,7 @@ fn a_fenced_bucket_still_reads() {
     bucket.edit(|m| m.values.remove("s:a2"));
     assert_eq!(store.user_sessions("alice").unwrap().len(), 1);
     // Writes are refused, cleanup's removals included.
-    for refused in [store.touch("a1").map(drop), store.cleanup().map(drop)] {
+    for refused in [store.touch("a1", None).map(drop), store.cleanup().map(drop)] {
         assert!(matches!(refused, Err(StoreError::InvalidInput(m)) if m.contains("moved")));
     }
 }
