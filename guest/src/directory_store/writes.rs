@@ -68,11 +68,18 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         if access.is_none() && expires_at.is_none() {
             return Ok(Some(session));
         }
+        // An expiry brought forward is written durably, as the whole session: a stamp is
+        // not synced, and a lost one must never leave a session alive past what it said.
+        let shortens = expires_at.is_some_and(|at| at < session.expires_at());
         if let Some((_, count)) = access {
             session.set_access(self.lifetime.now(), count.saturating_add(1));
         }
         if let Some(at) = expires_at {
             session.set_expires_at(at);
+        }
+        if shortens {
+            self.write(&session)?;
+            return Ok(Some(session));
         }
         // `live` has just indexed the session it returned.
         let Some(entry) = self.index.entry(id).cloned() else {

@@ -285,3 +285,27 @@ pub fn touch_rolls_the_expiry_on_every_path<F: Front>() {
     assert_eq!(front.count().unwrap(), 0);
     assert_eq!(front.get("r1").unwrap(), None);
 }
+
+pub fn touch_bringing_the_expiry_forward_rewrites_the_session<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front.create(&express_doc("r1", T0 + 60 * MINUTE)).unwrap();
+    let file = || match setup.backend {
+        session_vault::BackendKind::Files => std::fs::read(setup.path("r1.svs")).ok(),
+        _ => None,
+    };
+    let before = file();
+    let shortened = front.touch_until("r1", T0 + 5 * MINUTE).unwrap().unwrap();
+    assert_eq!(shortened["expiresAt"], T0 + 5 * MINUTE);
+    if setup.backend == session_vault::BackendKind::Files {
+        assert_ne!(file(), before, "written whole, durably, not into the stamp");
+    }
+    // Even with every stamp lost, the session does not outlive the shorter expiry.
+    drop(front);
+    if setup.backend == session_vault::BackendKind::Files {
+        let _ = std::fs::remove_file(setup.path("r1.sva"));
+    }
+    setup.clock.set(T0 + 5 * MINUTE);
+    let mut front: F = open(&setup);
+    assert_eq!(front.get("r1").unwrap(), None);
+}

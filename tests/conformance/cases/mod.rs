@@ -141,6 +141,7 @@ macro_rules! suite {
                 stores_written_by_0_1_read_exactly_as_before,
             list_pages_through_every_live_session_once,
             touch_rolls_the_expiry_on_every_path,
+            touch_bringing_the_expiry_forward_rewrites_the_session,
             );
         }
     };
@@ -194,6 +195,7 @@ macro_rules! suite {
             stores_written_by_0_1_read_exactly_as_before,
             list_pages_through_every_live_session_once,
             touch_rolls_the_expiry_on_every_path,
+            touch_bringing_the_expiry_forward_rewrites_the_session,
         );
     };
     (@cases $front:ty, $backend:ident; $($case:ident),* $(,)?) => {
