@@ -18,6 +18,10 @@ pub enum StoreError {
     /// `create` of an id that already holds a live session.
     #[error("a live session with this id already exists")]
     AlreadyExists,
+    /// `set` of an id whose session was removed (deleted, revoked, cleared) before its
+    /// expiry: a request in flight at the removal must not bring it back.
+    #[error("removed: {0}")]
+    Removed(String),
     /// The secret does not open this store: the metadata's key check failed.
     #[error("wrong key: the secret does not open this store")]
     WrongKey,
@@ -78,6 +82,7 @@ impl StoreError {
             StoreError::InvalidInput(_) => "invalid-input",
             StoreError::NotFound => "not-found",
             StoreError::AlreadyExists => "already-exists",
+            StoreError::Removed(_) => "removed",
             StoreError::WrongKey => "wrong-key",
             StoreError::Corrupted(_) => "corrupted",
             StoreError::MissingKey(_) => "missing-key",

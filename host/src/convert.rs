@@ -15,6 +15,7 @@ pub fn error_from_wit(error: wit::Error) -> StoreError {
         wit::Error::InvalidInput(m) => StoreError::InvalidInput(m),
         wit::Error::NotFound => StoreError::NotFound,
         wit::Error::AlreadyExists => StoreError::AlreadyExists,
+        wit::Error::Removed(m) => StoreError::Removed(m),
         wit::Error::WrongKey => StoreError::WrongKey,
         wit::Error::Corrupted(m) => StoreError::Corrupted(m),
         wit::Error::MissingKey(m) => StoreError::MissingKey(m),

@@ -35,6 +35,20 @@ const USERS: &[&str] = &["u0", "u1", "u2"];
 #[derive(Default)]
 struct Model {
     docs: BTreeMap<String, Value>,
+    /// Ids removed before their expiry, with it: `set` refuses them until then (where the
+    /// store remembers removals between the front's operations).
+    removed: BTreeMap<String, u64>,
+    remembers: bool,
+}
+
+impl Model {
+    /// Records that `doc` was removed at `now`.
+    fn removed(&mut self, doc: &Value, now: u64) {
+        if self.remembers && now < expires(doc) {
+            let id = doc["sessionId"].as_str().expect("an id").to_owned();
+            self.removed.insert(id, expires(doc));
+        }
+    }
 }
 
 fn expires(doc: &Value) -> u64 {
@@ -124,7 +138,10 @@ fn run<F: Front>(
     let mut setup = Setup::new();
     setup.durability = durability;
     let mut rng = Rng(seed);
-    let mut model = Model::default();
+    let mut model = Model {
+        remembers: setup.redis.is_some() || !F::REOPENS,
+        ..Model::default()
+    };
     let mut front = Some(open(&setup).expect("open"));
     for step in 0..steps {
         let now = session_vault::Clock::now(&setup.clock);
@@ -139,6 +156,7 @@ fn run<F: Front>(
                     Err("already-exists".to_owned())
                 } else {
                     model.docs.insert(id.to_owned(), d.clone());
+                    model.removed.remove(id);
                     Ok(())
                 };
                 assert_eq!(store.create(&d), expected, "{context}: create {id}");
@@ -174,8 +192,15 @@ fn run<F: Front>(
             }
             6 => {
                 let id = rng.pick(ALL_IDS);
-                let existed = model.docs.remove(id).is_some();
-                assert_eq!(store.delete(id), Ok(existed), "{context}: delete {id}");
+                let removed = model.docs.remove(id);
+                if let Some(d) = &removed {
+                    model.removed(d, now);
+                }
+                assert_eq!(
+                    store.delete(id),
+                    Ok(removed.is_some()),
+                    "{context}: delete {id}"
+                );
             }
             7 => {
                 let user = rng.pick(USERS);
@@ -206,6 +231,11 @@ fn run<F: Front>(
             9 => {
                 let user = rng.pick(USERS);
                 let live = model.user_live(user, now).len() as u64;
+                let gone: Vec<Value> = (model.docs.values())
+                    .filter(|d| d["userContext"]["userId"] == user)
+                    .cloned()
+                    .collect();
+                gone.iter().for_each(|d| model.removed(d, now));
                 model.docs.retain(|_, d| d["userContext"]["userId"] != user);
                 assert_eq!(
                     store.revoke_user(user),
@@ -240,8 +270,15 @@ fn run<F: Front>(
                     let id = rng.pick(IDS);
                     (id, doc(id, rng.pick(USERS), now + 1 + rng.below(5_000)))
                 };
-                model.docs.insert(id.to_owned(), d.clone());
-                assert_eq!(store.set(&d), Ok(()), "{context}: set {id}");
+                let expected = match model.removed.get(id) {
+                    Some(until) if now < *until => Err("removed".to_owned()),
+                    _ => {
+                        model.removed.remove(id);
+                        model.docs.insert(id.to_owned(), d.clone());
+                        Ok(())
+                    }
+                };
+                assert_eq!(store.set(&d), expected, "{context}: set {id}");
             }
             14 => {
                 let limit = 1 + rng.below(4) as u32;
@@ -266,11 +303,17 @@ fn run<F: Front>(
             _ => {
                 if rng.below(8) == 0 {
                     let stored = model.docs.len() as u64;
+                    let gone: Vec<Value> = model.docs.values().cloned().collect();
+                    gone.iter().for_each(|d| model.removed(d, now));
                     model.docs.clear();
                     assert_eq!(store.clear(), Ok(stored), "{context}: clear");
                 } else {
                     drop(front.take());
                     front = Some(open(&setup).expect("reopen"));
+                    // A directory store remembers removals while it is open.
+                    if setup.redis.is_none() {
+                        model.removed.clear();
+                    }
                 }
             }
         }

@@ -24,6 +24,26 @@ pub const FENCE: &str = "moving";
 /// record can pass for it.
 pub const NAMES_ID: &str = "#names";
 
+/// What a session's key holds once the session was removed before its expiry: this magic
+/// and that expiry (u64 LE), until then (the key's TTL). `set` refuses the id meanwhile, so
+/// that a request in flight at a logout cannot bring the session back; every read takes
+/// it for absent. Not sealed: forging one only blocks an id, which whoever can write the
+/// server can do anyway.
+const REMOVED_MAGIC: &[u8; 4] = b"SVRM";
+
+/// The value that marks a session removed until `until`.
+pub fn removed_marker(until: u64) -> Vec<u8> {
+    let mut value = REMOVED_MAGIC.to_vec();
+    value.extend_from_slice(&until.to_le_bytes());
+    value
+}
+
+/// Until when `value` marks its session removed; `None` if it is no removal marker.
+pub fn removed_until(value: &[u8]) -> Option<u64> {
+    let rest = value.strip_prefix(REMOVED_MAGIC)?;
+    Some(u64::from_le_bytes(rest.try_into().ok()?))
+}
+
 const SESSION: &str = "s:";
 const QUARANTINE: &str = "q:";
 const USER: &str = "u:";
@@ -115,6 +135,16 @@ mod tests {
         assert_eq!(parse(&session("a-b_1")), Name::Session("a-b_1"));
         assert_eq!(parse(&quarantine("a")), Name::Quarantined("a"));
         assert_eq!(parse(&user(&[1; 32], "alice")), Name::User);
+    }
+
+    #[test]
+    fn a_removal_marker_says_until_when_and_nothing_else_is_one() {
+        assert_eq!(removed_until(&removed_marker(7)), Some(7));
+        assert_eq!(removed_until(b"SVRM"), None);
+        assert_eq!(removed_until(b"SVLT\x02\x01"), None);
+        let mut longer = removed_marker(7);
+        longer.push(0);
+        assert_eq!(removed_until(&longer), None);
     }
 
     #[test]

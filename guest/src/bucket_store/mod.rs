@@ -96,7 +96,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                     if meta.backend != BackendKind::Redis {
                         // The store moved out to a directory: what a hand-over cut short
                         // left is erased; the same store may move back in.
-                        clear_sessions(&mut bucket)?;
+                        clear_sessions(&mut bucket, false)?;
                         if let Mode::Fill { .. } = mode {
                             // Hosts that had the store open may still be attached, and
                             // only the fence keeps their old key ring from writing here.
@@ -248,6 +248,18 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             });
         }
         Ok(change)
+    }
+
+    /// The change that removes session `id` (of `user`), which expires at `until`, and
+    /// its index entries, leaving a removal marker until then if that is still ahead (see
+    /// [`layout::removed_marker`]): what `delete`, `revoke-user` and `clear` commit.
+    fn removal_until(&self, id: &str, user: Option<&str>, until: u64) -> Change {
+        let mut change = self.removal(id, user);
+        if self.lifetime.now() < until {
+            change.value = Some(layout::removed_marker(until));
+            change.expires_at = Some(until);
+        }
+        change
     }
 
     /// The change that removes session `id` (of `user`, if its record could be read)
@@ -461,8 +473,12 @@ fn refuse_orphans<K: Bucket>(bucket: &mut K) -> Result<(), StoreError> {
     }
 }
 
-/// Removes every session record and index of the bucket; returns how many records.
-pub(crate) fn clear_sessions<K: Bucket>(bucket: &mut K) -> Result<u64, StoreError> {
+/// Removes every session record and index of the bucket; returns how many records. With
+/// `keep_markers`, removal markers (see [`layout::removed_marker`]) stay.
+pub(crate) fn clear_sessions<K: Bucket>(
+    bucket: &mut K,
+    keep_markers: bool,
+) -> Result<u64, StoreError> {
     let mut doomed = Vec::new();
     let mut sessions = 0;
     let mut cursor = None;
@@ -470,6 +486,13 @@ pub(crate) fn clear_sessions<K: Bucket>(bucket: &mut K) -> Result<u64, StoreErro
         let (keys, next) = bucket.list_keys(cursor)?;
         for key in keys {
             match layout::parse(&key) {
+                // A removal marker left by `clear` or `delete` stays until it lapses.
+                layout::Name::Session(_) if keep_markers => {
+                    match bucket.get(&key)?.as_deref().map(layout::removed_until) {
+                        None | Some(Some(_)) => continue,
+                        Some(None) => sessions += 1,
+                    }
+                }
                 layout::Name::Session(_) => sessions += 1,
                 layout::Name::User | layout::Name::Expiry | layout::Name::Ids => {}
                 _ => continue,

@@ -10,8 +10,18 @@ use crate::error::StoreError;
 use crate::sessions::clock::Clock;
 use crate::sessions::page;
 
+/// What a write takes a removal marker on the key for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    /// Absent: `create` (an explicit new session), `touch`, `update`, `revoke-user`.
+    Absent,
+    /// A refusal while it lasts (`removed`): `set`, which a request in flight at the
+    /// removal may call.
+    Refuse,
+}
+
 /// What a write makes of the record it read.
-enum Decision<T> {
+pub(super) enum Decision<T> {
     /// Nothing to write.
     Done(T),
     /// Apply the change (if the record is unchanged), then return the value.
@@ -48,9 +58,9 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             });
             Ok(Decision::Commit(store.put(session, seq, previous)?, ()))
         };
-        match self.write(session.id(), &mut put) {
+        match self.write_over(session.id(), Removal::Refuse, &mut put) {
             // `write` moved the damaged record to quarantine: the id is free now.
-            Err(StoreError::Corrupted(_)) => self.write(session.id(), put),
+            Err(StoreError::Corrupted(_)) => self.write_over(session.id(), Removal::Refuse, put),
             other => other,
         }
     }
@@ -61,6 +71,9 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         let Some(bytes) = self.bucket.get(&layout::session(id))? else {
             return Ok(None);
         };
+        if layout::removed_until(&bytes).is_some() {
+            return Ok(None);
+        }
         match self.open_record(id, &bytes) {
             Ok(record) if self.lifetime.is_expired(&record.session) => {
                 // Removed as a directory store removes it, unless rewritten meanwhile.
@@ -81,6 +94,9 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         let Some(bytes) = self.bucket.get(&layout::session(id))? else {
             return Ok(None);
         };
+        if layout::removed_until(&bytes).is_some() {
+            return Ok(None);
+        }
         let record = self.open_record(id, &bytes)?;
         Ok(Some(record.session).filter(|s| !self.lifetime.is_expired(s)))
     }
@@ -137,14 +153,17 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         let key = layout::session(id);
         for _ in 0..RETRIES {
             let (cas, found) = self.bucket.watch(&key)?;
-            let Some(bytes) = found else {
+            let Some(bytes) = found.filter(|b| layout::removed_until(b).is_none()) else {
                 return Ok(false);
             };
-            let user = self
-                .open_record(id, &bytes)
-                .ok()
-                .and_then(|r| r.session.user().map(str::to_owned));
-            if self.bucket.commit(cas, self.removal(id, user.as_deref()))? {
+            // A record that does not open is removed with no marker and no user index.
+            let record = self.open_record(id, &bytes).ok();
+            let user = (record.as_ref()).and_then(|r| r.session.user().map(str::to_owned));
+            let until = (record.as_ref()).map_or(0, |r| self.lifetime.expiry(&r.session));
+            if self
+                .bucket
+                .commit(cas, self.removal_until(id, user.as_deref(), until))?
+            {
                 return Ok(true);
             }
         }
@@ -205,8 +224,9 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 let now = self.lifetime.now();
                 let live = self.write(id, |store, found| match found {
                     Some(record) if record.session.user() == Some(user) => {
-                        let live = now < store.lifetime.expiry(&record.session);
-                        Ok(Decision::Commit(store.removal(id, Some(user)), live))
+                        let until = store.lifetime.expiry(&record.session);
+                        let change = store.removal_until(id, Some(user), until);
+                        Ok(Decision::Commit(change, now < until))
                     }
                     _ => Ok(Decision::Done(false)),
                 });
@@ -299,16 +319,36 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// Reads the record of `id` and commits what `decide` makes of it, re-reading and
     /// deciding again whenever another host changed the record in between. A damaged
     /// record is quarantined (`corrupted`); one under a key the ring lacks is `missing-key`.
-    fn write<T>(
+    pub(super) fn write<T>(
         &mut self,
         id: &str,
+        decide: impl FnMut(&Self, Option<Record>) -> Result<Decision<T>, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_over(id, Removal::Absent, decide)
+    }
+
+    /// [`BucketStore::write`], with what a removal marker on the key means to the write.
+    fn write_over<T>(
+        &mut self,
+        id: &str,
+        removal: Removal,
         mut decide: impl FnMut(&Self, Option<Record>) -> Result<Decision<T>, StoreError>,
     ) -> Result<T, StoreError> {
         let key = layout::session(id);
         for _ in 0..RETRIES {
             let (cas, found) = self.bucket.watch(&key)?;
+            let now = self.lifetime.now();
             let record = match found {
                 None => None,
+                Some(bytes) if let Some(until) = layout::removed_until(&bytes) => {
+                    if removal == Removal::Refuse && now < until {
+                        return Err(StoreError::Removed(format!(
+                            "session {id:?} was removed, and stays removed until its expiry \
+                             ({until})"
+                        )));
+                    }
+                    None
+                }
                 Some(bytes) => match self.open_record(id, &bytes) {
                     Ok(record) => Some(record),
                     Err(error) => return Err(self.damaged(id, bytes, error)?),

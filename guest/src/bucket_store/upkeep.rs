@@ -49,6 +49,10 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                     self.tidy(cas, change)?;
                     continue;
                 };
+                if layout::removed_until(&bytes).is_some() {
+                    // Removed meanwhile: the removal took its entries with it.
+                    continue;
+                }
                 match self.open_record(id, &bytes) {
                     Ok(record) if now >= self.lifetime.expiry(&record.session) => {
                         let user = record.session.user();
@@ -85,9 +89,29 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         }
     }
 
-    /// Removes every session record and index; returns how many records.
+    /// Removes every session record and index; returns how many records. Each live
+    /// session leaves a removal marker until its expiry, as `delete` does (one
+    /// compare-and-swap each, so no write racing the clear brings one back).
     pub(crate) fn clear(&mut self) -> Result<u64, StoreError> {
-        super::clear_sessions(&mut self.bucket)
+        let mut marked = 0;
+        for id in self.listing()?.sessions {
+            let now = self.lifetime.now();
+            let result = self.write(&id, |store, found| match found {
+                Some(record) if now < store.lifetime.expiry(&record.session) => {
+                    let until = store.lifetime.expiry(&record.session);
+                    let change = store.removal_until(&id, record.session.user(), until);
+                    Ok(super::sessions::Decision::Commit(change, true))
+                }
+                _ => Ok(super::sessions::Decision::Done(false)),
+            });
+            match result {
+                Ok(true) => marked += 1,
+                Ok(false) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        // Whatever is left (expired, damaged, indexes) goes at once; markers stay.
+        Ok(marked + super::clear_sessions(&mut self.bucket, true)?)
     }
 
     /// Verifies every record, quarantines the damaged ones and rebuilds the indexes
@@ -108,7 +132,10 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             let values = self.bucket.get_many(&keys)?;
             let mut entries = Vec::new();
             for (id, value) in chunk.iter().zip(values) {
-                let Some(bytes) = value else { continue };
+                // An absent key, or a removal marker: no session.
+                let Some(bytes) = value.filter(|b| layout::removed_until(b).is_none()) else {
+                    continue;
+                };
                 if let Ok(header) = format::header(&bytes, Kind::Session) {
                     report.oldest_key = Some(
                         report

@@ -283,6 +283,7 @@ impl From<StoreError> for wit::Error {
             StoreError::InvalidInput(m) => wit::Error::InvalidInput(m),
             StoreError::NotFound => wit::Error::NotFound,
             StoreError::AlreadyExists => wit::Error::AlreadyExists,
+            StoreError::Removed(m) => wit::Error::Removed(m),
             StoreError::WrongKey => wit::Error::WrongKey,
             StoreError::Corrupted(m) => wit::Error::Corrupted(m),
             StoreError::MissingKey(m) => wit::Error::MissingKey(m),

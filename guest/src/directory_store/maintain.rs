@@ -24,6 +24,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
             self.unindex(&id);
             removed += 1;
         }
+        self.forget_lapsed_removals();
         self.backend.compact()?;
         Ok(removed)
     }
@@ -42,6 +43,11 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         if let Some(ledger) = &mut self.ledger {
             ledger.remember(&self.index);
         }
+        for id in self.index.ids() {
+            if let Some(until) = self.index.entry(&id).map(|e| e.expires_at) {
+                self.remember_removed(&id, until);
+            }
+        }
         self.index.clear();
         self.cache.clear();
         self.missing_key.clear();
@@ -55,8 +61,9 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         let mut removed = 0;
         for id in self.index.user_ids(user) {
             self.remove_files(&id)?;
-            if self.unindex(&id).is_some_and(|e| now < e.expires_at) {
-                removed += 1;
+            if let Some(entry) = self.unindex(&id) {
+                self.remember_removed(&id, entry.expires_at);
+                removed += u64::from(now < entry.expires_at);
             }
         }
         self.erase_removed()?;

@@ -56,6 +56,11 @@ pub struct DirectoryStore<B, C> {
     ledger: Option<ledger::LedgerState>,
     /// Sessions recently read or written, with the records they came from.
     cache: SessionCache,
+    /// Ids removed (`delete`, `revoke-user`, `clear`) before their expiry, with that
+    /// expiry: `set` refuses them until then, so that a request in flight at the removal
+    /// does not bring the session back. Kept in memory: the store's lock makes this open
+    /// the only one, so no request in flight can outlive it.
+    removed: HashMap<String, u64>,
 }
 
 impl<B: Backend, C: Clock> DirectoryStore<B, C> {
@@ -159,6 +164,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
             scrypt_log_n: config.scrypt_log_n,
             index: Index::default(),
             missing_key: BTreeMap::new(),
+            removed: HashMap::new(),
             stamps: HashMap::new(),
             max_session_bytes,
             erase: config.erase,

@@ -26,17 +26,43 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         if self.index.entry(id).is_some_and(|e| now < e.expires_at) {
             return Err(StoreError::AlreadyExists);
         }
+        // An explicit create of a removed id is a new session, not a resurrection.
+        self.removed.remove(id);
         self.write(session)
     }
 
     /// Stores `session` whether or not its id is live: one durable write, like `create`'s.
-    /// A stored session under a key the ring lacks is not overwritten (`missing-key`).
+    /// A stored session under a key the ring lacks is not overwritten (`missing-key`); an
+    /// id removed before its expiry is refused until then (`removed`).
     pub(crate) fn set(&mut self, session: &Session) -> Result<(), StoreError> {
-        id::validate(session.id())?;
-        if self.missing_key.contains_key(session.id()) {
-            return Err(missing_key_error(session.id()));
+        let id = session.id();
+        id::validate(id)?;
+        if self.missing_key.contains_key(id) {
+            return Err(missing_key_error(id));
+        }
+        let now = self.lifetime.now();
+        if let Some(until) = self.removed.get(id).copied() {
+            if now < until {
+                return Err(StoreError::Removed(format!(
+                    "session {id:?} was removed, and stays removed until its expiry ({until})"
+                )));
+            }
+            self.removed.remove(id);
         }
         self.write(session)
+    }
+
+    /// Remembers that `id`, which expired at `until`, was removed (if that is still ahead).
+    pub(super) fn remember_removed(&mut self, id: &str, until: u64) {
+        if self.lifetime.now() < until {
+            self.removed.insert(id.to_owned(), until);
+        }
+    }
+
+    /// Forgets removed ids whose expiry has passed.
+    pub(super) fn forget_lapsed_removals(&mut self) {
+        let now = self.lifetime.now();
+        self.removed.retain(|_, until| now < *until);
     }
 
     /// Merges `patch` into the session and returns the stored result.
@@ -102,7 +128,9 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     pub(crate) fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
         id::validate(id)?;
         let existed = self.remove_files(id)?;
-        self.unindex(id);
+        if let Some(entry) = self.unindex(id) {
+            self.remember_removed(id, entry.expires_at);
+        }
         self.missing_key.remove(id);
         if existed {
             self.erase_removed()?;

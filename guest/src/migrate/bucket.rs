@@ -392,6 +392,6 @@ fn hand_over_bucket<K: Bucket, C: Clock>(
     shared.bucket.set(layout::META, &sealed)?;
     shared.meta = meta;
     shared.meta_bytes = sealed;
-    clear_sessions(&mut shared.bucket)?;
+    clear_sessions(&mut shared.bucket, false)?;
     shared.bucket.delete_many(&[layout::NAMES.to_owned()])
 }

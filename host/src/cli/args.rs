@@ -13,7 +13,7 @@ on stderr: `session-vault: error[<case>]: <what happened>`.
 
 Exit codes:
   0  success
-  1  not found (get or update of an absent or expired session)
+  1  not found (get or update of an absent or expired session; set of a removed one)
   2  usage or invalid input (bad id, document, patch, size, secret, flag)
   3  wrong key (the secret does not open this store)
   4  any other store error (locked, corrupted, missing key, I/O, component failure)

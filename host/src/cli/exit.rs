@@ -34,7 +34,7 @@ pub fn classify(error: &anyhow::Error) -> (u8, &'static str) {
 
 fn code(error: &StoreError) -> u8 {
     match error {
-        StoreError::NotFound => NOT_FOUND,
+        StoreError::NotFound | StoreError::Removed(_) => NOT_FOUND,
         StoreError::InvalidId(_)
         | StoreError::InvalidInput(_)
         | StoreError::AlreadyExists

@@ -19,6 +19,11 @@ export class InvalidInputError extends SessionVaultError {}
 export class NotFoundError extends SessionVaultError {}
 /** `already-exists`: `create` of an id that is live; the stored session is unchanged. */
 export class AlreadyExistsError extends SessionVaultError {}
+/**
+ * `removed`: `set` of an id removed (delete, revokeUser, clear) before its expiry; the
+ * removal stands and nothing was stored.
+ */
+export class RemovedError extends SessionVaultError {}
 /** `wrong-key`: the secret does not open this store; nothing was written. */
 export class WrongKeyError extends SessionVaultError {}
 /** `corrupted`: stored bytes failed authentication or do not parse. */
@@ -39,6 +44,7 @@ const classes = {
   "invalid-input": InvalidInputError,
   "not-found": NotFoundError,
   "already-exists": AlreadyExistsError,
+  removed: RemovedError,
   "wrong-key": WrongKeyError,
   corrupted: CorruptedError,
   "missing-key": MissingKeyError,
@@ -51,6 +57,7 @@ const classes = {
 const summaries = {
   "not-found": "no live session with that id",
   "already-exists": "a live session already has that id",
+  removed: "the session was removed before its expiry",
   "wrong-key": "the secret does not open this store",
   locked: "another process holds the store directory",
 };

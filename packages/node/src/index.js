@@ -18,6 +18,7 @@ export {
   LockedError,
   MissingKeyError,
   NotFoundError,
+  RemovedError,
   SessionVaultError,
   SessionVaultTrap,
   TooLargeError,

@@ -31,6 +31,7 @@ import {
   LOCK_FILE,
   LockedError,
   NotFoundError,
+  RemovedError,
   SessionVaultError,
   SessionVaultStore,
   TooLargeError,
@@ -390,6 +391,10 @@ test("any JSON object with sessionId and expiresAt is a session, read back exact
   assert.deepEqual(rest.sessions.map((s) => s.sessionId), ["e2", "e3"]);
   assert.equal(rest.next, null);
   await assert.rejects(store.listIds({ limit: 0 }), (e) => e.code === "invalid-input");
+  // A request in flight at a logout does not bring the session back.
+  await store.delete("e2");
+  await assert.rejects(store.set({ sessionId: "e2", expiresAt: now + 60_000 }), RemovedError);
+  assert.equal(await store.get("e2"), null);
   await assert.rejects(store.list({ after: "../x" }), (e) => e.code === "invalid-id");
   await store.close();
 });

@@ -250,6 +250,8 @@ export class InvalidIdError extends SessionVaultError {}
 export class InvalidInputError extends SessionVaultError {}
 export class NotFoundError extends SessionVaultError {}
 export class AlreadyExistsError extends SessionVaultError {}
+/** `set` of an id removed (delete, revokeUser, clear) before its expiry; nothing was stored. */
+export class RemovedError extends SessionVaultError {}
 export class WrongKeyError extends SessionVaultError {}
 export class CorruptedError extends SessionVaultError {}
 export class MissingKeyError extends SessionVaultError {}

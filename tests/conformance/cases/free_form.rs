@@ -309,3 +309,72 @@ pub fn touch_bringing_the_expiry_forward_rewrites_the_session<F: Front>() {
     let mut front: F = open(&setup);
     assert_eq!(front.get("r1").unwrap(), None);
 }
+
+/// Whether the store remembers removed ids between this front's operations: always in a
+/// bucket (the marker is in the server); in a directory only while one process holds the
+/// store open (the CLI opens it anew for every command).
+fn remembers_removals<F: Front>(setup: &Setup) -> bool {
+    setup.redis.is_some() || !F::REOPENS
+}
+
+pub fn a_removed_session_is_not_brought_back_by_set<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    let refused = |remembers: bool| {
+        if remembers {
+            Err("removed".to_owned())
+        } else {
+            Ok(())
+        }
+    };
+    let remembers = remembers_removals::<F>(&setup);
+    front.create(&express_doc("s1", T0 + 60 * MINUTE)).unwrap();
+    front.create(&doc("s2", "alice", T0 + 60 * MINUTE)).unwrap();
+    front.create(&doc("s3", "alice", T0 + 60 * MINUTE)).unwrap();
+    front.create(&express_doc("s4", T0 + 60 * MINUTE)).unwrap();
+    front.create(&express_doc("short", T0 + MINUTE)).unwrap();
+    // A request in flight at the logout: its touch and set do not bring s1 back.
+    assert!(front.delete("s1").unwrap());
+    assert_eq!(front.touch_until("s1", T0 + 90 * MINUTE).unwrap(), None);
+    assert_eq!(
+        front.set(&express_doc("s1", T0 + 60 * MINUTE)),
+        refused(remembers)
+    );
+    if remembers {
+        assert_eq!(front.get("s1").unwrap(), None);
+        assert!(!front.delete("s1").unwrap(), "a removed id holds nothing");
+        assert_eq!(
+            front.page_ids(None, 10).unwrap().0,
+            ["s2", "s3", "s4", "short"]
+        );
+        assert_eq!(front.count().unwrap(), 4);
+    }
+    // revoke-user and clear remove as firmly.
+    assert_eq!(front.revoke_user("alice").unwrap(), 2);
+    assert_eq!(
+        front.set(&doc("s2", "alice", T0 + 60 * MINUTE)),
+        refused(remembers)
+    );
+    front.set(&express_doc("s5", T0 + 60 * MINUTE)).unwrap();
+    assert!(front.clear().unwrap() >= 3);
+    for id in ["s4", "s5"] {
+        assert_eq!(
+            front.set(&express_doc(id, T0 + 60 * MINUTE)),
+            refused(remembers)
+        );
+    }
+    // A brand-new id is stored as usual, and so is an explicit create.
+    front.set(&express_doc("fresh", T0 + 60 * MINUTE)).unwrap();
+    front.create(&express_doc("s3", T0 + 60 * MINUTE)).unwrap();
+    assert!(front.get("s3").unwrap().is_some());
+    let mut front = reopen(front, &setup);
+    // Once the old expiry has passed, the id is free again; a short session is removed
+    // only until its own expiry.
+    setup.clock.set(T0 + 2 * MINUTE);
+    front.set(&express_doc("short", T0 + 90 * MINUTE)).unwrap();
+    setup.clock.set(T0 + 60 * MINUTE);
+    let back = express_doc("s4", T0 + 120 * MINUTE);
+    front.set(&back).unwrap();
+    assert_eq!(front.get("s4").unwrap(), Some(back));
+    assert!(front.get("short").unwrap().is_some());
+}

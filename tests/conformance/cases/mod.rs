@@ -142,6 +142,7 @@ macro_rules! suite {
             list_pages_through_every_live_session_once,
             touch_rolls_the_expiry_on_every_path,
             touch_bringing_the_expiry_forward_rewrites_the_session,
+            a_removed_session_is_not_brought_back_by_set,
             );
         }
     };
@@ -196,6 +197,7 @@ macro_rules! suite {
             list_pages_through_every_live_session_once,
             touch_rolls_the_expiry_on_every_path,
             touch_bringing_the_expiry_forward_rewrites_the_session,
+            a_removed_session_is_not_brought_back_by_set,
         );
     };
     (@cases $front:ty, $backend:ident; $($case:ident),* $(,)?) => {

@@ -28,7 +28,7 @@ pub struct Cli {
 /// The exit code the CLI documents for each WIT error case.
 pub fn exit_code(kind: &str) -> i32 {
     match kind {
-        "not-found" => 1,
+        "not-found" | "removed" => 1,
         "invalid-id" | "invalid-input" | "already-exists" | "too-large" | "usage" => 2,
         "wrong-key" => 3,
         _ => 4,
