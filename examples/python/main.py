@@ -63,6 +63,7 @@ class Vault:
         config.directory = "/store"
         setattr(config, "max-session-bytes", None)
         setattr(config, "idle-timeout", None)
+        setattr(config, "max-lifetime", None)
         config.durability = None
         config.backend = None
         config.erase = None

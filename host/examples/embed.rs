@@ -62,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         directory: Some("/store".into()),
         max_session_bytes: None,
         idle_timeout: None,
+        max_lifetime: None,
         durability: None,
         backend: None,
         erase: None,

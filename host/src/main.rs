@@ -230,6 +230,9 @@ pub fn options(args: &Args) -> anyhow::Result<VaultOptions> {
     if let Some(erase) = args.erase {
         options = options.erase(erase.into());
     }
+    if let Some(ms) = args.max_lifetime_ms {
+        options = options.max_lifetime(std::time::Duration::from_millis(ms));
+    }
     if let Some(ms) = args.idle_timeout_ms {
         options = options.idle_timeout(std::time::Duration::from_millis(ms));
     }

@@ -20,6 +20,7 @@ pub struct VaultOptions {
     pub(crate) memory_limit: Option<usize>,
     pub(crate) legacy_source: Option<PathBuf>,
     pub(crate) idle_timeout: Option<u64>,
+    pub(crate) max_lifetime: Option<u64>,
     pub(crate) cache_bytes: Option<u64>,
     pub(crate) lock_timeout: Option<Duration>,
     pub(crate) redis: Option<String>,
@@ -46,6 +47,14 @@ impl VaultOptions {
     /// of their absolute `expiresAt`. Off by default. See [`Vault::touch`].
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        self
+    }
+
+    /// Caps every session's life at `max` from its `createdAt` (or its first write): past
+    /// it a session is expired whatever its `expiresAt` says, and no touch moves it past.
+    /// Off by default. See the WIT `config.max-lifetime`.
+    pub fn max_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = Some(u64::try_from(max.as_millis()).unwrap_or(u64::MAX));
         self
     }
 

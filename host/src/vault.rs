@@ -143,6 +143,7 @@ impl Vault {
             directory: preopened.then(|| GUEST_DIR.into()),
             max_session_bytes: options.max_session_bytes,
             idle_timeout: options.idle_timeout,
+            max_lifetime: options.max_lifetime,
             cache_bytes: options.cache_bytes,
             durability: Some(convert::durability_to_wit(options.durability)),
             erase: Some(convert::erase_to_wit(options.erase)),

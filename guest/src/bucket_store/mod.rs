@@ -150,6 +150,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 lifetime: Lifetime {
                     clock,
                     idle_timeout: config.idle_timeout,
+                    max_lifetime: config.max_lifetime,
                 },
                 meta,
                 meta_bytes,

@@ -34,6 +34,9 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     pub(crate) fn create(&mut self, session: &Session) -> Result<(), StoreError> {
         id::validate(session.id())?;
         let now = self.lifetime.now();
+        let mut session = session.clone();
+        session.set_first_written(Some(now));
+        let session = &session;
         self.write(session.id(), |store, found| match found {
             None => Ok(Decision::Commit(store.put(session, 1, None)?, ())),
             Some(record) if now < store.lifetime.expiry(&record.session) => {
@@ -52,11 +55,18 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// under a key the ring lacks is not (`missing-key`).
     pub(crate) fn set(&mut self, session: &Session) -> Result<(), StoreError> {
         id::validate(session.id())?;
+        let now = self.lifetime.now();
         let mut put = |store: &Self, found: Option<Record>| {
             let (seq, previous) = found.as_ref().map_or((1, None), |record| {
                 (record.seq.saturating_add(1), record.session.user())
             });
-            Ok(Decision::Commit(store.put(session, seq, previous)?, ()))
+            // A live session replaced keeps where its life began (the maximum lifetime).
+            let began = (found.as_ref())
+                .filter(|record| now < store.lifetime.expiry(&record.session))
+                .and_then(|record| record.session.origin());
+            let mut session = session.clone();
+            session.set_first_written(Some(began.unwrap_or(now)));
+            Ok(Decision::Commit(store.put(&session, seq, previous)?, ()))
         };
         match self.write_over(session.id(), Removal::Refuse, &mut put) {
             // `write` moved the damaged record to quarantine: the id is free now.
@@ -121,7 +131,8 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                     session.set_access(now, count.saturating_add(1));
                 }
                 if let Some(at) = expires_at {
-                    session.set_expires_at(at);
+                    // No touch carries a session past its maximum lifetime.
+                    session.set_expires_at(at.min(store.lifetime.cap(session.origin())));
                 }
                 let change = store.put(&session, record.seq.saturating_add(1), None)?;
                 Ok(Decision::Commit(change, Some(session)))

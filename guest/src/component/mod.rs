@@ -107,6 +107,7 @@ impl wit::GuestStore for StoreResource {
         let mut store_config = Config::new(secret_from_wit(config.secret));
         store_config.max_session_bytes = config.max_session_bytes;
         store_config.idle_timeout = config.idle_timeout;
+        store_config.max_lifetime = config.max_lifetime;
         store_config.cache_bytes = config.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES);
         store_config.erase = match config.erase {
             None | Some(wit::Erase::Deferred) => Erase::Deferred,

@@ -158,6 +158,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
             lifetime: Lifetime {
                 clock,
                 idle_timeout: config.idle_timeout,
+                max_lifetime: config.max_lifetime,
             },
             meta,
             keyring,

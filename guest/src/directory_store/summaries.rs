@@ -12,7 +12,6 @@ use crate::seal::format::{self, DecodeError, Kind};
 use crate::seal::index_block::{self, ItemKind};
 use crate::seal::stamp::Stamp;
 use crate::seal::summary::Summary;
-use crate::sessions::lifetime::expiry_at;
 
 impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     /// Builds the index from the sealed `summaries` a backend gathered at open: index
@@ -63,6 +62,13 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
                 (header, summary)
             });
             match opened {
+                // Without its origin a summary cannot say when a capped session expires:
+                // the session itself does (summaries written by 0.1.0).
+                Some((Ok(_), Ok(summary)))
+                    if self.lifetime.max_lifetime.is_some() && summary.origin.is_none() =>
+                {
+                    self.verify(id, now, &mut report)?
+                }
                 Some((Ok(_), Ok(summary))) if self.check_version(&id, summary.seq).is_err() => {
                     self.backend.quarantine(&id)?;
                     self.drop_stamp(&id);
@@ -108,7 +114,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         block: &SealedBlock,
         now: u64,
         report: &mut Report,
-        unstamped: &mut HashMap<String, u64>,
+        unstamped: &mut HashMap<String, (u64, Option<u64>)>,
     ) -> Result<(), StoreError> {
         let Some(sealed) = self.backend.read_block(block)? else {
             return Ok(());
@@ -137,16 +143,16 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
                     continue;
                 };
                 self.stamps.insert(item.id.to_owned(), Some(stamp));
-                if let (Some(expires_at), Some(entry)) =
+                if let (Some((expires_at, origin)), Some(entry)) =
                     (unstamped.remove(item.id), self.index.entry(item.id))
                     && entry.version == stamp.version
                 {
                     let mut entry = entry.clone();
                     let was_live = now < entry.expires_at;
-                    entry.expires_at = expiry_at(
+                    entry.expires_at = self.lifetime.expiry_of(
                         stamp.expires_at.unwrap_or(expires_at),
                         stamp.last_accessed_at,
-                        self.lifetime.idle_timeout,
+                        origin,
                     );
                     if !was_live && now < entry.expires_at {
                         report.expired -= 1;
@@ -165,6 +171,10 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
                 // Left out: read in full afterwards.
                 continue;
             };
+            if self.lifetime.max_lifetime.is_some() && summary.origin.is_none() {
+                // Left out too: only the session says where its life began.
+                continue;
+            }
             let id = item.id.to_owned();
             if self.check_version(&id, summary.seq).is_err() {
                 self.backend.quarantine(&id)?;
@@ -173,7 +183,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
                 continue;
             }
             if matches!(self.stamps.get(&id), Some(None)) {
-                unstamped.insert(id.clone(), summary.expires_at);
+                unstamped.insert(id.clone(), (summary.expires_at, summary.origin));
             }
             self.next_seq = self.next_seq.max(summary.seq.saturating_add(1));
             let entry = self.summary_entry(&id, summary, item.key_id);
@@ -199,7 +209,9 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         }
         Entry {
             user: summary.user,
-            expires_at: expiry_at(expires_at, last_accessed_at, self.lifetime.idle_timeout),
+            expires_at: self
+                .lifetime
+                .expiry_of(expires_at, last_accessed_at, summary.origin),
             key_id,
             version: summary.version,
             seq: summary.seq,

@@ -28,7 +28,9 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         }
         // An explicit create of a removed id is a new session, not a resurrection.
         self.removed.remove(id);
-        self.write(session)
+        let mut session = session.clone();
+        session.set_first_written(Some(now));
+        self.write(&session)
     }
 
     /// Stores `session` whether or not its id is live: one durable write, like `create`'s.
@@ -49,7 +51,14 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
             }
             self.removed.remove(id);
         }
-        self.write(session)
+        // A session replaced keeps where its life began (for the maximum lifetime).
+        let began = match self.live(id) {
+            Ok(Some(old)) => old.origin(),
+            _ => None,
+        };
+        let mut session = session.clone();
+        session.set_first_written(Some(began.unwrap_or(now)));
+        self.write(&session)
     }
 
     /// Remembers that `id`, which expired at `until`, was removed (if that is still ahead).
@@ -96,6 +105,8 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         }
         // An expiry brought forward is written durably, as the whole session: a stamp is
         // not synced, and a lost one must never leave a session alive past what it said.
+        // No touch carries a session past its maximum lifetime.
+        let expires_at = expires_at.map(|at| at.min(self.lifetime.cap(session.origin())));
         let shortens = expires_at.is_some_and(|at| at < session.expires_at());
         if let Some((_, count)) = access {
             session.set_access(self.lifetime.now(), count.saturating_add(1));

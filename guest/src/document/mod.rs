@@ -36,17 +36,37 @@ pub fn validate(session: &SessionData) -> Result<(), StoreError> {
     check_extra("security", &session.security.extra, names::SECURITY)
 }
 
-/// `session` as stored: its JSON text, `too-large` past `max_bytes`.
+/// The first byte of a stored plaintext that carries when the session was first written
+/// (`FIRST_WRITTEN || u64 LE || JSON`): never the first byte of a JSON object (`{`).
+const FIRST_WRITTEN: u8 = 0x01;
+
+/// `session` as stored: its JSON text, preceded by when it was first written for a
+/// session that has it (one without `createdAt`); `too-large` past `max_bytes` (which
+/// counts the JSON only).
 pub fn serialize(session: &Session, max_bytes: u32) -> Result<Vec<u8>, StoreError> {
-    let plaintext = session.to_vec();
-    if plaintext.len() > max_bytes as usize {
+    let json = session.to_vec();
+    if json.len() > max_bytes as usize {
         return Err(StoreError::TooLarge(format!(
             "session {:?} serializes to {} bytes; the limit is {max_bytes}",
             session.id(),
-            plaintext.len(),
+            json.len(),
         )));
     }
-    Ok(plaintext)
+    Ok(
+        match session
+            .first_written()
+            .filter(|_| session.created_at().is_none())
+        {
+            Some(at) => {
+                let mut plaintext = Vec::with_capacity(9 + json.len());
+                plaintext.push(FIRST_WRITTEN);
+                plaintext.extend_from_slice(&at.to_le_bytes());
+                plaintext.extend_from_slice(&json);
+                plaintext
+            }
+            None => json,
+        },
+    )
 }
 
 impl TryFrom<&SessionData> for Session {
@@ -86,6 +106,22 @@ fn check_extra(object: &str, extra: &Extra, schema: &[&str]) -> Result<(), Store
     }
 }
 
+/// The session a stored plaintext holds (see [`serialize`]); errors as
+/// [`Session::parse`], or `invalid-input` for a first-write prefix cut short.
+pub fn deserialize(plaintext: &[u8]) -> Result<Session, StoreError> {
+    match plaintext.split_first() {
+        Some((&FIRST_WRITTEN, rest)) => {
+            let (at, json) = rest
+                .split_first_chunk::<8>()
+                .ok_or_else(|| StoreError::InvalidInput("a first-write time cut short".into()))?;
+            let mut session = Session::parse(json)?;
+            session.set_first_written(Some(u64::from_le_bytes(*at)));
+            Ok(session)
+        }
+        _ => Session::parse(plaintext),
+    }
+}
+
 /// A minimal valid original-shaped session for tests: `id` of `user`, expiring at
 /// `expires_at`.
 #[cfg(test)]
@@ -104,6 +140,30 @@ pub(crate) fn example(id: &str, user: &str, expires_at: u64) -> Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_write_time_travels_beside_the_json() {
+        let mut session = Session::parse(br#"{"sessionId":"a","expiresAt":9}"#).unwrap();
+        let bare = serialize(&session, 1024).unwrap();
+        assert_eq!(bare, br#"{"sessionId":"a","expiresAt":9}"#);
+        session.set_first_written(Some(7));
+        let stored = serialize(&session, 1024).unwrap();
+        assert_eq!(stored[0], FIRST_WRITTEN);
+        assert_eq!(&stored[9..], &bare[..]);
+        let back = deserialize(&stored).unwrap();
+        assert_eq!(
+            (back.first_written(), back.to_vec()),
+            (Some(7), bare.clone())
+        );
+        assert_eq!(deserialize(&bare).unwrap().first_written(), None);
+        assert!(deserialize(&stored[..5]).is_err());
+        // With a `createdAt` the document says where its life began: nothing is added.
+        let mut dated = example("a", "u", 9);
+        dated.set_first_written(Some(7));
+        assert_eq!(serialize(&dated, 4096).unwrap()[0], b'{');
+        // The limit counts the document, not the prefix.
+        assert!(serialize(&session, bare.len() as u32).is_ok());
+    }
 
     #[test]
     fn extra_members_may_not_shadow_schema_fields() {

@@ -225,6 +225,7 @@ impl SessionPatch {
                 session.id()
             )));
         }
+        let first_written = session.first_written();
         let mut members = session.into_members();
         set(&mut members, "sessionToken", self.session_token);
         if let Some(patch) = self.user_context {
@@ -239,7 +240,9 @@ impl SessionPatch {
         set(&mut members, "expiresAt", self.expires_at);
         set(&mut members, "createdAt", self.created_at);
         members.extend(self.extra);
-        Session::from_value(Value::Object(members))
+        let mut merged = Session::from_value(Value::Object(members))?;
+        merged.set_first_written(first_written);
+        Ok(merged)
     }
 }
 

@@ -25,14 +25,25 @@ use crate::error::StoreError;
 pub const MAX_DEPTH: usize = 127;
 
 /// A session document that passed validation. Compare with `==` for equality of every
-/// member (member order aside, as in JSON).
-#[derive(Debug, Clone, PartialEq)]
+/// member (member order aside, as in JSON); when the store first wrote it is not part of
+/// the document and not compared.
+#[derive(Debug, Clone)]
 pub struct Session {
     members: Map<String, Value>,
     /// `sessionId`, kept beside the members because every path needs it.
     id: String,
     /// `expiresAt`, likewise.
     expires_at: u64,
+    /// When the store first wrote a session of this id that has no `createdAt`: where a
+    /// store's maximum lifetime counts from. Kept in the sealed record, never in the
+    /// document.
+    first_written: Option<u64>,
+}
+
+impl PartialEq for Session {
+    fn eq(&self, other: &Session) -> bool {
+        self.members == other.members
+    }
 }
 
 impl Session {
@@ -81,7 +92,25 @@ impl Session {
             members,
             id,
             expires_at,
+            first_written: None,
         })
+    }
+
+    /// When the store first wrote this session, if it has no `createdAt` (see
+    /// [`Session::origin`]).
+    pub fn first_written(&self) -> Option<u64> {
+        self.first_written
+    }
+
+    /// Records when the store first wrote this session.
+    pub fn set_first_written(&mut self, at: Option<u64>) {
+        self.first_written = at;
+    }
+
+    /// Where a maximum lifetime counts from: `createdAt`, or else when the store first
+    /// wrote the session.
+    pub fn origin(&self) -> Option<u64> {
+        self.created_at().or(self.first_written)
     }
 
     /// The session's id (`sessionId`).

@@ -20,6 +20,9 @@ const FIXED_LEN: usize = NONCE_LEN + 8 + 8 + 8;
 const NO_USER: &[u8] = &[0xFF];
 /// The last access of a session without `security`, which records none.
 pub const NO_ACCESS: u64 = u64::MAX;
+/// Before the user id, the byte that says an origin (u64 LE) follows: never UTF-8, and
+/// not [`NO_USER`], so summaries written without one read as before.
+const ORIGIN: u8 = 0xFE;
 
 /// What the index keeps of one version of a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +37,9 @@ pub struct Summary {
     pub access_count: u64,
     /// Its `userContext.userId`, if it has one.
     pub user: Option<String>,
+    /// Where its maximum lifetime counts from (`createdAt`, or its first write); `None`
+    /// in a summary written before sessions had one.
+    pub origin: Option<u64>,
     /// The session's version (write sequence number), from the sealed header: 0 in a
     /// format-v1 summary.
     pub seq: u64,
@@ -51,6 +57,7 @@ impl Summary {
             last_accessed_at,
             access_count,
             user: session.user().map(str::to_owned),
+            origin: session.origin(),
         }
     }
 
@@ -75,6 +82,10 @@ impl Summary {
         plaintext.extend_from_slice(&self.expires_at.to_le_bytes());
         plaintext.extend_from_slice(&self.last_accessed_at.to_le_bytes());
         plaintext.extend_from_slice(&self.access_count.to_le_bytes());
+        if let Some(origin) = self.origin {
+            plaintext.push(ORIGIN);
+            plaintext.extend_from_slice(&origin.to_le_bytes());
+        }
         plaintext.extend_from_slice(user);
         plaintext
     }
@@ -99,7 +110,14 @@ impl Summary {
             .ok_or_else(malformed)?;
         let (expires_at, rest) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
         let (last, rest) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
-        let (count, user) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
+        let (count, rest) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
+        let (origin, user) = match rest.split_first() {
+            Some((&ORIGIN, rest)) => {
+                let (origin, user) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
+                (Some(u64::from_le_bytes(*origin)), user)
+            }
+            _ => (None, rest),
+        };
         let user = match user {
             NO_USER => None,
             user => Some(
@@ -114,6 +132,7 @@ impl Summary {
             last_accessed_at: u64::from_le_bytes(*last),
             access_count: u64::from_le_bytes(*count),
             user,
+            origin,
         })
     }
 }
@@ -130,6 +149,7 @@ mod tests {
             last_accessed_at: 1_893_000_000_000,
             access_count: 7,
             user: Some("user-ü".into()),
+            origin: Some(1_893_000_000_000),
             seq: 12,
         }
     }
@@ -171,5 +191,12 @@ mod tests {
             ..summary()
         };
         assert_eq!(Summary::parse(&empty_user.plaintext(), 12), Ok(empty_user));
+        // A summary written before origins (0.1.0) reads as before.
+        let old = Summary {
+            origin: None,
+            ..summary()
+        };
+        assert_eq!(old.plaintext().len(), FIXED_LEN + "user-ü".len());
+        assert_eq!(Summary::parse(&old.plaintext(), 12), Ok(old));
     }
 }

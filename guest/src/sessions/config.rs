@@ -18,6 +18,10 @@ pub struct Config {
     /// Sessions not accessed (`security.lastAccessedAt`) for this many milliseconds are
     /// expired, on top of their `expiresAt`; `None` turns the idle timeout off.
     pub idle_timeout: Option<u64>,
+    /// The longest a session may live, in milliseconds from its `createdAt` (or its first
+    /// write, where it has none): no `expiresAt` and no `touch` carries it past that.
+    /// `None`: no cap.
+    pub max_lifetime: Option<u64>,
     /// When removed sessions are erased from the backend.
     pub erase: Erase,
     /// The most bytes of opened sessions kept in memory, so that a read of a recently
@@ -48,6 +52,11 @@ impl Config {
                  {MIN_MAX_SESSION_BYTES} and {MAX_MAX_SESSION_BYTES}"
             )));
         }
+        if self.max_lifetime == Some(0) {
+            return Err(StoreError::InvalidInput(
+                "max-lifetime must be at least 1 ms (or none for no cap)".into(),
+            ));
+        }
         if self.idle_timeout == Some(0) {
             return Err(StoreError::InvalidInput(
                 "idle-timeout must be at least 1 ms (or none to turn it off)".into(),
@@ -63,6 +72,7 @@ impl Config {
             max_session_bytes: None,
             scrypt_log_n: keyring::DEFAULT_LOG_N,
             idle_timeout: None,
+            max_lifetime: None,
             erase: Erase::Deferred,
             cache_bytes: DEFAULT_CACHE_BYTES,
         }

@@ -1,5 +1,5 @@
-//! When a session expires: its `expiresAt`, or earlier once the idle timeout runs out,
-//! by the store's clock. One rule for both stores.
+//! When a session expires: its `expiresAt`, or earlier once the idle timeout runs out or
+//! its maximum lifetime is reached, by the store's clock. One rule for both stores.
 
 use crate::document::session::Session;
 use crate::sessions::clock::Clock;
@@ -11,6 +11,9 @@ pub(crate) struct Lifetime<C> {
     /// Sessions not accessed for this many milliseconds have expired; `None`: no idle
     /// timeout.
     pub(crate) idle_timeout: Option<u64>,
+    /// Sessions this many milliseconds past their origin (`createdAt`, or their first
+    /// write) have expired, whatever their `expiresAt` says; `None`: no cap.
+    pub(crate) max_lifetime: Option<u64>,
 }
 
 impl<C: Clock> Lifetime<C> {
@@ -25,7 +28,26 @@ impl<C: Clock> Lifetime<C> {
     /// move).
     pub(crate) fn expiry(&self, session: &Session) -> u64 {
         let last_accessed_at = session.access().map_or(u64::MAX, |(last, _)| last);
-        expiry_at(session.expires_at(), last_accessed_at, self.idle_timeout)
+        self.expiry_of(session.expires_at(), last_accessed_at, session.origin())
+    }
+
+    /// When a session expires that says `expires_at`, was last accessed at
+    /// `last_accessed_at` and began at `origin`.
+    pub(crate) fn expiry_of(
+        &self,
+        expires_at: u64,
+        last_accessed_at: u64,
+        origin: Option<u64>,
+    ) -> u64 {
+        expiry_at(expires_at, last_accessed_at, self.idle_timeout).min(self.cap(origin))
+    }
+
+    /// The latest expiry a session that began at `origin` may have.
+    pub(crate) fn cap(&self, origin: Option<u64>) -> u64 {
+        match (self.max_lifetime, origin) {
+            (Some(max), Some(origin)) => origin.saturating_add(max),
+            _ => u64::MAX,
+        }
     }
 
     /// Whether `session` has expired now (absolute or idle).

@@ -26,7 +26,7 @@ pub(crate) fn decode(
         other => StoreError::Corrupted(format!("{name}: {other}")),
     })?
     .plaintext;
-    let session = Session::parse(&plaintext).map_err(|e| {
+    let session = crate::document::deserialize(&plaintext).map_err(|e| {
         StoreError::Corrupted(format!(
             "{name}: decrypted, but not a session document: {e}"
         ))

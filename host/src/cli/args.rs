@@ -98,6 +98,10 @@ pub struct Args {
     /// Expire sessions not accessed for this many milliseconds (default: no idle timeout).
     #[arg(long, global = true, value_name = "MS")]
     pub idle_timeout_ms: Option<u64>,
+    /// Expire every session this many milliseconds after its createdAt (or first write),
+    /// whatever its expiresAt says; no touch moves it past (default: no cap).
+    #[arg(long, global = true, value_name = "MS")]
+    pub max_lifetime_ms: Option<u64>,
     /// Keep up to this many bytes of recently used sessions decrypted in memory
     /// (default 8388608; 0 turns the cache off).
     #[arg(long, global = true, value_name = "BYTES")]

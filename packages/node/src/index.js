@@ -118,6 +118,7 @@ export class SessionVaultStore {
     }
     this.#lockTimeoutMs = optionalInteger(config.lockTimeoutMs, "lockTimeoutMs") ?? LOCK_TIMEOUT_MS;
     const idle = optionalInteger(config.idleTimeoutMs, "idleTimeoutMs", { min: 1 });
+    const cap = optionalInteger(config.maxLifetimeMs, "maxLifetimeMs", { min: 1 });
     const cache = optionalInteger(config.cacheBytes, "cacheBytes");
     this.#config = {
       secret: this.#secret,
@@ -126,6 +127,7 @@ export class SessionVaultStore {
         max: 2 ** 32 - 1,
       }),
       idleTimeout: idle === undefined ? undefined : BigInt(idle),
+      maxLifetime: cap === undefined ? undefined : BigInt(cap),
       durability: oneOf(config.durability, "durability", ["durable", "relaxed"]),
       backend: oneOf(config.backend, "backend", ["log", "files"]),
       cacheBytes: cache === undefined ? undefined : BigInt(cache),

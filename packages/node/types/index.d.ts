@@ -106,6 +106,11 @@ export interface SessionVaultOptions {
   durability?: "durable" | "relaxed";
   /** Expire sessions not accessed (touched) for this many milliseconds. */
   idleTimeoutMs?: number;
+  /**
+   * Expire every session this many milliseconds after its createdAt (or first write),
+   * whatever its expiresAt says; no touch moves it past.
+   */
+  maxLifetimeMs?: number;
   /** Refuse sessions whose JSON is longer than this (default 65,536). */
   maxSessionBytes?: number;
   /** Bytes of recently used sessions kept decrypted in memory (default 8 MiB; 0: none). */

@@ -378,3 +378,44 @@ pub fn a_removed_session_is_not_brought_back_by_set<F: Front>() {
     assert_eq!(front.get("s4").unwrap(), Some(back));
     assert!(front.get("short").unwrap().is_some());
 }
+
+pub fn a_maximum_lifetime_caps_every_path<F: Front>() {
+    let mut setup = Setup::new();
+    setup.max_lifetime = Some(30 * MINUTE);
+    let mut front: F = open(&setup);
+    // With a createdAt (T0), the cap counts from it; without, from the first write.
+    let dated = doc("o1", "alice", T0 + 120 * MINUTE);
+    front.create(&dated).unwrap();
+    front.set(&express_doc("f1", T0 + 120 * MINUTE)).unwrap();
+    setup.clock.set(T0 + 10 * MINUTE);
+    // Replaced while live, it keeps its first write; no touch moves it past the cap.
+    front.set(&express_doc("f1", T0 + 120 * MINUTE)).unwrap();
+    let touched = front.touch_until("f1", T0 + 200 * MINUTE).unwrap().unwrap();
+    assert_eq!(touched["expiresAt"], T0 + 30 * MINUTE);
+    let touched = front.touch_until("o1", T0 + 200 * MINUTE).unwrap().unwrap();
+    assert_eq!(touched["expiresAt"], T0 + 30 * MINUTE);
+    if let Some(redis) = &setup.redis {
+        let ttl: u64 = redis::cmd("PEXPIRETIME")
+            .arg(format!("{{{}}}:s:o1", redis.prefix))
+            .query(&mut crate::front::raw_connection(&redis.url))
+            .unwrap();
+        assert_eq!(ttl, T0 + 30 * MINUTE, "the TTL never passes the cap");
+    }
+    setup.clock.set(T0 + 30 * MINUTE - 1);
+    let mut front = reopen(front, &setup);
+    assert_eq!(front.count().unwrap(), 2);
+    assert_eq!(front.page_ids(None, 10).unwrap().0, ["f1", "o1"]);
+    setup.clock.set(T0 + 30 * MINUTE);
+    assert_eq!(front.count().unwrap(), 0, "capped, whatever expiresAt said");
+    assert_eq!(front.get("f1").unwrap(), None);
+    assert_eq!(front.list("alice").unwrap(), Vec::<Value>::new());
+    assert_eq!(front.page_ids(None, 10).unwrap().0, Vec::<String>::new());
+    // After it lapsed, a set starts a new life.
+    let again = express_doc("f1", T0 + 120 * MINUTE);
+    front.set(&again).unwrap();
+    setup.clock.set(T0 + 60 * MINUTE - 1);
+    let mut front = reopen(front, &setup);
+    assert_eq!(front.get("f1").unwrap(), Some(again));
+    setup.clock.set(T0 + 60 * MINUTE);
+    assert_eq!(front.get("f1").unwrap(), None);
+}

@@ -143,6 +143,8 @@ macro_rules! suite {
             touch_rolls_the_expiry_on_every_path,
             touch_bringing_the_expiry_forward_rewrites_the_session,
             a_removed_session_is_not_brought_back_by_set,
+            a_maximum_lifetime_caps_every_path,
+            stores_written_by_0_1_take_a_maximum_lifetime,
             );
         }
     };
@@ -198,6 +200,8 @@ macro_rules! suite {
             touch_rolls_the_expiry_on_every_path,
             touch_bringing_the_expiry_forward_rewrites_the_session,
             a_removed_session_is_not_brought_back_by_set,
+            a_maximum_lifetime_caps_every_path,
+            stores_written_by_0_1_take_a_maximum_lifetime,
         );
     };
     (@cases $front:ty, $backend:ident; $($case:ident),* $(,)?) => {

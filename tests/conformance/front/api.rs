@@ -42,6 +42,9 @@ impl Front for Api {
         if let Some(max) = setup.max_session_bytes {
             options = options.max_session_bytes(max);
         }
+        if let Some(ms) = setup.max_lifetime {
+            options = options.max_lifetime(std::time::Duration::from_millis(ms));
+        }
         if let Some(ms) = setup.idle_timeout {
             options = options.idle_timeout(std::time::Duration::from_millis(ms));
         }

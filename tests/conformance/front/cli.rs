@@ -15,6 +15,7 @@ pub struct Cli {
     clock: ManualClock,
     max_session_bytes: Option<u32>,
     idle_timeout: Option<u64>,
+    max_lifetime: Option<u64>,
     durability: Durability,
     erase: Erase,
     /// Given to the first command, which creates the store; later ones use what it recorded.
@@ -74,6 +75,9 @@ impl Cli {
         }
         if let Some(ms) = self.idle_timeout {
             command.arg("--idle-timeout-ms").arg(ms.to_string());
+        }
+        if let Some(ms) = self.max_lifetime {
+            command.arg("--max-lifetime-ms").arg(ms.to_string());
         }
         if self.durability == Durability::Relaxed {
             command.arg("--durability").arg("relaxed");
@@ -149,6 +153,7 @@ impl Front for Cli {
             clock: setup.clock.clone(),
             max_session_bytes: setup.max_session_bytes,
             idle_timeout: setup.idle_timeout,
+            max_lifetime: setup.max_lifetime,
             durability: setup.durability,
             erase: setup.erase,
             backend: Some(setup.backend),

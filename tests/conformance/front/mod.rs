@@ -36,6 +36,8 @@ pub struct Setup {
     pub max_session_bytes: Option<u32>,
     /// The idle timeout (ms) every front opens the store with.
     pub idle_timeout: Option<u64>,
+    /// The maximum lifetime (ms) every front opens the store with.
+    pub max_lifetime: Option<u64>,
     /// The durability every front opens the store with.
     pub durability: Durability,
     /// The backend every front creates the store with.
@@ -106,6 +108,7 @@ impl Setup {
             clock: ManualClock::new(T0),
             max_session_bytes: None,
             idle_timeout: None,
+            max_lifetime: None,
             durability: Durability::Durable,
             backend,
             erase: Erase::Deferred,

@@ -69,6 +69,7 @@ impl Front for Native {
         let mut config = Config::new(setup.secret.secret());
         config.max_session_bytes = setup.max_session_bytes;
         config.idle_timeout = setup.idle_timeout;
+        config.max_lifetime = setup.max_lifetime;
         config.erase = setup.erase;
         let moves = NativeDestination {
             dir: setup.dir.clone(),
