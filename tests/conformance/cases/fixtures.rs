@@ -140,7 +140,12 @@ pub fn stores_written_by_0_1_take_a_maximum_lifetime<F: Front>() {
     assert_eq!(front.count().unwrap(), 3);
     setup.clock.set(WRITTEN + 60 * 60_000);
     let mut front = reopen(front, &setup);
-    assert_eq!(front.get(&format!("v3-{}-2", setup.backend.name())).unwrap(), None);
+    assert_eq!(
+        front
+            .get(&format!("v3-{}-2", setup.backend.name()))
+            .unwrap(),
+        None
+    );
     if setup.redis.is_some() {
         // A bucket's expiry index (what count and cleanup read) holds the expiries its
         // sessions were written with: check re-scores it under the cap.

@@ -5,6 +5,7 @@
 //! concern under `cases/`, re-exported here with the case modules beside it, so that
 //! `suite!` names every case `cases::<case>`.
 
+mod arbitrary_json;
 mod damage;
 mod expiry;
 mod fixtures;
@@ -144,6 +145,7 @@ macro_rules! suite {
             touch_bringing_the_expiry_forward_rewrites_the_session,
             a_removed_session_is_not_brought_back_by_set,
             a_maximum_lifetime_caps_every_path,
+            arbitrary_json_objects_round_trip_exactly,
             stores_written_by_0_1_take_a_maximum_lifetime,
             );
         }
@@ -201,6 +203,7 @@ macro_rules! suite {
             touch_bringing_the_expiry_forward_rewrites_the_session,
             a_removed_session_is_not_brought_back_by_set,
             a_maximum_lifetime_caps_every_path,
+            arbitrary_json_objects_round_trip_exactly,
             stores_written_by_0_1_take_a_maximum_lifetime,
         );
     };
@@ -216,6 +219,7 @@ macro_rules! suite {
     };
 }
 
+pub use arbitrary_json::*;
 pub use damage::*;
 pub use expiry::*;
 pub use fixtures::*;
