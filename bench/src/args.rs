@@ -38,6 +38,12 @@ pub struct Args {
     /// `cargo build [--release] --bin session-vault` puts it.)
     #[arg(long, value_name = "PATH")]
     pub cli: Option<PathBuf>,
+    /// Instead, measure create, get, set and a rolling touch of a framework's session
+    /// (express-session, tower-sessions) beside the original-shaped one, through the
+    /// component, in one `--backend` (default `log`) and `--durability` (default
+    /// `relaxed`).
+    #[arg(long)]
+    pub shapes: bool,
 }
 
 /// `--durability`: `durable` or `relaxed`, the CLI's names.

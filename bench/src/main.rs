@@ -10,6 +10,7 @@ mod operations;
 mod original;
 mod peak;
 mod redis;
+mod shapes;
 mod table;
 mod target;
 
@@ -42,6 +43,18 @@ fn main() -> ExitCode {
 /// Every size × backend × mode the flags ask for: both modes unless --durability, and
 /// `files` and `log` (and `redis` with --redis) unless --backend.
 fn bench(args: &Args) -> anyhow::Result<()> {
+    if args.shapes {
+        let root = temp_dir()?;
+        let outcome = shapes::run(
+            &args.sessions,
+            args.backend.unwrap_or(BackendKind::Log),
+            args.durability.unwrap_or(Durability::Relaxed),
+            &root,
+            args.markdown.as_deref(),
+        );
+        let _ = std::fs::remove_dir_all(&root);
+        return outcome;
+    }
     let original = args.original.as_deref().map(Original::new).transpose()?;
     let modes = match args.durability {
         Some(durability) => vec![durability],

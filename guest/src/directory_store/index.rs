@@ -8,6 +8,9 @@ use std::ops::Bound;
 pub struct Entry {
     /// The session's `userContext.userId`, if it has one.
     pub user: Option<String>,
+    /// Where its maximum lifetime counts from (`createdAt` or its first write), if known:
+    /// so that `set` over it keeps that time without reading it.
+    pub origin: Option<u64>,
     /// When the session expires: its `expiresAt`, or earlier under an idle timeout.
     pub expires_at: u64,
     /// The id of the key its file is encrypted under.
@@ -198,6 +201,7 @@ mod tests {
     fn entry(user: &str, expires_at: u64) -> Entry {
         Entry {
             user: Some(user.into()),
+            origin: None,
             expires_at,
             key_id: 1,
             version: [0; crate::seal::crypto::NONCE_LEN],

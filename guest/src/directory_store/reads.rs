@@ -149,6 +149,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
     ) -> Entry {
         Entry {
             user: session.user().map(str::to_owned),
+            origin: session.origin(),
             expires_at: self.lifetime.expiry(session),
             key_id,
             version,

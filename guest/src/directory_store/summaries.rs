@@ -209,6 +209,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         }
         Entry {
             user: summary.user,
+            origin: summary.origin,
             expires_at: self
                 .lifetime
                 .expiry_of(expires_at, last_accessed_at, summary.origin),

@@ -51,10 +51,15 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
             }
             self.removed.remove(id);
         }
-        // A session replaced keeps where its life began (for the maximum lifetime).
-        let began = match self.live(id) {
-            Ok(Some(old)) => old.origin(),
-            _ => None,
+        // A live session replaced keeps where its life began (for the maximum lifetime);
+        // its index entry knows, or else the session itself (a summary of 0.1.0).
+        let began = match self.index.entry(id).filter(|e| now < e.expires_at) {
+            Some(entry) if entry.origin.is_some() => entry.origin,
+            Some(_) => match self.live(id) {
+                Ok(Some(old)) => old.origin(),
+                _ => None,
+            },
+            None => None,
         };
         let mut session = session.clone();
         session.set_first_written(Some(began.unwrap_or(now)));
