@@ -21,7 +21,7 @@ enum Removal {
 }
 
 /// What a write makes of the record it read.
-pub(super) enum Decision<T> {
+enum Decision<T> {
     /// Nothing to write.
     Done(T),
     /// Apply the change (if the record is unchanged), then return the value.
@@ -35,7 +35,8 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         id::validate(session.id())?;
         let now = self.lifetime.now();
         let mut session = session.clone();
-        session.set_first_written(Some(now));
+        // A session moved in from a directory brings its first write along.
+        session.set_first_written(session.first_written().or(Some(now)));
         let session = &session;
         self.write(session.id(), |store, found| match found {
             None => Ok(Decision::Commit(store.put(session, 1, None)?, ())),
@@ -330,7 +331,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// Reads the record of `id` and commits what `decide` makes of it, re-reading and
     /// deciding again whenever another host changed the record in between. A damaged
     /// record is quarantined (`corrupted`); one under a key the ring lacks is `missing-key`.
-    pub(super) fn write<T>(
+    fn write<T>(
         &mut self,
         id: &str,
         decide: impl FnMut(&Self, Option<Record>) -> Result<Decision<T>, StoreError>,

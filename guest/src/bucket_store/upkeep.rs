@@ -49,8 +49,20 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                     self.tidy(cas, change)?;
                     continue;
                 };
-                if layout::removed_until(&bytes).is_some() {
-                    // Removed meanwhile: the removal took its entries with it.
+                if let Some(until) = layout::removed_until(&bytes) {
+                    // Removed, but an index entry came back (a re-score racing the
+                    // removal): the entries go, the marker stays as it was.
+                    let remove = [layout::EXPIRY, layout::IDS].map(|index| Member {
+                        index: index.into(),
+                        member: id.clone(),
+                    });
+                    let change = Change {
+                        value: Some(bytes),
+                        expires_at: Some(until),
+                        remove: remove.into(),
+                        ..Change::default()
+                    };
+                    self.tidy(cas, change)?;
                     continue;
                 }
                 match self.open_record(id, &bytes) {
@@ -95,19 +107,23 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     pub(crate) fn clear(&mut self) -> Result<u64, StoreError> {
         let mut marked = 0;
         for id in self.listing()?.sessions {
-            let now = self.lifetime.now();
-            let result = self.write(&id, |store, found| match found {
-                Some(record) if now < store.lifetime.expiry(&record.session) => {
-                    let until = store.lifetime.expiry(&record.session);
-                    let change = store.removal_until(&id, record.session.user(), until);
-                    Ok(super::sessions::Decision::Commit(change, true))
+            for _ in 0..super::RETRIES {
+                let (cas, found) = self.bucket.watch(&layout::session(&id))?;
+                // Expired, damaged, under a missing key, a marker or gone: left to the
+                // bulk removal below (which counts them and quarantines nothing).
+                let Some(record) = found.and_then(|bytes| self.open_record(&id, &bytes).ok())
+                else {
+                    break;
+                };
+                let until = self.lifetime.expiry(&record.session);
+                if self.lifetime.now() >= until {
+                    break;
                 }
-                _ => Ok(super::sessions::Decision::Done(false)),
-            });
-            match result {
-                Ok(true) => marked += 1,
-                Ok(false) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => {}
-                Err(other) => return Err(other),
+                let change = self.removal_until(&id, record.session.user(), until);
+                if self.bucket.commit(cas, change)? {
+                    marked += 1;
+                    break;
+                }
             }
         }
         // Whatever is left (expired, damaged, indexes) goes at once; markers stay.
@@ -315,12 +331,13 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     }
 
     /// Fills the id index of a store written before it existed (by 0.1.0): every session
-    /// record's id, scored 0. Run at open when the index is empty but records are
-    /// indexed by expiry; idempotent, and safe beside other hosts (their writes keep the
-    /// index too; a member whose record a host removes meanwhile is dropped by `list`).
+    /// record's id, scored 0. Run at open while the index holds fewer ids than the expiry
+    /// index (every write adds to both, every removal takes from both), so a fill cut
+    /// short is finished by the next open; idempotent, and safe beside other hosts (a
+    /// member whose record a host removes meanwhile is dropped by `list`).
     pub(crate) fn index_ids(&mut self) -> Result<(), StoreError> {
-        if self.bucket.count(layout::IDS, 0, 0)? > 0
-            || self.bucket.count(layout::EXPIRY, 0, u64::MAX)? == 0
+        if self.bucket.count(layout::IDS, 0, 0)?
+            >= self.bucket.count(layout::EXPIRY, 0, u64::MAX)?
         {
             return Ok(());
         }
@@ -372,7 +389,11 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
 
     /// Removes the members of `index` that are not in `backed` and whose record does
     /// not back them now either (another host may have written it since the listing).
-    fn drop_unbacked(&mut self, index: &str, backed: &BTreeSet<String>) -> Result<(), StoreError> {
+    pub(super) fn drop_unbacked(
+        &mut self,
+        index: &str,
+        backed: &BTreeSet<String>,
+    ) -> Result<(), StoreError> {
         let members = self.bucket.range(index, 0, u64::MAX, u32::MAX)?;
         let unbacked: Vec<String> = members
             .into_iter()
@@ -386,6 +407,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                     .and_then(|bytes| self.open_record(id, &bytes).ok())
                     .is_some_and(|record| {
                         index == layout::EXPIRY
+                            || index == layout::IDS
                             || record
                                 .session
                                 .user()

@@ -29,7 +29,8 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         // An explicit create of a removed id is a new session, not a resurrection.
         self.removed.remove(id);
         let mut session = session.clone();
-        session.set_first_written(Some(now));
+        // A session moved in from a bucket brings its first write along.
+        session.set_first_written(session.first_written().or(Some(now)));
         self.write(&session)
     }
 
@@ -57,7 +58,8 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
             Some(entry) if entry.origin.is_some() => entry.origin,
             Some(_) => match self.live(id) {
                 Ok(Some(old)) => old.origin(),
-                _ => None,
+                Ok(None) | Err(StoreError::Corrupted(_) | StoreError::MissingKey(_)) => None,
+                Err(other) => return Err(other),
             },
             None => None,
         };
@@ -283,6 +285,29 @@ mod tests {
         now.set(250);
         store.create(&session("a", "v", 300)).unwrap();
         assert_eq!(store.get("a").unwrap().unwrap().user().unwrap(), "v");
+    }
+
+    #[test]
+    fn a_first_write_time_it_is_given_is_kept_and_set_keeps_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Rc::new(Cell::new(100));
+        let mut store = open(tmp.path(), &now).unwrap();
+        // As a move from a bucket creates it: its first write comes along.
+        let mut moved = Session::parse(br#"{"sessionId":"m","expiresAt":900}"#).unwrap();
+        moved.set_first_written(Some(7));
+        store.create(&moved).unwrap();
+        now.set(150);
+        store
+            .set(&Session::parse(br#"{"sessionId":"m","expiresAt":900,"x":1}"#).unwrap())
+            .unwrap();
+        store.cache.clear();
+        assert_eq!(store.get("m").unwrap().unwrap().first_written(), Some(7));
+        // A new one begins now.
+        store
+            .create(&Session::parse(br#"{"sessionId":"n","expiresAt":900}"#).unwrap())
+            .unwrap();
+        store.cache.clear();
+        assert_eq!(store.get("n").unwrap().unwrap().first_written(), Some(150));
     }
 
     #[test]

@@ -52,21 +52,28 @@ pub fn serialize(session: &Session, max_bytes: u32) -> Result<Vec<u8>, StoreErro
             json.len(),
         )));
     }
-    Ok(
-        match session
-            .first_written()
-            .filter(|_| session.created_at().is_none())
-        {
-            Some(at) => {
-                let mut plaintext = Vec::with_capacity(9 + json.len());
-                plaintext.push(FIRST_WRITTEN);
-                plaintext.extend_from_slice(&at.to_le_bytes());
-                plaintext.extend_from_slice(&json);
-                plaintext
-            }
-            None => json,
-        },
-    )
+    let plaintext = match session
+        .first_written()
+        .filter(|_| session.created_at().is_none())
+    {
+        Some(at) => {
+            let mut plaintext = Vec::with_capacity(9 + json.len());
+            plaintext.push(FIRST_WRITTEN);
+            plaintext.extend_from_slice(&at.to_le_bytes());
+            plaintext.extend_from_slice(&json);
+            plaintext
+        }
+        None => json,
+    };
+    // Every read is bounded by the largest limit: nothing past it may be written.
+    if plaintext.len() > MAX_MAX_SESSION_BYTES as usize {
+        return Err(StoreError::TooLarge(format!(
+            "session {:?} is {} bytes as stored; no store holds more than {MAX_MAX_SESSION_BYTES}",
+            session.id(),
+            plaintext.len(),
+        )));
+    }
+    Ok(plaintext)
 }
 
 impl TryFrom<&SessionData> for Session {
@@ -161,8 +168,21 @@ mod tests {
         let mut dated = example("a", "u", 9);
         dated.set_first_written(Some(7));
         assert_eq!(serialize(&dated, 4096).unwrap()[0], b'{');
-        // The limit counts the document, not the prefix.
+        // The limit counts the document, not the prefix; but nothing is stored past what
+        // any read takes.
         assert!(serialize(&session, bare.len() as u32).is_ok());
+        let max = MAX_MAX_SESSION_BYTES as usize;
+        let pad = "x".repeat(max - r#"{"sessionId":"a","expiresAt":9,"p":""}"#.len());
+        let mut largest =
+            Session::parse(format!(r#"{{"sessionId":"a","expiresAt":9,"p":"{pad}"}}"#).as_bytes())
+                .unwrap();
+        assert_eq!(largest.to_vec().len(), max);
+        assert!(serialize(&largest, MAX_MAX_SESSION_BYTES).is_ok());
+        largest.set_first_written(Some(7));
+        assert!(matches!(
+            serialize(&largest, MAX_MAX_SESSION_BYTES),
+            Err(StoreError::TooLarge(_))
+        ));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use serde_json::Value;
 
-use crate::document::model::Extra;
+use crate::document::model::{Extra, names};
 use crate::document::session::Session;
 use crate::error::StoreError;
 
@@ -225,6 +225,28 @@ impl SessionPatch {
                 session.id()
             )));
         }
+        refuse_schema_names("the patch", &self.extra, names::SESSION)?;
+        for (object, patch, schema) in [
+            (
+                "userContext",
+                self.user_context.as_ref().map(|p| &p.extra),
+                names::USER_CONTEXT,
+            ),
+            (
+                "tokenMetadata",
+                self.token_metadata.as_ref().map(|p| &p.extra),
+                names::TOKEN_METADATA,
+            ),
+            (
+                "security",
+                self.security.as_ref().map(|p| &p.extra),
+                names::SECURITY,
+            ),
+        ] {
+            if let Some(extra) = patch {
+                refuse_schema_names(object, extra, schema)?;
+            }
+        }
         let first_written = session.first_written();
         let mut members = session.into_members();
         set(&mut members, "sessionToken", self.session_token);
@@ -277,6 +299,18 @@ impl SecurityPatch {
         set(target, "accessCount", self.access_count);
         set_or_remove(target, "fingerprint", self.fingerprint);
         target.extend(self.extra);
+    }
+}
+
+/// Refuses an extra member of a patch that names a member the patch has a field for:
+/// through `extra`, `sessionId` would change the id (and write over another session) and
+/// the others would dodge their fields' rules.
+fn refuse_schema_names(object: &str, extra: &Extra, schema: &[&str]) -> Result<(), StoreError> {
+    match extra.keys().find(|name| schema.contains(&name.as_str())) {
+        Some(name) => Err(StoreError::InvalidInput(format!(
+            "{object} has an extra member {name:?}, which is a field of its own"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -383,6 +417,24 @@ mod tests {
                 "{patch}"
             );
         }
+    }
+
+    #[test]
+    fn an_extra_member_cannot_stand_in_for_a_field() {
+        let mut patch = SessionPatch::default();
+        patch.extra.insert("sessionId".into(), json!("other"));
+        assert!(matches!(
+            patch.apply(session()),
+            Err(StoreError::InvalidInput(_))
+        ));
+        let mut patch = SessionPatch::default();
+        let mut user = UserContextPatch::default();
+        user.extra.insert("userId".into(), json!("mallory"));
+        patch.user_context = Some(user);
+        assert!(matches!(
+            patch.apply(session()),
+            Err(StoreError::InvalidInput(_))
+        ));
     }
 
     #[test]

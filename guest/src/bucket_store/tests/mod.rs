@@ -422,3 +422,85 @@ impl Bucket for Testing {
         self.inner.count(index, min, max)
     }
 }
+
+#[test]
+fn clear_marks_live_sessions_and_removes_the_rest_without_quarantine() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut store = host(&bucket, &clock);
+    store.create(&session("live", "u", 1_000)).unwrap();
+    store.create(&session("old", "u", 150)).unwrap();
+    store.create(&session("bad", "u", 1_000)).unwrap();
+    bucket.edit(|m| {
+        if let Some(last) = m.values.get_mut("s:bad").and_then(|v| v.0.last_mut()) {
+            *last ^= 1;
+        }
+    });
+    clock.set(200);
+    assert_eq!(store.clear().unwrap(), 3, "live, expired and damaged alike");
+    assert_eq!(
+        store.check().unwrap().quarantined,
+        0,
+        "nothing was quarantined"
+    );
+    assert!(matches!(
+        store.set(&session("live", "u", 1_000)),
+        Err(StoreError::Removed(_))
+    ));
+    store.set(&session("old", "u", 1_000)).unwrap();
+}
+
+#[test]
+fn check_keeps_in_the_id_index_what_another_host_wrote_meanwhile() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut store = host(&bucket, &clock);
+    store.create(&session("a", "u", 1_000)).unwrap();
+    // What check's listing did not see, written before it re-reads the index.
+    let mut other = host(&bucket, &clock);
+    other.create(&session("b", "u", 1_000)).unwrap();
+    store
+        .drop_unbacked(
+            layout::IDS,
+            &std::collections::BTreeSet::from(["a".to_owned()]),
+        )
+        .unwrap();
+    assert_eq!(store.list_ids(None, 10).unwrap().ids, ["a", "b"]);
+}
+
+#[test]
+fn an_id_index_fill_cut_short_is_finished_by_the_next_open() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut store = host(&bucket, &clock);
+    for id in ["a", "b", "c"] {
+        store.create(&session(id, "u", 1_000)).unwrap();
+    }
+    // As a 0.1.0 bucket whose fill stopped after its first id.
+    bucket.edit(|m| {
+        if let Some(ids) = m.indexes.get_mut(layout::IDS) {
+            ids.retain(|id, _| id == "a");
+        }
+    });
+    let mut reopened = host(&bucket, &clock);
+    assert_eq!(reopened.list_ids(None, 10).unwrap().ids, ["a", "b", "c"]);
+}
+
+#[test]
+fn cleanup_drops_an_expiry_entry_that_came_back_beside_a_marker() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut store = host(&bucket, &clock);
+    store.create(&session("a", "u", 1_000)).unwrap();
+    assert!(store.delete("a").unwrap());
+    // A re-score racing the removal put the entry back, already due.
+    store
+        .bucket
+        .add(&[Entry {
+            index: layout::EXPIRY.into(),
+            member: "a".into(),
+            score: 50,
+        }])
+        .unwrap();
+    assert_eq!(store.cleanup().unwrap(), 0, "and it returns");
+    assert!(matches!(
+        store.set(&session("a", "u", 1_000)),
+        Err(StoreError::Removed(_))
+    ));
+}
