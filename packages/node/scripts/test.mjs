@@ -5,7 +5,15 @@
 //   npm test      (SESSION_VAULT_CLI: the Rust CLI; default ../../target/debug/session-vault)
 
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,6 +42,13 @@ try {
     JSON.stringify({ name: "scratch", private: true, type: "module" }),
   );
   run(npm, ["install", "--no-audit", "--no-fund", "--loglevel=error", path.join(scratch, tarball)], {
+    cwd: project,
+  });
+  // The frameworks the adapters are tested in, at the versions package.json pins, from
+  // the registry (as a user's project has them).
+  const dev = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).devDependencies;
+  const frameworks = ["express", "express-session"].map((name) => `${name}@${dev[name]}`);
+  run(npm, ["install", "--no-audit", "--no-fund", "--loglevel=error", ...frameworks], {
     cwd: project,
   });
   const installed = readdirSync(path.join(project, "node_modules", "session-vault"));

@@ -1,0 +1,223 @@
+// session-vault for express-session (and @fastify/session, which takes the same stores):
+// a `session.Store` over SessionVaultStore. Each express session is stored as the document
+// `{ sessionId, expiresAt, session, userContext? }`: `session` is exactly the JSON
+// express-session saves (its `cookie` and the app's members), so no member of the app's can
+// collide with the store's own; `expiresAt` follows `cookie.expires` (else `ttl`).
+//
+//   import session from "express-session";
+//   import { SessionVaultSessionStore } from "session-vault/express";
+//   app.use(session({ secret, resave: false, saveUninitialized: false,
+//     store: new SessionVaultSessionStore({ storageDir: "./sessions", encryptionKey }) }));
+
+import session from "express-session";
+
+import { InvalidInputError, SessionVaultStore } from "./index.js";
+
+const DEFAULT_TTL_SECONDS = 86_400;
+/** Sessions read or counted per page when listing every one (`all`, `ids`). */
+const PAGE = 1000;
+
+function invalid(message) {
+  return new InvalidInputError("invalid-input", message);
+}
+
+/** Runs `work`; hands its outcome to `callback` if given, else returns the promise. */
+function settle(work, callback) {
+  const promise = Promise.resolve().then(work);
+  if (typeof callback !== "function") return promise;
+  promise.then(
+    (value) => callback(null, value),
+    (error) => callback(error),
+  );
+  return undefined;
+}
+
+/** The getter of the user id the `userId` option names (a dotted path or a function). */
+function userGetter(option) {
+  if (option === undefined) return undefined;
+  if (typeof option === "function") return option;
+  if (typeof option !== "string" || option === "") {
+    throw invalid("userId must be a dotted path into the session (such as passport.user) or a function");
+  }
+  const path = option.split(".");
+  return (sess) => path.reduce((value, key) => (value == null ? undefined : value[key]), sess);
+}
+
+/** An express-session store over session-vault: encrypted, crash-safe, race-free. */
+export class SessionVaultSessionStore extends session.Store {
+  /** The underlying store: `revokeUser`, `userSessions`, keys, `check`, `close`. */
+  vault;
+
+  #ttl;
+  #disableTouch;
+  #userId;
+  #now;
+
+  /**
+   * @param options everything SessionVaultStore takes (storageDir, encryptionKey or
+   *   rawKey, durability, backend, idleTimeoutMs, maxLifetimeMs, cacheBytes,
+   *   lockTimeoutMs), plus connect-redis's `ttl` (seconds, or a function of the session;
+   *   used when `cookie.expires` is absent; default 86400) and `disableTouch`, and
+   *   `userId` (where the user id lives in the session: a dotted path or a function), which
+   *   indexes sessions by user for `revokeUser` and `userSessions`.
+   */
+  constructor(options = {}) {
+    super();
+    const { ttl = DEFAULT_TTL_SECONDS, disableTouch = false, userId, ...config } = options;
+    if (typeof ttl !== "function" && !(Number.isFinite(ttl) && ttl > 0)) {
+      throw invalid("ttl must be a positive number of seconds or a function of the session");
+    }
+    this.#ttl = ttl;
+    this.#disableTouch = Boolean(disableTouch);
+    this.#userId = userGetter(userId);
+    this.#now = config.now ?? Date.now;
+    this.vault = new SessionVaultStore(config);
+    // Until it opens, express-session sees the store as disconnected; then as ready.
+    this.vault.ready.then(
+      () => this.emit("connect"),
+      (error) => this.emit("disconnect", error),
+    );
+  }
+
+  /** When `sess` expires: its cookie's expiry, else now + ttl. */
+  #expiresAt(sess) {
+    const expires = sess?.cookie?.expires;
+    if (expires !== undefined && expires !== null) {
+      const at = new Date(expires).getTime();
+      if (Number.isFinite(at)) return at;
+    }
+    const ttl = typeof this.#ttl === "function" ? this.#ttl(sess) : this.#ttl;
+    return this.#now() + Math.round(Number(ttl) * 1000);
+  }
+
+  /** The document that stores `sess` under `sid`. */
+  #document(sid, sess) {
+    // As express-session would write it: its toJSON, Dates as strings.
+    const saved = JSON.parse(JSON.stringify(sess));
+    const doc = { sessionId: sid, expiresAt: this.#expiresAt(sess), session: saved };
+    const user = this.#userId?.(saved);
+    if (user !== undefined && user !== null) doc.userContext = { userId: String(user) };
+    return doc;
+  }
+
+  /** The session stored under `sid`, or null (absent, expired, malformed id, damaged). */
+  get(sid, callback) {
+    return settle(async () => {
+      try {
+        const doc = await this.vault.get(sid);
+        return doc?.session ?? null;
+      } catch (error) {
+        // A cookie is the client's to forge, and a damaged record was just quarantined:
+        // either way there is no session, which the middleware handles by starting one.
+        if (["invalid-id", "corrupted", "missing-key"].includes(error?.code)) return null;
+        throw error;
+      }
+    }, callback);
+  }
+
+  /**
+   * Stores `sess` under `sid`, replacing what is there. A session destroyed while this
+   * request was in flight stays destroyed (the store refuses to bring it back), and one
+   * whose cookie has already expired is removed instead.
+   */
+  set(sid, sess, callback) {
+    return settle(async () => {
+      const doc = this.#document(sid, sess);
+      if (doc.expiresAt <= this.#now()) {
+        await this.vault.delete(sid);
+        return;
+      }
+      try {
+        await this.vault.set(doc);
+      } catch (error) {
+        if (error?.code === "removed") return;
+        throw error;
+      }
+    }, callback);
+  }
+
+  /**
+   * Keeps `sid` alive: moves its expiry to `sess.cookie.expires` (or now + ttl) at the cost
+   * of an access, never past the store's maximum lifetime; a session that is gone stays
+   * gone.
+   */
+  touch(sid, sess, callback) {
+    return settle(async () => {
+      if (this.#disableTouch) return;
+      try {
+        await this.vault.touch(sid, this.#expiresAt(sess));
+      } catch (error) {
+        if (error?.code === "invalid-id") return;
+        throw error;
+      }
+    }, callback);
+  }
+
+  /** Removes `sid`'s session; a later `set` of it from a request in flight is refused. */
+  destroy(sid, callback) {
+    return settle(async () => {
+      try {
+        await this.vault.delete(sid);
+      } catch (error) {
+        if (error?.code === "invalid-id") return;
+        throw error;
+      }
+    }, callback);
+  }
+
+  /** Every live session, as express-session saved them (a page at a time inside). */
+  all(callback) {
+    return settle(async () => {
+      const all = [];
+      let after = null;
+      do {
+        const page = await this.vault.list({ after, limit: PAGE });
+        for (const doc of page.sessions) all.push(doc.session);
+        after = page.next;
+      } while (after !== null);
+      return all;
+    }, callback);
+  }
+
+  /** Every live session's id (connect-redis's `ids`). */
+  ids(callback) {
+    return settle(async () => {
+      const ids = [];
+      let after = null;
+      do {
+        const page = await this.vault.listIds({ after, limit: PAGE });
+        ids.push(...page.ids);
+        after = page.next;
+      } while (after !== null);
+      return ids;
+    }, callback);
+  }
+
+  /** How many live sessions the store holds. */
+  length(callback) {
+    return settle(() => this.vault.getSessionCount(), callback);
+  }
+
+  /** Removes every session. */
+  clear(callback) {
+    return settle(() => this.vault.clearAll(), callback);
+  }
+
+  /** Ends every session of `userId` (with the `userId` option); resolves to how many. */
+  revokeUser(userId, callback) {
+    return settle(() => this.vault.revokeUser(String(userId)), callback);
+  }
+
+  /** The live sessions of `userId`, as express-session saved them. */
+  userSessions(userId, callback) {
+    return settle(async () => {
+      const docs = await this.vault.getUserSessions(String(userId));
+      return docs.map((doc) => doc.session);
+    }, callback);
+  }
+
+  /** Closes the underlying store (its lock is released). */
+  close(callback) {
+    return settle(() => this.vault.close(), callback);
+  }
+}

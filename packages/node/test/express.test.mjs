@@ -1,0 +1,217 @@
+// session-vault/express in a real express app with express-session (from the registry),
+// listening on 127.0.0.1 and driven over HTTP with cookies, as a user runs it.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, test } from "node:test";
+
+import express from "express";
+import session from "express-session";
+import { SessionVaultSessionStore } from "session-vault/express";
+
+const SECRET = "express-test-secret-0123456789-abcdefghijklmnop";
+const dirs = [];
+after(() => {
+  for (const dir of dirs) rmSync(path.dirname(dir), { recursive: true, force: true });
+});
+
+function freshDir() {
+  const dir = path.join(mkdtempSync(path.join(os.tmpdir(), "session-vault-express-")), "store");
+  dirs.push(dir);
+  return dir;
+}
+
+/** An express app using `store`; `/slow` calls `gate.entered()` once it has its session,
+ * then waits for `gate.released`. */
+async function serve(store, { gate } = {}) {
+  const app = express();
+  app.use(express.json());
+  app.use(
+    session({
+      secret: "cookie-signing-secret",
+      resave: false,
+      saveUninitialized: false,
+      rolling: true,
+      store,
+      cookie: { maxAge: 60 * 60 * 1000 },
+    }),
+  );
+  app.post("/login", (req, res) => {
+    req.session.user = req.body.user;
+    req.session.cart = [];
+    res.json({ ok: true });
+  });
+  app.get("/me", (req, res) => {
+    res.json({ user: req.session.user ?? null, cart: req.session.cart ?? null });
+  });
+  app.post("/cart", (req, res) => {
+    req.session.cart = [...(req.session.cart ?? []), req.body.item];
+    res.json({ cart: req.session.cart });
+  });
+  app.post("/slow", async (req, res) => {
+    gate?.entered();
+    await gate?.released;
+    req.session.cart = [...(req.session.cart ?? []), "late"];
+    res.json({ ok: true });
+  });
+  app.post("/logout", (req, res, next) => {
+    req.session.destroy((error) => (error ? next(error) : res.json({ ok: true })));
+  });
+  app.use((error, req, res, next) => res.status(500).json({ error: String(error) }));
+  const server = await new Promise((resolve) => {
+    const listening = app.listen(0, "127.0.0.1", () => resolve(listening));
+  });
+  const base = `http://127.0.0.1:${server.address().port}`;
+  return { base, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+/** A browser: keeps the session cookie between requests. */
+function browser(base) {
+  let cookie;
+  return {
+    get cookie() {
+      return cookie;
+    },
+    set cookie(value) {
+      cookie = value;
+    },
+    async request(method, url, body) {
+      const response = await fetch(base + url, {
+        method,
+        headers: {
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...(cookie ? { cookie } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const set = response.headers.get("set-cookie");
+      if (set) cookie = set.split(";")[0];
+      return { status: response.status, body: await response.json() };
+    },
+    withBase(next) {
+      base = next;
+    },
+  };
+}
+
+function store(dir, extra = {}) {
+  return new SessionVaultSessionStore({ storageDir: dir, encryptionKey: SECRET, ...extra });
+}
+
+test("log in, use the session, log out: the old cookie is refused", async () => {
+  const vault = store(freshDir());
+  const server = await serve(vault);
+  const alice = browser(server.base);
+  assert.deepEqual((await alice.request("GET", "/me")).body, { user: null, cart: null });
+  await alice.request("POST", "/login", { user: "alice" });
+  await alice.request("POST", "/cart", { item: "book" });
+  assert.deepEqual((await alice.request("GET", "/me")).body, { user: "alice", cart: ["book"] });
+  assert.equal(await vault.length(), 1);
+  const [saved] = await vault.all();
+  assert.equal(saved.user, "alice");
+  assert.ok(saved.cookie.expires, "express-session's cookie is stored as it wrote it");
+  const old = alice.cookie;
+  await alice.request("POST", "/logout");
+  alice.cookie = old;
+  assert.deepEqual((await alice.request("GET", "/me")).body, { user: null, cart: null });
+  assert.equal(await vault.length(), 0);
+  await server.close();
+  await vault.close();
+});
+
+test("the server restarts and the user is still logged in", async () => {
+  const dir = freshDir();
+  let vault = store(dir);
+  let server = await serve(vault);
+  const alice = browser(server.base);
+  await alice.request("POST", "/login", { user: "alice" });
+  await server.close();
+  await vault.close();
+  vault = store(dir);
+  server = await serve(vault);
+  alice.withBase(server.base);
+  assert.deepEqual((await alice.request("GET", "/me")).body, { user: "alice", cart: [] });
+  await server.close();
+  await vault.close();
+});
+
+test("an expired session is gone, by the store's clock", async () => {
+  let now = Date.now();
+  const vault = store(freshDir(), { now: () => now });
+  const server = await serve(vault);
+  const alice = browser(server.base);
+  await alice.request("POST", "/login", { user: "alice" });
+  now += 61 * 60 * 1000;
+  assert.deepEqual((await alice.request("GET", "/me")).body, { user: null, cart: null });
+  await server.close();
+  await vault.close();
+});
+
+test("a request in flight at logout does not bring the session back", async () => {
+  let release;
+  let entered;
+  const inside = new Promise((resolve) => (entered = resolve));
+  const gate = { entered, released: new Promise((resolve) => (release = resolve)) };
+  const vault = store(freshDir());
+  const server = await serve(vault, { gate });
+  const alice = browser(server.base);
+  await alice.request("POST", "/login", { user: "alice" });
+  const cookie = alice.cookie;
+  const slow = fetch(`${server.base}/slow`, { method: "POST", headers: { cookie } });
+  // The slow request has read its session before the logout lands.
+  await inside;
+  await alice.request("POST", "/logout");
+  release();
+  assert.equal((await slow).status, 200, "the late save is not an error for the request");
+  alice.cookie = cookie;
+  assert.deepEqual((await alice.request("GET", "/me")).body, { user: null, cart: null });
+  assert.equal(await vault.length(), 0);
+  await server.close();
+  await vault.close();
+});
+
+test("a forged or malformed cookie is no session, and callbacks get errors", async () => {
+  const vault = store(freshDir());
+  const server = await serve(vault);
+  const mallory = browser(server.base);
+  // A signed cookie for an id no store could hold.
+  mallory.cookie = "connect.sid=s%3A..%2Fetc%2Fpasswd.AAAA";
+  assert.deepEqual((await mallory.request("GET", "/me")).body, { user: null, cart: null });
+  await new Promise((resolve, reject) =>
+    vault.get("../x", (error, value) => (error ? reject(error) : resolve(assert.equal(value, null)))),
+  );
+  await server.close();
+  await vault.close();
+  // A closed store: the callback gets the error, nothing is thrown or left unhandled.
+  const error = await new Promise((resolve) => vault.get("abc", (e) => resolve(e)));
+  assert.ok(error instanceof Error);
+});
+
+test("log out everywhere: revokeUser ends every browser's session", async () => {
+  const vault = store(freshDir(), { userId: "user" });
+  const server = await serve(vault);
+  const laptop = browser(server.base);
+  const phone = browser(server.base);
+  const bob = browser(server.base);
+  await laptop.request("POST", "/login", { user: "alice" });
+  await phone.request("POST", "/login", { user: "alice" });
+  await bob.request("POST", "/login", { user: "bob" });
+  assert.equal((await vault.userSessions("alice")).length, 2);
+  assert.equal(await vault.revokeUser("alice"), 2);
+  assert.equal((await laptop.request("GET", "/me")).body.user, null);
+  assert.equal((await phone.request("GET", "/me")).body.user, null);
+  assert.equal((await bob.request("GET", "/me")).body.user, "bob");
+  await server.close();
+  await vault.close();
+});
+
+test("bad options are clear errors at construction", () => {
+  assert.throws(() => store(freshDir(), { ttl: -1 }), (e) => e.code === "invalid-input");
+  assert.throws(() => store(freshDir(), { userId: 7 }), (e) => e.code === "invalid-input");
+  assert.throws(
+    () => new SessionVaultSessionStore({ encryptionKey: SECRET }),
+    (e) => e.code === "invalid-input",
+  );
+});
