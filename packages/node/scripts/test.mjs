@@ -47,7 +47,9 @@ try {
   // The frameworks the adapters are tested in, at the versions package.json pins, from
   // the registry (as a user's project has them).
   const dev = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).devDependencies;
-  const frameworks = ["express", "express-session"].map((name) => `${name}@${dev[name]}`);
+  const frameworks = ["express", "express-session", "fastify", "@fastify/session", "@fastify/cookie"].map(
+    (name) => `${name}@${dev[name]}`,
+  );
   run(npm, ["install", "--no-audit", "--no-fund", "--loglevel=error", ...frameworks], {
     cwd: project,
   });

@@ -1,0 +1,72 @@
+// session-vault/express under fastify with @fastify/session (which takes express-session
+// stores), from the registry, on 127.0.0.1 over HTTP with cookies.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, test } from "node:test";
+
+import fastifyCookie from "@fastify/cookie";
+import fastifySession from "@fastify/session";
+import Fastify from "fastify";
+import { SessionVaultSessionStore } from "session-vault/express";
+
+const SECRET = "fastify-test-secret-0123456789-abcdefghijklmnop";
+const root = mkdtempSync(path.join(os.tmpdir(), "session-vault-fastify-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+async function serve(store) {
+  const app = Fastify();
+  await app.register(fastifyCookie);
+  await app.register(fastifySession, {
+    secret: "a-cookie-signing-secret-of-32-chars-or-more",
+    saveUninitialized: false,
+    cookie: { secure: false, maxAge: 60 * 60 * 1000 },
+    store,
+  });
+  app.post("/login", async (request) => {
+    request.session.set("user", request.body.user);
+    return { ok: true };
+  });
+  app.get("/me", async (request) => ({ user: request.session.get("user") ?? null }));
+  app.post("/logout", async (request) => {
+    await request.session.destroy();
+    return { ok: true };
+  });
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  return { base: `http://127.0.0.1:${app.server.address().port}`, close: () => app.close() };
+}
+
+async function request(base, method, url, { cookie, body } = {}) {
+  const response = await fetch(base + url, {
+    method,
+    headers: {
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+      ...(cookie ? { cookie } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const set = response.headers.get("set-cookie");
+  return { cookie: set ? set.split(";")[0] : cookie, body: await response.json() };
+}
+
+test("@fastify/session: log in, restart, log out, the old cookie refused", async () => {
+  const dir = path.join(root, "store");
+  let store = new SessionVaultSessionStore({ storageDir: dir, encryptionKey: SECRET });
+  let server = await serve(store);
+  const { cookie } = await request(server.base, "POST", "/login", { body: { user: "alice" } });
+  assert.ok(cookie, "a session cookie");
+  assert.deepEqual((await request(server.base, "GET", "/me", { cookie })).body, { user: "alice" });
+  assert.equal(await store.length(), 1);
+  await server.close();
+  await store.close();
+  store = new SessionVaultSessionStore({ storageDir: dir, encryptionKey: SECRET });
+  server = await serve(store);
+  assert.deepEqual((await request(server.base, "GET", "/me", { cookie })).body, { user: "alice" });
+  await request(server.base, "POST", "/logout", { cookie });
+  assert.deepEqual((await request(server.base, "GET", "/me", { cookie })).body, { user: null });
+  assert.equal(await store.length(), 0);
+  await server.close();
+  await store.close();
+});
