@@ -208,6 +208,8 @@ test("log out everywhere: revokeUser ends every browser's session", async () => 
 });
 
 test("bad options are clear errors at construction", () => {
+  assert.throws(() => store(freshDir(), { encryptionKey: "short" }), (e) => e.code === "invalid-input");
+  assert.throws(() => store(freshDir(), { backend: "mongo" }), (e) => e.code === "invalid-input");
   assert.throws(() => store(freshDir(), { ttl: -1 }), (e) => e.code === "invalid-input");
   assert.throws(() => store(freshDir(), { userId: 7 }), (e) => e.code === "invalid-input");
   assert.throws(
