@@ -2,7 +2,7 @@
 // listening on 127.0.0.1 and driven over HTTP with cookies, as a user runs it.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
@@ -216,4 +216,47 @@ test("bad options are clear errors at construction", () => {
     () => new SessionVaultSessionStore({ encryptionKey: SECRET }),
     (e) => e.code === "invalid-input",
   );
+});
+
+test("a session damaged on disk is no session for the middleware, never a crash", async () => {
+  const dir = freshDir();
+  const vault = store(dir, { backend: "files" });
+  const server = await serve(vault);
+  const alice = browser(server.base);
+  await alice.request("POST", "/login", { user: "alice" });
+  const sid = decodeURIComponent(alice.cookie.split("=")[1]).slice(2).split(".")[0];
+  const file = path.join(dir, `${sid}.svs`);
+  const bytes = readFileSync(file);
+  bytes[bytes.length - 1] ^= 1;
+  writeFileSync(file, bytes);
+  await vault.vault.close();
+  const reopened = store(dir, { backend: "files" });
+  const again = await serve(reopened);
+  alice.withBase(again.base);
+  const me = await alice.request("GET", "/me");
+  assert.deepEqual([me.status, me.body], [200, { user: null, cart: null }]);
+  assert.equal((await reopened.vault.check()).quarantined, 1, "quarantined, not served");
+  await server.close();
+  await again.close();
+  await reopened.close();
+});
+
+test("a store held by another process: express-session gets the error, no hang", async () => {
+  const dir = freshDir();
+  const holder = store(dir);
+  const open = await serve(holder);
+  const alice = browser(open.base);
+  await alice.request("POST", "/login", { user: "alice" });
+  const blocked = store(dir, { lockTimeoutMs: 50 });
+  const server = await serve(blocked);
+  alice.withBase(server.base);
+  const started = Date.now();
+  // Reading the session fails: express-session hands the error to the app's handler.
+  const me = await alice.request("GET", "/me");
+  assert.equal(me.status, 500);
+  assert.match(me.body.error, /locked|another process/i);
+  assert.ok(Date.now() - started < 5_000, "no hang");
+  await server.close();
+  await open.close();
+  await holder.close();
 });
