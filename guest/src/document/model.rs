@@ -5,7 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use zeroize::Zeroize;
 
 /// JSON members beyond the schema, in the order they were given.
 pub type Extra = Map<String, Value>;
@@ -104,70 +103,6 @@ impl SessionData {
     pub fn is_expired(&self, now: u64) -> bool {
         now >= self.expires_at
     }
-
-    /// Overwrites every string the session holds (tokens, ids, addresses, the strings
-    /// and member names of `extra`) with zeros and empties it, so that a copy kept in
-    /// memory (the store's cache) leaves no plaintext behind when it is dropped. Numbers
-    /// and booleans are not overwritten: they carry no credential.
-    pub fn wipe(&mut self) {
-        for text in [
-            &mut self.session_id,
-            &mut self.session_token,
-            &mut self.user_context.user_id,
-            &mut self.token_metadata.access_token,
-            &mut self.security.ip_address,
-            &mut self.security.user_agent,
-        ] {
-            text.zeroize();
-        }
-        for text in [
-            &mut self.user_context.email,
-            &mut self.user_context.name,
-            &mut self.user_context.tenant_id,
-            &mut self.token_metadata.refresh_token,
-            &mut self.token_metadata.id_token,
-            &mut self.security.fingerprint,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            text.zeroize();
-        }
-        for list in [
-            self.user_context.roles.as_mut(),
-            Some(&mut self.token_metadata.scopes),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            list.iter_mut().for_each(Zeroize::zeroize);
-        }
-        for extra in [
-            &mut self.extra,
-            &mut self.user_context.extra,
-            &mut self.token_metadata.extra,
-            &mut self.security.extra,
-        ] {
-            wipe_members(extra);
-        }
-    }
-}
-
-/// Zeroes the member names and every string inside `extra`, leaving it empty.
-fn wipe_members(extra: &mut Extra) {
-    for (mut name, mut value) in std::mem::take(extra) {
-        name.zeroize();
-        wipe_value(&mut value);
-    }
-}
-
-fn wipe_value(value: &mut Value) {
-    match value {
-        Value::String(text) => text.zeroize(),
-        Value::Array(items) => items.iter_mut().for_each(wipe_value),
-        Value::Object(members) => wipe_members(members),
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
 }
 
 /// The schema's member names of each object, which an `extra` member may not reuse.
@@ -231,21 +166,6 @@ mod tests {
         let back: Value = serde_json::to_value(&session).unwrap();
         let original: Value = serde_json::from_str(DOC).unwrap();
         assert_eq!(back, original);
-    }
-
-    #[test]
-    fn wipe_empties_every_string_at_every_level() {
-        let mut session: SessionData = serde_json::from_str(DOC).unwrap();
-        session.wipe();
-        let text = serde_json::to_string(&session).unwrap();
-        for secret in [
-            "\"s1\"", "\"tok\"", "\"u1\"", "a@b.c", "admin", "locale", "\"de\"", "\"at\"",
-            "openid", "10.0.0.1", "\"ua\"",
-        ] {
-            assert!(!text.contains(secret), "{secret} in {text}");
-        }
-        assert!(session.security.extra.is_empty() && session.extra.is_empty());
-        assert_eq!(session.token_metadata.scopes, vec![String::new()]);
     }
 
     #[test]
