@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use serde_json::Value;
 
+use crate::document::check_extra;
 use crate::document::model::{Extra, names};
 use crate::document::session::Session;
 use crate::error::StoreError;
@@ -225,7 +226,7 @@ impl SessionPatch {
                 session.id()
             )));
         }
-        refuse_schema_names("the patch", &self.extra, names::SESSION)?;
+        check_extra("the patch", &self.extra, names::SESSION)?;
         for (object, patch, schema) in [
             (
                 "userContext",
@@ -244,7 +245,7 @@ impl SessionPatch {
             ),
         ] {
             if let Some(extra) = patch {
-                refuse_schema_names(object, extra, schema)?;
+                check_extra(object, extra, schema)?;
             }
         }
         let first_written = session.first_written();
@@ -299,18 +300,6 @@ impl SecurityPatch {
         set(target, "accessCount", self.access_count);
         set_or_remove(target, "fingerprint", self.fingerprint);
         target.extend(self.extra);
-    }
-}
-
-/// Refuses an extra member of a patch that names a member the patch has a field for:
-/// through `extra`, `sessionId` would change the id (and write over another session) and
-/// the others would dodge their fields' rules.
-fn refuse_schema_names(object: &str, extra: &Extra, schema: &[&str]) -> Result<(), StoreError> {
-    match extra.keys().find(|name| schema.contains(&name.as_str())) {
-        Some(name) => Err(StoreError::InvalidInput(format!(
-            "{object} has an extra member {name:?}, which is a field of its own"
-        ))),
-        None => Ok(()),
     }
 }
 
