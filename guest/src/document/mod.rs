@@ -6,6 +6,7 @@ pub mod id;
 pub mod model;
 pub mod patch;
 pub mod session;
+mod strict;
 
 use crate::error::StoreError;
 use model::{Extra, SessionData, names};
@@ -104,7 +105,10 @@ impl TryFrom<&Session> for SessionData {
     }
 }
 
-fn check_extra(object: &str, extra: &Extra, schema: &[&str]) -> Result<(), StoreError> {
+/// Refuses an extra member of `object` that names one of its `schema` fields: in a typed
+/// session or a patch, it would dodge that field's rules (through a patch's extras,
+/// `sessionId` would write over another session).
+pub(crate) fn check_extra(object: &str, extra: &Extra, schema: &[&str]) -> Result<(), StoreError> {
     match extra.keys().find(|name| schema.contains(&name.as_str())) {
         Some(name) => Err(StoreError::InvalidInput(format!(
             "{object} has an extra member {name:?}, which is a schema field"

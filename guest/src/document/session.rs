@@ -10,12 +10,13 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer};
 use serde::{Serialize, Serializer};
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use zeroize::Zeroize;
 
 use crate::document::id;
+use crate::document::strict::Strict;
 use crate::error::StoreError;
 
 /// The deepest nesting of arrays and objects a session may hold, the top-level object
@@ -368,106 +369,6 @@ fn wipe_value(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(wipe_value),
         Value::Object(members) => wipe_members(members),
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
-}
-
-/// Parses one JSON value refusing duplicate member names and nesting past [`MAX_DEPTH`]
-/// (`depth` is the depth of the value being parsed: the top level is 1).
-struct Strict {
-    depth: usize,
-}
-
-impl Strict {
-    /// The seed of a member or item of this value.
-    fn inner(&self) -> Strict {
-        Strict {
-            depth: self.depth + 1,
-        }
-    }
-
-    /// Refuses an array or object at this depth if it is past the limit, before anything
-    /// inside it is parsed.
-    fn enter<E: de::Error>(&self) -> Result<(), E> {
-        if self.depth > MAX_DEPTH {
-            return Err(E::custom(format_args!(
-                "nesting deeper than {MAX_DEPTH} arrays and objects"
-            )));
-        }
-        Ok(())
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Strict {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Strict {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("a number out of range"))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        self.enter()?;
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(self.inner())? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        self.enter()?;
-        let mut members = Map::new();
-        while let Some(name) = map.next_key::<String>()? {
-            if members.contains_key(&name) {
-                return Err(de::Error::custom(format_args!(
-                    "the member name {name:?} appears twice"
-                )));
-            }
-            let value = map.next_value_seed(self.inner())?;
-            members.insert(name, value);
-        }
-        Ok(Value::Object(members))
     }
 }
 
