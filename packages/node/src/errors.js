@@ -102,3 +102,38 @@ export function fromComponent(e) {
   }
   return new SessionVaultTrap(e);
 }
+
+/**
+ * `error` as it crosses from the component's thread (./thread.js) to the caller's: the
+ * store's error case with its payload, a trap, or any other error's message.
+ */
+export function toWire(error) {
+  if (error instanceof SessionVaultError) {
+    return {
+      kind: "store",
+      code: error.code,
+      message: error.message,
+      operation: error.operation,
+      reason: error.reason,
+    };
+  }
+  if (error instanceof SessionVaultTrap) {
+    return { kind: "trap", message: error.cause?.message ?? String(error.cause) };
+  }
+  return { kind: "error", message: error?.message ?? String(error) };
+}
+
+/** The error `wire` (from `toWire`) describes, of the same class as the one thrown. */
+export function fromWire(wire) {
+  if (wire?.kind === "store") {
+    const Class = classes[wire.code] ?? SessionVaultError;
+    const error = new Class(wire.code, wire.message);
+    if (wire.operation !== undefined) {
+      error.operation = wire.operation;
+      error.reason = wire.reason;
+    }
+    return error;
+  }
+  if (wire?.kind === "trap") return new SessionVaultTrap(new Error(wire.message));
+  return new Error(wire?.message ?? "session-vault: the component's thread failed");
+}

@@ -4,10 +4,10 @@
 import { mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 
-import { instantiate } from "./component.js";
 import { fromText, plain, time, toPatch, toText } from "./convert.js";
-import { InvalidInputError, SessionVaultTrap, fromComponent, storeError } from "./errors.js";
+import { InvalidInputError, storeError } from "./errors.js";
 import { lock } from "./lock.js";
+import { ComponentThread } from "./thread.js";
 
 export {
   AlreadyExistsError,
@@ -28,12 +28,10 @@ export {
 export { LOCK_FILE } from "./lock.js";
 
 const STORE = "/store";
-const dispose = Symbol.dispose ?? Symbol.for("dispose");
-const LEGACY = "/legacy";
 /** How long `ready` waits for another process's lock by default, as the CLI does. */
 const LOCK_TIMEOUT_MS = 100;
-/** Sessions imported per call of the component: bounds the memory of a large import. */
-const IMPORT_BATCH = 1000;
+/** Sessions re-sealed per call of `rekey`: other calls run between batches. */
+const REKEY_BATCH = 1000;
 
 function invalid(message) {
   return new InvalidInputError("invalid-input", message);
@@ -82,7 +80,8 @@ function oneOf(value, name, choices) {
 /**
  * An encrypted session store in a directory, with the original FileSessionStore's
  * methods. Every method waits for `ready`; calls may overlap freely (each runs whole,
- * in the order made).
+ * in the order made). The component runs on a thread of its own, so no call ever blocks
+ * the caller's event loop, whether it waits for the disk or for the store's housekeeping.
  */
 export class SessionVaultStore {
   /** Resolves once the store is open; rejects (as does every call) if it cannot be. */
@@ -94,12 +93,8 @@ export class SessionVaultStore {
   #legacySecret;
   #now;
   #lockTimeoutMs;
-  #sessions;
-  #store;
+  #thread;
   #lock;
-  #queue;
-  #failed;
-  #release;
   #closed = false;
 
   constructor(config) {
@@ -112,10 +107,15 @@ export class SessionVaultStore {
     this.#dir = path.resolve(config.storageDir);
     this.#secret = secretOf(config);
     this.#legacySecret = config.encryptionKey;
-    this.#now = config.now ?? Date.now;
-    if (typeof this.#now !== "function" || !validTime(this.#now())) {
+    const now = config.now ?? Date.now;
+    if (typeof now !== "function" || !validTime(now())) {
       throw invalid("now must be a function returning milliseconds since the epoch (≥ 0)");
     }
+    // Checked when the store is made; a clock that goes bad later is not obeyed.
+    this.#now = now === Date.now ? undefined : () => {
+      const ms = now();
+      return validTime(ms) ? Math.floor(ms) : Date.now();
+    };
     this.#lockTimeoutMs = optionalInteger(config.lockTimeoutMs, "lockTimeoutMs") ?? LOCK_TIMEOUT_MS;
     const idle = optionalInteger(config.idleTimeoutMs, "idleTimeoutMs", { min: 1 });
     const cap = optionalInteger(config.maxLifetimeMs, "maxLifetimeMs", { min: 1 });
@@ -132,13 +132,10 @@ export class SessionVaultStore {
       backend: oneOf(config.backend, "backend", ["log", "files"]),
       cacheBytes: cache === undefined ? undefined : BigInt(cache),
     };
-    this.ready = this.#open().catch((e) => {
-      this.#failed = e;
-      throw e;
-    });
+    this.ready = this.#open();
     // A failed open is reported by `ready` and by every call, never as an unhandled
     // rejection that would stop the process.
-    this.#queue = this.ready.catch(() => {});
+    this.ready.catch(() => {});
   }
 
   async #open() {
@@ -148,87 +145,50 @@ export class SessionVaultStore {
       throw storeError("io", { operation: `creating ${this.#dir}`, reason: e.message });
     }
     this.#lock = await lock(this.#dir, this.#lockTimeoutMs);
+    this.#thread = new ComponentThread({ [STORE]: this.#dir }, this.#config, this.#now);
     try {
-      await this.#attach({ [STORE]: this.#dir });
+      await this.#thread.ready;
     } catch (e) {
-      this.#lock.release();
       this.#closed = true;
+      this.#lock.release();
+      await this.#thread.close().catch(() => {});
       throw e;
     }
   }
 
-  /** A new component instance over `preopens`, with the store opened in it. */
-  async #attach(preopens) {
-    const { sessions, close } = await instantiate(preopens, this.#now);
-    this.#sessions = sessions;
-    this.#release = close;
-    this.#store = this.#call(() => sessions.Store.open(this.#config));
-  }
-
-  /** Drops the store resource (closing the store in the component) and the instance's files. */
-  #detach() {
-    const store = this.#store;
-    this.#store = undefined;
-    try {
-      if (store) this.#call(() => store[dispose]?.());
-    } finally {
-      this.#release?.();
-      this.#release = undefined;
-    }
-  }
-
-  /** Closes for good after a failure: later calls reject with `error`. */
-  #fail(error) {
-    this.#failed = error;
-    this.#closed = true;
-    this.#lock?.release();
-  }
-
-  /** Calls the component, turning what it throws into the package's errors. */
-  #call(f) {
-    try {
-      return f();
-    } catch (e) {
-      const error = fromComponent(e);
-      if (error instanceof SessionVaultTrap) {
-        // The instance cannot be trusted after a trap: the store is closed.
-        this.#store = undefined;
+  /**
+   * Runs `operation` on the component's thread once the store is open; resolves to its
+   * value. Calls are sent in the order they are made, and run in that order.
+   */
+  #call(operation, ...args) {
+    const sent = this.ready.then(() => {
+      if (this.#closed) throw new Error("session-vault: the store is closed");
+      return this.#thread.call(operation, args);
+    });
+    return sent.catch((error) => {
+      // A trap (or a failed re-open) closed the store on its thread: let go of the lock.
+      if (this.#thread?.closed && !this.#closed) {
         this.#closed = true;
-        this.#release?.();
         this.#lock?.release();
+        this.#thread.close().catch(() => {});
       }
       throw error;
-    }
-  }
-
-  /** Runs `f` with the open store, after every call made before it. */
-  #run(f) {
-    const result = this.#queue.then(() => {
-      if (this.#failed) throw this.#failed;
-      if (this.#closed || this.#store === undefined) throw new Error("session-vault: the store is closed");
-      return f(this.#store);
     });
-    this.#queue = result.catch(() => {});
-    return result;
   }
 
   // --- ISessionStore, as the original ---
 
   /** Stores a new session; resolves to its id. A live id is refused (`already-exists`). */
-  create(sessionData) {
-    return this.#run((store) => {
-      const text = toText(sessionData);
-      this.#call(() => store.create(text));
-      return sessionData.sessionId;
-    });
+  async create(sessionData) {
+    const text = toText(sessionData);
+    await this.#call("create", text);
+    return sessionData.sessionId;
   }
 
   /** The session, or null if it is absent or expired. */
-  get(sessionId) {
-    return this.#run((store) => {
-      const text = this.#call(() => store.get(sessionId));
-      return text === undefined ? null : fromText(text);
-    });
+  async get(sessionId) {
+    const text = await this.#call("get", sessionId);
+    return text === undefined ? null : fromText(text);
   }
 
   /**
@@ -236,40 +196,33 @@ export class SessionVaultStore {
    * replace; userContext, tokenMetadata and security merge member by member). Rejects
    * with NotFoundError for an absent or expired id.
    */
-  update(sessionId, updates) {
-    return this.#run((store) => {
-      const patch = toPatch(updates);
-      this.#call(() => store.update(sessionId, patch));
-    });
+  async update(sessionId, updates) {
+    await this.#call("update", sessionId, toPatch(updates));
   }
 
   /** Removes the session; resolves whether or not it existed. */
-  delete(sessionId) {
-    return this.#run((store) => {
-      this.#call(() => store.delete(sessionId));
-    });
+  async delete(sessionId) {
+    await this.#call("delete", sessionId);
   }
 
   /** Removes every expired session; resolves to how many. */
-  cleanup() {
-    return this.#run((store) => Number(this.#call(() => store.cleanup())));
+  async cleanup() {
+    return Number(await this.#call("cleanup"));
   }
 
   /** The live sessions of `userId`. */
-  getUserSessions(userId) {
-    return this.#run((store) => this.#call(() => store.userSessions(userId)).map(fromText));
+  async getUserSessions(userId) {
+    return (await this.#call("userSessions", userId)).map(fromText);
   }
 
   /** How many live sessions the store holds. */
-  getSessionCount() {
-    return this.#run((store) => Number(this.#call(() => store.count())));
+  async getSessionCount() {
+    return Number(await this.#call("count"));
   }
 
   /** Removes every session. */
-  clearAll() {
-    return this.#run((store) => {
-      this.#call(() => store.clear());
-    });
+  async clearAll() {
+    await this.#call("clear");
   }
 
   // --- ours ---
@@ -280,12 +233,10 @@ export class SessionVaultStore {
    * expired. With `expiresAt` (ms since the epoch), also moves the session's expiry there
    * (a rolling expiry), as cheaply.
    */
-  touch(sessionId, expiresAt) {
-    return this.#run((store) => {
-      const until = expiresAt === undefined || expiresAt === null ? undefined : time(expiresAt);
-      const text = this.#call(() => store.touch(sessionId, until));
-      return text === undefined ? null : fromText(text);
-    });
+  async touch(sessionId, expiresAt) {
+    const until = expiresAt === undefined || expiresAt === null ? undefined : time(expiresAt);
+    const text = await this.#call("touch", sessionId, until);
+    return text === undefined ? null : fromText(text);
   }
 
   /**
@@ -293,12 +244,10 @@ export class SessionVaultStore {
    * as durable as `create`); resolves to its id. Any JSON object with `sessionId` and
    * `expiresAt` (ms since the epoch) is a session; it reads back as exactly this JSON.
    */
-  set(session) {
-    return this.#run((store) => {
-      const text = toText(session);
-      this.#call(() => store.set(text));
-      return session.sessionId;
-    });
+  async set(session) {
+    const text = toText(session);
+    await this.#call("set", text);
+    return session.sessionId;
   }
 
   /**
@@ -306,66 +255,56 @@ export class SessionVaultStore {
    * cursor of the following page (pass it as `after`), or null after the last. `limit` is
    * 1 to 1000 (default 100). A session live throughout a listing is on exactly one page.
    */
-  listIds({ after, limit = 100 } = {}) {
-    return this.#run((store) => {
-      const page = this.#call(() => store.listIds(after ?? undefined, limit));
-      return { ids: page.ids, next: page.next ?? null };
-    });
+  async listIds({ after, limit = 100 } = {}) {
+    const page = await this.#call("listIds", after ?? undefined, limit);
+    return { ids: page.ids, next: page.next ?? null };
   }
 
   /** As `listIds`, with the sessions: `{ sessions, next }`. */
-  list({ after, limit = 100 } = {}) {
-    return this.#run((store) => {
-      const page = this.#call(() => store.list(after ?? undefined, limit));
-      return { sessions: page.sessions.map(fromText), next: page.next ?? null };
-    });
+  async list({ after, limit = 100 } = {}) {
+    const page = await this.#call("list", after ?? undefined, limit);
+    return { sessions: page.sessions.map(fromText), next: page.next ?? null };
   }
 
   /** Removes every session of `userId`; resolves to how many. */
-  revokeUser(userId) {
-    return this.#run((store) => Number(this.#call(() => store.revokeUser(userId))));
+  async revokeUser(userId) {
+    return Number(await this.#call("revokeUser", userId));
   }
 
   /** Verifies every stored session, quarantines damaged ones, and reports. */
-  check() {
-    return this.#run((store) => plain(this.#call(() => store.check())));
+  async check() {
+    return plain(await this.#call("check"));
   }
 
   /** Adds a key (a passphrase, or 32 raw bytes) that seals new writes from now on. */
-  addKey(secret) {
-    return this.#run((store) => {
-      const wit = secretOf(typeof secret === "string" ? { encryptionKey: secret } : { rawKey: secret });
-      return this.#call(() => store.addKey(wit));
-    });
+  async addKey(secret) {
+    const wit = secretOf(typeof secret === "string" ? { encryptionKey: secret } : { rawKey: secret });
+    return this.#call("addKey", wit);
   }
 
   /** The keys of the store, with how many sessions each seals. */
-  keys() {
-    return this.#run((store) => plain(this.#call(() => store.keys())));
+  async keys() {
+    return plain(await this.#call("keys"));
   }
 
   /** Re-seals every session under an older key with the current key; resolves to how many. */
-  rekey() {
-    return this.#run((store) => {
-      let total = 0;
-      for (;;) {
-        const { rekeyed, remaining } = this.#call(() => store.rekey(IMPORT_BATCH));
-        total += Number(rekeyed);
-        // A session that cannot be opened is counted in `remaining` but never rekeyed:
-        // `check` reports it.
-        if (remaining === 0n || rekeyed === 0n) return total;
-      }
-    });
+  async rekey() {
+    let total = 0;
+    for (;;) {
+      const { rekeyed, remaining } = await this.#call("rekey", REKEY_BATCH);
+      total += Number(rekeyed);
+      // A session that cannot be opened is counted in `remaining` but never rekeyed:
+      // `check` reports it.
+      if (remaining === 0n || rekeyed === 0n) return total;
+    }
   }
 
   /** Retires key `id` (no session may still be sealed under it: `rekey` first). */
-  retireKey(id) {
-    return this.#run((store) => {
-      if (!Number.isInteger(id) || id < 0 || id > 2 ** 32 - 1) {
-        throw invalid(`a key id is a whole number from 0 to 4294967295, got ${id}`);
-      }
-      this.#call(() => store.retireKey(id));
-    });
+  async retireKey(id) {
+    if (!Number.isInteger(id) || id < 0 || id > 2 ** 32 - 1) {
+      throw invalid(`a key id is a whole number from 0 to 4294967295, got ${id}`);
+    }
+    await this.#call("retireKey", id);
   }
 
   /**
@@ -374,61 +313,29 @@ export class SessionVaultStore {
    * encryptionKey, the secret the original used). Sessions already present and expired
    * ones are skipped; resolves to the report (imported, expired, alreadyPresent, failed).
    */
-  importLegacy(legacyDir, secret = this.#legacySecret) {
-    return this.#run(async () => {
-      if (typeof legacyDir !== "string") throw invalid("importLegacy needs the original's directory");
-      if (typeof secret !== "string") throw invalid("importLegacy needs the original's encryptionKey");
-      const legacyPath = path.resolve(legacyDir);
-      let stats;
-      try {
-        stats = statSync(legacyPath);
-      } catch (e) {
-        throw storeError("io", { operation: `opening ${legacyPath}`, reason: e.message });
-      }
-      if (!stats.isDirectory()) {
-        throw storeError("io", { operation: `opening ${legacyPath}`, reason: "not a directory" });
-      }
-      // The component reaches the legacy directory only for the import, read-only: an
-      // instance with both directories opens the store while this one has let go of it.
-      this.#detach();
-      const report = { imported: [], expired: [], alreadyPresent: [], failed: [] };
-      let outcome;
-      try {
-        await this.#attach({ [STORE]: this.#dir, [LEGACY]: { path: legacyPath, readOnly: true } });
-        const legacy = this.#call(() => this.#sessions.LegacyStore.open(LEGACY, secret));
-        try {
-          const files = this.#call(() => legacy.files());
-          for (let i = 0; i < files.length; i += IMPORT_BATCH) {
-            const batch = files.slice(i, i + IMPORT_BATCH);
-            const part = this.#call(() => legacy.importInto(this.#store, batch));
-            for (const key of Object.keys(report)) report[key].push(...part[key]);
-          }
-        } finally {
-          legacy[dispose]?.();
-        }
-      } catch (e) {
-        outcome = e;
-      }
-      // Back to an instance that sees the store directory only.
-      try {
-        this.#detach();
-        if (!this.#closed) await this.#attach({ [STORE]: this.#dir });
-      } catch (e) {
-        this.#fail(e);
-        throw outcome ?? e;
-      }
-      if (outcome) throw outcome;
-      return report;
-    });
+  async importLegacy(legacyDir, secret = this.#legacySecret) {
+    if (typeof legacyDir !== "string") throw invalid("importLegacy needs the original's directory");
+    if (typeof secret !== "string") throw invalid("importLegacy needs the original's encryptionKey");
+    const legacyPath = path.resolve(legacyDir);
+    let stats;
+    try {
+      stats = statSync(legacyPath);
+    } catch (e) {
+      throw storeError("io", { operation: `opening ${legacyPath}`, reason: e.message });
+    }
+    if (!stats.isDirectory()) {
+      throw storeError("io", { operation: `opening ${legacyPath}`, reason: "not a directory" });
+    }
+    return this.#call("importLegacy", legacyPath, secret);
   }
 
   /** Closes the store and lets go of its directory; later calls reject. Idempotent. */
   async close() {
-    await this.#queue;
-    if (this.#closed && this.#store === undefined) return;
+    await this.ready.catch(() => {});
+    if (this.#closed) return;
     this.#closed = true;
     try {
-      this.#detach();
+      await this.#thread.close();
     } finally {
       this.#lock?.release();
     }

@@ -1,0 +1,159 @@
+// The session-vault component's own thread. A store's component instance lives here, not
+// on the caller's main thread: its calls are synchronous (jco), and some of them wait for
+// the disk (a durable write's sync) or do the store's housekeeping (closing a full log
+// segment, compacting), which would otherwise stall every request of the server while
+// they run. ./thread.js is the other end: it sends calls in the order they were made, and
+// this thread runs them one at a time, in that order, each whole.
+//
+// Messages in: `{ id, operation, args, now }` (`now`: the caller's clock, when the store
+// was given one). Out: `{ id, value }` or `{ id, error }` (./errors.js `toWire`), with
+// `closed: true` once the store has closed itself (a trap, or a failed re-open).
+
+import { parentPort, workerData } from "node:worker_threads";
+
+import { instantiate } from "./component.js";
+import { SessionVaultTrap, fromComponent, toWire } from "./errors.js";
+
+const dispose = Symbol.dispose ?? Symbol.for("dispose");
+const LEGACY = "/legacy";
+/** Sessions imported per call of the component: bounds the memory of a large import. */
+const IMPORT_BATCH = 1000;
+
+const { preopens, config, now: startedAt } = workerData;
+// The caller's clock, where it gave the store one: the time each call was made at, so a
+// test's clock and the store's agree exactly.
+let callerNow = startedAt;
+const clock = startedAt === undefined ? Date.now : () => callerNow;
+
+let sessions;
+let store;
+let release;
+let closed = false;
+
+/** A new component instance over `dirs`, with the store opened in it. */
+async function attach(dirs) {
+  const instance = await instantiate(dirs, clock);
+  sessions = instance.sessions;
+  release = instance.close;
+  store = call(() => sessions.Store.open(config));
+}
+
+/** Drops the store resource (closing the store in the component) and the instance's files. */
+function detach() {
+  const open = store;
+  store = undefined;
+  try {
+    if (open) call(() => open[dispose]?.());
+  } finally {
+    release?.();
+    release = undefined;
+  }
+}
+
+/** Calls the component, turning what it throws into the package's errors. */
+function call(f) {
+  try {
+    return f();
+  } catch (e) {
+    const error = fromComponent(e);
+    if (error instanceof SessionVaultTrap) {
+      // The instance cannot be trusted after a trap: the store is closed.
+      store = undefined;
+      closed = true;
+      release?.();
+    }
+    throw error;
+  }
+}
+
+function opened() {
+  if (closed || store === undefined) throw new Error("session-vault: the store is closed");
+  return store;
+}
+
+/** Imports an original FileSessionStore directory (see SessionVaultStore#importLegacy). */
+async function importLegacy(legacyPath, secret) {
+  // The component reaches the legacy directory only for the import, read-only: an
+  // instance with both directories opens the store while this one has let go of it.
+  opened();
+  detach();
+  const report = { imported: [], expired: [], alreadyPresent: [], failed: [] };
+  let outcome;
+  try {
+    await attach({ ...preopens, [LEGACY]: { path: legacyPath, readOnly: true } });
+    const legacy = call(() => sessions.LegacyStore.open(LEGACY, secret));
+    try {
+      const files = call(() => legacy.files());
+      for (let i = 0; i < files.length; i += IMPORT_BATCH) {
+        const batch = files.slice(i, i + IMPORT_BATCH);
+        const part = call(() => legacy.importInto(store, batch));
+        for (const key of Object.keys(report)) report[key].push(...part[key]);
+      }
+    } finally {
+      legacy[dispose]?.();
+    }
+  } catch (e) {
+    outcome = e;
+  }
+  // Back to an instance that sees the store directory only.
+  try {
+    detach();
+    if (!closed) await attach(preopens);
+  } catch (e) {
+    closed = true;
+    throw outcome ?? e;
+  }
+  if (outcome) throw outcome;
+  return report;
+}
+
+/** Each operation the caller's thread may ask for: the component's functions, by name. */
+const operations = {
+  create: (text) => call(() => opened().create(text)),
+  get: (id) => call(() => opened().get(id)),
+  update: (id, patch) => call(() => opened().update(id, patch)),
+  delete: (id) => call(() => opened().delete(id)),
+  cleanup: () => call(() => opened().cleanup()),
+  userSessions: (user) => call(() => opened().userSessions(user)),
+  count: () => call(() => opened().count()),
+  clear: () => call(() => opened().clear()),
+  touch: (id, until) => call(() => opened().touch(id, until)),
+  set: (text) => call(() => opened().set(text)),
+  listIds: (after, limit) => call(() => opened().listIds(after, limit)),
+  list: (after, limit) => call(() => opened().list(after, limit)),
+  revokeUser: (user) => call(() => opened().revokeUser(user)),
+  check: () => call(() => opened().check()),
+  addKey: (secret) => call(() => opened().addKey(secret)),
+  keys: () => call(() => opened().keys()),
+  rekey: (limit) => call(() => opened().rekey(limit)),
+  retireKey: (id) => call(() => opened().retireKey(id)),
+  importLegacy,
+  close: () => {
+    closed = true;
+    detach();
+  },
+};
+
+async function run({ id, operation, args, now }) {
+  if (now !== undefined) callerNow = now;
+  const perform = operations[operation];
+  try {
+    if (perform === undefined) throw new Error(`session-vault: no operation ${operation}`);
+    const value = await perform(...args);
+    parentPort.postMessage({ id, value, closed });
+  } catch (e) {
+    parentPort.postMessage({ id, error: toWire(e), closed });
+  }
+}
+
+// Opening is the first call: the caller's thread sends none before `ready`.
+let queue = attach(preopens).then(
+  () => parentPort.postMessage({ id: 0, value: undefined, closed }),
+  (e) => {
+    closed = true;
+    parentPort.postMessage({ id: 0, error: toWire(e), closed });
+  },
+);
+parentPort.on("message", (message) => {
+  queue = queue.then(() => run(message));
+});
