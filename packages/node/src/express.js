@@ -10,12 +10,21 @@
 //     store: new SessionVaultSessionStore({ storageDir: "./sessions", encryptionKey }) }));
 
 import session from "express-session";
+import { existsSync } from "node:fs";
+import path from "node:path";
 
 import { InvalidInputError, SessionVaultStore } from "./index.js";
+import { mergeChanges } from "./merge.js";
 
 const DEFAULT_TTL_SECONDS = 86_400;
 /** Sessions read or counted per page when listing every one (`all`, `ids`). */
 const PAGE = 1000;
+/**
+ * The session as `get` read it (JSON text), kept on the object express-session makes of
+ * it so that `set` can save only what the request changed. A symbol: express-session's
+ * change detection and JSON leave it out, and no member of the app's can collide with it.
+ */
+const READ = Symbol("session-vault: the session as read");
 
 function invalid(message) {
   return new InvalidInputError("invalid-input", message);
@@ -43,6 +52,11 @@ function userGetter(option) {
   return (sess) => path.reduce((value, key) => (value == null ? undefined : value[key]), sess);
 }
 
+/** Keeps `read` (the session's JSON as read) on `sess`, out of its members. */
+function remember(sess, read) {
+  Object.defineProperty(sess, READ, { value: read, enumerable: false, writable: true, configurable: true });
+}
+
 /** An express-session store over session-vault: encrypted, crash-safe, race-free. */
 export class SessionVaultSessionStore extends session.Store {
   /** The underlying store: `revokeUser`, `userSessions`, keys, `check`, `close`. */
@@ -52,6 +66,8 @@ export class SessionVaultSessionStore extends session.Store {
   #disableTouch;
   #userId;
   #now;
+  /** Per session id, the tail of its saves: a save reads and writes with none between. */
+  #saving = new Map();
 
   /**
    * @param options everything SessionVaultStore takes (storageDir, encryptionKey or
@@ -71,6 +87,13 @@ export class SessionVaultSessionStore extends session.Store {
     this.#disableTouch = Boolean(disableTouch);
     this.#userId = userGetter(userId);
     this.#now = config.now ?? Date.now;
+    // A typo in the path is a clear error now, not a tree of directories made for it.
+    if (typeof config.storageDir === "string" && config.storageDir !== "") {
+      const parent = path.dirname(path.resolve(config.storageDir));
+      if (!existsSync(parent)) {
+        throw invalid(`storageDir ${config.storageDir}: its parent ${parent} does not exist`);
+      }
+    }
     this.vault = new SessionVaultStore(config);
     // Until it opens, express-session sees the store as disconnected; then as ready.
     this.vault.ready.then(
@@ -90,11 +113,9 @@ export class SessionVaultSessionStore extends session.Store {
     return this.#now() + Math.round(Number(ttl) * 1000);
   }
 
-  /** The document that stores `sess` under `sid`. */
-  #document(sid, sess) {
-    // As express-session would write it: its toJSON, Dates as strings.
-    const saved = JSON.parse(JSON.stringify(sess));
-    const doc = { sessionId: sid, expiresAt: this.#expiresAt(sess), session: saved };
+  /** The document that stores `saved` (a session as JSON would write it) under `sid`. */
+  #document(sid, saved) {
+    const doc = { sessionId: sid, expiresAt: this.#expiresAt(saved), session: saved };
     const user = this.#userId?.(saved);
     if (user !== undefined && user !== null) doc.userContext = { userId: String(user) };
     return doc;
@@ -105,7 +126,10 @@ export class SessionVaultSessionStore extends session.Store {
     return settle(async () => {
       try {
         const doc = await this.vault.get(sid);
-        return doc?.session ?? null;
+        if (!doc?.session) return null;
+        // Enumerable, so @fastify/session's Object.assign carries it onto its session too.
+        doc.session[READ] = JSON.stringify(doc.session);
+        return doc.session;
       } catch (error) {
         // A cookie is the client's to forge, and a damaged record was just quarantined:
         // either way there is no session, which the middleware handles by starting one.
@@ -115,25 +139,61 @@ export class SessionVaultSessionStore extends session.Store {
     }, callback);
   }
 
+  /** express-session's `createSession`, keeping what `get` read on the session it makes. */
+  createSession(req, sess) {
+    const read = sess?.[READ];
+    const made = super.createSession(req, sess);
+    if (read !== undefined) remember(made, read);
+    return made;
+  }
+
   /**
-   * Stores `sess` under `sid`, replacing what is there. A session destroyed while this
-   * request was in flight stays destroyed (the store refuses to bring it back), and one
-   * whose cookie has already expired is removed instead.
+   * Stores `sess` under `sid`. A session this request read is saved as what the request
+   * changed, merged over what other requests saved meanwhile (read and write with no save
+   * of `sid` between), so two requests changing different members both keep their change.
+   * A session destroyed while this request was in flight stays destroyed (the store
+   * refuses to bring it back), and one whose cookie has already expired is removed instead.
    */
   set(sid, sess, callback) {
-    return settle(async () => {
-      const doc = this.#document(sid, sess);
-      if (doc.expiresAt <= this.#now()) {
-        await this.vault.delete(sid);
-        return;
-      }
-      try {
-        await this.vault.set(doc);
-      } catch (error) {
-        if (error?.code === "removed") return;
-        throw error;
-      }
-    }, callback);
+    return settle(
+      () =>
+        this.#exclusive(sid, async () => {
+          // As express-session would write it: its toJSON, Dates as strings.
+          const mine = JSON.parse(JSON.stringify(sess));
+          const read = sess?.[READ];
+          let saved = mine;
+          if (typeof read === "string") {
+            const stored = await this.vault.get(sid);
+            if (stored?.session) saved = mergeChanges(JSON.parse(read), mine, stored.session);
+          }
+          const doc = this.#document(sid, saved);
+          if (doc.expiresAt <= this.#now()) {
+            await this.vault.delete(sid);
+            return;
+          }
+          try {
+            await this.vault.set(doc);
+          } catch (error) {
+            if (error?.code === "removed") return;
+            throw error;
+          }
+          // A second save by the same request changes what it now holds.
+          if (sess !== null && typeof sess === "object") remember(sess, JSON.stringify(mine));
+        }),
+      callback,
+    );
+  }
+
+  /** Runs `work` after every save of `sid` already under way. */
+  #exclusive(sid, work) {
+    const before = this.#saving.get(sid) ?? Promise.resolve();
+    const result = before.then(work);
+    const tail = result.catch(() => {});
+    this.#saving.set(sid, tail);
+    tail.then(() => {
+      if (this.#saving.get(sid) === tail) this.#saving.delete(sid);
+    });
+    return result;
   }
 
   /**

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { after, test } from "node:test";
+import { after, mock, test } from "node:test";
 
 import express from "express";
 import session from "express-session";
@@ -13,7 +13,15 @@ import { SessionVaultSessionStore } from "session-vault/express";
 
 const SECRET = "express-test-secret-0123456789-abcdefghijklmnop";
 const dirs = [];
-after(() => {
+// Whatever a failing test left open is closed here, so a failure never hangs the run.
+const servers = [];
+const stores = [];
+after(async () => {
+  for (const server of servers) {
+    server.closeAllConnections();
+    if (server.listening) server.close();
+  }
+  for (const open of stores) await open.close().catch(() => {});
   for (const dir of dirs) rmSync(path.dirname(dir), { recursive: true, force: true });
 });
 
@@ -24,8 +32,9 @@ function freshDir() {
 }
 
 /** An express app using `store`; `/slow` calls `gate.entered()` once it has its session,
- * then waits for `gate.released`. */
-async function serve(store, { gate } = {}) {
+ * then waits for `gate.released`; `/pref` waits for `barrier()` (with its session read)
+ * before it sets one member. */
+async function serve(store, { gate, barrier, maxAge = 60 * 60 * 1000 } = {}) {
   const app = express();
   app.use(express.json());
   app.use(
@@ -35,7 +44,7 @@ async function serve(store, { gate } = {}) {
       saveUninitialized: false,
       rolling: true,
       store,
-      cookie: { maxAge: 60 * 60 * 1000 },
+      cookie: { maxAge },
     }),
   );
   app.post("/login", (req, res) => {
@@ -56,6 +65,14 @@ async function serve(store, { gate } = {}) {
     req.session.cart = [...(req.session.cart ?? []), "late"];
     res.json({ ok: true });
   });
+  app.post("/pref", async (req, res) => {
+    await barrier?.();
+    req.session[req.body.name] = req.body.value;
+    res.json({ ok: true });
+  });
+  app.get("/prefs", (req, res) => {
+    res.json({ theme: req.session.theme ?? null, locale: req.session.locale ?? null });
+  });
   app.post("/logout", (req, res, next) => {
     req.session.destroy((error) => (error ? next(error) : res.json({ ok: true })));
   });
@@ -63,8 +80,16 @@ async function serve(store, { gate } = {}) {
   const server = await new Promise((resolve) => {
     const listening = app.listen(0, "127.0.0.1", () => resolve(listening));
   });
+  servers.push(server);
   const base = `http://127.0.0.1:${server.address().port}`;
-  return { base, close: () => new Promise((resolve) => server.close(resolve)) };
+  return {
+    base,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(resolve);
+      }),
+  };
 }
 
 /** A browser: keeps the session cookie between requests. */
@@ -97,7 +122,9 @@ function browser(base) {
 }
 
 function store(dir, extra = {}) {
-  return new SessionVaultSessionStore({ storageDir: dir, encryptionKey: SECRET, ...extra });
+  const made = new SessionVaultSessionStore({ storageDir: dir, encryptionKey: SECRET, ...extra });
+  stores.push(made);
+  return made;
 }
 
 test("log in, use the session, log out: the old cookie is refused", async () => {
@@ -172,6 +199,82 @@ test("a request in flight at logout does not bring the session back", async () =
   await vault.close();
 });
 
+test("two requests in flight on one session, changing different members, both keep their change", async () => {
+  // Both requests have read the session before either saves (connect-redis #75: with a
+  // whole-object set, the second save drops the first's change).
+  let arrived = 0;
+  let open;
+  const opened = new Promise((resolve) => (open = resolve));
+  const barrier = () => {
+    if (++arrived === 2) open();
+    return opened;
+  };
+  const vault = store(freshDir());
+  const server = await serve(vault, { barrier });
+  const alice = browser(server.base);
+  await alice.request("POST", "/login", { user: "alice" });
+  const headers = { cookie: alice.cookie, "content-type": "application/json" };
+  const change = (name, value) =>
+    fetch(`${server.base}/pref`, { method: "POST", headers, body: JSON.stringify({ name, value }) });
+  // Each answer read whole: express-session finishes its save before it ends the response.
+  const answers = await Promise.all(
+    [change("theme", "dark"), change("locale", "fr")].map(async (r) => [(await r).status, await (await r).json()]),
+  );
+  assert.deepEqual(answers, [[200, { ok: true }], [200, { ok: true }]]);
+  assert.deepEqual((await alice.request("GET", "/prefs")).body, { theme: "dark", locale: "fr" });
+  assert.deepEqual((await alice.request("GET", "/me")).body, { user: "alice", cart: [] }, "members neither request changed are kept");
+  // A change to a member both requests read is still the later save's.
+  arrived = 0;
+  const again = new Promise((resolve) => (open = resolve));
+  const twice = () => {
+    if (++arrived === 2) open();
+    return again;
+  };
+  const server2 = await serve(vault, { barrier: twice });
+  const change2 = (value) =>
+    fetch(`${server2.base}/pref`, { method: "POST", headers, body: JSON.stringify({ name: "theme", value }) });
+  await Promise.all([change2("light"), change2("light")].map(async (r) => (await r).json()));
+  assert.equal((await alice.request("GET", "/prefs")).body.theme, "light");
+  await server.close();
+  await server2.close();
+  await vault.close();
+});
+
+test("a touch never keeps a session past its cookie's expiry, nor past the cap", async (t) => {
+  // express-session dates cookies by Date; the store is given the same clock.
+  t.mock.timers.enable({ apis: ["Date"], now: Date.now() });
+  const minute = 60 * 1000;
+  // A touch moves the expiry to the cookie's (express-session's maxAge from now), not a
+  // store-wide ttl from now: with the default ttl of a day, a naive touch would keep this
+  // ten-minute session alive for a day (connect-redis #251).
+  const short = store(freshDir(), { now: () => Date.now() });
+  const server = await serve(short, { maxAge: 10 * minute });
+  const alice = browser(server.base);
+  await alice.request("POST", "/login", { user: "alice" });
+  for (let i = 0; i < 3; i++) {
+    t.mock.timers.tick(9 * minute);
+    assert.equal((await alice.request("GET", "/me")).body.user, "alice", `request ${i}`);
+  }
+  t.mock.timers.tick(11 * minute);
+  assert.equal((await alice.request("GET", "/me")).body.user, null, "expired ten minutes after the last touch");
+  await server.close();
+  await short.close();
+
+  // Rolling: each request moves the expiry an hour on, but never past the cap.
+  const capped = store(freshDir(), { now: () => Date.now(), maxLifetimeMs: 120 * minute });
+  const rolling = await serve(capped);
+  const bob = browser(rolling.base);
+  await bob.request("POST", "/login", { user: "bob" });
+  for (let i = 0; i < 3; i++) {
+    t.mock.timers.tick(39 * minute);
+    assert.equal((await bob.request("GET", "/me")).body.user, "bob", `request ${i}`);
+  }
+  t.mock.timers.tick(4 * minute); // 121 minutes after login, 4 after the last request
+  assert.equal((await bob.request("GET", "/me")).body.user, null);
+  await rolling.close();
+  await capped.close();
+});
+
 test("a forged or malformed cookie is no session, and callbacks get errors", async () => {
   const vault = store(freshDir());
   const server = await serve(vault);
@@ -212,6 +315,10 @@ test("bad options are clear errors at construction", () => {
   assert.throws(() => store(freshDir(), { backend: "mongo" }), (e) => e.code === "invalid-input");
   assert.throws(() => store(freshDir(), { ttl: -1 }), (e) => e.code === "invalid-input");
   assert.throws(() => store(freshDir(), { userId: 7 }), (e) => e.code === "invalid-input");
+  assert.throws(
+    () => store(path.join(freshDir(), "no-such-parent", "sessions")),
+    (e) => e.code === "invalid-input" && /no-such-parent does not exist/.test(e.message),
+  );
   assert.throws(
     () => new SessionVaultSessionStore({ encryptionKey: SECRET }),
     (e) => e.code === "invalid-input",
