@@ -1,6 +1,6 @@
 // The benchmark's server: a minimal express app with express-session on one store, as a
-// login server runs it. `node bench/express-server.mjs '<json options>'` listens on 127.0.0.1 on a
-// free port and prints `{"port":N}`. Routes:
+// login server runs it. `node bench/express-server.mjs '<json options>'` listens on
+// 127.0.0.1 on a free port and prints `{"port":N}`. Routes:
 //   POST /login   a new session with a user's profile (about 700 bytes), saved by the store
 //   GET  /me      the logged-in user (401 without a session); the store reads the session
 //                 and express-session touches it

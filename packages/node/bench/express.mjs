@@ -1,6 +1,7 @@
 // `npm run bench` (after bench.mjs), or `npm run bench:express`: requests per second of a
-// minimal express app (bench/express-server.mjs) on each store a Node server would pick, one run, 16 connections: a logged-in GET that reads and
-// touches the session, and a login POST that saves a new one. Beside each figure, the
+// minimal express app (bench/express-server.mjs) on each store a Node server would pick,
+// one run, 16 connections: a logged-in GET that reads and touches the session, and a login
+// POST that saves a new one. Beside each figure, the
 // server's event-loop delay (p99 and max) and the requests' latency (p99 and max).
 //
 //   npm run bench:express [-- --seconds 10 --prefill 20000 --only session-vault]

@@ -47,7 +47,15 @@ try {
   // The frameworks the adapters are tested in, at the versions package.json pins, from
   // the registry (as a user's project has them).
   const dev = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).devDependencies;
-  const frameworks = ["express", "express-session", "fastify", "@fastify/session", "@fastify/cookie"].map(
+  const frameworks = [
+    "express",
+    "express-session",
+    "fastify",
+    "@fastify/session",
+    "@fastify/cookie",
+    "session-file-store",
+    "@types/express-session",
+  ].map(
     (name) => `${name}@${dev[name]}`,
   );
   run(npm, ["install", "--no-audit", "--no-fund", "--loglevel=error", ...frameworks], {
@@ -59,7 +67,7 @@ try {
   run(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", "test/tsconfig.json"], {
     cwd: project,
   });
-  console.log("types: test/types-check.ts compiles against the installed package");
+  console.log("types: test/types-check.ts and test/types-express.ts compile against the installed package");
   const tests = readdirSync(path.join(project, "test"))
     .filter((name) => name.endsWith(".test.mjs"))
     .map((name) => path.join("test", name));

@@ -15,8 +15,11 @@ import path from "node:path";
 
 import { InvalidInputError, SessionVaultStore } from "./index.js";
 import { mergeChanges } from "./merge.js";
+import { readSessionFileStore } from "./session-file-store.js";
 
 const DEFAULT_TTL_SECONDS = 86_400;
+/** session-file-store's default `ttl` (seconds), for sessions without a cookie maxAge. */
+const FILE_STORE_TTL_SECONDS = 3600;
 /** Sessions read or counted per page when listing every one (`all`, `ids`). */
 const PAGE = 1000;
 /**
@@ -273,6 +276,52 @@ export class SessionVaultSessionStore extends session.Store {
     return settle(async () => {
       const docs = await this.vault.getUserSessions(String(userId));
       return docs.map((doc) => doc.session);
+    }, callback);
+  }
+
+  /**
+   * Moves the sessions of a session-file-store directory into this store, so its users
+   * stay logged in: each live session is stored under its id with the expiry
+   * session-file-store gave it (last access + the cookie's maxAge, or its `ttl`), without
+   * its `__lastAccess`. Options: `secret` (session-file-store's, if it encrypted),
+   * `ttl` (its ttl in seconds, default 3600) and `fileExtension` (default ".json").
+   * Sessions already live here are left as they are; the directory is only read.
+   * Resolves to `{ imported, expired, alreadyPresent, failed: [{ file, reason }] }`.
+   */
+  importSessionFileStore(dir, options = {}, callback) {
+    if (typeof options === "function") [options, callback] = [{}, options];
+    return settle(async () => {
+      const { secret, ttl = FILE_STORE_TTL_SECONDS, fileExtension = ".json" } = options;
+      if (typeof dir !== "string" || dir === "") throw invalid("importSessionFileStore needs the directory");
+      if (secret !== undefined && (typeof secret !== "string" || secret === "")) {
+        throw invalid("secret must be session-file-store's secret (a non-empty string)");
+      }
+      if (!(Number.isFinite(ttl) && ttl > 0)) throw invalid("ttl must be a positive number of seconds");
+      const report = { imported: [], expired: [], alreadyPresent: [], failed: [] };
+      for await (const entry of readSessionFileStore(path.resolve(dir), { secret, fileExtension })) {
+        if (entry.reason !== undefined) {
+          report.failed.push({ file: entry.file, reason: entry.reason });
+          continue;
+        }
+        const { __lastAccess: lastAccess, ...saved } = entry.session;
+        const maxAge = Number(saved.cookie?.originalMaxAge) || ttl * 1000;
+        const expiresAt = Number.isFinite(lastAccess)
+          ? Math.floor(lastAccess + maxAge)
+          : this.#expiresAt(saved);
+        if (expiresAt <= this.#now()) {
+          report.expired.push(entry.sessionId);
+          continue;
+        }
+        const doc = { ...this.#document(entry.sessionId, saved), expiresAt };
+        try {
+          await this.vault.create(doc);
+          report.imported.push(entry.sessionId);
+        } catch (error) {
+          if (error?.code === "already-exists") report.alreadyPresent.push(entry.sessionId);
+          else report.failed.push({ file: entry.file, reason: `${error.code ?? "error"}: ${error.message}` });
+        }
+      }
+      return report;
     }, callback);
   }
 

@@ -11,16 +11,14 @@ import express from "express";
 import session from "express-session";
 import { SessionVaultSessionStore } from "session-vault/express";
 
+import { browser, closeServers, listen } from "./http.mjs";
+
 const SECRET = "express-test-secret-0123456789-abcdefghijklmnop";
 const dirs = [];
 // Whatever a failing test left open is closed here, so a failure never hangs the run.
-const servers = [];
 const stores = [];
 after(async () => {
-  for (const server of servers) {
-    server.closeAllConnections();
-    if (server.listening) server.close();
-  }
+  closeServers();
   for (const open of stores) await open.close().catch(() => {});
   for (const dir of dirs) rmSync(path.dirname(dir), { recursive: true, force: true });
 });
@@ -77,48 +75,7 @@ async function serve(store, { gate, barrier, maxAge = 60 * 60 * 1000 } = {}) {
     req.session.destroy((error) => (error ? next(error) : res.json({ ok: true })));
   });
   app.use((error, req, res, next) => res.status(500).json({ error: String(error) }));
-  const server = await new Promise((resolve) => {
-    const listening = app.listen(0, "127.0.0.1", () => resolve(listening));
-  });
-  servers.push(server);
-  const base = `http://127.0.0.1:${server.address().port}`;
-  return {
-    base,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(resolve);
-      }),
-  };
-}
-
-/** A browser: keeps the session cookie between requests. */
-function browser(base) {
-  let cookie;
-  return {
-    get cookie() {
-      return cookie;
-    },
-    set cookie(value) {
-      cookie = value;
-    },
-    async request(method, url, body) {
-      const response = await fetch(base + url, {
-        method,
-        headers: {
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-          ...(cookie ? { cookie } : {}),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const set = response.headers.get("set-cookie");
-      if (set) cookie = set.split(";")[0];
-      return { status: response.status, body: await response.json() };
-    },
-    withBase(next) {
-      base = next;
-    },
-  };
+  return listen(app);
 }
 
 function store(dir, extra = {}) {
