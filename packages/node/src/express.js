@@ -16,6 +16,7 @@ import path from "node:path";
 import { InvalidInputError, SessionVaultStore } from "./index.js";
 import { mergeChanges } from "./merge.js";
 import { readSessionFileStore } from "./session-file-store.js";
+import { textCalls } from "./text.js";
 
 const DEFAULT_TTL_SECONDS = 86_400;
 /** session-file-store's default `ttl` (seconds), for sessions without a cookie maxAge. */
@@ -23,7 +24,7 @@ const FILE_STORE_TTL_SECONDS = 3600;
 /** Sessions read or counted per page when listing every one (`all`, `ids`). */
 const PAGE = 1000;
 /**
- * The session as `get` read it (JSON text), kept on the object express-session makes of
+ * The document `get` read (its JSON text), kept on the session express-session makes of
  * it so that `set` can save only what the request changed. A symbol: express-session's
  * change detection and JSON leave it out, and no member of the app's can collide with it.
  */
@@ -124,21 +125,35 @@ export class SessionVaultSessionStore extends session.Store {
     return doc;
   }
 
+  /**
+   * The JSON text of the document that stores `sess` (whose JSON text is `text`) under
+   * `sid`, expiring at `expiresAt`: written directly, as `#document` would serialise.
+   */
+  #documentText(sid, sess, text, expiresAt) {
+    const user = this.#userId?.(sess);
+    const userContext =
+      user === undefined || user === null ? "" : `,"userContext":${JSON.stringify({ userId: String(user) })}`;
+    return `{"sessionId":${JSON.stringify(sid)},"expiresAt":${expiresAt},"session":${text}${userContext}}`;
+  }
+
   /** The session stored under `sid`, or null (absent, expired, malformed id, damaged). */
   get(sid, callback) {
     return settle(async () => {
+      let text;
       try {
-        const doc = await this.vault.get(sid);
-        if (!doc?.session) return null;
-        // Enumerable, so @fastify/session's Object.assign carries it onto its session too.
-        doc.session[READ] = JSON.stringify(doc.session);
-        return doc.session;
+        text = await this.vault[textCalls].get(sid);
       } catch (error) {
         // A cookie is the client's to forge, and a damaged record was just quarantined:
         // either way there is no session, which the middleware handles by starting one.
         if (["invalid-id", "corrupted", "missing-key"].includes(error?.code)) return null;
         throw error;
       }
+      if (text === undefined) return null;
+      const sess = JSON.parse(text).session;
+      if (sess === null || typeof sess !== "object" || Array.isArray(sess)) return null;
+      // Enumerable, so @fastify/session's Object.assign carries it onto its session too.
+      sess[READ] = text;
+      return sess;
     }, callback);
   }
 
@@ -162,26 +177,32 @@ export class SessionVaultSessionStore extends session.Store {
       () =>
         this.#exclusive(sid, async () => {
           // As express-session would write it: its toJSON, Dates as strings.
-          const mine = JSON.parse(JSON.stringify(sess));
+          const mine = JSON.stringify(sess);
+          let saved = sess;
+          let text = mine;
           const read = sess?.[READ];
-          let saved = mine;
           if (typeof read === "string") {
-            const stored = await this.vault.get(sid);
-            if (stored?.session) saved = mergeChanges(JSON.parse(read), mine, stored.session);
+            const stored = await this.vault[textCalls].get(sid);
+            if (stored !== undefined) {
+              const theirs = JSON.parse(stored).session;
+              saved = mergeChanges(JSON.parse(read).session, JSON.parse(mine), theirs);
+              text = JSON.stringify(saved);
+            }
           }
-          const doc = this.#document(sid, saved);
-          if (doc.expiresAt <= this.#now()) {
+          const expiresAt = Math.floor(this.#expiresAt(saved));
+          if (expiresAt <= this.#now()) {
             await this.vault.delete(sid);
             return;
           }
+          const doc = this.#documentText(sid, saved, text, expiresAt);
           try {
-            await this.vault.set(doc);
+            await this.vault[textCalls].set(doc);
           } catch (error) {
             if (error?.code === "removed") return;
             throw error;
           }
-          // A second save by the same request changes what it now holds.
-          if (sess !== null && typeof sess === "object") remember(sess, JSON.stringify(mine));
+          // A second save by the same request saves what it changed since this one.
+          if (sess !== null && typeof sess === "object") remember(sess, `{"session":${mine}}`);
         }),
       callback,
     );
@@ -208,7 +229,7 @@ export class SessionVaultSessionStore extends session.Store {
     return settle(async () => {
       if (this.#disableTouch) return;
       try {
-        await this.vault.touch(sid, this.#expiresAt(sess));
+        await this.vault[textCalls].touch(sid, Math.floor(this.#expiresAt(sess)));
       } catch (error) {
         if (error?.code === "invalid-id") return;
         throw error;

@@ -7,6 +7,7 @@ import path from "node:path";
 import { fromText, plain, time, toPatch, toText } from "./convert.js";
 import { InvalidInputError, storeError } from "./errors.js";
 import { lock } from "./lock.js";
+import { textCalls } from "./text.js";
 import { ComponentThread } from "./thread.js";
 
 export {
@@ -96,6 +97,17 @@ export class SessionVaultStore {
   #thread;
   #lock;
   #closed = false;
+
+  /**
+   * For this package's modules (./text.js): `get(id)` resolves to the session's JSON text
+   * (undefined if absent); `set(text)` stores a session given as JSON text; `touch(id,
+   * expiresAt)` resolves to whether a live session was touched (no session crosses back).
+   */
+  [textCalls] = {
+    get: (id) => this.#call("get", id),
+    set: (text) => this.#call("set", text),
+    touch: (id, expiresAt) => this.#call("touchFound", id, time(expiresAt)),
+  };
 
   constructor(config) {
     if (config === null || typeof config !== "object") {

@@ -118,6 +118,7 @@ const operations = {
   count: () => call(() => opened().count()),
   clear: () => call(() => opened().clear()),
   touch: (id, until) => call(() => opened().touch(id, until)),
+  touchFound: (id, until) => call(() => opened().touch(id, until)) !== undefined,
   set: (text) => call(() => opened().set(text)),
   listIds: (after, limit) => call(() => opened().listIds(after, limit)),
   list: (after, limit) => call(() => opened().list(after, limit)),
