@@ -152,7 +152,7 @@ async function measure(base) {
 
 function logSegments(dir) {
   try {
-    return readdirSync(path.join(dir, "log")).filter((name) => name.endsWith(".log")).sort();
+    return readdirSync(path.join(dir, "log")).filter((name) => name.endsWith(".seg")).sort();
   } catch {
     return [];
   }

@@ -16,7 +16,8 @@ const SECRET = "fastify-test-secret-0123456789-abcdefghijklmnop";
 const root = mkdtempSync(path.join(os.tmpdir(), "session-vault-fastify-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-async function serve(store) {
+/** `/slow` calls `gate.entered()` once it has its session, then waits for `gate.released`. */
+async function serve(store, gate) {
   const app = Fastify();
   await app.register(fastifyCookie);
   await app.register(fastifySession, {
@@ -30,6 +31,12 @@ async function serve(store) {
     return { ok: true };
   });
   app.get("/me", async (request) => ({ user: request.session.get("user") ?? null }));
+  app.post("/slow", async (request) => {
+    gate?.entered();
+    await gate?.released;
+    request.session.set("late", true);
+    return { ok: true };
+  });
   app.post("/logout", async (request) => {
     await request.session.destroy();
     return { ok: true };
@@ -65,6 +72,25 @@ test("@fastify/session: log in, restart, log out, the old cookie refused", async
   server = await serve(store);
   assert.deepEqual((await request(server.base, "GET", "/me", { cookie })).body, { user: "alice" });
   await request(server.base, "POST", "/logout", { cookie });
+  assert.deepEqual((await request(server.base, "GET", "/me", { cookie })).body, { user: null });
+  assert.equal(await store.length(), 0);
+  await server.close();
+  await store.close();
+});
+
+test("@fastify/session: a request in flight at logout does not bring the session back", async () => {
+  let entered;
+  let release;
+  const inside = new Promise((resolve) => (entered = resolve));
+  const gate = { entered, released: new Promise((resolve) => (release = resolve)) };
+  const store = new SessionVaultSessionStore({ storageDir: path.join(root, "in-flight"), encryptionKey: SECRET });
+  const server = await serve(store, gate);
+  const { cookie } = await request(server.base, "POST", "/login", { body: { user: "alice" } });
+  const slow = request(server.base, "POST", "/slow", { cookie });
+  await inside; // the slow request has its session
+  await request(server.base, "POST", "/logout", { cookie });
+  release();
+  assert.deepEqual((await slow).body, { ok: true }, "the late save is not an error for the request");
   assert.deepEqual((await request(server.base, "GET", "/me", { cookie })).body, { user: null });
   assert.equal(await store.length(), 0);
   await server.close();
