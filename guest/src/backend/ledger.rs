@@ -29,6 +29,8 @@ pub trait LedgerIo {
     fn retire(&mut self, generation: u64, keep: bool) -> Result<(), StoreError>;
     /// The generations of the ledger files in the store directory, in order.
     fn generations(&mut self) -> Result<Vec<u64>, StoreError>;
+    /// Syncs what unsynced writes left in the open ledger file.
+    fn sync(&mut self) -> Result<(), StoreError>;
 }
 
 /// A backend's [`LedgerIo`]: its directory, its durability and its open ledger file.
@@ -70,6 +72,9 @@ impl<D: Dir> LedgerIo for LedgerFiles<'_, D> {
     }
     fn generations(&mut self) -> Result<Vec<u64>, StoreError> {
         generations(self.dir)
+    }
+    fn sync(&mut self) -> Result<(), StoreError> {
+        self.file.sync(self.dir)
     }
 }
 

@@ -178,6 +178,14 @@ pub trait Backend {
     /// Makes every change written so far durable, whatever the durability: what a
     /// `relaxed` write left unsynced is synced (before the metadata may depend on it).
     fn flush(&mut self) -> Result<(), StoreError>;
+    /// While `hold` is true, a durable backend's writes and removals are not synced on
+    /// their own account, nor its ledger writes: the store syncs them all at once with
+    /// [`Backend::flush`] (a group commit). Returns whether the backend holds its syncs;
+    /// one that cannot keeps syncing each write.
+    fn hold_syncs(&mut self, hold: bool) -> bool {
+        let _ = hold;
+        false
+    }
     /// Whether [`Backend::write`]'s summary is stored (so worth sealing).
     fn keeps_summaries(&self) -> bool {
         false

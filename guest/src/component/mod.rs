@@ -275,6 +275,14 @@ impl wit::GuestStore for StoreResource {
             reclaimed: progress.reclaimed,
         })
     }
+
+    fn hold_syncs(&self) {
+        self.store.borrow_mut().sessions().hold_syncs();
+    }
+
+    fn flush(&self) -> WitResult<()> {
+        Ok(self.store.borrow_mut().sessions().flush()?)
+    }
 }
 
 impl From<StoreError> for wit::Error {

@@ -175,6 +175,9 @@ impl<D: Dir> Backend for DirectoryBackend<D> {
     fn flush(&mut self) -> Result<(), StoreError> {
         delegate!(self, b => b.flush())
     }
+    fn hold_syncs(&mut self, hold: bool) -> bool {
+        delegate!(self, b => b.hold_syncs(hold))
+    }
     fn settle(
         &mut self,
         partial: Option<BackendKind>,

@@ -4,6 +4,7 @@
 //! on the directory); `check`, `cleanup` and `clear` also reconcile it with the backend.
 
 pub mod directory_backend;
+mod group_commit;
 pub mod index;
 mod keys;
 mod ledger;
@@ -61,6 +62,9 @@ pub struct DirectoryStore<B, C> {
     /// does not bring the session back. Kept in memory: the store's lock makes this open
     /// the only one, so no request in flight can outlive it.
     removed: HashMap<String, u64>,
+    /// Between `hold_syncs` and `flush`: the ledger frames of the writes made meanwhile
+    /// (generation, offset, bytes), written once those writes are synced.
+    held: Option<Vec<(u64, u64, Vec<u8>)>>,
 }
 
 impl<B: Backend, C: Clock> DirectoryStore<B, C> {
@@ -166,6 +170,7 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
             index: Index::default(),
             missing_key: BTreeMap::new(),
             removed: HashMap::new(),
+            held: None,
             stamps: HashMap::new(),
             max_session_bytes,
             erase: config.erase,
@@ -313,6 +318,12 @@ impl<B: Backend, C: Clock> Sessions for DirectoryStore<B, C> {
     }
     fn compact(&mut self, limit: u64) -> Result<Compaction, StoreError> {
         DirectoryStore::compact(self, limit) // maintain.rs
+    }
+    fn hold_syncs(&mut self) {
+        DirectoryStore::hold_syncs(self) // group_commit.rs
+    }
+    fn flush(&mut self) -> Result<(), StoreError> {
+        DirectoryStore::flush(self) // group_commit.rs
     }
     fn now(&self) -> u64 {
         self.lifetime.now()

@@ -162,6 +162,20 @@ pub trait Sessions {
     /// Errors: `io`.
     fn compact(&mut self, limit: u64) -> Result<Compaction, StoreError>;
 
+    /// Holds back the syncs of durable writes until [`Sessions::flush`], so that the writes
+    /// made meanwhile share one (a group commit). Nothing is held where writes are not
+    /// synced one by one (a relaxed store, the `files` backend, a bucket).
+    fn hold_syncs(&mut self) {}
+
+    /// Makes every write since [`Sessions::hold_syncs`] durable, then ends the hold. Until
+    /// it returns, no caller may be told those writes (or reads that saw them) are done.
+    ///
+    /// Errors: `io`; after one, the open store's memory may hold writes the disk lacks:
+    /// drop it and open the store again.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// The store's clock reading now, in milliseconds since the Unix epoch.
     fn now(&self) -> u64;
 

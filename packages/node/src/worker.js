@@ -7,9 +7,11 @@
 //
 // Messages in: `{ id, operation, args, now }` (`now`: the caller's clock, when the store
 // was given one). Out: `{ id, value }` or `{ id, error }` (./errors.js `toWire`), with
-// `closed: true` once the store has closed itself (a trap, or a failed re-open).
+// `closed: true` once the store has closed itself (a trap, or a failed re-open). The calls
+// waiting when one is taken run together: in a durable store under one hold of the
+// store's syncs, answered after one flush (see `runWaiting`).
 
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 
 import { instantiate } from "./component.js";
 import { SessionVaultTrap, fromComponent, toWire } from "./errors.js";
@@ -135,26 +137,92 @@ const operations = {
   },
 };
 
-async function run({ id, operation, args, now }) {
+/** Operations that run across awaits (a new instance): never inside a hold of the syncs. */
+const ALONE = new Set(["importLegacy", "close"]);
+/** The most calls answered by one flush: bounds how long the first of them waits. */
+const MOST_HELD = 256;
+const durable = config.durability !== "relaxed";
+
+/** Runs one call; resolves to its answer (not sent yet). */
+async function answer({ id, operation, args, now }) {
   if (now !== undefined) callerNow = now;
   const perform = operations[operation];
   try {
     if (perform === undefined) throw new Error(`session-vault: no operation ${operation}`);
-    const value = await perform(...args);
-    parentPort.postMessage({ id, value, closed });
+    return { id, value: await perform(...args) };
   } catch (e) {
-    parentPort.postMessage({ id, error: toWire(e), closed });
+    return { id, error: toWire(e) };
   }
+}
+
+function send(reply) {
+  parentPort.postMessage({ ...reply, closed });
+}
+
+/**
+ * Sends `answers` once the writes they made are durable: one flush for all of them. If
+ * it fails, each gets its error, and the store is opened afresh (its memory may hold
+ * writes the disk lacks).
+ */
+async function answerAll(answers) {
+  if (answers.length === 0) return;
+  let failure;
+  if (durable && store !== undefined) {
+    try {
+      call(() => store.flush());
+    } catch (e) {
+      failure = e;
+    }
+  }
+  if (failure !== undefined && !closed) {
+    try {
+      detach();
+      await attach(preopens);
+    } catch {
+      closed = true;
+    }
+  }
+  for (const reply of answers) send(failure === undefined ? reply : { id: reply.id, error: toWire(failure) });
+}
+
+/**
+ * Runs `first` and the calls waiting behind it, in order. In a durable store they run
+ * under one hold of the store's syncs and are answered after one flush (a group commit):
+ * each is as durable when answered as if it had synced alone.
+ */
+async function runWaiting(first) {
+  const calls = [first];
+  for (let next; calls.length < MOST_HELD && (next = receiveMessageOnPort(parentPort)); ) {
+    calls.push(next.message);
+  }
+  let held = [];
+  for (const message of calls) {
+    if (ALONE.has(message.operation)) {
+      await answerAll(held);
+      held = [];
+      send(await answer(message));
+      continue;
+    }
+    if (durable && held.length === 0 && store !== undefined) {
+      try {
+        call(() => store.holdSyncs());
+      } catch {
+        // A trap: the call below reports the closed store.
+      }
+    }
+    held.push(await answer(message));
+  }
+  await answerAll(held);
 }
 
 // Opening is the first call: the caller's thread sends none before `ready`.
 let queue = attach(preopens).then(
-  () => parentPort.postMessage({ id: 0, value: undefined, closed }),
+  () => send({ id: 0, value: undefined }),
   (e) => {
     closed = true;
-    parentPort.postMessage({ id: 0, error: toWire(e), closed });
+    send({ id: 0, error: toWire(e) });
   },
 );
 parentPort.on("message", (message) => {
-  queue = queue.then(() => run(message));
+  queue = queue.then(() => runWaiting(message));
 });

@@ -28,6 +28,7 @@ impl<D: Dir> Log<D> {
         let (number, offset) = self.write_record(&bytes)?;
         if sync
             && self.durability == Durability::Durable
+            && !self.held
             && let Err(error) = self.sync_from(number)
         {
             self.undo(number, offset);

@@ -138,6 +138,9 @@ pub struct Log<D: Dir> {
     /// segments are not its work.
     compacting: Option<u64>,
     ledger: LedgerFile<D::File>,
+    /// Whether durable appends and ledger writes wait for the store's flush (see
+    /// [`Backend::hold_syncs`]).
+    held: bool,
 }
 
 /// Removes every segment and hint, and `log/` itself if nothing else is in it (after a
@@ -220,6 +223,7 @@ impl<D: Dir> Log<D> {
             sealer: None,
             compacting: None,
             ledger: LedgerFile::default(),
+            held: false,
         };
         log.replay()?;
         Ok(log)
@@ -311,7 +315,12 @@ impl<D: Dir> Backend for Log<D> {
         Box::new(LedgerFiles {
             dir: &self.dir,
             file: &mut self.ledger,
-            durability: self.durability,
+            // Held frames are synced by the flush, after the appends they record.
+            durability: if self.held {
+                Durability::Relaxed
+            } else {
+                self.durability
+            },
         })
     }
 
@@ -439,6 +448,11 @@ impl<D: Dir> Backend for Log<D> {
     fn flush(&mut self) -> Result<(), StoreError> {
         self.sync()?;
         self.ledger.sync(&self.dir)
+    }
+
+    fn hold_syncs(&mut self, hold: bool) -> bool {
+        self.held = hold;
+        true
     }
 
     fn keeps_summaries(&self) -> bool {

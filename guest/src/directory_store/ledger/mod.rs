@@ -170,7 +170,14 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
             self.keyring.current,
             key,
         )?;
-        let written = self.backend.ledger().write(generation, at, &frame);
+        // Held: written by the flush, once the change it records is synced.
+        let written = match self.held.as_mut() {
+            Some(frames) => {
+                frames.push((generation, at, frame));
+                Ok(())
+            }
+            None => self.backend.ledger().write(generation, at, &frame),
+        };
         // Its slot is spent either way: the frame may be on disk even if its sync failed,
         // and must not be overwritten by the next one. What it records is in memory; the
         // next snapshot writes it down.
@@ -191,6 +198,12 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
             return Ok(());
         };
         let (old, damaged) = (ledger.generation, ledger.damaged > 0);
+        // A snapshot lists versions as on disk: held writes must be, first. Their frames
+        // belong to the generation the snapshot ends, and are not written.
+        if let Some(frames) = self.held.as_mut() {
+            frames.clear();
+            self.backend.flush()?;
+        }
         self.write_snapshot(old.saturating_add(1))?;
         self.backend.ledger().retire(old, damaged)
     }
