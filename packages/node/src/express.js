@@ -19,6 +19,8 @@ import { readSessionFileStore } from "./session-file-store.js";
 import { textCalls } from "./text.js";
 
 const DEFAULT_TTL_SECONDS = 86_400;
+/** The longest `ttl`: about 31,700 years, so an expiry is a whole number JSON carries. */
+const MAX_TTL_SECONDS = 1e12;
 /** session-file-store's default `ttl` (seconds), for sessions without a cookie maxAge. */
 const FILE_STORE_TTL_SECONDS = 3600;
 /** Sessions read or counted per page when listing every one (`all`, `ids`). */
@@ -34,13 +36,17 @@ function invalid(message) {
   return new InvalidInputError("invalid-input", message);
 }
 
-/** Runs `work`; hands its outcome to `callback` if given, else returns the promise. */
+/**
+ * Runs `work`; hands its outcome to `callback` if given (on a tick of its own, so that a
+ * callback that throws is an uncaught exception, as with any Node callback, never an
+ * unhandled rejection), else returns the promise.
+ */
 function settle(work, callback) {
   const promise = Promise.resolve().then(work);
   if (typeof callback !== "function") return promise;
   promise.then(
-    (value) => callback(null, value),
-    (error) => callback(error),
+    (value) => process.nextTick(callback, null, value),
+    (error) => process.nextTick(callback, error),
   );
   return undefined;
 }
@@ -84,8 +90,8 @@ export class SessionVaultSessionStore extends session.Store {
   constructor(options = {}) {
     super();
     const { ttl = DEFAULT_TTL_SECONDS, disableTouch = false, userId, ...config } = options;
-    if (typeof ttl !== "function" && !(Number.isFinite(ttl) && ttl > 0)) {
-      throw invalid("ttl must be a positive number of seconds or a function of the session");
+    if (typeof ttl !== "function" && !(Number.isFinite(ttl) && ttl > 0 && ttl <= MAX_TTL_SECONDS)) {
+      throw invalid(`ttl must be a positive number of seconds (up to ${MAX_TTL_SECONDS}) or a function of the session`);
     }
     this.#ttl = ttl;
     this.#disableTouch = Boolean(disableTouch);
@@ -99,29 +105,43 @@ export class SessionVaultSessionStore extends session.Store {
       }
     }
     this.vault = new SessionVaultStore(config);
-    // Until it opens, express-session sees the store as disconnected; then as ready.
+    // No "disconnect" if it cannot open: express-session would then run the app with no
+    // req.session at all. Every call rejects with the reason instead, which express-session
+    // hands to the app's error handler.
     this.vault.ready.then(
       () => this.emit("connect"),
-      (error) => this.emit("disconnect", error),
+      () => {},
     );
   }
 
-  /** When `sess` expires: its cookie's expiry, else now + ttl. */
-  #expiresAt(sess) {
+  /** When `sess` expires (ms, whole): its cookie's expiry, else now + `ttl` seconds. */
+  #expiresAt(sess, ttl = this.#ttl) {
     const expires = sess?.cookie?.expires;
     if (expires !== undefined && expires !== null) {
       const at = new Date(expires).getTime();
-      if (Number.isFinite(at)) return at;
+      if (Number.isFinite(at)) return Math.floor(at);
     }
-    const ttl = typeof this.#ttl === "function" ? this.#ttl(sess) : this.#ttl;
-    return this.#now() + Math.round(Number(ttl) * 1000);
+    const seconds = typeof ttl === "function" ? ttl(sess) : ttl;
+    if (!(typeof seconds === "number" && seconds > 0 && seconds <= MAX_TTL_SECONDS)) {
+      throw invalid(`ttl must give a positive number of seconds up to ${MAX_TTL_SECONDS}, got ${seconds}`);
+    }
+    return this.#now() + Math.round(seconds * 1000);
+  }
+
+  /** The user id the `userId` option finds in `sess`, as a string; undefined if none. */
+  #user(sess) {
+    const user = this.#userId?.(sess);
+    if (user === undefined || user === null) return undefined;
+    if (typeof user === "string" || (typeof user === "number" && Number.isFinite(user))) return String(user);
+    // An object would index every user's sessions under "[object Object]".
+    throw invalid(`userId must find a string or a number in the session, got ${typeof user}`);
   }
 
   /** The document that stores `saved` (a session as JSON would write it) under `sid`. */
   #document(sid, saved) {
     const doc = { sessionId: sid, expiresAt: this.#expiresAt(saved), session: saved };
-    const user = this.#userId?.(saved);
-    if (user !== undefined && user !== null) doc.userContext = { userId: String(user) };
+    const user = this.#user(saved);
+    if (user !== undefined) doc.userContext = { userId: user };
     return doc;
   }
 
@@ -130,9 +150,8 @@ export class SessionVaultSessionStore extends session.Store {
    * `sid`, expiring at `expiresAt`: written directly, as `#document` would serialise.
    */
   #documentText(sid, sess, text, expiresAt) {
-    const user = this.#userId?.(sess);
-    const userContext =
-      user === undefined || user === null ? "" : `,"userContext":${JSON.stringify({ userId: String(user) })}`;
+    const user = this.#user(sess);
+    const userContext = user === undefined ? "" : `,"userContext":${JSON.stringify({ userId: user })}`;
     return `{"sessionId":${JSON.stringify(sid)},"expiresAt":${expiresAt},"session":${text}${userContext}}`;
   }
 
@@ -151,7 +170,8 @@ export class SessionVaultSessionStore extends session.Store {
       if (text === undefined) return null;
       const sess = JSON.parse(text).session;
       if (sess === null || typeof sess !== "object" || Array.isArray(sess)) return null;
-      // Enumerable, so @fastify/session's Object.assign carries it onto its session too.
+      // express-session's Session copies members with for…in, which skips symbols:
+      // createSession carries it over. (@fastify/session does not: its saves are whole.)
       sess[READ] = text;
       return sess;
     }, callback);
@@ -183,13 +203,14 @@ export class SessionVaultSessionStore extends session.Store {
           const read = sess?.[READ];
           if (typeof read === "string") {
             const stored = await this.vault[textCalls].get(sid);
-            if (stored !== undefined) {
-              const theirs = JSON.parse(stored).session;
+            const theirs = stored === undefined ? undefined : JSON.parse(stored).session;
+            // A stored document that is not an express session (set directly) is replaced.
+            if (theirs !== null && typeof theirs === "object" && !Array.isArray(theirs)) {
               saved = mergeChanges(JSON.parse(read).session, JSON.parse(mine), theirs);
               text = JSON.stringify(saved);
             }
           }
-          const expiresAt = Math.floor(this.#expiresAt(saved));
+          const expiresAt = this.#expiresAt(saved);
           if (expiresAt <= this.#now()) {
             await this.vault.delete(sid);
             return;
@@ -229,7 +250,7 @@ export class SessionVaultSessionStore extends session.Store {
     return settle(async () => {
       if (this.#disableTouch) return;
       try {
-        await this.vault[textCalls].touch(sid, Math.floor(this.#expiresAt(sess)));
+        await this.vault[textCalls].touch(sid, this.#expiresAt(sess));
       } catch (error) {
         if (error?.code === "invalid-id") return;
         throw error;
@@ -317,7 +338,9 @@ export class SessionVaultSessionStore extends session.Store {
       if (secret !== undefined && (typeof secret !== "string" || secret === "")) {
         throw invalid("secret must be session-file-store's secret (a non-empty string)");
       }
-      if (!(Number.isFinite(ttl) && ttl > 0)) throw invalid("ttl must be a positive number of seconds");
+      if (!(Number.isFinite(ttl) && ttl > 0 && ttl <= MAX_TTL_SECONDS)) {
+        throw invalid(`ttl must be a positive number of seconds up to ${MAX_TTL_SECONDS}`);
+      }
       const report = { imported: [], expired: [], alreadyPresent: [], failed: [] };
       for await (const entry of readSessionFileStore(path.resolve(dir), { secret, fileExtension })) {
         if (entry.reason !== undefined) {
@@ -328,7 +351,7 @@ export class SessionVaultSessionStore extends session.Store {
         const maxAge = Number(saved.cookie?.originalMaxAge) || ttl * 1000;
         const expiresAt = Number.isFinite(lastAccess)
           ? Math.floor(lastAccess + maxAge)
-          : this.#expiresAt(saved);
+          : this.#expiresAt(saved, ttl);
         if (expiresAt <= this.#now()) {
           report.expired.push(entry.sessionId);
           continue;

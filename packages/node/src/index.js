@@ -156,14 +156,14 @@ export class SessionVaultStore {
     } catch (e) {
       throw storeError("io", { operation: `creating ${this.#dir}`, reason: e.message });
     }
-    this.#lock = await lock(this.#dir, this.#lockTimeoutMs);
-    this.#thread = new ComponentThread({ [STORE]: this.#dir }, this.#config, this.#now);
     try {
+      this.#lock = await lock(this.#dir, this.#lockTimeoutMs);
+      this.#thread = new ComponentThread({ [STORE]: this.#dir }, this.#config, this.#now);
       await this.#thread.ready;
     } catch (e) {
       this.#closed = true;
-      this.#lock.release();
-      await this.#thread.close().catch(() => {});
+      this.#lock?.release();
+      await this.#thread?.close().catch(() => {});
       throw e;
     }
   }
@@ -347,7 +347,7 @@ export class SessionVaultStore {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      await this.#thread.close();
+      await this.#thread?.close();
     } finally {
       this.#lock?.release();
     }

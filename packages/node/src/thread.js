@@ -5,7 +5,7 @@
 
 import { Worker } from "node:worker_threads";
 
-import { SessionVaultTrap, fromWire } from "./errors.js";
+import { InvalidInputError, SessionVaultTrap, fromWire } from "./errors.js";
 
 /** A store's component, opened on a thread of its own. */
 export class ComponentThread {
@@ -28,9 +28,10 @@ export class ComponentThread {
     this.#now = now;
     this.#worker = new Worker(new URL("./worker.js", import.meta.url), {
       workerData: { preopens, config, now: now?.() },
-      // The caller's flags, less those that only make sense for its own entry point
-      // (`node --input-type=module -e …` would refuse to load the worker's module).
-      execArgv: process.execArgv.filter((flag) => !flag.startsWith("--input-type")),
+      // The caller's flags, as Node passes them on by default, except where one only makes
+      // sense for the caller's own entry point (`node --input-type=module -e …` would
+      // refuse to load the worker's module): then none (the thread needs none).
+      execArgv: process.execArgv.some((flag) => flag.startsWith("--input-type")) ? [] : undefined,
     });
     this.ready = new Promise((resolve, reject) => this.#pending.set(0, { resolve, reject }));
     this.#worker.on("message", (message) => this.#answer(message));
@@ -44,23 +45,25 @@ export class ComponentThread {
   call(operation, args = []) {
     if (this.closed) return Promise.reject(new Error("session-vault: the store is closed"));
     const id = this.#next++;
-    const promise = new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    try {
+      this.#worker.postMessage({ id, operation, args, now: this.#now?.() });
+    } catch (e) {
+      // An argument the structured clone refuses (a function, a symbol): nothing was sent.
+      return Promise.reject(new InvalidInputError("invalid-input", `${operation}: ${e.message}`, { cause: e }));
+    }
     // Held only while a call is outstanding: an idle store never keeps the process alive.
-    if (this.#pending.size === 1) this.#worker.ref();
-    this.#worker.postMessage({ id, operation, args, now: this.#now?.() });
-    return promise;
+    if (this.#pending.size === 0) this.#worker.ref();
+    return new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject }));
   }
 
   /** Closes the store on the thread (if it is still open) and ends the thread. */
   async close() {
-    if (!this.closed) {
-      try {
-        await this.call("close");
-      } finally {
-        this.closed = true;
-      }
+    try {
+      if (!this.closed) await this.call("close");
+    } finally {
+      this.closed = true;
+      await this.#worker.terminate();
     }
-    await this.#worker.terminate();
   }
 
   #answer({ id, value, error, closed }) {

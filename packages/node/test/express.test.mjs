@@ -2,6 +2,7 @@
 // listening on 127.0.0.1 and driven over HTTP with cookies, as a user runs it.
 
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -33,10 +34,16 @@ function freshDir() {
  * then waits for `gate.released`; `/pref` waits for `barrier()` (with its session read)
  * before it sets one member. */
 async function serve(store, { gate, barrier, maxAge = 60 * 60 * 1000 } = {}) {
+  return listen(testApp(store, { gate, barrier, maxAge }));
+}
+
+/** The test app (see `serve`); `maxAge: null` for cookies without an expiry. */
+function testApp(store, { gate, barrier, maxAge }) {
   const app = express();
   app.use(express.json());
   app.use(
     session({
+      // Forged cookies below are signed with it: the store sees what they name.
       secret: "cookie-signing-secret",
       resave: false,
       saveUninitialized: false,
@@ -60,7 +67,8 @@ async function serve(store, { gate, barrier, maxAge = 60 * 60 * 1000 } = {}) {
   app.post("/slow", async (req, res) => {
     gate?.entered();
     await gate?.released;
-    req.session.cart = [...(req.session.cart ?? []), "late"];
+    if (req.body?.name) req.session[req.body.name] = req.body.value;
+    else req.session.cart = [...(req.session.cart ?? []), "late"];
     res.json({ ok: true });
   });
   app.post("/pref", async (req, res) => {
@@ -75,7 +83,7 @@ async function serve(store, { gate, barrier, maxAge = 60 * 60 * 1000 } = {}) {
     req.session.destroy((error) => (error ? next(error) : res.json({ ok: true })));
   });
   app.use((error, req, res, next) => res.status(500).json({ error: String(error) }));
-  return listen(app);
+  return app;
 }
 
 function store(dir, extra = {}) {
@@ -180,18 +188,22 @@ test("two requests in flight on one session, changing different members, both ke
   assert.deepEqual(answers, [[200, { ok: true }], [200, { ok: true }]]);
   assert.deepEqual((await alice.request("GET", "/prefs")).body, { theme: "dark", locale: "fr" });
   assert.deepEqual((await alice.request("GET", "/me")).body, { user: "alice", cart: [] }, "members neither request changed are kept");
-  // A change to a member both requests read is still the later save's.
-  arrived = 0;
-  const again = new Promise((resolve) => (open = resolve));
-  const twice = () => {
-    if (++arrived === 2) open();
-    return again;
-  };
-  const server2 = await serve(vault, { barrier: twice });
-  const change2 = (value) =>
-    fetch(`${server2.base}/pref`, { method: "POST", headers, body: JSON.stringify({ name: "theme", value }) });
-  await Promise.all([change2("light"), change2("light")].map(async (r) => (await r).json()));
+  // A member both requests change is the later save's: the slow request read the
+  // session before the quick one saved "light", and saves "sepia" after it.
+  let entered;
+  let release;
+  const inside = new Promise((resolve) => (entered = resolve));
+  const gate = { entered, released: new Promise((resolve) => (release = resolve)) };
+  const server2 = await serve(vault, { gate });
+  const post = (url, body) =>
+    fetch(`${server2.base}${url}`, { method: "POST", headers, body: JSON.stringify(body) }).then((r) => r.json());
+  const slow = post("/slow", { name: "theme", value: "sepia" });
+  await inside;
+  await post("/pref", { name: "theme", value: "light" });
   assert.equal((await alice.request("GET", "/prefs")).body.theme, "light");
+  release();
+  await slow;
+  assert.deepEqual((await alice.request("GET", "/prefs")).body, { theme: "sepia", locale: "fr" });
   await server.close();
   await server2.close();
   await vault.close();
@@ -236,8 +248,11 @@ test("a forged or malformed cookie is no session, and callbacks get errors", asy
   const vault = store(freshDir());
   const server = await serve(vault);
   const mallory = browser(server.base);
-  // A signed cookie for an id no store could hold.
-  mallory.cookie = "connect.sid=s%3A..%2Fetc%2Fpasswd.AAAA";
+  // A cookie signed with the app's own secret (as if it had leaked) for an id no store
+  // could hold: express-session hands the id to the store, which finds no session.
+  const forged = "../etc/passwd";
+  const signature = createHmac("sha256", "cookie-signing-secret").update(forged).digest("base64").replace(/=+$/, "");
+  mallory.cookie = `connect.sid=${encodeURIComponent(`s:${forged}.${signature}`)}`;
   assert.deepEqual((await mallory.request("GET", "/me")).body, { user: null, cart: null });
   await new Promise((resolve, reject) =>
     vault.get("../x", (error, value) => (error ? reject(error) : resolve(assert.equal(value, null)))),
@@ -267,10 +282,51 @@ test("log out everywhere: revokeUser ends every browser's session", async () => 
   await vault.close();
 });
 
+test("without a cookie expiry, ttl decides; disableTouch keeps the expiry the save gave", async (t) => {
+  t.mock.timers.enable({ apis: ["Date"], now: Date.now() });
+  const minute = 60 * 1000;
+  for (const disableTouch of [false, true]) {
+    const vault = store(freshDir(), { now: () => Date.now(), ttl: 10 * 60, disableTouch });
+    const server = await serve(vault, { maxAge: null });
+    const alice = browser(server.base);
+    await alice.request("POST", "/login", { user: "alice" });
+    t.mock.timers.tick(8 * minute);
+    assert.equal((await alice.request("GET", "/me")).body.user, "alice");
+    t.mock.timers.tick(8 * minute); // 16 minutes in, 8 after the touch
+    assert.equal((await alice.request("GET", "/me")).body.user, disableTouch ? null : "alice", `disableTouch ${disableTouch}`);
+    await server.close();
+    await vault.close();
+  }
+});
+
+test("ids, length, all, clear, and a save with an expired cookie removes the session", async () => {
+  const vault = store(freshDir());
+  const exp = (ms) => ({ cookie: { originalMaxAge: ms, expires: new Date(Date.now() + ms).toISOString(), path: "/" } });
+  await vault.set("one", { ...exp(60_000), user: "a" });
+  await vault.set("two", { ...exp(60_000), user: "b" });
+  assert.deepEqual(await vault.ids(), ["one", "two"]);
+  assert.equal(await vault.length(), 2);
+  assert.deepEqual((await vault.all()).map((s) => s.user).sort(), ["a", "b"]);
+  await vault.set("one", { ...exp(-1000), user: "a" });
+  assert.equal(await vault.get("one"), null, "an expired cookie's save removes it");
+  await new Promise((resolve, reject) => vault.clear((e) => (e ? reject(e) : resolve())));
+  assert.equal(await vault.length(), 0);
+  // A user id that is not a string or a number is refused, not indexed as "[object Object]".
+  const indexed = store(freshDir(), { userId: "user" });
+  await assert.rejects(indexed.set("x", { ...exp(60_000), user: { id: 1 } }), (e) => e.code === "invalid-input");
+  await assert.rejects(
+    store(freshDir(), { ttl: () => Number.NaN }).set("x", { cookie: {}, user: "a" }),
+    (e) => e.code === "invalid-input" && /ttl must give/.test(e.message),
+  );
+  await indexed.close();
+  await vault.close();
+});
+
 test("bad options are clear errors at construction", () => {
   assert.throws(() => store(freshDir(), { encryptionKey: "short" }), (e) => e.code === "invalid-input");
   assert.throws(() => store(freshDir(), { backend: "mongo" }), (e) => e.code === "invalid-input");
   assert.throws(() => store(freshDir(), { ttl: -1 }), (e) => e.code === "invalid-input");
+  assert.throws(() => store(freshDir(), { ttl: 1e300 }), (e) => e.code === "invalid-input");
   assert.throws(() => store(freshDir(), { userId: 7 }), (e) => e.code === "invalid-input");
   assert.throws(
     () => store(path.join(freshDir(), "no-such-parent", "sessions")),
@@ -314,12 +370,15 @@ test("a store held by another process: express-session gets the error, no hang",
   const blocked = store(dir, { lockTimeoutMs: 50 });
   const server = await serve(blocked);
   alice.withBase(server.base);
+  // Past the lock timeout: the store has given up opening.
+  await assert.rejects(blocked.vault.ready, (e) => e.code === "locked");
   const started = Date.now();
   // Reading the session fails: express-session hands the error to the app's handler.
   const me = await alice.request("GET", "/me");
   assert.equal(me.status, 500);
   assert.match(me.body.error, /locked|another process/i);
   assert.ok(Date.now() - started < 5_000, "no hang");
+  await blocked.close(); // closing a store that never opened is fine
   await server.close();
   await open.close();
   await holder.close();
