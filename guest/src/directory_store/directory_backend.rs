@@ -18,7 +18,7 @@ pub enum DirectoryBackend<D: Dir> {
     /// One file per session.
     Files(Files<D>),
     /// Records appended to segments.
-    Log(Log<D>),
+    Log(Box<Log<D>>),
 }
 
 impl<D: Dir> DirectoryBackend<D> {
@@ -66,9 +66,9 @@ impl<D: Dir> DirectoryBackend<D> {
         limit: u64,
     ) -> Result<Self, StoreError> {
         Ok(match kind {
-            BackendKind::Log => {
-                DirectoryBackend::Log(Log::open_with_segment_limit(dir, durability, limit)?)
-            }
+            BackendKind::Log => DirectoryBackend::Log(Box::new(Log::open_with_segment_limit(
+                dir, durability, limit,
+            )?)),
             BackendKind::Files => DirectoryBackend::Files(Files::with_durability(dir, durability)),
             BackendKind::Redis => {
                 return Err(StoreError::InvalidInput(

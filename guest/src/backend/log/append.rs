@@ -4,11 +4,22 @@
 use super::hint::{self, Entry, OwnedEntry};
 use super::record::{self, Kind};
 use super::scan::{Scan, Step};
-use super::{LOG_DIR, Location, Log, SEGMENT_LIMIT, Segment, hint_path, segment_path};
+use super::{LOG_DIR, Location, Log, SEGMENT_MAX, Segment, hint_path, segment_path};
 use crate::backend::disk;
 use crate::backend::{Backend as _, Durability, SealedItem};
 use crate::error::StoreError;
 use crate::fs::Dir;
+
+/// A relaxed log syncs its newest segment each time this much more of it is written, so
+/// that closing the segment (which syncs it whole before its hint) never waits for 16 MiB.
+const SYNC_AHEAD: u64 = 1 << 20;
+
+/// What closing the newest segment needs, kept as it is written (see `Log::active`).
+pub(super) struct Active {
+    segment: u64,
+    entries: Vec<OwnedEntry>,
+    synced: u64,
+}
 
 impl<D: Dir> Log<D> {
     /// Appends a record; returns where it went. Syncs when durable and `sync`.
@@ -62,13 +73,42 @@ impl<D: Dir> Log<D> {
             segment.len += record.len() as u64;
             segment.records += 1;
         }
+        self.gather(number, offset, record);
         Ok((number, offset))
+    }
+
+    /// Keeps the hint entry of the record just written at `offset` of segment `number`,
+    /// and syncs a relaxed segment every [`SYNC_AHEAD`] bytes.
+    fn gather(&mut self, number: u64, offset: u64, bytes: &[u8]) {
+        let Some(active) = self.active.as_mut().filter(|a| a.segment == number) else {
+            return;
+        };
+        match record::parse(bytes, 0) {
+            Some(parsed) => active.entries.push(Entry::of(&parsed, offset).owned()),
+            // Cannot happen for a record this log encoded; if it did, the segment is
+            // read back at close instead.
+            None => self.active = None,
+        }
+        let Some(segment) = self.segments.get(&number) else {
+            return;
+        };
+        if let Some(active) = self.active.as_mut()
+            && segment.len.saturating_sub(active.synced) >= SYNC_AHEAD
+            && self.dir.sync_file(&segment.file).is_ok()
+        {
+            // Best effort: what is not synced here is synced at close.
+            active.synced = segment.len;
+        }
     }
 
     /// Takes back a failed append: cuts segment `number` to `offset`, where the record
     /// started. Best effort: if the cut fails too, the next append overwrites the partial
     /// record in place, and open treats one left at the end as a torn tail.
     pub(super) fn undo(&mut self, number: u64, offset: u64) {
+        if let Some(active) = self.active.as_mut().filter(|a| a.segment == number) {
+            active.entries.retain(|entry| entry.offset < offset);
+            active.synced = active.synced.min(offset);
+        }
         if let Some(segment) = self.segments.get_mut(&number) {
             if segment.len > offset {
                 segment.records = segment.records.saturating_sub(1);
@@ -139,17 +179,27 @@ impl<D: Dir> Log<D> {
                 records: 0,
             },
         );
+        self.active = Some(Box::new(Active {
+            segment: number,
+            entries: Vec::new(),
+            synced: 0,
+        }));
         Ok(())
     }
 
-    /// Writes the hint of the open segment `number` from its records on disk.
-    pub(super) fn close_segment(&self, number: u64) -> Result<(), StoreError> {
+    /// Writes the hint of the open segment `number`: from the entries gathered as it was
+    /// written, or else from its records on disk.
+    pub(super) fn close_segment(&mut self, number: u64) -> Result<(), StoreError> {
         let path = segment_path(number);
         let Some(segment) = self.segments.get(&number) else {
             return Ok(());
         };
+        if let Some(active) = self.active.take_if(|a| a.segment == number) {
+            let entries: Vec<Entry<'_>> = active.entries.iter().map(OwnedEntry::entry).collect();
+            return self.write_hint(number, segment.len, &entries);
+        }
         let mut owned = Vec::new();
-        let mut scan = Scan::new(segment.len, self.segment_limit.max(SEGMENT_LIMIT));
+        let mut scan = Scan::new(segment.len, self.segment_limit.max(SEGMENT_MAX));
         while let Some(step) = scan
             .step(&self.dir, &segment.file)
             .map_err(|e| StoreError::io(format!("reading {path}"), e))?

@@ -2,6 +2,8 @@
 //! oldest first, so a crash at any point loses nothing acknowledged and resurrects
 //! nothing deleted.
 
+use std::collections::VecDeque;
+
 use super::record::{self, Kind};
 use super::scan::ReadAhead;
 use super::{
@@ -12,17 +14,36 @@ use crate::backend::Compaction;
 use crate::error::StoreError;
 use crate::fs::Dir;
 
+/// Bytes of live records a write moves when it carries a compaction pass on (see
+/// [`Log::maybe_compact`]): a pass over a full segment is spread over many writes, so no
+/// one write waits for a whole segment's copy.
+const STEP_BYTES: u64 = 256 << 10;
+
+/// The live records of the segment a compaction pass is emptying, in order of sequence
+/// number (their order in it), as they were when its turn came. Each is moved only if it
+/// is still the latest record of its id there: one replaced or removed since needs no move.
+pub(super) struct Moving {
+    segment: u64,
+    records: VecDeque<(Kind, String, Location)>,
+    /// Bytes of it moved so far: what its removal does not reclaim.
+    moved: u64,
+}
+
 impl<D: Dir> Log<D> {
-    /// Compacts when dead records pass [`COMPACT_DEAD_BYTES`] and either the log is small
-    /// or mostly dead, in bytes or in records, so a removed session's records do not
-    /// outlive much more writing, a big log is not rewritten for a little dead space, and
-    /// an open reads at most about three hint entries for each live record. Called after a write that
-    /// succeeded, so a failed compaction is not that write's failure: nothing is lost (see
-    /// [`Log::compact_segments`]) and the next write tries again; `cleanup` reports it.
+    /// Carries compaction on after a write that succeeded: a pass under way moves up to
+    /// [`STEP_BYTES`] more, and a new pass starts when dead records pass
+    /// [`COMPACT_DEAD_BYTES`] and either the log is small or mostly dead, in bytes or in
+    /// records, so a removed session's records do not outlive much more writing, a big
+    /// log is not rewritten for a little dead space, and an open reads at most about
+    /// three hint entries for each live record. A failed step is not that write's
+    /// failure: nothing is lost (see [`Log::compact_segments`]) and the next write tries
+    /// again; `cleanup` reports it.
     pub(super) fn maybe_compact(&mut self) {
         let bytes = (self.live_bytes, self.total_bytes());
-        if compaction_due(bytes, (self.live_records(), self.total_records())) {
-            let _ = self.compact_now();
+        if self.compacting.is_some()
+            || compaction_due(bytes, (self.live_records(), self.total_records()))
+        {
+            let _ = self.compact_bytes(STEP_BYTES, false, &mut Compaction::default());
         }
     }
 
@@ -34,15 +55,44 @@ impl<D: Dir> Log<D> {
     }
 
     /// Compacts up to `limit` of the segments that held records when this pass began,
-    /// oldest first: each one's live records are appended again (keeping their sequence
-    /// numbers) and synced, then the segment and its hint are removed and `log/` synced.
-    /// A crash at any point leaves every acknowledged write and no deleted one: an old
-    /// record that survives is outranked by sequence number, and a tombstone is only
-    /// dropped with its segment, after every older segment has gone.
+    /// oldest first (see [`Log::compact_bytes`]).
     pub(super) fn compact_segments(&mut self, limit: u64) -> Result<Compaction, StoreError> {
-        let boundary = match self.compacting {
-            Some(boundary) => boundary,
-            None => {
+        let mut progress = Compaction::default();
+        while progress.segments < limit {
+            if self.compact_bytes(u64::MAX, true, &mut progress)? {
+                break;
+            }
+        }
+        progress.remaining = match self.compacting {
+            Some(boundary) => self.segments.keys().filter(|n| **n < boundary).count() as u64,
+            // Records that died past the finished pass's boundary need another pass.
+            None => u64::from(self.total_bytes() > self.live_bytes),
+        };
+        Ok(progress)
+    }
+
+    /// One step of the pass under way, starting one if none (over every segment if
+    /// `whole`; else, where there are closed segments, over those only, so that no write
+    /// waits for the newest one to be closed): moves live records of its oldest segment (appended again, keeping their sequence numbers) until `budget`
+    /// bytes are moved, and once none is left there, syncs the copies, removes the
+    /// segment and its hint and syncs `log/`. Returns whether the pass is over. A crash
+    /// at any point leaves every acknowledged write and no deleted one: an old record
+    /// that survives is outranked by sequence number (or is the same record, copied), and
+    /// a tombstone is only dropped with its segment, after every older segment has gone.
+    fn compact_bytes(
+        &mut self,
+        budget: u64,
+        whole: bool,
+        progress: &mut Compaction,
+    ) -> Result<bool, StoreError> {
+        let newest = self.segments.keys().last().copied();
+        let boundary = match (self.compacting, newest) {
+            (Some(boundary), _) => boundary,
+            (None, Some(newest)) if !whole && self.segments.len() > 1 => {
+                self.compacting = Some(newest);
+                newest
+            }
+            (None, _) => {
                 // Appends from here on go past the boundary, and are not this pass's work.
                 // The segment they leave is closed properly first: synced, with its hint.
                 let last = self.segments.keys().last().copied();
@@ -55,79 +105,105 @@ impl<D: Dir> Log<D> {
                 boundary
             }
         };
-        let old: Vec<u64> = (self.segments.keys())
-            .copied()
-            .filter(|n| *n < boundary)
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
-            .collect();
-        let mut progress = Compaction::default();
-        for number in old {
-            let before = self.total_bytes();
-            let mut moves: Vec<(Kind, String, Location)> = (self.sessions.iter())
-                .map(|(id, l)| (Kind::Put, id.clone(), *l))
-                .chain(
-                    self.stamps
-                        .iter()
-                        .map(|(id, l)| (Kind::Stamp, id.clone(), *l)),
-                )
-                .filter(|(_, _, l)| l.segment == number)
-                .collect();
-            moves.sort_by_key(|(_, _, l)| l.seq);
-            // A segment's live records come in order of sequence number, which is their
-            // order in the segment: read ahead, a read per MiB instead of one per record.
-            let mut ahead = ReadAhead::default();
-            for (kind, id, location) in moves {
-                let payload = self.read_payload_with(
-                    &location,
-                    0,
-                    record::MAX_PAYLOAD as u64,
-                    |file, at, len| ahead.read(&self.dir, file, at, len),
-                )?;
-                // The record keeps its sequence number: order across segments is by seq.
-                let bytes = record::encode(kind, &id, &payload, location.seq)?;
-                let (segment, offset) = self.write_record(&bytes)?;
-                let moved = Location {
-                    segment,
-                    offset,
-                    ..location
-                };
-                match kind {
-                    Kind::Stamp => self.stamps.insert(id, moved),
-                    _ => self.sessions.insert(id, moved),
-                };
-            }
-            // The copies are whole on disk before the segment they came from goes.
-            self.sync_from(boundary)?;
-            // Forgotten only once its files are gone: after a failed removal the segment
-            // (all dead now) is still tracked, and the next pass removes it.
-            for path in [segment_path(number), hint_path(number)] {
-                self.dir
-                    .remove(&path)
-                    .map_err(|e| StoreError::io(format!("removing {path}"), e))?;
-            }
-            self.segments.remove(&number);
-            // One sync per segment keeps the removals in order, oldest first; a hint left
-            // behind by a crash is an orphan, removed at open.
-            self.dir
-                .sync(LOG_DIR)
-                .map_err(|e| StoreError::io(format!("syncing {LOG_DIR}/"), e))?;
-            progress.segments += 1;
-            progress.reclaimed += before.saturating_sub(self.total_bytes());
-        }
-        progress.remaining = self.segments.keys().filter(|n| **n < boundary).count() as u64;
-        if progress.remaining == 0 {
+        let Some(oldest) = self.segments.keys().copied().find(|n| *n < boundary) else {
             self.compacting = None;
-            // Recounted from the key directory, so a drifted count cannot keep the loop going.
+            self.moving = None;
+            // Recounted from the key directory, so a drifted count cannot keep passes going.
             self.live_bytes = (self.sessions.values())
                 .chain(self.stamps.values())
                 .map(Location::record_len)
                 .sum();
-            // Records that died past this pass's boundary need another pass.
-            if self.total_bytes() > self.live_bytes {
-                progress.remaining = 1;
-            }
+            return Ok(true);
+        };
+        if self.moving.as_ref().is_none_or(|m| m.segment != oldest) {
+            self.moving = Some(Box::new(self.live_records_of(oldest)));
         }
-        Ok(progress)
+        // A segment's live records come in order of sequence number, which is their
+        // order in the segment: read ahead, a read per MiB instead of one per record.
+        let mut ahead = ReadAhead::default();
+        let mut moved = 0;
+        while moved < budget {
+            let Some((kind, id, location)) =
+                self.moving.as_mut().and_then(|m| m.records.pop_front())
+            else {
+                break;
+            };
+            let latest = match kind {
+                Kind::Stamp => self.stamps.get(&id),
+                _ => self.sessions.get(&id),
+            };
+            if latest != Some(&location) {
+                continue;
+            }
+            let payload = self.read_payload_with(
+                &location,
+                0,
+                record::MAX_PAYLOAD as u64,
+                |file, at, len| ahead.read(&self.dir, file, at, len),
+            )?;
+            // The record keeps its sequence number: order across segments is by seq.
+            let bytes = record::encode(kind, &id, &payload, location.seq)?;
+            let (segment, offset) = self.write_record(&bytes)?;
+            let copy = Location {
+                segment,
+                offset,
+                ..location
+            };
+            match kind {
+                Kind::Stamp => self.stamps.insert(id, copy),
+                _ => self.sessions.insert(id, copy),
+            };
+            moved += location.record_len();
+        }
+        let Some(emptied) = self.moving.as_mut() else {
+            return Ok(false);
+        };
+        emptied.moved += moved;
+        if !emptied.records.is_empty() {
+            return Ok(false);
+        }
+        let copied = emptied.moved;
+        // The copies are whole on disk before the segment they came from goes.
+        self.sync_from(boundary)?;
+        // Forgotten only once its files are gone: after a failed removal the segment
+        // (all dead now) is still tracked, and the next step removes it.
+        for path in [segment_path(oldest), hint_path(oldest)] {
+            self.dir
+                .remove(&path)
+                .map_err(|e| StoreError::io(format!("removing {path}"), e))?;
+        }
+        let len = self
+            .segments
+            .remove(&oldest)
+            .map_or(0, |segment| segment.len);
+        self.moving = None;
+        // One sync per segment keeps the removals in order, oldest first; a hint left
+        // behind by a crash is an orphan, removed at open.
+        self.dir
+            .sync(LOG_DIR)
+            .map_err(|e| StoreError::io(format!("syncing {LOG_DIR}/"), e))?;
+        progress.segments += 1;
+        progress.reclaimed += len.saturating_sub(copied);
+        Ok(false)
+    }
+
+    /// The live records of segment `number`, in order of sequence number.
+    fn live_records_of(&self, number: u64) -> Moving {
+        let mut records: Vec<(Kind, String, Location)> = (self.sessions.iter())
+            .map(|(id, l)| (Kind::Put, id.clone(), *l))
+            .chain(
+                self.stamps
+                    .iter()
+                    .map(|(id, l)| (Kind::Stamp, id.clone(), *l)),
+            )
+            .filter(|(_, _, l)| l.segment == number)
+            .collect();
+        records.sort_by_key(|(_, _, l)| l.seq);
+        Moving {
+            segment: number,
+            records: records.into(),
+            moved: 0,
+        }
     }
 }
 
@@ -185,6 +261,66 @@ mod tests {
         let mut log = small(tmp.path());
         assert_eq!(log.list().unwrap().ids.len(), 19);
         assert_eq!(log.read("s03", 100).unwrap(), Some(b"blob-3".to_vec()));
+    }
+
+    /// A pass a write starts takes the closed segments only, a bounded step at a time,
+    /// with writes, replacements and removals between the steps: the newest segment stays
+    /// open, every session reads back as last written, and no removed one comes back.
+    #[test]
+    fn a_pass_spread_over_writes_keeps_the_newest_segment_and_every_live_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        fill(tmp.path());
+        let mut log = small(tmp.path());
+        let mut model: std::collections::BTreeMap<String, Vec<u8>> = (0..20)
+            .filter(|i| *i != 5)
+            .map(|i| (format!("s{i:02}"), format!("blob-{i}").into_bytes()))
+            .collect();
+        let newest = *log.segments.keys().last().unwrap();
+        assert!(log.segments.len() > 3, "closed segments to compact");
+        let mut progress = Compaction::default();
+        // One record a step: the first steps do not finish the pass.
+        for _ in 0..3 {
+            assert!(!log.compact_bytes(1, false, &mut progress).unwrap());
+        }
+        let mut step = 0;
+        while !log.compact_bytes(1, false, &mut progress).unwrap() {
+            assert_eq!(
+                log.compacting,
+                Some(newest),
+                "the boundary is the newest segment"
+            );
+            assert!(
+                log.segments.contains_key(&newest),
+                "never closed by the pass"
+            );
+            // Between steps: a replacement, a removal, a new session.
+            let id = format!("s{:02}", step % 20);
+            if step % 3 == 0 {
+                log.write(&id, b"again", b"sum").unwrap();
+                model.insert(id, b"again".to_vec());
+            } else if step % 3 == 1 {
+                log.remove(&id).unwrap();
+                model.remove(&id);
+            } else {
+                let id = format!("n{step:02}");
+                log.write(&id, id.as_bytes(), b"sum").unwrap();
+                model.insert(id.clone(), id.into_bytes());
+            }
+            step += 1;
+            assert!(step < 500, "the pass ends");
+        }
+        // Each write carries the pass on too (`maybe_compact`).
+        assert!(
+            log.segments.keys().all(|n| *n >= newest),
+            "every older segment is gone"
+        );
+        drop(log);
+        let mut log = small(tmp.path());
+        let ids: Vec<String> = log.list().unwrap().ids.into_iter().collect();
+        assert_eq!(ids, model.keys().cloned().collect::<Vec<_>>());
+        for (id, blob) in &model {
+            assert_eq!(log.read(id, 100).unwrap().as_ref(), Some(blob), "{id}");
+        }
     }
 
     #[test]

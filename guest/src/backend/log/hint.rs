@@ -138,7 +138,7 @@ pub fn encode<'a>(segment_len: u64, entries: &[Entry<'a>], block: Option<&[u8]>)
         VERSION
     });
     hint.extend_from_slice(&segment_len.to_le_bytes());
-    // A segment of at most SEGMENT_LIMIT bytes holds far fewer than 2^32 records.
+    // A segment of at most SEGMENT_MAX bytes holds far fewer than 2^32 records.
     hint.extend_from_slice(
         &u32::try_from(entries.len())
             .unwrap_or(u32::MAX)

@@ -52,9 +52,14 @@ use record::Kind;
 
 /// Bytes before a record's id.
 pub const RECORD_HEADER: usize = record::HEADER;
-/// A segment is closed (and its hint written) and a new one started past this size. It
-/// also bounds what open replays record by record: the newest segment.
-pub const SEGMENT_LIMIT: u64 = 16 << 20;
+/// A segment is closed (and its hint written) and a new one started past this size: the
+/// close seals its hint's index block in one call, so a smaller segment is a shorter
+/// pause for the write that closes it. It also bounds what open replays record by record:
+/// the newest segment.
+pub const SEGMENT_LIMIT: u64 = 4 << 20;
+/// The longest segment a reader accepts (plus one record): stores written before 0.2
+/// closed their segments at 16 MiB.
+pub const SEGMENT_MAX: u64 = 16 << 20;
 /// Compaction runs after a write once this much of the segments is dead...
 const COMPACT_DEAD_BYTES: u64 = 1 << 20;
 /// ...and the segments hold less than this...
@@ -137,6 +142,12 @@ pub struct Log<D: Dir> {
     /// While a compaction pass is under way: the first segment it started, past which
     /// segments are not its work.
     compacting: Option<u64>,
+    /// The segment that pass is emptying, with its live records still to move.
+    moving: Option<Box<compact::Moving>>,
+    /// The hint entries of the newest segment, gathered as its records are appended, and
+    /// how many of its bytes are synced: closing it then writes its hint without reading
+    /// it back, and syncs little. `None` for a segment this open did not start.
+    active: Option<Box<append::Active>>,
     ledger: LedgerFile<D::File>,
     /// Whether durable appends and ledger writes wait for the store's flush (see
     /// [`Backend::hold_syncs`]).
@@ -222,6 +233,8 @@ impl<D: Dir> Log<D> {
             summaries: None,
             sealer: None,
             compacting: None,
+            moving: None,
+            active: None,
             ledger: LedgerFile::default(),
             held: false,
         };

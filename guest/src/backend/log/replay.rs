@@ -7,8 +7,8 @@ use super::hint::{self, Entry, OwnedEntry};
 use super::record::{self, Kind};
 use super::scan::{Scan, Step};
 use super::{
-    Gathered, LOG_DIR, Location, Log, SEGMENT_LIMIT, Segment, hint_number, hint_path,
-    segment_number, segment_path,
+    Gathered, LOG_DIR, Location, Log, SEGMENT_MAX, Segment, hint_number, hint_path, segment_number,
+    segment_path,
 };
 use crate::backend::disk;
 use crate::backend::layout::{self, QUARANTINE_DIR};
@@ -123,7 +123,7 @@ impl<D: Dir> Log<D> {
             }
             let mut end = len;
             let mut replayed: Vec<OwnedEntry> = Vec::new();
-            let mut scan = Scan::new(len, self.segment_limit.max(SEGMENT_LIMIT));
+            let mut scan = Scan::new(len, self.segment_limit.max(SEGMENT_MAX));
             let mut damage = Vec::new();
             while let Some(step) = scan
                 .step(&self.dir, &file)
@@ -264,7 +264,7 @@ impl<D: Dir> Log<D> {
         let path = hint_path(number);
         match self
             .dir
-            .read(&path, self.segment_limit.max(SEGMENT_LIMIT) * 2)
+            .read(&path, self.segment_limit.max(SEGMENT_MAX) * 2)
         {
             Ok(bytes) => Ok(bytes),
             // Too long (or not a file) to be a hint we wrote: replayed instead.

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::record::{self, Kind};
-use super::{LOG_DIR, Log, SEGMENT_LIMIT, names, scan, segment_path};
+use super::{LOG_DIR, Log, SEGMENT_MAX, names, scan, segment_path};
 use crate::backend::disk;
 use crate::backend::layout::{self, META_FILE, QUARANTINE_DIR};
 use crate::error::StoreError;
@@ -18,7 +18,7 @@ impl<D: Dir> Log<D> {
         let mut key_ids = BTreeSet::new();
         for (&number, segment) in &self.segments {
             let path = segment_path(number);
-            let mut scan = scan::Scan::new(segment.len, self.segment_limit.max(SEGMENT_LIMIT));
+            let mut scan = scan::Scan::new(segment.len, self.segment_limit.max(SEGMENT_MAX));
             while let Some(step) = scan
                 .step(&self.dir, &segment.file)
                 .map_err(|e| StoreError::io(format!("reading {path}"), e))?
