@@ -17,7 +17,7 @@ use crate::fs::Dir;
 /// Bytes of live records a write moves when it carries a compaction pass on (see
 /// [`Log::maybe_compact`]): a pass over a full segment is spread over many writes, so no
 /// one write waits for a whole segment's copy.
-const STEP_BYTES: u64 = 256 << 10;
+const STEP_BYTES: u64 = 64 << 10;
 
 /// The live records of the segment a compaction pass is emptying, in order of sequence
 /// number (their order in it), as they were when its turn came. Each is moved only if it
