@@ -186,6 +186,14 @@ pub trait Backend {
         let _ = hold;
         false
     }
+    /// Whether a write or removal made while holding is not synced yet.
+    fn holds_unsynced(&self) -> bool {
+        false
+    }
+    /// Syncs what was written while holding (every other durable write synced itself).
+    fn sync_held(&mut self) -> Result<(), StoreError> {
+        self.flush()
+    }
     /// Whether [`Backend::write`]'s summary is stored (so worth sealing).
     fn keeps_summaries(&self) -> bool {
         false

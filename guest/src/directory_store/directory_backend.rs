@@ -178,6 +178,12 @@ impl<D: Dir> Backend for DirectoryBackend<D> {
     fn hold_syncs(&mut self, hold: bool) -> bool {
         delegate!(self, b => b.hold_syncs(hold))
     }
+    fn holds_unsynced(&self) -> bool {
+        delegate!(self, b => b.holds_unsynced())
+    }
+    fn sync_held(&mut self) -> Result<(), StoreError> {
+        delegate!(self, b => b.sync_held())
+    }
     fn settle(
         &mut self,
         partial: Option<BackendKind>,

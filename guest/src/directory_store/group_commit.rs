@@ -32,14 +32,12 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         let Some(frames) = self.held.take() else {
             return Ok(());
         };
-        // Every durable write and removal records a frame: none held, nothing to sync
-        // (reads and access stamps, which are never synced, cost no flush). A store whose
-        // ledger is not started yet records none, and is synced all the same.
-        if frames.is_empty() && self.ledger.is_some() {
+        // Nothing held (reads, and access stamps, which are never synced): no sync.
+        if frames.is_empty() && !self.backend.holds_unsynced() {
             self.backend.hold_syncs(false);
             return Ok(());
         }
-        let synced = self.backend.flush().and_then(|()| {
+        let synced = self.backend.sync_held().and_then(|()| {
             if frames.is_empty() {
                 return Ok(());
             }
@@ -50,6 +48,11 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
             ledger.sync()
         });
         self.backend.hold_syncs(false);
+        if synced.is_err() {
+            // Frames that may not have been written leave a gap: the next write starts a
+            // new generation from a snapshot.
+            self.ledger_gapped();
+        }
         synced
     }
 }
@@ -174,6 +177,43 @@ mod tests {
                 1 + u64::from(reopened.get("new").unwrap().is_some())
             );
         }
+    }
+
+    /// Regression (review): a snapshot taken while held dropped the held frames before
+    /// its sync; when that sync failed, the flush found nothing to do and reported the
+    /// earlier writes durable.
+    #[test]
+    fn a_failed_sync_while_held_fails_the_flush() {
+        use crate::fs::fault::{Call, Fault, Faults, FaultyDir, Plan};
+        let tmp = tempfile::tempdir().unwrap();
+        let faults = Faults::default();
+        let dir = FaultyDir::new(crate::fs::StdDir::new(tmp.path()), faults.clone());
+        let log = Log::open(dir, Durability::Durable).unwrap();
+        let config = Config::new(Secret::RawKey(vec![7; 32]));
+        let mut store = DirectoryStore::open(log, ManualClock::new(NOW), config).unwrap();
+        store.create(&session("first", "alice")).unwrap(); // `log/` and its first segment
+        store.hold_syncs();
+        // Held writes sync nothing: only the snapshot the ledger starts after about a
+        // thousand of them does, and it fails.
+        faults.arm(Plan {
+            call: Call::Sync,
+            fault: Fault::Io,
+            skip: 0,
+            sticky: true,
+        });
+        let mut written = 0;
+        while store
+            .create(&session(&format!("s{written}"), "alice"))
+            .is_ok()
+        {
+            written += 1;
+            assert!(written < 5000, "a snapshot is taken");
+        }
+        assert!(written >= 1000, "{written}");
+        assert!(
+            store.flush().is_err(),
+            "the flush cannot say the writes are durable"
+        );
     }
 
     #[test]

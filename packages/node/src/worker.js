@@ -9,7 +9,7 @@
 // was given one). Out: `{ id, value }` or `{ id, error }` (./errors.js `toWire`), with
 // `closed: true` once the store has closed itself (a trap, or a failed re-open). The calls
 // waiting when one is taken run together: in a durable store under one hold of the
-// store's syncs, answered after one flush (see `runWaiting`).
+// store's syncs, answered after one flush (see `runTogether`).
 
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 
@@ -162,12 +162,15 @@ function send(reply) {
 /**
  * Sends `answers` once the writes they made are durable: one flush for all of them. If
  * it fails, each gets its error, and the store is opened afresh (its memory may hold
- * writes the disk lacks).
+ * writes the disk lacks). If the store is gone (a trap), nothing held was synced: each
+ * gets an error, never a success.
  */
 async function answerAll(answers) {
   if (answers.length === 0) return;
   let failure;
-  if (durable && store !== undefined) {
+  if (store === undefined) {
+    failure = new SessionVaultTrap(new Error("the store closed before these calls' writes were synced"));
+  } else {
     try {
       call(() => store.flush());
     } catch (e) {
@@ -186,15 +189,11 @@ async function answerAll(answers) {
 }
 
 /**
- * Runs `first` and the calls waiting behind it, in order. In a durable store they run
- * under one hold of the store's syncs and are answered after one flush (a group commit):
- * each is as durable when answered as if it had synced alone.
+ * Runs `calls` in order. In a durable store they run under one hold of the store's syncs
+ * and are answered after one flush (a group commit): each is as durable when answered as
+ * if it had synced alone.
  */
-async function runWaiting(first) {
-  const calls = [first];
-  for (let next; calls.length < MOST_HELD && (next = receiveMessageOnPort(parentPort)); ) {
-    calls.push(next.message);
-  }
+async function runTogether(calls) {
   let held = [];
   for (const message of calls) {
     if (ALONE.has(message.operation)) {
@@ -218,8 +217,27 @@ async function runWaiting(first) {
   await answerAll(held);
 }
 
+// Every call, in the order sent: what the port delivers and what is taken from it while
+// calls run go to the end of one queue, so none can overtake another.
+const inbox = [];
+let draining;
+
+function collect() {
+  for (let next = receiveMessageOnPort(parentPort); next; next = receiveMessageOnPort(parentPort)) {
+    inbox.push(next.message);
+  }
+}
+
+async function drain() {
+  await opening;
+  for (collect(); inbox.length > 0; collect()) {
+    await runTogether(inbox.splice(0, MOST_HELD));
+  }
+  draining = undefined;
+}
+
 // Opening is the first call: the caller's thread sends none before `ready`.
-let queue = attach(preopens).then(
+const opening = attach(preopens).then(
   () => send({ id: 0, value: undefined }),
   (e) => {
     closed = true;
@@ -227,5 +245,6 @@ let queue = attach(preopens).then(
   },
 );
 parentPort.on("message", (message) => {
-  queue = queue.then(() => runWaiting(message));
+  inbox.push(message);
+  draining ??= drain();
 });

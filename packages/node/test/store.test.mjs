@@ -512,6 +512,17 @@ test("importLegacy moves a store the original wrote", async () => {
   assert.deepEqual(report.failed, []);
   for (const doc of live) assert.deepEqual(await store.get(doc.sessionId), doc);
   assert.equal(await store.getSessionCount(), live.length);
+  // Calls made while an import runs (its thread busy across turns of its event loop)
+  // run after it, in the order made: each save of one id replaces the one before.
+  const saves = [];
+  const importing = store.importLegacy(path.join(legacy, "store"));
+  for (let v = 1; v <= 40; v++) {
+    saves.push(store.set({ sessionId: "ordered", expiresAt: Date.now() + 60_000, v }));
+    // Sent over many turns: some reach the thread while it is still importing.
+    if (v % 4 === 0) await new Promise((resolve) => setTimeout(resolve, 3));
+  }
+  await Promise.all([importing, ...saves]);
+  assert.equal((await store.get("ordered")).v, 40, "the save made last ran last");
   // Run again: everything is already there.
   const again = await store.importLegacy(path.join(legacy, "store"));
   assert.equal(again.alreadyPresent.length, live.length);

@@ -37,13 +37,14 @@ impl<D: Dir> Log<D> {
         // its append failed must not tie with a later one.
         self.next_seq += 1;
         let (number, offset) = self.write_record(&bytes)?;
-        if sync
-            && self.durability == Durability::Durable
-            && !self.held
-            && let Err(error) = self.sync_from(number)
-        {
-            self.undo(number, offset);
-            return Err(error);
+        if sync && self.durability == Durability::Durable {
+            if self.held {
+                // Synced by the store's flush, from the first segment that needs it.
+                self.held_from = Some(self.held_from.map_or(number, |first| first.min(number)));
+            } else if let Err(error) = self.sync_from(number) {
+                self.undo(number, offset);
+                return Err(error);
+            }
         }
         Ok(Location {
             segment: number,

@@ -123,8 +123,13 @@ impl<D: Dir> Log<D> {
         let mut ahead = ReadAhead::default();
         let mut moved = 0;
         while moved < budget {
-            let Some((kind, id, location)) =
-                self.moving.as_mut().and_then(|m| m.records.pop_front())
+            // Taken off the queue only once moved (or found dead): a step that fails
+            // leaves it first in line, so its segment is never removed without it.
+            let Some((kind, id, location)) = self
+                .moving
+                .as_ref()
+                .and_then(|m| m.records.front())
+                .cloned()
             else {
                 break;
             };
@@ -133,6 +138,7 @@ impl<D: Dir> Log<D> {
                 _ => self.sessions.get(&id),
             };
             if latest != Some(&location) {
+                self.moving.as_mut().map(|m| m.records.pop_front());
                 continue;
             }
             let payload = self.read_payload_with(
@@ -153,6 +159,7 @@ impl<D: Dir> Log<D> {
                 Kind::Stamp => self.stamps.insert(id, copy),
                 _ => self.sessions.insert(id, copy),
             };
+            self.moving.as_mut().map(|m| m.records.pop_front());
             moved += location.record_len();
         }
         let Some(emptied) = self.moving.as_mut() else {
@@ -320,6 +327,41 @@ mod tests {
         assert_eq!(ids, model.keys().cloned().collect::<Vec<_>>());
         for (id, blob) in &model {
             assert_eq!(log.read(id, 100).unwrap().as_ref(), Some(blob), "{id}");
+        }
+    }
+
+    /// Regression (review): a step whose copy failed dropped the record from its queue,
+    /// and a later step removed the segment holding its only copy.
+    #[test]
+    fn a_failed_step_keeps_its_record_for_the_next() {
+        use crate::fs::fault::{Call, Fault, Faults, FaultyDir, Plan};
+        let tmp = tempfile::tempdir().unwrap();
+        fill(tmp.path());
+        let faults = Faults::default();
+        let dir = FaultyDir::new(crate::fs::StdDir::new(tmp.path()), faults.clone());
+        let mut log =
+            Log::open_with_segment_limit(dir, crate::backend::Durability::Durable, 256).unwrap();
+        let mut progress = Compaction::default();
+        assert!(!log.compact_bytes(1, false, &mut progress).unwrap());
+        faults.arm(Plan {
+            call: Call::Write,
+            fault: Fault::NoSpace,
+            skip: 0,
+            sticky: false,
+        });
+        assert!(log.compact_bytes(1, false, &mut progress).is_err());
+        faults.clear();
+        while !log.compact_bytes(1, false, &mut progress).unwrap() {}
+        drop(log);
+        let mut log = small(tmp.path());
+        assert_eq!(
+            log.list().unwrap().ids.len(),
+            19,
+            "every live session is still there"
+        );
+        for i in (0..20).filter(|i| *i != 5) {
+            let blob = format!("blob-{i}").into_bytes();
+            assert_eq!(log.read(&format!("s{i:02}"), 100).unwrap(), Some(blob));
         }
     }
 

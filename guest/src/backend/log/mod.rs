@@ -152,6 +152,9 @@ pub struct Log<D: Dir> {
     /// Whether durable appends and ledger writes wait for the store's flush (see
     /// [`Backend::hold_syncs`]).
     held: bool,
+    /// The first segment holding a durable append not synced yet because held: where
+    /// the flush's sync starts (closed segments before it were synced when closed).
+    held_from: Option<u64>,
 }
 
 /// Removes every segment and hint, and `log/` itself if nothing else is in it (after a
@@ -237,6 +240,7 @@ impl<D: Dir> Log<D> {
             active: None,
             ledger: LedgerFile::default(),
             held: false,
+            held_from: None,
         };
         log.replay()?;
         Ok(log)
@@ -466,6 +470,20 @@ impl<D: Dir> Backend for Log<D> {
     fn hold_syncs(&mut self, hold: bool) -> bool {
         self.held = hold;
         true
+    }
+
+    fn holds_unsynced(&self) -> bool {
+        self.held_from.is_some()
+    }
+
+    fn sync_held(&mut self) -> Result<(), StoreError> {
+        if let Some(first) = self.held_from.take()
+            && let Err(error) = self.sync_from(first)
+        {
+            self.held_from = Some(first);
+            return Err(error);
+        }
+        Ok(())
     }
 
     fn keeps_summaries(&self) -> bool {

@@ -191,6 +191,14 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         Ok(())
     }
 
+    /// Marks the ledger's current generation as missing frames (they were not written):
+    /// the next change starts a new generation from a snapshot.
+    pub(super) fn ledger_gapped(&mut self) {
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.stale = true;
+        }
+    }
+
     /// Starts a new generation of the ledger from a snapshot of the index, under the
     /// current key; the old generation is removed, or quarantined if it was damaged.
     pub(super) fn snapshot(&mut self) -> Result<(), StoreError> {
@@ -199,12 +207,14 @@ impl<B: Backend, C: Clock> DirectoryStore<B, C> {
         };
         let (old, damaged) = (ledger.generation, ledger.damaged > 0);
         // A snapshot lists versions as on disk: held writes must be, first. Their frames
-        // belong to the generation the snapshot ends, and are not written.
-        if let Some(frames) = self.held.as_mut() {
-            frames.clear();
-            self.backend.flush()?;
+        // belong to the generation the snapshot ends: once it is written, they never are.
+        if self.held.is_some() {
+            self.backend.sync_held()?;
         }
         self.write_snapshot(old.saturating_add(1))?;
+        if let Some(frames) = self.held.as_mut() {
+            frames.clear();
+        }
         self.backend.ledger().retire(old, damaged)
     }
 
