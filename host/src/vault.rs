@@ -306,6 +306,21 @@ impl Vault {
         }
     }
 
+    /// Holds back the syncs of a durable store's writes until [`Vault::flush`] (a group
+    /// commit): with several calls to make at once, hold, make them, flush once, and only
+    /// then report them done. Does nothing where writes are not synced one by one (a
+    /// relaxed store, the `files` and `redis` backends).
+    pub fn hold_syncs(&mut self) -> Result<(), Error> {
+        self.call(|api, store, handle| api.call_hold_syncs(store, handle).map(Ok))
+    }
+
+    /// Syncs every write made since [`Vault::hold_syncs`] (then their version-ledger
+    /// frames) and ends the hold. Errors: [`StoreError::Io`]; after one, drop this
+    /// `Vault` and open the store again (its memory may hold writes the disk lacks).
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.call(|api, store, handle| api.call_flush(store, handle))
+    }
+
     /// Compacts the store (the `log` backend's segments, oldest first), calling
     /// `progress(done, total)` segments after each step; returns the bytes reclaimed.
     /// Safe to interrupt at any point: what was not compacted is compacted next time.
@@ -441,8 +456,14 @@ impl Vault {
 
 impl Drop for Vault {
     fn drop(&mut self) {
+        // Writes made under `hold_syncs` are synced before the store closes (best effort:
+        // none of them was reported done before a flush anyway).
+        if self.handle.is_some() {
+            let _ = self.flush();
+        }
         if let Some(handle) = self.handle.take() {
-            // Nothing is buffered in the component: every write was durable on return.
+            // Nothing else is buffered in the component: every other write was durable
+            // on return.
             let _ = handle.resource_drop(&mut self.store);
         }
     }

@@ -125,7 +125,8 @@ export class SessionVaultSessionStore extends session.Store {
     if (!(typeof seconds === "number" && seconds > 0 && seconds <= MAX_TTL_SECONDS)) {
       throw invalid(`ttl must give a positive number of seconds up to ${MAX_TTL_SECONDS}, got ${seconds}`);
     }
-    return this.#now() + Math.round(seconds * 1000);
+    // A whole number of milliseconds, whatever the clock gives.
+    return Math.floor(this.#now() + seconds * 1000);
   }
 
   /** The user id the `userId` option finds in `sess`, as a string; undefined if none. */

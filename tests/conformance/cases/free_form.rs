@@ -419,3 +419,33 @@ pub fn a_maximum_lifetime_caps_every_path<F: Front>() {
     setup.clock.set(T0 + 60 * MINUTE);
     assert_eq!(front.get("f1").unwrap(), None);
 }
+
+/// Group commit (issue 30): writes made under `hold-syncs` read back at once, are durable
+/// after `flush`, and a flush with nothing held, or twice, is harmless. Every front and
+/// backend (where nothing is held, both calls change nothing).
+pub fn writes_under_a_hold_are_kept_once_flushed<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front
+        .create(&doc("kept", "alice", T0 + 60 * MINUTE))
+        .unwrap();
+    front.hold_syncs().unwrap();
+    let replaced = express_doc("kept", T0 + 30 * MINUTE);
+    front.set(&replaced).unwrap();
+    front.create(&doc("new", "bob", T0 + 60 * MINUTE)).unwrap();
+    front.delete("gone-before-it-came").unwrap();
+    assert_eq!(
+        front.get("kept").unwrap(),
+        Some(replaced.clone()),
+        "read back while held"
+    );
+    front.flush().unwrap();
+    front.flush().unwrap();
+    front.hold_syncs().unwrap();
+    assert_eq!(front.revoke_user("bob").unwrap(), 1);
+    front.flush().unwrap();
+    let mut front = reopen(front, &setup);
+    assert_eq!(front.get("kept").unwrap(), Some(replaced));
+    assert_eq!(front.get("new").unwrap(), None);
+    assert_eq!(front.count().unwrap(), 1);
+}

@@ -201,6 +201,7 @@ macro_rules! suite {
                 a_maximum_lifetime_caps_every_path,
                 arbitrary_json_objects_round_trip_exactly,
                 stores_written_by_0_1_take_a_maximum_lifetime,
+                writes_under_a_hold_are_kept_once_flushed,
         );
     };
     (@cases $front:ty, $backend:ident; $($case:ident),* $(,)?) => {

@@ -172,6 +172,14 @@ impl Front for Api {
         self.vault().compact(|_, _| {}).map_err(api_fail)
     }
 
+    fn hold_syncs(&mut self) -> Result<(), Fail> {
+        self.vault().hold_syncs().map_err(api_fail)
+    }
+
+    fn flush(&mut self) -> Result<(), Fail> {
+        self.vault().flush().map_err(api_fail)
+    }
+
     fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail> {
         self.vault().migrate(to).map_err(api_fail)
     }

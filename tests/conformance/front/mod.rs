@@ -289,6 +289,15 @@ pub trait Front: Sized {
     fn retire_key(&mut self, id: u32) -> Result<(), Fail>;
     /// `compact` to the end; the bytes reclaimed.
     fn compact(&mut self) -> Result<u64, Fail>;
+    /// `hold-syncs` (a group commit's start). A front whose calls are each a process of
+    /// their own (the CLI) has nothing to hold across them.
+    fn hold_syncs(&mut self) -> Result<(), Fail> {
+        Ok(())
+    }
+    /// `flush` (a group commit's end).
+    fn flush(&mut self) -> Result<(), Fail> {
+        Ok(())
+    }
     /// Moves the store to `to` ("files" or "log"); how many sessions moved.
     fn migrate(&mut self, to: BackendKind) -> Result<u64, Fail>;
     /// `import-legacy` from `from` with the legacy `secret`.

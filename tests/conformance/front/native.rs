@@ -196,6 +196,15 @@ impl Front for Native {
         self.sessions().retire_key(id).map_err(native_fail)
     }
 
+    fn hold_syncs(&mut self) -> Result<(), Fail> {
+        self.sessions().hold_syncs();
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Fail> {
+        self.sessions().flush().map_err(native_fail)
+    }
+
     fn compact(&mut self) -> Result<u64, Fail> {
         let mut reclaimed = 0;
         loop {
