@@ -62,6 +62,18 @@ function userGetter(option) {
   return (sess) => path.reduce((value, key) => (value == null ? undefined : value[key]), sess);
 }
 
+/** Every item of a paged listing: `page(after)` resolves to `{ items, next }`. */
+async function everyPage(page) {
+  const all = [];
+  let after = null;
+  do {
+    const { items, next } = await page(after);
+    all.push(...items);
+    after = next;
+  } while (after !== null);
+  return all;
+}
+
 /** Keeps `read` (the session's JSON as read) on `sess`, out of its members. */
 function remember(sess, read) {
   Object.defineProperty(sess, READ, { value: read, enumerable: false, writable: true, configurable: true });
@@ -138,17 +150,9 @@ export class SessionVaultSessionStore extends session.Store {
     throw invalid(`userId must find a string or a number in the session, got ${typeof user}`);
   }
 
-  /** The document that stores `saved` (a session as JSON would write it) under `sid`. */
-  #document(sid, saved) {
-    const doc = { sessionId: sid, expiresAt: this.#expiresAt(saved), session: saved };
-    const user = this.#user(saved);
-    if (user !== undefined) doc.userContext = { userId: user };
-    return doc;
-  }
-
   /**
    * The JSON text of the document that stores `sess` (whose JSON text is `text`) under
-   * `sid`, expiring at `expiresAt`: written directly, as `#document` would serialise.
+   * `sid`, expiring at `expiresAt`: `{ sessionId, expiresAt, session, userContext? }`.
    */
   #documentText(sid, sess, text, expiresAt) {
     const user = this.#user(sess);
@@ -273,30 +277,26 @@ export class SessionVaultSessionStore extends session.Store {
 
   /** Every live session, as express-session saved them (a page at a time inside). */
   all(callback) {
-    return settle(async () => {
-      const all = [];
-      let after = null;
-      do {
-        const page = await this.vault.list({ after, limit: PAGE });
-        for (const doc of page.sessions) all.push(doc.session);
-        after = page.next;
-      } while (after !== null);
-      return all;
-    }, callback);
+    return settle(
+      () =>
+        everyPage(async (after) => {
+          const { sessions, next } = await this.vault.list({ after, limit: PAGE });
+          return { items: sessions.map((doc) => doc.session), next };
+        }),
+      callback,
+    );
   }
 
   /** Every live session's id (connect-redis's `ids`). */
   ids(callback) {
-    return settle(async () => {
-      const ids = [];
-      let after = null;
-      do {
-        const page = await this.vault.listIds({ after, limit: PAGE });
-        ids.push(...page.ids);
-        after = page.next;
-      } while (after !== null);
-      return ids;
-    }, callback);
+    return settle(
+      () =>
+        everyPage(async (after) => {
+          const { ids, next } = await this.vault.listIds({ after, limit: PAGE });
+          return { items: ids, next };
+        }),
+      callback,
+    );
   }
 
   /** How many live sessions the store holds. */
@@ -357,9 +357,9 @@ export class SessionVaultSessionStore extends session.Store {
           report.expired.push(entry.sessionId);
           continue;
         }
-        const doc = { ...this.#document(entry.sessionId, saved), expiresAt };
+        const doc = this.#documentText(entry.sessionId, saved, JSON.stringify(saved), expiresAt);
         try {
-          await this.vault.create(doc);
+          await this.vault[textCalls].create(doc);
           report.imported.push(entry.sessionId);
         } catch (error) {
           if (error?.code === "already-exists") report.alreadyPresent.push(entry.sessionId);

@@ -100,10 +100,12 @@ export class SessionVaultStore {
 
   /**
    * For this package's modules (./text.js): `get(id)` resolves to the session's JSON text
-   * (undefined if absent); `set(text)` stores a session given as JSON text; `touch(id,
-   * expiresAt)` resolves to whether a live session was touched (no session crosses back).
+   * (undefined if absent); `create(text)` and `set(text)` store a session given as JSON
+   * text; `touch(id, expiresAt)` resolves to whether a live session was touched (no
+   * session crosses back).
    */
   [textCalls] = {
+    create: (text) => this.#call("create", text),
     get: (id) => this.#call("get", id),
     set: (text) => this.#call("set", text),
     touch: (id, expiresAt) => this.#call("touchFound", id, time(expiresAt)),

@@ -12,7 +12,7 @@ import express from "express";
 import session from "express-session";
 import { SessionVaultSessionStore } from "session-vault/express";
 
-import { browser, closeServers, listen } from "./http.mjs";
+import { browser, closeServers, inFlightGate, listen } from "./http.mjs";
 
 const SECRET = "express-test-secret-0123456789-abcdefghijklmnop";
 const dirs = [];
@@ -142,10 +142,7 @@ test("an expired session is gone, by the store's clock", async () => {
 });
 
 test("a request in flight at logout does not bring the session back", async () => {
-  let release;
-  let entered;
-  const inside = new Promise((resolve) => (entered = resolve));
-  const gate = { entered, released: new Promise((resolve) => (release = resolve)) };
+  const gate = inFlightGate();
   const vault = store(freshDir());
   const server = await serve(vault, { gate });
   const alice = browser(server.base);
@@ -153,9 +150,9 @@ test("a request in flight at logout does not bring the session back", async () =
   const cookie = alice.cookie;
   const slow = fetch(`${server.base}/slow`, { method: "POST", headers: { cookie } });
   // The slow request has read its session before the logout lands.
-  await inside;
+  await gate.inside;
   await alice.request("POST", "/logout");
-  release();
+  gate.release();
   assert.equal((await slow).status, 200, "the late save is not an error for the request");
   alice.cookie = cookie;
   assert.deepEqual((await alice.request("GET", "/me")).body, { user: null, cart: null });
@@ -190,18 +187,15 @@ test("two requests in flight on one session, changing different members, both ke
   assert.deepEqual((await alice.request("GET", "/me")).body, { user: "alice", cart: [] }, "members neither request changed are kept");
   // A member both requests change is the later save's: the slow request read the
   // session before the quick one saved "light", and saves "sepia" after it.
-  let entered;
-  let release;
-  const inside = new Promise((resolve) => (entered = resolve));
-  const gate = { entered, released: new Promise((resolve) => (release = resolve)) };
+  const gate = inFlightGate();
   const server2 = await serve(vault, { gate });
   const post = (url, body) =>
     fetch(`${server2.base}${url}`, { method: "POST", headers, body: JSON.stringify(body) }).then((r) => r.json());
   const slow = post("/slow", { name: "theme", value: "sepia" });
-  await inside;
+  await gate.inside;
   await post("/pref", { name: "theme", value: "light" });
   assert.equal((await alice.request("GET", "/prefs")).body.theme, "light");
-  release();
+  gate.release();
   await slow;
   assert.deepEqual((await alice.request("GET", "/prefs")).body, { theme: "sepia", locale: "fr" });
   await server.close();

@@ -12,6 +12,8 @@ import fastifySession from "@fastify/session";
 import Fastify from "fastify";
 import { SessionVaultSessionStore } from "session-vault/express";
 
+import { browser, inFlightGate } from "./http.mjs";
+
 const SECRET = "fastify-test-secret-0123456789-abcdefghijklmnop";
 const root = mkdtempSync(path.join(os.tmpdir(), "session-vault-fastify-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -45,53 +47,44 @@ async function serve(store, gate) {
   return { base: `http://127.0.0.1:${app.server.address().port}`, close: () => app.close() };
 }
 
-async function request(base, method, url, { cookie, body } = {}) {
-  const response = await fetch(base + url, {
-    method,
-    headers: {
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-      ...(cookie ? { cookie } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const set = response.headers.get("set-cookie");
-  return { cookie: set ? set.split(";")[0] : cookie, body: await response.json() };
-}
-
 test("@fastify/session: log in, restart, log out, the old cookie refused", async () => {
   const dir = path.join(root, "store");
   let store = new SessionVaultSessionStore({ storageDir: dir, encryptionKey: SECRET });
   let server = await serve(store);
-  const { cookie } = await request(server.base, "POST", "/login", { body: { user: "alice" } });
+  const alice = browser(server.base);
+  await alice.request("POST", "/login", { user: "alice" });
+  const cookie = alice.cookie;
   assert.ok(cookie, "a session cookie");
-  assert.deepEqual((await request(server.base, "GET", "/me", { cookie })).body, { user: "alice" });
+  assert.deepEqual((await alice.request("GET", "/me")).body, { user: "alice" });
   assert.equal(await store.length(), 1);
   await server.close();
   await store.close();
   store = new SessionVaultSessionStore({ storageDir: dir, encryptionKey: SECRET });
   server = await serve(store);
-  assert.deepEqual((await request(server.base, "GET", "/me", { cookie })).body, { user: "alice" });
-  await request(server.base, "POST", "/logout", { cookie });
-  assert.deepEqual((await request(server.base, "GET", "/me", { cookie })).body, { user: null });
+  alice.withBase(server.base);
+  assert.deepEqual((await alice.request("GET", "/me")).body, { user: "alice" });
+  await alice.request("POST", "/logout");
+  alice.cookie = cookie;
+  assert.deepEqual((await alice.request("GET", "/me")).body, { user: null });
   assert.equal(await store.length(), 0);
   await server.close();
   await store.close();
 });
 
 test("@fastify/session: a request in flight at logout does not bring the session back", async () => {
-  let entered;
-  let release;
-  const inside = new Promise((resolve) => (entered = resolve));
-  const gate = { entered, released: new Promise((resolve) => (release = resolve)) };
+  const gate = inFlightGate();
   const store = new SessionVaultSessionStore({ storageDir: path.join(root, "in-flight"), encryptionKey: SECRET });
   const server = await serve(store, gate);
-  const { cookie } = await request(server.base, "POST", "/login", { body: { user: "alice" } });
-  const slow = request(server.base, "POST", "/slow", { cookie });
-  await inside; // the slow request has its session
-  await request(server.base, "POST", "/logout", { cookie });
-  release();
+  const alice = browser(server.base);
+  await alice.request("POST", "/login", { user: "alice" });
+  const cookie = alice.cookie;
+  const slow = alice.request("POST", "/slow");
+  await gate.inside; // the slow request has its session
+  await alice.request("POST", "/logout");
+  gate.release();
   assert.deepEqual((await slow).body, { ok: true }, "the late save is not an error for the request");
-  assert.deepEqual((await request(server.base, "GET", "/me", { cookie })).body, { user: null });
+  alice.cookie = cookie;
+  assert.deepEqual((await alice.request("GET", "/me")).body, { user: null });
   assert.equal(await store.length(), 0);
   await server.close();
   await store.close();

@@ -57,3 +57,15 @@ export function browser(base) {
     },
   };
 }
+
+/**
+ * A gate for a request held in flight: the route calls `entered()` once it has its
+ * session and awaits `released`; the test awaits `inside`, then calls `release()`.
+ */
+export function inFlightGate() {
+  let entered;
+  let release;
+  const inside = new Promise((resolve) => (entered = resolve));
+  const released = new Promise((resolve) => (release = resolve));
+  return { entered, released, inside, release };
+}
