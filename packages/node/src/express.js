@@ -42,7 +42,9 @@ function invalid(message) {
  * unhandled rejection), else returns the promise.
  */
 function settle(work, callback) {
-  const promise = Promise.resolve().then(work);
+  // Started now, so the store's calls are made in the order the middleware made its own;
+  // what `work` throws rejects the promise like what it rejects with.
+  const promise = new Promise((resolve) => resolve(work()));
   if (typeof callback !== "function") return promise;
   promise.then(
     (value) => process.nextTick(callback, null, value),
@@ -163,21 +165,21 @@ export class SessionVaultSessionStore extends session.Store {
   /** The session stored under `sid`, or null (absent, expired, malformed id, damaged). */
   get(sid, callback) {
     return settle(async () => {
-      let text;
+      let read;
       try {
-        text = await this.vault[textCalls].get(sid);
+        read = await this.vault[textCalls].read(sid);
       } catch (error) {
         // A cookie is the client's to forge, and a damaged record was just quarantined:
         // either way there is no session, which the middleware handles by starting one.
         if (["invalid-id", "corrupted", "missing-key"].includes(error?.code)) return null;
         throw error;
       }
-      if (text === undefined) return null;
-      const sess = JSON.parse(text).session;
+      if (read === undefined) return null;
+      const sess = read.doc.session;
       if (sess === null || typeof sess !== "object" || Array.isArray(sess)) return null;
       // express-session's Session copies members with for…in, which skips symbols:
       // createSession carries it over. (@fastify/session does not: its saves are whole.)
-      sess[READ] = text;
+      sess[READ] = read.text;
       return sess;
     }, callback);
   }
@@ -207,8 +209,8 @@ export class SessionVaultSessionStore extends session.Store {
           let text = mine;
           const read = sess?.[READ];
           if (typeof read === "string") {
-            const stored = await this.vault[textCalls].get(sid);
-            const theirs = stored === undefined ? undefined : JSON.parse(stored).session;
+            const stored = await this.vault[textCalls].read(sid);
+            const theirs = stored?.doc.session;
             // A stored document that is not an express session (set directly) is replaced.
             if (theirs !== null && typeof theirs === "object" && !Array.isArray(theirs)) {
               saved = mergeChanges(JSON.parse(read).session, JSON.parse(mine), theirs);
@@ -222,7 +224,7 @@ export class SessionVaultSessionStore extends session.Store {
           }
           const doc = this.#documentText(sid, saved, text, expiresAt);
           try {
-            await this.vault[textCalls].set(doc);
+            await this.vault[textCalls].set(sid, doc);
           } catch (error) {
             if (error?.code === "removed") return;
             throw error;
@@ -359,7 +361,7 @@ export class SessionVaultSessionStore extends session.Store {
         }
         const doc = this.#documentText(entry.sessionId, saved, JSON.stringify(saved), expiresAt);
         try {
-          await this.vault[textCalls].create(doc);
+          await this.vault[textCalls].create(entry.sessionId, doc);
           report.imported.push(entry.sessionId);
         } catch (error) {
           if (error?.code === "already-exists") report.alreadyPresent.push(entry.sessionId);

@@ -7,6 +7,7 @@ import path from "node:path";
 import { fromText, plain, time, toPatch, toText } from "./convert.js";
 import { InvalidInputError, storeError } from "./errors.js";
 import { lock } from "./lock.js";
+import { ReadCache } from "./read-cache.js";
 import { textCalls } from "./text.js";
 import { ComponentThread } from "./thread.js";
 
@@ -31,6 +32,8 @@ export { LOCK_FILE } from "./lock.js";
 const STORE = "/store";
 /** How long `ready` waits for another process's lock by default, as the CLI does. */
 const LOCK_TIMEOUT_MS = 100;
+/** The bytes of sessions kept for reads when `cacheBytes` is not given (the component's default). */
+const CACHE_BYTES = 8 * 1024 * 1024;
 /** Sessions re-sealed per call of `rekey`: other calls run between batches. */
 const REKEY_BATCH = 1000;
 
@@ -97,18 +100,22 @@ export class SessionVaultStore {
   #thread;
   #lock;
   #closed = false;
+  /** True once `ready` has resolved: calls are sent at once, not after `ready`. */
+  #opened = false;
+  #cache;
 
   /**
-   * For this package's modules (./text.js): `get(id)` resolves to the session's JSON text
-   * (undefined if absent); `create(text)` and `set(text)` store a session given as JSON
-   * text; `touch(id, expiresAt)` resolves to whether a live session was touched (no
-   * session crosses back).
+   * For this package's modules (./text.js): `read(id)` resolves to `{ text, doc }` (the
+   * session's JSON text as last read, whose `expiresAt` a touch since may have moved, and
+   * the session now, parsed afresh), or undefined if absent; `create(id, text)`
+   * and `set(id, text)` store session `id` given as JSON text; `touch(id, expiresAt)`
+   * resolves to whether a live session was touched (no session crosses back).
    */
   [textCalls] = {
-    create: (text) => this.#call("create", text),
-    get: (id) => this.#call("get", id),
-    set: (text) => this.#call("set", text),
-    touch: (id, expiresAt) => this.#call("touchFound", id, time(expiresAt)),
+    create: (id, text) => this.#change(id, "create", text),
+    read: (id) => this.#read(id),
+    set: (id, text) => this.#change(id, "set", text),
+    touch: (id, expiresAt) => this.#touch(id, expiresAt),
   };
 
   constructor(config) {
@@ -146,10 +153,17 @@ export class SessionVaultStore {
       backend: oneOf(config.backend, "backend", ["log", "files"]),
       cacheBytes: cache === undefined ? undefined : BigInt(cache),
     };
+    // A read cache only where a session's expiry is its document's `expiresAt`.
+    this.#cache = new ReadCache(idle === undefined && cap === undefined ? (cache ?? CACHE_BYTES) : 0);
     this.ready = this.#open();
     // A failed open is reported by `ready` and by every call, never as an unhandled
     // rejection that would stop the process.
-    this.ready.catch(() => {});
+    this.ready.then(
+      () => {
+        this.#opened = true;
+      },
+      () => {},
+    );
   }
 
   async #open() {
@@ -175,12 +189,12 @@ export class SessionVaultStore {
    * value. Calls are sent in the order they are made, and run in that order.
    */
   #call(operation, ...args) {
-    const sent = this.ready.then(() => {
-      if (this.#closed) throw new Error("session-vault: the store is closed");
-      return this.#thread.call(operation, args);
-    });
+    // Once open, a call goes straight to the thread: `ready`'s own reactions, which send
+    // the calls made before it, have all run by then, so none is overtaken.
+    const sent = this.#opened ? this.#send(operation, args) : this.ready.then(() => this.#send(operation, args));
     return sent.catch((error) => {
-      // A trap (or a failed re-open) closed the store on its thread: let go of the lock.
+      // The store's memory may not be what the thread had (a failed flush re-opens it).
+      this.#cache.changingAll();
       if (this.#thread?.closed && !this.#closed) {
         this.#closed = true;
         this.#lock?.release();
@@ -190,19 +204,71 @@ export class SessionVaultStore {
     });
   }
 
-  // --- ISessionStore, as the original ---
+  #send(operation, args) {
+    if (this.#closed) return Promise.reject(new Error("session-vault: the store is closed"));
+    return this.#thread.call(operation, args);
+  }
+
+  /** A call that may change any session. */
+  #changeAll(operation, ...args) {
+    this.#cache.changingAll();
+    return this.#call(operation, ...args);
+  }
+
+  /** A call that may change session `id` (a string, else it may change any). */
+  async #change(id, operation, ...args) {
+    if (typeof id !== "string") return this.#changeAll(operation, ...args);
+    const number = this.#cache.changing(id);
+    try {
+      return await this.#call(operation, ...args);
+    } finally {
+      this.#cache.answered(id, number);
+    }
+  }
+
+  /** Moves `id`'s expiry to `until` (ms); resolves to whether a live session was touched. */
+  async #touch(id, expiresAt) {
+    const until = time(expiresAt);
+    if (typeof id !== "string") return this.#changeAll("touchFound", id, until);
+    const number = this.#cache.touching(id, Number(until));
+    try {
+      const found = await this.#call("touchFound", id, until);
+      if (!found) this.#cache.forget(id);
+      return found;
+    } finally {
+      this.#cache.answered(id, number);
+    }
+  }
+
+  /** Session `id` as `{ text, doc }` (see `[textCalls]`), or undefined if absent. */
+  async #read(id) {
+    if (this.#opened && !this.#closed && !this.#thread.closed) {
+      const kept = this.#cache.entry(id, this.#now?.() ?? Date.now());
+      if (kept !== undefined) {
+        const doc = JSON.parse(kept.text);
+        doc.expiresAt = kept.expiresAt;
+        return { text: kept.text, doc };
+      }
+    }
+    const ticket = this.#cache.reading();
+    const text = await this.#call("get", id);
+    if (text === undefined) return undefined;
+    const doc = JSON.parse(text);
+    this.#cache.keep(id, text, doc, ticket);
+    return { text, doc };
+  }
 
   /** Stores a new session; resolves to its id. A live id is refused (`already-exists`). */
   async create(sessionData) {
     const text = toText(sessionData);
-    await this.#call("create", text);
+    await this.#change(sessionData?.sessionId, "create", text);
     return sessionData.sessionId;
   }
 
   /** The session, or null if it is absent or expired. */
   async get(sessionId) {
-    const text = await this.#call("get", sessionId);
-    return text === undefined ? null : fromText(text);
+    const read = await this.#read(sessionId);
+    return read === undefined ? null : read.doc;
   }
 
   /**
@@ -211,17 +277,17 @@ export class SessionVaultStore {
    * with NotFoundError for an absent or expired id.
    */
   async update(sessionId, updates) {
-    await this.#call("update", sessionId, toPatch(updates));
+    await this.#change(sessionId, "update", sessionId, toPatch(updates));
   }
 
   /** Removes the session; resolves whether or not it existed. */
   async delete(sessionId) {
-    await this.#call("delete", sessionId);
+    await this.#change(sessionId, "delete", sessionId);
   }
 
   /** Removes every expired session; resolves to how many. */
   async cleanup() {
-    return Number(await this.#call("cleanup"));
+    return Number(await this.#changeAll("cleanup"));
   }
 
   /** The live sessions of `userId`. */
@@ -236,7 +302,7 @@ export class SessionVaultStore {
 
   /** Removes every session. */
   async clearAll() {
-    await this.#call("clear");
+    await this.#changeAll("clear");
   }
 
   // --- ours ---
@@ -249,7 +315,7 @@ export class SessionVaultStore {
    */
   async touch(sessionId, expiresAt) {
     const until = expiresAt === undefined || expiresAt === null ? undefined : time(expiresAt);
-    const text = await this.#call("touch", sessionId, until);
+    const text = await this.#change(sessionId, "touch", sessionId, until);
     return text === undefined ? null : fromText(text);
   }
 
@@ -260,7 +326,7 @@ export class SessionVaultStore {
    */
   async set(session) {
     const text = toText(session);
-    await this.#call("set", text);
+    await this.#change(session?.sessionId, "set", text);
     return session.sessionId;
   }
 
@@ -282,18 +348,18 @@ export class SessionVaultStore {
 
   /** Removes every session of `userId`; resolves to how many. */
   async revokeUser(userId) {
-    return Number(await this.#call("revokeUser", userId));
+    return Number(await this.#changeAll("revokeUser", userId));
   }
 
   /** Verifies every stored session, quarantines damaged ones, and reports. */
   async check() {
-    return plain(await this.#call("check"));
+    return plain(await this.#changeAll("check"));
   }
 
   /** Adds a key (a passphrase, or 32 raw bytes) that seals new writes from now on. */
   async addKey(secret) {
     const wit = secretOf(typeof secret === "string" ? { encryptionKey: secret } : { rawKey: secret });
-    return this.#call("addKey", wit);
+    return this.#changeAll("addKey", wit);
   }
 
   /** The keys of the store, with how many sessions each seals. */
@@ -305,7 +371,7 @@ export class SessionVaultStore {
   async rekey() {
     let total = 0;
     for (;;) {
-      const { rekeyed, remaining } = await this.#call("rekey", REKEY_BATCH);
+      const { rekeyed, remaining } = await this.#changeAll("rekey", REKEY_BATCH);
       total += Number(rekeyed);
       // A session that cannot be opened is counted in `remaining` but never rekeyed:
       // `check` reports it.
@@ -318,7 +384,7 @@ export class SessionVaultStore {
     if (!Number.isInteger(id) || id < 0 || id > 2 ** 32 - 1) {
       throw invalid(`a key id is a whole number from 0 to 4294967295, got ${id}`);
     }
-    await this.#call("retireKey", id);
+    await this.#changeAll("retireKey", id);
   }
 
   /**
@@ -340,7 +406,7 @@ export class SessionVaultStore {
     if (!stats.isDirectory()) {
       throw storeError("io", { operation: `opening ${legacyPath}`, reason: "not a directory" });
     }
-    return this.#call("importLegacy", legacyPath, secret);
+    return this.#changeAll("importLegacy", legacyPath, secret);
   }
 
   /** Closes the store and lets go of its directory; later calls reject. Idempotent. */
@@ -348,6 +414,7 @@ export class SessionVaultStore {
     await this.ready.catch(() => {});
     if (this.#closed) return;
     this.#closed = true;
+    this.#cache.changingAll();
     try {
       await this.#thread?.close();
     } finally {

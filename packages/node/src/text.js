@@ -3,5 +3,5 @@
 // sparing a request a parse and a serialisation of its session. Not in the package's
 // exports: `store[textCalls]` is for this package's own modules.
 
-/** The key of a SessionVaultStore's `{ get, set, touch }` on JSON text. */
+/** The key of a SessionVaultStore's `{ create, read, set, touch }` on JSON text. */
 export const textCalls = Symbol("session-vault: calls on JSON text");

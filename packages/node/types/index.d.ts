@@ -113,7 +113,11 @@ export interface SessionVaultOptions {
   maxLifetimeMs?: number;
   /** Refuse sessions whose JSON is longer than this (default 65,536). */
   maxSessionBytes?: number;
-  /** Bytes of recently used sessions kept decrypted in memory (default 8 MiB; 0: none). */
+  /**
+   * Bytes of recently used sessions kept decrypted in memory (default 8 MiB; 0: none), by
+   * the component and again, as JSON text, on the caller's thread (sessions read again are
+   * answered there, without a call to the component's thread).
+   */
   cacheBytes?: number;
   /** How long `ready` waits for another process to let go of the directory (default 100). */
   lockTimeoutMs?: number;
