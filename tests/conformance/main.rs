@@ -61,4 +61,8 @@ mod redis_hosts {
     fn an_unreachable_server_is_unavailable_not_a_hang() {
         crate::many_hosts::an_unreachable_server_is_unavailable_not_a_hang();
     }
+    #[test]
+    fn a_store_past_one_scan_page_is_listed_whole() {
+        crate::many_hosts::a_store_past_one_scan_page_is_listed_whole();
+    }
 }

@@ -50,7 +50,7 @@ pub fn moved_out() -> StoreError {
 }
 
 /// One page of a listing: keys, and where the next page starts (`None`: the last page).
-pub type Page = (Vec<String>, Option<u64>);
+pub type Page = (Vec<String>, Option<String>);
 
 /// The bucket a shared store is kept in. Every failure of the server is
 /// [`StoreError::Unavailable`].
@@ -85,7 +85,7 @@ pub trait Bucket {
     fn delete_many(&mut self, keys: &[String]) -> Result<(), StoreError>;
 
     /// One page of every key in the bucket, from `cursor` (`None`: the first page).
-    fn list_keys(&mut self, cursor: Option<u64>) -> Result<Page, StoreError>;
+    fn list_keys(&mut self, cursor: Option<String>) -> Result<Page, StoreError>;
 
     /// Adds index members, or sets their scores.
     fn add(&mut self, entries: &[Entry]) -> Result<(), StoreError>;
@@ -139,7 +139,7 @@ impl Bucket for std::convert::Infallible {
     fn delete_many(&mut self, _: &[String]) -> Result<(), StoreError> {
         match *self {}
     }
-    fn list_keys(&mut self, _: Option<u64>) -> Result<Page, StoreError> {
+    fn list_keys(&mut self, _: Option<String>) -> Result<Page, StoreError> {
         match *self {}
     }
     fn add(&mut self, _: &[Entry]) -> Result<(), StoreError> {

@@ -107,10 +107,11 @@ impl Bucket for MemoryBucket {
         Ok(())
     }
 
-    fn list_keys(&mut self, cursor: Option<u64>) -> Result<Page, StoreError> {
+    fn list_keys(&mut self, cursor: Option<String>) -> Result<Page, StoreError> {
         const PAGE: usize = 100;
         let memory = self.memory.borrow();
-        let start = usize::try_from(cursor.unwrap_or(0)).unwrap_or(usize::MAX);
+        // A cursor this bucket did not give lists nothing past it, as a finished scan.
+        let start = cursor.map_or(0, |c| c.parse::<usize>().unwrap_or(usize::MAX));
         let keys: Vec<String> = memory
             .values
             .keys()
@@ -119,7 +120,7 @@ impl Bucket for MemoryBucket {
             .take(PAGE)
             .cloned()
             .collect();
-        let next = (keys.len() == PAGE).then(|| (start + PAGE) as u64);
+        let next = (keys.len() == PAGE).then(|| (start + PAGE).to_string());
         Ok((keys, next))
     }
 

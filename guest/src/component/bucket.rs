@@ -92,10 +92,10 @@ impl Bucket for WasiBucket {
             .map_err(|e| failed(&format!("removing {} keys", keys.len()), e))
     }
 
-    fn list_keys(&mut self, cursor: Option<u64>) -> Result<Page, StoreError> {
+    fn list_keys(&mut self, cursor: Option<String>) -> Result<Page, StoreError> {
         let page = self
             .bucket
-            .list_keys(cursor)
+            .list_keys(cursor.as_deref())
             .map_err(|e| failed("listing the bucket", e))?;
         Ok((page.keys, page.cursor))
     }

@@ -157,17 +157,25 @@ impl Server {
     }
 
     /// One `SCAN` step over the keys starting with `prefix`: the keys with the prefix
-    /// taken off, and the next cursor (`None` when the scan is complete).
+    /// taken off, and the next cursor (`None` when the scan is complete). Cursors are
+    /// strings, as `wasi:keyvalue` passes them: the decimal `SCAN` cursor; any other text
+    /// (one this host did not give) is refused without a round trip.
     pub fn scan(
         &mut self,
         prefix: &str,
-        cursor: Option<u64>,
-    ) -> Result<(Vec<String>, Option<u64>), Failure> {
+        cursor: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), Failure> {
+        let cursor = match cursor {
+            None => 0,
+            Some(text) => text
+                .parse::<u64>()
+                .map_err(|_| format!("the cursor {text:?} is not one this host gave"))?,
+        };
         // `prefix` is `{name}:` with name in [A-Za-z0-9_.-]: no glob character.
         let pattern = format!("{prefix}*");
         let (next, keys): (u64, Vec<Vec<u8>>) = self.run(|c| {
             redis::cmd("SCAN")
-                .arg(cursor.unwrap_or(0))
+                .arg(cursor)
                 .arg("MATCH")
                 .arg(&pattern)
                 .arg("COUNT")
@@ -180,7 +188,7 @@ impl Server {
             .filter_map(|k| String::from_utf8(k).ok())
             .filter_map(|k| k.strip_prefix(prefix).map(str::to_owned))
             .collect();
-        Ok((keys, (next != 0).then_some(next)))
+        Ok((keys, (next != 0).then(|| next.to_string())))
     }
 
     /// Applies `change` to `key` (whose index names are under `prefix`) if it still holds

@@ -100,9 +100,9 @@ impl Bucket for RedisBucket {
             .map_err(unavailable(format!("removing {} keys", keys.len())))
     }
 
-    fn list_keys(&mut self, cursor: Option<u64>) -> Result<Page, StoreError> {
+    fn list_keys(&mut self, cursor: Option<String>) -> Result<Page, StoreError> {
         self.server
-            .scan(&self.prefix, cursor)
+            .scan(&self.prefix, cursor.as_deref())
             .map_err(unavailable("listing the bucket"))
     }
 

@@ -132,10 +132,10 @@ impl store::HostBucket for KeyvalueView<'_> {
     fn list_keys(
         &mut self,
         bucket: Resource<Bucket>,
-        cursor: Option<u64>,
+        cursor: Option<String>,
     ) -> Outcome<store::KeyResponse> {
         let prefix = self.bucket(&bucket)?.prefix.clone();
-        let page = self.on_server(|s| s.scan(&prefix, cursor));
+        let page = self.on_server(|s| s.scan(&prefix, cursor.as_deref()));
         Ok(page.map(|(keys, cursor)| store::KeyResponse { keys, cursor }))
     }
 

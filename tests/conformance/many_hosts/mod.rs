@@ -206,3 +206,23 @@ pub use opening::{
 };
 pub use restart::a_server_killed_and_restarted_loses_nothing_acknowledged;
 pub use tampering::foreign_keys_and_tampered_values_are_refused;
+
+/// More sessions than one `SCAN` page (1,000 keys asked for a step): `check` walks the
+/// bucket with `list-keys`, whose cursor crosses the component boundary as the string
+/// the published `wasi:keyvalue` draft2 gives it, and counts every session exactly once.
+pub fn a_store_past_one_scan_page_is_listed_whole() {
+    const MANY: usize = 2_500;
+    let Some(url) = redis_url() else { return };
+    let setup = Setup::new();
+    let prefix = unique_prefix();
+    let mut vault = host(&setup, &url, &prefix, Duration::from_secs(5));
+    for n in 0..MANY {
+        vault
+            .create(&session(&format!("page{n:05}"), "alice"))
+            .unwrap();
+    }
+    let report = vault.check().unwrap();
+    assert_eq!(report.live, MANY as u64, "{report:?}");
+    assert_eq!(report.foreign, 0, "{report:?}");
+    assert_eq!(vault.count().unwrap(), MANY as u64);
+}

@@ -403,7 +403,7 @@ impl Bucket for Testing {
     fn delete_many(&mut self, keys: &[String]) -> Result<(), StoreError> {
         self.inner.delete_many(keys)
     }
-    fn list_keys(&mut self, cursor: Option<u64>) -> Result<Page, StoreError> {
+    fn list_keys(&mut self, cursor: Option<String>) -> Result<Page, StoreError> {
         self.inner.list_keys(cursor)
     }
     fn add(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
