@@ -1,11 +1,7 @@
-// The caller's end of a store's component thread (./worker.js): each call is answered by
-// a promise. The thread runs calls one at a time in the order they were sent, so the
-// caller may send the next before the last is answered, and its own event loop never
-// waits for the component, the disk or the store's housekeeping.
-//
-// The calls made in one turn of the event loop (a server's requests that arrived
-// together) cross to the thread as one message: each message wakes the thread, which
-// costs the caller's thread more than the call's own work.
+// The caller's end of a store's component thread (./worker.js): each call is a message,
+// answered by a promise. The thread runs calls one at a time in the order they were sent,
+// so the caller may send the next before the last is answered, and its own event loop
+// never waits for the component, the disk or the store's housekeeping.
 
 import { Worker } from "node:worker_threads";
 
@@ -22,8 +18,6 @@ export class ComponentThread {
   #pending = new Map();
   #next = 1;
   #now;
-  /** Calls made in this turn of the event loop, sent together at its end. */
-  #outbox = [];
 
   /**
    * @param preopens the directories the component may reach ({ guestPath: hostPath })
@@ -51,34 +45,15 @@ export class ComponentThread {
   call(operation, args = []) {
     if (this.closed) return Promise.reject(new Error("session-vault: the store is closed"));
     const id = this.#next++;
-    if (this.#outbox.length === 0) setImmediate(() => this.#send());
-    this.#outbox.push({ id, operation, args, now: this.#now?.() });
+    try {
+      this.#worker.postMessage({ id, operation, args, now: this.#now?.() });
+    } catch (e) {
+      // An argument the structured clone refuses (a function, a symbol): nothing was sent.
+      return Promise.reject(new InvalidInputError("invalid-input", `${operation}: ${e.message}`, { cause: e }));
+    }
     // Held only while a call is outstanding: an idle store never keeps the process alive.
     if (this.#pending.size === 0) this.#worker.ref();
     return new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject }));
-  }
-
-  /** Sends the calls made in this turn, in the order made. */
-  #send() {
-    const calls = this.#outbox;
-    this.#outbox = [];
-    if (this.closed) {
-      for (const { id } of calls) this.#refuse(id, new Error("session-vault: the store is closed"));
-      return;
-    }
-    try {
-      this.#worker.postMessage(calls);
-    } catch {
-      // An argument the structured clone refuses (a function, a symbol): that call fails
-      // alone, and the others go as they were made.
-      for (const call of calls) {
-        try {
-          this.#worker.postMessage([call]);
-        } catch (e) {
-          this.#refuse(call.id, new InvalidInputError("invalid-input", `${call.operation}: ${e.message}`, { cause: e }));
-        }
-      }
-    }
   }
 
   /** Closes the store on the thread (if it is still open) and ends the thread. */
@@ -92,23 +67,13 @@ export class ComponentThread {
   }
 
   #answer({ id, value, error, closed }) {
+    const waiting = this.#pending.get(id);
+    this.#pending.delete(id);
     if (closed) this.closed = true;
-    const waiting = this.#settled(id);
+    if (this.#pending.size === 0) this.#worker.unref();
     if (waiting === undefined) return;
     if (error === undefined) waiting.resolve(value);
     else waiting.reject(fromWire(error));
-  }
-
-  #refuse(id, error) {
-    this.#settled(id)?.reject(error);
-  }
-
-  /** The promise of call `id`, no longer pending. */
-  #settled(id) {
-    const waiting = this.#pending.get(id);
-    this.#pending.delete(id);
-    if (this.#pending.size === 0) this.#worker.unref();
-    return waiting;
   }
 
   /** The thread is gone: every call waiting on it fails, and so will every later one. */

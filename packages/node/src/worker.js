@@ -5,8 +5,8 @@
 // they run. ./thread.js is the other end: it sends calls in the order they were made, and
 // this thread runs them one at a time, in that order, each whole.
 //
-// Messages in: an array of calls `{ id, operation, args, now }` (`now`: the caller's
-// clock, when the store was given one). Out: `{ id, value }` or `{ id, error }` (./errors.js `toWire`), with
+// Messages in: `{ id, operation, args, now }` (`now`: the caller's clock, when the store
+// was given one). Out: `{ id, value }` or `{ id, error }` (./errors.js `toWire`), with
 // `closed: true` once the store has closed itself (a trap, or a failed re-open). The calls
 // waiting when one is taken run together: in a durable store under one hold of the
 // store's syncs, answered after one flush (see `runTogether`).
@@ -224,7 +224,7 @@ let draining;
 
 function collect() {
   for (let next = receiveMessageOnPort(parentPort); next; next = receiveMessageOnPort(parentPort)) {
-    inbox.push(...next.message);
+    inbox.push(next.message);
   }
 }
 
@@ -244,7 +244,7 @@ const opening = attach(preopens).then(
     send({ id: 0, error: toWire(e) });
   },
 );
-parentPort.on("message", (calls) => {
-  inbox.push(...calls);
+parentPort.on("message", (message) => {
+  inbox.push(message);
   draining ??= drain();
 });
