@@ -72,6 +72,7 @@ pub use legacy::{ImportFailure, ImportReport, LegacyStore};
 pub mod bucket {
     pub use crate::bucket_store::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
     pub use crate::bucket_store::layout::FENCE;
+    pub use crate::bucket_store::name::bucket_name;
 }
 
 /// What the conformance suite and the fuzz targets reach inside the store: the test

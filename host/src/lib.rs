@@ -42,7 +42,7 @@ mod vault;
 pub use engine::{COMPONENT, KEYVALUE_COMPONENT};
 pub use error::Error;
 pub use keyvalue::{RedisBucket, RedisCas, RedisConfig};
-pub use options::VaultOptions;
+pub use options::{DEFAULT_PREFIX, VaultOptions};
 pub use session_vault_guest::{
     BackendKind, BucketStore, Clock, Compaction, Config, DEFAULT_CACHE_BYTES, Durability, Erase,
     Extra, IdPage, ImportFailure, ImportReport, KeyInfo, MAX_DEPTH, MAX_PAGE, ManualClock, Report,

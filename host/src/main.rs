@@ -91,9 +91,25 @@ fn run(args: &Args) -> anyhow::Result<u8> {
         }
         options = options.legacy_source(from);
     }
-    let mut vault = options
-        .open(&dir, secret)
-        .with_context(|| format!("opening the store in {}", dir.display()))?;
+    // A store in a server is named by its prefix, never by a directory it is not in.
+    let opening = match (&args.redis, command) {
+        (
+            Some(_),
+            StoreCommand::Migrate {
+                to: BackendArg::Redis,
+            },
+        )
+        | (None, _) => {
+            format!("opening the store in {}", dir.display())
+        }
+        (Some(_), _) => format!(
+            "opening the redis store {:?}",
+            args.prefix
+                .as_deref()
+                .unwrap_or(session_vault::DEFAULT_PREFIX)
+        ),
+    };
+    let mut vault = options.open(&dir, secret).context(opening)?;
     execute(&mut vault, command)
 }
 

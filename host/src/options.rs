@@ -162,7 +162,9 @@ impl VaultOptions {
     }
 
     /// With [`VaultOptions::redis`], the prefix of the store's keys (default
-    /// `session-vault`): 1 to 64 characters of `[A-Za-z0-9_.-]`. Keys are `{prefix}:…`.
+    /// `session-vault`): 1 to 64 characters of `[A-Za-z0-9_.:-]`, written as Redis users
+    /// write prefixes (`sess:`: trailing colons are the separator, so `sess:` and `sess`
+    /// are one store). Keys are `{name}:…`, `name` the prefix without trailing colons.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
         self

@@ -65,4 +65,8 @@ mod redis_hosts {
     fn a_store_past_one_scan_page_is_listed_whole() {
         crate::many_hosts::a_store_past_one_scan_page_is_listed_whole();
     }
+    #[test]
+    fn a_prefix_is_written_as_redis_users_write_it() {
+        crate::many_hosts::a_prefix_is_written_as_redis_users_write_it();
+    }
 }

@@ -12,6 +12,7 @@ pub mod bucket;
 pub mod layout;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+pub mod name;
 mod sessions;
 mod upkeep;
 

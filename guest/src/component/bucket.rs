@@ -3,6 +3,7 @@
 use super::session_vault::store::indexes;
 use super::wasi::keyvalue::{atomics, batch, store};
 use crate::bucket_store::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
+use crate::bucket_store::name::bucket_name;
 use crate::error::StoreError;
 
 /// The bucket a store opens when its config names none.
@@ -14,14 +15,9 @@ pub struct WasiBucket {
 }
 
 impl WasiBucket {
-    /// Opens bucket `name`: 1 to 64 characters of `[A-Za-z0-9_.-]`.
-    pub fn open(name: &str) -> Result<Self, StoreError> {
-        let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
-        if name.is_empty() || name.len() > 64 || !name.bytes().all(allowed) {
-            return Err(StoreError::InvalidInput(format!(
-                "bucket {name:?} must be 1 to 64 characters of [A-Za-z0-9_.-]"
-            )));
-        }
+    /// Opens the bucket of redis prefix `prefix` ([`bucket_name`]: `sess:` is `sess`).
+    pub fn open(prefix: &str) -> Result<Self, StoreError> {
+        let name = bucket_name(prefix)?;
         let bucket = store::open(name).map_err(|e| failed(&format!("opening bucket {name}"), e))?;
         Ok(WasiBucket { bucket })
     }

@@ -133,8 +133,10 @@ pub struct Args {
         env = "SESSION_VAULT_REDIS_URL"
     )]
     pub redis: Option<String>,
-    /// With --redis, the prefix of the store's keys (`{PREFIX}:…`; default
-    /// `session-vault`): 1 to 64 characters of [A-Za-z0-9_.-], one store per prefix.
+    /// With --redis, the prefix of the store's keys (default `session-vault`): 1 to 64
+    /// characters of [A-Za-z0-9_.:-], one store per prefix; a trailing colon is the
+    /// separator, as in connect-redis's `sess:` (`sess:` and `sess` are one store, keys
+    /// `{sess}:…`).
     #[arg(
         long,
         global = true,

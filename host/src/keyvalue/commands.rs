@@ -171,7 +171,7 @@ impl Server {
                 .parse::<u64>()
                 .map_err(|_| format!("the cursor {text:?} is not one this host gave"))?,
         };
-        // `prefix` is `{name}:` with name in [A-Za-z0-9_.-]: no glob character.
+        // `prefix` is `{name}:` with name in [A-Za-z0-9_.:-]: no glob character.
         let pattern = format!("{prefix}*");
         let (next, keys): (u64, Vec<Vec<u8>>) = self.run(|c| {
             redis::cmd("SCAN")

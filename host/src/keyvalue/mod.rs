@@ -20,19 +20,13 @@ pub use server::{DEFAULT_TIMEOUT, RedisConfig, Server};
 pub use wasi::{KeyvalueCtx, KeyvalueView, add_to_linker};
 
 use session_vault_guest::StoreError;
+use session_vault_guest::bucket::bucket_name;
 
-/// The key prefix of bucket `name`: 1 to 64 characters of `[A-Za-z0-9_.-]`, so no glob
-/// or hash-tag character can reach a key or a `SCAN` pattern.
-fn bucket_prefix(name: &str) -> Option<String> {
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
-    let valid = !name.is_empty() && name.len() <= 64;
-    (valid && name.bytes().all(allowed)).then(|| format!("{{{name}}}:"))
-}
-
-fn invalid_bucket(name: &str) -> StoreError {
-    StoreError::InvalidInput(format!(
-        "bucket (prefix) {name:?} must be 1 to 64 characters of [A-Za-z0-9_.-]"
-    ))
+/// The key prefix of the bucket a user's redis `prefix` names ([`bucket_name`]: `sess:`
+/// is bucket `sess`): `{name}:`, a Redis Cluster hash tag, so no glob or brace character
+/// can reach a key or a `SCAN` pattern. `invalid-input` naming the prefix otherwise.
+fn bucket_prefix(prefix: &str) -> Result<String, StoreError> {
+    bucket_name(prefix).map(|name| format!("{{{name}}}:"))
 }
 
 #[cfg(test)]
@@ -41,12 +35,29 @@ mod tests {
 
     #[test]
     fn bucket_names_cannot_reach_a_key_pattern() {
-        assert_eq!(
-            bucket_prefix("app-1.sessions").as_deref(),
-            Some("{app-1.sessions}:")
-        );
-        for bad in ["", "a*", "a?", "a[b]", "a}b", "a:b", "a b", &"x".repeat(65)] {
-            assert_eq!(bucket_prefix(bad), None, "{bad}");
+        for (prefix, keys) in [
+            ("app-1.sessions", "{app-1.sessions}:"),
+            ("sess:", "{sess}:"),
+            ("sess", "{sess}:"),
+            ("app:prod", "{app:prod}:"),
+        ] {
+            assert_eq!(bucket_prefix(prefix).unwrap(), keys, "{prefix}");
+        }
+        for bad in [
+            "",
+            ":",
+            "a*",
+            "a?",
+            "a[b]",
+            "a}b",
+            "a{b",
+            "a b",
+            &"x".repeat(65),
+        ] {
+            assert!(
+                matches!(bucket_prefix(bad), Err(StoreError::InvalidInput(_))),
+                "{bad}"
+            );
         }
     }
 }

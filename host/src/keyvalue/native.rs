@@ -5,9 +5,9 @@
 use session_vault_guest::StoreError;
 use session_vault_guest::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
 
+use super::bucket_prefix;
 use super::commands::Commit;
 use super::server::{RedisConfig, Server};
-use super::{bucket_prefix, invalid_bucket};
 
 /// A bucket of a Redis server: every key `{name}:…`.
 pub struct RedisBucket {
@@ -22,11 +22,11 @@ pub struct RedisCas {
 }
 
 impl RedisBucket {
-    /// Bucket `name` (1 to 64 characters of `[A-Za-z0-9_.-]`) of the server `config`
-    /// names; nothing is connected until the first call. `invalid-input` for a bad name
-    /// or URL.
+    /// The bucket of redis prefix `name` (see `bucket_name`: `sess:` is bucket `sess`) on
+    /// the server `config` names; nothing is connected until the first call.
+    /// `invalid-input` for a bad prefix or URL.
     pub fn open(config: &RedisConfig, name: &str) -> Result<Self, StoreError> {
-        let prefix = bucket_prefix(name).ok_or_else(|| invalid_bucket(name))?;
+        let prefix = bucket_prefix(name)?;
         let server = Server::new(config)
             .map_err(|e| StoreError::InvalidInput(format!("the redis url is not valid: {e}")))?;
         Ok(RedisBucket { server, prefix })

@@ -99,10 +99,9 @@ impl store::Host for KeyvalueView<'_> {
         if self.ctx.server.is_none() {
             return Ok(Err(store::Error::NoSuchStore));
         }
-        let Some(prefix) = bucket_prefix(&identifier) else {
-            return Ok(Err(store::Error::Other(format!(
-                "bucket {identifier:?} must be 1 to 64 characters of [A-Za-z0-9_.-]"
-            ))));
+        let prefix = match bucket_prefix(&identifier) {
+            Ok(prefix) => prefix,
+            Err(refused) => return Ok(Err(store::Error::Other(refused.to_string()))),
         };
         Ok(Ok(self.table.push(Bucket { prefix })?))
     }

@@ -226,3 +226,61 @@ pub fn a_store_past_one_scan_page_is_listed_whole() {
     assert_eq!(report.foreign, 0, "{report:?}");
     assert_eq!(vault.count().unwrap(), MANY as u64);
 }
+
+/// A prefix as Redis users write it (connect-redis's default is `sess:`): the CLI, the
+/// Rust API and the component accept the trailing colon as the separator, so `P:` and
+/// `P` name one store, whose keys are `{P}:…`; interior colons are part of the name. A
+/// prefix that is refused is named in the error, and no directory is.
+pub fn a_prefix_is_written_as_redis_users_write_it() {
+    let Some(url) = redis_url() else { return };
+    let setup = Setup::new();
+    let name = format!("{}:sessions", unique_prefix());
+    let written = format!("{name}:");
+    let cli = |args: &[&str]| {
+        let output = cli_command(&setup, args).output().unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        (output.status.code(), stdout, stderr)
+    };
+    let mut api = host(&setup, &url, &name, Duration::from_secs(5));
+    api.create(&session("colon-1", "alice")).unwrap();
+    let (code, stdout, stderr) = cli(&["--redis", &url, "--prefix", &written, "get", "colon-1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains(r#""sessionId":"colon-1""#), "{stdout}");
+    let mut written_api = host(&setup, &url, &written, Duration::from_secs(5));
+    assert_eq!(written_api.count().unwrap(), 1);
+    let keys = redis_keys(&url, &format!("{{{name}}}:*"));
+    assert!(
+        keys.iter().any(|k| k == &format!("{{{name}}}:meta")),
+        "{keys:?}"
+    );
+    for bad in ["bad prefix", ":", "a*", "a{b}"] {
+        let (code, _, stderr) = cli(&["--redis", &url, "--prefix", bad, "count"]);
+        assert_eq!(code, Some(2), "{bad}: {stderr}");
+        assert!(
+            stderr.starts_with("session-vault: error[invalid-input]: opening the redis store ")
+                && stderr.contains(&format!("{bad:?}"))
+                && !stderr.contains(&setup.dir.display().to_string())
+                && !stderr.contains(".sessions"),
+            "{bad}: {stderr}"
+        );
+        let error = refused(
+            VaultOptions::new()
+                .redis(&url)
+                .prefix(bad)
+                .open(&setup.dir, setup.secret.secret()),
+        );
+        assert_eq!(kind(&error), "invalid-input", "{bad}: {error}");
+    }
+}
+
+/// The keys on the server `url` that match `pattern` (`KEYS`: a test server).
+fn redis_keys(url: &str, pattern: &str) -> Vec<String> {
+    let client = redis::Client::open(url).unwrap();
+    let mut connection = client.get_connection().unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query(&mut connection)
+        .unwrap();
+    keys
+}
