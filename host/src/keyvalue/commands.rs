@@ -5,76 +5,27 @@
 
 use std::sync::LazyLock;
 
-use redis::Script;
+use redis::{Script, ScriptInvocation};
 use session_vault_guest::bucket::FENCE;
 use session_vault_guest::bucket::{Change, Entry, Member};
 
 use super::server::Server;
 
-/// Scores above this are kept as this: a Redis score is a double, exact up to 2^53.
-const MAX_SCORE: u64 = 1 << 53;
-
 /// Keys asked for per `SCAN` step.
 const SCAN_COUNT: usize = 1000;
 
-/// Compares KEYS[1] with what the handle read (ARGV[1] '1': the value ARGV[2]; '0':
-/// absent), sets it (ARGV[3] 'set' to ARGV[4], with PXAT ARGV[5] unless empty) or
-/// deletes it, then ZADDs ARGV[6] (member, score) pairs to KEYS[2..] (a new index, or
-/// one expiring earlier, takes the TTL ARGV[5]) and ZREMs the count that follows from
-/// the keys after. The last key is the bucket's fence: while it exists nothing is
-/// applied and the script returns 2. Returns 1 if applied, 0 if the key changed (nothing
-/// applied). Every
-/// index is checked to be a sorted set before anything is written (Redis does not undo
-/// a script that fails part way), so a failure applies nothing. Redis runs a script
-/// alone, so no reader sees the record without its index entries. Needs Redis 7.0
-/// (`PEXPIRETIME`).
-const COMMIT: &str = r"
-if redis.call('EXISTS', KEYS[#KEYS]) == 1 then return 2 end
-local current = redis.call('GET', KEYS[1])
-if ARGV[1] == '1' then
-  if current ~= ARGV[2] then return 0 end
-elseif current then
-  return 0
-end
-local expires = ARGV[5]
-local adds = tonumber(ARGV[6])
-local removals = tonumber(ARGV[7 + 2 * adds])
--- Every check before the first write: Redis does not undo a script that fails part way.
-local extend = {}
-for i = 1, adds + removals do
-  local kind = redis.call('TYPE', KEYS[i + 1])['ok']
-  if kind ~= 'zset' and kind ~= 'none' then
-    return redis.error_reply('index ' .. KEYS[i + 1] .. ' holds a ' .. kind)
-  end
-  if i <= adds and expires ~= '' then
-    -- A new index takes this expiry; one with a later expiry keeps it; one with none
-    -- (rebuilt by check) keeps none.
-    local t = redis.call('PEXPIRETIME', KEYS[i + 1])
-    extend[i] = (t == -2) or (t >= 0 and t < tonumber(expires))
-  end
-end
-if ARGV[3] == 'set' then
-  if expires ~= '' then
-    redis.call('SET', KEYS[1], ARGV[4], 'PXAT', expires)
-  else
-    redis.call('SET', KEYS[1], ARGV[4])
-  end
-else
-  redis.call('DEL', KEYS[1])
-end
-for i = 1, adds do
-  redis.call('ZADD', KEYS[i + 1], ARGV[6 + 2 * i], ARGV[5 + 2 * i])
-  if extend[i] then
-    redis.call('PEXPIREAT', KEYS[i + 1], expires)
-  end
-end
-for i = 1, removals do
-  redis.call('ZREM', KEYS[adds + i + 1], ARGV[7 + 2 * adds + i])
-end
-return 1
-";
+/// The bucket script (`host/redis/bucket.lua`): every request of the protocol, the one
+/// definition the npm package loads too. Its header documents each operation.
+pub const BUCKET_SCRIPT: &str = include_str!("../../redis/bucket.lua");
 
-static COMMIT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(COMMIT));
+static BUCKET: LazyLock<Script> = LazyLock::new(|| Script::new(BUCKET_SCRIPT));
+
+/// An invocation of the bucket script for operation `op`.
+fn request(op: &str) -> ScriptInvocation<'static> {
+    let mut invocation = BUCKET.prepare_invoke();
+    invocation.arg(op);
+    invocation
+}
 
 /// A failed request, described with the server's address and cause.
 pub type Failure = String;
@@ -90,19 +41,12 @@ pub enum Commit {
     Fenced,
 }
 
-/// A score as `ZRANGEBYSCORE` takes it: past [`MAX_SCORE`] is `+inf`.
-fn score_arg(score: u64) -> String {
-    if score >= MAX_SCORE {
-        "+inf".to_owned()
-    } else {
-        score.to_string()
-    }
-}
-
 impl Server {
     /// The value of `key`.
     pub fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, Failure> {
-        self.run(|c| redis::cmd("GET").arg(key).query(c))
+        let mut invocation = request("get");
+        invocation.key(key);
+        self.run(|c| invocation.invoke(c))
     }
 
     /// The values of `keys`, in order, in one round trip.
@@ -110,10 +54,12 @@ impl Server {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let values: Vec<Option<Vec<u8>>> = self.run(|c| redis::cmd("MGET").arg(keys).query(c))?;
+        let mut invocation = request("get-many");
+        invocation.key(keys);
+        let values: Vec<Option<Vec<u8>>> = self.run(|c| invocation.invoke(c))?;
         if values.len() != keys.len() {
             return Err(format!(
-                "MGET of {} keys answered {} values",
+                "a get of {} keys answered {} values",
                 keys.len(),
                 values.len()
             ));
@@ -123,7 +69,9 @@ impl Server {
 
     /// Sets `key` to `value`, with no expiry.
     pub fn set(&mut self, key: &str, value: &[u8]) -> Result<(), Failure> {
-        self.run(|c| redis::cmd("SET").arg(key).arg(value).query(c))
+        let mut invocation = request("set");
+        invocation.key(key).arg(value);
+        self.run(|c| invocation.invoke(c))
     }
 
     /// Sets every key to its value in one round trip.
@@ -131,11 +79,11 @@ impl Server {
         if pairs.is_empty() {
             return Ok(());
         }
-        let mut command = redis::cmd("MSET");
+        let mut invocation = request("set-many");
         for (key, value) in pairs {
-            command.arg(key).arg(value.as_slice());
+            invocation.key(key).arg(value.as_slice());
         }
-        self.run(|c| command.query(c))
+        self.run(|c| invocation.invoke(c))
     }
 
     /// Removes `keys`; absent ones are not an error.
@@ -143,17 +91,23 @@ impl Server {
         if keys.is_empty() {
             return Ok(());
         }
-        self.run(|c| redis::cmd("DEL").arg(keys).query(c))
+        let mut invocation = request("delete-many");
+        invocation.key(keys);
+        self.run(|c| invocation.invoke::<i64>(c)).map(drop)
     }
 
     /// Whether `key` holds a value.
     pub fn exists(&mut self, key: &str) -> Result<bool, Failure> {
-        self.run(|c| redis::cmd("EXISTS").arg(key).query(c))
+        let mut invocation = request("exists");
+        invocation.key(key);
+        self.run(|c| invocation.invoke(c))
     }
 
     /// Adds `delta` to the integer in `key`.
     pub fn increment(&mut self, key: &str, delta: i64) -> Result<i64, Failure> {
-        self.run(|c| redis::cmd("INCRBY").arg(key).arg(delta).query(c))
+        let mut invocation = request("increment");
+        invocation.key(key).arg(delta);
+        self.run(|c| invocation.invoke(c))
     }
 
     /// One `SCAN` step over the keys starting with `prefix`: the keys with the prefix
@@ -173,15 +127,13 @@ impl Server {
         };
         // `prefix` is `{name}:` with name in [A-Za-z0-9_.:-]: no glob character.
         let pattern = format!("{prefix}*");
-        let (next, keys): (u64, Vec<Vec<u8>>) = self.run(|c| {
-            redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .query(c)
-        })?;
+        let mut invocation = request("scan");
+        invocation
+            .key(format!("{prefix}{FENCE}"))
+            .arg(cursor)
+            .arg(&pattern)
+            .arg(SCAN_COUNT);
+        let (next, keys): (u64, Vec<Vec<u8>>) = self.run(|c| invocation.invoke(c))?;
         // A key that is not UTF-8 is none of the store's: skipped, like any foreign key.
         let keys = keys
             .into_iter()
@@ -200,7 +152,7 @@ impl Server {
         read: Option<&[u8]>,
         change: &Change,
     ) -> Result<Commit, Failure> {
-        let mut invocation = COMMIT_SCRIPT.prepare_invoke();
+        let mut invocation = request("commit");
         invocation.key(key);
         match read {
             Some(read) => invocation.arg("1").arg(read),
@@ -211,15 +163,13 @@ impl Server {
             None => invocation.arg("del").arg(""),
         };
         match change.expires_at {
-            Some(at) => invocation.arg(at.min(MAX_SCORE)),
+            Some(at) => invocation.arg(at),
             None => invocation.arg(""),
         };
         invocation.arg(change.add.len());
         for entry in &change.add {
             invocation.key(format!("{prefix}{}", entry.index));
-            invocation
-                .arg(&entry.member)
-                .arg(entry.score.min(MAX_SCORE));
+            invocation.arg(&entry.member).arg(entry.score);
         }
         invocation.arg(change.remove.len());
         for member in &change.remove {
@@ -240,15 +190,14 @@ impl Server {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
+        let mut invocation = request("add");
         for entry in entries {
-            pipe.cmd("ZADD")
-                .arg(format!("{prefix}{}", entry.index))
-                .arg(entry.score.min(MAX_SCORE))
+            invocation
+                .key(format!("{prefix}{}", entry.index))
                 .arg(&entry.member)
-                .ignore();
+                .arg(entry.score);
         }
-        self.run(|c| pipe.query(c))
+        self.run(|c| invocation.invoke::<i64>(c)).map(drop)
     }
 
     /// Removes index members (indexes under `prefix`).
@@ -256,14 +205,13 @@ impl Server {
         if members.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
+        let mut invocation = request("remove");
         for member in members {
-            pipe.cmd("ZREM")
-                .arg(format!("{prefix}{}", member.index))
-                .arg(&member.member)
-                .ignore();
+            invocation
+                .key(format!("{prefix}{}", member.index))
+                .arg(&member.member);
         }
-        self.run(|c| pipe.query(c))
+        self.run(|c| invocation.invoke::<i64>(c)).map(drop)
     }
 
     /// Up to `limit` members of index `key` scored `min..=max`, lowest first.
@@ -274,16 +222,9 @@ impl Server {
         max: u64,
         limit: u32,
     ) -> Result<Vec<String>, Failure> {
-        let members: Vec<Vec<u8>> = self.run(|c| {
-            redis::cmd("ZRANGEBYSCORE")
-                .arg(key)
-                .arg(score_arg(min))
-                .arg(score_arg(max))
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit)
-                .query(c)
-        })?;
+        let mut invocation = request("range");
+        invocation.key(key).arg(min).arg(max).arg(limit);
+        let members: Vec<Vec<u8>> = self.run(|c| invocation.invoke(c))?;
         self.utf8_members(key, members)
     }
 
@@ -295,22 +236,9 @@ impl Server {
         after: &str,
         limit: u32,
     ) -> Result<Vec<String>, Failure> {
-        let start = if after.is_empty() {
-            "-".to_owned()
-        } else {
-            format!("({after}")
-        };
-        let members: Vec<Vec<u8>> = self.run(|c| {
-            redis::cmd("ZRANGE")
-                .arg(key)
-                .arg(&start)
-                .arg("+")
-                .arg("BYLEX")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit)
-                .query(c)
-        })?;
+        let mut invocation = request("members-after");
+        invocation.key(key).arg(after).arg(limit);
+        let members: Vec<Vec<u8>> = self.run(|c| invocation.invoke(c))?;
         self.utf8_members(key, members)
     }
 
@@ -328,20 +256,20 @@ impl Server {
                 .filter_map(|m| m.err())
                 .map(|e| e.into_bytes())
                 .collect();
-            self.run(|c| redis::cmd("ZREM").arg(key).arg(&junk).query::<()>(c))?;
+            let mut invocation = request("remove");
+            for member in &junk {
+                invocation.key(key).arg(member.as_slice());
+            }
+            self.run(|c| invocation.invoke::<i64>(c))?;
         }
         Ok(ids.into_iter().filter_map(Result::ok).collect())
     }
 
     /// How many members of index `key` are scored `min..=max`.
     pub fn count(&mut self, key: &str, min: u64, max: u64) -> Result<u64, Failure> {
-        self.run(|c| {
-            redis::cmd("ZCOUNT")
-                .arg(key)
-                .arg(score_arg(min))
-                .arg(score_arg(max))
-                .query(c)
-        })
+        let mut invocation = request("count");
+        invocation.key(key).arg(min).arg(max);
+        self.run(|c| invocation.invoke(c))
     }
 }
 
@@ -350,9 +278,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scores_past_a_double_are_infinite() {
-        assert_eq!(score_arg(5), "5");
-        assert_eq!(score_arg(MAX_SCORE - 1), (MAX_SCORE - 1).to_string());
-        assert_eq!(score_arg(u64::MAX), "+inf");
+    fn the_script_knows_every_operation_this_host_sends() {
+        for op in [
+            "get",
+            "get-many",
+            "set",
+            "set-many",
+            "delete-many",
+            "exists",
+            "increment",
+            "scan",
+            "commit",
+            "add",
+            "remove",
+            "range",
+            "members-after",
+            "count",
+        ] {
+            assert!(
+                BUCKET_SCRIPT.contains(&format!("op == '{op}'")),
+                "bucket.lua has no {op}"
+            );
+        }
     }
 }
