@@ -64,6 +64,14 @@ function secretOf(config) {
   return { tag: "passphrase", val: config.encryptionKey };
 }
 
+/** The error codes of a call the store refused, having changed nothing. */
+const REFUSALS = new Set(["not-found", "already-exists", "removed", "invalid-id", "invalid-input", "too-large"]);
+
+/** The id `session` is stored under, if it says so plainly (no `toJSON` to say otherwise). */
+function idOf(session) {
+  return typeof session?.toJSON === "function" ? undefined : session?.sessionId;
+}
+
 function validTime(ms) {
   return typeof ms === "number" && Number.isFinite(ms) && ms >= 0;
 }
@@ -100,8 +108,10 @@ export class SessionVaultStore {
   #thread;
   #lock;
   #closed = false;
-  /** True once `ready` has resolved: calls are sent at once, not after `ready`. */
+  /** True once the store is open: calls are sent as they are made. */
   #opened = false;
+  /** The calls made before the store opened, sent in order as it does. */
+  #queued = [];
   #cache;
 
   /**
@@ -158,12 +168,7 @@ export class SessionVaultStore {
     this.ready = this.#open();
     // A failed open is reported by `ready` and by every call, never as an unhandled
     // rejection that would stop the process.
-    this.ready.then(
-      () => {
-        this.#opened = true;
-      },
-      () => {},
-    );
+    this.ready.catch(() => {});
   }
 
   async #open() {
@@ -178,9 +183,16 @@ export class SessionVaultStore {
       await this.#thread.ready;
     } catch (e) {
       this.#closed = true;
+      for (const { reject } of this.#queued.splice(0)) reject(e);
       this.#lock?.release();
       await this.#thread?.close().catch(() => {});
       throw e;
+    }
+    // Sent here, before `ready` resolves: no call made in a reaction to it (an express
+    // store's "connect") can overtake one made before.
+    this.#opened = true;
+    for (const { operation, args, resolve, reject } of this.#queued.splice(0)) {
+      this.#send(operation, args).then(resolve, reject);
     }
   }
 
@@ -189,12 +201,13 @@ export class SessionVaultStore {
    * value. Calls are sent in the order they are made, and run in that order.
    */
   #call(operation, ...args) {
-    // Once open, a call goes straight to the thread: `ready`'s own reactions, which send
-    // the calls made before it, have all run by then, so none is overtaken.
-    const sent = this.#opened ? this.#send(operation, args) : this.ready.then(() => this.#send(operation, args));
+    const sent = this.#opened
+      ? this.#send(operation, args)
+      : new Promise((resolve, reject) => this.#queued.push({ operation, args, resolve, reject }));
     return sent.catch((error) => {
-      // The store's memory may not be what the thread had (a failed flush re-opens it).
-      this.#cache.changingAll();
+      // A refusal changed nothing; any other failure may leave the store's memory unlike
+      // what was kept (a failed flush re-opens it, a trap closes it).
+      if (!REFUSALS.has(error?.code)) this.#cache.changingAll();
       if (this.#thread?.closed && !this.#closed) {
         this.#closed = true;
         this.#lock?.release();
@@ -230,12 +243,13 @@ export class SessionVaultStore {
   async #touch(id, expiresAt) {
     const until = time(expiresAt);
     if (typeof id !== "string") return this.#changeAll("touchFound", id, until);
-    const number = this.#cache.touching(id, Number(until));
+    const number = this.#cache.touching(id);
+    let found = false;
     try {
-      const found = await this.#call("touchFound", id, until);
-      if (!found) this.#cache.forget(id);
+      found = await this.#call("touchFound", id, until);
       return found;
     } finally {
+      this.#cache.touched(id, number, found, Number(until));
       this.#cache.answered(id, number);
     }
   }
@@ -261,7 +275,7 @@ export class SessionVaultStore {
   /** Stores a new session; resolves to its id. A live id is refused (`already-exists`). */
   async create(sessionData) {
     const text = toText(sessionData);
-    await this.#change(sessionData?.sessionId, "create", text);
+    await this.#change(idOf(sessionData), "create", text);
     return sessionData.sessionId;
   }
 
@@ -326,7 +340,7 @@ export class SessionVaultStore {
    */
   async set(session) {
     const text = toText(session);
-    await this.#change(session?.sessionId, "set", text);
+    await this.#change(idOf(session), "set", text);
     return session.sessionId;
   }
 

@@ -5,21 +5,25 @@
 // It is exact, not a guess, because this process is the store's only writer (the
 // directory's lock) and every change goes through the store's own calls, which pass
 // through here first:
-//   - a call that may change a session forgets it before it is sent, so a read made after
-//     it goes to the thread and sees it (calls run in the order made);
+//   - a call that may change a session forgets it before it is sent, and until it is
+//     answered every read of that session goes to the thread (calls run in the order
+//     made, so the read sees the change); a touch does not forget, and its answer moves
+//     the kept expiry where it moved the stored one (or forgets a session it did not find);
 //   - a read answered by the thread is kept only if no call that may change that session
 //     was sent after it (the answer would be older than that call);
 //   - a call that may change any session (clear, revokeUser, key rotation, an import, a
-//     failure) forgets them all;
-//   - a session is served only before its expiry, by the store's clock; a touch moves
-//     the expiry of the session kept to where it moves the stored one.
+//     failure of the store) forgets them all;
+//   - a session is served only before its expiry, by the store's clock, and never after
+//     a time this cache has seen it expired at (a clock stepping back does not bring back
+//     what the store may have removed meanwhile).
 // Only documents whose expiry is their `expiresAt` and whom a touch leaves as they are
 // are kept: none with `security` (a touch stamps it), and none at all in a store with an
 // idle timeout or a maximum lifetime (their expiry is not in the document).
 //
-// Bounded by `limit` bytes (text length plus a fixed overhead a session); oldest kept out
-// first. The texts are JavaScript strings, which cannot be overwritten: a forgotten one
-// leaves memory when the garbage collector takes it, as any session a caller was given.
+// Bounded by `limit` (text length in UTF-16 units plus a fixed overhead a session); the
+// least recently used go first. The texts are JavaScript strings, which cannot be
+// overwritten: a forgotten one leaves memory when the garbage collector takes it, as any
+// session a caller was given.
 
 /** What an entry costs beyond its text: the id, the entry and the map's slot. */
 const ENTRY_OVERHEAD = 256;
@@ -27,7 +31,7 @@ const ENTRY_OVERHEAD = 256;
 export class ReadCache {
   #limit;
   #held = 0;
-  /** id → { text, expiresAt, bytes }, oldest first. */
+  /** id → { text, expiresAt, bytes }, least recently used first. */
   #entries = new Map();
   /** The calls this cache has seen sent, numbered in order. */
   #sent = 0;
@@ -35,6 +39,8 @@ export class ReadCache {
   #changing = new Map();
   /** The number of the latest call that may have changed any session. */
   #changedAll = 0;
+  /** The latest time a read asked at: what expired then stays expired. */
+  #latest = 0;
 
   /** @param limit the most bytes kept (0: nothing is) */
   constructor(limit) {
@@ -42,16 +48,22 @@ export class ReadCache {
   }
 
   /**
-   * Live session `id` at `now` (ms), if kept: `{ text, expiresAt }`, its JSON text as
-   * read and its expiry as of now (a touch since may have moved it from the text's). An
-   * expired one is forgotten.
+   * Live session `id` at `now` (ms), if kept and nothing that may change it is under
+   * way: `{ text, expiresAt }`, its JSON text as read and its expiry now (a touch since
+   * may have moved it from the text's). An expired one is forgotten.
    */
   entry(id, now) {
+    if (now > this.#latest) this.#latest = now;
     const entry = this.#entries.get(id);
-    if (entry === undefined) return undefined;
-    if (now < entry.expiresAt) return entry;
-    this.forget(id);
-    return undefined;
+    if (entry === undefined || this.#changing.has(id)) return undefined;
+    if (this.#latest >= entry.expiresAt) {
+      this.forget(id);
+      return undefined;
+    }
+    // Used now: last out.
+    this.#entries.delete(id);
+    this.#entries.set(id, entry);
+    return entry;
   }
 
   /** A read is being sent: its ticket for `keep`. */
@@ -67,7 +79,7 @@ export class ReadCache {
     if (ticket <= this.#changedAll || ticket <= (this.#changing.get(id) ?? 0)) return;
     if (doc === null || typeof doc !== "object" || doc.security !== undefined) return;
     const expiresAt = doc.expiresAt;
-    if (typeof expiresAt !== "number") return;
+    if (typeof expiresAt !== "number" || expiresAt <= this.#latest) return;
     const bytes = text.length + ENTRY_OVERHEAD;
     if (bytes > this.#limit) return;
     this.forget(id);
@@ -83,25 +95,29 @@ export class ReadCache {
   /** A call that may change `id` is being sent; returns its number, for `answered`. */
   changing(id) {
     this.forget(id);
-    const number = ++this.#sent;
-    this.#changing.set(id, number);
-    return number;
+    return this.#mark(id);
   }
 
   /**
-   * A touch moving `id`'s expiry to `until` is being sent: the session stays kept, with
-   * that expiry (what the store will hold once the touch has run, before any later call
-   * does). Returns its number, for `answered`.
+   * A touch of `id` is being sent: the session stays kept, but is not served until the
+   * touch is answered (`touched`). Returns its number, for `touched` and `answered`.
    */
-  touching(id, until) {
-    const entry = this.#entries.get(id);
-    if (entry !== undefined) entry.expiresAt = until;
-    const number = ++this.#sent;
-    this.#changing.set(id, number);
-    return number;
+  touching(id) {
+    return this.#mark(id);
   }
 
-  /** The call `number` that may have changed `id` is answered. */
+  /**
+   * The touch `number` of `id` is answered: `found`, the store's expiry of it is now
+   * `until` (unless another change was sent since); else it is gone.
+   */
+  touched(id, number, found, until) {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return;
+    if (found && this.#changing.get(id) === number) entry.expiresAt = until;
+    else this.forget(id);
+  }
+
+  /** The call `number` that may have changed `id` is answered (or failed). */
   answered(id, number) {
     if (this.#changing.get(id) === number) this.#changing.delete(id);
   }
@@ -115,7 +131,10 @@ export class ReadCache {
 
   /** `id` is gone, or not as kept. */
   forget(id) {
-    this.#drop(id);
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return;
+    this.#entries.delete(id);
+    this.#held -= entry.bytes;
   }
 
   /** How many sessions are kept. */
@@ -123,10 +142,9 @@ export class ReadCache {
     return this.#entries.size;
   }
 
-  #drop(id) {
-    const entry = this.#entries.get(id);
-    if (entry === undefined) return;
-    this.#entries.delete(id);
-    this.#held -= entry.bytes;
+  #mark(id) {
+    const number = ++this.#sent;
+    this.#changing.set(id, number);
+    return number;
   }
 }

@@ -43,10 +43,12 @@ function generator(seed) {
 
 const USERS = ["alice", "bob"];
 
-// With the cache, and without it (the model must hold for the store itself, or its
-// failures with the cache would prove nothing about the cache).
-for (const [cacheBytes, seed] of [1, 2, 3, 4, 5, 6].flatMap((seed) => [[undefined, seed], [0, seed]])) {
-  const name = cacheBytes === 0 ? "no read cache" : "the read cache";
+// With the cache, with one so small it keeps a session or two (evictions), and without it
+// (the model must hold for the store itself, or its failures with the cache would prove
+// nothing about the cache). The first calls are made before the store has opened.
+const SEEDS = Array.from({ length: 12 }, (_, i) => i + 1);
+for (const [cacheBytes, seed] of SEEDS.flatMap((seed) => [[undefined, seed], [800, seed], [0, seed]])) {
+  const name = cacheBytes === 0 ? "no read cache" : cacheBytes === 800 ? "a tiny read cache" : "the read cache";
   test(`reads agree with the store under any interleaving of its calls (${name}, seed ${seed})`, async () => {
     const random = generator(seed);
     const clock = manualClock();
@@ -59,7 +61,6 @@ for (const [cacheBytes, seed] of [1, 2, 3, 4, 5, 6].flatMap((seed) => [[undefine
       cacheBytes,
     });
     const vault = express.vault;
-    await vault.ready;
     /** id → the stored document, as the model has it. */
     const model = new Map();
     // The ids in play. One whose session was removed is never stored again (the store
@@ -224,6 +225,87 @@ test("a store with a maximum lifetime keeps nothing in memory: a session ends at
     assert.notEqual(await vault.get(id), null);
     clock.advance(1_000);
     assert.equal(await vault.get(id), null);
+  } finally {
+    await vault.close();
+  }
+});
+
+test("a touch of a kept session that has expired does not bring it back", async () => {
+  const clock = manualClock();
+  const express = new SessionVaultSessionStore({ storageDir: freshDir(), encryptionKey: SECRET, now: clock });
+  const id = "sess-expired-touch-aaaaaaa";
+  try {
+    await express.vault.set({ sessionId: id, expiresAt: clock() + 1_000, session: { v: 1 } });
+    assert.notEqual(await express.vault.get(id), null, "read once: kept");
+    clock.advance(2_000);
+    // The touch finds nothing (the session expired); the read made while it is in flight
+    // must not be the kept session with the touch's expiry.
+    const touch = express.touch(id, { cookie: { expires: new Date(clock() + 60_000).toISOString() } });
+    const read = express.vault.get(id);
+    await touch;
+    assert.equal(await read, null);
+    assert.equal(await express.vault.get(id), null);
+  } finally {
+    await express.close();
+  }
+});
+
+test("a read made while a touch that ends the session is in flight is no session", async () => {
+  const clock = manualClock();
+  const express = new SessionVaultSessionStore({ storageDir: freshDir(), encryptionKey: SECRET, now: clock });
+  const id = "sess-touch-ends-aaaaaaaaaa";
+  try {
+    await express.vault.set({ sessionId: id, expiresAt: clock() + 60_000, session: { v: 1 } });
+    assert.notEqual(await express.vault.get(id), null, "read once: kept");
+    // A cookie that has already expired: the touch makes the session absent from now on.
+    const touch = express.touch(id, { cookie: { expires: new Date(clock() - 1).toISOString() } });
+    const read = express.vault.get(id);
+    await touch;
+    assert.equal(await read, null, "the touch was made first");
+    assert.equal(await express.vault.get(id), null);
+  } finally {
+    await express.close();
+  }
+});
+
+test("a call made when the store opens (ready, or the express store's connect) does not overtake one made before", async () => {
+  const dir = freshDir();
+  const id = "sess-opening-race-aaaaaaaa";
+  const doc = (v) => ({ sessionId: id, expiresAt: Date.now() + 60_000, session: { v } });
+  const first = new SessionVaultStore({ storageDir: dir, encryptionKey: SECRET });
+  await first.set(doc(1));
+  await first.close();
+
+  const vault = new SessionVaultStore({ storageDir: dir, encryptionKey: SECRET });
+  let inReaction;
+  vault.ready.then(() => {
+    inReaction = vault.get(id);
+  });
+  await vault.set(doc(2));
+  assert.equal((await inReaction).session.v, 2, "the read made once open comes after the set made before");
+  assert.equal((await vault.get(id)).session.v, 2);
+  await vault.close();
+
+  const express = new SessionVaultSessionStore({ storageDir: dir, encryptionKey: SECRET });
+  let onConnect;
+  express.on("connect", () => {
+    onConnect = express.get(id);
+  });
+  await express.destroy(id);
+  assert.equal(await onConnect, null, "the read on connect comes after the destroy made before");
+  assert.equal(await express.get(id), null, "and nothing destroyed is kept");
+  await express.close();
+});
+
+test("a session stored through toJSON is forgotten under the id it is stored under", async () => {
+  const vault = new SessionVaultStore({ storageDir: freshDir(), encryptionKey: SECRET });
+  const id = "sess-to-json-aaaaaaaaaaaaa";
+  const expiresAt = Date.now() + 60_000;
+  try {
+    await vault.set({ sessionId: id, expiresAt, session: { v: 1 } });
+    assert.equal((await vault.get(id)).session.v, 1);
+    await vault.set({ sessionId: "sess-another-aaaaaaaaaaaa", toJSON: () => ({ sessionId: id, expiresAt, session: { v: 2 } }) });
+    assert.equal((await vault.get(id)).session.v, 2);
   } finally {
     await vault.close();
   }
