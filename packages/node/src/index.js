@@ -112,6 +112,8 @@ export class SessionVaultStore {
   #opened = false;
   /** The calls made before the store opened, sent in order as it does. */
   #queued = [];
+  /** Why the store could not open: every call rejects with it. */
+  #openFailure;
   #cache;
 
   /**
@@ -183,6 +185,7 @@ export class SessionVaultStore {
       await this.#thread.ready;
     } catch (e) {
       this.#closed = true;
+      this.#openFailure = e;
       for (const { reject } of this.#queued.splice(0)) reject(e);
       this.#lock?.release();
       await this.#thread?.close().catch(() => {});
@@ -201,9 +204,10 @@ export class SessionVaultStore {
    * value. Calls are sent in the order they are made, and run in that order.
    */
   #call(operation, ...args) {
-    const sent = this.#opened
-      ? this.#send(operation, args)
-      : new Promise((resolve, reject) => this.#queued.push({ operation, args, resolve, reject }));
+    let sent;
+    if (this.#opened) sent = this.#send(operation, args);
+    else if (this.#openFailure !== undefined) sent = Promise.reject(this.#openFailure);
+    else sent = new Promise((resolve, reject) => this.#queued.push({ operation, args, resolve, reject }));
     return sent.catch((error) => {
       // A refusal changed nothing; any other failure may leave the store's memory unlike
       // what was kept (a failed flush re-opens it, a trap closes it).
