@@ -12,6 +12,8 @@ use std::process::Command;
 
 const GUEST_PACKAGE: &str = "session-vault-guest";
 const TARGET: &str = "wasm32-wasip2";
+/// The key-value component, kept in the guest's target directory after each build.
+const KEYVALUE_COPY: &str = "session-vault-keyvalue.wasm";
 
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -60,6 +62,11 @@ fn main() {
         &["--features", "keyvalue"],
         &embedded_keyvalue,
     );
+    // The same cargo output path serves both builds: the key-value component is kept
+    // beside it under a name of its own, for the npm package's build to transpile.
+    let kept = target_dir.join(KEYVALUE_COPY);
+    std::fs::copy(&embedded_keyvalue, &kept)
+        .unwrap_or_else(|e| panic!("copying the key-value component to {}: {e}", kept.display()));
     build_guest(&root, &target_dir, &[], &embedded);
 }
 

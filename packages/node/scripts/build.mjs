@@ -1,9 +1,11 @@
-// Builds what the package ships in component/: the session-vault component transpiled by
-// jco (its core modules and the JS that lifts and lowers the WIT interface), so that
-// nothing at run time needs jco or the Rust build's target/ directory.
+// Builds what the package ships in component/: the session-vault components transpiled by
+// jco (their core modules and the JS that lifts and lowers the WIT interfaces) and the
+// Redis protocol script, so that nothing at run time needs jco, the Rust build's target/
+// directory or the repository.
 //
-//   npm run build        (the component: SESSION_VAULT_COMPONENT, or the one `cargo build`
-//                         leaves in ../../target/guest/wasm32-wasip2/release/)
+//   npm run build        (the components: SESSION_VAULT_COMPONENT and
+//                         SESSION_VAULT_KEYVALUE_COMPONENT, or the ones `cargo build`
+//                         leaves in ../../target/guest/; the script host/redis/bucket.lua)
 
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -14,39 +16,60 @@ import { fileURLToPath } from "node:url";
 import { transpile } from "@bytecodealliance/jco";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const component =
-  process.env.SESSION_VAULT_COMPONENT ??
-  path.resolve(root, "../../target/guest/wasm32-wasip2/release/session_vault_guest.wasm");
-if (!existsSync(component)) {
-  console.error(`${component} is missing: build it first (cargo build -p session-vault)`);
-  process.exit(1);
+const guest = path.resolve(root, "../../target/guest");
+// The directory component (any runtime), and the key-value component (the `redis`
+// backend: its wasi:keyvalue imports are the package's, over a Redis client).
+const components = [
+  {
+    name: "session-vault",
+    wasm: process.env.SESSION_VAULT_COMPONENT ?? path.join(guest, "wasm32-wasip2/release/session_vault_guest.wasm"),
+  },
+  {
+    name: "session-vault-keyvalue",
+    wasm: process.env.SESSION_VAULT_KEYVALUE_COMPONENT ?? path.join(guest, "session-vault-keyvalue.wasm"),
+  },
+];
+// The Redis protocol: the one script the Rust host sends too.
+const bucketScript = path.resolve(root, "../../host/redis/bucket.lua");
+for (const file of [...components.map((c) => c.wasm), bucketScript]) {
+  if (!existsSync(file)) {
+    console.error(`${file} is missing: build it first (cargo build -p session-vault)`);
+    process.exit(1);
+  }
 }
-
-const bytes = await readFile(component);
-const { files } = await transpile(bytes, {
-  name: "session-vault",
-  // The package instantiates it with its own WASI imports: one sandbox per store.
-  instantiation: "async",
-  noTypescript: true,
-  quiet: true,
-});
 
 // jco's glue asks `process.env.JCO_DEBUG` on every one of its many debug-log calls, and an
 // environment lookup is a call into C++ each time (a tenth of a `get`): it is read once, when
 // the module loads, instead.
-const glue = "session-vault.js";
 const debugCheck = "if (!globalThis?.process?.env?.JCO_DEBUG) { return; }";
-const text = Buffer.from(files[glue]).toString("utf8");
-if (!text.includes(debugCheck)) {
-  console.error(`jco's ${glue} no longer checks JCO_DEBUG as expected: update scripts/build.mjs`);
-  process.exit(1);
+
+const files = {};
+const built = {};
+for (const { name, wasm } of components) {
+  const bytes = await readFile(wasm);
+  const transpiled = await transpile(bytes, {
+    name,
+    // The package instantiates it with its own WASI imports: one sandbox per store.
+    instantiation: "async",
+    noTypescript: true,
+    quiet: true,
+  });
+  const glue = `${name}.js`;
+  const text = Buffer.from(transpiled.files[glue]).toString("utf8");
+  if (!text.includes(debugCheck)) {
+    console.error(`jco's ${glue} no longer checks JCO_DEBUG as expected: update scripts/build.mjs`);
+    process.exit(1);
+  }
+  transpiled.files[glue] = Buffer.from(
+    `const JCO_DEBUG = Boolean(globalThis?.process?.env?.JCO_DEBUG);\n${text.replaceAll(
+      debugCheck,
+      "if (!JCO_DEBUG) { return; }",
+    )}`,
+  );
+  Object.assign(files, transpiled.files);
+  built[name] = { sha256: createHash("sha256").update(bytes).digest("hex"), bytes: bytes.length };
 }
-files[glue] = Buffer.from(
-  `const JCO_DEBUG = Boolean(globalThis?.process?.env?.JCO_DEBUG);\n${text.replaceAll(
-    debugCheck,
-    "if (!JCO_DEBUG) { return; }",
-  )}`,
-);
+files["bucket.lua"] = await readFile(bucketScript);
 
 // Written beside and renamed into place: an interrupted build leaves the old output whole.
 const out = path.join(root, "component");
@@ -57,11 +80,12 @@ for (const [name, contents] of Object.entries(files)) {
   await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, contents);
 }
-const sha256 = createHash("sha256").update(bytes).digest("hex");
 await writeFile(
   path.join(partial, "component.json"),
-  `${JSON.stringify({ sha256, bytes: bytes.length, files: Object.keys(files).sort() }, null, 2)}\n`,
+  `${JSON.stringify({ components: built, files: Object.keys(files).sort() }, null, 2)}\n`,
 );
 await rm(out, { recursive: true, force: true });
 await rename(partial, out);
-console.log(`component/: ${Object.keys(files).length} files from ${component} (sha256 ${sha256.slice(0, 16)})`);
+for (const { name, wasm } of components) {
+  console.log(`component/: ${name} from ${wasm} (sha256 ${built[name].sha256.slice(0, 16)})`);
+}

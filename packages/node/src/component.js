@@ -51,16 +51,19 @@ const random = {
   },
 };
 
-let bindings;
+const bindings = new Map();
 
 /**
  * A new instance of the component's `sessions` interface whose filesystem is `preopens`
  * ({ guestPath: hostPath or { path, readOnly } }) and whose wall clock is `now`
- * (milliseconds since the epoch); `close()` lets go of the preopened directories.
+ * (milliseconds since the epoch); `close()` lets go of the preopened directories. With
+ * `keyvalue` (the imports of ./redis/imports.js), the key-value component, whose buckets
+ * those imports hold.
  */
-export async function instantiate(preopens, now) {
-  bindings ??= import(new URL("session-vault.js", componentDir));
-  const { instantiate } = await bindings;
+export async function instantiate(preopens, now, keyvalue) {
+  const name = keyvalue === undefined ? "session-vault.js" : "session-vault-keyvalue.js";
+  if (!bindings.has(name)) bindings.set(name, import(new URL(name, componentDir)));
+  const { instantiate } = await bindings.get(name);
   const files = filesystem(preopens, realpathSync.native);
   const config = {
     sandbox: { env: {}, enableNetwork: false },
@@ -83,6 +86,6 @@ export async function instantiate(preopens, now) {
     };
   }
   const shim = new WASIShim(config);
-  const instance = await instantiate(coreModule, shim.getImportObject());
+  const instance = await instantiate(coreModule, { ...shim.getImportObject(), ...keyvalue });
   return { sessions: instance.sessions, close: files.close };
 }

@@ -64,6 +64,32 @@ function secretOf(config) {
   return { tag: "passphrase", val: config.encryptionKey };
 }
 
+/** How long a redis request may take when `redisTimeoutMs` is not given (as the CLI's). */
+const REDIS_TIMEOUT_MS = 2000;
+
+/** The server of a store on the `redis` backend, checked: { url, prefix, timeoutMs }. */
+function redisOf(config) {
+  const url = config.redisUrl ?? process.env.SESSION_VAULT_REDIS_URL;
+  if (typeof url !== "string" || url === "") {
+    throw invalid("the redis backend needs redisUrl (or SESSION_VAULT_REDIS_URL), such as redis://127.0.0.1:6379/0");
+  }
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || !["redis:", "rediss:"].includes(parsed.protocol)) {
+    throw invalid("redisUrl must be a redis:// or rediss:// URL, such as redis://127.0.0.1:6379/0");
+  }
+  const prefix = config.prefix;
+  if (prefix !== undefined && (typeof prefix !== "string" || !/^[A-Za-z0-9_.:-]{1,64}$/.test(prefix) || /^:+$/.test(prefix))) {
+    throw invalid("prefix must be 1 to 64 characters of [A-Za-z0-9_.:-], not only colons (such as sess:)");
+  }
+  const timeoutMs = optionalInteger(config.redisTimeoutMs, "redisTimeoutMs", { min: 1, max: 600_000 }) ?? REDIS_TIMEOUT_MS;
+  return { url, prefix, timeoutMs };
+}
+
 /** The error codes of a call the store refused, having changed nothing. */
 const REFUSALS = new Set(["not-found", "already-exists", "removed", "invalid-id", "invalid-input", "too-large"]);
 
@@ -107,6 +133,8 @@ export class SessionVaultStore {
   #lockTimeoutMs;
   #thread;
   #lock;
+  /** With the `redis` backend: { url, prefix, timeoutMs }. */
+  #redis;
   #closed = false;
   /** True once the store is open: calls are sent as they are made. */
   #opened = false;
@@ -134,10 +162,15 @@ export class SessionVaultStore {
     if (config === null || typeof config !== "object") {
       throw invalid("the configuration must be an object with storageDir and encryptionKey");
     }
-    if (typeof config.storageDir !== "string" || config.storageDir === "") {
-      throw invalid("storageDir (the store directory) is required");
+    const backend = oneOf(config.backend, "backend", ["log", "files", "redis"]);
+    if (backend === "redis") {
+      this.#redis = redisOf(config);
+    } else {
+      if (typeof config.storageDir !== "string" || config.storageDir === "") {
+        throw invalid("storageDir (the store directory) is required");
+      }
+      this.#dir = path.resolve(config.storageDir);
     }
-    this.#dir = path.resolve(config.storageDir);
     this.#secret = secretOf(config);
     this.#legacySecret = config.encryptionKey;
     const now = config.now ?? Date.now;
@@ -155,18 +188,21 @@ export class SessionVaultStore {
     const cache = optionalInteger(config.cacheBytes, "cacheBytes");
     this.#config = {
       secret: this.#secret,
-      directory: STORE,
+      directory: backend === "redis" ? undefined : STORE,
       maxSessionBytes: optionalInteger(config.maxSessionBytes, "maxSessionBytes", {
         max: 2 ** 32 - 1,
       }),
       idleTimeout: idle === undefined ? undefined : BigInt(idle),
       maxLifetime: cap === undefined ? undefined : BigInt(cap),
       durability: oneOf(config.durability, "durability", ["durable", "relaxed"]),
-      backend: oneOf(config.backend, "backend", ["log", "files"]),
+      backend,
       cacheBytes: cache === undefined ? undefined : BigInt(cache),
+      bucket: this.#redis?.prefix,
     };
-    // A read cache only where a session's expiry is its document's `expiresAt`.
-    this.#cache = new ReadCache(idle === undefined && cap === undefined ? (cache ?? CACHE_BYTES) : 0);
+    // A read cache only where this process is the only writer (a directory's lock; other
+    // hosts write a redis store) and a session's expiry is its document's `expiresAt`.
+    const cached = backend !== "redis" && idle === undefined && cap === undefined;
+    this.#cache = new ReadCache(cached ? (cache ?? CACHE_BYTES) : 0);
     this.ready = this.#open();
     // A failed open is reported by `ready` and by every call, never as an unhandled
     // rejection that would stop the process.
@@ -174,6 +210,7 @@ export class SessionVaultStore {
   }
 
   async #open() {
+    if (this.#redis !== undefined) return this.#openShared();
     try {
       mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
     } catch (e) {
@@ -191,8 +228,30 @@ export class SessionVaultStore {
       await this.#thread?.close().catch(() => {});
       throw e;
     }
-    // Sent here, before `ready` resolves: no call made in a reaction to it (an express
-    // store's "connect") can overtake one made before.
+    this.#sendQueued();
+  }
+
+  /** Opens a store on the redis backend: no directory, no lock (every host opens it). */
+  async #openShared() {
+    try {
+      const { url, timeoutMs } = this.#redis;
+      this.#thread = new ComponentThread({}, this.#config, this.#now, { url, timeoutMs });
+      await this.#thread.ready;
+    } catch (e) {
+      this.#closed = true;
+      this.#openFailure = e;
+      for (const { reject } of this.#queued.splice(0)) reject(e);
+      await this.#thread?.close().catch(() => {});
+      throw e;
+    }
+    this.#sendQueued();
+  }
+
+  /**
+   * Sends the calls made before the store opened, here, before `ready` resolves: no call
+   * made in a reaction to it (an express store's "connect") can overtake one made before.
+   */
+  #sendQueued() {
     this.#opened = true;
     for (const { operation, args, resolve, reject } of this.#queued.splice(0)) {
       this.#send(operation, args).then(resolve, reject);

@@ -23,11 +23,12 @@ export class ComponentThread {
    * @param preopens the directories the component may reach ({ guestPath: hostPath })
    * @param config the WIT configuration the store opens with
    * @param now the caller's clock, or undefined for the thread's own
+   * @param redis with the `redis` backend, its server: { url, timeoutMs }
    */
-  constructor(preopens, config, now) {
+  constructor(preopens, config, now, redis) {
     this.#now = now;
     this.#worker = new Worker(new URL("./worker.js", import.meta.url), {
-      workerData: { preopens, config, now: now?.() },
+      workerData: { preopens, config, now: now?.(), redis },
       // The caller's flags, as Node passes them on by default, except where one only makes
       // sense for the caller's own entry point (`node --input-type=module -e …` would
       // refuse to load the worker's module): then none (the thread needs none).

@@ -15,13 +15,17 @@ import { parentPort, receiveMessageOnPort, workerData } from "node:worker_thread
 
 import { instantiate } from "./component.js";
 import { SessionVaultTrap, fromComponent, toWire } from "./errors.js";
+import { keyvalueImports } from "./redis/imports.js";
+import { RedisLink } from "./redis/link.js";
 
 const dispose = Symbol.dispose ?? Symbol.for("dispose");
 const LEGACY = "/legacy";
 /** Sessions imported per call of the component: bounds the memory of a large import. */
 const IMPORT_BATCH = 1000;
 
-const { preopens, config, now: startedAt } = workerData;
+const { preopens, config, now: startedAt, redis } = workerData;
+// A store on the `redis` backend: the key-value component, its buckets on this server.
+const link = redis === undefined ? undefined : new RedisLink(redis.url, redis.timeoutMs);
 // The caller's clock, where it gave the store one: the time each call was made at, so a
 // test's clock and the store's agree exactly.
 let callerNow = startedAt;
@@ -34,7 +38,7 @@ let closed = false;
 
 /** A new component instance over `dirs`, with the store opened in it. */
 async function attach(dirs) {
-  const instance = await instantiate(dirs, clock);
+  const instance = await instantiate(dirs, clock, link === undefined ? undefined : keyvalueImports(link));
   sessions = instance.sessions;
   release = instance.close;
   store = call(() => sessions.Store.open(config));
@@ -133,7 +137,11 @@ const operations = {
   importLegacy,
   close: () => {
     closed = true;
-    detach();
+    try {
+      detach();
+    } finally {
+      link?.close();
+    }
   },
 };
 
