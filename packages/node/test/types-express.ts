@@ -22,3 +22,16 @@ export async function use(): Promise<number> {
 }
 // @ts-expect-error ttl is seconds or a function
 export const wrongTtl = new SessionVaultSessionStore({ storageDir: "x", encryptionKey: "k", ttl: "1d" });
+// Many processes on one store: the redis backend, in connect-redis's words.
+export const shared = new SessionVaultSessionStore({
+  backend: "redis",
+  redisUrl: "redis://127.0.0.1:6379/0",
+  prefix: "sess:",
+  redisTimeoutMs: 500,
+  rawKey: "00".repeat(32),
+  userId: "passport.user",
+});
+// @ts-expect-error a redis store has no directory
+export const both = new SessionVaultSessionStore({ backend: "redis", storageDir: "x", encryptionKey: "k" });
+// @ts-expect-error a directory store names its directory
+export const neither = new SessionVaultSessionStore({ backend: "log", encryptionKey: "k" });

@@ -93,12 +93,38 @@ export type SessionVaultStoreConfig = SessionVaultOptions &
       }
   );
 
-/** session-vault's options beside the secret. */
-export interface SessionVaultOptions {
+/** session-vault's options beside the secret: a store in a directory, or in Redis. */
+export type SessionVaultOptions = DirectoryOptions | RedisOptions;
+
+/** A store in a directory, held by one process at a time. */
+export interface DirectoryOptions extends CommonOptions {
   /** The store directory (created with mode 0700 if missing). */
   storageDir: string;
   /** Where a new store keeps its sessions (default `log`); an existing store keeps its own. */
   backend?: "log" | "files";
+}
+
+/**
+ * A store in Redis (or Valkey) 7.0+, shared by every process and host that opens it with
+ * the same secret and prefix; the server only ever holds sealed records.
+ */
+export interface RedisOptions extends CommonOptions {
+  backend: "redis";
+  /** `redis://[user:password@]host:port/db` or `rediss://…` (default SESSION_VAULT_REDIS_URL). */
+  redisUrl?: string;
+  /**
+   * The prefix of the store's keys (default `session-vault`): 1 to 64 characters of
+   * `[A-Za-z0-9_.:-]`; a trailing colon is the separator (`sess:` and `sess` are one store,
+   * keys `{sess}:…`).
+   */
+  prefix?: string;
+  /** How long connecting and each request may take, in ms (default 2000). */
+  redisTimeoutMs?: number;
+  storageDir?: undefined;
+}
+
+/** Options of every store. */
+export interface CommonOptions {
   /**
    * `durable` (default) syncs every write before its promise resolves; `relaxed` does
    * not (faster; a power cut can lose recent writes; the original never synced).
