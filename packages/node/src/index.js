@@ -142,6 +142,10 @@ export class SessionVaultStore {
   #queued = [];
   /** Why the store could not open: every call rejects with it. */
   #openFailure;
+  /** A redis store whose server was away at open: the next call opens it again. */
+  #reopenable = false;
+  /** The open again under way, if any. */
+  #opening;
   #cache;
 
   /**
@@ -238,13 +242,26 @@ export class SessionVaultStore {
       this.#thread = new ComponentThread({}, this.#config, this.#now, { url, timeoutMs });
       await this.#thread.ready;
     } catch (e) {
-      this.#closed = true;
-      this.#openFailure = e;
+      const thread = this.#thread;
+      this.#thread = undefined;
+      await thread?.close().catch(() => {});
+      // A server that is away now may be back for the next call: that call opens the
+      // store again. Anything else (a wrong key, a bucket holding another store) is final.
+      if (e?.code === "unavailable" && !this.#closed) this.#reopenable = true;
+      else {
+        this.#closed = true;
+        this.#openFailure = e;
+      }
       for (const { reject } of this.#queued.splice(0)) reject(e);
-      await this.#thread?.close().catch(() => {});
       throw e;
     }
     this.#sendQueued();
+  }
+
+  /** Opens a redis store again after its server was away; the calls made meanwhile wait. */
+  #reopen() {
+    this.#reopenable = false;
+    this.#opening = this.#openShared().catch(() => {});
   }
 
   /**
@@ -266,7 +283,10 @@ export class SessionVaultStore {
     let sent;
     if (this.#opened) sent = this.#send(operation, args);
     else if (this.#openFailure !== undefined) sent = Promise.reject(this.#openFailure);
-    else sent = new Promise((resolve, reject) => this.#queued.push({ operation, args, resolve, reject }));
+    else {
+      sent = new Promise((resolve, reject) => this.#queued.push({ operation, args, resolve, reject }));
+      if (this.#reopenable) this.#reopen();
+    }
     return sent.catch((error) => {
       // A refusal changed nothing; any other failure may leave the store's memory unlike
       // what was kept (a failed flush re-opens it, a trap closes it).
@@ -489,8 +509,10 @@ export class SessionVaultStore {
   /** Closes the store and lets go of its directory; later calls reject. Idempotent. */
   async close() {
     await this.ready.catch(() => {});
+    await this.#opening;
     if (this.#closed) return;
     this.#closed = true;
+    this.#reopenable = false;
     this.#cache.changingAll();
     try {
       await this.#thread?.close();

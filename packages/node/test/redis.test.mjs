@@ -221,6 +221,25 @@ test("bad redis options are invalid-input at construction; a server that is not 
   await store.close();
 });
 
+test("a store whose server was away when it opened opens on a later call once the server is there", async () => {
+  const server = await startServer();
+  server.kill();
+  await server.exited;
+  const store = new SessionVaultStore({ backend: "redis", redisUrl: server.url, rawKey: RAW_KEY, redisTimeoutMs: 300 });
+  try {
+    await assert.rejects(store.ready, (e) => e instanceof UnavailableError);
+    await assert.rejects(store.get("absent-id"), (e) => e instanceof UnavailableError);
+    await server.restart();
+    assert.equal(await store.get("absent-id"), null, "opened on this call");
+    await store.create(doc("after-restart", "gina"));
+    assert.notEqual(await store.get("after-restart"), null);
+  } finally {
+    await store.close();
+    server.kill();
+    await server.exited;
+  }
+});
+
 test("redis-server SIGKILLed and restarted mid-load: nothing acknowledged lost, typed errors while it is away, served again after", async () => {
   const server = await startServer();
   const store = new SessionVaultStore({
