@@ -5,15 +5,33 @@
 //   GET  /me      the logged-in user (401 without a session); the store reads the session
 //                 and express-session touches it
 //   GET  /stats   the event-loop delay since the last `/stats?reset=1`, in milliseconds
-// Options: { store: "memory" | "session-vault" | "session-file-store" | "connect-redis",
-//   dir, durability, redisUrl, prefill (sessions stored before listening) }.
+// Options: { store: "memory" | "session-vault" | "session-vault-redis" |
+//   "session-file-store" | "connect-redis", dir, durability, redisUrl, prefix, prefill
+//   (sessions stored before listening), workers (cluster workers sharing the port; 1: none) }.
 
+import cluster from "node:cluster";
 import express from "express";
 import session from "express-session";
 import { randomBytes } from "node:crypto";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 
 const options = JSON.parse(process.argv[2] ?? "{}");
+if ((options.workers ?? 1) > 1 && cluster.isPrimary) {
+  // The workers share one port (the primary hands connections round robin); the first to
+  // listen reports it.
+  let reported = false;
+  for (let i = 0; i < options.workers; i++) cluster.fork();
+  cluster.on("listening", (worker, address) => {
+    if (reported) return;
+    reported = true;
+    console.log(JSON.stringify({ port: address.port }));
+  });
+  process.on("SIGTERM", () => {
+    for (const worker of Object.values(cluster.workers)) worker.process.kill("SIGTERM");
+    setTimeout(() => process.exit(0), 500);
+  });
+  await new Promise(() => {});
+}
 const SECRET = "bench-cookie-signing-secret-0123456789";
 const STORE_SECRET = "bench-store-secret-0123456789abcdefghijkl";
 const DAY_MS = 86_400_000;
@@ -65,6 +83,18 @@ async function makeStore() {
       }
       return { store, close: () => store.close() };
     }
+    case "session-vault-redis": {
+      const { SessionVaultSessionStore } = await import("../src/express.js");
+      const store = new SessionVaultSessionStore({
+        backend: "redis",
+        redisUrl: options.redisUrl,
+        prefix: options.prefix,
+        encryptionKey: STORE_SECRET,
+        userId: "user.id",
+      });
+      await store.vault.ready;
+      return { store, close: () => store.close() };
+    }
     case "session-file-store": {
       const FileStore = (await import("session-file-store")).default(session);
       const store = new FileStore({ path: options.dir, secret: STORE_SECRET, logFn: () => {}, reapInterval: -1 });
@@ -75,7 +105,7 @@ async function makeStore() {
       const { createClient } = await import("redis");
       const client = createClient({ url: options.redisUrl });
       await client.connect();
-      const store = new RedisStore({ client });
+      const store = new RedisStore({ client, prefix: options.prefix });
       return { store, close: () => client.quit() };
     }
     default:

@@ -409,3 +409,29 @@ if (cluster.isPrimary) {
     await once(child, "exit");
   }
 });
+
+test("a logout on one host is final: a request in flight on another cannot bring the session back, by its save or its touch", async () => {
+  const prefix = freshPrefix();
+  const { SessionVaultSessionStore } = await import("session-vault/express");
+  const options = { backend: "redis", redisUrl: url, prefix, rawKey: RAW_KEY };
+  // Two hosts: each its own component, thread and connection; they share only the server.
+  const a = new SessionVaultSessionStore(options);
+  const b = new SessionVaultSessionStore(options);
+  try {
+    const cookie = { originalMaxAge: 3_600_000, expires: new Date(Date.now() + 3_600_000).toISOString() };
+    await a.set("sess-inflight-aaaaaaaaaaaaa", { cookie, user: "hana", cart: [] });
+    // A request on host a has read the session and will save (or touch) it later...
+    const inFlight = await a.get("sess-inflight-aaaaaaaaaaaaa");
+    assert.equal(inFlight.user, "hana");
+    // ...when the user logs out through host b.
+    await b.destroy("sess-inflight-aaaaaaaaaaaaa");
+    inFlight.cart.push("book");
+    await a.set("sess-inflight-aaaaaaaaaaaaa", inFlight);
+    await a.touch("sess-inflight-aaaaaaaaaaaaa", inFlight);
+    assert.equal(await b.get("sess-inflight-aaaaaaaaaaaaa"), null, "gone on the host that logged out");
+    assert.equal(await a.get("sess-inflight-aaaaaaaaaaaaa"), null, "and on the host whose request was in flight");
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
