@@ -147,7 +147,8 @@ app.get("/stats", (req, res) => {
 });
 
 const server = app.listen(0, "127.0.0.1", () => {
-  console.log(JSON.stringify({ port: server.address().port }));
+  // A cluster's primary reports the port its workers share.
+  if (!cluster.isWorker) console.log(JSON.stringify({ port: server.address().port }));
 });
 process.on("SIGTERM", () => {
   server.close();

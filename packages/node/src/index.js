@@ -9,6 +9,7 @@ import { InvalidInputError, storeError } from "./errors.js";
 import { lock } from "./lock.js";
 import { ReadCache } from "./read-cache.js";
 import { textCalls } from "./text.js";
+import { ComponentPool } from "./pool.js";
 import { ComponentThread } from "./thread.js";
 
 export {
@@ -66,6 +67,11 @@ function secretOf(config) {
 
 /** How long a redis request may take when `redisTimeoutMs` is not given (as the CLI's). */
 const REDIS_TIMEOUT_MS = 2000;
+/**
+ * Component threads of a redis store when `redisConcurrency` is not given: how many
+ * sessions' calls wait on the server at once (each thread waits out its own round trips).
+ */
+const REDIS_CONCURRENCY = 4;
 
 /** The server of a store on the `redis` backend, checked: { url, prefix, timeoutMs }. */
 function redisOf(config) {
@@ -87,7 +93,8 @@ function redisOf(config) {
     throw invalid("prefix must be 1 to 64 characters of [A-Za-z0-9_.:-], not only colons (such as sess:)");
   }
   const timeoutMs = optionalInteger(config.redisTimeoutMs, "redisTimeoutMs", { min: 1, max: 600_000 }) ?? REDIS_TIMEOUT_MS;
-  return { url, prefix, timeoutMs };
+  const concurrency = optionalInteger(config.redisConcurrency, "redisConcurrency", { min: 1, max: 64 }) ?? REDIS_CONCURRENCY;
+  return { url, prefix, timeoutMs, concurrency };
 }
 
 /** The error codes of a call the store refused, having changed nothing. */
@@ -239,7 +246,8 @@ export class SessionVaultStore {
   async #openShared() {
     try {
       const { url, timeoutMs } = this.#redis;
-      this.#thread = new ComponentThread({}, this.#config, this.#now, { url, timeoutMs });
+      const { concurrency } = this.#redis;
+      this.#thread = new ComponentPool(concurrency, {}, this.#config, this.#now, { url, timeoutMs });
       await this.#thread.ready;
     } catch (e) {
       const thread = this.#thread;
@@ -270,8 +278,8 @@ export class SessionVaultStore {
    */
   #sendQueued() {
     this.#opened = true;
-    for (const { operation, args, resolve, reject } of this.#queued.splice(0)) {
-      this.#send(operation, args).then(resolve, reject);
+    for (const { operation, args, route, resolve, reject } of this.#queued.splice(0)) {
+      this.#send(operation, args, route).then(resolve, reject);
     }
   }
 
@@ -280,11 +288,19 @@ export class SessionVaultStore {
    * value. Calls are sent in the order they are made, and run in that order.
    */
   #call(operation, ...args) {
+    return this.#route(undefined, operation, args);
+  }
+
+  /**
+   * `#call` of a call on session `route` (undefined: on any): with the redis backend's
+   * threads, the thread of that session serves it.
+   */
+  #route(route, operation, args) {
     let sent;
-    if (this.#opened) sent = this.#send(operation, args);
+    if (this.#opened) sent = this.#send(operation, args, route);
     else if (this.#openFailure !== undefined) sent = Promise.reject(this.#openFailure);
     else {
-      sent = new Promise((resolve, reject) => this.#queued.push({ operation, args, resolve, reject }));
+      sent = new Promise((resolve, reject) => this.#queued.push({ operation, args, route, resolve, reject }));
       if (this.#reopenable) this.#reopen();
     }
     return sent.catch((error) => {
@@ -300,9 +316,9 @@ export class SessionVaultStore {
     });
   }
 
-  #send(operation, args) {
+  #send(operation, args, route) {
     if (this.#closed) return Promise.reject(new Error("session-vault: the store is closed"));
-    return this.#thread.call(operation, args);
+    return this.#thread.call(operation, args, route);
   }
 
   /** A call that may change any session. */
@@ -316,7 +332,7 @@ export class SessionVaultStore {
     if (typeof id !== "string") return this.#changeAll(operation, ...args);
     const number = this.#cache.changing(id);
     try {
-      return await this.#call(operation, ...args);
+      return await this.#route(id, operation, args);
     } finally {
       this.#cache.answered(id, number);
     }
@@ -329,7 +345,7 @@ export class SessionVaultStore {
     const number = this.#cache.touching(id);
     let found = false;
     try {
-      found = await this.#call("touchFound", id, until);
+      found = await this.#route(id, "touchFound", [id, until]);
       return found;
     } finally {
       this.#cache.touched(id, number, found, Number(until));
@@ -348,7 +364,7 @@ export class SessionVaultStore {
       }
     }
     const ticket = this.#cache.reading();
-    const text = await this.#call("get", id);
+    const text = await this.#route(typeof id === "string" ? id : undefined, "get", [id]);
     if (text === undefined) return undefined;
     const doc = JSON.parse(text);
     this.#cache.keep(id, text, doc, ticket);

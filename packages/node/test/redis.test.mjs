@@ -435,3 +435,23 @@ test("a logout on one host is final: a request in flight on another cannot bring
     await b.close();
   }
 });
+
+test("with several component threads, calls still run in the order made: a call on every session waits for those before it, and those after wait for it", async () => {
+  const store = open(freshPrefix(), { redisConcurrency: 4 });
+  try {
+    // None awaited before the next is made.
+    const created = Array.from({ length: 24 }, (_, n) => store.create(doc(`ivy-${n}`, "ivy")));
+    const revoked = store.revokeUser("ivy");
+    const after = Array.from({ length: 24 }, (_, n) => store.get(`ivy-${n}`));
+    const recreated = store.create(doc("ivy-new", "ivy"));
+    const counted = store.getSessionCount();
+    await Promise.all(created);
+    assert.equal(await revoked, 24, "the revoke saw every create made before it");
+    for (const read of after) assert.equal(await read, null, "no read made after the revoke sees a session");
+    await recreated;
+    assert.equal(await counted, 1, "the count made after the create saw it");
+    assert.equal((await store.getUserSessions("ivy")).length, 1);
+  } finally {
+    await store.close();
+  }
+});

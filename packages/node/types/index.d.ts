@@ -120,6 +120,13 @@ export interface RedisOptions extends CommonOptions {
   prefix?: string;
   /** How long connecting and each request may take, in ms (default 2000). */
   redisTimeoutMs?: number;
+  /**
+   * Component instances serving the store side by side, each on a thread of its own (default
+   * 4, at most 64): an instance waits out each round trip to the server, so one runs its
+   * calls one after another. Calls on one session, and calls on every session, still run
+   * in the order made.
+   */
+  redisConcurrency?: number;
   storageDir?: undefined;
 }
 
