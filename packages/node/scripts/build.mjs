@@ -42,6 +42,10 @@ for (const file of [...components.map((c) => c.wasm), bucketScript]) {
 // environment lookup is a call into C++ each time (a tenth of a `get`): it is read once, when
 // the module loads, instead.
 const debugCheck = "if (!globalThis?.process?.env?.JCO_DEBUG) { return; }";
+// jco lifts the component's strings with a default TextDecoder, which drops a leading
+// U+FEFF: a string the component hands over must arrive as it is (an index member planted
+// with one was removed under another name, and never went).
+const utf8Decoder = "const TEXT_DECODER_UTF8 = new TextDecoder();";
 
 const files = {};
 const built = {};
@@ -56,15 +60,14 @@ for (const { name, wasm } of components) {
   });
   const glue = `${name}.js`;
   const text = Buffer.from(transpiled.files[glue]).toString("utf8");
-  if (!text.includes(debugCheck)) {
-    console.error(`jco's ${glue} no longer checks JCO_DEBUG as expected: update scripts/build.mjs`);
+  if (!text.includes(debugCheck) || !text.includes(utf8Decoder)) {
+    console.error(`jco's ${glue} no longer reads JCO_DEBUG or decodes UTF-8 as expected: update scripts/build.mjs`);
     process.exit(1);
   }
   transpiled.files[glue] = Buffer.from(
-    `const JCO_DEBUG = Boolean(globalThis?.process?.env?.JCO_DEBUG);\n${text.replaceAll(
-      debugCheck,
-      "if (!JCO_DEBUG) { return; }",
-    )}`,
+    `const JCO_DEBUG = Boolean(globalThis?.process?.env?.JCO_DEBUG);\n${text
+      .replaceAll(debugCheck, "if (!JCO_DEBUG) { return; }")
+      .replaceAll(utf8Decoder, 'const TEXT_DECODER_UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });')}`,
   );
   Object.assign(files, transpiled.files);
   built[name] = { sha256: createHash("sha256").update(bytes).digest("hex"), bytes: bytes.length };

@@ -85,8 +85,13 @@ function redisOf(config) {
   } catch {
     parsed = undefined;
   }
-  if (parsed === undefined || !["redis:", "rediss:"].includes(parsed.protocol)) {
-    throw invalid("redisUrl must be a redis:// or rediss:// URL, such as redis://127.0.0.1:6379/0");
+  if (
+    parsed === undefined ||
+    !["redis:", "rediss:"].includes(parsed.protocol) ||
+    parsed.hostname === "" ||
+    !/^(\/[0-9]{0,5})?$/.test(parsed.pathname)
+  ) {
+    throw invalid("redisUrl must be a redis:// or rediss:// URL with a host and a database number, such as redis://127.0.0.1:6379/0");
   }
   const prefix = config.prefix;
   if (prefix !== undefined && (typeof prefix !== "string" || !/^[A-Za-z0-9_.:-]{1,64}$/.test(prefix) || /^:+$/.test(prefix))) {
@@ -297,8 +302,8 @@ export class SessionVaultStore {
    */
   #route(route, operation, args) {
     let sent;
-    if (this.#opened) sent = this.#send(operation, args, route);
-    else if (this.#openFailure !== undefined) sent = Promise.reject(this.#openFailure);
+    if (this.#openFailure !== undefined) sent = Promise.reject(this.#openFailure);
+    else if (this.#opened || this.#closed) sent = this.#send(operation, args, route);
     else {
       sent = new Promise((resolve, reject) => this.#queued.push({ operation, args, route, resolve, reject }));
       if (this.#reopenable) this.#reopen();
@@ -530,6 +535,8 @@ export class SessionVaultStore {
     this.#closed = true;
     this.#reopenable = false;
     this.#cache.changingAll();
+    // A store that never opened (its server away) has nothing to send them to.
+    for (const { reject } of this.#queued.splice(0)) reject(new Error("session-vault: the store is closed"));
     try {
       await this.#thread?.close();
     } finally {

@@ -455,3 +455,38 @@ test("with several component threads, calls still run in the order made: a call 
     await store.close();
   }
 });
+
+test("hostile index members are dropped, not obeyed: one starting with a byte-order mark does not stall cleanup", async () => {
+  const prefix = freshPrefix();
+  const store = open(prefix);
+  const client = createClient({ url });
+  await client.connect();
+  try {
+    await store.create(doc("bom-live", "ivan"));
+    const name = prefix.replace(/:+$/, "");
+    // Planted in the expiry index, scored long past: cleanup ranges over it.
+    await client.zAdd(`{${name}}:x`, { score: 1, value: Buffer.from([0xef, 0xbb, 0xbf, 0x61, 0x62, 0x63]) });
+    const started = Date.now();
+    assert.equal(await store.cleanup(), 0);
+    assert.ok(Date.now() - started < 5_000, "cleanup ends");
+    assert.equal(await client.zCard(`{${name}}:x`), 1, "the planted member is gone, the live session's stays");
+    assert.notEqual(await store.get("bom-live"), null);
+  } finally {
+    await client.close();
+    await store.close();
+  }
+});
+
+test("a store closed before its server ever answered rejects later calls at once; a URL the client cannot use is invalid-input", async () => {
+  const port = await freePort();
+  const store = new SessionVaultStore({ backend: "redis", redisUrl: `redis://127.0.0.1:${port}/0`, rawKey: RAW_KEY, redisTimeoutMs: 200 });
+  await assert.rejects(store.ready, (e) => e instanceof UnavailableError);
+  await store.close();
+  const started = Date.now();
+  await assert.rejects(store.get("any-id"), /closed/);
+  assert.ok(Date.now() - started < 1_000, "at once");
+  assert.throws(
+    () => new SessionVaultStore({ backend: "redis", redisUrl: `redis://127.0.0.1:${port}/abc`, rawKey: RAW_KEY }),
+    (e) => e instanceof InvalidInputError,
+  );
+});

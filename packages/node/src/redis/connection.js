@@ -52,13 +52,19 @@ const connecting = client.connect().catch((error) => {
 async function ready() {
   if (client.isReady) return true;
   let timer;
+  let onReady;
   const waited = await Promise.race([
-    new Promise((resolve) => client.once("ready", () => resolve(true))),
+    new Promise((resolve) => {
+      onReady = () => resolve(true);
+      client.once("ready", onReady);
+    }),
     new Promise((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
     }),
   ]);
   clearTimeout(timer);
+  // A long outage must not pile up one listener per request made during it.
+  client.off("ready", onReady);
   return waited;
 }
 

@@ -12,7 +12,10 @@
 const FENCE = "moving";
 /** Keys asked for per SCAN step. */
 const SCAN_COUNT = "1000";
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// `ignoreBOM`: a leading U+FEFF is part of the text, as the Rust host reads it (a member
+// decoded without it would be removed under another name, and never go).
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const MAX_CURSOR = 2n ** 64n - 1n;
 
 const ok = (val) => ({ tag: "ok", val });
 const failed = (error) => ({ tag: "err", val: { tag: "other", val: error?.message ?? String(error) } });
@@ -77,7 +80,7 @@ export function keyvalueImports(link) {
     }
     listKeys(cursor) {
       return guarded(() => {
-        if (cursor !== undefined && !/^[0-9]{1,20}$/.test(cursor)) {
+        if (cursor !== undefined && (!/^[0-9]{1,20}$/.test(cursor) || BigInt(cursor) > MAX_CURSOR)) {
           throw new Error(`the cursor ${JSON.stringify(cursor)} is not one this host gave`);
         }
         const [next, found] = list(
@@ -146,10 +149,11 @@ export function keyvalueImports(link) {
         return { tag: "err", val: { tag: "store-error", val: failed(error).val } };
       }
       if (outcome === 1) return ok(undefined);
-      // The key changed since it was read: the handle is given back, as `swap` does.
-      if (outcome === 0) return { tag: "err", val: { tag: "cas-failed", val: this } };
       // A fenced bucket (its store moved out): `indexes.commit` documents access-denied.
-      return { tag: "err", val: { tag: "store-error", val: { tag: "access-denied" } } };
+      if (outcome === 2) return { tag: "err", val: { tag: "store-error", val: { tag: "access-denied" } } };
+      // The key changed since it was read (or an answer no script gives, taken as the
+      // Rust host takes it): the handle is given back, as `swap` does.
+      return { tag: "err", val: { tag: "cas-failed", val: this } };
     }
   }
 
@@ -194,6 +198,7 @@ export function keyvalueImports(link) {
     "wasi:keyvalue/batch": {
       getMany: (bucket, keys) =>
         guarded(() => {
+          if (keys.length === 0) return [];
           const values = list(link.request("get-many", keys.map((k) => bucket.key(k)), []), keys.length);
           return values.map((value, i) => {
             const bytes = bytesOrNone(value);

@@ -15,6 +15,8 @@ export class RedisLink {
   #signal = new Int32Array(new SharedArrayBuffer(4));
   #timeoutMs;
   #next = 0;
+  /** Why the connection thread is gone, once it is. */
+  #dead;
 
   /** A connection to the server at `url`; every request answers within `timeoutMs`. */
   constructor(url, timeoutMs) {
@@ -29,7 +31,14 @@ export class RedisLink {
     // The connection's thread never keeps the process alive on its own: the component's
     // thread holds the process while a call is outstanding.
     this.#worker.unref();
-    this.#worker.on("error", () => {});
+    // Should it die (it cannot be started, or the client throws), every request fails at
+    // once with why, not after waiting out its timeout.
+    this.#worker.on("error", (error) => {
+      this.#dead ??= `the redis connection thread failed: ${error?.message ?? error}`;
+    });
+    this.#worker.on("exit", (code) => {
+      this.#dead ??= `the redis connection thread ended (${code})`;
+    });
   }
 
   /**
@@ -38,6 +47,7 @@ export class RedisLink {
    * time; a reply that comes after its request gave up is dropped.
    */
   request(op, keys, args) {
+    if (this.#dead !== undefined) throw new Error(this.#dead);
     const id = ++this.#next;
     Atomics.store(this.#signal, 0, 0);
     this.#port.postMessage({ id, op, keys, args });
