@@ -225,42 +225,36 @@ export class SessionVaultStore {
     this.ready.catch(() => {});
   }
 
+  /**
+   * Opens the store: a directory under its lock, or a redis store (no directory, no lock:
+   * every host opens it). Then sends the calls made before, here, before `ready` resolves:
+   * no call made in a reaction to it (an express store's "connect") can overtake one made
+   * before.
+   */
   async #open() {
-    if (this.#redis !== undefined) return this.#openShared();
     try {
-      mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
-    } catch (e) {
-      throw storeError("io", { operation: `creating ${this.#dir}`, reason: e.message });
-    }
-    try {
-      this.#lock = await lock(this.#dir, this.#lockTimeoutMs);
-      this.#thread = new ComponentThread({ [STORE]: this.#dir }, this.#config, this.#now);
-      await this.#thread.ready;
-    } catch (e) {
-      this.#closed = true;
-      this.#openFailure = e;
-      for (const { reject } of this.#queued.splice(0)) reject(e);
-      this.#lock?.release();
-      await this.#thread?.close().catch(() => {});
-      throw e;
-    }
-    this.#sendQueued();
-  }
-
-  /** Opens a store on the redis backend: no directory, no lock (every host opens it). */
-  async #openShared() {
-    try {
-      const { url, timeoutMs } = this.#redis;
-      const { concurrency } = this.#redis;
-      this.#thread = new ComponentPool(concurrency, {}, this.#config, this.#now, { url, timeoutMs });
+      if (this.#redis === undefined) {
+        try {
+          mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+        } catch (e) {
+          throw storeError("io", { operation: `creating ${this.#dir}`, reason: e.message });
+        }
+        this.#lock = await lock(this.#dir, this.#lockTimeoutMs);
+        this.#thread = new ComponentThread({ [STORE]: this.#dir }, this.#config, this.#now);
+      } else {
+        const { url, timeoutMs, concurrency } = this.#redis;
+        this.#thread = new ComponentPool(concurrency, {}, this.#config, this.#now, { url, timeoutMs });
+      }
       await this.#thread.ready;
     } catch (e) {
       const thread = this.#thread;
       this.#thread = undefined;
+      this.#lock?.release();
       await thread?.close().catch(() => {});
-      // A server that is away now may be back for the next call: that call opens the
-      // store again. Anything else (a wrong key, a bucket holding another store) is final.
-      if (e?.code === "unavailable" && !this.#closed) this.#reopenable = true;
+      // A redis server that is away now may be back for the next call: that call opens
+      // the store again. Anything else (a locked directory, a wrong key, a bucket holding
+      // another store) is final.
+      if (this.#redis !== undefined && e?.code === "unavailable" && !this.#closed) this.#reopenable = true;
       else {
         this.#closed = true;
         this.#openFailure = e;
@@ -268,24 +262,16 @@ export class SessionVaultStore {
       for (const { reject } of this.#queued.splice(0)) reject(e);
       throw e;
     }
-    this.#sendQueued();
+    this.#opened = true;
+    for (const { operation, args, route, resolve, reject } of this.#queued.splice(0)) {
+      this.#send(operation, args, route).then(resolve, reject);
+    }
   }
 
   /** Opens a redis store again after its server was away; the calls made meanwhile wait. */
   #reopen() {
     this.#reopenable = false;
-    this.#opening = this.#openShared().catch(() => {});
-  }
-
-  /**
-   * Sends the calls made before the store opened, here, before `ready` resolves: no call
-   * made in a reaction to it (an express store's "connect") can overtake one made before.
-   */
-  #sendQueued() {
-    this.#opened = true;
-    for (const { operation, args, route, resolve, reject } of this.#queued.splice(0)) {
-      this.#send(operation, args, route).then(resolve, reject);
-    }
+    this.#opening = this.#open().catch(() => {});
   }
 
   /**
