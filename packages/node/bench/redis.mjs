@@ -12,17 +12,14 @@
 //
 //   npm run bench:redis [-- --calls 2000 --seconds 10]
 
-import autocannon from "autocannon";
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { once } from "node:events";
-import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 
 import { SessionVaultStore } from "../src/index.js";
+import { CONNECTIONS, load, loggedInGet, startRedis, startServer } from "./servers.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../../..");
@@ -33,40 +30,8 @@ const flag = (name, fallback) => {
 };
 const CALLS = Number(flag("calls", 2000));
 const SECONDS = Number(flag("seconds", 10));
-const CONNECTIONS = 16;
 const SECRET = "bench-store-secret-0123456789abcdefghijkl";
 const scratch = mkdtempSync(path.join(os.tmpdir(), "session-vault-redis-bench-"));
-
-function freePort() {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis() {
-  const binary = execFileSync("bash", ["-c", `. "${repo}/scripts/redis" && redis_install && command -v redis-server`], {
-    encoding: "utf8",
-  }).trim();
-  const port = await freePort();
-  const child = spawn(binary, ["--bind", "127.0.0.1", "--port", String(port), "--dir", scratch, "--save", "", "--appendonly", "no"], {
-    stdio: "ignore",
-  });
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise((resolve) => {
-      const socket = net.connect(port, "127.0.0.1", () => {
-        socket.end();
-        resolve(true);
-      });
-      socket.on("error", () => resolve(false));
-    });
-    if (up) break;
-    await sleep(50);
-  }
-  return { url: `redis://127.0.0.1:${port}/0`, stop: () => child.kill() };
-}
 
 /** An express session as express-session saves it, with a login's profile (~700 bytes). */
 function expressDoc(n, expiresAt) {
@@ -111,53 +76,15 @@ function rustHost(url) {
   return run.stdout;
 }
 
-async function startServer(options) {
-  const child = spawn(process.execPath, [path.join(here, "express-server.mjs"), JSON.stringify(options)], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let output = "";
-  for await (const chunk of child.stdout) {
-    output += chunk;
-    if (output.includes("\n")) break;
-  }
-  child.stdout.resume();
-  const { port } = JSON.parse(output.split("\n")[0]);
-  return {
-    base: `http://127.0.0.1:${port}`,
-    stop: async () => {
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
-  };
-}
-
-async function load(base, request) {
-  const result = await autocannon({ url: base, connections: CONNECTIONS, duration: SECONDS, requests: [request] });
-  return { rate: Math.round(result.requests.total / SECONDS), failed: result.non2xx + result.errors + result.timeouts };
-}
-
 async function throughput(base) {
-  const cookies = [];
-  for (let i = 0; i < CONNECTIONS; i++) {
-    const response = await fetch(`${base}/login`, { method: "POST" });
-    cookies.push(response.headers.get("set-cookie").split(";")[0]);
-  }
-  let next = 0;
-  const get = {
-    method: "GET",
-    path: "/me",
-    setupRequest(request, context) {
-      context.cookie ??= cookies[next++ % cookies.length];
-      return { ...request, headers: { ...request.headers, cookie: context.cookie } };
-    },
-  };
-  await load(base, get); // warm-up, discarded
-  const reads = await load(base, get);
-  const logins = await load(base, { method: "POST", path: "/login" });
+  const get = await loggedInGet(base);
+  await load(base, get, SECONDS); // warm-up, discarded
+  const reads = await load(base, get, SECONDS);
+  const logins = await load(base, { method: "POST", path: "/login" }, SECONDS);
   return { reads, logins };
 }
 
-const redis = await startRedis();
+const redis = await startRedis("none");
 try {
   console.log(`\n# the redis backend: ${CALLS} calls of each operation awaited one at a time, Node ${process.version}, ${os.cpus().length} cores`);
   const onRedis = await perCall(new SessionVaultStore({ backend: "redis", redisUrl: redis.url, prefix: "bench-calls", encryptionKey: SECRET }));
@@ -190,6 +117,6 @@ try {
     }
   }
 } finally {
-  redis.stop();
+  await redis.stop();
   rmSync(scratch, { recursive: true, force: true });
 }
