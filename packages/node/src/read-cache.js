@@ -137,11 +137,6 @@ export class ReadCache {
     this.#held -= entry.bytes;
   }
 
-  /** How many sessions are kept. */
-  get size() {
-    return this.#entries.size;
-  }
-
   #mark(id) {
     const number = ++this.#sent;
     this.#changing.set(id, number);

@@ -1,5 +1,6 @@
-// The key-value component's imports, as jco takes them: `wasi:keyvalue/store`, `atomics`
-// and `batch` (0.2.0-draft2) and `session-vault:store/indexes`, over a Redis server
+// The key-value component's imports, as jco takes them: what it uses of
+// `wasi:keyvalue/store`, `atomics` and `batch` (0.2.0-draft2), and
+// `session-vault:store/indexes`, over a Redis server
 // through a RedisLink (./link.js). Each import sends one operation of the bucket script
 // (component/bucket.lua, the Rust host's too) with the key layout the Rust host uses:
 // bucket `name` is every key `{name}:…` (a Redis Cluster hash tag).
@@ -59,9 +60,6 @@ export function keyvalueImports(link) {
     key(name) {
       return `${this.#prefix}${name}`;
     }
-    get prefix() {
-      return this.#prefix;
-    }
     get(key) {
       return guarded(() => bytesOrNone(link.request("get", [this.key(key)], [])));
     }
@@ -69,14 +67,6 @@ export function keyvalueImports(link) {
       return guarded(() => {
         link.request("set", [this.key(key)], [value]);
       });
-    }
-    delete(key) {
-      return guarded(() => {
-        link.request("delete-many", [this.key(key)], []);
-      });
-    }
-    exists(key) {
-      return guarded(() => integer(link.request("exists", [this.key(key)], [])) === 1);
     }
     listKeys(cursor) {
       return guarded(() => {
@@ -185,16 +175,7 @@ export function keyvalueImports(link) {
 
   return {
     "wasi:keyvalue/store": { Bucket, open },
-    "wasi:keyvalue/atomics": {
-      Cas,
-      increment: (bucket, key, delta) =>
-        guarded(() => {
-          const sum = link.request("increment", [bucket.key(key)], [String(delta)]);
-          if (typeof sum !== "number" || !Number.isSafeInteger(sum)) throw new Error("the server answered no integer");
-          return BigInt(sum);
-        }),
-      swap: (cas, value) => cas.commit({ value, expiresAt: undefined, add: [], remove: [] }),
-    },
+    "wasi:keyvalue/atomics": { Cas },
     "wasi:keyvalue/batch": {
       getMany: (bucket, keys) =>
         guarded(() => {
@@ -204,11 +185,6 @@ export function keyvalueImports(link) {
             const bytes = bytesOrNone(value);
             return bytes === undefined ? undefined : [keys[i], bytes];
           });
-        }),
-      setMany: (bucket, pairs) =>
-        guarded(() => {
-          if (pairs.length === 0) return;
-          link.request("set-many", pairs.map(([k]) => bucket.key(k)), pairs.map(([, v]) => v));
         }),
       deleteMany: (bucket, keys) =>
         guarded(() => {
