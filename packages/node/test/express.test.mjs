@@ -2,7 +2,9 @@
 // listening on 127.0.0.1 and driven over HTTP with cookies, as a user runs it.
 
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
+import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -127,6 +129,49 @@ test("the server restarts and the user is still logged in", async () => {
   assert.deepEqual((await alice.request("GET", "/me")).body, { user: "alice", cart: [] });
   await server.close();
   await vault.close();
+});
+
+test("the server process is SIGKILLed and started again: the user is still logged in", async () => {
+  const dir = freshDir();
+  const program = path.join(path.dirname(dir), `server-${Date.now()}.mjs`);
+  const resolve = (name) => JSON.stringify(import.meta.resolve(name));
+  writeFileSync(
+    program,
+    `const express = (await import(${resolve("express")})).default;
+const session = (await import(${resolve("express-session")})).default;
+const { SessionVaultSessionStore } = await import(${resolve("session-vault/express")});
+const app = express();
+app.use(express.json());
+app.use(session({ secret: "cookie-signing-secret", resave: false, saveUninitialized: false,
+  store: new SessionVaultSessionStore({ storageDir: process.env.DIR, encryptionKey: process.env.SECRET }) }));
+app.post("/login", (req, res) => { req.session.user = req.body.user; res.json({ ok: true }); });
+app.get("/me", (req, res) => res.status(req.session.user ? 200 : 401).json({ user: req.session.user ?? null }));
+const server = app.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: server.address().port })));
+`,
+  );
+  const start = async () => {
+    const child = spawn(process.execPath, [program], { env: { ...process.env, DIR: dir, SECRET }, stdio: ["ignore", "pipe", "inherit"] });
+    let output = "";
+    for await (const chunk of child.stdout) {
+      output += chunk;
+      if (output.includes("\n")) break;
+    }
+    return { child, base: `http://127.0.0.1:${JSON.parse(output).port}` };
+  };
+  let server = await start();
+  try {
+    const alice = browser(server.base);
+    assert.equal((await alice.request("POST", "/login", { user: "alice" })).status, 200);
+    // No shutdown: the process dies as in a crash, its lock and thread with it.
+    server.child.kill("SIGKILL");
+    await once(server.child, "exit");
+    server = await start();
+    alice.withBase(server.base);
+    assert.deepEqual(await alice.request("GET", "/me"), { status: 200, body: { user: "alice" } });
+  } finally {
+    server.child.kill("SIGKILL");
+    await once(server.child, "exit");
+  }
 });
 
 test("an expired session is gone, by the store's clock", async () => {
