@@ -5,6 +5,7 @@
 //! The component implements it over the imported WIT interfaces, the host natively over
 //! Redis; `memory.rs`'s `MemoryBucket` is the same contract in memory, for tests.
 
+use super::ledger::LedgerPage;
 use crate::error::StoreError;
 
 /// A member of an index with its score (milliseconds since the epoch).
@@ -38,6 +39,9 @@ pub struct Change {
     pub add: Vec<Entry>,
     /// Index members to remove.
     pub remove: Vec<Member>,
+    /// A frame to append to the version ledger in the same atomic step
+    /// ([`LEDGER`](super::layout::LEDGER); see `ledger.rs`).
+    pub frame: Option<Vec<u8>>,
 }
 
 /// The error of a write to a bucket whose store moves, or moved, to a directory.
@@ -77,6 +81,31 @@ pub trait Bucket {
     /// if another writer changed it since. Refused with [`moved_out`] (nothing applied)
     /// while the bucket holds the [`FENCE`](super::layout::FENCE) key.
     fn commit(&mut self, cas: Self::Cas, change: Change) -> Result<bool, StoreError>;
+
+    /// Up to `limit` frames of the ledger stream after the stream id `after`.
+    fn ledger(&mut self, after: &str, limit: u32) -> Result<LedgerPage, StoreError>;
+
+    /// The value of `key` and up to `limit` frames of the ledger after `after`, in one
+    /// round trip.
+    fn read(
+        &mut self,
+        key: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<(Option<Vec<u8>>, LedgerPage), StoreError>;
+
+    /// [`Bucket::watch`] and up to `limit` frames of the ledger after `after`, in one
+    /// round trip.
+    fn watch_read(
+        &mut self,
+        key: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<(Self::Cas, Option<Vec<u8>>, LedgerPage), StoreError>;
+
+    /// Takes the ledger's frames before stream id `before` out of the stream (a snapshot
+    /// holds what they said).
+    fn trim_ledger(&mut self, before: &str) -> Result<(), StoreError>;
 
     /// Sets `key` unconditionally.
     fn set(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError>;
@@ -131,6 +160,23 @@ impl Bucket for std::convert::Infallible {
         match *self {}
     }
     fn commit(&mut self, _: Self::Cas, _: Change) -> Result<bool, StoreError> {
+        match *self {}
+    }
+    fn ledger(&mut self, _: &str, _: u32) -> Result<LedgerPage, StoreError> {
+        match *self {}
+    }
+    fn read(&mut self, _: &str, _: &str, _: u32) -> Result<(Option<Vec<u8>>, LedgerPage), StoreError> {
+        match *self {}
+    }
+    fn watch_read(
+        &mut self,
+        _: &str,
+        _: &str,
+        _: u32,
+    ) -> Result<(Self::Cas, Option<Vec<u8>>, LedgerPage), StoreError> {
+        match *self {}
+    }
+    fn trim_ledger(&mut self, _: &str) -> Result<(), StoreError> {
         match *self {}
     }
     fn set(&mut self, _: &str, _: &[u8]) -> Result<(), StoreError> {

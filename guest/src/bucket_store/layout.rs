@@ -20,6 +20,11 @@ pub const IDS: &str = "i";
 /// when every commit is refused. Its value is the backend it went to (a hint for the
 /// error only: anyone with access to the server can set it, which can only stop writes).
 pub const FENCE: &str = "moving";
+/// The version ledger's stream: one authenticated frame per write and removal
+/// (`ledger.rs`).
+pub const LEDGER: &str = "l";
+/// The version ledger's snapshot: what the stream said before it was trimmed.
+pub const SNAPSHOT: &str = "ls";
 /// The id the names record is sealed under: not a valid session id, so no session
 /// record can pass for it.
 pub const NAMES_ID: &str = "#names";
@@ -85,6 +90,8 @@ pub enum Name<'a> {
     Ids,
     /// [`FENCE`].
     Fence,
+    /// [`LEDGER`] or [`SNAPSHOT`].
+    Ledger,
     /// The record of this session.
     Session(&'a str),
     /// The quarantined record of this session.
@@ -104,6 +111,7 @@ pub fn parse(key: &str) -> Name<'_> {
         EXPIRY => Name::Expiry,
         IDS => Name::Ids,
         FENCE => Name::Fence,
+        LEDGER | SNAPSHOT => Name::Ledger,
         _ => {
             if let Some(id) = key.strip_prefix(SESSION).filter(|id| valid(id)) {
                 Name::Session(id)

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
+use super::layout;
+use super::ledger::{LedgerPage, stream_id};
 use crate::error::StoreError;
 
 /// What a [`MemoryBucket`] holds: values with their expiry, and the indexes.
@@ -16,6 +18,30 @@ pub struct Memory {
     pub values: BTreeMap<String, (Vec<u8>, Option<u64>)>,
     /// Every index: member to score.
     pub indexes: BTreeMap<String, BTreeMap<String, u64>>,
+    /// The ledger stream: stream id (`<n>-0`) and frame.
+    pub ledger: Vec<(u64, Vec<u8>)>,
+    /// The last stream id given out.
+    pub ledger_last: u64,
+    /// The highest stream id taken out of the stream.
+    pub ledger_deleted: u64,
+}
+
+impl Memory {
+    fn ledger_page(&self, after: &str, limit: u32) -> LedgerPage {
+        let after = stream_id(after);
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let frames: Vec<&(u64, Vec<u8>)> = (self.ledger.iter())
+            .filter(|(id, _)| (*id, 0) > after)
+            .take(limit)
+            .collect();
+        LedgerPage {
+            last: frames
+                .last()
+                .map_or(String::new(), |(id, _)| format!("{id}-0")),
+            frames: frames.into_iter().map(|(_, frame)| frame.clone()).collect(),
+            max_deleted: format!("{}-0", self.ledger_deleted),
+        }
+    }
 }
 
 /// A bucket in memory. Clones share their contents, as two hosts share one server.
@@ -65,7 +91,7 @@ impl Bucket for MemoryBucket {
 
     fn commit(&mut self, cas: MemoryCas, change: Change) -> Result<bool, StoreError> {
         let mut memory = self.memory.borrow_mut();
-        if memory.values.contains_key(super::layout::FENCE) {
+        if memory.values.contains_key(layout::FENCE) {
             return Err(moved_out());
         }
         if memory.values.get(&cas.key).map(|v| &v.0) != cas.read.as_ref() {
@@ -89,7 +115,49 @@ impl Bucket for MemoryBucket {
             }
         }
         memory.indexes.retain(|_, index| !index.is_empty());
+        if let Some(frame) = change.frame {
+            memory.ledger_last += 1;
+            let id = memory.ledger_last;
+            memory.ledger.push((id, frame));
+        }
         Ok(true)
+    }
+
+    fn ledger(&mut self, after: &str, limit: u32) -> Result<LedgerPage, StoreError> {
+        Ok(self.memory.borrow().ledger_page(after, limit))
+    }
+
+    fn read(
+        &mut self,
+        key: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<(Option<Vec<u8>>, LedgerPage), StoreError> {
+        Ok((self.get(key)?, self.ledger(after, limit)?))
+    }
+
+    fn watch_read(
+        &mut self,
+        key: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<(MemoryCas, Option<Vec<u8>>, LedgerPage), StoreError> {
+        let (cas, read) = self.watch(key)?;
+        Ok((cas, read, self.ledger(after, limit)?))
+    }
+
+    fn trim_ledger(&mut self, before: &str) -> Result<(), StoreError> {
+        let before = stream_id(before);
+        let mut memory = self.memory.borrow_mut();
+        let trimmed = (memory.ledger.iter())
+            .filter(|(id, _)| (*id, 0) < before)
+            .map(|(id, _)| *id)
+            .max();
+        if let Some(trimmed) = trimmed {
+            memory.ledger_deleted = memory.ledger_deleted.max(trimmed);
+        }
+        memory.ledger.retain(|(id, _)| (*id, 0) >= before);
+        Ok(())
     }
 
     fn set(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
@@ -103,6 +171,9 @@ impl Bucket for MemoryBucket {
         for key in keys {
             memory.values.remove(key);
             memory.indexes.remove(key);
+            if key == layout::LEDGER {
+                memory.ledger.clear();
+            }
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 
 pub mod bucket;
 pub mod layout;
+pub mod ledger;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod name;
@@ -35,6 +36,7 @@ use crate::sessions::{
     Compaction, Config, IdPage, KeyInfo, RekeyProgress, Report, SessionPage, Sessions, record,
 };
 use bucket::{Bucket, Change, Entry, Member};
+use ledger::{Event, Ledger, LedgerPage};
 
 /// How often a write re-reads and retries after another host changed its record.
 pub const RETRIES: u32 = 64;
@@ -57,6 +59,8 @@ pub struct BucketStore<K, C> {
     /// Sessions this host opened, each served again only for the exact record bytes it
     /// was opened from (other hosts write the bucket: the bytes fetched decide).
     cache: RefCell<SessionCache>,
+    /// The version ledger as far as this host has read it, and its place as a writer.
+    ledger: Ledger,
 }
 
 /// A session record as read: the session and the header fields a rewrite needs.
@@ -76,7 +80,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// [`BucketStore::open`] as `mode` asks (see [`Mode`]).
     pub(crate) fn open_as(
         mut bucket: K,
-        clock: C,
+        mut clock: C,
         config: Config,
         mode: Mode<'_>,
     ) -> Result<Self, StoreError> {
@@ -146,6 +150,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 }
             };
             let names = names(&mut bucket, &keyring)?;
+            let ledger = Ledger::new(&names, clock.now())?;
             let mut store = BucketStore {
                 bucket,
                 lifetime: Lifetime {
@@ -160,7 +165,17 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 scrypt_log_n: config.scrypt_log_n,
                 max_session_bytes,
                 cache: RefCell::new(SessionCache::new(config.cache_bytes)),
+                ledger,
             };
+            match store.start_ledger() {
+                Ok(()) => {}
+                // Another host started the ledger of this store at the same time.
+                Err(StoreError::InvalidInput(_)) if store.meta.ledger.is_none() => {
+                    (bucket, clock) = (store.bucket, store.lifetime.clock);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            }
             store.index_ids()?;
             return Ok(store);
         }
@@ -178,6 +193,10 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         let name = || format!("the record of session {id:?}");
         let header = format::header(bytes, Kind::Session)
             .map_err(|e| StoreError::Corrupted(format!("{}: {e}", name())))?;
+        // A version the header claims without authenticating can only make a record
+        // refused here, never accepted: an authentic record carries its true version.
+        (self.ledger.admits(id, header.seq))
+            .map_err(|why| StoreError::Corrupted(format!("{}: {why}", name())))?;
         let cached = self.cache.borrow_mut().session(id, bytes);
         let session = match cached {
             Some(session) => session,
@@ -208,6 +227,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     ) -> Result<Change, StoreError> {
         let plaintext = crate::document::serialize(session, self.max_session_bytes)?;
         let id = session.id();
+        let seq = self.ledger.next_version(id, seq);
         let sealed = format::encode(
             Kind::Session,
             self.keyring.current,
@@ -235,6 +255,13 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 },
             ],
             remove: Vec::new(),
+            frame: Some(self.ledger.frame(
+                Event::Written,
+                id,
+                seq,
+                expires_at,
+                self.lifetime.now(),
+            )),
         };
         if let Some(user) = user {
             change.add.push(Entry {
@@ -255,11 +282,24 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// The change that removes session `id` (of `user`), which expires at `until`, and
     /// its index entries, leaving a removal marker until then if that is still ahead (see
     /// [`layout::removed_marker`]): what `delete`, `revoke-user` and `clear` commit.
-    fn removal_until(&self, id: &str, user: Option<&str>, until: u64) -> Change {
+    /// With the `version` of the record removed (if it opened), the ledger records the
+    /// removal, so that record is never served again.
+    fn removal_until(
+        &self,
+        id: &str,
+        user: Option<&str>,
+        until: u64,
+        version: Option<u64>,
+    ) -> Change {
         let mut change = self.removal(id, user);
-        if self.lifetime.now() < until {
+        let now = self.lifetime.now();
+        if now < until {
             change.value = Some(layout::removed_marker(until));
             change.expires_at = Some(until);
+        }
+        if let Some(version) = version {
+            let version = self.ledger.next_version(id, version.saturating_add(1));
+            change.frame = Some(self.ledger.frame(Event::Removed, id, version, until, now));
         }
         change
     }
@@ -292,6 +332,150 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
 
     fn user_index(&self, user: &str) -> String {
         layout::user(&self.names, user)
+    }
+
+    /// Reads the record of session `id` and the ledger's new frames, in one round trip.
+    fn read_session(&mut self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = layout::session(id);
+        let (value, page) = self.bucket.read(&key, self.ledger.cursor(), ledger::PAGE)?;
+        if self.take_in(page)? {
+            self.catch_up()?;
+        }
+        Ok(value)
+    }
+
+    /// [`Bucket::watch`] on the record of session `id`, with the ledger's new frames in
+    /// the same round trip.
+    fn watch_session(&mut self, id: &str) -> Result<(K::Cas, Option<Vec<u8>>), StoreError> {
+        self.ledger.renew(self.lifetime.now())?;
+        let key = layout::session(id);
+        let (cas, value, page) =
+            (self.bucket).watch_read(&key, self.ledger.cursor(), ledger::PAGE)?;
+        if self.take_in(page)? {
+            self.catch_up()?;
+        }
+        Ok((cas, value))
+    }
+
+    /// [`Bucket::commit`], keeping this host's place in the ledger: a frame committed
+    /// moves it on; a commit whose outcome is unknown makes the host write under a new
+    /// name (the frame may be in the stream or not).
+    fn commit(&mut self, cas: K::Cas, change: Change) -> Result<bool, StoreError> {
+        let framed = change.frame.is_some();
+        match self.bucket.commit(cas, change) {
+            Ok(applied) => {
+                if applied && framed {
+                    self.ledger.committed();
+                }
+                Ok(applied)
+            }
+            // `invalid-input` is the fence: nothing was applied.
+            Err(error @ StoreError::InvalidInput(_)) => Err(error),
+            Err(error) => {
+                if framed {
+                    self.ledger.rename(self.lifetime.now())?;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Reads every frame of the ledger this host has not read.
+    fn catch_up(&mut self) -> Result<(), StoreError> {
+        loop {
+            let page = self.bucket.ledger(self.ledger.cursor(), ledger::PAGE)?;
+            if !self.take_in(page)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Takes in a page of the ledger; whether more may follow. When frames after this
+    /// host's cursor were trimmed (another host wrote a snapshot), the snapshot is read
+    /// and the page dropped: reading goes on from the snapshot's cursor.
+    fn take_in(&mut self, page: LedgerPage) -> Result<bool, StoreError> {
+        if self.ledger.missed(&page) {
+            if let Some(snapshot) = self.bucket.get(layout::SNAPSHOT)? {
+                self.ledger.load(&snapshot)?;
+            }
+            self.ledger.saw_deleted(&page.max_deleted);
+            return Ok(true);
+        }
+        Ok(self.ledger.ingest(page))
+    }
+
+    /// Loads the ledger's snapshot and reads the stream after it. A store from before the
+    /// ledger (or a new one) gets its first snapshot, then metadata that says it has one,
+    /// so that a snapshot deleted later refuses the store rather than forget every version.
+    fn start_ledger(&mut self) -> Result<(), StoreError> {
+        let (cas, found) = self.bucket.watch(layout::SNAPSHOT)?;
+        match found {
+            Some(snapshot) => self.ledger.load(&snapshot)?,
+            None if self.meta.ledger.is_some() => {
+                return Err(StoreError::Corrupted(
+                    "the version ledger's snapshot (key `ls`) is gone: refusing to open the \
+                     store without it, since any older record put back would be served \
+                     (restore the key, or see README, security model)"
+                        .into(),
+                ));
+            }
+            None => match self.bucket.commit(cas, Change::put(self.ledger.snapshot(0))) {
+                // Fenced (moving out): read only, as every other write.
+                Ok(_) | Err(StoreError::InvalidInput(_)) => {}
+                Err(error) => return Err(error),
+            },
+        }
+        self.catch_up()?;
+        if self.meta.ledger.is_none() && !self.bucket_fenced()? {
+            let mut meta = self.meta.clone();
+            meta.ledger = Some(1);
+            self.write_meta(meta)?;
+        }
+        Ok(())
+    }
+
+    fn bucket_fenced(&mut self) -> Result<bool, StoreError> {
+        Ok(self.bucket.get(layout::FENCE)?.is_some())
+    }
+
+    /// Writes a snapshot of the ledger if enough frames were read since the last one,
+    /// then trims the stream before it: housekeeping, run by `cleanup`.
+    fn snapshot_ledger(&mut self) -> Result<(), StoreError> {
+        self.catch_up()?;
+        if !self.ledger.wants_snapshot() {
+            return Ok(());
+        }
+        let now = self.lifetime.now();
+        self.ledger.prune(now);
+        let (cas, found) = self.bucket.watch(layout::SNAPSHOT)?;
+        let cursor = self.ledger.cursor().to_owned();
+        let newer = (found.as_deref())
+            .and_then(|bytes| self.ledger.snapshot_cursor(bytes))
+            .is_some_and(|theirs| ledger::stream_id(&theirs) >= ledger::stream_id(&cursor));
+        if !newer {
+            match self.bucket.commit(cas, Change::put(self.ledger.snapshot(now))) {
+                Ok(true) => self.bucket.trim_ledger(&cursor)?,
+                Ok(false) | Err(StoreError::InvalidInput(_)) => return Ok(()),
+                Err(error) => return Err(error),
+            }
+        }
+        self.ledger.snapshotted();
+        Ok(())
+    }
+
+    /// Reads the whole ledger afresh (snapshot and stream); how many of its frames fail:
+    /// not authentic, missing from a writer's sequence, or repeated. `check` reports them.
+    fn audit_ledger(&mut self) -> Result<u64, StoreError> {
+        let mut fresh = Ledger::new(&self.names, self.lifetime.now())?;
+        if let Some(snapshot) = self.bucket.get(layout::SNAPSHOT)? {
+            fresh.load(&snapshot)?;
+        }
+        loop {
+            let page = self.bucket.ledger(fresh.cursor(), ledger::PAGE)?;
+            if !fresh.ingest(page) {
+                return Ok(fresh.damage());
+            }
+        }
     }
 
     /// Replaces the metadata with `meta` if no other host changed it since this one read it.
@@ -497,6 +681,8 @@ pub(crate) fn clear_sessions<K: Bucket>(
                 }
                 layout::Name::Session(_) => sessions += 1,
                 layout::Name::User | layout::Name::Expiry | layout::Name::Ids => {}
+                // The ledger goes with the store (a store moving out), not at a `clear`.
+                layout::Name::Ledger if !keep_markers => {}
                 _ => continue,
             }
             doomed.push(key);

@@ -79,7 +79,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// The live session `id`; `None` if absent or expired.
     pub(crate) fn get(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         id::validate(id)?;
-        let Some(bytes) = self.bucket.get(&layout::session(id))? else {
+        let Some(bytes) = self.read_session(id)? else {
             return Ok(None);
         };
         if layout::removed_until(&bytes).is_some() {
@@ -88,7 +88,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         match self.open_record(id, &bytes) {
             Ok(record) if self.lifetime.is_expired(&record.session) => {
                 // Removed as a directory store removes it, unless rewritten meanwhile.
-                let (cas, found) = self.bucket.watch(&layout::session(id))?;
+                let (cas, found) = self.watch_session(id)?;
                 if found.as_deref() == Some(bytes.as_slice()) {
                     self.tidy(cas, self.removal(id, record.session.user()))?;
                 }
@@ -102,7 +102,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// The live session `id` as stored, changing nothing (a damaged record is an error,
     /// not quarantined): what a move out of a fenced bucket reads.
     pub(crate) fn peek(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
-        let Some(bytes) = self.bucket.get(&layout::session(id))? else {
+        let Some(bytes) = self.read_session(id)? else {
             return Ok(None);
         };
         if layout::removed_until(&bytes).is_some() {
@@ -162,9 +162,8 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// Removes the session, whatever its record holds; `false` if nothing was stored.
     pub(crate) fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
         id::validate(id)?;
-        let key = layout::session(id);
         for _ in 0..RETRIES {
-            let (cas, found) = self.bucket.watch(&key)?;
+            let (cas, found) = self.watch_session(id)?;
             let Some(bytes) = found.filter(|b| layout::removed_until(b).is_none()) else {
                 return Ok(false);
             };
@@ -172,9 +171,8 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             let record = self.open_record(id, &bytes).ok();
             let user = (record.as_ref()).and_then(|r| r.session.user().map(str::to_owned));
             let until = (record.as_ref()).map_or(0, |r| self.lifetime.expiry(&r.session));
-            if self
-                .bucket
-                .commit(cas, self.removal_until(id, user.as_deref(), until))?
+            let version = record.as_ref().map(|r| r.seq);
+            if self.commit(cas, self.removal_until(id, user.as_deref(), until, version))?
             {
                 return Ok(true);
             }
@@ -187,6 +185,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     pub(crate) fn user_sessions(&mut self, user: &str) -> Result<Vec<Session>, StoreError> {
         let index = self.user_index(user);
         let ids = self.bucket.range(&index, 0, u64::MAX, u32::MAX)?;
+        self.catch_up()?;
         let keys: Vec<String> = ids.iter().map(|id| layout::session(id)).collect();
         let values = self.bucket.get_many(&keys)?;
         let mut sessions = Vec::new();
@@ -210,7 +209,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         }
         for member in gone {
             // Only while the record is still absent: a create racing this keeps its entry.
-            let (cas, found) = self.bucket.watch(&layout::session(&member.member))?;
+            let (cas, found) = self.watch_session(&member.member)?;
             if found.is_none() {
                 let change = Change {
                     remove: vec![member],
@@ -237,7 +236,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 let live = self.write(id, |store, found| match found {
                     Some(record) if record.session.user() == Some(user) => {
                         let until = store.lifetime.expiry(&record.session);
-                        let change = store.removal_until(id, Some(user), until);
+                        let change = store.removal_until(id, Some(user), until, Some(record.seq));
                         Ok(Decision::Commit(change, now < until))
                     }
                     _ => Ok(Decision::Done(false)),
@@ -283,6 +282,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             cursor = last.clone();
             let keys: Vec<String> = batch.iter().map(|id| layout::session(id)).collect();
             let values = self.bucket.get_many(&keys)?;
+            self.catch_up()?;
             for (id, value) in batch.iter().zip(values) {
                 let Some(bytes) = value.filter(|_| id::is_valid(id)) else {
                     self.drop_unbacked_id(id)?;
@@ -307,7 +307,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
 
     /// Drops `id` from the id index if no record backs it (still absent when re-read).
     fn drop_unbacked_id(&mut self, id: &str) -> Result<(), StoreError> {
-        let (cas, found) = self.bucket.watch(&layout::session(id))?;
+        let (cas, found) = self.watch_session(id)?;
         if found.is_none() || !id::is_valid(id) {
             let change = Change {
                 remove: vec![Member {
@@ -346,9 +346,8 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         removal: Removal,
         mut decide: impl FnMut(&Self, Option<Record>) -> Result<Decision<T>, StoreError>,
     ) -> Result<T, StoreError> {
-        let key = layout::session(id);
         for _ in 0..RETRIES {
-            let (cas, found) = self.bucket.watch(&key)?;
+            let (cas, found) = self.watch_session(id)?;
             let now = self.lifetime.now();
             let record = match found {
                 None => None,
@@ -374,7 +373,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 .map(|r| r.session.user().map(str::to_owned));
             match decide(self, record) {
                 Ok(Decision::Commit(change, value)) => {
-                    if self.bucket.commit(cas, change)? {
+                    if self.commit(cas, change)? {
                         return Ok(value);
                     }
                 }
@@ -410,7 +409,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// index entry, a damaged record): losing the race, or a fenced bucket (whose reads
     /// go on while its store moves out), leaves things as they are.
     pub(super) fn tidy(&mut self, cas: K::Cas, change: Change) -> Result<(), StoreError> {
-        match self.bucket.commit(cas, change) {
+        match self.commit(cas, change) {
             // A commit's only `invalid-input` is the fence (`bucket::moved_out`).
             Ok(_) | Err(StoreError::InvalidInput(_)) => Ok(()),
             Err(other) => Err(other),
@@ -429,7 +428,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         if !matches!(error, StoreError::Corrupted(_)) {
             return Ok(error);
         }
-        let (cas, found) = self.bucket.watch(&layout::session(id))?;
+        let (cas, found) = self.watch_session(id)?;
         if found.as_ref() == Some(&bytes) {
             // Copied first: a failure in between leaves the record where it was.
             self.bucket.set(&layout::quarantine(id), &bytes)?;

@@ -29,11 +29,12 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             let now = self.lifetime.now();
             let due = self.bucket.range(layout::EXPIRY, 0, now, super::BATCH)?;
             if due.is_empty() {
+                self.snapshot_ledger()?;
                 return Ok(removed);
             }
             let mut settled = Vec::new();
             for id in &due {
-                let (cas, found) = self.bucket.watch(&layout::session(id))?;
+                let (cas, found) = self.watch_session(id)?;
                 let Some(bytes) = found else {
                     // Redis dropped it at its TTL: only the index entries are left.
                     // Removed only while the key is still absent, so a create racing this
@@ -68,7 +69,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 match self.open_record(id, &bytes) {
                     Ok(record) if now >= self.lifetime.expiry(&record.session) => {
                         let user = record.session.user();
-                        if self.bucket.commit(cas, self.removal(id, user))? {
+                        if self.commit(cas, self.removal(id, user))? {
                             removed += 1;
                         }
                     }
@@ -108,7 +109,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         let mut marked = 0;
         for id in self.listing()?.sessions {
             for _ in 0..super::RETRIES {
-                let (cas, found) = self.bucket.watch(&layout::session(&id))?;
+                let (cas, found) = self.watch_session(&id)?;
                 // Expired, damaged, under a missing key, a marker or gone: left to the
                 // bulk removal below (which counts them and quarantines nothing).
                 let Some(record) = found.and_then(|bytes| self.open_record(&id, &bytes).ok())
@@ -119,8 +120,9 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 if self.lifetime.now() >= until {
                     break;
                 }
-                let change = self.removal_until(&id, record.session.user(), until);
-                if self.bucket.commit(cas, change)? {
+                let change =
+                    self.removal_until(&id, record.session.user(), until, Some(record.seq));
+                if self.commit(cas, change)? {
                     marked += 1;
                     break;
                 }
@@ -135,9 +137,10 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// record backs).
     pub(crate) fn check(&mut self) -> Result<Report, StoreError> {
         let listing = self.listing()?;
+        self.catch_up()?;
         let now = self.lifetime.now();
         let mut report = Report {
-            quarantined: listing.quarantined,
+            quarantined: listing.quarantined + self.audit_ledger()?,
             foreign: listing.foreign,
             ..Report::default()
         };
@@ -254,7 +257,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             if progress.rekeyed as usize >= limit {
                 break;
             }
-            let (cas, found) = self.bucket.watch(&layout::session(&id))?;
+            let (cas, found) = self.watch_session(&id)?;
             let Some(bytes) = found else { continue };
             if format::key_id(&bytes) == Some(current) {
                 continue;
@@ -263,7 +266,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 continue;
             };
             let change = self.put(&record.session, record.seq.saturating_add(1), None)?;
-            if self.bucket.commit(cas, change)? {
+            if self.commit(cas, change)? {
                 progress.rekeyed += 1;
             }
         }
@@ -371,7 +374,8 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                     | layout::Name::Names
                     | layout::Name::Expiry
                     | layout::Name::Ids
-                    | layout::Name::Fence => {}
+                    | layout::Name::Fence
+                    | layout::Name::Ledger => {}
                 }
             }
             match next {

@@ -396,6 +396,29 @@ impl Bucket for Testing {
         self.write()?;
         self.inner.commit(cas, change)
     }
+    fn ledger(&mut self, after: &str, limit: u32) -> Result<LedgerPage, StoreError> {
+        self.inner.ledger(after, limit)
+    }
+    fn read(
+        &mut self,
+        key: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<(Option<Vec<u8>>, LedgerPage), StoreError> {
+        let value = self.get(key)?;
+        Ok((value, self.inner.ledger(after, limit)?))
+    }
+    fn watch_read(
+        &mut self,
+        key: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<(MemoryCas, Option<Vec<u8>>, LedgerPage), StoreError> {
+        self.inner.watch_read(key, after, limit)
+    }
+    fn trim_ledger(&mut self, before: &str) -> Result<(), StoreError> {
+        self.inner.trim_ledger(before)
+    }
     fn set(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.write()?;
         self.inner.set(key, value)
@@ -504,3 +527,5 @@ fn cleanup_drops_an_expiry_entry_that_came_back_beside_a_marker() {
         Err(StoreError::Removed(_))
     ));
 }
+
+mod replay;

@@ -113,8 +113,10 @@ fn a_move_cut_short_after_the_hand_over_is_finished_by_opening_the_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
     let mut local = directory_store(tmp.path(), &clock);
-    // Everything but the commit that opens the bucket to every host goes through.
-    let failing = Testing::new(&bucket).writes(2 + 3);
+    // Everything but the commit that opens the bucket to every host goes through (the
+    // metadata, the names key, the ledger's first snapshot, the metadata saying so, 3
+    // sessions).
+    let failing = Testing::new(&bucket).writes(4 + 3);
     let cut = moving::move_into(&mut local, failing, clock.clone(), config(5));
     assert!(matches!(cut, Err(StoreError::Unavailable { .. })));
     drop(local);

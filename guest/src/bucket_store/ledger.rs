@@ -1,0 +1,623 @@
+//! The version ledger of a shared store: which version of each session is the latest,
+//! so that an older sealed record put back on the server (Redis `RESTORE` of an earlier
+//! `DUMP`), or a removed session's record brought back, is refused as the directory
+//! stores refuse it (docs/FORMAT.md, "The version ledger in a bucket").
+//!
+//! Every write and removal appends a **frame** (session id, version, event) to the
+//! bucket's ledger stream in the same atomic step as the record itself, so no reader sees
+//! a record without its frame. A frame is authenticated (HMAC-SHA256 under a key derived
+//! from the store's names key) and numbered in its writer's own sequence: each host
+//! instance writes under a random name, one frame after another, so a frame taken out of
+//! the stream leaves a gap the next frame of that writer shows. No frame depends on
+//! another writer's, so writers never contend on the ledger.
+//!
+//! Each host reads the stream it has not read yet with every record it reads (one round
+//! trip), so it knows the latest version of every session before it opens a record.
+//! From time to time (`cleanup`) a host writes a **snapshot** of what it knows and the
+//! stream before it is trimmed. What a writer without the key can still do: take out the
+//! newest frames of a writer that writes no more (with the records they describe put
+//! back) — the counterpart of truncating the directory ledger's newest frames, and of
+//! rolling the whole store back.
+
+use std::collections::HashMap;
+
+use hmac::{KeyInit, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::error::StoreError;
+use crate::seal::crypto;
+
+type Hmac = hmac::Hmac<Sha256>;
+
+const FRAME_MAGIC: &[u8; 4] = b"SVLF";
+const SNAPSHOT_MAGIC: &[u8; 4] = b"SVLS";
+const FORMAT: u8 = 1;
+const TAG: usize = 32;
+/// Frames asked for per round trip.
+pub const PAGE: u32 = 1000;
+/// How long a host writes under one name before it takes a new one (at its next write).
+pub const TERM_MS: u64 = 24 * 60 * 60 * 1000;
+/// A snapshot forgets a writer whose last frame is older than this: it has taken a new
+/// name since (after [`TERM_MS`]) or stopped.
+const FORGET_WRITER_MS: u64 = 3 * TERM_MS;
+
+/// The cursor before the first frame of a stream.
+pub const START: &str = "0-0";
+
+/// What a frame records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The session was written at this version.
+    Written = 1,
+    /// The session was removed; this version was spent on the removal.
+    Removed = 2,
+}
+
+/// One frame, authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub event: Event,
+    /// The writer's name.
+    pub writer: u64,
+    /// Its place in the writer's sequence, from 1.
+    pub seq: u64,
+    /// The session's version (its record's sequence number).
+    pub version: u64,
+    /// Until when a record of this session could still be live (ms since the epoch).
+    pub until: u64,
+    /// When the frame was made.
+    pub at: u64,
+    pub id: String,
+}
+
+/// A page of the ledger stream: the frames after a cursor, the cursor of the last one
+/// (the same cursor if there were none), and the highest stream id ever taken out of the
+/// stream (trimmed or deleted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerPage {
+    pub frames: Vec<Vec<u8>>,
+    pub last: String,
+    pub max_deleted: String,
+}
+
+/// The latest version of a session the ledger knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Latest {
+    version: u64,
+    removed: bool,
+    until: u64,
+}
+
+/// What the ledger knows of a writer: its last frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Writer {
+    seq: u64,
+    at: u64,
+}
+
+/// What this host knows of the ledger, and its own place in it as a writer.
+pub struct Ledger {
+    key: Zeroizing<[u8; 32]>,
+    /// The stream id of the last frame read.
+    cursor: String,
+    sessions: HashMap<String, Latest>,
+    writers: HashMap<u64, Writer>,
+    /// This host's name as a writer, the last frame it committed under it, and when it
+    /// took the name.
+    me: u64,
+    my_seq: u64,
+    my_since: u64,
+    /// Frames read since the snapshot this host loaded or wrote.
+    since_snapshot: u64,
+    /// Frames that failed to authenticate, frames missing from a writer's sequence, and
+    /// frames seen twice, since open.
+    damage: u64,
+    /// The highest stream id this host knows was taken out of the stream.
+    deleted_seen: String,
+}
+
+impl Ledger {
+    /// An empty ledger keyed from the store's names key; this host takes a fresh name.
+    pub fn new(names: &[u8; 32], now: u64) -> Result<Self, StoreError> {
+        let mut derive = <Hmac>::new_from_slice(names)
+            .map_err(|_| StoreError::InvalidInput("the names key has no length".into()))?;
+        derive.update(b"session-vault ledger key");
+        let mut key = Zeroizing::new([0; 32]);
+        key.copy_from_slice(&derive.finalize().into_bytes());
+        Ok(Ledger {
+            key,
+            cursor: START.to_owned(),
+            sessions: HashMap::new(),
+            writers: HashMap::new(),
+            me: fresh_name()?,
+            my_seq: 0,
+            my_since: now,
+            since_snapshot: 0,
+            damage: 0,
+            deleted_seen: START.to_owned(),
+        })
+    }
+
+    /// Where the next read of the stream starts.
+    pub fn cursor(&self) -> &str {
+        &self.cursor
+    }
+
+    /// Damage seen since open (see [`Ledger::damage`]'s field).
+    pub fn damage(&self) -> u64 {
+        self.damage
+    }
+
+    /// Whether enough frames were read since the last snapshot to write one: as many as
+    /// the sessions it would list, and at least 1,024.
+    pub fn wants_snapshot(&self) -> bool {
+        self.since_snapshot >= (self.sessions.len() as u64).max(1024)
+    }
+
+    /// Refuses version `version` of session `id` if the ledger knows a later one, or
+    /// knows it removed at or after it; the reason otherwise.
+    pub fn admits(&self, id: &str, version: u64) -> Result<(), String> {
+        match self.sessions.get(id) {
+            Some(latest) if latest.removed && version <= latest.version => Err(format!(
+                "version {version}, but the session was removed (at version {}): a removed \
+                 record put back",
+                latest.version
+            )),
+            Some(latest) if version < latest.version => Err(format!(
+                "version {version} is older than the ledger's latest, {}: a record put back",
+                latest.version
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The version a write of `id` takes, at least `seq` (its record's next): above every
+    /// version the ledger knows of it, so a session written again after a removal never
+    /// reuses a version.
+    pub fn next_version(&self, id: &str, seq: u64) -> u64 {
+        self.sessions
+            .get(id)
+            .map_or(seq, |latest| seq.max(latest.version.saturating_add(1)))
+    }
+
+    /// Takes a new name if this one is older than [`TERM_MS`] (so that snapshots can forget
+    /// names no longer written under).
+    pub fn renew(&mut self, now: u64) -> Result<(), StoreError> {
+        if now.saturating_sub(self.my_since) >= TERM_MS {
+            self.rename(now)?;
+        }
+        Ok(())
+    }
+
+    /// Takes a new name: after a commit whose outcome is unknown (its frame may or may
+    /// not be in the stream, so the next number in this sequence is unknown too).
+    pub fn rename(&mut self, now: u64) -> Result<(), StoreError> {
+        self.me = fresh_name()?;
+        self.my_seq = 0;
+        self.my_since = now;
+        Ok(())
+    }
+
+    /// The frame of this host's next write: `event` of session `id` at `version`.
+    pub fn frame(&self, event: Event, id: &str, version: u64, until: u64, now: u64) -> Vec<u8> {
+        let frame = Frame {
+            event,
+            writer: self.me,
+            seq: self.my_seq.saturating_add(1),
+            version,
+            until,
+            at: now,
+            id: id.to_owned(),
+        };
+        let mut bytes = encode_frame(&frame);
+        let tag = self.tag(&bytes);
+        bytes.extend_from_slice(&tag);
+        bytes
+    }
+
+    /// The frame made by [`Ledger::frame`] was committed.
+    pub fn committed(&mut self) {
+        self.my_seq = self.my_seq.saturating_add(1);
+    }
+
+    /// Takes in a page of the stream; a frame that fails is counted as damage, never
+    /// obeyed. Returns whether the page was full (more may follow).
+    pub fn ingest(&mut self, page: LedgerPage) -> bool {
+        let full = page.frames.len() >= PAGE as usize;
+        for bytes in &page.frames {
+            self.since_snapshot = self.since_snapshot.saturating_add(1);
+            match self.open_frame(bytes) {
+                Some(frame) => self.apply(frame),
+                None => self.damage = self.damage.saturating_add(1),
+            }
+        }
+        if !page.last.is_empty() {
+            self.cursor = page.last;
+        }
+        full
+    }
+
+    /// Whether frames after this host's cursor were taken out of the stream (a snapshot
+    /// trimmed past it): it must load the snapshot again.
+    pub fn missed(&self, page: &LedgerPage) -> bool {
+        let deleted = stream_id(&page.max_deleted);
+        deleted > stream_id(&self.cursor) && deleted > stream_id(&self.deleted_seen)
+    }
+
+    /// The snapshot was read after frames up to `max_deleted` were taken out: frames
+    /// taken out after the snapshot's cursor (by hand) are not waited for again.
+    pub fn saw_deleted(&mut self, max_deleted: &str) {
+        if stream_id(max_deleted) > stream_id(&self.deleted_seen) {
+            self.deleted_seen = max_deleted.to_owned();
+        }
+    }
+
+    fn apply(&mut self, frame: Frame) {
+        let expected = self.writers.get(&frame.writer).map_or(1, |w| w.seq + 1);
+        if frame.seq < expected {
+            // Seen before: a copy put back. It changes nothing.
+            self.damage = self.damage.saturating_add(1);
+            return;
+        }
+        if frame.seq > expected {
+            // Frames of this writer were taken out.
+            self.damage = self.damage.saturating_add(1);
+        }
+        self.writers.insert(
+            frame.writer,
+            Writer {
+                seq: frame.seq,
+                at: frame.at,
+            },
+        );
+        self.merge(frame);
+    }
+
+    fn tag(&self, bytes: &[u8]) -> [u8; TAG] {
+        let mut mac = match <Hmac>::new_from_slice(self.key.as_slice()) {
+            Ok(mac) => mac,
+            // HMAC takes a key of any length.
+            Err(_) => return [0; TAG],
+        };
+        mac.update(bytes);
+        mac.finalize().into_bytes().into()
+    }
+
+    fn authentic<'a>(&self, bytes: &'a [u8]) -> Option<&'a [u8]> {
+        let body_len = bytes.len().checked_sub(TAG)?;
+        let (body, tag) = bytes.split_at(body_len);
+        let mut mac = <Hmac>::new_from_slice(self.key.as_slice()).ok()?;
+        mac.update(body);
+        mac.verify_slice(tag).ok()?;
+        Some(body)
+    }
+
+    fn open_frame(&self, bytes: &[u8]) -> Option<Frame> {
+        decode_frame(self.authentic(bytes)?)
+    }
+
+    /// A snapshot of what this host knows, as of its cursor: every session whose record
+    /// could still be live at `now`, and every writer heard from recently.
+    pub fn snapshot(&self, now: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(SNAPSHOT_MAGIC);
+        out.push(FORMAT);
+        put_text(&mut out, &self.cursor);
+        let writers: Vec<_> = (self.writers.iter())
+            .filter(|(_, w)| now.saturating_sub(w.at) < FORGET_WRITER_MS)
+            .collect();
+        out.extend_from_slice(&(writers.len() as u32).to_le_bytes());
+        for (name, writer) in writers {
+            out.extend_from_slice(&name.to_le_bytes());
+            out.extend_from_slice(&writer.seq.to_le_bytes());
+            out.extend_from_slice(&writer.at.to_le_bytes());
+        }
+        let sessions: Vec<_> = (self.sessions.iter())
+            .filter(|(_, latest)| latest.until > now)
+            .collect();
+        out.extend_from_slice(&(sessions.len() as u32).to_le_bytes());
+        for (id, latest) in sessions {
+            out.extend_from_slice(&latest.version.to_le_bytes());
+            out.extend_from_slice(&latest.until.to_le_bytes());
+            out.push(u8::from(latest.removed));
+            put_text(&mut out, id);
+        }
+        let tag = self.tag(&out);
+        out.extend_from_slice(&tag);
+        out
+    }
+
+    /// The cursor a snapshot was taken at, if it authenticates.
+    pub fn snapshot_cursor(&self, bytes: &[u8]) -> Option<String> {
+        let body = self.authentic(bytes)?;
+        let mut reader = Reader::new(body.strip_prefix(SNAPSHOT_MAGIC.as_slice())?);
+        (reader.u8()? == FORMAT).then_some(())?;
+        reader.text()
+    }
+
+    /// Takes in a snapshot (the one the store opens with, or a newer one after this host
+    /// missed trimmed frames): what it knows is merged with what this host knows, and
+    /// the cursor moves to the snapshot's if that is further. `corrupted` if it does not
+    /// authenticate.
+    pub fn load(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        let refused = || {
+            StoreError::Corrupted(
+                "the version ledger's snapshot does not authenticate: refusing to open the \
+                 store without it (restore it, or see README, security model)"
+                    .into(),
+            )
+        };
+        let body = self.authentic(bytes).ok_or_else(refused)?;
+        let mut reader = Reader::new(body.strip_prefix(SNAPSHOT_MAGIC.as_slice()).ok_or_else(refused)?);
+        let parsed = (|| {
+            (reader.u8()? == FORMAT).then_some(())?;
+            let cursor = reader.text()?;
+            let mut writers = Vec::new();
+            for _ in 0..reader.u32()? {
+                writers.push((reader.u64()?, reader.u64()?, reader.u64()?));
+            }
+            let mut sessions = Vec::new();
+            for _ in 0..reader.u32()? {
+                let (version, until) = (reader.u64()?, reader.u64()?);
+                let removed = match reader.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return None,
+                };
+                sessions.push((reader.text()?, version, until, removed));
+            }
+            reader.is_empty().then_some((cursor, writers, sessions))
+        })();
+        let (cursor, writers, sessions) = parsed.ok_or_else(refused)?;
+        for (name, seq, at) in writers {
+            let writer = self.writers.entry(name).or_insert(Writer { seq, at });
+            if seq > writer.seq {
+                *writer = Writer { seq, at };
+            }
+        }
+        for (id, version, until, removed) in sessions {
+            let frame = Frame {
+                event: if removed { Event::Removed } else { Event::Written },
+                writer: 0,
+                seq: 0,
+                version,
+                until,
+                at: 0,
+                id,
+            };
+            self.merge(frame);
+        }
+        if stream_id(&cursor) > stream_id(&self.cursor) {
+            self.cursor = cursor;
+        }
+        self.since_snapshot = 0;
+        Ok(())
+    }
+
+    /// A snapshot was written at this host's cursor.
+    pub fn snapshotted(&mut self) {
+        self.since_snapshot = 0;
+    }
+
+    fn merge(&mut self, frame: Frame) {
+        let removed = frame.event == Event::Removed;
+        let entry = self.sessions.entry(frame.id).or_insert(Latest {
+            version: frame.version,
+            removed,
+            until: frame.until,
+        });
+        entry.until = entry.until.max(frame.until);
+        if frame.version > entry.version || (frame.version == entry.version && removed) {
+            entry.version = frame.version;
+            entry.removed = removed;
+        }
+    }
+
+    /// Forgets sessions whose every record has expired by `now`: a record of one put back
+    /// is refused as expired.
+    pub fn prune(&mut self, now: u64) {
+        self.sessions.retain(|_, latest| latest.until > now);
+    }
+}
+
+/// A stream id (`<ms>-<seq>`) as a pair that orders as Redis orders them; text that is
+/// no stream id orders first.
+pub fn stream_id(text: &str) -> (u64, u64) {
+    let mut parts = text.splitn(2, '-');
+    let ms = parts.next().and_then(|p| p.parse().ok());
+    let seq = parts.next().map_or(Some(0), |p| p.parse().ok());
+    match (ms, seq) {
+        (Some(ms), Some(seq)) => (ms, seq),
+        _ => (0, 0),
+    }
+}
+
+fn fresh_name() -> Result<u64, StoreError> {
+    let mut bytes = [0; 8];
+    crypto::random(&mut bytes)?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+fn put_text(out: &mut Vec<u8>, text: &str) {
+    // Ids and cursors are at most 128 bytes; longer text is cut (and then refused).
+    let bytes = &text.as_bytes()[..text.len().min(255)];
+    out.push(bytes.len() as u8);
+    out.extend_from_slice(bytes);
+}
+
+fn encode_frame(frame: &Frame) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + frame.id.len());
+    out.extend_from_slice(FRAME_MAGIC);
+    out.push(FORMAT);
+    out.push(frame.event as u8);
+    for n in [frame.writer, frame.seq, frame.version, frame.until, frame.at] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    put_text(&mut out, &frame.id);
+    out
+}
+
+fn decode_frame(body: &[u8]) -> Option<Frame> {
+    let mut reader = Reader::new(body.strip_prefix(FRAME_MAGIC.as_slice())?);
+    (reader.u8()? == FORMAT).then_some(())?;
+    let event = match reader.u8()? {
+        1 => Event::Written,
+        2 => Event::Removed,
+        _ => return None,
+    };
+    let frame = Frame {
+        event,
+        writer: reader.u64()?,
+        seq: reader.u64()?,
+        version: reader.u64()?,
+        until: reader.u64()?,
+        at: reader.u64()?,
+        id: reader.text()?,
+    };
+    reader.is_empty().then_some(frame)
+}
+
+/// Reads fields off authenticated bytes, refusing any that run past the end.
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn new(rest: &'a [u8]) -> Self {
+        Reader { rest }
+    }
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.rest.len() < n {
+            return None;
+        }
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1)?.first().copied()
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn text(&mut self) -> Option<String> {
+        let len = usize::from(self.u8()?);
+        String::from_utf8(self.take(len)?.to_vec()).ok()
+    }
+    fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAMES: [u8; 32] = [7; 32];
+
+    fn page(frames: Vec<Vec<u8>>, last: &str) -> LedgerPage {
+        LedgerPage {
+            frames,
+            last: last.into(),
+            max_deleted: START.into(),
+        }
+    }
+
+    #[test]
+    fn a_frame_round_trips_and_any_changed_byte_is_refused() {
+        let ledger = Ledger::new(&NAMES, 0).unwrap();
+        let bytes = ledger.frame(Event::Written, "abc", 3, 99, 5);
+        let frame = ledger.open_frame(&bytes).unwrap();
+        assert_eq!((frame.id.as_str(), frame.version, frame.seq), ("abc", 3, 1));
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 1;
+            assert_eq!(ledger.open_frame(&bad), None, "byte {i}");
+        }
+        assert_eq!(ledger.open_frame(&bytes[..bytes.len() - 1]), None);
+        let other = Ledger::new(&[8; 32], 0).unwrap();
+        assert_eq!(other.open_frame(&bytes), None, "another store's key");
+    }
+
+    #[test]
+    fn an_older_version_and_a_removed_one_are_refused() {
+        let mut writer = Ledger::new(&NAMES, 0).unwrap();
+        let mut frames = Vec::new();
+        for (event, version) in [(Event::Written, 1), (Event::Written, 2), (Event::Removed, 3)] {
+            frames.push(writer.frame(event, "s", version, 1000, 0));
+            writer.committed();
+        }
+        let mut reader = Ledger::new(&NAMES, 0).unwrap();
+        reader.ingest(page(frames[..2].to_vec(), "1-2"));
+        assert!(reader.admits("s", 1).is_err());
+        assert_eq!(reader.admits("s", 2), Ok(()));
+        assert_eq!(reader.admits("s", 3), Ok(()), "newer than known: a frame not read yet");
+        reader.ingest(page(frames[2..].to_vec(), "1-3"));
+        assert!(reader.admits("s", 2).is_err());
+        assert!(reader.admits("s", 3).is_err(), "removed at 3");
+        assert_eq!(reader.next_version("s", 1), 4);
+        assert_eq!(reader.damage(), 0);
+        assert_eq!(reader.cursor(), "1-3");
+    }
+
+    #[test]
+    fn a_frame_taken_out_or_seen_twice_is_damage() {
+        let mut writer = Ledger::new(&NAMES, 0).unwrap();
+        let mut frames = Vec::new();
+        for version in 1..=3 {
+            frames.push(writer.frame(Event::Written, "s", version, 1000, 0));
+            writer.committed();
+        }
+        let mut reader = Ledger::new(&NAMES, 0).unwrap();
+        reader.ingest(page(vec![frames[0].clone(), frames[2].clone()], "1-3"));
+        assert_eq!(reader.damage(), 1, "the second frame is missing");
+        reader.ingest(page(vec![frames[0].clone()], "1-4"));
+        assert_eq!(reader.damage(), 2, "a copy");
+        assert!(reader.admits("s", 2).is_err(), "the copy moved nothing back");
+        let mut late = Ledger::new(&NAMES, 0).unwrap();
+        late.ingest(page(vec![frames[1].clone()], "1-2"));
+        assert_eq!(late.damage(), 1, "a writer's first frame is its first");
+        late.ingest(page(vec![b"junk".to_vec()], "1-5"));
+        assert_eq!(late.damage(), 2);
+    }
+
+    #[test]
+    fn a_snapshot_carries_versions_writers_and_cursor() {
+        let mut writer = Ledger::new(&NAMES, 0).unwrap();
+        let first = writer.frame(Event::Written, "a", 5, 1000, 0);
+        writer.committed();
+        let second = writer.frame(Event::Removed, "b", 2, 1000, 0);
+        writer.committed();
+        let third = writer.frame(Event::Written, "c", 1, 10, 0);
+        writer.committed();
+        let mut reader = Ledger::new(&NAMES, 0).unwrap();
+        reader.ingest(page(vec![first, second, third], "9-1"));
+        let snapshot = reader.snapshot(20);
+        assert_eq!(reader.snapshot_cursor(&snapshot).as_deref(), Some("9-1"));
+        let mut opened = Ledger::new(&NAMES, 0).unwrap();
+        opened.load(&snapshot).unwrap();
+        assert_eq!(opened.cursor(), "9-1");
+        assert!(opened.admits("a", 4).is_err());
+        assert!(opened.admits("b", 2).is_err());
+        assert_eq!(opened.admits("c", 0), Ok(()), "expired by 20: forgotten");
+        let next = writer.frame(Event::Written, "a", 6, 1000, 0);
+        opened.ingest(page(vec![next], "9-2"));
+        assert_eq!(opened.damage(), 0, "the writer's sequence goes on");
+        let mut bad = snapshot.clone();
+        bad[10] ^= 1;
+        let mut refused = Ledger::new(&NAMES, 0).unwrap();
+        assert!(matches!(refused.load(&bad), Err(StoreError::Corrupted(_))));
+    }
+
+    #[test]
+    fn stream_ids_order_as_redis_orders_them() {
+        assert!(stream_id("10-0") > stream_id("9-5"));
+        assert!(stream_id("9-5") > stream_id("9-4"));
+        assert_eq!(stream_id("junk"), (0, 0));
+        assert_eq!(stream_id(START), (0, 0));
+    }
+}

@@ -1,0 +1,171 @@
+//! The version ledger in a bucket: a record put back (a rolled-back version, or a
+//! removed session) is refused, quarantined and counted by `check`, by the host that
+//! wrote the newer version and by any other, also one that opens later.
+
+use super::*;
+
+/// The bytes the bucket holds for session `id`.
+fn record(bucket: &MemoryBucket, id: &str) -> Vec<u8> {
+    bucket.edit(|m| m.values[&layout::session(id)].0.clone())
+}
+
+/// Puts `bytes` back as session `id`'s record, as `RESTORE` of an earlier `DUMP` does.
+fn put_back(bucket: &MemoryBucket, id: &str, bytes: &[u8]) {
+    bucket.edit(|m| {
+        m.values
+            .insert(layout::session(id), (bytes.to_vec(), Some(10_000)));
+    });
+}
+
+fn refused(result: Result<Option<Session>, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Corrupted(m)) if m.contains("put back"))
+}
+
+#[test]
+fn an_older_version_put_back_is_refused_by_every_host() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut writer = host(&bucket, &clock);
+    let mut reader = host(&bucket, &clock);
+    writer.create(&session("s", "u", 10_000)).unwrap();
+    let first = record(&bucket, "s");
+    writer.update("s", bump(7)).unwrap();
+    // The reader read nothing since: the ledger comes with the record it reads.
+    put_back(&bucket, "s", &first);
+    assert!(refused(reader.get("s")));
+    assert_eq!(bucket.edit(|m| m.values.contains_key("q:s")), true);
+    put_back(&bucket, "s", &first);
+    assert!(refused(writer.get("s")));
+    put_back(&bucket, "s", &first);
+    // A host opened now reads the whole ledger at open.
+    let mut late = host(&bucket, &clock);
+    let report = late.check().unwrap();
+    assert_eq!(report.newly_quarantined, ["s"]);
+    assert_eq!(report.live, 0);
+    assert_eq!(late.get("s").unwrap(), None);
+}
+
+#[test]
+fn a_removed_session_put_back_is_refused_and_its_id_can_be_created_again() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut a = host(&bucket, &clock);
+    let mut b = host(&bucket, &clock);
+    a.create(&session("s", "u", 10_000)).unwrap();
+    let saved = record(&bucket, "s");
+    assert!(a.delete("s").unwrap());
+    put_back(&bucket, "s", &saved);
+    assert!(refused(b.get("s")));
+    put_back(&bucket, "s", &saved);
+    assert!(matches!(
+        b.update("s", bump(1)),
+        Err(StoreError::Corrupted(m)) if m.contains("removed")
+    ));
+    // Revoked sessions too.
+    a.create(&session("t", "v", 10_000)).unwrap();
+    let saved = record(&bucket, "t");
+    assert_eq!(a.revoke_user("v").unwrap(), 1);
+    put_back(&bucket, "t", &saved);
+    assert!(refused(b.get("t")));
+    assert_eq!(b.user_sessions("v").unwrap(), []);
+    // After its expiry, the id is free: a new session takes a version above the removal.
+    clock.set(20_000);
+    b.create(&session("s", "u", 30_000)).unwrap();
+    assert_eq!(a.get("s").unwrap().unwrap().id(), "s");
+    assert_eq!(a.check().unwrap().live, 1);
+}
+
+#[test]
+fn the_ledger_survives_snapshots_and_trims() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut writer = host(&bucket, &clock);
+    let mut idle = host(&bucket, &clock);
+    writer.create(&session("s", "u", 100_000)).unwrap();
+    let first = record(&bucket, "s");
+    writer.update("s", bump(1)).unwrap();
+    for i in 0..1_100 {
+        writer.create(&session(&format!("n{i}"), "u", 200)).unwrap();
+    }
+    clock.set(300);
+    // Cleanup removes the 1,100 expired sessions, then snapshots and trims.
+    assert_eq!(writer.cleanup().unwrap(), 1_100);
+    let (frames, trimmed) = bucket.edit(|m| (m.ledger.len(), m.ledger_deleted));
+    assert!(frames < 10 && trimmed > 1_000, "{frames} frames, trimmed to {trimmed}");
+    put_back(&bucket, "s", &first);
+    // The idle host's cursor was trimmed past: it reads the snapshot.
+    assert!(refused(idle.get("s")));
+    put_back(&bucket, "s", &first);
+    let mut late = host(&bucket, &clock);
+    assert!(refused(late.get("s")));
+    assert_eq!(late.check().unwrap().quarantined, 1, "the record, and no ledger damage");
+    assert_eq!(idle.ledger.damage(), 0);
+}
+
+#[test]
+fn a_frame_taken_out_is_counted_by_check() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut writer = host(&bucket, &clock);
+    for version in 0..3 {
+        writer.create(&session(&format!("s{version}"), "u", 10_000)).unwrap();
+    }
+    bucket.edit(|m| m.ledger.remove(1));
+    let mut reader = host(&bucket, &clock);
+    assert_eq!(reader.check().unwrap().quarantined, 1);
+    assert_eq!(reader.ledger.damage(), 1);
+    // A forged frame is refused the same way.
+    bucket.edit(|m| {
+        m.ledger_last += 1;
+        let id = m.ledger_last;
+        m.ledger.push((id, b"SVLF forged".to_vec()));
+    });
+    assert_eq!(reader.check().unwrap().quarantined, 2);
+}
+
+#[test]
+fn a_deleted_snapshot_refuses_the_store() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    host(&bucket, &clock).create(&session("s", "u", 10_000)).unwrap();
+    bucket.edit(|m| m.values.remove(layout::SNAPSHOT));
+    assert!(matches!(
+        BucketStore::open(bucket.clone(), clock.clone(), config(5)),
+        Err(StoreError::Corrupted(m)) if m.contains("snapshot")
+    ));
+}
+
+#[test]
+fn a_store_from_before_the_ledger_gets_one_at_open() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut old = host(&bucket, &clock);
+    old.create(&session("s", "u", 10_000)).unwrap();
+    // As a 0.2.0 host left it: metadata without the ledger, no snapshot, no stream.
+    let mut meta = old.meta.clone();
+    meta.ledger = None;
+    old.write_meta(meta).unwrap();
+    bucket.edit(|m| {
+        m.values.remove(layout::SNAPSHOT);
+        m.ledger.clear();
+    });
+    let mut upgraded = host(&bucket, &clock);
+    assert_eq!(upgraded.meta.ledger, Some(1));
+    assert!(upgraded.get("s").unwrap().is_some());
+    let first = record(&bucket, "s");
+    upgraded.update("s", bump(2)).unwrap();
+    put_back(&bucket, "s", &first);
+    assert!(refused(host(&bucket, &clock).get("s")));
+}
+
+/// The documented limit: the newest frame of a writer that writes no more, taken out
+/// with its record put back, cannot be told from a store where that write never
+/// happened; the next frame of a writer that goes on shows the gap.
+#[test]
+fn the_newest_frames_of_a_writer_that_stopped_are_the_limit() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut writer = host(&bucket, &clock);
+    writer.create(&session("s", "u", 10_000)).unwrap();
+    let first = record(&bucket, "s");
+    writer.update("s", bump(3)).unwrap();
+    drop(writer);
+    bucket.edit(|m| m.ledger.pop());
+    put_back(&bucket, "s", &first);
+    let mut late = host(&bucket, &clock);
+    assert_eq!(late.get("s").unwrap().unwrap().access().unwrap().1, 0);
+    assert_eq!(late.check().unwrap().quarantined, 0);
+}
