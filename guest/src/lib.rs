@@ -70,8 +70,11 @@ pub use legacy::{ImportFailure, ImportReport, LegacyStore};
 /// The contract of the key-value bucket a [`BucketStore`] keeps its store in: what a host
 /// implements over its server (the session-vault host does over Redis).
 pub mod bucket {
-    pub use crate::bucket_store::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
-    pub use crate::bucket_store::layout::FENCE;
+    pub use crate::bucket_store::bucket::{
+        Bucket, Change, Entry, Member, Page, Watched, moved_out,
+    };
+    pub use crate::bucket_store::layout::{FENCE, LEDGER};
+    pub use crate::bucket_store::ledger::LedgerPage;
     pub use crate::bucket_store::name::bucket_name;
 }
 

@@ -21,14 +21,23 @@
 --   increment       key                           delta                   the sum
 --   scan            fence (routes the request)    cursor, pattern, count  {cursor, keys}
 --   commit          key, added index..., removed  see `commit` below      1, 0 or 2
---                   index..., fence
+--                   index..., ledger, fence
+--   ledger          ledger                        after, limit            {last, max-deleted,
+--                                                                          frame...}
+--   read            key, ledger                   after, limit            {value, last,
+--                                                                          max-deleted, frame...}
+--   trim-ledger     ledger                        before                  frames removed
 --   add             index... (one an entry)       member, score, ...      number added
 --   remove          index... (one a member)       member...               number removed
 --   range           index                         min, max, limit         members
 --   members-after   index                         after ('' = first), lim members
 --   count           index                         min, max                count
 --
--- Needs Redis 7.0 (PEXPIRETIME).
+-- The ledger is a stream of frames (field `f`), read after a stream id (exclusive);
+-- `last` is the id of the last frame returned ('' if none), `max-deleted` the highest id
+-- ever taken out of the stream. A read's value is nil when the key is absent.
+--
+-- Needs Redis 7.0 (PEXPIRETIME, XINFO's max-deleted-entry-id).
 
 local MAX_SCORE = 9007199254740992
 -- Keys per Redis call of a batch: Lua's unpack is bounded.
@@ -52,6 +61,25 @@ local function chunked(command, args, step, each)
     local last = math.min(first + CHUNK * step - 1, #args)
     each(redis.call(command, unpack(args, first, last)))
   end
+end
+
+-- Up to `limit` frames of ledger `key` after stream id `after`, with `prefix` in front.
+local function ledger_page(key, after, limit, prefix)
+  local page = prefix
+  local head = #page
+  page[head + 1] = ''
+  page[head + 2] = '0-0'
+  if redis.call('EXISTS', key) == 0 then return page end
+  local info = redis.call('XINFO', 'STREAM', key)
+  for i = 1, #info - 1, 2 do
+    if info[i] == 'max-deleted-entry-id' then page[head + 2] = info[i + 1] end
+  end
+  local entries = redis.call('XRANGE', key, '(' .. after, '+', 'COUNT', limit)
+  for i = 1, #entries do
+    page[head + 1] = entries[i][1]
+    page[#page + 1] = entries[i][2][2] or ''
+  end
+  return page
 end
 
 local op = ARGV[1]
@@ -88,9 +116,11 @@ elseif op == 'commit' then
   -- Compares KEYS[1] with what the handle read (ARGV[2] '1': the value ARGV[3]; '0':
   -- absent), sets it (ARGV[4] 'set' to ARGV[5], with PXAT ARGV[6] unless empty) or
   -- deletes it, then ZADDs ARGV[7] (member, score) pairs to KEYS[2..] (a new index, or
-  -- one expiring earlier, takes the TTL ARGV[6]) and ZREMs the count that follows from
-  -- the keys after. The last key is the bucket's fence: while it exists nothing is
-  -- applied and the reply is 2. 1 if applied, 0 if the key changed (nothing applied).
+  -- one expiring earlier, takes the TTL ARGV[6]), ZREMs the count that follows from
+  -- the keys after, and appends the frame in the last ARGV (unless empty) to the
+  -- ledger, the key before the last. The last key is the bucket's fence: while it
+  -- exists nothing is applied and the reply is 2. 1 if applied, 0 if the key changed
+  -- (nothing applied).
   -- Every index is checked to be a sorted set before anything is written (Redis does
   -- not undo a script that fails part way), so a failure applies nothing. Redis runs a
   -- script alone, so no reader sees the record without its index entries.
@@ -105,6 +135,14 @@ elseif op == 'commit' then
   if expires ~= '' and tonumber(expires) >= MAX_SCORE then expires = '9007199254740992' end
   local adds = tonumber(ARGV[7])
   local removals = tonumber(ARGV[8 + 2 * adds])
+  local frame = ARGV[9 + 2 * adds + removals]
+  local ledger = KEYS[#KEYS - 1]
+  if frame ~= '' then
+    local kind = redis.call('TYPE', ledger)['ok']
+    if kind ~= 'stream' and kind ~= 'none' then
+      return redis.error_reply('ledger ' .. ledger .. ' holds a ' .. kind)
+    end
+  end
   local extend = {}
   for i = 1, adds + removals do
     local kind = redis.call('TYPE', KEYS[i + 1])['ok']
@@ -136,7 +174,17 @@ elseif op == 'commit' then
   for i = 1, removals do
     redis.call('ZREM', KEYS[adds + i + 1], ARGV[8 + 2 * adds + i])
   end
+  if frame ~= '' then
+    redis.call('XADD', ledger, '*', 'f', frame)
+  end
   return 1
+elseif op == 'ledger' then
+  return ledger_page(KEYS[1], ARGV[2], ARGV[3], {})
+elseif op == 'read' then
+  return ledger_page(KEYS[2], ARGV[2], ARGV[3], {redis.call('GET', KEYS[1])})
+elseif op == 'trim-ledger' then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+  return redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
 elseif op == 'add' then
   local added = 0
   for i = 1, #KEYS do

@@ -66,6 +66,10 @@ mod redis_hosts {
         crate::many_hosts::a_store_past_one_scan_page_is_listed_whole();
     }
     #[test]
+    fn a_value_put_back_in_redis_is_refused_by_every_host() {
+        crate::many_hosts::a_value_put_back_in_redis_is_refused_by_every_host();
+    }
+    #[test]
     fn a_prefix_is_written_as_redis_users_write_it() {
         crate::many_hosts::a_prefix_is_written_as_redis_users_write_it();
     }

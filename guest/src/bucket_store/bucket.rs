@@ -53,6 +53,10 @@ pub fn moved_out() -> StoreError {
     )
 }
 
+/// What [`Bucket::watch_read`] gives: the compare-and-swap handle, the value read, and
+/// the ledger page read with it.
+pub type Watched<C> = (C, Option<Vec<u8>>, LedgerPage);
+
 /// One page of a listing: keys, and where the next page starts (`None`: the last page).
 pub type Page = (Vec<String>, Option<String>);
 
@@ -101,7 +105,7 @@ pub trait Bucket {
         key: &str,
         after: &str,
         limit: u32,
-    ) -> Result<(Self::Cas, Option<Vec<u8>>, LedgerPage), StoreError>;
+    ) -> Result<Watched<Self::Cas>, StoreError>;
 
     /// Takes the ledger's frames before stream id `before` out of the stream (a snapshot
     /// holds what they said).
@@ -165,15 +169,15 @@ impl Bucket for std::convert::Infallible {
     fn ledger(&mut self, _: &str, _: u32) -> Result<LedgerPage, StoreError> {
         match *self {}
     }
-    fn read(&mut self, _: &str, _: &str, _: u32) -> Result<(Option<Vec<u8>>, LedgerPage), StoreError> {
-        match *self {}
-    }
-    fn watch_read(
+    fn read(
         &mut self,
         _: &str,
         _: &str,
         _: u32,
-    ) -> Result<(Self::Cas, Option<Vec<u8>>, LedgerPage), StoreError> {
+    ) -> Result<(Option<Vec<u8>>, LedgerPage), StoreError> {
+        match *self {}
+    }
+    fn watch_read(&mut self, _: &str, _: &str, _: u32) -> Result<Watched<Self::Cas>, StoreError> {
         match *self {}
     }
     fn trim_ledger(&mut self, _: &str) -> Result<(), StoreError> {

@@ -57,6 +57,7 @@ pub enum Event {
 /// One frame, authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
+    /// What happened to the session.
     pub event: Event,
     /// The writer's name.
     pub writer: u64,
@@ -68,6 +69,7 @@ pub struct Frame {
     pub until: u64,
     /// When the frame was made.
     pub at: u64,
+    /// The session.
     pub id: String,
 }
 
@@ -76,8 +78,11 @@ pub struct Frame {
 /// stream (trimmed or deleted).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerPage {
+    /// The frames, oldest first.
     pub frames: Vec<Vec<u8>>,
+    /// The stream id of the last frame; empty if there was none.
     pub last: String,
+    /// The highest stream id ever taken out of the stream (`0-0`: none).
     pub max_deleted: String,
 }
 
@@ -349,7 +354,10 @@ impl Ledger {
             )
         };
         let body = self.authentic(bytes).ok_or_else(refused)?;
-        let mut reader = Reader::new(body.strip_prefix(SNAPSHOT_MAGIC.as_slice()).ok_or_else(refused)?);
+        let mut reader = Reader::new(
+            body.strip_prefix(SNAPSHOT_MAGIC.as_slice())
+                .ok_or_else(refused)?,
+        );
         let parsed = (|| {
             (reader.u8()? == FORMAT).then_some(())?;
             let cursor = reader.text()?;
@@ -378,7 +386,11 @@ impl Ledger {
         }
         for (id, version, until, removed) in sessions {
             let frame = Frame {
-                event: if removed { Event::Removed } else { Event::Written },
+                event: if removed {
+                    Event::Removed
+                } else {
+                    Event::Written
+                },
                 writer: 0,
                 seq: 0,
                 version,
@@ -441,7 +453,8 @@ fn fresh_name() -> Result<u64, StoreError> {
 
 fn put_text(out: &mut Vec<u8>, text: &str) {
     // Ids and cursors are at most 128 bytes; longer text is cut (and then refused).
-    let bytes = &text.as_bytes()[..text.len().min(255)];
+    let bytes = text.as_bytes();
+    let bytes = bytes.get(..bytes.len().min(255)).unwrap_or_default();
     out.push(bytes.len() as u8);
     out.extend_from_slice(bytes);
 }
@@ -451,7 +464,13 @@ fn encode_frame(frame: &Frame) -> Vec<u8> {
     out.extend_from_slice(FRAME_MAGIC);
     out.push(FORMAT);
     out.push(frame.event as u8);
-    for n in [frame.writer, frame.seq, frame.version, frame.until, frame.at] {
+    for n in [
+        frame.writer,
+        frame.seq,
+        frame.version,
+        frame.until,
+        frame.at,
+    ] {
         out.extend_from_slice(&n.to_le_bytes());
     }
     put_text(&mut out, &frame.id);
@@ -547,7 +566,11 @@ mod tests {
     fn an_older_version_and_a_removed_one_are_refused() {
         let mut writer = Ledger::new(&NAMES, 0).unwrap();
         let mut frames = Vec::new();
-        for (event, version) in [(Event::Written, 1), (Event::Written, 2), (Event::Removed, 3)] {
+        for (event, version) in [
+            (Event::Written, 1),
+            (Event::Written, 2),
+            (Event::Removed, 3),
+        ] {
             frames.push(writer.frame(event, "s", version, 1000, 0));
             writer.committed();
         }
@@ -555,7 +578,11 @@ mod tests {
         reader.ingest(page(frames[..2].to_vec(), "1-2"));
         assert!(reader.admits("s", 1).is_err());
         assert_eq!(reader.admits("s", 2), Ok(()));
-        assert_eq!(reader.admits("s", 3), Ok(()), "newer than known: a frame not read yet");
+        assert_eq!(
+            reader.admits("s", 3),
+            Ok(()),
+            "newer than known: a frame not read yet"
+        );
         reader.ingest(page(frames[2..].to_vec(), "1-3"));
         assert!(reader.admits("s", 2).is_err());
         assert!(reader.admits("s", 3).is_err(), "removed at 3");
@@ -577,7 +604,10 @@ mod tests {
         assert_eq!(reader.damage(), 1, "the second frame is missing");
         reader.ingest(page(vec![frames[0].clone()], "1-4"));
         assert_eq!(reader.damage(), 2, "a copy");
-        assert!(reader.admits("s", 2).is_err(), "the copy moved nothing back");
+        assert!(
+            reader.admits("s", 2).is_err(),
+            "the copy moved nothing back"
+        );
         let mut late = Ledger::new(&NAMES, 0).unwrap();
         late.ingest(page(vec![frames[1].clone()], "1-2"));
         assert_eq!(late.damage(), 1, "a writer's first frame is its first");

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use super::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
+use super::bucket::{Bucket, Change, Entry, Member, Page, Watched, moved_out};
 use super::layout;
 use super::ledger::{LedgerPage, stream_id};
 use crate::error::StoreError;
@@ -141,7 +141,7 @@ impl Bucket for MemoryBucket {
         key: &str,
         after: &str,
         limit: u32,
-    ) -> Result<(MemoryCas, Option<Vec<u8>>, LedgerPage), StoreError> {
+    ) -> Result<Watched<MemoryCas>, StoreError> {
         let (cas, read) = self.watch(key)?;
         Ok((cas, read, self.ledger(after, limit)?))
     }

@@ -419,7 +419,10 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                         .into(),
                 ));
             }
-            None => match self.bucket.commit(cas, Change::put(self.ledger.snapshot(0))) {
+            None => match self
+                .bucket
+                .commit(cas, Change::put(self.ledger.snapshot(0)))
+            {
                 // Fenced (moving out): read only, as every other write.
                 Ok(_) | Err(StoreError::InvalidInput(_)) => {}
                 Err(error) => return Err(error),
@@ -453,7 +456,10 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             .and_then(|bytes| self.ledger.snapshot_cursor(bytes))
             .is_some_and(|theirs| ledger::stream_id(&theirs) >= ledger::stream_id(&cursor));
         if !newer {
-            match self.bucket.commit(cas, Change::put(self.ledger.snapshot(now))) {
+            match self
+                .bucket
+                .commit(cas, Change::put(self.ledger.snapshot(now)))
+            {
                 Ok(true) => self.bucket.trim_ledger(&cursor)?,
                 Ok(false) | Err(StoreError::InvalidInput(_)) => return Ok(()),
                 Err(error) => return Err(error),

@@ -172,8 +172,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             let user = (record.as_ref()).and_then(|r| r.session.user().map(str::to_owned));
             let until = (record.as_ref()).map_or(0, |r| self.lifetime.expiry(&r.session));
             let version = record.as_ref().map(|r| r.seq);
-            if self.commit(cas, self.removal_until(id, user.as_deref(), until, version))?
-            {
+            if self.commit(cas, self.removal_until(id, user.as_deref(), until, version))? {
                 return Ok(true);
             }
         }

@@ -2,7 +2,8 @@
 
 use super::session_vault::store::indexes;
 use super::wasi::keyvalue::{atomics, batch, store};
-use crate::bucket_store::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
+use crate::bucket_store::bucket::{Bucket, Change, Entry, Member, Page, Watched, moved_out};
+use crate::bucket_store::ledger::LedgerPage;
 use crate::bucket_store::name::bucket_name;
 use crate::error::StoreError;
 
@@ -67,6 +68,7 @@ impl Bucket for WasiBucket {
             expires_at: change.expires_at,
             add: change.add.into_iter().map(entry_to_wit).collect(),
             remove: change.remove.into_iter().map(member_to_wit).collect(),
+            frame: change.frame,
         };
         match indexes::commit(cas, &change) {
             Ok(()) => Ok(true),
@@ -75,6 +77,39 @@ impl Bucket for WasiBucket {
             Err(atomics::CasError::StoreError(store::Error::AccessDenied)) => Err(moved_out()),
             Err(atomics::CasError::StoreError(e)) => Err(failed("writing a record", e)),
         }
+    }
+
+    fn ledger(&mut self, after: &str, limit: u32) -> Result<LedgerPage, StoreError> {
+        indexes::ledger(&self.bucket, after, limit)
+            .map(page_from_wit)
+            .map_err(|e| failed("reading the version ledger", e))
+    }
+
+    fn read(
+        &mut self,
+        key: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<(Option<Vec<u8>>, LedgerPage), StoreError> {
+        let (value, page) = indexes::read(&self.bucket, key, after, limit)
+            .map_err(|e| failed(&format!("reading {key}"), e))?;
+        Ok((value, page_from_wit(page)))
+    }
+
+    fn watch_read(
+        &mut self,
+        key: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Watched<atomics::Cas>, StoreError> {
+        let (cas, value, page) = indexes::watch(&self.bucket, key, after, limit)
+            .map_err(|e| failed(&format!("reading {key}"), e))?;
+        Ok((cas, value, page_from_wit(page)))
+    }
+
+    fn trim_ledger(&mut self, before: &str) -> Result<(), StoreError> {
+        indexes::trim_ledger(&self.bucket, before)
+            .map_err(|e| failed("trimming the version ledger", e))
     }
 
     fn set(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
@@ -144,6 +179,14 @@ fn entry_to_wit(entry: Entry) -> indexes::Entry {
         index: entry.index,
         member: entry.member,
         score: entry.score,
+    }
+}
+
+fn page_from_wit(page: indexes::LedgerPage) -> LedgerPage {
+    LedgerPage {
+        frames: page.frames,
+        last: page.last,
+        max_deleted: page.max_deleted,
     }
 }
 

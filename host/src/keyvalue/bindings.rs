@@ -13,7 +13,7 @@ wasmtime::component::bindgen!({
             import wasi:keyvalue/store@0.2.0-draft2;
             import wasi:keyvalue/atomics@0.2.0-draft2;
             import wasi:keyvalue/batch@0.2.0-draft2;
-            import session-vault:store/indexes@0.2.0;
+            import session-vault:store/indexes@0.3.0;
         }
     ",
     imports: { default: trappable },

@@ -6,8 +6,8 @@
 use std::sync::LazyLock;
 
 use redis::{Script, ScriptInvocation};
-use session_vault_guest::bucket::FENCE;
-use session_vault_guest::bucket::{Change, Entry, Member};
+use session_vault_guest::bucket::{Change, Entry, LedgerPage, Member};
+use session_vault_guest::bucket::{FENCE, LEDGER};
 
 use super::server::Server;
 
@@ -143,6 +143,48 @@ impl Server {
         Ok((keys, (next != 0).then(|| next.to_string())))
     }
 
+    /// Up to `limit` frames of the ledger of the bucket `prefix` after stream id `after`.
+    pub fn ledger(&mut self, prefix: &str, after: &str, limit: u32) -> Result<LedgerPage, Failure> {
+        let mut invocation = request("ledger");
+        invocation
+            .key(format!("{prefix}{LEDGER}"))
+            .arg(after)
+            .arg(limit);
+        let reply: Vec<Vec<u8>> = self.run(|c| invocation.invoke(c))?;
+        ledger_page(reply)
+    }
+
+    /// The value of `key` and the ledger page of [`Server::ledger`], in one atomic step.
+    pub fn read(
+        &mut self,
+        prefix: &str,
+        key: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<(Option<Vec<u8>>, LedgerPage), Failure> {
+        let mut invocation = request("read");
+        invocation
+            .key(key)
+            .key(format!("{prefix}{LEDGER}"))
+            .arg(after)
+            .arg(limit);
+        let mut reply: Vec<Option<Vec<u8>>> = self.run(|c| invocation.invoke(c))?;
+        if reply.is_empty() {
+            return Err("a read answered nothing".into());
+        }
+        let value = reply.remove(0);
+        let rest: Option<Vec<Vec<u8>>> = reply.into_iter().collect();
+        let rest = rest.ok_or("a read answered nil for a frame")?;
+        Ok((value, ledger_page(rest)?))
+    }
+
+    /// Takes the frames of the ledger of bucket `prefix` before stream id `before` out.
+    pub fn trim_ledger(&mut self, prefix: &str, before: &str) -> Result<(), Failure> {
+        let mut invocation = request("trim-ledger");
+        invocation.key(format!("{prefix}{LEDGER}")).arg(before);
+        self.run(|c| invocation.invoke::<i64>(c)).map(drop)
+    }
+
     /// Applies `change` to `key` (whose index names are under `prefix`) if it still holds
     /// `read` and the bucket is not fenced.
     pub fn commit(
@@ -176,6 +218,11 @@ impl Server {
             invocation.key(format!("{prefix}{}", member.index));
             invocation.arg(&member.member);
         }
+        match &change.frame {
+            Some(frame) => invocation.arg(frame.as_slice()),
+            None => invocation.arg(""),
+        };
+        invocation.key(format!("{prefix}{LEDGER}"));
         invocation.key(format!("{prefix}{FENCE}"));
         let outcome: i64 = self.run(|c| invocation.invoke(c))?;
         Ok(match outcome {
@@ -273,6 +320,27 @@ impl Server {
     }
 }
 
+/// A ledger page from the script's reply: the last stream id, the highest one taken
+/// out, the frames. Stream ids must be text.
+fn ledger_page(mut reply: Vec<Vec<u8>>) -> Result<LedgerPage, Failure> {
+    if reply.len() < 2 {
+        return Err("a ledger read answered a reply of the wrong shape".into());
+    }
+    let frames = reply.split_off(2);
+    let mut ids = reply.into_iter().map(|id| {
+        String::from_utf8(id)
+            .map_err(|_| Failure::from("the server answered a stream id that is not text"))
+    });
+    let (Some(last), Some(max_deleted)) = (ids.next(), ids.next()) else {
+        return Err("a ledger read answered a reply of the wrong shape".into());
+    };
+    Ok(LedgerPage {
+        frames,
+        last: last?,
+        max_deleted: max_deleted?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +362,9 @@ mod tests {
             "range",
             "members-after",
             "count",
+            "ledger",
+            "read",
+            "trim-ledger",
         ] {
             assert!(
                 BUCKET_SCRIPT.contains(&format!("op == '{op}'")),

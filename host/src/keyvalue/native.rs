@@ -3,7 +3,9 @@
 //! column of `session-vault-bench --backend redis`).
 
 use session_vault_guest::StoreError;
-use session_vault_guest::bucket::{Bucket, Change, Entry, Member, Page, moved_out};
+use session_vault_guest::bucket::{
+    Bucket, Change, Entry, LedgerPage, Member, Page, Watched, moved_out,
+};
 
 use super::bucket_prefix;
 use super::commands::Commit;
@@ -84,6 +86,48 @@ impl Bucket for RedisBucket {
             Commit::Changed => Ok(false),
             Commit::Fenced => Err(moved_out()),
         }
+    }
+
+    fn ledger(&mut self, after: &str, limit: u32) -> Result<LedgerPage, StoreError> {
+        self.server
+            .ledger(&self.prefix, after, limit)
+            .map_err(unavailable("reading the version ledger"))
+    }
+
+    fn read(
+        &mut self,
+        key: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<(Option<Vec<u8>>, LedgerPage), StoreError> {
+        let full = self.key(key);
+        self.server
+            .read(&self.prefix, &full, after, limit)
+            .map_err(unavailable(format!("reading {key}")))
+    }
+
+    fn watch_read(
+        &mut self,
+        key: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Watched<RedisCas>, StoreError> {
+        let full = self.key(key);
+        let (read, page) = self
+            .server
+            .read(&self.prefix, &full, after, limit)
+            .map_err(unavailable(format!("reading {key}")))?;
+        let cas = RedisCas {
+            key: full,
+            read: read.clone(),
+        };
+        Ok((cas, read, page))
+    }
+
+    fn trim_ledger(&mut self, before: &str) -> Result<(), StoreError> {
+        self.server
+            .trim_ledger(&self.prefix, before)
+            .map_err(unavailable("trimming the version ledger"))
     }
 
     fn set(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {

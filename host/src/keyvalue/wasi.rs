@@ -7,7 +7,7 @@
 //! so that whoever owns the store data links them with [`add_to_linker`] and this
 //! module needs to know nothing of it.
 
-use session_vault_guest::bucket::{Change, Entry, Member};
+use session_vault_guest::bucket::{Change, Entry, LedgerPage, Member};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::bindings::{atomics, batch, indexes, store};
@@ -84,6 +84,14 @@ fn entry(entry: indexes::Entry) -> Entry {
         index: entry.index,
         member: entry.member,
         score: entry.score,
+    }
+}
+
+fn page_to_wit(page: LedgerPage) -> indexes::LedgerPage {
+    indexes::LedgerPage {
+        frames: page.frames,
+        last: page.last,
+        max_deleted: page.max_deleted,
     }
 }
 
@@ -267,8 +275,61 @@ impl indexes::Host for KeyvalueView<'_> {
             expires_at: change.expires_at,
             add: change.add.into_iter().map(entry).collect(),
             remove: change.remove.into_iter().map(member).collect(),
+            frame: change.frame,
         };
         self.commit_cas(cas, &change)
+    }
+
+    fn ledger(
+        &mut self,
+        bucket: Resource<Bucket>,
+        after: String,
+        limit: u32,
+    ) -> Outcome<indexes::LedgerPage> {
+        let prefix = self.bucket(&bucket)?.prefix.clone();
+        Ok(self
+            .on_server(|s| s.ledger(&prefix, &after, limit))
+            .map(page_to_wit))
+    }
+
+    fn read(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        after: String,
+        limit: u32,
+    ) -> Outcome<(Option<Vec<u8>>, indexes::LedgerPage)> {
+        let bucket = self.bucket(&bucket)?;
+        let (prefix, key) = (bucket.prefix.clone(), bucket.key(&key));
+        Ok(self
+            .on_server(|s| s.read(&prefix, &key, &after, limit))
+            .map(|(value, page)| (value, page_to_wit(page))))
+    }
+
+    fn watch(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        after: String,
+        limit: u32,
+    ) -> Outcome<(Resource<Cas>, Option<Vec<u8>>, indexes::LedgerPage)> {
+        let bucket = self.bucket(&bucket)?;
+        let (prefix, key) = (bucket.prefix.clone(), bucket.key(&key));
+        let (read, page) = match self.on_server(|s| s.read(&prefix, &key, &after, limit)) {
+            Ok(found) => found,
+            Err(error) => return Ok(Err(error)),
+        };
+        let cas = self.table.push(Cas {
+            key,
+            read: read.clone(),
+            prefix,
+        })?;
+        Ok(Ok((cas, read, page_to_wit(page))))
+    }
+
+    fn trim_ledger(&mut self, bucket: Resource<Bucket>, before: String) -> Outcome<()> {
+        let prefix = self.bucket(&bucket)?.prefix.clone();
+        Ok(self.on_server(|s| s.trim_ledger(&prefix, &before)))
     }
 
     fn add(&mut self, bucket: Resource<Bucket>, entries: Vec<indexes::Entry>) -> Outcome<()> {

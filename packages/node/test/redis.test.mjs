@@ -15,7 +15,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, test } from "node:test";
 
 import { createClient, RESP_TYPES } from "@redis/client";
-import { InvalidInputError, SessionVaultStore, UnavailableError } from "session-vault";
+import { CorruptedError, InvalidInputError, SessionVaultStore, UnavailableError } from "session-vault";
 
 const url = process.env.SESSION_VAULT_TEST_REDIS_URL;
 const cli = process.env.SESSION_VAULT_CLI;
@@ -59,7 +59,7 @@ function runCli(prefix, args, input) {
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** Every key under `prefix` on the test server, with its value (or type, if not a string). */
+/** Every key under `prefix` on the test server, with its value (a stream's frames, an index's members). */
 async function serverKeys(prefix) {
   const client = createClient({ url });
   await client.connect();
@@ -69,10 +69,14 @@ async function serverKeys(prefix) {
     const found = [];
     for (const key of keys) {
       const type = await client.type(key);
-      const value =
-        type === "string"
-          ? await client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }).get(key)
-          : Buffer.from(JSON.stringify(await client.zRange(key, 0, -1)));
+      const binary = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+      let value;
+      if (type === "string") value = await binary.get(key);
+      else if (type === "stream") {
+        // The version ledger: every frame's bytes.
+        const entries = await binary.xRange(key, "-", "+");
+        value = Buffer.concat(entries.map((entry) => Buffer.from(entry.message.f)));
+      } else value = Buffer.from(JSON.stringify(await client.zRange(key, 0, -1)));
       found.push({ key, value });
     }
     return found;
@@ -489,4 +493,39 @@ test("a store closed before its server ever answered rejects later calls at once
     () => new SessionVaultStore({ backend: "redis", redisUrl: `redis://127.0.0.1:${port}/abc`, rawKey: RAW_KEY }),
     (e) => e instanceof InvalidInputError,
   );
+});
+
+test("a value put back in Redis (RESTORE of an earlier DUMP) is refused: a session rolled back, and one brought back after its logout", async () => {
+  const prefix = freshPrefix();
+  const writer = open(prefix);
+  const reader = open(prefix);
+  const client = createClient({ url });
+  await client.connect();
+  const binary = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+  const key = (id) => `{${prefix.replace(/:+$/, "")}}:s:${id}`;
+  const dump = async (id) => Buffer.from(await binary.sendCommand(["DUMP", key(id)]));
+  const restore = (id, saved) => client.sendCommand(["RESTORE", key(id), "0", saved, "REPLACE"]);
+  try {
+    await writer.create({ ...doc("rolled", "alice"), session: { role: "admin" } });
+    const admin = await dump("rolled");
+    await writer.update("rolled", { session: { role: "viewer" } });
+    await restore("rolled", admin);
+    await assert.rejects(reader.get("rolled"), (error) => error instanceof CorruptedError && /put back/.test(error.message));
+    assert.equal(await reader.get("rolled"), null, "quarantined, never served");
+
+    await writer.create(doc("gone", "alice"));
+    const saved = await dump("gone");
+    await writer.delete("gone");
+    await restore("gone", saved);
+    await assert.rejects(reader.get("gone"), (error) => error instanceof CorruptedError && /removed/.test(error.message));
+    await restore("gone", saved);
+    // A store opened afterwards reads the ledger at open and refuses it too.
+    const late = open(prefix);
+    await assert.rejects(late.touch("gone"), CorruptedError);
+    await late.close();
+  } finally {
+    await client.close();
+    await writer.close();
+    await reader.close();
+  }
 });

@@ -2,13 +2,15 @@
 //! CLI processes) on one store lose no update and create each id once; a server killed
 //! with SIGKILL and restarted mid-load loses nothing acknowledged, fails calls clearly
 //! while it is down and serves again after; foreign keys and tampered values under the
-//! store's prefix are refused, never obeyed.
+//! store's prefix are refused, never obeyed; an older or removed value put back is
+//! refused by every host (`replay`).
 //!
 //! This file holds the helpers and the cases of many hosts on one store; `restart` kills
 //! the server mid-load, `tampering` edits what lies under the prefix, `opening` opens
 //! against a server that is not there and a directory moved into redis.
 
 mod opening;
+mod replay;
 mod restart;
 mod tampering;
 
@@ -204,6 +206,7 @@ pub use opening::{
     a_moved_directory_opens_its_bucket_and_the_vault_serves_on,
     an_unreachable_server_is_unavailable_not_a_hang,
 };
+pub use replay::a_value_put_back_in_redis_is_refused_by_every_host;
 pub use restart::a_server_killed_and_restarted_loses_nothing_acknowledged;
 pub use tampering::foreign_keys_and_tampered_values_are_refused;
 

@@ -1,7 +1,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::bucket::{Bucket, Change, Entry, Member, Page};
+use super::bucket::{Bucket, Change, Entry, Member, Page, Watched};
 use super::memory::{MemoryBucket, MemoryCas};
 use super::*;
 use crate::document::patch::{SecurityPatch, SessionPatch};
@@ -413,7 +413,7 @@ impl Bucket for Testing {
         key: &str,
         after: &str,
         limit: u32,
-    ) -> Result<(MemoryCas, Option<Vec<u8>>, LedgerPage), StoreError> {
+    ) -> Result<Watched<MemoryCas>, StoreError> {
         self.inner.watch_read(key, after, limit)
     }
     fn trim_ledger(&mut self, before: &str) -> Result<(), StoreError> {

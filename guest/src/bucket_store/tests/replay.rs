@@ -32,7 +32,7 @@ fn an_older_version_put_back_is_refused_by_every_host() {
     // The reader read nothing since: the ledger comes with the record it reads.
     put_back(&bucket, "s", &first);
     assert!(refused(reader.get("s")));
-    assert_eq!(bucket.edit(|m| m.values.contains_key("q:s")), true);
+    assert!(bucket.edit(|m| m.values.contains_key("q:s")));
     put_back(&bucket, "s", &first);
     assert!(refused(writer.get("s")));
     put_back(&bucket, "s", &first);
@@ -88,14 +88,21 @@ fn the_ledger_survives_snapshots_and_trims() {
     // Cleanup removes the 1,100 expired sessions, then snapshots and trims.
     assert_eq!(writer.cleanup().unwrap(), 1_100);
     let (frames, trimmed) = bucket.edit(|m| (m.ledger.len(), m.ledger_deleted));
-    assert!(frames < 10 && trimmed > 1_000, "{frames} frames, trimmed to {trimmed}");
+    assert!(
+        frames < 10 && trimmed > 1_000,
+        "{frames} frames, trimmed to {trimmed}"
+    );
     put_back(&bucket, "s", &first);
     // The idle host's cursor was trimmed past: it reads the snapshot.
     assert!(refused(idle.get("s")));
     put_back(&bucket, "s", &first);
     let mut late = host(&bucket, &clock);
     assert!(refused(late.get("s")));
-    assert_eq!(late.check().unwrap().quarantined, 1, "the record, and no ledger damage");
+    assert_eq!(
+        late.check().unwrap().quarantined,
+        1,
+        "the record, and no ledger damage"
+    );
     assert_eq!(idle.ledger.damage(), 0);
 }
 
@@ -104,7 +111,9 @@ fn a_frame_taken_out_is_counted_by_check() {
     let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
     let mut writer = host(&bucket, &clock);
     for version in 0..3 {
-        writer.create(&session(&format!("s{version}"), "u", 10_000)).unwrap();
+        writer
+            .create(&session(&format!("s{version}"), "u", 10_000))
+            .unwrap();
     }
     bucket.edit(|m| m.ledger.remove(1));
     let mut reader = host(&bucket, &clock);
@@ -122,7 +131,9 @@ fn a_frame_taken_out_is_counted_by_check() {
 #[test]
 fn a_deleted_snapshot_refuses_the_store() {
     let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
-    host(&bucket, &clock).create(&session("s", "u", 10_000)).unwrap();
+    host(&bucket, &clock)
+        .create(&session("s", "u", 10_000))
+        .unwrap();
     bucket.edit(|m| m.values.remove(layout::SNAPSHOT));
     assert!(matches!(
         BucketStore::open(bucket.clone(), clock.clone(), config(5)),
@@ -168,4 +179,20 @@ fn the_newest_frames_of_a_writer_that_stopped_are_the_limit() {
     let mut late = host(&bucket, &clock);
     assert_eq!(late.get("s").unwrap().unwrap().access().unwrap().1, 0);
     assert_eq!(late.check().unwrap().quarantined, 0);
+}
+
+#[test]
+fn every_kind_of_write_leaves_the_ledger_whole() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut a = host(&bucket, &clock);
+    a.create(&session("s", "u", 10_000)).unwrap();
+    a.touch("s", Some(20_000)).unwrap();
+    a.update("s", bump(4)).unwrap();
+    a.set(&session("t", "u", 10_000)).unwrap();
+    assert!(a.delete("s").unwrap());
+    a.create(&session("r", "v", 10_000)).unwrap();
+    assert_eq!(a.revoke_user("v").unwrap(), 1);
+    assert_eq!(a.clear().unwrap(), 1);
+    let report = host(&bucket, &clock).check().unwrap();
+    assert_eq!(report.quarantined, 0, "{report:?}");
 }

@@ -11,6 +11,8 @@
 
 /** The key inside every bucket whose presence fences it (its store moved out). */
 const FENCE = "moving";
+/** The key inside every bucket of its version ledger's stream. */
+const LEDGER = "l";
 /** Keys asked for per SCAN step. */
 const SCAN_COUNT = "1000";
 // `ignoreBOM`: a leading U+FEFF is part of the text, as the Rust host reads it (a member
@@ -38,6 +40,27 @@ function list(value, length) {
     throw new Error("the server answered a reply of the wrong shape");
   }
   return value;
+}
+
+/** A stream id as the server gives it: `<ms>-<n>`, or empty. */
+function streamId(value) {
+  const text = Buffer.from(bytesOrNone(value) ?? []).toString("latin1");
+  if (text !== "" && !/^[0-9]{1,20}-[0-9]{1,20}$/.test(text)) {
+    throw new Error("the server answered a stream id of the wrong shape");
+  }
+  return text;
+}
+
+/** The ledger page at `reply[from..]`: last id, highest id taken out, frames. */
+function ledgerPage(reply, from) {
+  list(reply);
+  if (reply.length < from + 2) throw new Error("the server answered a ledger page of the wrong shape");
+  const frames = reply.slice(from + 2).map((frame) => {
+    const bytes = bytesOrNone(frame);
+    if (bytes === undefined) throw new Error("the server answered nil for a ledger frame");
+    return bytes;
+  });
+  return { frames, last: streamId(reply[from]), maxDeleted: streamId(reply[from + 1]) || "0-0" };
 }
 
 /** Runs `f`, its value as `ok`, what it throws as the WIT error `other`. */
@@ -111,7 +134,7 @@ export function keyvalueImports(link) {
       return ok(this.#read);
     }
     /** Applies `change` if the key still holds what this handle read (the bucket script's commit). */
-    commit({ value, expiresAt, add, remove }) {
+    commit({ value, expiresAt, add, remove, frame }) {
       const bucket = this.#bucket;
       const keys = [bucket.key(this.#key)];
       const args = [
@@ -131,7 +154,8 @@ export function keyvalueImports(link) {
         keys.push(bucket.key(member.index));
         args.push(member.member);
       }
-      keys.push(bucket.key(FENCE));
+      args.push(frame ?? "");
+      keys.push(bucket.key(LEDGER), bucket.key(FENCE));
       let outcome;
       try {
         outcome = integer(link.request("commit", keys, args));
@@ -194,6 +218,23 @@ export function keyvalueImports(link) {
     },
     "session-vault:store/indexes": {
       commit: (cas, change) => cas.commit(change),
+      ledger: (bucket, after, limit) =>
+        guarded(() => ledgerPage(link.request("ledger", [bucket.key(LEDGER)], [after, String(limit)]), 0)),
+      read: (bucket, key, after, limit) =>
+        guarded(() => {
+          const reply = link.request("read", [bucket.key(key), bucket.key(LEDGER)], [after, String(limit)]);
+          return [bytesOrNone(list(reply)[0]), ledgerPage(reply, 1)];
+        }),
+      watch: (bucket, key, after, limit) =>
+        guarded(() => {
+          const reply = link.request("read", [bucket.key(key), bucket.key(LEDGER)], [after, String(limit)]);
+          const value = bytesOrNone(list(reply)[0]);
+          return [new Cas(bucket, key, value), value, ledgerPage(reply, 1)];
+        }),
+      trimLedger: (bucket, before) =>
+        guarded(() => {
+          integer(link.request("trim-ledger", [bucket.key(LEDGER)], [before]));
+        }),
       add: (bucket, entries) =>
         guarded(() => {
           if (entries.length === 0) return;
