@@ -19,7 +19,7 @@ from wasmtime import component as wc
 
 HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_COMPONENT = HERE / "../../target/guest/wasm32-wasip2/release/session_vault_guest.wasm"
-INTERFACE = "session-vault:store/sessions@0.2.0"
+INTERFACE = "session-vault:store/sessions@0.3.0"
 
 # A session travels as its JSON text (the WIT `session`): any JSON object with a
 # `sessionId` and an `expiresAt`, read back exactly as written.
