@@ -23,9 +23,12 @@
 --   commit          key, added index..., removed  see `commit` below      1, 0 or 2
 --                   index..., ledger, fence
 --   ledger          ledger                        after, limit            {last, max-deleted,
+--                                                                          last-generated,
 --                                                                          frame...}
 --   read            key, ledger                   after, limit            {value, last,
---                                                                          max-deleted, frame...}
+--                                                                          max-deleted,
+--                                                                          last-generated,
+--                                                                          frame...}
 --   trim-ledger     ledger                        before                  frames removed
 --   add             index... (one an entry)       member, score, ...      number added
 --   remove          index... (one a member)       member...               number removed
@@ -35,7 +38,8 @@
 --
 -- The ledger is a stream of frames (field `f`), read after a stream id (exclusive);
 -- `last` is the id of the last frame returned ('' if none), `max-deleted` the highest id
--- ever taken out of the stream. A read's value is nil when the key is absent.
+-- ever taken out of the stream, `last-generated` the highest it ever gave ('0-0' for no
+-- stream). A read's value is nil when the key is absent.
 --
 -- Needs Redis 7.0 (PEXPIRETIME, XINFO's max-deleted-entry-id).
 
@@ -69,10 +73,12 @@ local function ledger_page(key, after, limit, prefix)
   local head = #page
   page[head + 1] = ''
   page[head + 2] = '0-0'
+  page[head + 3] = '0-0'
   if redis.call('EXISTS', key) == 0 then return page end
   local info = redis.call('XINFO', 'STREAM', key)
   for i = 1, #info - 1, 2 do
     if info[i] == 'max-deleted-entry-id' then page[head + 2] = info[i + 1] end
+    if info[i] == 'last-generated-id' then page[head + 3] = info[i + 1] end
   end
   local entries = redis.call('XRANGE', key, '(' .. after, '+', 'COUNT', limit)
   for i = 1, #entries do
@@ -156,6 +162,11 @@ elseif op == 'commit' then
       extend[i] = (t == -2) or (t >= 0 and t < tonumber(expires))
     end
   end
+  -- The frame first: if the server refuses it, nothing else is written (Redis does not
+  -- undo a script that fails part way).
+  if frame ~= '' then
+    redis.call('XADD', ledger, '*', 'f', frame)
+  end
   if ARGV[4] == 'set' then
     if expires ~= '' then
       redis.call('SET', KEYS[1], ARGV[5], 'PXAT', expires)
@@ -173,9 +184,6 @@ elseif op == 'commit' then
   end
   for i = 1, removals do
     redis.call('ZREM', KEYS[adds + i + 1], ARGV[8 + 2 * adds + i])
-  end
-  if frame ~= '' then
-    redis.call('XADD', ledger, '*', 'f', frame)
   end
   return 1
 elseif op == 'ledger' then

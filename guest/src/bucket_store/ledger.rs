@@ -73,9 +73,9 @@ pub struct Frame {
     pub id: String,
 }
 
-/// A page of the ledger stream: the frames after a cursor, the cursor of the last one
-/// (the same cursor if there were none), and the highest stream id ever taken out of the
-/// stream (trimmed or deleted).
+/// A page of the ledger stream: the frames after a cursor, the stream id of the last one,
+/// the highest stream id ever taken out of the stream (trimmed or deleted), and the
+/// highest it ever gave.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerPage {
     /// The frames, oldest first.
@@ -84,6 +84,9 @@ pub struct LedgerPage {
     pub last: String,
     /// The highest stream id ever taken out of the stream (`0-0`: none).
     pub max_deleted: String,
+    /// The highest stream id the stream ever gave (`0-0`: no stream): below a host's
+    /// cursor only if the stream was deleted and made again.
+    pub last_generated: String,
 }
 
 /// The latest version of a session the ledger knows.
@@ -120,6 +123,11 @@ pub struct Ledger {
     damage: u64,
     /// The highest stream id this host knows was taken out of the stream.
     deleted_seen: String,
+    /// Reading a stream made again from its first frame: a writer first heard from in
+    /// the middle of its sequence is expected, not damage.
+    resyncing: bool,
+    /// How many sessions it knew after it last forgot the expired ones.
+    pruned_at: usize,
 }
 
 impl Ledger {
@@ -141,6 +149,8 @@ impl Ledger {
             since_snapshot: 0,
             damage: 0,
             deleted_seen: START.to_owned(),
+            resyncing: false,
+            pruned_at: 0,
         })
     }
 
@@ -161,9 +171,12 @@ impl Ledger {
     }
 
     /// Refuses version `version` of session `id` if the ledger knows a later one, or
-    /// knows it removed at or after it; the reason otherwise.
-    pub fn admits(&self, id: &str, version: u64) -> Result<(), String> {
-        match self.sessions.get(id) {
+    /// knows it removed at or after it, with the reason.
+    /// What it knows of a session whose every record has expired by `now` is not held
+    /// against a new record: such a record is refused as expired anyway, and a host that
+    /// forgot it (see [`Ledger::prune`]) may have created the id again from version 1.
+    pub fn admits(&self, id: &str, version: u64, now: u64) -> Result<(), String> {
+        match self.sessions.get(id).filter(|latest| latest.until > now) {
             Some(latest) if latest.removed && version <= latest.version => Err(format!(
                 "version {version}, but the session was removed (at version {}): a removed \
                  record put back",
@@ -184,6 +197,23 @@ impl Ledger {
         self.sessions
             .get(id)
             .map_or(seq, |latest| seq.max(latest.version.saturating_add(1)))
+    }
+
+    /// Whether the stream was deleted and made again since this host read it (it gave
+    /// ids below the cursor): what was read is kept, and reading starts over from the
+    /// first frame, the reset counted as damage.
+    pub fn restarted(&mut self, page: &LedgerPage) -> bool {
+        let generated = stream_id(&page.last_generated);
+        if generated >= stream_id(&self.cursor) && generated >= stream_id(&self.deleted_seen) {
+            return false;
+        }
+        self.damage = self.damage.saturating_add(1);
+        self.cursor = START.to_owned();
+        self.deleted_seen = START.to_owned();
+        // The writers' sequences go on in the new stream: they are learnt again.
+        self.writers.clear();
+        self.resyncing = true;
+        true
     }
 
     /// Takes a new name if this one is older than [`TERM_MS`] (so that snapshots can forget
@@ -240,6 +270,9 @@ impl Ledger {
         if !page.last.is_empty() {
             self.cursor = page.last;
         }
+        if !full {
+            self.resyncing = false;
+        }
         full
     }
 
@@ -259,7 +292,19 @@ impl Ledger {
     }
 
     fn apply(&mut self, frame: Frame) {
-        let expected = self.writers.get(&frame.writer).map_or(1, |w| w.seq + 1);
+        let known = self.writers.get(&frame.writer);
+        if known.is_none() && self.resyncing {
+            self.writers.insert(
+                frame.writer,
+                Writer {
+                    seq: frame.seq,
+                    at: frame.at,
+                },
+            );
+            self.merge(frame);
+            return;
+        }
+        let expected = known.map_or(1, |w| w.seq.saturating_add(1));
         if frame.seq < expected {
             // Seen before: a copy put back. It changes nothing.
             self.damage = self.damage.saturating_add(1);
@@ -345,7 +390,7 @@ impl Ledger {
     /// missed trimmed frames): what it knows is merged with what this host knows, and
     /// the cursor moves to the snapshot's if that is further. `corrupted` if it does not
     /// authenticate.
-    pub fn load(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+    pub fn load(&mut self, bytes: &[u8], now: u64) -> Result<(), StoreError> {
         let refused = || {
             StoreError::Corrupted(
                 "the version ledger's snapshot does not authenticate: refusing to open the \
@@ -378,6 +423,8 @@ impl Ledger {
             reader.is_empty().then_some((cursor, writers, sessions))
         })();
         let (cursor, writers, sessions) = parsed.ok_or_else(refused)?;
+        // What expired is forgotten first: the snapshot may know the id created again.
+        self.prune(now);
         for (name, seq, at) in writers {
             let writer = self.writers.entry(name).or_insert(Writer { seq, at });
             if seq > writer.seq {
@@ -407,18 +454,32 @@ impl Ledger {
         Ok(())
     }
 
+    /// Counts damage found outside a page: a snapshot missing or stale.
+    pub fn count_damage(&mut self) {
+        self.damage = self.damage.saturating_add(1);
+    }
+
     /// A snapshot was written at this host's cursor.
     pub fn snapshotted(&mut self) {
         self.since_snapshot = 0;
     }
 
+    /// Takes in what `frame` says of its session. A frame made once every record the
+    /// ledger knew of the session had expired starts the session afresh (an id created
+    /// again, perhaps by a host that had forgotten it, from version 1): what came before
+    /// it can no longer be served anyway.
     fn merge(&mut self, frame: Frame) {
         let removed = frame.event == Event::Removed;
-        let entry = self.sessions.entry(frame.id).or_insert(Latest {
+        let fresh = Latest {
             version: frame.version,
             removed,
             until: frame.until,
-        });
+        };
+        let entry = self.sessions.entry(frame.id).or_insert(fresh);
+        if entry.until <= frame.at {
+            *entry = fresh;
+            return;
+        }
         entry.until = entry.until.max(frame.until);
         if frame.version > entry.version || (frame.version == entry.version && removed) {
             entry.version = frame.version;
@@ -426,10 +487,27 @@ impl Ledger {
         }
     }
 
-    /// Forgets sessions whose every record has expired by `now`: a record of one put back
-    /// is refused as expired.
+    /// Forgets sessions whose every record has expired by `now` (a record of one put
+    /// back is refused as expired), and writers not heard from in a long time.
     pub fn prune(&mut self, now: u64) {
         self.sessions.retain(|_, latest| latest.until > now);
+        self.writers
+            .retain(|_, writer| now.saturating_sub(writer.at) < FORGET_WRITER_MS);
+        self.pruned_at = self.sessions.len();
+    }
+
+    /// [`Ledger::prune`] once it knows twice as many sessions as after the last one (at
+    /// least 1,024 more), so memory follows the sessions that can still be live.
+    pub fn prune_if_grown(&mut self, now: u64) {
+        if self.sessions.len() >= self.pruned_at.saturating_mul(2).max(1024) {
+            self.prune(now);
+        }
+    }
+
+    /// Whether a snapshot at `cursor` misses frames the stream no longer holds: frames
+    /// after it were taken out (an older snapshot put back, or frames deleted).
+    pub fn stale(cursor: &str, page: &LedgerPage) -> bool {
+        stream_id(&page.max_deleted) > stream_id(cursor)
     }
 }
 
@@ -543,6 +621,7 @@ mod tests {
             frames,
             last: last.into(),
             max_deleted: START.into(),
+            last_generated: last.into(),
         }
     }
 
@@ -576,17 +655,22 @@ mod tests {
         }
         let mut reader = Ledger::new(&NAMES, 0).unwrap();
         reader.ingest(page(frames[..2].to_vec(), "1-2"));
-        assert!(reader.admits("s", 1).is_err());
-        assert_eq!(reader.admits("s", 2), Ok(()));
+        assert!(reader.admits("s", 1, 0).is_err());
+        assert_eq!(reader.admits("s", 2, 0), Ok(()));
         assert_eq!(
-            reader.admits("s", 3),
+            reader.admits("s", 3, 0),
             Ok(()),
             "newer than known: a frame not read yet"
         );
         reader.ingest(page(frames[2..].to_vec(), "1-3"));
-        assert!(reader.admits("s", 2).is_err());
-        assert!(reader.admits("s", 3).is_err(), "removed at 3");
+        assert!(reader.admits("s", 2, 0).is_err());
+        assert!(reader.admits("s", 3, 0).is_err(), "removed at 3");
         assert_eq!(reader.next_version("s", 1), 4);
+        assert_eq!(
+            reader.admits("s", 1, 1000),
+            Ok(()),
+            "every record of the versions it knows expired by 1000: a new one is no replay"
+        );
         assert_eq!(reader.damage(), 0);
         assert_eq!(reader.cursor(), "1-3");
     }
@@ -605,7 +689,7 @@ mod tests {
         reader.ingest(page(vec![frames[0].clone()], "1-4"));
         assert_eq!(reader.damage(), 2, "a copy");
         assert!(
-            reader.admits("s", 2).is_err(),
+            reader.admits("s", 2, 0).is_err(),
             "the copy moved nothing back"
         );
         let mut late = Ledger::new(&NAMES, 0).unwrap();
@@ -629,18 +713,36 @@ mod tests {
         let snapshot = reader.snapshot(20);
         assert_eq!(reader.snapshot_cursor(&snapshot).as_deref(), Some("9-1"));
         let mut opened = Ledger::new(&NAMES, 0).unwrap();
-        opened.load(&snapshot).unwrap();
+        opened.load(&snapshot, 0).unwrap();
         assert_eq!(opened.cursor(), "9-1");
-        assert!(opened.admits("a", 4).is_err());
-        assert!(opened.admits("b", 2).is_err());
-        assert_eq!(opened.admits("c", 0), Ok(()), "expired by 20: forgotten");
+        assert!(opened.admits("a", 4, 0).is_err());
+        assert!(opened.admits("b", 2, 0).is_err());
+        assert_eq!(opened.admits("c", 0, 0), Ok(()), "expired by 20: forgotten");
         let next = writer.frame(Event::Written, "a", 6, 1000, 0);
         opened.ingest(page(vec![next], "9-2"));
         assert_eq!(opened.damage(), 0, "the writer's sequence goes on");
         let mut bad = snapshot.clone();
         bad[10] ^= 1;
         let mut refused = Ledger::new(&NAMES, 0).unwrap();
-        assert!(matches!(refused.load(&bad), Err(StoreError::Corrupted(_))));
+        assert!(matches!(
+            refused.load(&bad, 0),
+            Err(StoreError::Corrupted(_))
+        ));
+    }
+
+    #[test]
+    fn an_id_created_again_after_every_record_expired_starts_afresh() {
+        let old = Ledger::new(&NAMES, 0).unwrap();
+        let removal = old.frame(Event::Removed, "s", 5, 100, 50);
+        let mut forgot = Ledger::new(&NAMES, 0).unwrap();
+        let again = forgot.frame(Event::Written, "s", 1, 900, 200);
+        forgot.committed();
+        let update = forgot.frame(Event::Written, "s", 2, 900, 300);
+        let mut reader = Ledger::new(&NAMES, 0).unwrap();
+        reader.ingest(page(vec![removal, again, update], "1-3"));
+        assert_eq!(reader.admits("s", 2, 400), Ok(()));
+        assert!(reader.admits("s", 1, 400).is_err());
+        assert_eq!(reader.damage(), 0);
     }
 
     #[test]

@@ -40,6 +40,7 @@ impl Memory {
                 .map_or(String::new(), |(id, _)| format!("{id}-0")),
             frames: frames.into_iter().map(|(_, frame)| frame.clone()).collect(),
             max_deleted: format!("{}-0", self.ledger_deleted),
+            last_generated: format!("{}-0", self.ledger_last),
         }
     }
 }

@@ -195,7 +195,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             .map_err(|e| StoreError::Corrupted(format!("{}: {e}", name())))?;
         // A version the header claims without authenticating can only make a record
         // refused here, never accepted: an authentic record carries its true version.
-        (self.ledger.admits(id, header.seq))
+        (self.ledger.admits(id, header.seq, self.lifetime.now()))
             .map_err(|why| StoreError::Corrupted(format!("{}: {why}", name())))?;
         let cached = self.cache.borrow_mut().session(id, bytes);
         let session = match cached {
@@ -282,25 +282,29 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// The change that removes session `id` (of `user`), which expires at `until`, and
     /// its index entries, leaving a removal marker until then if that is still ahead (see
     /// [`layout::removed_marker`]): what `delete`, `revoke-user` and `clear` commit.
-    /// With the `version` of the record removed (if it opened), the ledger records the
-    /// removal, so that record is never served again.
-    fn removal_until(
-        &self,
-        id: &str,
-        user: Option<&str>,
-        until: u64,
-        version: Option<u64>,
-    ) -> Change {
+    /// The ledger records the removal above `version` (the removed record's, 0 if it did
+    /// not open) and above every version it knows, so no record of the session, the one
+    /// removed or an older one, is served again.
+    fn removal_until(&self, id: &str, user: Option<&str>, until: u64, version: u64) -> Change {
         let mut change = self.removal(id, user);
         let now = self.lifetime.now();
         if now < until {
             change.value = Some(layout::removed_marker(until));
             change.expires_at = Some(until);
         }
-        if let Some(version) = version {
-            let version = self.ledger.next_version(id, version.saturating_add(1));
-            change.frame = Some(self.ledger.frame(Event::Removed, id, version, until, now));
-        }
+        let version = self.ledger.next_version(id, version.saturating_add(1));
+        change.frame = Some(self.ledger.frame(Event::Removed, id, version, until, now));
+        change
+    }
+
+    /// The change that removes a record of `id` that does not open (damaged, put back,
+    /// or under a key this host lacks), recorded as a removal in the ledger: had it hidden
+    /// the latest record, that record is not served if put back later either.
+    fn unreadable_removal(&self, id: &str) -> Change {
+        let now = self.lifetime.now();
+        let mut change = self.removal(id, None);
+        let version = self.ledger.next_version(id, 1);
+        change.frame = Some(self.ledger.frame(Event::Removed, id, version, now, now));
         change
     }
 
@@ -394,14 +398,24 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// host's cursor were trimmed (another host wrote a snapshot), the snapshot is read
     /// and the page dropped: reading goes on from the snapshot's cursor.
     fn take_in(&mut self, page: LedgerPage) -> Result<bool, StoreError> {
+        if self.ledger.restarted(&page) {
+            return Ok(true);
+        }
         if self.ledger.missed(&page) {
-            if let Some(snapshot) = self.bucket.get(layout::SNAPSHOT)? {
-                self.ledger.load(&snapshot)?;
+            match self.bucket.get(layout::SNAPSHOT)? {
+                Some(snapshot) => self.ledger.load(&snapshot, self.lifetime.now())?,
+                None => self.ledger.count_damage(),
+            }
+            if Ledger::stale(self.ledger.cursor(), &page) {
+                // Frames after the snapshot were taken out: counted, not waited for.
+                self.ledger.count_damage();
             }
             self.ledger.saw_deleted(&page.max_deleted);
             return Ok(true);
         }
-        Ok(self.ledger.ingest(page))
+        let more = self.ledger.ingest(page);
+        self.ledger.prune_if_grown(self.lifetime.now());
+        Ok(more)
     }
 
     /// Loads the ledger's snapshot and reads the stream after it. A store from before the
@@ -410,7 +424,22 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     fn start_ledger(&mut self) -> Result<(), StoreError> {
         let (cas, found) = self.bucket.watch(layout::SNAPSHOT)?;
         match found {
-            Some(snapshot) => self.ledger.load(&snapshot)?,
+            Some(snapshot) => {
+                self.ledger.load(&snapshot, self.lifetime.now())?;
+                let page = self.bucket.ledger(self.ledger.cursor(), 1)?;
+                if Ledger::stale(self.ledger.cursor(), &page)
+                    || ledger::stream_id(&page.last_generated)
+                        < ledger::stream_id(self.ledger.cursor())
+                {
+                    return Err(StoreError::Corrupted(
+                        "the version ledger's snapshot is older than the frames its stream \
+                         no longer holds (an older snapshot put back, or the stream \
+                         deleted): refusing to open the store, since older records put \
+                         back would be served (see README, security model)"
+                            .into(),
+                    ));
+                }
+            }
             None if self.meta.ledger.is_some() => {
                 return Err(StoreError::Corrupted(
                     "the version ledger's snapshot (key `ls`) is gone: refusing to open the \
@@ -423,8 +452,22 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 .bucket
                 .commit(cas, Change::put(self.ledger.snapshot(0)))
             {
-                // Fenced (moving out): read only, as every other write.
-                Ok(_) | Err(StoreError::InvalidInput(_)) => {}
+                Ok(true) => {
+                    // No snapshot was there, so no host of 0.3.0 has written a frame: a
+                    // stream already there means the metadata from before the ledger
+                    // was put back and the snapshot deleted.
+                    let page = self.bucket.ledger(ledger::START, 1)?;
+                    if ledger::stream_id(&page.last_generated) > (0, 0) {
+                        return Err(StoreError::Corrupted(
+                            "the store's metadata says it has no version ledger, but the \
+                             bucket holds its stream (`l`): older metadata put back? \
+                             Refusing to open (see README, security model)"
+                                .into(),
+                        ));
+                    }
+                }
+                // Another host started it first, or fenced (moving out): read only.
+                Ok(false) | Err(StoreError::InvalidInput(_)) => {}
                 Err(error) => return Err(error),
             },
         }
@@ -445,22 +488,28 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// then trims the stream before it: housekeeping, run by `cleanup`.
     fn snapshot_ledger(&mut self) -> Result<(), StoreError> {
         self.catch_up()?;
+        let now = self.lifetime.now();
+        self.ledger.prune(now);
         if !self.ledger.wants_snapshot() {
             return Ok(());
         }
-        let now = self.lifetime.now();
-        self.ledger.prune(now);
         let (cas, found) = self.bucket.watch(layout::SNAPSHOT)?;
         let cursor = self.ledger.cursor().to_owned();
-        let newer = (found.as_deref())
-            .and_then(|bytes| self.ledger.snapshot_cursor(bytes))
-            .is_some_and(|theirs| ledger::stream_id(&theirs) >= ledger::stream_id(&cursor));
+        let previous = (found.as_deref()).and_then(|bytes| self.ledger.snapshot_cursor(bytes));
+        let newer = (previous.as_deref())
+            .is_some_and(|theirs| ledger::stream_id(theirs) >= ledger::stream_id(&cursor));
         if !newer {
             match self
                 .bucket
                 .commit(cas, Change::put(self.ledger.snapshot(now)))
             {
-                Ok(true) => self.bucket.trim_ledger(&cursor)?,
+                // Trimmed one snapshot behind: a host that keeps reading the stream never
+                // has frames trimmed past its cursor, so never reads a whole snapshot.
+                Ok(true) => {
+                    if let Some(previous) = previous {
+                        self.bucket.trim_ledger(&previous)?;
+                    }
+                }
                 Ok(false) | Err(StoreError::InvalidInput(_)) => return Ok(()),
                 Err(error) => return Err(error),
             }
@@ -474,7 +523,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     fn audit_ledger(&mut self) -> Result<u64, StoreError> {
         let mut fresh = Ledger::new(&self.names, self.lifetime.now())?;
         if let Some(snapshot) = self.bucket.get(layout::SNAPSHOT)? {
-            fresh.load(&snapshot)?;
+            fresh.load(&snapshot, self.lifetime.now())?;
         }
         loop {
             let page = self.bucket.ledger(fresh.cursor(), ledger::PAGE)?;

@@ -171,7 +171,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             let record = self.open_record(id, &bytes).ok();
             let user = (record.as_ref()).and_then(|r| r.session.user().map(str::to_owned));
             let until = (record.as_ref()).map_or(0, |r| self.lifetime.expiry(&r.session));
-            let version = record.as_ref().map(|r| r.seq);
+            let version = record.as_ref().map_or(0, |r| r.seq);
             if self.commit(cas, self.removal_until(id, user.as_deref(), until, version))? {
                 return Ok(true);
             }
@@ -184,9 +184,10 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     pub(crate) fn user_sessions(&mut self, user: &str) -> Result<Vec<Session>, StoreError> {
         let index = self.user_index(user);
         let ids = self.bucket.range(&index, 0, u64::MAX, u32::MAX)?;
-        self.catch_up()?;
         let keys: Vec<String> = ids.iter().map(|id| layout::session(id)).collect();
         let values = self.bucket.get_many(&keys)?;
+        // After the records: every frame of a write they could have missed is read.
+        self.catch_up()?;
         let mut sessions = Vec::new();
         let mut gone = Vec::new();
         for (id, value) in ids.iter().zip(values) {
@@ -235,7 +236,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 let live = self.write(id, |store, found| match found {
                     Some(record) if record.session.user() == Some(user) => {
                         let until = store.lifetime.expiry(&record.session);
-                        let change = store.removal_until(id, Some(user), until, Some(record.seq));
+                        let change = store.removal_until(id, Some(user), until, record.seq);
                         Ok(Decision::Commit(change, now < until))
                     }
                     _ => Ok(Decision::Done(false)),
@@ -431,7 +432,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         if found.as_ref() == Some(&bytes) {
             // Copied first: a failure in between leaves the record where it was.
             self.bucket.set(&layout::quarantine(id), &bytes)?;
-            self.tidy(cas, self.removal(id, None))?;
+            self.tidy(cas, self.unreadable_removal(id))?;
         }
         Ok(error)
     }

@@ -110,18 +110,25 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         for id in self.listing()?.sessions {
             for _ in 0..super::RETRIES {
                 let (cas, found) = self.watch_session(&id)?;
-                // Expired, damaged, under a missing key, a marker or gone: left to the
-                // bulk removal below (which counts them and quarantines nothing).
-                let Some(record) = found.and_then(|bytes| self.open_record(&id, &bytes).ok())
-                else {
+                // Expired, a marker or gone: left to the bulk removal below (which counts
+                // them and quarantines nothing).
+                let Some(bytes) = found.filter(|b| layout::removed_until(b).is_none()) else {
                     break;
+                };
+                let Ok(record) = self.open_record(&id, &bytes) else {
+                    // Damaged or under a missing key: removed here, with its removal in
+                    // the ledger (no record of the id is served again).
+                    if self.commit(cas, self.unreadable_removal(&id))? {
+                        marked += 1;
+                        break;
+                    }
+                    continue;
                 };
                 let until = self.lifetime.expiry(&record.session);
                 if self.lifetime.now() >= until {
                     break;
                 }
-                let change =
-                    self.removal_until(&id, record.session.user(), until, Some(record.seq));
+                let change = self.removal_until(&id, record.session.user(), until, record.seq);
                 if self.commit(cas, change)? {
                     marked += 1;
                     break;
@@ -149,6 +156,8 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         for chunk in listing.sessions.chunks(super::BATCH as usize) {
             let keys: Vec<String> = chunk.iter().map(|id| layout::session(id)).collect();
             let values = self.bucket.get_many(&keys)?;
+            // After the records: every frame of a write they could have missed is read.
+            self.catch_up()?;
             let mut entries = Vec::new();
             for (id, value) in chunk.iter().zip(values) {
                 // An absent key, or a removal marker: no session.

@@ -187,6 +187,7 @@ fn page_from_wit(page: indexes::LedgerPage) -> LedgerPage {
         frames: page.frames,
         last: page.last,
         max_deleted: page.max_deleted,
+        last_generated: page.last_generated,
     }
 }
 

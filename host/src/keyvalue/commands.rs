@@ -321,23 +321,27 @@ impl Server {
 }
 
 /// A ledger page from the script's reply: the last stream id, the highest one taken
-/// out, the frames. Stream ids must be text.
+/// out, the highest one given, the frames. Stream ids must be text.
 fn ledger_page(mut reply: Vec<Vec<u8>>) -> Result<LedgerPage, Failure> {
-    if reply.len() < 2 {
+    const HEAD: usize = 3;
+    if reply.len() < HEAD {
         return Err("a ledger read answered a reply of the wrong shape".into());
     }
-    let frames = reply.split_off(2);
+    let frames = reply.split_off(HEAD);
     let mut ids = reply.into_iter().map(|id| {
         String::from_utf8(id)
             .map_err(|_| Failure::from("the server answered a stream id that is not text"))
     });
-    let (Some(last), Some(max_deleted)) = (ids.next(), ids.next()) else {
+    let (Some(last), Some(max_deleted), Some(last_generated)) =
+        (ids.next(), ids.next(), ids.next())
+    else {
         return Err("a ledger read answered a reply of the wrong shape".into());
     };
     Ok(LedgerPage {
         frames,
         last: last?,
         max_deleted: max_deleted?,
+        last_generated: last_generated?,
     })
 }
 

@@ -92,6 +92,7 @@ fn page_to_wit(page: LedgerPage) -> indexes::LedgerPage {
         frames: page.frames,
         last: page.last,
         max_deleted: page.max_deleted,
+        last_generated: page.last_generated,
     }
 }
 

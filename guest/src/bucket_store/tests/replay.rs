@@ -81,15 +81,20 @@ fn the_ledger_survives_snapshots_and_trims() {
     writer.create(&session("s", "u", 100_000)).unwrap();
     let first = record(&bucket, "s");
     writer.update("s", bump(1)).unwrap();
-    for i in 0..1_100 {
-        writer.create(&session(&format!("n{i}"), "u", 200)).unwrap();
+    // Each cleanup removes 1,100 expired sessions, then snapshots, and trims the stream
+    // up to the snapshot before (so a host that keeps reading never reads a snapshot).
+    for round in 0..2_u64 {
+        let expiry = 200 + round * 1_000;
+        for i in 0..1_100 {
+            let id = format!("n{round}x{i}");
+            writer.create(&session(&id, "u", expiry)).unwrap();
+        }
+        clock.set(expiry + 100);
+        assert_eq!(writer.cleanup().unwrap(), 1_100);
     }
-    clock.set(300);
-    // Cleanup removes the 1,100 expired sessions, then snapshots and trims.
-    assert_eq!(writer.cleanup().unwrap(), 1_100);
     let (frames, trimmed) = bucket.edit(|m| (m.ledger.len(), m.ledger_deleted));
     assert!(
-        frames < 10 && trimmed > 1_000,
+        frames < 1_200 && trimmed > 1_000,
         "{frames} frames, trimmed to {trimmed}"
     );
     put_back(&bucket, "s", &first);
@@ -153,6 +158,7 @@ fn a_store_from_before_the_ledger_gets_one_at_open() {
     bucket.edit(|m| {
         m.values.remove(layout::SNAPSHOT);
         m.ledger.clear();
+        (m.ledger_last, m.ledger_deleted) = (0, 0);
     });
     let mut upgraded = host(&bucket, &clock);
     assert_eq!(upgraded.meta.ledger, Some(1));
@@ -161,6 +167,15 @@ fn a_store_from_before_the_ledger_gets_one_at_open() {
     upgraded.update("s", bump(2)).unwrap();
     put_back(&bucket, "s", &first);
     assert!(refused(host(&bucket, &clock).get("s")));
+    // That metadata put back again, and the snapshot deleted: the stream gives it away.
+    let mut meta = upgraded.meta.clone();
+    meta.ledger = None;
+    upgraded.write_meta(meta).unwrap();
+    bucket.edit(|m| m.values.remove(layout::SNAPSHOT));
+    assert!(matches!(
+        BucketStore::open(bucket.clone(), clock.clone(), config(5)),
+        Err(StoreError::Corrupted(m)) if m.contains("older metadata")
+    ));
 }
 
 /// The documented limit: the newest frame of a writer that writes no more, taken out
@@ -195,4 +210,100 @@ fn every_kind_of_write_leaves_the_ledger_whole() {
     assert_eq!(a.clear().unwrap(), 1);
     let report = host(&bucket, &clock).check().unwrap();
     assert_eq!(report.quarantined, 0, "{report:?}");
+}
+
+/// Expires 1,100 sessions and runs cleanup, twice: the ledger gets a snapshot and its
+/// stream is trimmed.
+fn snapshot_and_trim(host: &mut Host, clock: &ManualClock) {
+    for round in 0..2_u64 {
+        let expiry = clock.now() + 100;
+        for i in 0..1_100 {
+            let id = format!("f{}x{round}x{i}", clock.now());
+            host.create(&session(&id, "u", expiry)).unwrap();
+        }
+        clock.set(expiry + 1);
+        host.cleanup().unwrap();
+    }
+    assert!(bucket_trimmed(host));
+}
+
+fn bucket_trimmed(host: &Host) -> bool {
+    host.bucket.edit(|m| m.ledger_deleted > 0)
+}
+
+#[test]
+fn a_stream_made_again_is_read_again_from_its_start() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut writer = host(&bucket, &clock);
+    let mut reader = host(&bucket, &clock);
+    writer.create(&session("s", "u", 10_000)).unwrap();
+    let first = record(&bucket, "s");
+    // A junk entry far in the future moves every reader's cursor there...
+    bucket.edit(|m| {
+        m.ledger_last = 1 << 40;
+        let id = m.ledger_last;
+        m.ledger.push((id, b"junk".to_vec()));
+    });
+    assert_eq!(reader.get("s").unwrap().unwrap().id(), "s");
+    // ...then the stream is deleted and made again: its ids start low.
+    bucket.edit(|m| {
+        m.ledger.clear();
+        (m.ledger_last, m.ledger_deleted) = (0, 0);
+    });
+    writer.update("s", bump(2)).unwrap();
+    put_back(&bucket, "s", &first);
+    assert!(refused(reader.get("s")));
+    assert!(reader.ledger.damage() >= 2, "the junk and the reset");
+}
+
+#[test]
+fn a_record_that_does_not_open_is_removed_with_a_frame() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut a = host(&bucket, &clock);
+    let mut b = host(&bucket, &clock);
+    for id in ["d", "c"] {
+        a.create(&session(id, "u", 10_000)).unwrap();
+        let live = record(&bucket, id);
+        put_back(&bucket, id, b"junk that hides the live record");
+        match id {
+            // The logout finds junk: it still removes the id for good.
+            "d" => assert!(a.delete(id).unwrap()),
+            _ => assert_eq!(a.clear().unwrap(), 1),
+        }
+        put_back(&bucket, id, &live);
+        assert!(refused(b.get(id)), "{id}");
+    }
+}
+
+#[test]
+fn an_older_snapshot_put_back_refuses_the_store() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut writer = host(&bucket, &clock);
+    let empty = bucket.edit(|m| m.values[layout::SNAPSHOT].0.clone());
+    snapshot_and_trim(&mut writer, &clock);
+    bucket.edit(|m| {
+        m.values
+            .insert(layout::SNAPSHOT.to_owned(), (empty.clone(), None));
+    });
+    assert!(matches!(
+        BucketStore::open(bucket.clone(), clock.clone(), config(5)),
+        Err(StoreError::Corrupted(m)) if m.contains("older than the frames")
+    ));
+}
+
+#[test]
+fn an_id_created_again_after_it_expired_is_not_held_against_it() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut remembers = host(&bucket, &clock);
+    remembers.create(&session("s", "u", 150)).unwrap();
+    remembers.update("s", bump(1)).unwrap();
+    let mut cleaner = host(&bucket, &clock);
+    snapshot_and_trim(&mut cleaner, &clock);
+    // A host that opens now never heard of `s`: it creates it at version 1.
+    let mut fresh = host(&bucket, &clock);
+    fresh
+        .create(&session("s", "u", clock.now() + 10_000))
+        .unwrap();
+    assert_eq!(remembers.get("s").unwrap().unwrap().id(), "s");
+    assert_eq!(remembers.check().unwrap().quarantined, 0);
 }

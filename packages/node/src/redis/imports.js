@@ -51,16 +51,21 @@ function streamId(value) {
   return text;
 }
 
-/** The ledger page at `reply[from..]`: last id, highest id taken out, frames. */
+/** The ledger page at `reply[from..]`: last id, highest id taken out, highest id given, frames. */
 function ledgerPage(reply, from) {
   list(reply);
-  if (reply.length < from + 2) throw new Error("the server answered a ledger page of the wrong shape");
-  const frames = reply.slice(from + 2).map((frame) => {
+  if (reply.length < from + 3) throw new Error("the server answered a ledger page of the wrong shape");
+  const frames = reply.slice(from + 3).map((frame) => {
     const bytes = bytesOrNone(frame);
     if (bytes === undefined) throw new Error("the server answered nil for a ledger frame");
     return bytes;
   });
-  return { frames, last: streamId(reply[from]), maxDeleted: streamId(reply[from + 1]) || "0-0" };
+  return {
+    frames,
+    last: streamId(reply[from]),
+    maxDeleted: streamId(reply[from + 1]) || "0-0",
+    lastGenerated: streamId(reply[from + 2]) || "0-0",
+  };
 }
 
 /** Runs `f`, its value as `ok`, what it throws as the WIT error `other`. */
