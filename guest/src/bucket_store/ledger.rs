@@ -164,10 +164,22 @@ impl Ledger {
         self.damage
     }
 
-    /// Whether enough frames were read since the last snapshot to write one: as many as
-    /// the sessions it would list, and at least 1,024.
+    /// Whether enough frames were read since the last snapshot to write one: half as
+    /// many as the sessions it would list, and at least 1,024. (A snapshot costs about
+    /// what reading that many frames does, and the stream a host reads at open holds the
+    /// frames of about two intervals: the trims lag one snapshot.)
     pub fn wants_snapshot(&self) -> bool {
-        self.since_snapshot >= (self.sessions.len() as u64).max(1024)
+        self.since_snapshot >= self.interval()
+    }
+
+    /// Whether twice that many were read: a store whose `cleanup` is never run (Redis's
+    /// TTLs remove its records) still gets snapshots, from its writes.
+    pub fn snapshot_overdue(&self) -> bool {
+        self.since_snapshot >= self.interval().saturating_mul(2)
+    }
+
+    fn interval(&self) -> u64 {
+        (self.sessions.len() as u64 / 2).max(1024)
     }
 
     /// Refuses version `version` of session `id` if the ledger knows a later one, or

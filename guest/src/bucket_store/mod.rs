@@ -370,6 +370,11 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             Ok(applied) => {
                 if applied && framed {
                     self.ledger.committed();
+                    if self.ledger.snapshot_overdue() {
+                        // The write is done whatever becomes of the snapshot; a failure
+                        // here shows again on the next call that reads.
+                        let _ = self.snapshot_ledger();
+                    }
                 }
                 Ok(applied)
             }

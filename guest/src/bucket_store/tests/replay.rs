@@ -307,3 +307,18 @@ fn an_id_created_again_after_it_expired_is_not_held_against_it() {
     assert_eq!(remembers.get("s").unwrap().unwrap().id(), "s");
     assert_eq!(remembers.check().unwrap().quarantined, 0);
 }
+
+#[test]
+fn a_store_whose_cleanup_never_runs_still_gets_snapshots() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let mut writer = host(&bucket, &clock);
+    writer.create(&session("s", "u", 100_000)).unwrap();
+    for count in 0..10_000 {
+        writer.update("s", bump(count)).unwrap();
+    }
+    let frames = bucket.edit(|m| m.ledger.len());
+    assert!(frames <= 8 * 1024, "{frames} frames in the stream");
+    assert!(bucket_trimmed(&writer));
+    let mut late = host(&bucket, &clock);
+    assert_eq!(late.get("s").unwrap().unwrap().access().unwrap().1, 9_999);
+}
