@@ -120,9 +120,24 @@ fn execute(vault: &mut Vault, command: &StoreCommand) -> anyhow::Result<u8> {
             vault.create(&session)?;
             print(&serde_json::json!({ "sessionId": session.id() }))
         }
-        StoreCommand::Set => {
+        StoreCommand::Set { if_unchanged } => {
             let session = read_session()?;
-            vault.set(&session)?;
+            if let Some(path) = if_unchanged {
+                let expected = std::fs::read_to_string(path).with_context(|| {
+                    format!("reading the expected session from {}", path.display())
+                })?;
+                // `get` prints the document and a newline.
+                let expected = expected.strip_suffix('\n').unwrap_or(&expected);
+                if !vault.set_if_unchanged(&session, expected)? {
+                    return Err(anyhow::Error::new(StoreError::NotFound).context(format!(
+                        "session {:?} changed since it was read, or is absent or expired: \
+                         nothing stored",
+                        session.id()
+                    )));
+                }
+            } else {
+                vault.set(&session)?;
+            }
             print(&serde_json::json!({ "sessionId": session.id() }))
         }
         StoreCommand::Get { id } => print_found(id, vault.get(id)?),

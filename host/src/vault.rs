@@ -187,6 +187,19 @@ impl Vault {
         self.call(|api, store, handle| api.call_set(store, handle, &session))
     }
 
+    /// Stores `session` only if the live session of its id is, as stored now, exactly
+    /// the document text `expected` (as [`Session`]'s `Display` writes it, which is the
+    /// text every read gives); `Ok(false)`, nothing stored, if it changed since, or is
+    /// absent, removed or expired: read it again and retry. With `redis`, a compare-and-swap on the
+    /// record, so no other host's write in between is lost.
+    pub fn set_if_unchanged(&mut self, session: &Session, expected: &str) -> Result<bool, Error> {
+        let session = convert::session_to_wit(session);
+        let expected = expected.to_owned();
+        self.call(|api, store, handle| {
+            api.call_set_if_unchanged(store, handle, &session, &expected)
+        })
+    }
+
     /// The session with this id; `Ok(None)` if it is absent or expired.
     pub fn get(&mut self, id: &str) -> Result<Option<Session>, Error> {
         let session = self.call(|api, store, handle| api.call_get(store, handle, id))?;

@@ -128,6 +128,11 @@ pub struct Ledger {
     resyncing: bool,
     /// How many sessions it knew after it last forgot the expired ones.
     pruned_at: usize,
+    /// The cursor of the last snapshot this host loaded or wrote.
+    snapshot_seen: String,
+    /// How many times reading started over (a stream made again, a snapshot read
+    /// again): bounds a read against a server that never lets it finish.
+    pub restarts: u64,
 }
 
 impl Ledger {
@@ -151,6 +156,8 @@ impl Ledger {
             deleted_seen: START.to_owned(),
             resyncing: false,
             pruned_at: 0,
+            snapshot_seen: START.to_owned(),
+            restarts: 0,
         })
     }
 
@@ -220,6 +227,7 @@ impl Ledger {
             return false;
         }
         self.damage = self.damage.saturating_add(1);
+        self.restarts = self.restarts.saturating_add(1);
         self.cursor = START.to_owned();
         self.deleted_seen = START.to_owned();
         // The writers' sequences go on in the new stream: they are learnt again.
@@ -459,6 +467,9 @@ impl Ledger {
             };
             self.merge(frame);
         }
+        if stream_id(&cursor) > stream_id(&self.snapshot_seen) {
+            self.snapshot_seen = cursor.clone();
+        }
         if stream_id(&cursor) > stream_id(&self.cursor) {
             self.cursor = cursor;
         }
@@ -471,9 +482,19 @@ impl Ledger {
         self.damage = self.damage.saturating_add(1);
     }
 
-    /// A snapshot was written at this host's cursor.
-    pub fn snapshotted(&mut self) {
+    /// A snapshot was written at this host's cursor, or by another host at `cursor`.
+    pub fn snapshotted(&mut self, cursor: &str) {
         self.since_snapshot = 0;
+        if stream_id(cursor) > stream_id(&self.snapshot_seen) {
+            self.snapshot_seen = cursor.to_owned();
+        }
+    }
+
+    /// Whether a snapshot at `cursor` is newer than the last one this host loaded or
+    /// wrote: another host took one since, so this host need not (with many hosts, one
+    /// snapshot an interval rather than one each).
+    pub fn taken_since(&self, cursor: &str) -> bool {
+        stream_id(cursor) > stream_id(&self.snapshot_seen)
     }
 
     /// Takes in what `frame` says of its session. A frame made once every record the

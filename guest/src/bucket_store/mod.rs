@@ -255,11 +255,13 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 },
             ],
             remove: Vec::new(),
+            // The document's own expiry, not this host's idle timeout or cap: a host
+            // configured with longer ones still sees the record live until then.
             frame: Some(self.ledger.frame(
                 Event::Written,
                 id,
                 seq,
-                expires_at,
+                session.expires_at().max(expires_at),
                 self.lifetime.now(),
             )),
         };
@@ -391,10 +393,18 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
 
     /// Reads every frame of the ledger this host has not read.
     fn catch_up(&mut self) -> Result<(), StoreError> {
+        let restarts = self.ledger.restarts;
         loop {
             let page = self.bucket.ledger(self.ledger.cursor(), ledger::PAGE)?;
             if !self.take_in(page)? {
                 return Ok(());
+            }
+            if self.ledger.restarts > restarts.saturating_add(3) {
+                return Err(StoreError::unavailable(
+                    "reading the version ledger",
+                    "its stream started over, or its snapshot was read again, more than \
+                     three times in one call",
+                ));
             }
         }
     }
@@ -407,6 +417,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             return Ok(true);
         }
         if self.ledger.missed(&page) {
+            self.ledger.restarts = self.ledger.restarts.saturating_add(1);
             match self.bucket.get(layout::SNAPSHOT)? {
                 Some(snapshot) => self.ledger.load(&snapshot, self.lifetime.now())?,
                 None => self.ledger.count_damage(),
@@ -427,24 +438,30 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// ledger (or a new one) gets its first snapshot, then metadata that says it has one,
     /// so that a snapshot deleted later refuses the store rather than forget every version.
     fn start_ledger(&mut self) -> Result<(), StoreError> {
-        let (cas, found) = self.bucket.watch(layout::SNAPSHOT)?;
-        match found {
-            Some(snapshot) => {
-                self.ledger.load(&snapshot, self.lifetime.now())?;
-                let page = self.bucket.ledger(self.ledger.cursor(), 1)?;
-                if Ledger::stale(self.ledger.cursor(), &page)
-                    || ledger::stream_id(&page.last_generated)
-                        < ledger::stream_id(self.ledger.cursor())
-                {
-                    return Err(StoreError::Corrupted(
-                        "the version ledger's snapshot is older than the frames its stream \
-                         no longer holds (an older snapshot put back, or the stream \
-                         deleted): refusing to open the store, since older records put \
-                         back would be served (see README, security model)"
-                            .into(),
-                    ));
-                }
+        let (mut cas, mut found) = self.bucket.watch(layout::SNAPSHOT)?;
+        let mut tries = 0;
+        while let Some(snapshot) = found.as_deref() {
+            self.ledger.load(snapshot, self.lifetime.now())?;
+            let page = self.bucket.ledger(self.ledger.cursor(), 1)?;
+            if self.opens_over(&page) {
+                break;
             }
+            // Another host may have written a snapshot and trimmed between the two
+            // reads: the snapshot is read again before it is called stale.
+            tries += 1;
+            if tries == 3 {
+                return Err(StoreError::Corrupted(
+                    "the version ledger's snapshot is older than the frames its stream \
+                     no longer holds (an older snapshot put back, or the stream deleted): \
+                     refusing to open the store, since older records put back would be \
+                     served (see README, security model)"
+                        .into(),
+                ));
+            }
+            (cas, found) = self.bucket.watch(layout::SNAPSHOT)?;
+        }
+        match found {
+            Some(_) => {}
             None if self.meta.ledger.is_some() => {
                 return Err(StoreError::Corrupted(
                     "the version ledger's snapshot (key `ls`) is gone: refusing to open the \
@@ -485,6 +502,14 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         Ok(())
     }
 
+    /// Whether the stream `page` describes goes on from the snapshot this host loaded:
+    /// nothing after its cursor taken out, and not made again since.
+    fn opens_over(&self, page: &LedgerPage) -> bool {
+        let cursor = ledger::stream_id(self.ledger.cursor());
+        !Ledger::stale(self.ledger.cursor(), page)
+            && ledger::stream_id(&page.last_generated) >= cursor
+    }
+
     fn bucket_fenced(&mut self) -> Result<bool, StoreError> {
         Ok(self.bucket.get(layout::FENCE)?.is_some())
     }
@@ -501,9 +526,15 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         let (cas, found) = self.bucket.watch(layout::SNAPSHOT)?;
         let cursor = self.ledger.cursor().to_owned();
         let previous = (found.as_deref()).and_then(|bytes| self.ledger.snapshot_cursor(bytes));
-        let newer = (previous.as_deref())
-            .is_some_and(|theirs| ledger::stream_id(theirs) >= ledger::stream_id(&cursor));
-        if !newer {
+        if let Some(theirs) = previous.as_deref()
+            && (self.ledger.taken_since(theirs)
+                || ledger::stream_id(theirs) >= ledger::stream_id(&cursor))
+        {
+            // Another host took one since this host last did.
+            self.ledger.snapshotted(theirs);
+            return Ok(());
+        }
+        {
             match self
                 .bucket
                 .commit(cas, Change::put(self.ledger.snapshot(now)))
@@ -519,7 +550,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 Err(error) => return Err(error),
             }
         }
-        self.ledger.snapshotted();
+        self.ledger.snapshotted(&cursor);
         Ok(())
     }
 
@@ -570,6 +601,9 @@ impl<K: Bucket, C: Clock> Sessions for BucketStore<K, C> {
     }
     fn set(&mut self, session: &Session) -> Result<(), StoreError> {
         BucketStore::set(self, session)
+    }
+    fn set_if_unchanged(&mut self, session: &Session, expected: &str) -> Result<bool, StoreError> {
+        BucketStore::set_if_unchanged(self, session, expected)
     }
     fn list_ids(&mut self, after: Option<&str>, limit: u32) -> Result<IdPage, StoreError> {
         let (sessions, next) = self.live_page(after, limit)?;

@@ -76,26 +76,76 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         }
     }
 
+    /// [`BucketStore::set`] only if the live record of the session is, as stored,
+    /// exactly the document `expected`: a compare-and-swap on the record it compared, so
+    /// a write by any other host in between makes it `false`.
+    pub(crate) fn set_if_unchanged(
+        &mut self,
+        session: &Session,
+        expected: &str,
+    ) -> Result<bool, StoreError> {
+        id::validate(session.id())?;
+        let now = self.lifetime.now();
+        // A removal marker is an absent session: `false`, as a directory store answers.
+        let written = self.write_over(session.id(), Removal::Absent, |store, found| {
+            let Some(record) = found.filter(|r| now < store.lifetime.expiry(&r.session)) else {
+                return Ok(Decision::Done(false));
+            };
+            if record.session.to_string() != expected {
+                return Ok(Decision::Done(false));
+            }
+            // The session replaced keeps where its life began (the maximum lifetime).
+            let mut replacement = session.clone();
+            replacement.set_first_written(Some(record.session.origin().unwrap_or(now)));
+            let previous = record.session.user();
+            let change = store.put(&replacement, record.seq.saturating_add(1), previous)?;
+            Ok(Decision::Commit(change, true))
+        });
+        match written {
+            // The damaged record was quarantined: what was expected is not there.
+            Err(StoreError::Corrupted(_)) => Ok(false),
+            other => other,
+        }
+    }
+
     /// The live session `id`; `None` if absent or expired.
     pub(crate) fn get(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         id::validate(id)?;
-        let Some(bytes) = self.read_session(id)? else {
-            return Ok(None);
-        };
-        if layout::removed_until(&bytes).is_some() {
-            return Ok(None);
-        }
-        match self.open_record(id, &bytes) {
-            Ok(record) if self.lifetime.is_expired(&record.session) => {
-                // Removed as a directory store removes it, unless rewritten meanwhile.
-                let (cas, found) = self.watch_session(id)?;
-                if found.as_deref() == Some(bytes.as_slice()) {
-                    self.tidy(cas, self.removal(id, record.session.user()))?;
-                }
-                Ok(None)
+        for _ in 0..RETRIES {
+            let Some(bytes) = self.read_session(id)? else {
+                return Ok(None);
+            };
+            if layout::removed_until(&bytes).is_some() {
+                return Ok(None);
             }
-            Ok(record) => Ok(Some(record.session)),
-            Err(error) => Err(self.damaged(id, bytes, error)?),
+            return match self.open_record(id, &bytes) {
+                Ok(record) if self.lifetime.is_expired(&record.session) => {
+                    // Removed as a directory store removes it, unless rewritten meanwhile.
+                    let (cas, found) = self.watch_session(id)?;
+                    if found.as_deref() == Some(bytes.as_slice()) {
+                        self.tidy(cas, self.removal(id, record.session.user()))?;
+                    }
+                    Ok(None)
+                }
+                Ok(record) => Ok(Some(record.session)),
+                Err(error) => match self.damaged(id, bytes, error)? {
+                    Some(error) => Err(error),
+                    // Rewritten since it was read (the refusal may be of an older
+                    // version than the ledger read after it): read again.
+                    None => continue,
+                },
+            };
+        }
+        Err(lost(&format!("reading session {id:?}")))
+    }
+
+    /// The record of `id` read again after `bytes` failed to open: the session it holds
+    /// now if it was rewritten meanwhile and opens (the ledger read with a bulk read can
+    /// be newer than the record read before it), else `None`.
+    fn reread(&mut self, id: &str, bytes: &[u8]) -> Result<Option<Record>, StoreError> {
+        match self.read_session(id)? {
+            Some(now) if now != bytes => Ok(self.open_record(id, &now).ok()),
+            _ => Ok(None),
         }
     }
 
@@ -200,7 +250,11 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             };
             // A record that does not open, or is another user's (an index is only a
             // hint), is not this user's session.
-            if let Ok(record) = self.open_record(id, &bytes)
+            let record = match self.open_record(id, &bytes) {
+                Ok(record) => Some(record),
+                Err(_) => self.reread(id, &bytes)?,
+            };
+            if let Some(record) = record
                 && record.session.user() == Some(user)
                 && !self.lifetime.is_expired(&record.session)
             {
@@ -288,7 +342,11 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                     self.drop_unbacked_id(id)?;
                     continue;
                 };
-                match self.open_record(id, &bytes) {
+                let record = match self.open_record(id, &bytes) {
+                    Ok(record) => Ok(record),
+                    Err(error) => self.reread(id, &bytes)?.ok_or(error),
+                };
+                match record {
                     Ok(record) if !self.lifetime.is_expired(&record.session) => {
                         if live.len() == limit {
                             let ids: Vec<String> =
@@ -362,7 +420,11 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 }
                 Some(bytes) => match self.open_record(id, &bytes) {
                     Ok(record) => Some(record),
-                    Err(error) => return Err(self.damaged(id, bytes, error)?),
+                    Err(error) => match self.damaged(id, bytes, error)? {
+                        Some(error) => return Err(error),
+                        // Rewritten since it was read: read and decide again.
+                        None => continue,
+                    },
                 },
             };
             // An expired record (with its user, if any), which is removed unless this write
@@ -417,23 +479,24 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     }
 
     /// Handles the record `bytes` of `id` that failed to open with `error`: a damaged
-    /// one is moved to quarantine (unless another host rewrote it meanwhile). Returns
-    /// the error to report.
+    /// one is moved to quarantine. Returns the error to report, or `None` if another
+    /// host rewrote the record meanwhile (nothing was moved: the caller reads it again).
     pub(super) fn damaged(
         &mut self,
         id: &str,
         bytes: Vec<u8>,
         error: StoreError,
-    ) -> Result<StoreError, StoreError> {
+    ) -> Result<Option<StoreError>, StoreError> {
         if !matches!(error, StoreError::Corrupted(_)) {
-            return Ok(error);
+            return Ok(Some(error));
         }
         let (cas, found) = self.watch_session(id)?;
-        if found.as_ref() == Some(&bytes) {
-            // Copied first: a failure in between leaves the record where it was.
-            self.bucket.set(&layout::quarantine(id), &bytes)?;
-            self.tidy(cas, self.unreadable_removal(id))?;
+        if found.as_ref() != Some(&bytes) {
+            return Ok(None);
         }
-        Ok(error)
+        // Copied first: a failure in between leaves the record where it was.
+        self.bucket.set(&layout::quarantine(id), &bytes)?;
+        self.tidy(cas, self.unreadable_removal(id))?;
+        Ok(Some(error))
     }
 }

@@ -203,8 +203,10 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                     }
                     Err(StoreError::MissingKey(_)) => report.missing_key += 1,
                     Err(error) => {
-                        self.damaged(id, bytes, error)?;
-                        report.newly_quarantined.push(id.clone());
+                        // Only what was moved: a record rewritten meanwhile is a session.
+                        if self.damaged(id, bytes, error)?.is_some() {
+                            report.newly_quarantined.push(id.clone());
+                        }
                     }
                 }
             }

@@ -152,6 +152,12 @@ impl wit::GuestStore for StoreResource {
         Ok(self.store.borrow_mut().sessions().set(&session)?)
     }
 
+    fn set_if_unchanged(&self, session: String, expected: String) -> WitResult<bool> {
+        let session = session_from_wit(session)?;
+        let mut store = self.store.borrow_mut();
+        Ok(store.sessions().set_if_unchanged(&session, &expected)?)
+    }
+
     fn get(&self, id: String) -> WitResult<Option<String>> {
         let session = self.store.borrow_mut().sessions().get(&id)?;
         Ok(session.map(session_to_wit))

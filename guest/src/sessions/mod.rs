@@ -47,6 +47,24 @@ pub trait Sessions {
     /// session is under a key the store lacks; `io`, `unavailable`.
     fn set(&mut self, session: &Session) -> Result<(), StoreError>;
 
+    /// Stores `session` only if the live session of its id is, as stored, exactly the
+    /// document text `expected`; `false` (nothing stored) otherwise, also when it was
+    /// removed. A store with one
+    /// writer (a directory, under its lock) compares and sets in one call; a shared store
+    /// overrides this with a compare-and-swap.
+    ///
+    /// Errors: as `set`.
+    fn set_if_unchanged(&mut self, session: &Session, expected: &str) -> Result<bool, StoreError> {
+        match self.get(session.id()) {
+            Ok(Some(current)) if current.to_string() == expected => {
+                self.set(session)?;
+                Ok(true)
+            }
+            Ok(_) | Err(StoreError::Corrupted(_)) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
     /// The session with this id; `None` if it is absent or expired (an expired one is
     /// removed).
     ///

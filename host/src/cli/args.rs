@@ -170,7 +170,13 @@ pub enum StoreCommand {
     Create,
     /// Store a session whether or not its id is live (create or replace, one atomic
     /// step): its JSON document is read from stdin; prints `{"sessionId":ID}`.
-    Set,
+    Set {
+        /// Store it only if the live session of its id is, as stored now, exactly the
+        /// document in this file (as `get` printed it); exit 1, nothing stored, if it
+        /// changed since or is absent or expired (a compare-and-set: read, merge, retry).
+        #[arg(long, value_name = "FILE")]
+        if_unchanged: Option<std::path::PathBuf>,
+    },
     /// Print a session's JSON document (exit 1 if absent or expired).
     Get {
         /// The session id.

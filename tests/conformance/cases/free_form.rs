@@ -68,6 +68,59 @@ pub fn free_form_sessions_read_back_exactly<F: Front>() {
     assert_eq!(front.count().unwrap(), 0);
 }
 
+/// `set-if-unchanged`, the compare-and-set a read-merge-write needs: it stores only over
+/// the session exactly as it was read, so a write in between is never lost: the second
+/// writer reads again, merges, and retries.
+pub fn set_if_unchanged_stores_only_over_what_was_read<F: Front>() {
+    let setup = Setup::new();
+    let mut front: F = open(&setup);
+    front.set(&express_doc("s1", T0 + 60 * MINUTE)).unwrap();
+    let read = front.get("s1").unwrap().unwrap();
+    let mut mine = read.clone();
+    mine["session"]["mine"] = json!(1);
+    // Another request saves first.
+    let mut theirs = read.clone();
+    theirs["session"]["theirs"] = json!(2);
+    assert_eq!(front.set_if_unchanged(&theirs, &read), Ok(true));
+    assert_eq!(front.set_if_unchanged(&mine, &read), Ok(false));
+    assert_eq!(
+        front.get("s1").unwrap(),
+        Some(theirs.clone()),
+        "not overwritten"
+    );
+    // Read again, merged, retried: both changes kept.
+    let again = front.get("s1").unwrap().unwrap();
+    let mut merged = again.clone();
+    merged["session"]["mine"] = json!(1);
+    assert_eq!(front.set_if_unchanged(&merged, &again), Ok(true));
+    assert_eq!(front.get("s1").unwrap(), Some(merged.clone()));
+    // A touch that moves the expiry is a change too.
+    front.touch_until("s1", T0 + 90 * MINUTE).unwrap();
+    assert_eq!(front.set_if_unchanged(&merged, &merged), Ok(false));
+    // Absent, expired and removed sessions are never set by it.
+    let absent = express_doc("s9", T0 + 60 * MINUTE);
+    assert_eq!(front.set_if_unchanged(&absent, &absent), Ok(false));
+    assert_eq!(front.get("s9").unwrap(), None);
+    let current = front.get("s1").unwrap().unwrap();
+    assert!(front.delete("s1").unwrap());
+    assert_eq!(front.set_if_unchanged(&current, &current), Ok(false));
+    assert_eq!(front.get("s1").unwrap(), None);
+    front.set(&express_doc("s2", T0 + MINUTE)).unwrap();
+    let short = front.get("s2").unwrap().unwrap();
+    setup.clock.set(T0 + 2 * MINUTE);
+    assert_eq!(front.set_if_unchanged(&short, &short), Ok(false));
+    // Bad input is refused as `set` refuses it.
+    let mut big = express_doc("s3", T0 + 60 * MINUTE);
+    front.set(&big).unwrap();
+    let stored = big.clone();
+    big["blob"] = json!("x".repeat(70_000));
+    assert_eq!(
+        front.set_if_unchanged(&big, &stored),
+        Err("too-large".into())
+    );
+    assert_eq!(front.get("s3").unwrap(), Some(stored));
+}
+
 pub fn set_creates_or_replaces_whole<F: Front>() {
     let setup = Setup::new();
     let mut front: F = open(&setup);

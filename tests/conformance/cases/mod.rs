@@ -192,6 +192,7 @@ macro_rules! suite {
         $crate::suite!(@cases $front, $backend;
                 free_form_sessions_read_back_exactly,
                 set_creates_or_replaces_whole,
+                set_if_unchanged_stores_only_over_what_was_read,
                 update_merges_into_free_form_sessions,
                 stores_written_by_0_1_read_exactly_as_before,
                 list_pages_through_every_live_session_once,

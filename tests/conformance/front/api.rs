@@ -75,6 +75,13 @@ impl Front for Api {
         self.vault().set(&session).map_err(api_fail)
     }
 
+    fn set_if_unchanged(&mut self, doc: &Value, expected: &Value) -> Result<bool, Fail> {
+        let session = parse_session(&doc.to_string())?;
+        (self.vault())
+            .set_if_unchanged(&session, &expected.to_string())
+            .map_err(api_fail)
+    }
+
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
         Ok(self.vault().get(id).map_err(api_fail)?.as_ref().map(value))
     }

@@ -185,6 +185,24 @@ impl Front for Cli {
         Ok(())
     }
 
+    fn set_if_unchanged(&mut self, doc: &Value, expected: &Value) -> Result<bool, Fail> {
+        // As `get` printed it, in a file beside the store (never inside its directory).
+        let file = tempfile::NamedTempFile::new().expect("a temporary file");
+        std::fs::write(file.path(), format!("{expected}\n")).expect("the expected session");
+        let path = file.path().to_str().expect("a UTF-8 path");
+        match self.run(&["set", "--if-unchanged", path], Some(&doc.to_string())) {
+            Ok(printed) => {
+                assert_eq!(
+                    printed,
+                    serde_json::json!({ "sessionId": doc["sessionId"] })
+                );
+                Ok(true)
+            }
+            Err(kind) if kind == "not-found" => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
         self.found(&["get", "--", id])
     }

@@ -267,6 +267,8 @@ pub trait Front: Sized {
     fn create_text(&mut self, text: &str) -> Result<(), Fail>;
     /// `set` (create or replace) with a document as JSON text, which may be malformed.
     fn set_text(&mut self, text: &str) -> Result<(), Fail>;
+    /// `set-if-unchanged`: `doc` only if the session is, as stored, exactly `expected`.
+    fn set_if_unchanged(&mut self, doc: &Value, expected: &Value) -> Result<bool, Fail>;
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail>;
     fn touch(&mut self, id: &str) -> Result<Option<Value>, Fail>;
     /// `touch` that also moves `expiresAt` (a rolling expiry).

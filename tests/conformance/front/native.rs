@@ -103,6 +103,13 @@ impl Front for Native {
         self.sessions().set(&session).map_err(native_fail)
     }
 
+    fn set_if_unchanged(&mut self, doc: &Value, expected: &Value) -> Result<bool, Fail> {
+        let session = parse_session(&doc.to_string())?;
+        (self.sessions())
+            .set_if_unchanged(&session, &expected.to_string())
+            .map_err(native_fail)
+    }
+
     fn get(&mut self, id: &str) -> Result<Option<Value>, Fail> {
         let session = self.sessions().get(id).map_err(native_fail)?;
         Ok(session.as_ref().map(value))

@@ -333,6 +333,8 @@ fn cleanup_of_a_vanished_record_keeps_the_entry_of_a_create_that_raced_it() {
 pub(crate) struct Testing {
     inner: MemoryBucket,
     pub(crate) before_commit: Rc<RefCell<Box<dyn FnMut()>>>,
+    /// Runs before every read of the ledger alone (not with a record).
+    pub(crate) before_ledger: Rc<RefCell<Box<dyn FnMut()>>>,
     left: Rc<std::cell::Cell<u32>>,
     reads: u32,
 }
@@ -343,6 +345,7 @@ impl Testing {
         Testing {
             inner: inner.clone(),
             before_commit: Rc::new(RefCell::new(Box::new(|| {}))),
+            before_ledger: Rc::new(RefCell::new(Box::new(|| {}))),
             left: Rc::new(std::cell::Cell::new(u32::MAX)),
             reads: u32::MAX,
         }
@@ -397,6 +400,7 @@ impl Bucket for Testing {
         self.inner.commit(cas, change)
     }
     fn ledger(&mut self, after: &str, limit: u32) -> Result<LedgerPage, StoreError> {
+        (self.before_ledger.borrow_mut())();
         self.inner.ledger(after, limit)
     }
     fn read(
