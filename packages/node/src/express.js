@@ -13,10 +13,13 @@ import session from "express-session";
 import { existsSync } from "node:fs";
 import path from "node:path";
 
-import { InvalidInputError, SessionVaultStore } from "./index.js";
+import { InvalidInputError, SessionVaultStore, UnavailableError } from "./index.js";
 import { mergeChanges } from "./merge.js";
 import { readSessionFileStore } from "./session-file-store.js";
 import { textCalls } from "./text.js";
+
+/** How often a save merges again when other processes keep changing the session. */
+const MERGE_ATTEMPTS = 64;
 
 const DEFAULT_TTL_SECONDS = 86_400;
 /** The longest `ttl`: about 31,700 years, so an expiry is a whole number JSON carries. */
@@ -208,13 +211,29 @@ export class SessionVaultSessionStore extends session.Store {
           let saved = sess;
           let text = mine;
           const read = sess?.[READ];
-          if (typeof read === "string") {
-            const stored = await this.vault[textCalls].read(sid);
+          const calls = this.vault[textCalls];
+          for (let attempt = 1; typeof read === "string"; attempt++) {
+            const stored = await calls.read(sid);
             const theirs = stored?.doc.session;
             // A stored document that is not an express session (set directly) is replaced.
-            if (theirs !== null && typeof theirs === "object" && !Array.isArray(theirs)) {
-              saved = mergeChanges(JSON.parse(read).session, JSON.parse(mine), theirs);
-              text = JSON.stringify(saved);
+            if (theirs === null || typeof theirs !== "object" || Array.isArray(theirs)) break;
+            saved = mergeChanges(JSON.parse(read).session, JSON.parse(mine), theirs);
+            text = JSON.stringify(saved);
+            // One process alone writes a directory store, and its saves of `sid` take
+            // turns (#exclusive); other processes write a redis store, so the merge is
+            // stored only over what it was merged with, and made again if that changed.
+            const expiresAt = this.#expiresAt(saved);
+            if (!calls.shared || expiresAt <= this.#now()) break;
+            const doc = this.#documentText(sid, saved, text, expiresAt);
+            if (await calls.setIfUnchanged(sid, doc, stored.text)) {
+              if (sess !== null && typeof sess === "object") remember(sess, `{"session":${mine}}`);
+              return;
+            }
+            if (attempt === MERGE_ATTEMPTS) {
+              throw new UnavailableError(
+                "unavailable",
+                `session ${JSON.stringify(sid)} changed under ${MERGE_ATTEMPTS} saves in a row: not saved`,
+              );
             }
           }
           const expiresAt = this.#expiresAt(saved);

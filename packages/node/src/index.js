@@ -164,14 +164,19 @@ export class SessionVaultStore {
    * For this package's modules (./text.js): `read(id)` resolves to `{ text, doc }` (the
    * session's JSON text as last read, whose `expiresAt` a touch since may have moved, and
    * the session now, parsed afresh), or undefined if absent; `create(id, text)`
-   * and `set(id, text)` store session `id` given as JSON text; `touch(id, expiresAt)`
-   * resolves to whether a live session was touched (no session crosses back).
+   * and `set(id, text)` store session `id` given as JSON text; `setIfUnchanged(id, text,
+   * expected)` stores it only over the session exactly as `read` gave its text (resolves
+   * to whether it did); `touch(id, expiresAt)` resolves to whether a live session was
+   * touched (no session crosses back). `shared` is whether other processes write the
+   * store too (redis), so that a read-merge-write must compare and set.
    */
   [textCalls] = {
     create: (id, text) => this.#change(id, "create", text),
     read: (id) => this.#read(id),
     set: (id, text) => this.#change(id, "set", text),
+    setIfUnchanged: (id, text, expected) => this.#change(id, "setIfUnchanged", text, expected),
     touch: (id, expiresAt) => this.#touch(id, expiresAt),
+    shared: false,
   };
 
   constructor(config) {
@@ -181,6 +186,7 @@ export class SessionVaultStore {
     const backend = oneOf(config.backend, "backend", ["log", "files", "redis"]);
     if (backend === "redis") {
       this.#redis = redisOf(config);
+      this[textCalls].shared = true;
     } else {
       if (typeof config.storageDir !== "string" || config.storageDir === "") {
         throw invalid("storageDir (the store directory) is required");

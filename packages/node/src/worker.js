@@ -126,6 +126,7 @@ const operations = {
   touch: (id, until) => call(() => opened().touch(id, until)),
   touchFound: (id, until) => call(() => opened().touch(id, until)) !== undefined,
   set: (text) => call(() => opened().set(text)),
+  setIfUnchanged: (text, expected) => call(() => opened().setIfUnchanged(text, expected)),
   listIds: (after, limit) => call(() => opened().listIds(after, limit)),
   list: (after, limit) => call(() => opened().list(after, limit)),
   revokeUser: (user) => call(() => opened().revokeUser(user)),

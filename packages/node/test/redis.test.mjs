@@ -529,3 +529,32 @@ test("a value put back in Redis (RESTORE of an earlier DUMP) is refused: a sessi
     await reader.close();
   }
 });
+
+test("two requests on two hosts, changing different members of one session at once, both keep their change (no lost update across processes)", async () => {
+  const prefix = freshPrefix();
+  const { SessionVaultSessionStore } = await import("session-vault/express");
+  const options = { backend: "redis", redisUrl: url, prefix, rawKey: RAW_KEY };
+  // Two hosts: each its own component, thread and connection; they share only the server.
+  const a = new SessionVaultSessionStore(options);
+  const b = new SessionVaultSessionStore(options);
+  const sid = "sess-race-across-hosts-aaaa";
+  try {
+    const cookie = { originalMaxAge: 3_600_000, expires: new Date(Date.now() + 3_600_000).toISOString() };
+    await a.set(sid, { cookie, user: "ines", prefs: {} });
+    for (let round = 0; round < 20; round++) {
+      // Both requests read the session before either saves (connect-redis #75).
+      const [first, second] = await Promise.all([a.get(sid), b.get(sid)]);
+      first.prefs[`a${round}`] = round;
+      second.prefs[`b${round}`] = round;
+      await Promise.all([a.set(sid, first), b.set(sid, second)]);
+    }
+    const stored = await a.get(sid);
+    const expected = {};
+    for (let round = 0; round < 20; round++) Object.assign(expected, { [`a${round}`]: round, [`b${round}`]: round });
+    assert.deepEqual(stored.prefs, expected, "every change of every round kept");
+    assert.equal(stored.user, "ines");
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
