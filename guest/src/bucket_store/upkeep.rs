@@ -25,12 +25,22 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
     /// says is due, a batch at a time: the cost follows the expired sessions, not the store.
     pub(crate) fn cleanup(&mut self) -> Result<u64, StoreError> {
         let mut removed = 0;
+        let mut previous = Vec::new();
         loop {
             let now = self.lifetime.now();
             let due = self.bucket.range(layout::EXPIRY, 0, now, super::BATCH)?;
             if due.is_empty() {
                 self.snapshot_ledger()?;
                 return Ok(removed);
+            }
+            // Every pass removes what it was given from the index; a server that gives
+            // the same again removed nothing, and would keep this loop going forever.
+            if due == previous {
+                return Err(StoreError::unavailable(
+                    "cleaning up",
+                    "the server lists the same expired sessions again after they were \
+                     removed from its expiry index",
+                ));
             }
             let mut settled = Vec::new();
             for id in &due {
@@ -99,6 +109,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
                 })
                 .collect();
             self.bucket.remove(&members)?;
+            previous = due;
         }
     }
 

@@ -335,6 +335,8 @@ pub(crate) struct Testing {
     pub(crate) before_commit: Rc<RefCell<Box<dyn FnMut()>>>,
     /// Runs before every read of the ledger alone (not with a record).
     pub(crate) before_ledger: Rc<RefCell<Box<dyn FnMut()>>>,
+    /// What every `range` answers instead of the index, when set (a hostile server).
+    pub(crate) ranges: Rc<RefCell<Option<Vec<String>>>>,
     left: Rc<std::cell::Cell<u32>>,
     reads: u32,
 }
@@ -346,6 +348,7 @@ impl Testing {
             inner: inner.clone(),
             before_commit: Rc::new(RefCell::new(Box::new(|| {}))),
             before_ledger: Rc::new(RefCell::new(Box::new(|| {}))),
+            ranges: Rc::new(RefCell::new(None)),
             left: Rc::new(std::cell::Cell::new(u32::MAX)),
             reads: u32::MAX,
         }
@@ -440,6 +443,9 @@ impl Bucket for Testing {
         self.inner.remove(members)
     }
     fn range(&mut self, i: &str, min: u64, max: u64, l: u32) -> Result<Vec<String>, StoreError> {
+        if let Some(answer) = self.ranges.borrow().clone() {
+            return Ok(answer);
+        }
         self.inner.range(i, min, max, l)
     }
     fn members_after(&mut self, i: &str, after: &str, l: u32) -> Result<Vec<String>, StoreError> {

@@ -374,3 +374,20 @@ fn hosts_take_turns_at_the_snapshot() {
     // two others, a frame later, see it and take none of their own.
     assert_eq!(snapshots.get(), 1, "snapshots for 6,000 frames");
 }
+
+/// A server that keeps listing an expiry entry however often it is removed (a hostile
+/// one) ends cleanup with an error instead of a loop.
+#[test]
+fn cleanup_ends_when_the_server_never_drops_an_entry() {
+    let (bucket, clock) = (MemoryBucket::new(), ManualClock::new(100));
+    let testing = Testing::new(&bucket);
+    let ranges = testing.ranges.clone();
+    let mut store = BucketStore::open(testing, clock.clone(), config(5)).unwrap();
+    store.create(&session("s", "u", 150)).unwrap();
+    clock.set(200);
+    *ranges.borrow_mut() = Some(vec!["s".to_owned()]);
+    assert!(matches!(
+        store.cleanup(),
+        Err(StoreError::Unavailable { .. })
+    ));
+}
