@@ -278,11 +278,20 @@ impl Ledger {
 
     /// Takes in a page of the stream; a frame that fails is counted as damage, never
     /// obeyed. Returns whether the page was full (more may follow).
-    pub fn ingest(&mut self, page: LedgerPage) -> bool {
+    pub fn ingest(&mut self, page: LedgerPage, now: u64) -> bool {
         let full = page.frames.len() >= PAGE as usize;
         for bytes in &page.frames {
             self.since_snapshot = self.since_snapshot.saturating_add(1);
             match self.open_frame(bytes) {
+                // A frame of a writer this host does not know, older than any writer a
+                // snapshot keeps, is a copy of an old frame put back: not obeyed.
+                Some(frame)
+                    if !self.resyncing
+                        && !self.writers.contains_key(&frame.writer)
+                        && now.saturating_sub(frame.at) >= FORGET_WRITER_MS =>
+                {
+                    self.damage = self.damage.saturating_add(1);
+                }
                 Some(frame) => self.apply(frame),
                 None => self.damage = self.damage.saturating_add(1),
             }
@@ -451,7 +460,9 @@ impl Ledger {
                 *writer = Writer { seq, at };
             }
         }
-        for (id, version, until, removed) in sessions {
+        // Entries that expired by now are not taken in (an old snapshot put back could
+        // otherwise hold a version above an id created again since).
+        for (id, version, until, removed) in sessions.into_iter().filter(|e| e.2 > now) {
             let frame = Frame {
                 event: if removed {
                     Event::Removed
@@ -687,7 +698,7 @@ mod tests {
             writer.committed();
         }
         let mut reader = Ledger::new(&NAMES, 0).unwrap();
-        reader.ingest(page(frames[..2].to_vec(), "1-2"));
+        reader.ingest(page(frames[..2].to_vec(), "1-2"), 0);
         assert!(reader.admits("s", 1, 0).is_err());
         assert_eq!(reader.admits("s", 2, 0), Ok(()));
         assert_eq!(
@@ -695,7 +706,7 @@ mod tests {
             Ok(()),
             "newer than known: a frame not read yet"
         );
-        reader.ingest(page(frames[2..].to_vec(), "1-3"));
+        reader.ingest(page(frames[2..].to_vec(), "1-3"), 0);
         assert!(reader.admits("s", 2, 0).is_err());
         assert!(reader.admits("s", 3, 0).is_err(), "removed at 3");
         assert_eq!(reader.next_version("s", 1), 4);
@@ -717,18 +728,18 @@ mod tests {
             writer.committed();
         }
         let mut reader = Ledger::new(&NAMES, 0).unwrap();
-        reader.ingest(page(vec![frames[0].clone(), frames[2].clone()], "1-3"));
+        reader.ingest(page(vec![frames[0].clone(), frames[2].clone()], "1-3"), 0);
         assert_eq!(reader.damage(), 1, "the second frame is missing");
-        reader.ingest(page(vec![frames[0].clone()], "1-4"));
+        reader.ingest(page(vec![frames[0].clone()], "1-4"), 0);
         assert_eq!(reader.damage(), 2, "a copy");
         assert!(
             reader.admits("s", 2, 0).is_err(),
             "the copy moved nothing back"
         );
         let mut late = Ledger::new(&NAMES, 0).unwrap();
-        late.ingest(page(vec![frames[1].clone()], "1-2"));
+        late.ingest(page(vec![frames[1].clone()], "1-2"), 0);
         assert_eq!(late.damage(), 1, "a writer's first frame is its first");
-        late.ingest(page(vec![b"junk".to_vec()], "1-5"));
+        late.ingest(page(vec![b"junk".to_vec()], "1-5"), 0);
         assert_eq!(late.damage(), 2);
     }
 
@@ -742,7 +753,7 @@ mod tests {
         let third = writer.frame(Event::Written, "c", 1, 10, 0);
         writer.committed();
         let mut reader = Ledger::new(&NAMES, 0).unwrap();
-        reader.ingest(page(vec![first, second, third], "9-1"));
+        reader.ingest(page(vec![first, second, third], "9-1"), 0);
         let snapshot = reader.snapshot(20);
         assert_eq!(reader.snapshot_cursor(&snapshot).as_deref(), Some("9-1"));
         let mut opened = Ledger::new(&NAMES, 0).unwrap();
@@ -752,7 +763,7 @@ mod tests {
         assert!(opened.admits("b", 2, 0).is_err());
         assert_eq!(opened.admits("c", 0, 0), Ok(()), "expired by 20: forgotten");
         let next = writer.frame(Event::Written, "a", 6, 1000, 0);
-        opened.ingest(page(vec![next], "9-2"));
+        opened.ingest(page(vec![next], "9-2"), 0);
         assert_eq!(opened.damage(), 0, "the writer's sequence goes on");
         let mut bad = snapshot.clone();
         bad[10] ^= 1;
@@ -772,10 +783,23 @@ mod tests {
         forgot.committed();
         let update = forgot.frame(Event::Written, "s", 2, 900, 300);
         let mut reader = Ledger::new(&NAMES, 0).unwrap();
-        reader.ingest(page(vec![removal, again, update], "1-3"));
+        reader.ingest(page(vec![removal, again, update], "1-3"), 0);
         assert_eq!(reader.admits("s", 2, 400), Ok(()));
         assert!(reader.admits("s", 1, 400).is_err());
         assert_eq!(reader.damage(), 0);
+    }
+
+    #[test]
+    fn an_old_frame_of_a_writer_no_one_knows_is_not_obeyed() {
+        let writer = Ledger::new(&NAMES, 0).unwrap();
+        let old = writer.frame(Event::Removed, "s", 9, u64::MAX, 0);
+        let mut reader = Ledger::new(&NAMES, 0).unwrap();
+        reader.ingest(page(vec![old.clone()], "1-1"), FORGET_WRITER_MS);
+        assert_eq!(reader.admits("s", 1, FORGET_WRITER_MS), Ok(()));
+        assert_eq!(reader.damage(), 1);
+        // Within the time a snapshot keeps writers, it is a writer's first frame.
+        reader.ingest(page(vec![old], "1-2"), FORGET_WRITER_MS - 1);
+        assert!(reader.admits("s", 1, FORGET_WRITER_MS).is_err());
     }
 
     #[test]

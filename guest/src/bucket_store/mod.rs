@@ -429,7 +429,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
             self.ledger.saw_deleted(&page.max_deleted);
             return Ok(true);
         }
-        let more = self.ledger.ingest(page);
+        let more = self.ledger.ingest(page, self.lifetime.now());
         self.ledger.prune_if_grown(self.lifetime.now());
         Ok(more)
     }
@@ -563,7 +563,7 @@ impl<K: Bucket, C: Clock> BucketStore<K, C> {
         }
         loop {
             let page = self.bucket.ledger(fresh.cursor(), ledger::PAGE)?;
-            if !fresh.ingest(page) {
+            if !fresh.ingest(page, self.lifetime.now()) {
                 return Ok(fresh.damage());
             }
         }
