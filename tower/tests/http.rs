@@ -28,10 +28,18 @@ struct Server {
 }
 
 impl Server {
+    /// The example on the directory store `dir`.
     fn start(dir: &Path) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    /// The example with `extra` flags (`--redis URL --prefix P`); `dir` names the cache
+    /// of compiled components beside it.
+    fn start_with(dir: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(example())
             .args(["--listen", "127.0.0.1:0", "--dir"])
             .arg(dir)
+            .args(extra)
             .env("SESSION_VAULT_SECRET", SECRET)
             .env("SESSION_VAULT_CACHE_DIR", dir.with_extension("cache"))
             .stdout(Stdio::piped())
@@ -147,6 +155,67 @@ fn log_in_use_restart_log_out_and_log_out_everywhere_over_http() {
     );
     assert_eq!(server.request("GET", "/me", Some(&bob), "").status, 401);
     server.stop();
+}
+
+/// The test server `scripts/test` started; without one (outside CI) the redis case is
+/// skipped with a notice.
+fn redis_url() -> Option<String> {
+    match std::env::var("SESSION_VAULT_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI needs SESSION_VAULT_TEST_REDIS_URL: run the tests through scripts/test"
+            );
+            eprintln!("!! no SESSION_VAULT_TEST_REDIS_URL (scripts/test starts one): skipped");
+            None
+        }
+    }
+}
+
+/// Two server processes on one redis-server share the sessions: log in on one, use the
+/// session on the other, log out on the other and the first refuses the old cookie.
+#[test]
+fn two_servers_on_one_redis_share_the_sessions() {
+    let Some(url) = redis_url() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = format!("tower-{}:", std::process::id());
+    let flags = ["--redis", url.as_str(), "--prefix", prefix.as_str()];
+    let a = Server::start_with(&tmp.path().join("a"), &flags);
+    let b = Server::start_with(&tmp.path().join("b"), &flags);
+    let cookie = a
+        .request("POST", "/login", None, r#"{"user":"eve"}"#)
+        .cookie
+        .expect("a session cookie");
+    assert_eq!(b.request("GET", "/me", Some(&cookie), "").body["visits"], 1);
+    assert_eq!(a.request("GET", "/me", Some(&cookie), "").body["visits"], 2);
+    assert_eq!(
+        b.request("GET", "/me", Some(&cookie), "").body["user"],
+        "eve"
+    );
+    // One server stopped and started again: the session is in the server, not in it.
+    a.stop();
+    let a = Server::start_with(&tmp.path().join("a"), &flags);
+    assert_eq!(a.request("GET", "/me", Some(&cookie), "").body["visits"], 4);
+    assert_eq!(b.request("POST", "/logout", Some(&cookie), "").status, 200);
+    assert_eq!(a.request("GET", "/me", Some(&cookie), "").status, 401);
+    // Log out everywhere on one server ends the user's sessions made on the other.
+    let first = a
+        .request("POST", "/login", None, r#"{"user":"eve"}"#)
+        .cookie
+        .unwrap();
+    let second = b
+        .request("POST", "/login", None, r#"{"user":"eve"}"#)
+        .cookie
+        .unwrap();
+    assert_eq!(
+        b.request("POST", "/logout-everywhere", Some(&first), "")
+            .body["ended"],
+        2
+    );
+    assert_eq!(a.request("GET", "/me", Some(&second), "").status, 401);
+    a.stop();
+    b.stop();
 }
 
 #[test]
