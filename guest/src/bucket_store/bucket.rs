@@ -40,7 +40,7 @@ pub struct Change {
     /// Index members to remove.
     pub remove: Vec<Member>,
     /// A frame to append to the version ledger in the same atomic step
-    /// ([`LEDGER`](super::layout::LEDGER); see `ledger.rs`).
+    /// ([`LEDGER`](super::layout::LEDGER); see `ledger/`).
     pub frame: Option<Vec<u8>>,
 }
 

@@ -21,7 +21,7 @@ pub const IDS: &str = "i";
 /// error only: anyone with access to the server can set it, which can only stop writes).
 pub const FENCE: &str = "moving";
 /// The version ledger's stream: one authenticated frame per write and removal
-/// (`ledger.rs`).
+/// (`ledger/`).
 pub const LEDGER: &str = "l";
 /// The version ledger's snapshot: what the stream said before it was trimmed.
 pub const SNAPSHOT: &str = "ls";

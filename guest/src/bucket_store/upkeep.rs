@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::bucket::{Bucket, Change, Entry, Member};
-use super::{BucketStore, layout, names, seal_names};
+use super::names_key::{names, seal_names};
+use super::{BucketStore, layout};
 use crate::error::StoreError;
 use crate::keyring::Secret;
 use crate::seal::format::{self, Kind};

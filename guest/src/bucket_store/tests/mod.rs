@@ -2,6 +2,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::bucket::{Bucket, Change, Entry, Member, Page, Watched};
+use super::ledger::LedgerPage;
 use super::memory::{MemoryBucket, MemoryCas};
 use super::*;
 use crate::document::patch::{SecurityPatch, SessionPatch};
