@@ -326,19 +326,10 @@ impl Ledger {
     }
 
     fn apply(&mut self, frame: Frame) {
-        let known = self.writers.get(&frame.writer);
-        if known.is_none() && self.resyncing {
-            self.writers.insert(
-                frame.writer,
-                Writer {
-                    seq: frame.seq,
-                    at: frame.at,
-                },
-            );
-            self.merge(frame);
-            return;
-        }
-        let expected = known.map_or(1, |w| w.seq.saturating_add(1));
+        // A writer first heard from while a stream made again is read is expected in the
+        // middle of its sequence; any other starts at 1.
+        let first = if self.resyncing { frame.seq } else { 1 };
+        let expected = (self.writers.get(&frame.writer)).map_or(first, |w| w.seq.saturating_add(1));
         if frame.seq < expected {
             // Seen before: a copy put back. It changes nothing.
             self.damage = self.damage.saturating_add(1);
